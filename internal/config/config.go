@@ -1,0 +1,221 @@
+// Package config holds Switchboard's settings: defaults, strict decoding from a TOML file, the
+// environment and command-line flags (in that order of precedence, lowest first), and validation with
+// messages a person can act on. There is no package-level state, so tests can build many configs.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config is everything `switchboard serve` needs to run.
+type Config struct {
+	Listen         string   `toml:"listen"`          // HTTP(S) address: web app, API, signalling
+	DataDir        string   `toml:"data_dir"`        // database, uploaded files, generated secrets
+	PublicURL      string   `toml:"public_url"`      // how people reach the server, e.g. https://meet.example.com
+	PublicIP       string   `toml:"public_ip"`       // address advertised for media and TURN; empty: discovered
+	AllowedOrigins []string `toml:"allowed_origins"` // other origins whose pages may use the API and signalling
+	MaxUpload      ByteSize `toml:"max_upload"`      // largest file accepted in meeting chat
+	LogLevel       string   `toml:"log_level"`
+	LogFormat      string   `toml:"log_format"`
+
+	TLS   TLS   `toml:"tls"`
+	Media Media `toml:"media"`
+	TURN  TURN  `toml:"turn"`
+	Rooms Rooms `toml:"rooms"`
+}
+
+// TLS chooses how HTTPS is served: certificate files, automatic certificates (ACME) for a domain, a
+// self-signed certificate for a LAN, or none (plain HTTP, for localhost or behind a proxy).
+type TLS struct {
+	Cert       string   `toml:"cert"`
+	Key        string   `toml:"key"`
+	ACMEDomain []string `toml:"acme_domain"`
+	ACMEEmail  string   `toml:"acme_email"`
+	ACMECA     string   `toml:"acme_ca"` // directory URL; default Let's Encrypt production
+	SelfSigned bool     `toml:"self_signed"`
+}
+
+// Media is where WebRTC media flows: one UDP port for every peer, plus ICE over TCP as a fallback.
+type Media struct {
+	UDP string `toml:"udp"`
+	TCP string `toml:"tcp"`
+}
+
+// TURN configures the embedded TURN/STUN server, or an external one.
+type TURN struct {
+	Enabled           bool          `toml:"enabled"`
+	UDP               string        `toml:"udp"`
+	TCP               string        `toml:"tcp"`
+	TLS               string        `toml:"tls"`    // TURN over TLS, when a certificate is configured
+	Secret            string        `toml:"secret"` // TURN REST API shared secret; generated into data_dir when empty
+	External          []string      `toml:"external"`
+	CredentialTTL     time.Duration `toml:"credential_ttl"`
+	AllowPrivatePeers bool          `toml:"allow_private_peers"`
+	AllowedPeers      []string      `toml:"allowed_peers"` // CIDR prefixes relaying may reach despite the private-range rule
+	UserQuota         int           `toml:"user_quota"`
+}
+
+// Rooms sets who may create meetings and how long they live.
+type Rooms struct {
+	OpenCreation    bool          `toml:"open_creation"` // anyone who reaches the server may start a meeting
+	MaxParticipants int           `toml:"max_participants"`
+	EmptyTimeout    time.Duration `toml:"empty_timeout"` // an empty room closes after this
+	ResumeGrace     time.Duration `toml:"resume_grace"`  // a dropped participant may resume within this
+}
+
+// Default returns the settings used when nothing else is given: a laptop or LAN server on :8080.
+func Default() Config {
+	return Config{
+		Listen:    ":8080",
+		DataDir:   "switchboard-data",
+		MaxUpload: 50 << 20,
+		LogLevel:  "info",
+		LogFormat: "text",
+		Media:     Media{UDP: ":7882", TCP: ":7881"},
+		TURN: TURN{
+			Enabled:       true,
+			UDP:           ":3478",
+			TCP:           ":3478",
+			CredentialTTL: 12 * time.Hour,
+			UserQuota:     10,
+		},
+		Rooms: Rooms{
+			OpenCreation:    true,
+			MaxParticipants: 100,
+			EmptyTimeout:    5 * time.Minute,
+			ResumeGrace:     30 * time.Second,
+		},
+	}
+}
+
+// Validate reports every problem at once, each phrased so the reader knows what to change.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	checkAddr := func(name, addr string, optional bool) {
+		if addr == "" {
+			if !optional {
+				bad("%s is empty: give an address such as :8080 or 127.0.0.1:8080", name)
+			}
+			return
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad("%s %q is not host:port (for example :8080 or 127.0.0.1:8080): %v", name, addr, err)
+		}
+	}
+	checkAddr("listen", c.Listen, false)
+	checkAddr("media udp", c.Media.UDP, false)
+	checkAddr("media tcp", c.Media.TCP, true)
+	if c.DataDir == "" {
+		bad("data_dir is empty: give a directory the server may write its database and files to")
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("public_url %q must be an absolute http(s) URL such as https://meet.example.com", c.PublicURL)
+		}
+	}
+	if c.PublicIP != "" {
+		if _, err := netip.ParseAddr(c.PublicIP); err != nil {
+			bad("public_ip %q is not an IP address", c.PublicIP)
+		}
+	}
+	for _, o := range c.AllowedOrigins {
+		u, err := url.Parse(o)
+		if o != "*" && (err != nil || u.Scheme == "" || u.Host == "" || u.Path != "") {
+			bad("allowed_origins entry %q must be an origin such as https://www.example.com (scheme and host, no path)", o)
+		}
+	}
+	if c.MaxUpload <= 0 {
+		bad("max_upload must be positive, for example 50MiB")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level %q must be debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		bad("log_format %q must be text or json", c.LogFormat)
+	}
+
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		bad("tls cert and key go together: give both files or neither")
+	}
+	modes := 0
+	for _, on := range []bool{c.TLS.Cert != "", len(c.TLS.ACMEDomain) > 0, c.TLS.SelfSigned} {
+		if on {
+			modes++
+		}
+	}
+	if modes > 1 {
+		bad("choose one way to get a TLS certificate: cert/key files, acme_domain, or self_signed")
+	}
+
+	if c.TURN.Enabled {
+		checkAddr("turn udp", c.TURN.UDP, true)
+		checkAddr("turn tcp", c.TURN.TCP, true)
+		checkAddr("turn tls", c.TURN.TLS, true)
+		if c.TURN.UDP == "" && c.TURN.TCP == "" && c.TURN.TLS == "" {
+			bad("turn is enabled but has no udp, tcp or tls address; set one or disable it with turn.enabled = false")
+		}
+		if c.TURN.UDP != "" && samePort(c.TURN.UDP, c.Media.UDP) {
+			bad("turn udp %q and media udp %q use the same port; give them different ports", c.TURN.UDP, c.Media.UDP)
+		}
+		if c.TURN.TLS != "" && c.TLS.Cert == "" && len(c.TLS.ACMEDomain) == 0 && !c.TLS.SelfSigned {
+			bad("turn tls %q needs a certificate: configure tls cert/key, acme_domain or self_signed", c.TURN.TLS)
+		}
+		if c.TURN.CredentialTTL < time.Minute {
+			bad("turn credential_ttl %v is too short; use at least 1m (12h is a good default)", c.TURN.CredentialTTL)
+		}
+		if c.TURN.UserQuota < 1 {
+			bad("turn user_quota must be at least 1")
+		}
+		if c.TURN.Secret != "" && len(c.TURN.Secret) < 16 {
+			bad("turn secret is too short; use at least 16 characters, or leave it empty to have one generated")
+		}
+	}
+	for _, p := range c.TURN.AllowedPeers {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			bad("turn allowed_peers entry %q is not a CIDR prefix such as 10.1.0.0/16", p)
+		}
+	}
+	for _, u := range c.TURN.External {
+		if !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") && !strings.HasPrefix(u, "stun:") {
+			bad("turn external entry %q must be a stun:, turn: or turns: URL", u)
+		}
+	}
+	if len(c.TURN.External) > 0 && c.TURN.Secret == "" {
+		bad("turn external servers need the shared secret they were configured with (turn secret, coturn's static-auth-secret)")
+	}
+
+	if c.Rooms.MaxParticipants < 2 {
+		bad("rooms max_participants must be at least 2")
+	}
+	if c.Rooms.EmptyTimeout < time.Second {
+		bad("rooms empty_timeout %v is too short; use at least 1s", c.Rooms.EmptyTimeout)
+	}
+	if c.Rooms.ResumeGrace < 0 {
+		bad("rooms resume_grace must not be negative")
+	}
+	return errors.Join(errs...)
+}
+
+// TLSEnabled reports whether the HTTP server serves HTTPS.
+func (c *Config) TLSEnabled() bool {
+	return c.TLS.Cert != "" || len(c.TLS.ACMEDomain) > 0 || c.TLS.SelfSigned
+}
+
+func samePort(a, b string) bool {
+	_, pa, errA := net.SplitHostPort(a)
+	_, pb, errB := net.SplitHostPort(b)
+	return errA == nil && errB == nil && pa == pb && pa != "0"
+}

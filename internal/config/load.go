@@ -1,0 +1,180 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// EnvPrefix starts every environment variable the server reads: --turn-udp is SWITCHBOARD_TURN_UDP.
+const EnvPrefix = "SWITCHBOARD_"
+
+// Load builds the configuration for `switchboard serve` from defaults, the optional TOML file named by
+// --config (or SWITCHBOARD_CONFIG), the environment, and args, each overriding the one before, then
+// validates it. The environment is passed in (as os.Environ() would give it) so tests stay hermetic.
+func Load(args []string, environ []string, usage io.Writer) (Config, error) {
+	// First pass: only to learn where the file is.
+	scratch := Default()
+	fs, configPath := flagSet(&scratch, usage)
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q (options start with --; see --help)", fs.Arg(0))
+	}
+	env := envMap(environ)
+	path := *configPath
+	if path == "" {
+		path = env[EnvPrefix+"CONFIG"]
+	}
+
+	cfg := Default()
+	if path != "" {
+		if err := decodeFile(path, &cfg); err != nil {
+			return Config{}, err
+		}
+	}
+	fs, _ = flagSet(&cfg, usage)
+	if err := applyEnv(fs, env); err != nil {
+		return Config{}, err
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, nil
+}
+
+// decodeFile reads TOML strictly: a key the server does not know is an error, not a silent no-op.
+func decodeFile(path string, cfg *Config) error {
+	md, err := toml.DecodeFile(path, cfg)
+	if err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		keys := make([]string, len(undecoded))
+		for i, k := range undecoded {
+			keys[i] = k.String()
+		}
+		return fmt.Errorf("config file %s: unknown setting(s) %s (see `switchboard serve --help`)", path, strings.Join(keys, ", "))
+	}
+	return nil
+}
+
+// applyEnv feeds SWITCHBOARD_* variables through the same parsers as the flags. A variable with the
+// prefix that matches no option is an error, because it is almost always a typo.
+func applyEnv(fs *flag.FlagSet, env map[string]string) error {
+	var errs []error
+	names := make([]string, 0, len(env))
+	for k := range env {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if !strings.HasPrefix(k, EnvPrefix) || k == EnvPrefix+"CONFIG" {
+			continue
+		}
+		flagName := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(k, EnvPrefix)), "_", "-")
+		if fs.Lookup(flagName) == nil || flagName == "config" {
+			errs = append(errs, fmt.Errorf("environment variable %s matches no option (see --help)", k))
+			continue
+		}
+		if err := fs.Set(flagName, env[k]); err != nil {
+			errs = append(errs, fmt.Errorf("environment variable %s: %w", k, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func envMap(environ []string) map[string]string {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// flagSet binds every option to a field of cfg. The file key for each is shown in --help.
+func flagSet(cfg *Config, usage io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("switchboard serve", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	configPath := fs.String("config", "", "TOML configuration `file` (keys as shown in [brackets] below)")
+
+	str := func(p *string, name, key, help string) { fs.StringVar(p, name, *p, help+" ["+key+"]") }
+	boolean := func(p *bool, name, key, help string) { fs.BoolVar(p, name, *p, help+" ["+key+"]") }
+	dur := func(p *time.Duration, name, key, help string) { fs.DurationVar(p, name, *p, help+" ["+key+"]") }
+	list := func(p *[]string, name, key, help string) { fs.Var((*listValue)(p), name, help+" ["+key+"]") }
+
+	str(&cfg.Listen, "listen", "listen", "`address` for HTTP(S): web app, API and signalling")
+	str(&cfg.DataDir, "data-dir", "data_dir", "`directory` for the database, uploaded files and generated secrets")
+	str(&cfg.PublicURL, "public-url", "public_url", "`URL` people use to reach the server (used in meeting links), e.g. https://meet.example.com")
+	str(&cfg.PublicIP, "public-ip", "public_ip", "`IP` address advertised for media and TURN (default: the address of the interface with the default route)")
+	list(&cfg.AllowedOrigins, "allowed-origins", "allowed_origins", "comma-separated `origins` whose pages may use the SDK, API and signalling, e.g. https://www.example.com")
+	fs.Var(&cfg.MaxUpload, "max-upload", "largest `size` of a file shared in a meeting, e.g. 50MiB [max_upload]")
+	str(&cfg.LogLevel, "log-level", "log_level", "`level`: debug, info, warn or error")
+	str(&cfg.LogFormat, "log-format", "log_format", "`format`: text or json")
+
+	str(&cfg.TLS.Cert, "tls-cert", "tls.cert", "certificate `file` (PEM, with chain) to serve HTTPS")
+	str(&cfg.TLS.Key, "tls-key", "tls.key", "private key `file` (PEM) for --tls-cert")
+	list(&cfg.TLS.ACMEDomain, "acme-domain", "tls.acme_domain", "`domains` to get certificates for automatically (ACME); needs ports 80 and 443 reachable")
+	str(&cfg.TLS.ACMEEmail, "acme-email", "tls.acme_email", "contact `email` for the ACME account")
+	str(&cfg.TLS.ACMECA, "acme-ca", "tls.acme_ca", "ACME directory `URL` (default: Let's Encrypt)")
+	boolean(&cfg.TLS.SelfSigned, "self-signed", "tls.self_signed", "serve HTTPS with a generated self-signed certificate (for a LAN)")
+
+	str(&cfg.Media.UDP, "media-udp", "media.udp", "UDP `address` that carries all WebRTC media")
+	str(&cfg.Media.TCP, "media-tcp", "media.tcp", "TCP `address` for ICE over TCP when UDP is blocked (empty disables)")
+
+	boolean(&cfg.TURN.Enabled, "turn", "turn.enabled", "run the embedded TURN/STUN server")
+	str(&cfg.TURN.UDP, "turn-udp", "turn.udp", "UDP `address` of the embedded TURN server (empty disables)")
+	str(&cfg.TURN.TCP, "turn-tcp", "turn.tcp", "TCP `address` of the embedded TURN server (empty disables)")
+	str(&cfg.TURN.TLS, "turn-tls", "turn.tls", "TLS `address` of the embedded TURN server, e.g. :5349 (needs a certificate)")
+	str(&cfg.TURN.Secret, "turn-secret", "turn.secret", "TURN REST API shared `secret` (default: generated and kept in the data directory)")
+	list(&cfg.TURN.External, "turn-external", "turn.external", "comma-separated external TURN `URLs` (coturn with use-auth-secret) given to clients")
+	dur(&cfg.TURN.CredentialTTL, "turn-credential-ttl", "turn.credential_ttl", "lifetime of TURN credentials")
+	boolean(&cfg.TURN.AllowPrivatePeers, "turn-allow-private-peers", "turn.allow_private_peers", "let TURN relay to private, loopback and link-local addresses (unsafe on a public server)")
+	list(&cfg.TURN.AllowedPeers, "turn-allowed-peers", "turn.allowed_peers", "comma-separated CIDR `prefixes` TURN may relay to despite the private-address rule")
+	fs.IntVar(&cfg.TURN.UserQuota, "turn-user-quota", cfg.TURN.UserQuota, "most TURN allocations one user may hold [turn.user_quota]")
+
+	boolean(&cfg.Rooms.OpenCreation, "open-rooms", "rooms.open_creation", "anyone who can reach the server may start a meeting (false: a token with the create grant is needed)")
+	fs.IntVar(&cfg.Rooms.MaxParticipants, "max-participants", cfg.Rooms.MaxParticipants, "most participants in one room [rooms.max_participants]")
+	dur(&cfg.Rooms.EmptyTimeout, "empty-timeout", "rooms.empty_timeout", "close a room this long after the last participant left")
+	dur(&cfg.Rooms.ResumeGrace, "resume-grace", "rooms.resume_grace", "how long a dropped participant may reconnect and resume")
+
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `Usage: switchboard serve [options]
+
+Runs the server: web app, API and signalling over HTTP(S), the SFU, and the embedded TURN server.
+Every option can also be set in the environment (--turn-udp is SWITCHBOARD_TURN_UDP) or in the TOML
+file given with --config (the key in brackets; dots are tables: [turn] udp = ":3478").
+Precedence: flags, then environment, then file, then defaults.
+
+Options:
+`)
+		fs.PrintDefaults()
+	}
+	return fs, configPath
+}
+
+// listValue is a comma-separated list flag; setting it replaces the whole list.
+type listValue []string
+
+func (l *listValue) String() string { return strings.Join(*l, ",") }
+func (l *listValue) Set(s string) error {
+	*l = nil
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*l = append(*l, part)
+		}
+	}
+	return nil
+}
