@@ -1,0 +1,45 @@
+package app
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"switchboard/internal/sfu"
+)
+
+// metrics are the Prometheus series the server exports, on a registry of its own (no globals, so
+// tests can run many servers in one process).
+type metrics struct {
+	reg              *prometheus.Registry
+	rooms            prometheus.Gauge
+	participants     prometheus.Gauge
+	tracks           prometheus.Gauge
+	turnAllocations  prometheus.Gauge
+	signallingErrors *prometheus.CounterVec
+}
+
+func newMetrics(media *sfu.Metrics) *metrics {
+	m := &metrics{
+		reg:              prometheus.NewRegistry(),
+		rooms:            prometheus.NewGauge(prometheus.GaugeOpts{Name: "switchboard_rooms", Help: "Live rooms."}),
+		participants:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "switchboard_participants", Help: "Participants in live rooms."}),
+		tracks:           prometheus.NewGauge(prometheus.GaugeOpts{Name: "switchboard_tracks", Help: "Published tracks."}),
+		turnAllocations:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "switchboard_turn_allocations", Help: "Live TURN allocations on the embedded server."}),
+		signallingErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "switchboard_signalling_errors_total", Help: "Error replies sent to signalling clients, by code."}, []string{"code"}),
+	}
+	counter := func(name, help string, read func() uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(read()) })
+	}
+	m.reg.MustRegister(m.rooms, m.participants, m.tracks, m.turnAllocations, m.signallingErrors,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		counter("switchboard_forwarded_packets_total", "RTP packets forwarded to subscribers.", media.ForwardedPackets.Load),
+		counter("switchboard_forwarded_bytes_total", "RTP payload bytes forwarded to subscribers.", media.ForwardedBytes.Load),
+		counter("switchboard_nacks_total", "Packets subscribers asked to retransmit (NACK).", media.NACKsReceived.Load),
+		counter("switchboard_retransmitted_packets_total", "Packets resent from the packet cache.", media.Retransmitted.Load),
+		counter("switchboard_nack_cache_misses_total", "NACKed packets no longer in the packet cache.", media.CacheMisses.Load),
+		counter("switchboard_plis_total", "Keyframe requests sent to publishers.", media.PLIsSent.Load),
+	)
+	return m
+}
+
+func gaugeAdd(g prometheus.Gauge) func(int) { return func(d int) { g.Add(float64(d)) } }

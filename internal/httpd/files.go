@@ -1,0 +1,104 @@
+package httpd
+
+import (
+	"errors"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"switchboard/internal/protocol"
+	"switchboard/internal/store"
+)
+
+// uploadFile stores a file shared in a meeting. Only a participant of that meeting may upload: it
+// proves it with the session token from its joined message.
+func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) {
+	roomID := r.PathValue("room")
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	_, sessionRoom, ok := s.cfg.Sessions.SessionRoom(token)
+	if token == "" || !ok || sessionRoom != roomID {
+		writeError(w, http.StatusUnauthorized, "unauthorized", "upload with the session token of a participant of this meeting")
+		return
+	}
+	if r.ContentLength > s.cfg.MaxUpload {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "the file is larger than the limit of "+strconv.FormatInt(s.cfg.MaxUpload, 10)+" bytes")
+		return
+	}
+	name := cleanFileName(r.URL.Query().Get("name"))
+	ctype := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ctype); err == nil {
+		ctype = mt
+	} else {
+		ctype = "application/octet-stream"
+	}
+	f, err := s.cfg.Files.SaveFile(r.Context(), store.File{Room: roomID, Name: name, ContentType: ctype}, r.Body, s.cfg.MaxUpload)
+	if errors.Is(err, store.ErrTooLarge) {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "the file is larger than the limit of "+strconv.FormatInt(s.cfg.MaxUpload, 10)+" bytes")
+		return
+	}
+	if err != nil {
+		s.cfg.Logger.Error("upload failed", "room", roomID, "err", err)
+		writeError(w, http.StatusInternalServerError, "internal", "could not store the file")
+		return
+	}
+	writeJSON(w, http.StatusCreated, FileInfo(f))
+}
+
+// FileInfo is how a stored file is described to clients.
+func FileInfo(f store.File) protocol.FileInfo {
+	return protocol.FileInfo{ID: f.ID, Name: f.Name, Size: f.Size, Type: f.ContentType,
+		URL: "/api/v1/rooms/" + url.PathEscape(f.Room) + "/files/" + url.PathEscape(f.ID)}
+}
+
+// inlineSafe are types a browser may keep: none of them runs script. Everything else is served as
+// application/octet-stream, and everything is an attachment, so an uploaded HTML page never renders
+// on our origin.
+var inlineSafe = map[string]bool{
+	"image/png": true, "image/jpeg": true, "image/gif": true, "image/webp": true,
+	"application/pdf": true, "text/plain": true, "audio/mpeg": true, "audio/ogg": true,
+	"video/mp4": true, "video/webm": true, "application/zip": true,
+}
+
+func (s *Server) downloadFile(w http.ResponseWriter, r *http.Request) {
+	meta, f, err := s.cfg.Files.OpenFile(r.Context(), r.PathValue("room"), r.PathValue("file"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, "not_found", "no such file in this meeting")
+		return
+	}
+	defer f.Close()
+	ctype := meta.ContentType
+	if !inlineSafe[ctype] {
+		ctype = "application/octet-stream"
+	}
+	if ctype == "text/plain" {
+		ctype += "; charset=utf-8"
+	}
+	h := w.Header()
+	h.Set("Content-Type", ctype)
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": meta.Name}))
+	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
+	h.Set("Cache-Control", "private, max-age=3600")
+	http.ServeContent(w, r, "", meta.CreatedAt, f)
+}
+
+// cleanFileName keeps a display name: no directories, no control characters, at most 200 characters.
+func cleanFileName(name string) string {
+	name = path.Base(strings.ReplaceAll(name, "\\", "/"))
+	name = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, name)
+	if r := []rune(name); len(r) > 200 {
+		name = string(r[:200])
+	}
+	if name == "" || name == "." || name == "/" || name == ".." {
+		name = "file"
+	}
+	return name
+}

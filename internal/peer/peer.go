@@ -1,0 +1,429 @@
+// Package peer is the WebRTC participant: a browser (or any WebRTC client) in a room, with a publish
+// connection where it sends us media and a subscribe connection where we send it everyone else's.
+// One goroutine per peer runs an action queue and owns all negotiation state; everything else (the
+// room, the signalling socket, pion callbacks) only enqueues actions.
+package peer
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+
+	"switchboard/internal/protocol"
+	"switchboard/internal/room"
+	"switchboard/internal/rtc"
+	"switchboard/internal/sfu"
+)
+
+// Outbox delivers messages to the client's current socket; it must not block.
+type Outbox func(protocol.Message)
+
+// Config is what a peer needs from the server.
+type Config struct {
+	Engine  *rtc.Engine
+	Room    *room.Room
+	ID      string
+	Metrics *sfu.Metrics
+	Logger  *slog.Logger
+	// OnGone is called once when the peer has left its room for good.
+	OnGone func(*Peer)
+}
+
+// Peer is one WebRTC participant.
+type Peer struct {
+	id   string
+	room *room.Room
+	cfg  Config
+	log  *slog.Logger
+
+	outbox atomic.Pointer[Outbox]
+
+	actions chan func()
+	done    chan struct{}
+	once    sync.Once
+
+	// Owned by the action loop.
+	pub, sub        *webrtc.PeerConnection
+	subNegotiating  bool // an offer on sub awaits its answer
+	subRenegotiate  bool // more changes came while negotiating
+	subPendingCands []webrtc.ICECandidateInit
+	pubPendingCands []webrtc.ICECandidateInit
+	sources         map[string]string        // client track id -> source, from offers
+	published       map[string]*publication  // client track id -> track
+	subscriptions   map[string]*subscription // server track id -> downtrack
+	pendingViews    map[string][2]int        // view messages that came before the track
+}
+
+type publication struct {
+	track *room.Track
+	media *sfu.Track
+}
+
+type subscription struct {
+	dt     *sfu.DownTrack
+	sender *webrtc.RTPSender
+}
+
+// New creates the peer's connections. It has not joined the room yet.
+func New(cfg Config) (*Peer, error) {
+	p := &Peer{
+		id: cfg.ID, room: cfg.Room, cfg: cfg, log: cfg.Logger.With("participant", cfg.ID),
+		actions: make(chan func(), 256), done: make(chan struct{}),
+		sources: map[string]string{}, published: map[string]*publication{},
+		subscriptions: map[string]*subscription{}, pendingViews: map[string][2]int{},
+	}
+	var err error
+	if p.pub, err = cfg.Engine.Publish.NewPeerConnection(webrtc.Configuration{}); err != nil {
+		return nil, fmt.Errorf("publish connection: %w", err)
+	}
+	if p.sub, err = cfg.Engine.Subscribe.NewPeerConnection(webrtc.Configuration{}); err != nil {
+		p.pub.Close()
+		return nil, fmt.Errorf("subscribe connection: %w", err)
+	}
+	p.pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(protocol.PCPublish, c) })
+	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(protocol.PCSubscribe, c) })
+	p.pub.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		p.do(func() { p.onTrack(remote, recv) })
+	})
+	for name, pc := range map[string]*webrtc.PeerConnection{"pub": p.pub, "sub": p.sub} {
+		name := name
+		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+			p.log.Debug("connection state", "pc", name, "state", s.String())
+		})
+	}
+	go p.loop()
+	return p, nil
+}
+
+// ID is the participant id.
+func (p *Peer) ID() string { return p.id }
+
+// Room is the room the peer is in.
+func (p *Peer) Room() *room.Room { return p.room }
+
+// Attach points the peer's events at a (new) socket; nil detaches.
+func (p *Peer) Attach(out Outbox) {
+	if out == nil {
+		p.outbox.Store(nil)
+		return
+	}
+	p.outbox.Store(&out)
+}
+
+// Send implements room.Participant.
+func (p *Peer) Send(m protocol.Message) {
+	if out := p.outbox.Load(); out != nil {
+		(*out)(m)
+	}
+}
+
+// Subscribe implements room.Participant.
+func (p *Peer) Subscribe(t *room.Track) { p.do(func() { p.subscribe(t) }) }
+
+// Unsubscribe implements room.Participant.
+func (p *Peer) Unsubscribe(t *room.Track) { p.do(func() { p.unsubscribe(t.ID()) }) }
+
+// Close implements room.Participant: the room (a host, or the room closing) ends this peer.
+func (p *Peer) Close(reason string) {
+	p.Send(&protocol.Bye{Reason: reason})
+	go p.Leave(reason)
+}
+
+// Leave takes the peer out of its room and closes its connections. Safe to call more than once.
+func (p *Peer) Leave(reason string) {
+	p.once.Do(func() {
+		p.room.Leave(p.id, reason)
+		close(p.done)
+		p.pub.Close()
+		p.sub.Close()
+		if p.cfg.OnGone != nil {
+			p.cfg.OnGone(p)
+		}
+	})
+}
+
+// Done is closed when the peer has left.
+func (p *Peer) Done() <-chan struct{} { return p.done }
+
+// do queues an action for the loop. The queue is large; if it is ever full the peer is hopelessly
+// behind, and waiting briefly is better than dropping a negotiation step.
+func (p *Peer) do(f func()) {
+	select {
+	case p.actions <- f:
+	case <-p.done:
+	default:
+		go func() {
+			select {
+			case p.actions <- f:
+			case <-p.done:
+			}
+		}()
+	}
+}
+
+func (p *Peer) loop() {
+	for {
+		select {
+		case f := <-p.actions:
+			f()
+		case <-p.done:
+			p.cleanup()
+			return
+		}
+	}
+}
+
+func (p *Peer) cleanup() {
+	for id, s := range p.subscriptions {
+		s.dt.Close()
+		delete(p.subscriptions, id)
+	}
+}
+
+// Errors the signal layer turns into protocol errors.
+var (
+	ErrState  = errors.New("invalid state")
+	ErrNoSuch = errors.New("no such track")
+)
+
+// HandleOffer answers the client's offer on the publish connection. reply receives the answer or an error.
+func (p *Peer) HandleOffer(m *protocol.Offer, reply func(protocol.Message)) {
+	p.do(func() {
+		for id, src := range m.Tracks {
+			p.sources[id] = src
+		}
+		err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP})
+		if err != nil {
+			reply(protocol.Errorf(protocol.CodeBadRequest, "offer rejected: %v", err))
+			return
+		}
+		for _, c := range p.pubPendingCands {
+			_ = p.pub.AddICECandidate(c)
+		}
+		p.pubPendingCands = nil
+		answer, err := p.pub.CreateAnswer(nil)
+		if err == nil {
+			err = p.pub.SetLocalDescription(answer)
+		}
+		if err != nil {
+			reply(protocol.Errorf(protocol.CodeBadRequest, "cannot answer offer: %v", err))
+			return
+		}
+		reply(&protocol.Answer{PC: protocol.PCPublish, SDP: p.pub.LocalDescription().SDP})
+	})
+}
+
+// HandleAnswer applies the client's answer to our subscribe offer.
+func (p *Peer) HandleAnswer(m *protocol.Answer, reply func(protocol.Message)) {
+	p.do(func() {
+		if !p.subNegotiating {
+			reply(protocol.Errorf(protocol.CodeInvalidState, "no offer is waiting for an answer"))
+			return
+		}
+		err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP})
+		if err != nil {
+			reply(protocol.Errorf(protocol.CodeBadRequest, "answer rejected: %v", err))
+			return
+		}
+		p.subNegotiating = false
+		for _, c := range p.subPendingCands {
+			_ = p.sub.AddICECandidate(c)
+		}
+		p.subPendingCands = nil
+		reply(nil)
+		if p.subRenegotiate {
+			p.subRenegotiate = false
+			p.negotiate(false)
+		}
+	})
+}
+
+// HandleCandidate adds a trickled ICE candidate.
+func (p *Peer) HandleCandidate(m *protocol.CandidateMsg) {
+	if m.Candidate == nil || m.Candidate.Candidate == "" {
+		return
+	}
+	c := webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid,
+		SDPMLineIndex: m.Candidate.SDPMLineIndex, UsernameFragment: m.Candidate.UsernameFragment}
+	p.do(func() {
+		pc, pending := p.pub, &p.pubPendingCands
+		if m.PC == protocol.PCSubscribe {
+			pc, pending = p.sub, &p.subPendingCands
+		}
+		if pc.RemoteDescription() == nil {
+			if len(*pending) < 64 {
+				*pending = append(*pending, c)
+			}
+			return
+		}
+		if err := pc.AddICECandidate(c); err != nil {
+			p.log.Debug("bad candidate", "pc", m.PC, "err", err)
+		}
+	})
+}
+
+// RestartICE re-offers the subscribe connection with new ICE credentials.
+func (p *Peer) RestartICE() { p.do(func() { p.negotiate(true) }) }
+
+// SetView records the size at which the client renders a track.
+func (p *Peer) SetView(m *protocol.View) {
+	p.do(func() {
+		if s, ok := p.subscriptions[m.Track]; ok {
+			s.dt.SetViewport(m.Width, m.Height)
+			return
+		}
+		if len(p.pendingViews) < 256 {
+			p.pendingViews[m.Track] = [2]int{m.Width, m.Height}
+		}
+	})
+}
+
+// ServerTrackID maps a server track id back to its publication, for mute/unpublish requests.
+func (p *Peer) Unpublish(trackID string, reply func(error)) {
+	p.do(func() {
+		for cid, pub := range p.published {
+			if pub.track.ID() == trackID {
+				delete(p.published, cid)
+				reply(p.room.Unpublish(p.id, trackID))
+				return
+			}
+		}
+		reply(ErrNoSuch)
+	})
+}
+
+func (p *Peer) sendCandidate(pc string, c *webrtc.ICECandidate) {
+	if c == nil {
+		return
+	}
+	init := c.ToJSON()
+	p.Send(&protocol.CandidateMsg{PC: pc, Candidate: &protocol.Candidate{
+		Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex, UsernameFragment: init.UsernameFragment}})
+}
+
+// onTrack turns an incoming track (or one simulcast layer of it) into a published room track.
+func (p *Peer) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	cid := remote.ID()
+	if pub, ok := p.published[cid]; ok {
+		pub.media.AddLayer(remote)
+		return
+	}
+	kind := remote.Kind().String()
+	source := p.sources[cid]
+	if source == "" {
+		source = map[string]string{"audio": "microphone", "video": "camera"}[kind]
+	}
+	var levelExt uint8
+	for _, ext := range recv.GetParameters().HeaderExtensions {
+		if ext.URI == sdp.AudioLevelURI {
+			levelExt = uint8(ext.ID)
+		}
+	}
+	info := protocol.TrackInfo{ID: "t_" + randomID(), Participant: p.id, Kind: kind, Source: source,
+		ClientID: cid, Simulcast: remote.RID() != ""}
+	pc := p.pub
+	media := sfu.NewTrack(sfu.TrackOptions{
+		ID: info.ID, Kind: remote.Kind(), Codec: remote.Codec().RTPCodecCapability,
+		AudioLevelExtID: levelExt,
+		RequestKeyframe: func(ssrc uint32) {
+			_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+		},
+		Logger: p.log, Metrics: p.cfg.Metrics,
+	})
+	media.AddLayer(remote)
+	t := room.NewTrack(info, media)
+	p.published[cid] = &publication{track: t, media: media}
+	if err := p.room.Publish(t); err != nil {
+		p.log.Warn("publish refused", "err", err)
+		delete(p.published, cid)
+		media.Close()
+		return
+	}
+	p.log.Info("track published", "track", info.ID, "kind", kind, "source", source, "codec", remote.Codec().MimeType, "simulcast", info.Simulcast)
+	// The track ends when the client stops sending it (removed from its connection) or leaves.
+	go func() {
+		select {
+		case <-media.Done():
+			p.do(func() {
+				if cur, ok := p.published[cid]; ok && cur.track == t {
+					delete(p.published, cid)
+					_ = p.room.Unpublish(p.id, info.ID)
+				}
+			})
+		case <-p.done:
+		}
+	}()
+}
+
+func (p *Peer) subscribe(t *room.Track) {
+	if _, ok := p.subscriptions[t.ID()]; ok {
+		return
+	}
+	media, ok := t.Media.(*sfu.Track)
+	if !ok {
+		return
+	}
+	dt := media.Subscribe(p.id)
+	sender, err := p.sub.AddTrack(dt)
+	if err != nil {
+		p.log.Warn("cannot add track", "track", t.ID(), "err", err)
+		dt.Close()
+		return
+	}
+	go dt.HandleRTCP(sender)
+	p.subscriptions[t.ID()] = &subscription{dt: dt, sender: sender}
+	if v, ok := p.pendingViews[t.ID()]; ok {
+		dt.SetViewport(v[0], v[1])
+		delete(p.pendingViews, t.ID())
+	}
+	p.negotiate(false)
+}
+
+func (p *Peer) unsubscribe(id string) {
+	s, ok := p.subscriptions[id]
+	if !ok {
+		return
+	}
+	delete(p.subscriptions, id)
+	_ = p.sub.RemoveTrack(s.sender)
+	s.dt.Close()
+	p.negotiate(false)
+}
+
+// negotiate offers the subscribe connection's current tracks, or marks that an offer is owed once the
+// outstanding one is answered: one offer in flight at a time keeps the two sides in step.
+func (p *Peer) negotiate(iceRestart bool) {
+	if p.subNegotiating {
+		p.subRenegotiate = true
+		return
+	}
+	offer, err := p.sub.CreateOffer(&webrtc.OfferOptions{ICERestart: iceRestart})
+	if err == nil {
+		err = p.sub.SetLocalDescription(offer)
+	}
+	if err != nil {
+		p.log.Warn("cannot offer subscribe connection", "err", err)
+		return
+	}
+	p.subNegotiating = true
+	p.Send(&protocol.Offer{PC: protocol.PCSubscribe, SDP: p.sub.LocalDescription().SDP})
+}
+
+// Stats is a snapshot used for connection quality.
+func (p *Peer) connected() bool {
+	return p.pub.ConnectionState() == webrtc.PeerConnectionStateConnected ||
+		p.sub.ConnectionState() == webrtc.PeerConnectionStateConnected
+}
+
+var _ room.Participant = (*Peer)(nil)
+
+var idCounter atomic.Uint64
+
+func init() { idCounter.Store(uint64(time.Now().UnixNano())) }

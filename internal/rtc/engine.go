@@ -1,0 +1,240 @@
+// Package rtc sets pion up for the SFU: codecs and header extensions, interceptors, and one UDP socket
+// (plus one TCP listener) shared by every peer connection through ICE muxing. It knows nothing of rooms.
+package rtc
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/pion/dtls/v3"
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// Config says where media flows and which addresses to advertise.
+type Config struct {
+	UDPAddr   string   // one UDP socket for all media, e.g. ":7882"
+	TCPAddr   string   // ICE-TCP listener; "" disables it
+	PublicIPs []string // advertised instead of the interface addresses (1:1 NAT), may be empty
+	// Loopback includes 127.0.0.1 candidates: needed when browsers run on the same machine (tests,
+	// a laptop). Non-loopback interfaces are used as well unless OnlyLoopback is set.
+	Loopback     bool
+	OnlyLoopback bool
+	Logger       *slog.Logger
+}
+
+// Engine owns the media sockets and the two pion APIs: Publish for connections where clients send
+// media to us, Subscribe for connections where we send media to clients. They differ in feedback:
+// publishers get transport-cc (so browsers adapt their simulcast encodings), subscribers send REMB,
+// which the SFU uses to choose layers without running its own congestion controller per subscriber.
+type Engine struct {
+	Publish   *webrtc.API
+	Subscribe *webrtc.API
+
+	udpConn *net.UDPConn
+	tcpLn   net.Listener
+	udpMux  ice.UDPMux
+	tcpMux  ice.TCPMux
+	cfg     Config
+}
+
+// New opens the media sockets and builds the APIs.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	e := &Engine{cfg: cfg}
+	uaddr, err := net.ResolveUDPAddr("udp", cfg.UDPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("media udp address %q: %w", cfg.UDPAddr, err)
+	}
+	if e.udpConn, err = net.ListenUDP("udp", uaddr); err != nil {
+		return nil, fmt.Errorf("media udp: %w", err)
+	}
+	// Media bursts (a keyframe to many subscribers) overflow the default socket buffers.
+	_ = e.udpConn.SetReadBuffer(4 << 20)
+	_ = e.udpConn.SetWriteBuffer(4 << 20)
+
+	logs := newLoggerFactory(cfg.Logger)
+	e.udpMux = webrtc.NewICEUDPMux(logs.NewLogger("ice-udp"), e.udpConn)
+	if cfg.TCPAddr != "" {
+		if e.tcpLn, err = net.Listen("tcp", cfg.TCPAddr); err != nil {
+			e.udpMux.Close()
+			return nil, fmt.Errorf("media tcp: %w", err)
+		}
+		e.tcpMux = webrtc.NewICETCPMux(logs.NewLogger("ice-tcp"), e.tcpLn, 64)
+	}
+
+	se := e.settingEngine(logs)
+	if e.Publish, err = newAPI(se, true); err != nil {
+		e.Close()
+		return nil, err
+	}
+	if e.Subscribe, err = newAPI(se, false); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Engine) settingEngine(logs *loggerFactory) webrtc.SettingEngine {
+	var se webrtc.SettingEngine
+	se.LoggerFactory = logs
+	se.SetICEUDPMux(e.udpMux)
+	types := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if e.tcpMux != nil {
+		se.SetICETCPMux(e.tcpMux)
+		types = append(types, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	se.SetNetworkTypes(types)
+	if len(e.cfg.PublicIPs) > 0 {
+		se.SetNAT1To1IPs(e.cfg.PublicIPs, webrtc.ICECandidateTypeHost)
+	}
+	se.SetIncludeLoopbackCandidate(e.cfg.Loopback || e.cfg.OnlyLoopback)
+	if e.cfg.OnlyLoopback {
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	}
+	// Docker and VPN bridges produce candidates no client can reach; they only slow ICE down.
+	se.SetInterfaceFilter(func(name string) bool { return !isVirtualInterface(name) })
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetICETimeouts(5*time.Second, 20*time.Second, 2*time.Second)
+	// AES-GCM first: cheaper per packet than AES-CM with HMAC-SHA1, and browsers support it.
+	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
+	se.SetReceiveMTU(1500)
+	return se
+}
+
+// Codecs offered on both sides. Payload types are fixed and identical for publish and subscribe, so a
+// forwarded packet keeps its payload type unless a browser negotiated another.
+var videoFeedback = []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
+
+func codecs() []webrtc.RTPCodecParameters {
+	video := func(mime string, pt webrtc.PayloadType, fmtp string) webrtc.RTPCodecParameters {
+		return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: mime, ClockRate: 90000, SDPFmtpLine: fmtp, RTCPFeedback: videoFeedback}, PayloadType: pt}
+	}
+	return []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+			SDPFmtpLine: "minptime=10;useinbandfec=1;usedtx=1"}, PayloadType: 111},
+		video(webrtc.MimeTypeVP8, 96, ""),
+		video(webrtc.MimeTypeVP9, 98, "profile-id=0"),
+		video(webrtc.MimeTypeH264, 102, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"),
+		video(webrtc.MimeTypeAV1, 45, ""),
+	}
+}
+
+func newAPI(se webrtc.SettingEngine, publish bool) (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	for _, c := range codecs() {
+		kind := webrtc.RTPCodecTypeVideo
+		if c.MimeType == webrtc.MimeTypeOpus {
+			kind = webrtc.RTPCodecTypeAudio
+		}
+		if publish && kind == webrtc.RTPCodecTypeVideo {
+			c.RTCPFeedback = append(c.RTCPFeedback, webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC})
+		}
+		if !publish && kind == webrtc.RTPCodecTypeVideo {
+			c.RTCPFeedback = append(c.RTCPFeedback, webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBGoogREMB})
+		}
+		if err := me.RegisterCodec(c, kind); err != nil {
+			return nil, err
+		}
+	}
+	reg := &interceptor.Registry{}
+	if publish {
+		if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
+			return nil, err
+		}
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
+		// Ask publishers to retransmit what we lost, report reception, and give them transport-wide
+		// feedback for their bandwidth estimation.
+		gen, err := nack.NewGeneratorInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(gen)
+		rr, err := report.NewReceiverInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(rr)
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, err
+		}
+		tw, err := twcc.NewSenderInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(tw)
+	} else {
+		// Sender reports for lip sync and stats. NACKs are answered by the SFU from the one packet cache
+		// per published track, so pion's per-sender NACK responder is deliberately absent.
+		sr, err := report.NewSenderInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(sr)
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(reg)), nil
+}
+
+// MediaAddrs lists the address:port pairs where peers reach our media socket: the TURN server always
+// allows relaying to these, so a relay-only client still reaches the SFU.
+func (e *Engine) MediaAddrs() []netip.AddrPort {
+	port := uint16(e.udpConn.LocalAddr().(*net.UDPAddr).Port)
+	var out []netip.AddrPort
+	for _, a := range e.udpMux.GetListenAddresses() {
+		if ua, ok := a.(*net.UDPAddr); ok {
+			if ip, ok := netip.AddrFromSlice(ua.IP); ok {
+				out = append(out, netip.AddrPortFrom(ip.Unmap(), port))
+			}
+		}
+	}
+	for _, s := range e.cfg.PublicIPs {
+		if ip, err := netip.ParseAddr(s); err == nil {
+			out = append(out, netip.AddrPortFrom(ip.Unmap(), port))
+		}
+	}
+	if e.tcpLn != nil {
+		tport := uint16(e.tcpLn.Addr().(*net.TCPAddr).Port)
+		for _, a := range append([]netip.AddrPort(nil), out...) {
+			out = append(out, netip.AddrPortFrom(a.Addr(), tport))
+		}
+	}
+	return out
+}
+
+// UDPAddr is the bound media socket address (useful when configured with port 0).
+func (e *Engine) UDPAddr() *net.UDPAddr { return e.udpConn.LocalAddr().(*net.UDPAddr) }
+
+// Close stops the media sockets; existing peer connections fail.
+func (e *Engine) Close() {
+	if e.udpMux != nil {
+		e.udpMux.Close()
+	}
+	if e.tcpMux != nil {
+		e.tcpMux.Close()
+	}
+	if e.tcpLn != nil {
+		e.tcpLn.Close()
+	}
+}
+
+func isVirtualInterface(name string) bool {
+	for _, p := range []string{"docker", "br-", "veth", "virbr", "vmnet", "vboxnet"} {
+		if len(name) >= len(p) && name[:len(p)] == p {
+			return true
+		}
+	}
+	return false
+}
