@@ -23,8 +23,12 @@ type conn struct {
 	ws     *websocket.Conn
 	remote string
 	out    chan []byte
-	quit   chan struct{}
+	quit   chan struct{} // closed to end the session; the writer then flushes and closes the socket
+	done   chan struct{} // closed when the socket is closed
 	once   sync.Once
+
+	closeCode   websocket.StatusCode
+	closeReason string
 
 	// Owned by run.
 	peer       *peer.Peer
@@ -44,7 +48,7 @@ type frame struct {
 
 func newConn(s *Server, ws *websocket.Conn, remote string) *conn {
 	return &conn{s: s, ws: ws, remote: remote, out: make(chan []byte, s.cfg.SendQueueLen),
-		quit: make(chan struct{}), limiter: rate.NewLimiter(50, 100)}
+		quit: make(chan struct{}), done: make(chan struct{}), limiter: rate.NewLimiter(50, 100)}
 }
 
 // send queues a message without blocking. A client that cannot keep up is disconnected: it resumes
@@ -67,20 +71,26 @@ func (c *conn) reply(id string, m protocol.Message) {
 	c.send(protocol.WithID(m, id))
 }
 
+// close ends the session. What is already queued (a final error, bye) is still sent.
 func (c *conn) close(code websocket.StatusCode, reason string) {
 	c.once.Do(func() {
+		c.closeCode, c.closeReason = code, reason
 		close(c.quit)
-		go c.ws.Close(code, reason)
 	})
 }
 
 func (c *conn) run(ctx context.Context) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// The socket must outlive the request context: coder/websocket closes the connection at once
+	// when a read's context ends, which would drop queued replies.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	frames := make(chan frame, 16)
 	go c.reader(ctx, frames)
 	go c.writer(ctx)
-	defer c.detach()
+	defer func() {
+		c.detach()
+		<-c.done
+		cancel()
+	}()
 
 	c.lastHeard = time.Now()
 	joinDeadline := time.NewTimer(c.s.cfg.JoinTimeout)
@@ -204,31 +214,42 @@ func (c *conn) reader(ctx context.Context, frames chan<- frame) {
 	}
 }
 
+// writer sends queued messages; when the session ends it flushes the queue briefly, then closes.
 func (c *conn) writer(ctx context.Context) {
+	defer close(c.done)
+	write := func(b []byte, timeout time.Duration) error {
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		return c.ws.Write(wctx, websocket.MessageText, b)
+	}
 	for {
 		select {
 		case b := <-c.out:
-			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := c.ws.Write(wctx, websocket.MessageText, b)
-			cancel()
-			if err != nil {
+			if err := write(b, 10*time.Second); err != nil {
 				c.close(websocket.StatusGoingAway, "write failed")
+				c.ws.CloseNow()
 				return
 			}
 		case <-c.quit:
+		drain:
+			for {
+				select {
+				case b := <-c.out:
+					if write(b, time.Second) != nil {
+						break drain
+					}
+				default:
+					break drain
+				}
+			}
+			c.ws.Close(c.closeCode, c.closeReason)
 			return
 		}
 	}
 }
 
-// flushAndClose gives the writer a moment to send what is queued (a final error, bye) before closing.
-func (c *conn) flushAndClose(code websocket.StatusCode, reason string) {
-	deadline := time.Now().Add(time.Second)
-	for len(c.out) > 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	c.close(code, reason)
-}
+// flushAndClose ends the session after sending what is queued.
+func (c *conn) flushAndClose(code websocket.StatusCode, reason string) { c.close(code, reason) }
 
 // join authenticates and admits, or resumes. It returns a lobby channel when the participant waits.
 func (c *conn) join(ctx context.Context, m *protocol.Join) (*peer.Peer, <-chan bool, error) {
