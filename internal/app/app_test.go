@@ -2,10 +2,13 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -208,3 +211,22 @@ func TestResumeAfterDroppedSocket(t *testing.T) {
 type configT = config.Config
 
 var _ = io.Discard
+
+func TestSelfSignedHTTPS(t *testing.T) {
+	a := startServer(t, func(c *config.Config) { c.TLS.SelfSigned = true })
+	if !strings.HasPrefix(a.URL(), "https://") {
+		t.Fatalf("URL %s should be https", a.URL())
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := hc.Get(a.URL() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || resp.TLS == nil {
+		t.Fatalf("healthz over TLS: %s", resp.Status)
+	}
+	leaf := resp.TLS.PeerCertificates[0]
+	if err := leaf.VerifyHostname("127.0.0.1"); err != nil {
+		t.Errorf("the self-signed certificate should name the loopback address: %v", err)
+	}
+}
