@@ -312,7 +312,9 @@ func (p *Peer) sendCandidate(pc string, c *webrtc.ICECandidate) {
 func (p *Peer) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	cid := remote.ID()
 	if pub, ok := p.published[cid]; ok {
-		pub.media.AddLayer(remote)
+		if err := pub.media.AddLayer(remote); err != nil {
+			p.log.Warn("simulcast layer refused", "track", pub.track.ID(), "rid", remote.RID(), "err", err)
+		}
 		return
 	}
 	kind := remote.Kind().String()
@@ -337,7 +339,11 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		},
 		Logger: p.log, Metrics: p.cfg.Metrics,
 	})
-	media.AddLayer(remote)
+	if err := media.AddLayer(remote); err != nil {
+		p.log.Warn("track refused", "rid", remote.RID(), "err", err)
+		media.Close()
+		return
+	}
 	t := room.NewTrack(info, media)
 	p.published[cid] = &publication{track: t, media: media}
 	if err := p.room.Publish(t); err != nil {

@@ -64,7 +64,7 @@ func New(cfg Config) (*Engine, error) {
 	_ = e.udpConn.SetWriteBuffer(4 << 20)
 
 	logs := newLoggerFactory(cfg.Logger)
-	e.udpMux = webrtc.NewICEUDPMux(logs.NewLogger("ice-udp"), e.udpConn)
+	e.udpMux = webrtc.NewICEUDPMux(logs.NewLogger("ice-udp"), mediaConn(e.udpConn)) // batched writes: batch*.go
 	if cfg.TCPAddr != "" {
 		if e.tcpLn, err = net.Listen("tcp", cfg.TCPAddr); err != nil {
 			e.udpMux.Close()
@@ -121,13 +121,19 @@ func codecs() []webrtc.RTPCodecParameters {
 		return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
 			MimeType: mime, ClockRate: 90000, SDPFmtpLine: fmtp, RTCPFeedback: videoFeedback}, PayloadType: pt}
 	}
+	// RTX (RFC 4588) lets retransmissions travel on their own SSRC, so a receiver's replay protection
+	// never mistakes one for a duplicate.
+	rtx := func(pt, apt webrtc.PayloadType) webrtc.RTPCodecParameters {
+		return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: fmt.Sprintf("apt=%d", apt)}, PayloadType: pt}
+	}
 	return []webrtc.RTPCodecParameters{
 		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
 			SDPFmtpLine: "minptime=10;useinbandfec=1;usedtx=1"}, PayloadType: 111},
-		video(webrtc.MimeTypeVP8, 96, ""),
-		video(webrtc.MimeTypeVP9, 98, "profile-id=0"),
-		video(webrtc.MimeTypeH264, 102, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"),
-		video(webrtc.MimeTypeAV1, 45, ""),
+		video(webrtc.MimeTypeVP8, 96, ""), rtx(97, 96),
+		video(webrtc.MimeTypeVP9, 98, "profile-id=0"), rtx(99, 98),
+		video(webrtc.MimeTypeH264, 102, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"), rtx(103, 102),
+		video(webrtc.MimeTypeAV1, 45, ""), rtx(46, 45),
 	}
 }
 
@@ -138,7 +144,9 @@ func newAPI(se webrtc.SettingEngine, publish bool) (*webrtc.API, error) {
 		if c.MimeType == webrtc.MimeTypeOpus {
 			kind = webrtc.RTPCodecTypeAudio
 		}
-		if publish && kind == webrtc.RTPCodecTypeVideo {
+		if c.MimeType == webrtc.MimeTypeRTX {
+			c.RTCPFeedback = nil
+		} else if publish && kind == webrtc.RTPCodecTypeVideo {
 			c.RTCPFeedback = append(c.RTCPFeedback, webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC})
 		}
 		if !publish && kind == webrtc.RTPCodecTypeVideo {
@@ -149,11 +157,12 @@ func newAPI(se webrtc.SettingEngine, publish bool) (*webrtc.API, error) {
 		}
 	}
 	reg := &interceptor.Registry{}
+	// Audio levels pass through from publishers to subscribers (clients may use them for meters).
+	if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, err
+	}
 	if publish {
 		if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
-			return nil, err
-		}
-		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
 			return nil, err
 		}
 		// Ask publishers to retransmit what we lost, report reception, and give them transport-wide
@@ -177,6 +186,11 @@ func newAPI(se webrtc.SettingEngine, publish bool) (*webrtc.API, error) {
 		}
 		reg.Add(tw)
 	} else {
+		// The SFU stamps abs-send-time on video so browsers' receive-side estimators (which produce
+		// the REMB the SFU chooses layers by) see real send times.
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.ABSSendTimeURI}, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, err
+		}
 		// Sender reports for lip sync and stats. NACKs are answered by the SFU from the one packet cache
 		// per published track, so pion's per-sender NACK responder is deliberately absent.
 		sr, err := report.NewSenderInterceptor()

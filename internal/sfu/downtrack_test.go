@@ -1,0 +1,453 @@
+package sfu
+
+import (
+	"bytes"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// unitRig drives a Track by calling handle directly with a fake clock.
+type unitRig struct {
+	t       *testing.T
+	tr      *Track
+	clock   atomic.Int64
+	srcs    [MaxLayers]*source
+	readers [MaxLayers]*layerReader
+	mu      sync.Mutex
+	plis    []uint32
+	metrics *Metrics
+}
+
+func newUnitRig(t *testing.T, layers int, sizes ...int) *unitRig {
+	r := &unitRig{t: t, metrics: &Metrics{}}
+	r.clock.Store(int64(time.Second))
+	r.tr = NewTrack(TrackOptions{
+		ID: "v", Kind: webrtc.RTPCodecTypeVideo, Codec: vp8Cap, Metrics: r.metrics,
+		RequestKeyframe: func(ssrc uint32) {
+			r.mu.Lock()
+			r.plis = append(r.plis, ssrc)
+			r.mu.Unlock()
+		},
+	})
+	r.tr.clock = r.clock.Load
+	for l := 0; l < layers; l++ {
+		r.srcs[l] = newSource(l, sizes[l])
+		r.readers[l] = newLayerReader()
+		if err := r.tr.startLayer(l, r.srcs[l].ssrc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r
+}
+
+func (r *unitRig) takePLIs() []uint32 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.plis
+	r.plis = nil
+	return p
+}
+
+// round sends one packet on every layer; keyLayer (-1 none) sends a keyframe.
+// The clock advances by 33 ms.
+func (r *unitRig) round(keyLayer int) {
+	now := r.clock.Add(33 * ms)
+	for l, s := range r.srcs {
+		if s == nil {
+			continue
+		}
+		r.tr.handle(l, r.readers[l], s.next(l == keyLayer), now)
+	}
+}
+
+func checkContinuity(t *testing.T, pkts []rtp.Packet, ssrc uint32) {
+	t.Helper()
+	for i := 1; i < len(pkts); i++ {
+		a, b := pkts[i-1], pkts[i]
+		if b.SSRC != ssrc || b.PayloadType != 100 {
+			t.Fatalf("packet %d: ssrc %d pt %d", i, b.SSRC, b.PayloadType)
+		}
+		if b.SequenceNumber != a.SequenceNumber+1 {
+			t.Fatalf("packet %d: seq %d after %d", i, b.SequenceNumber, a.SequenceNumber)
+		}
+		if d := b.Timestamp - a.Timestamp; d == 0 || d > 1<<30 {
+			t.Fatalf("packet %d: timestamp %d after %d", i, b.Timestamp, a.Timestamp)
+		}
+		pa, pb := parsePicDesc(codecVP8, a.Payload), parsePicDesc(codecVP8, b.Payload)
+		if pb.pic != (pa.pic+1)&0x7fff || pb.tl0 != pa.tl0+1 {
+			t.Fatalf("packet %d: picture id %d/%d after %d/%d", i, pb.pic, pb.tl0, pa.pic, pa.tl0)
+		}
+	}
+}
+
+func TestDownTrackSimulcastSwitchAndNACK(t *testing.T) {
+	r := newUnitRig(t, 3, 100, 400, 1000)
+	r.round(-1) // the publisher is already sending
+	d := r.tr.Subscribe("s1")
+	w := &recordWriter{}
+	bindFake(d, 4242, w)
+
+	// Start: aim at the top layer and ask for a keyframe.
+	if got := r.takePLIs(); len(got) == 0 || got[0] != 1002 {
+		t.Fatalf("keyframe requests at bind: %v, want [1002]", got)
+	}
+	r.round(-1)
+	if len(w.take()) != 0 || d.Layer() != -1 {
+		t.Fatal("forwarded before a keyframe")
+	}
+	r.round(2)
+	if d.Layer() != 2 {
+		t.Fatalf("layer %d after keyframe on f, want 2", d.Layer())
+	}
+	for i := 0; i < 40; i++ { // > 1 s: layer bitrates get measured
+		r.round(-1)
+	}
+	before := w.take()
+	if len(before) != 41 {
+		t.Fatalf("forwarded %d packets on f, want 41", len(before))
+	}
+	r.takePLIs()
+
+	// Congestion: REMB far below f's bitrate -> switch to q at q's next keyframe.
+	d.handleRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 60_000, SSRCs: []uint32{4242}}})
+	if got := r.takePLIs(); len(got) != 1 || got[0] != 1000 {
+		t.Fatalf("keyframe requests after REMB: %v, want [1000]", got)
+	}
+	r.round(-1) // still f until q has a keyframe
+	if d.Layer() != 2 {
+		t.Fatal("switched before a keyframe")
+	}
+	r.round(0)
+	if d.Layer() != 0 {
+		t.Fatalf("layer %d after keyframe on q, want 0", d.Layer())
+	}
+	for i := 0; i < 5; i++ {
+		r.round(-1)
+	}
+	after := w.take()
+	all := append(append([]rtp.Packet{}, before...), after...)
+	checkContinuity(t, all, 4242)
+	for i, p := range after {
+		want := 2
+		if i >= 1 {
+			want = 0
+		}
+		if l, _, ok := payloadID(p.Payload); !ok || l != want {
+			t.Fatalf("after REMB packet %d from layer %d, want %d", i, l, want)
+		}
+	}
+
+	// NACK one packet from before the switch (f) and one after (q): both are
+	// rebuilt from the shared caches exactly as first sent.
+	fPkt, qPkt := before[30], after[3]
+	d.handleRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: 4242, Nacks: rtcp.NackPairsFromSequenceNumbers(
+		[]uint16{fPkt.SequenceNumber, qPkt.SequenceNumber})}})
+	re := w.take()
+	if len(re) != 2 {
+		t.Fatalf("retransmitted %d packets, want 2", len(re))
+	}
+	for i, want := range []rtp.Packet{fPkt, qPkt} {
+		got := re[i]
+		if got.SequenceNumber != want.SequenceNumber || got.Timestamp != want.Timestamp ||
+			got.SSRC != want.SSRC || !bytes.Equal(got.Payload, want.Payload) {
+			t.Errorf("retransmission %d differs:\n got %v %x\nwant %v %x", i, got.Header, got.Payload, want.Header, want.Payload)
+		}
+	}
+	// A NACK for another SSRC and one for a packet never sent are ignored.
+	d.handleRTCP([]rtcp.Packet{
+		&rtcp.TransportLayerNack{MediaSSRC: 1, Nacks: []rtcp.NackPair{{PacketID: fPkt.SequenceNumber}}},
+		&rtcp.TransportLayerNack{MediaSSRC: 4242, Nacks: []rtcp.NackPair{{PacketID: qPkt.SequenceNumber + 1000}}},
+	})
+	if n := len(w.take()); n != 0 {
+		t.Fatalf("%d unexpected retransmissions", n)
+	}
+	if r.metrics.NACKsReceived.Load() != 3 || r.metrics.Retransmitted.Load() != 2 || r.metrics.CacheMisses.Load() != 1 {
+		t.Errorf("metrics: nacks %d retransmitted %d misses %d", r.metrics.NACKsReceived.Load(),
+			r.metrics.Retransmitted.Load(), r.metrics.CacheMisses.Load())
+	}
+	if r.metrics.ForwardedPackets.Load() != uint64(len(all)) {
+		t.Errorf("forwarded metric %d, want %d", r.metrics.ForwardedPackets.Load(), len(all))
+	}
+
+	// Plenty of bandwidth again: back to f.
+	d.handleRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 50_000_000, SSRCs: []uint32{4242}}})
+	r.round(-1)
+	r.round(2)
+	r.round(-1)
+	if d.Layer() != 2 {
+		t.Fatalf("layer %d after high REMB, want 2", d.Layer())
+	}
+	checkContinuity(t, append(after, w.take()...), 4242)
+}
+
+func TestDownTrackViewportPauseResume(t *testing.T) {
+	r := newUnitRig(t, 3, 100, 400, 1000)
+	r.round(-1)
+	d := r.tr.Subscribe("s1")
+	w := &recordWriter{}
+	bindFake(d, 7, w)
+	r.round(2)
+	r.round(-1)
+	if d.Layer() != 2 {
+		t.Fatalf("layer %d, want 2", d.Layer())
+	}
+
+	d.SetViewport(160, 90) // keyframes carry 320x180 for q: q covers it
+	r.round(0)
+	if d.Layer() != 0 {
+		t.Fatalf("layer %d after small viewport, want 0", d.Layer())
+	}
+	d.SetViewport(0, 0)
+	if d.Layer() != -1 {
+		t.Fatal("not paused")
+	}
+	sent := len(w.take())
+	r.round(0)
+	r.round(-1)
+	if n := len(w.take()); n != 0 {
+		t.Fatalf("%d packets sent while paused", n)
+	}
+	r.takePLIs()
+	r.clock.Add(int64(time.Second))
+	d.SetViewport(1280, 720)
+	if got := r.takePLIs(); len(got) != 1 || got[0] != 1002 {
+		t.Fatalf("keyframe requests on resume: %v", got)
+	}
+	r.round(-1)
+	r.round(2)
+	r.round(-1)
+	out := w.take()
+	if len(out) != 2 || d.Layer() != 2 {
+		t.Fatalf("after resume: %d packets, layer %d", len(out), d.Layer())
+	}
+	if sent == 0 {
+		t.Fatal("nothing sent before pause")
+	}
+}
+
+func TestDownTrackPLIThrottledUpstream(t *testing.T) {
+	r := newUnitRig(t, 1, 500)
+	a, b := r.tr.Subscribe("a"), r.tr.Subscribe("b")
+	bindFake(a, 1, &discardWriter{})
+	bindFake(b, 2, &discardWriter{})
+	if got := r.takePLIs(); len(got) != 1 {
+		t.Fatalf("two subscribers starting together sent %d PLIs, want 1", len(got))
+	}
+	r.round(0)
+	for i := 0; i < 5; i++ {
+		a.handleRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: 1}})
+		b.handleRTCP([]rtcp.Packet{&rtcp.FullIntraRequest{FIR: []rtcp.FIREntry{{SSRC: 2}}}})
+	}
+	if got := r.takePLIs(); len(got) != 0 {
+		t.Fatalf("PLIs within the throttle interval: %v", got)
+	}
+	r.clock.Add(int64(KeyframeRequestInterval))
+	a.handleRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: 99}}) // not ours
+	if got := r.takePLIs(); len(got) != 0 {
+		t.Fatalf("PLI for another SSRC forwarded: %v", got)
+	}
+	b.handleRTCP([]rtcp.Packet{&rtcp.FullIntraRequest{FIR: []rtcp.FIREntry{{SSRC: 2}}}})
+	if got := r.takePLIs(); len(got) != 1 || got[0] != 1000 {
+		t.Fatalf("FIR after the interval: %v", got)
+	}
+	if r.metrics.PLIsSent.Load() != 2 {
+		t.Errorf("PLIsSent %d, want 2", r.metrics.PLIsSent.Load())
+	}
+}
+
+func TestTrackAudioForwardAndLevel(t *testing.T) {
+	m := &Metrics{}
+	tr := NewTrack(TrackOptions{ID: "a", Kind: webrtc.RTPCodecTypeAudio, Codec: opusCap, AudioLevelExtID: 5, Metrics: m})
+	var clock atomic.Int64
+	tr.clock = clock.Load
+	if err := tr.startLayer(0, 99); err != nil {
+		t.Fatal(err)
+	}
+	d := tr.Subscribe("s")
+	w := &recordWriter{}
+	bindFake(d, 55, w)
+	rd := newLayerReader()
+	for i := 0; i < 50; i++ {
+		now := clock.Add(20 * ms)
+		h := rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: uint16(65500 + i), Timestamp: uint32(i * 960), SSRC: 99}
+		_ = h.SetExtension(5, []byte{0x80 | 20})
+		raw, _ := (&rtp.Packet{Header: h, Payload: []byte{0xfc, byte(i)}}).Marshal()
+		tr.handle(0, rd, raw, now)
+	}
+	pkts := w.take()
+	if len(pkts) != 50 {
+		t.Fatalf("forwarded %d, want 50", len(pkts))
+	}
+	for i, p := range pkts {
+		if p.SequenceNumber != uint16(65500+i) || p.SSRC != 55 || p.PayloadType != 111 || p.Payload[1] != byte(i) {
+			t.Fatalf("packet %d: %v %x", i, p.Header, p.Payload)
+		}
+		if lvl := p.GetExtension(1); len(lvl) != 1 || lvl[0] != 0x80|20 {
+			t.Fatalf("audio level not passed through: %x", lvl)
+		}
+		if len(p.GetExtension(3)) != 3 {
+			t.Fatal("abs-send-time missing")
+		}
+	}
+	if l := tr.AudioLevel(); l < 0.09 || l > 0.11 {
+		t.Fatalf("AudioLevel %.3f, want about 0.1 (-20 dBov)", l)
+	}
+	tr.Close()
+	<-tr.Done()
+	if !d.closed.Load() {
+		t.Fatal("DownTrack not closed with its Track")
+	}
+}
+
+func TestBindCodecMatching(t *testing.T) {
+	h264 := func(fmtp string) webrtc.RTPCodecCapability {
+		return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: fmtp}
+	}
+	have := []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: h264("level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f"), PayloadType: 102},
+		{RTPCodecCapability: h264("level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640c1f"), PayloadType: 104},
+		{RTPCodecCapability: h264("level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"), PayloadType: 106},
+	}
+	c, err := matchCodec(h264("packetization-mode=1;profile-level-id=42e034"), have)
+	if err != nil || c.PayloadType != 106 {
+		t.Fatalf("matched %v %v, want pt 106", c.PayloadType, err)
+	}
+	if _, err := matchCodec(h264("packetization-mode=1;profile-level-id=4d001f"), have); err == nil {
+		t.Fatal("main profile matched a baseline/high offer")
+	}
+	if _, err := matchCodec(vp8Cap, have); err == nil {
+		t.Fatal("VP8 matched H.264")
+	}
+}
+
+func TestRetransmitOnRTXStream(t *testing.T) {
+	r := newUnitRig(t, 1, 300)
+	r.round(-1)
+	d := r.tr.Subscribe("s")
+	w := &recordWriter{}
+	if _, err := d.Bind(&fakeContext{id: "c", ssrc: 10, rtx: 11, codecs: subscriberCodecs(), w: w}); err != nil {
+		t.Fatal(err)
+	}
+	r.round(0)
+	r.round(-1)
+	sent := w.take()
+	if len(sent) != 2 {
+		t.Fatalf("sent %d", len(sent))
+	}
+	for i := 0; i < 2; i++ {
+		d.handleRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: 10, Nacks: []rtcp.NackPair{{PacketID: sent[1].SequenceNumber}}}})
+	}
+	re := w.take()
+	if len(re) != 2 {
+		t.Fatalf("retransmitted %d, want 2", len(re))
+	}
+	for i, p := range re {
+		osn := uint16(p.Payload[0])<<8 | uint16(p.Payload[1])
+		if p.SSRC != 11 || p.PayloadType != 101 || osn != sent[1].SequenceNumber ||
+			p.Timestamp != sent[1].Timestamp || !bytes.Equal(p.Payload[2:], sent[1].Payload) {
+			t.Fatalf("RTX packet %d: %v osn %d", i, p.Header, osn)
+		}
+		if i == 1 && p.SequenceNumber != re[0].SequenceNumber+1 {
+			t.Fatalf("RTX seq %d after %d", p.SequenceNumber, re[0].SequenceNumber)
+		}
+	}
+}
+
+// gateWriter drops writes the way pion does before DTLS is up: (0, nil).
+type gateWriter struct {
+	open atomic.Bool
+	recordWriter
+}
+
+func (w *gateWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	if !w.open.Load() {
+		return 0, nil
+	}
+	return w.recordWriter.WriteRTP(h, payload)
+}
+
+func TestDownTrackRestartsAtKeyframeWhenTransportComesUp(t *testing.T) {
+	r := newUnitRig(t, 1, 300)
+	r.round(-1)
+	d := r.tr.Subscribe("s")
+	w := &gateWriter{}
+	bindFake(d, 9, w)
+	r.round(0) // keyframe written into the void
+	if d.Layer() != -1 {
+		t.Fatalf("layer %d after a dropped keyframe, want -1 (wait for the next)", d.Layer())
+	}
+	w.open.Store(true)
+	r.round(-1)
+	r.round(0)
+	r.round(-1)
+	got := w.take()
+	if len(got) != 2 || !IsVP8Keyframe(got[0].Payload) {
+		t.Fatalf("after the transport came up: %d packets, first keyframe %v", len(got), len(got) > 0 && IsVP8Keyframe(got[0].Payload))
+	}
+}
+
+func TestDownTrackBandwidthProbe(t *testing.T) {
+	r := newUnitRig(t, 3, 100, 400, 1000)
+	r.round(-1)
+	d := r.tr.Subscribe("s")
+	bindFake(d, 5, &discardWriter{})
+	r.round(2)
+	for i := 0; i < 40; i++ {
+		r.round(-1)
+	}
+	remb := func(bps float32) {
+		d.handleRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: bps, SSRCs: []uint32{5}}})
+	}
+	// keyframes answers pending keyframe requests like a publisher would.
+	run := func(dur time.Duration) {
+		for end := r.clock.Load() + int64(dur); r.clock.Load() < end; {
+			key := -1
+			for _, ssrc := range r.takePLIs() {
+				key = int(ssrc - 1000)
+			}
+			r.round(key)
+		}
+	}
+	remb(60_000) // q (27 kbit/s at 30 frames/s) fits, h (99 kbit/s) does not
+	run(time.Second)
+	if d.Layer() != 0 {
+		t.Fatalf("layer %d after low REMB, want 0", d.Layer())
+	}
+	// The receiver's estimate lags at ~1.5x what it gets: no upgrade by itself,
+	// but after the probe interval the DownTrack tries h.
+	run(baseProbeInterval - 2*time.Second)
+	remb(60_000)
+	if d.Layer() != 0 {
+		t.Fatalf("probed too early: layer %d", d.Layer())
+	}
+	run(3 * time.Second)
+	if d.Layer() != 1 {
+		t.Fatalf("layer %d after the probe interval, want 1", d.Layer())
+	}
+	// Congestion during the probe: back to q, and the interval doubles.
+	remb(50_000)
+	run(time.Second)
+	if d.Layer() != 0 {
+		t.Fatalf("layer %d after the probe failed, want 0", d.Layer())
+	}
+	run(baseProbeInterval + time.Second)
+	if d.Layer() != 0 {
+		t.Fatal("probed again before the doubled interval")
+	}
+	run(baseProbeInterval)
+	if d.Layer() != 1 {
+		t.Fatalf("layer %d after the doubled interval, want 1", d.Layer())
+	}
+	// No congestion within the probe window: h stays although REMB lags.
+	remb(51_000)
+	run(probeWindow + time.Second)
+	if d.Layer() != 1 {
+		t.Fatalf("successful probe undone: layer %d", d.Layer())
+	}
+}

@@ -1,0 +1,421 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// Tunables. They are constants rather than options to keep the API small.
+const (
+	// KeyframeRequestInterval is the minimum time between two keyframe
+	// requests sent upstream for one layer.
+	KeyframeRequestInterval = 500 * time.Millisecond
+
+	statsInterval    = 500 * time.Millisecond // layer bitrate measurement window
+	layerIdleAfter   = 2 * time.Second        // a layer with no packet for this long is unavailable
+	videoCacheSize   = 512                    // packets per video layer (about 2 s of a 2.5 Mbit/s layer)
+	audioCacheSize   = 128                    // packets per audio track (2.5 s of 20 ms frames)
+	videoSeqRingSize = 512                    // outgoing seq -> source map per video DownTrack
+	audioSeqRingSize = 128
+)
+
+// TrackOptions configure a Track.
+type TrackOptions struct {
+	// ID is the server-assigned track id. DownTracks use it as their track id.
+	ID string
+	// StreamID is the media stream id of the DownTracks (browsers lip-sync
+	// tracks of one stream, so use the same StreamID for the audio and video
+	// of one participant). Default: ID.
+	StreamID string
+	Kind     webrtc.RTPCodecType
+	// Codec is the codec negotiated with the publisher; its mime type selects
+	// keyframe parsing and its clock rate the timestamp arithmetic.
+	Codec webrtc.RTPCodecCapability
+	// AudioLevelExtID is the RFC 6464 header extension id negotiated on the
+	// publisher PC (0 = none).
+	AudioLevelExtID uint8
+	// RequestKeyframe sends a PLI for the given publisher SSRC. The Track
+	// throttles calls to one per KeyframeRequestInterval per layer. It is
+	// called from read loops and RTCP loops without locks held; it must not
+	// block for long.
+	RequestKeyframe func(ssrc uint32)
+	Logger          *slog.Logger
+	Metrics         *Metrics // may be nil
+}
+
+// Track is one published track with all its simulcast layers. It owns one
+// packet cache per layer, shared by all subscribers, and fans packets out to
+// its DownTracks.
+type Track struct {
+	opts      TrackOptions
+	codec     codecKind
+	clockRate uint32
+	epoch     time.Time
+	log       *slog.Logger
+	metrics   *Metrics
+
+	// subs is the copy-on-write subscriber list read by the read loops
+	// without locking; mu serialises writers.
+	subs atomic.Pointer[[]*DownTrack]
+	mu   sync.Mutex
+
+	layers [MaxLayers]layerState
+
+	nextStats atomic.Int64 // monotonic ns of the next stats tick
+	lastStats atomic.Int64
+
+	level audioLevel
+
+	clock func() int64 // test hook replacing now(); nil in production
+
+	active    atomic.Int32 // running read loops
+	closed    atomic.Bool
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+type layerState struct {
+	added      atomic.Bool
+	ssrc       atomic.Uint32
+	cache      atomic.Pointer[packetCache]
+	pli        keyframeThrottle
+	lastPacket atomic.Int64  // monotonic ns
+	bytes      atomic.Uint64 // received since the last stats tick
+	bitrate    atomic.Int64  // smoothed bits/s
+	size       atomic.Uint64 // width<<32 | height, 0 = unknown
+}
+
+// NewTrack returns a Track with no layers; add them with AddLayer.
+func NewTrack(opts TrackOptions) *Track {
+	if opts.StreamID == "" {
+		opts.StreamID = opts.ID
+	}
+	t := &Track{
+		opts:      opts,
+		codec:     codecKindOf(opts.Codec.MimeType),
+		clockRate: opts.Codec.ClockRate,
+		epoch:     time.Now(),
+		log:       opts.Logger,
+		metrics:   opts.Metrics,
+		done:      make(chan struct{}),
+	}
+	if t.clockRate == 0 {
+		t.clockRate = 90000
+		if opts.Kind == webrtc.RTPCodecTypeAudio {
+			t.clockRate = 48000
+		}
+	}
+	if t.log == nil {
+		t.log = slog.New(slog.DiscardHandler)
+	}
+	t.log = t.log.With("track", opts.ID)
+	if t.metrics == nil {
+		t.metrics = &Metrics{}
+	}
+	empty := []*DownTrack{}
+	t.subs.Store(&empty)
+	return t
+}
+
+// ID returns the track id given in TrackOptions.
+func (t *Track) ID() string { return t.opts.ID }
+
+// Kind returns audio or video.
+func (t *Track) Kind() webrtc.RTPCodecType { return t.opts.Kind }
+
+// now returns monotonic nanoseconds since the Track was created (always > 0).
+func (t *Track) now() int64 {
+	if t.clock != nil {
+		return t.clock()
+	}
+	return int64(time.Since(t.epoch)) + 1
+}
+
+// AddLayer starts the read loop for one layer of the track: RID "" for a
+// non-simulcast track, or "q", "h", "f" (low to high). The loop ends when the
+// remote track ends (EOF) or the Track is closed; when the last loop ends the
+// Track closes itself.
+func (t *Track) AddLayer(remote *webrtc.TrackRemote) error {
+	l, ok := layerForRID(remote.RID())
+	if !ok {
+		return fmt.Errorf("sfu: track %s: unknown simulcast rid %q", t.opts.ID, remote.RID())
+	}
+	if err := t.startLayer(l, uint32(remote.SSRC())); err != nil {
+		return err
+	}
+	go t.readLoop(l, remote)
+	return nil
+}
+
+// startLayer prepares layer l; the caller then runs its read loop.
+func (t *Track) startLayer(l int, ssrc uint32) error {
+	if t.closed.Load() {
+		return errors.New("sfu: track closed")
+	}
+	ls := &t.layers[l]
+	if !ls.added.CompareAndSwap(false, true) {
+		return fmt.Errorf("sfu: track %s: layer %d added twice", t.opts.ID, l)
+	}
+	size := videoCacheSize
+	if t.opts.Kind == webrtc.RTPCodecTypeAudio {
+		size = audioCacheSize
+	}
+	ls.ssrc.Store(ssrc)
+	ls.cache.Store(newPacketCache(size))
+	t.active.Add(1)
+	return nil
+}
+
+// layerReader is the state one read loop reuses for every packet.
+type layerReader struct {
+	hdr rtp.Header
+	pkt packet
+}
+
+func newLayerReader() *layerReader {
+	r := &layerReader{}
+	r.hdr.CSRC = make([]uint32, 0, 15)
+	r.hdr.Extensions = make([]rtp.Extension, 0, 16)
+	return r
+}
+
+// packet is one incoming packet as seen by the DownTracks. It is reused.
+type packet struct {
+	hdr        *rtp.Header
+	payload    []byte
+	keyframe   bool    // a subscriber may start (or switch) here
+	desc       picDesc // VP8/VP9 picture ID location
+	audioLevel int     // raw RFC 6464 byte, -1 if absent
+}
+
+func (t *Track) readLoop(l int, remote *webrtc.TrackRemote) {
+	defer func() {
+		if t.active.Add(-1) == 0 {
+			t.Close()
+		}
+	}()
+	r := newLayerReader()
+	buf := make([]byte, slotSize)
+	loggedErr := false
+	for {
+		n, _, err := remote.Read(buf)
+		if t.closed.Load() {
+			return
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) {
+				return
+			}
+			if !loggedErr {
+				t.log.Debug("sfu: read error", "layer", l, "err", err)
+				loggedErr = true
+			}
+			continue
+		}
+		t.handle(l, r, buf[:n], t.now())
+	}
+}
+
+// handle processes one raw RTP packet of layer l: cache it, update layer
+// statistics and audio level, and fan it out. It must not allocate.
+func (t *Track) handle(l int, r *layerReader, raw []byte, now int64) {
+	hl, err := r.hdr.Unmarshal(raw)
+	if err != nil || r.hdr.Version != 2 {
+		return
+	}
+	end := len(raw)
+	if r.hdr.Padding {
+		pad := int(raw[end-1])
+		if pad == 0 || hl+pad > end {
+			return
+		}
+		end -= pad
+	}
+	ls := &t.layers[l]
+	ls.lastPacket.Store(now)
+	ls.bytes.Add(uint64(len(raw)))
+
+	p := &r.pkt
+	p.hdr = &r.hdr
+	p.payload = raw[hl:end]
+	p.audioLevel = -1
+	p.desc = noPicDesc
+	p.keyframe = false
+	if len(p.payload) > 0 {
+		if c := ls.cache.Load(); c != nil {
+			c.insert(r.hdr.SequenceNumber, raw)
+		}
+		if t.opts.Kind == webrtc.RTPCodecTypeAudio {
+			p.keyframe = true
+		} else {
+			p.keyframe = isKeyframe(t.codec, p.payload)
+			p.desc = parsePicDesc(t.codec, p.payload)
+			if p.keyframe {
+				t.noteKeyframeSize(ls, p.payload)
+			}
+		}
+	}
+	if id := t.opts.AudioLevelExtID; id != 0 {
+		if ext := r.hdr.GetExtension(id); len(ext) > 0 {
+			p.audioLevel = int(ext[0])
+			t.level.update(ext[0], now)
+		}
+	}
+
+	t.maybeStats(now)
+
+	var pkts, bytes uint64
+	for _, d := range *t.subs.Load() {
+		if n := d.forward(l, p, now); n > 0 {
+			pkts++
+			bytes += uint64(n)
+		}
+	}
+	if pkts > 0 {
+		t.metrics.ForwardedPackets.Add(pkts)
+		t.metrics.ForwardedBytes.Add(bytes)
+	}
+}
+
+func (t *Track) noteKeyframeSize(ls *layerState, payload []byte) {
+	var w, h int
+	var ok bool
+	switch t.codec {
+	case codecVP8:
+		w, h, ok = VP8KeyframeSize(payload)
+	case codecVP9:
+		w, h, ok = VP9KeyframeSize(payload)
+	}
+	if ok {
+		ls.size.Store(uint64(w)<<32 | uint64(h))
+	}
+}
+
+// maybeStats measures layer bitrates every statsInterval (one read loop wins
+// the tick) and lets every subscriber re-evaluate its layer.
+func (t *Track) maybeStats(now int64) {
+	next := t.nextStats.Load()
+	if now < next || !t.nextStats.CompareAndSwap(next, now+int64(statsInterval)) {
+		return
+	}
+	last := t.lastStats.Swap(now)
+	for l := 0; last != 0 && now > last && l < MaxLayers; l++ {
+		elapsed := now - last
+		ls := &t.layers[l]
+		bits := int64(ls.bytes.Swap(0)) * 8
+		rate := bits * int64(time.Second) / elapsed
+		if old := ls.bitrate.Load(); old > 0 {
+			rate = (old + rate) / 2
+		}
+		ls.bitrate.Store(rate)
+	}
+	if t.opts.Kind != webrtc.RTPCodecTypeVideo {
+		return
+	}
+	for _, d := range *t.subs.Load() {
+		d.reevaluate(now)
+	}
+}
+
+// fillPolicy copies the layer state into a policy input.
+func (t *Track) fillPolicy(in *policyInput, now int64) {
+	for l := range t.layers {
+		ls := &t.layers[l]
+		lp := ls.lastPacket.Load()
+		in.available[l] = ls.added.Load() && lp != 0 && now-lp < int64(layerIdleAfter)
+		in.bitrate[l] = ls.bitrate.Load()
+		if s := ls.size.Load(); s != 0 {
+			in.width[l], in.height[l] = int(s>>32), int(s&0xffffffff)
+		}
+	}
+	if in.available == [MaxLayers]bool{} {
+		// Nothing received recently (start-up): aim at what was added.
+		for l := range t.layers {
+			in.available[l] = t.layers[l].added.Load()
+		}
+	}
+}
+
+// requestKeyframe asks the publisher for a keyframe on layer l, throttled.
+func (t *Track) requestKeyframe(l int, now int64) {
+	if l < 0 || l >= MaxLayers || t.opts.Kind != webrtc.RTPCodecTypeVideo {
+		return
+	}
+	ls := &t.layers[l]
+	if !ls.added.Load() || t.opts.RequestKeyframe == nil {
+		return
+	}
+	if !ls.pli.allow(now, KeyframeRequestInterval) {
+		return
+	}
+	t.metrics.PLIsSent.Add(1)
+	t.opts.RequestKeyframe(ls.ssrc.Load())
+}
+
+// AudioLevel returns the smoothed recent loudness, 0..1 (linear amplitude
+// from the RFC 6464 extension; 0.1 is -20 dBov), for active-speaker detection.
+func (t *Track) AudioLevel() float64 { return t.level.level(t.now()) }
+
+// Subscribe creates a DownTrack for one subscriber. Add it to the
+// subscriber's PeerConnection with AddTrack and run HandleRTCP on the
+// returned RTPSender. The DownTrack is removed by DownTrack.Close or when the
+// Track closes.
+func (t *Track) Subscribe(subscriberID string) *DownTrack {
+	d := newDownTrack(t, subscriberID)
+	t.mu.Lock()
+	if t.closed.Load() {
+		t.mu.Unlock()
+		d.closed.Store(true)
+		return d
+	}
+	old := *t.subs.Load()
+	subs := make([]*DownTrack, len(old), len(old)+1)
+	copy(subs, old)
+	subs = append(subs, d)
+	t.subs.Store(&subs)
+	t.mu.Unlock()
+	d.reevaluate(t.now())
+	return d
+}
+
+func (t *Track) unsubscribe(d *DownTrack) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := *t.subs.Load()
+	subs := make([]*DownTrack, 0, len(old))
+	for _, s := range old {
+		if s != d {
+			subs = append(subs, s)
+		}
+	}
+	t.subs.Store(&subs)
+}
+
+// Close stops forwarding and closes all DownTracks. The read loops return at
+// their next packet or when the publisher's receiver ends. Idempotent.
+func (t *Track) Close() {
+	t.closeOnce.Do(func() {
+		t.mu.Lock()
+		t.closed.Store(true)
+		old := *t.subs.Load()
+		empty := []*DownTrack{}
+		t.subs.Store(&empty)
+		t.mu.Unlock()
+		for _, d := range old {
+			d.closed.Store(true)
+		}
+		close(t.done)
+	})
+}
+
+// Done is closed when the Track is closed, by Close or because all its
+// layers ended.
+func (t *Track) Done() <-chan struct{} { return t.done }
