@@ -146,6 +146,19 @@ func TestPublishSubscribe(t *testing.T) {
 	}); err != nil {
 		t.Error("Alice was not told that Carol joined")
 	}
+	// Everyone's connection quality is reported; on loopback it is good.
+	m, err := alice.WaitEvent(context.Background(), func(m protocol.Message) bool {
+		q, ok := m.(*protocol.Quality)
+		return ok && len(q.Participants) == 3
+	})
+	if err != nil {
+		t.Fatal("no quality report for the three participants")
+	}
+	for id, q := range m.(*protocol.Quality).Participants {
+		if q != "good" {
+			t.Errorf("quality of %s on loopback = %s", id, q)
+		}
+	}
 }
 
 func TestTracksAreAnnouncedWithSources(t *testing.T) {

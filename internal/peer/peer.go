@@ -43,7 +43,8 @@ type Peer struct {
 	cfg  Config
 	log  *slog.Logger
 
-	outbox atomic.Pointer[Outbox]
+	outbox  atomic.Pointer[Outbox]
+	quality atomic.Pointer[string]
 
 	actions chan func()
 	done    chan struct{}
@@ -169,10 +170,14 @@ func (p *Peer) do(f func()) {
 }
 
 func (p *Peer) loop() {
+	tick := time.NewTicker(qualityEvery)
+	defer tick.Stop()
 	for {
 		select {
 		case f := <-p.actions:
 			f()
+		case <-tick.C:
+			p.updateQuality()
 		case <-p.done:
 			p.cleanup()
 			return
@@ -422,14 +427,4 @@ func (p *Peer) negotiate(iceRestart bool) {
 	p.Send(&protocol.Offer{PC: protocol.PCSubscribe, SDP: p.sub.LocalDescription().SDP})
 }
 
-// Stats is a snapshot used for connection quality.
-func (p *Peer) connected() bool {
-	return p.pub.ConnectionState() == webrtc.PeerConnectionStateConnected ||
-		p.sub.ConnectionState() == webrtc.PeerConnectionStateConnected
-}
-
 var _ room.Participant = (*Peer)(nil)
-
-var idCounter atomic.Uint64
-
-func init() { idCounter.Store(uint64(time.Now().UnixNano())) }

@@ -100,6 +100,7 @@ type Room struct {
 	closed     bool
 	emptyTimer *time.Timer
 	speakers   []string
+	quality    map[string]string
 	done       chan struct{}
 }
 

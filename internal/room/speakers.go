@@ -1,6 +1,7 @@
 package room
 
 import (
+	"maps"
 	"slices"
 	"time"
 
@@ -11,18 +12,41 @@ import (
 // is linear in amplitude (0..1); 0.05 is about -26 dBov, above room noise and below normal speech.
 const speakingLevel = 0.05
 
-// speakerLoop announces who is speaking, loudest first, at most twice a second and only on change.
+// speakerLoop announces who is speaking, loudest first, at most twice a second and only on change,
+// and everyone's connection quality every few seconds, also only on change.
 func (r *Room) speakerLoop() {
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
-	for {
+	for n := 1; ; n++ {
 		select {
 		case <-r.done:
 			return
 		case <-tick.C:
 			r.updateSpeakers()
+			if n%6 == 0 {
+				r.updateQuality()
+			}
 		}
 	}
+}
+
+// qualityReporter is implemented by participants that can score their connection.
+type qualityReporter interface{ Quality() string }
+
+func (r *Room) updateQuality() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	q := make(map[string]string, len(r.members))
+	for id, m := range r.members {
+		if qr, ok := m.p.(qualityReporter); ok {
+			q[id] = qr.Quality()
+		}
+	}
+	if maps.Equal(q, r.quality) {
+		return
+	}
+	r.quality = q
+	r.broadcastLocked(&protocol.Quality{Participants: q}, "")
 }
 
 func (r *Room) updateSpeakers() {

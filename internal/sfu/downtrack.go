@@ -27,6 +27,8 @@ const (
 // DownTrack sends one Track to one subscriber. It implements webrtc.TrackLocal
 // so the room can add it to the subscriber's PeerConnection with AddTrack.
 type DownTrack struct {
+	// lost is the fraction of packets lost the subscriber last reported (RTCP receiver report, /256).
+	lost atomic.Uint32
 	track        *Track
 	subscriberID string
 
@@ -541,6 +543,12 @@ func (d *DownTrack) handleRTCP(pkts []rtcp.Packet) {
 			}
 		case *rtcp.ReceiverEstimatedMaximumBitrate:
 			d.onEstimate(p)
+		case *rtcp.ReceiverReport:
+			for _, r := range p.Reports {
+				if r.SSRC == b.ssrc {
+					d.lost.Store(uint32(r.FractionLost))
+				}
+			}
 		}
 	}
 	if keyframe {
@@ -637,3 +645,6 @@ func (d *DownTrack) retransmit(b *binding, seq uint16) {
 		m.Retransmitted.Add(1)
 	}
 }
+
+// Loss is the fraction of packets (0..1) the subscriber last reported lost, for connection quality.
+func (d *DownTrack) Loss() float64 { return float64(d.lost.Load()) / 256 }
