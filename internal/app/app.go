@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -40,6 +41,10 @@ type Options struct {
 	// LoopbackOnly keeps media and TURN on 127.0.0.1: for tests whose browsers run on this machine.
 	LoopbackOnly bool
 	Logger       *slog.Logger
+	// ACMEHTTPAddr is where ACME HTTP challenges are answered (default ":80").
+	ACMEHTTPAddr string
+	// ACMERoots are extra CAs trusted for the ACME directory (a test CA).
+	ACMERoots *x509.CertPool
 }
 
 // App is a running server.
@@ -60,6 +65,7 @@ type App struct {
 	baseURL  string
 	turnHost string
 	secret   []byte
+	stopTLS  func()
 }
 
 // New opens storage and every listener, so that when it returns the server's addresses are known
@@ -103,7 +109,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		return nil, err
 	}
 
-	tlsConf, acme, err := tlsSetup(ctx, cfg)
+	tlsConf, acme, stopTLS, err := tlsSetup(ctx, cfg, opts)
+	a.stopTLS = stopTLS
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +158,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	if acme != nil {
 		// Port 80 answers ACME challenges and sends everyone else to HTTPS.
-		a.acmeSrv = &http.Server{Addr: ":80", ReadHeaderTimeout: 10 * time.Second, Handler: acme(http.HandlerFunc(
+		a.acmeSrv = &http.Server{Addr: firstNonEmpty(opts.ACMEHTTPAddr, ":80"), ReadHeaderTimeout: 10 * time.Second, Handler: acme(http.HandlerFunc(
 			func(w http.ResponseWriter, r *http.Request) {
 				http.Redirect(w, r, "https://"+r.Host+r.URL.RequestURI(), http.StatusMovedPermanently)
 			}))}
@@ -252,6 +259,9 @@ func (a *App) closeAll() {
 	}
 	if a.store != nil {
 		a.store.Close()
+	}
+	if a.stopTLS != nil {
+		a.stopTLS()
 	}
 }
 

@@ -36,12 +36,7 @@ func startServer(t *testing.T, edit func(*config.Config)) *App {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	level := slog.LevelWarn
-	if os.Getenv("SB_TEST_LOG") != "" {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	a, err := New(context.Background(), cfg, Options{LoopbackOnly: true, Logger: log})
+	a, err := New(context.Background(), cfg, Options{LoopbackOnly: true, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,6 +47,15 @@ func startServer(t *testing.T, edit func(*config.Config)) *App {
 		a.Shutdown(ctx)
 	})
 	return a
+}
+
+// quietLogger shows warnings, or everything when SB_TEST_LOG is set.
+func quietLogger() *slog.Logger {
+	level := slog.LevelWarn
+	if os.Getenv("SB_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
 func newAPI(t *testing.T) *webrtc.API {

@@ -24,35 +24,42 @@ import (
 
 // tlsSetup returns the TLS configuration for the HTTP (and TURN-TLS) listeners, or nil for plain
 // HTTP, and a handler for ACME HTTP challenges when certificates are automatic.
-func tlsSetup(ctx context.Context, c config.Config) (*tls.Config, func(http.Handler) http.Handler, error) {
+func tlsSetup(ctx context.Context, c config.Config, opts Options) (*tls.Config, func(http.Handler) http.Handler, func(), error) {
 	switch {
 	case c.TLS.Cert != "":
 		cert, err := tls.LoadX509KeyPair(c.TLS.Cert, c.TLS.Key)
 		if err != nil {
-			return nil, nil, fmt.Errorf("tls certificate: %w", err)
+			return nil, nil, nil, fmt.Errorf("tls certificate: %w", err)
 		}
-		return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil, nil
+		return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil, nil, nil
 	case len(c.TLS.ACMEDomain) > 0:
-		magic := certmagic.NewDefault()
-		magic.Storage = &certmagic.FileStorage{Path: filepath.Join(c.DataDir, "certificates")}
+		// A cache of our own rather than certmagic's package-level default, so that servers in one
+		// process (tests) do not share certificates, and Shutdown can stop its renewal goroutine.
+		var magic *certmagic.Config
+		cache := certmagic.NewCache(certmagic.CacheOptions{
+			GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return magic, nil },
+		})
+		magic = certmagic.New(cache, certmagic.Config{Storage: &certmagic.FileStorage{Path: filepath.Join(c.DataDir, "certificates")}})
 		issuer := certmagic.NewACMEIssuer(magic, certmagic.ACMEIssuer{
 			CA: firstNonEmpty(c.TLS.ACMECA, certmagic.LetsEncryptProductionCA), Email: c.TLS.ACMEEmail, Agreed: true,
+			TrustedRoots: opts.ACMERoots,
 		})
 		magic.Issuers = []certmagic.Issuer{issuer}
 		if err := magic.ManageSync(ctx, c.TLS.ACMEDomain); err != nil {
-			return nil, nil, fmt.Errorf("automatic certificates for %v: %w (ports 80 and 443 must reach this server)", c.TLS.ACMEDomain, err)
+			cache.Stop()
+			return nil, nil, nil, fmt.Errorf("automatic certificates for %v: %w (ports 80 and 443 must reach this server)", c.TLS.ACMEDomain, err)
 		}
 		tc := magic.TLSConfig()
 		tc.NextProtos = append([]string{"h2", "http/1.1"}, tc.NextProtos...)
-		return tc, issuer.HTTPChallengeHandler, nil
+		return tc, issuer.HTTPChallengeHandler, cache.Stop, nil
 	case c.TLS.SelfSigned:
 		cert, err := selfSigned(c.DataDir)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil, nil
+		return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil, nil, nil
 	}
-	return nil, nil, nil
+	return nil, nil, nil, nil
 }
 
 // selfSigned loads or makes a certificate kept in the data directory, valid for this host's names
