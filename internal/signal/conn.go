@@ -30,6 +30,12 @@ type conn struct {
 	closeCode   websocket.StatusCode
 	closeReason string
 
+	// Events for the participant are held until joined is sent, so that no offer or room event
+	// reaches the client before the state it refers to.
+	holdMu sync.Mutex
+	held   []protocol.Message
+	live   bool
+
 	// Owned by run.
 	peer       *peer.Peer
 	room       *room.Room
@@ -62,6 +68,33 @@ func (c *conn) send(m protocol.Message) {
 		c.s.cfg.Logger.Warn("signalling client too slow, disconnecting", "remote", c.remote)
 		c.close(websocket.StatusPolicyViolation, "too slow")
 	}
+}
+
+// deliver is the participant's outbox: it holds events until joined has gone out.
+func (c *conn) deliver(m protocol.Message) {
+	c.holdMu.Lock()
+	defer c.holdMu.Unlock()
+	if c.live {
+		c.send(m)
+		return
+	}
+	if len(c.held) < c.s.cfg.SendQueueLen {
+		c.held = append(c.held, m)
+		return
+	}
+	c.s.cfg.Logger.Warn("too many events before join completed, disconnecting", "remote", c.remote)
+	c.close(websocket.StatusPolicyViolation, "too slow")
+}
+
+// goLive sends joined, then the events held meanwhile, in order.
+func (c *conn) goLive(joined protocol.Message) {
+	c.holdMu.Lock()
+	defer c.holdMu.Unlock()
+	c.send(joined)
+	for _, m := range c.held {
+		c.send(m)
+	}
+	c.held, c.live = nil, true
 }
 
 func (c *conn) reply(id string, m protocol.Message) {
@@ -298,7 +331,7 @@ func (c *conn) join(ctx context.Context, m *protocol.Join) (*peer.Peer, <-chan b
 	c.perms = perms
 	c.room = r
 	req := room.JoinRequest{Participant: p, Name: name, Perms: perms, Host: created || host}
-	p.Attach(c.send)
+	p.Attach(c.deliver)
 	snap, wait, err := r.Join(req)
 	if err != nil {
 		p.Attach(nil)
@@ -348,8 +381,8 @@ func (c *conn) sendJoined(ctx context.Context, id string, p *peer.Peer, snap *ro
 	}
 	perms := c.perms
 	perms.Moderate = perms.Moderate || snap.Self.Host
-	c.reply(id, &protocol.Joined{Session: c.token, Resumed: resumed, Participant: snap.Self, Room: snap.Room,
-		Participants: snap.Participants, Tracks: snap.Tracks, Chat: chat, ICEServers: ice, Permissions: perms})
+	c.goLive(protocol.WithID(&protocol.Joined{Session: c.token, Resumed: resumed, Participant: snap.Self, Room: snap.Room,
+		Participants: snap.Participants, Tracks: snap.Tracks, Chat: chat, ICEServers: ice, Permissions: perms}, id))
 }
 
 func (c *conn) resume(ctx context.Context, m *protocol.Join) error {
@@ -359,11 +392,13 @@ func (c *conn) resume(ctx context.Context, m *protocol.Join) error {
 	}
 	c.token, c.room = m.Resume, p.Room()
 	c.perms = c.s.permsOf(m.Resume)
+	// Attach before the snapshot: an event between the two is then delivered (after joined) rather
+	// than lost; clients treat repeated state idempotently.
+	p.Attach(c.deliver)
 	snap, err := c.room.Snapshot(p.ID())
 	if err != nil {
 		return err
 	}
-	p.Attach(c.send)
 	c.sendJoined(ctx, m.ID, p, snap, true)
 	c.s.cfg.Logger.Info("session resumed", "participant", p.ID(), "room", c.room.ID())
 	return nil
