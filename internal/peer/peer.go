@@ -336,8 +336,14 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	info := protocol.TrackInfo{ID: "t_" + randomID(), Participant: p.id, Kind: kind, Source: source,
 		ClientID: cid, Simulcast: remote.RID() != ""}
 	pc := p.pub
+	// A participant's camera and microphone share a stream id, so browsers keep them in sync; a
+	// screen share is a stream of its own.
+	stream := p.id
+	if source == "screen" {
+		stream = p.id + "-screen"
+	}
 	media := sfu.NewTrack(sfu.TrackOptions{
-		ID: info.ID, Kind: remote.Kind(), Codec: remote.Codec().RTPCodecCapability,
+		ID: info.ID, StreamID: stream, Kind: remote.Kind(), Codec: remote.Codec().RTPCodecCapability,
 		AudioLevelExtID: levelExt,
 		RequestKeyframe: func(ssrc uint32) {
 			_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})

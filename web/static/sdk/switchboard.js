@@ -1625,7 +1625,7 @@ export class Room extends Emitter {
   }
 
   /**
-   * Maps receiving transceivers to server track ids via the msid stream id of each m-section.
+   * Maps receiving transceivers to server track ids via the msid track id of each m-section.
    * @private
    */
   _reconcileSub() {
@@ -1636,11 +1636,11 @@ export class Room extends Emitter {
     for (const tr of pc.getTransceivers()) {
       if (!tr.mid) continue;
       const s = sections.get(tr.mid);
-      if (!s || !s.streamId || s.port === 0) continue;
+      if (!s || !s.trackId || s.port === 0) continue;
       if (s.direction !== 'sendonly' && s.direction !== 'sendrecv') continue;
       if (!tr.receiver || !tr.receiver.track) continue;
-      seen.add(s.streamId);
-      this._setRemoteTrack(s.streamId, tr.receiver.track);
+      seen.add(s.trackId);
+      this._setRemoteTrack(s.trackId, tr.receiver.track);
     }
     for (const id of [...this._remote.keys()]) if (!seen.has(id)) this._dropRemote(id);
   }
