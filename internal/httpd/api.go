@@ -13,17 +13,18 @@ import (
 	"switchboard/internal/auth"
 	"switchboard/internal/protocol"
 	"switchboard/internal/room"
+	"switchboard/internal/store"
 )
 
 // authenticate accepts an API key (HTTP Basic: key id and secret, which grants everything) or a
 // bearer JWT minted from one.
 func (s *Server) authenticate(r *http.Request) (*auth.Claims, error) {
-	if id, secret, ok := r.BasicAuth(); ok {
-		key, err := s.cfg.Keys.APIKey(r.Context(), id)
-		if err != nil || subtle.ConstantTimeCompare([]byte(key.Secret), []byte(secret)) != 1 {
-			return nil, errors.New("unknown API key or wrong secret")
+	if _, _, ok := r.BasicAuth(); ok {
+		key, err := s.apiKey(r)
+		if err != nil {
+			return nil, err
 		}
-		return &auth.Claims{Identity: "apikey:" + id, Admin: true, Create: true, Join: true,
+		return &auth.Claims{Identity: "apikey:" + key.ID, Admin: true, Create: true, Join: true,
 			Publish: true, Subscribe: true, Moderate: true}, nil
 	}
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -38,6 +39,19 @@ func (s *Server) authenticate(r *http.Request) (*auth.Claims, error) {
 		return nil, errors.New("the token is not valid")
 	}
 	return claims, nil
+}
+
+// apiKey checks HTTP Basic credentials against the API keys, in constant time.
+func (s *Server) apiKey(r *http.Request) (store.APIKey, error) {
+	id, secret, ok := r.BasicAuth()
+	if !ok {
+		return store.APIKey{}, errors.New("no credentials")
+	}
+	key, err := s.cfg.Keys.APIKey(r.Context(), id)
+	if err != nil || subtle.ConstantTimeCompare([]byte(key.Secret), []byte(secret)) != 1 {
+		return store.APIKey{}, errors.New("unknown API key or wrong secret")
+	}
+	return key, nil
 }
 
 func (s *Server) keySecret(r *http.Request) func(string) ([]byte, error) {
@@ -132,14 +146,9 @@ const maxTokenTTL = 24 * time.Hour
 
 // createToken mints an access token with an API key (HTTP Basic), for backends that have no JWT library.
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
-	id, secret, ok := r.BasicAuth()
-	if !ok {
-		writeError(w, http.StatusUnauthorized, "unauthorized", "mint tokens with an API key: HTTP Basic with key id and secret")
-		return
-	}
-	key, err := s.cfg.Keys.APIKey(r.Context(), id)
-	if err != nil || subtle.ConstantTimeCompare([]byte(key.Secret), []byte(secret)) != 1 {
-		writeError(w, http.StatusUnauthorized, "unauthorized", "unknown API key or wrong secret")
+	key, err := s.apiKey(r)
+	if err != nil {
+		writeError(w, http.StatusUnauthorized, "unauthorized", "mint tokens with an API key (HTTP Basic with key id and secret): "+err.Error())
 		return
 	}
 	var req struct {
