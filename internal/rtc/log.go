@@ -8,8 +8,8 @@ import (
 	"github.com/pion/logging"
 )
 
-// loggerFactory sends pion's logs to slog. pion is chatty at info level, so only warnings and errors
-// pass unless slog is at debug.
+// loggerFactory sends pion's logs to slog. pion is chatty at info level, so its debug and info
+// messages appear only when slog is at debug.
 type loggerFactory struct{ log *slog.Logger }
 
 func newLoggerFactory(l *slog.Logger) *loggerFactory { return &loggerFactory{l} }
@@ -20,20 +20,27 @@ func (f *loggerFactory) NewLogger(scope string) logging.LeveledLogger {
 
 type pionLogger struct{ log *slog.Logger }
 
-func (p *pionLogger) emit(level slog.Level, msg string) {
-	if level < slog.LevelWarn && !p.log.Enabled(context.Background(), slog.LevelDebug) {
+// logf formats only when the level is enabled. Besides saving the work, this matters for
+// correctness: some pion debug lines format live objects (%+v of a track) that other goroutines are
+// writing, which is a data race if it runs.
+func (p *pionLogger) logf(level slog.Level, format string, a ...any) {
+	if !p.log.Enabled(context.Background(), level) {
 		return
+	}
+	msg := format
+	if len(a) > 0 {
+		msg = fmt.Sprintf(format, a...)
 	}
 	p.log.Log(context.Background(), level, msg)
 }
 
 func (p *pionLogger) Trace(string)              {}
 func (p *pionLogger) Tracef(string, ...any)     {}
-func (p *pionLogger) Debug(m string)            { p.emit(slog.LevelDebug, m) }
-func (p *pionLogger) Debugf(f string, a ...any) { p.emit(slog.LevelDebug, fmt.Sprintf(f, a...)) }
-func (p *pionLogger) Info(m string)             { p.emit(slog.LevelDebug, m) }
-func (p *pionLogger) Infof(f string, a ...any)  { p.emit(slog.LevelDebug, fmt.Sprintf(f, a...)) }
-func (p *pionLogger) Warn(m string)             { p.emit(slog.LevelWarn, m) }
-func (p *pionLogger) Warnf(f string, a ...any)  { p.emit(slog.LevelWarn, fmt.Sprintf(f, a...)) }
-func (p *pionLogger) Error(m string)            { p.emit(slog.LevelError, m) }
-func (p *pionLogger) Errorf(f string, a ...any) { p.emit(slog.LevelError, fmt.Sprintf(f, a...)) }
+func (p *pionLogger) Debug(m string)            { p.logf(slog.LevelDebug, "%s", m) }
+func (p *pionLogger) Debugf(f string, a ...any) { p.logf(slog.LevelDebug, f, a...) }
+func (p *pionLogger) Info(m string)             { p.logf(slog.LevelDebug, "%s", m) }
+func (p *pionLogger) Infof(f string, a ...any)  { p.logf(slog.LevelDebug, f, a...) }
+func (p *pionLogger) Warn(m string)             { p.logf(slog.LevelWarn, "%s", m) }
+func (p *pionLogger) Warnf(f string, a ...any)  { p.logf(slog.LevelWarn, f, a...) }
+func (p *pionLogger) Error(m string)            { p.logf(slog.LevelError, "%s", m) }
+func (p *pionLogger) Errorf(f string, a ...any) { p.logf(slog.LevelError, f, a...) }

@@ -28,7 +28,7 @@ const (
 // so the room can add it to the subscriber's PeerConnection with AddTrack.
 type DownTrack struct {
 	// lost is the fraction of packets lost the subscriber last reported (RTCP receiver report, /256).
-	lost atomic.Uint32
+	lost         atomic.Uint32
 	track        *Track
 	subscriberID string
 
