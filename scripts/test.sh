@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# The test command: ./scripts/test.sh
+#
+# Installs what the tests need when it is missing (as root on Debian: Chromium for the browser
+# tests, a font for legible screenshots, gcc for -race, iproute2 and iptables for the NAT test),
+# then checks formatting, vets and runs every test with the race detector. Quick when everything
+# is installed.
+#
+# Environment:
+#   CI=true            browser tests fail (not skip) when Chromium is missing
+#   TEST_TIMEOUT=20m   go test -timeout
+#   GO_TEST_FLAGS=...  extra flags for go test (e.g. "-run TestMeeting -v")
+#   SKIP_INSTALL=1     never install anything
+#   E2E_SCREENSHOTS=1  browser tests save /tmp/e2e-room.png and /tmp/e2e-screenshare.png
+#   E2E_NO_NETNS=1     skip the NAT test where network namespaces are not allowed
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+elapsed() { local s=$(( $(date +%s) - start )); printf '%dm%02ds' $((s / 60)) $((s % 60)); }
+start=$(date +%s)
+
+# ---------------------------------------------------------------------------------------- tools
+step "checking tools"
+if ! command -v go >/dev/null 2>&1; then
+  echo "go is not installed or not on PATH; install Go 1.26 (https://go.dev/dl/)" >&2
+  exit 1
+fi
+echo "$(go version)"
+
+# Debian packages the tests use, each with a command that shows it is installed.
+declare -a missing=()
+need() { # need <package> <test command...>
+  local pkg=$1; shift
+  if ! "$@" >/dev/null 2>&1; then missing+=("$pkg"); fi
+}
+chromium_bin=${E2E_CHROMIUM:-/usr/bin/chromium}
+need chromium test -x "$chromium_bin"
+need fonts-dejavu-core test -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+# go test -race needs cgo, hence a C compiler and the C library headers.
+need gcc command -v gcc
+need libc6-dev test -e /usr/include/stdlib.h
+# The NAT test (e2e/nat_test.go) builds namespaces, a NAT and a firewall (it runs as root only).
+if [[ $(id -u) -eq 0 ]]; then
+  need iproute2 command -v ip
+  need iptables command -v iptables
+fi
+
+if ((${#missing[@]})); then
+  if [[ ${SKIP_INSTALL:-} != "" ]]; then
+    echo "missing: ${missing[*]} (SKIP_INSTALL is set, not installing)"
+  elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    step "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    echo "installed ${missing[*]}"
+  else
+    echo "missing: ${missing[*]}" >&2
+    if command -v apt-get >/dev/null 2>&1; then
+      echo "install them with:  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    else
+      echo "install Chromium (so that $chromium_bin exists, or set E2E_CHROMIUM) and the DejaVu fonts" >&2
+    fi
+    if [[ " ${missing[*]} " == *" gcc "* || " ${missing[*]} " == *" libc6-dev "* ]]; then
+      echo "go test -race needs a C compiler (cgo); cannot continue" >&2
+      exit 1
+    fi
+    if [[ " ${missing[*]} " == *" chromium "* ]]; then
+      if [[ ${CI:-} != "" ]]; then
+        echo "CI is set: the browser tests cannot run without Chromium" >&2
+        exit 1
+      fi
+      echo "continuing: the browser tests (./e2e) will be skipped" >&2
+    fi
+  fi
+fi
+if [[ -x $chromium_bin ]]; then
+  "$chromium_bin" --version 2>/dev/null | head -n1 || true
+fi
+
+# ---------------------------------------------------------------------------------------- checks
+step "gofmt -l ."
+unformatted=$(gofmt -l .)
+if [[ -n $unformatted ]]; then
+  echo "these files need gofmt -w:" >&2
+  echo "$unformatted" >&2
+  exit 1
+fi
+echo "ok"
+
+step "go vet ./..."
+go vet ./...
+echo "ok"
+
+timeout=${TEST_TIMEOUT:-20m}
+# go test runs packages in parallel. The browser tests (./e2e) start several Chromiums that need
+# the whole machine (CI has two cores), so everything else runs first, then e2e alone, verbosely
+# so that its measurements (join-to-first-frame, reconnect time) appear in the log.
+step "go test -race (all packages but e2e, timeout $timeout)"
+mapfile -t pkgs < <(go list ./... | grep -v '/e2e$')
+# shellcheck disable=SC2086
+go test -race -timeout "$timeout" ${GO_TEST_FLAGS:-} "${pkgs[@]}"
+echo "done at $(elapsed)"
+
+if go list ./e2e >/dev/null 2>&1; then
+  step "go test -race ./e2e (browser tests, timeout $timeout)"
+  # shellcheck disable=SC2086
+  go test -race -timeout "$timeout" -v ${GO_TEST_FLAGS:-} ./e2e/
+  echo "done at $(elapsed)"
+fi
+
+step "all tests passed in $(elapsed)"
