@@ -54,6 +54,7 @@ type Peer struct {
 	pub, sub        *webrtc.PeerConnection
 	subNegotiating  bool // an offer on sub awaits its answer
 	subRenegotiate  bool // more changes came while negotiating
+	subDirty        bool // tracks changed; offer once the queued actions are done
 	subPendingCands []webrtc.ICECandidateInit
 	pubPendingCands []webrtc.ICECandidateInit
 	sources         map[string]string        // client track id -> source, from offers
@@ -176,6 +177,12 @@ func (p *Peer) loop() {
 		select {
 		case f := <-p.actions:
 			f()
+			// Subscriptions arrive in bursts (joining a room with many tracks, someone publishing
+			// camera and microphone): one offer for the whole burst saves round trips.
+			if p.subDirty && len(p.actions) == 0 {
+				p.subDirty = false
+				p.negotiate(false)
+			}
 		case <-tick.C:
 			p.updateQuality()
 		case <-p.done:
@@ -400,7 +407,7 @@ func (p *Peer) subscribe(t *room.Track) {
 		dt.SetViewport(v[0], v[1])
 		delete(p.pendingViews, t.ID())
 	}
-	p.negotiate(false)
+	p.subDirty = true
 }
 
 func (p *Peer) unsubscribe(id string) {
@@ -411,7 +418,7 @@ func (p *Peer) unsubscribe(id string) {
 	delete(p.subscriptions, id)
 	_ = p.sub.RemoveTrack(s.sender)
 	s.dt.Close()
-	p.negotiate(false)
+	p.subDirty = true
 }
 
 // negotiate offers the subscribe connection's current tracks, or marks that an offer is owed once the
