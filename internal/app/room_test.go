@@ -172,3 +172,56 @@ func TestRoomFull(t *testing.T) {
 		t.Errorf("third participant in a room of 2: %v", err)
 	}
 }
+
+func TestPeerToPeerRoom(t *testing.T) {
+	a := startServer(t, nil)
+	resp, err := http.Post(a.URL()+"/api/v1/rooms", "application/json", strings.NewReader(`{"p2p":true}`))
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %v %v", err, resp.Status)
+	}
+	var created struct{ ID string }
+	json.NewDecoder(resp.Body).Decode(&created)
+
+	first := dial(t, a, created.ID, "First", nil)
+	second := dial(t, a, created.ID, "Second", nil)
+	if !second.Joined.Room.P2P || second.Joined.Room.MaxParticipants != 2 {
+		t.Errorf("room info %+v", second.Joined.Room)
+	}
+
+	// Negotiation data passes between the two, unchanged and attributed.
+	data := json.RawMessage(`{"sdp":{"type":"offer","sdp":"v=0"}}`)
+	if _, err := second.Request(context.Background(), &protocol.Relay{To: first.Joined.Participant.ID, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := first.WaitEvent(context.Background(), func(m protocol.Message) bool { _, ok := m.(*protocol.Relay); return ok })
+	if err != nil {
+		t.Fatal("relay did not arrive")
+	}
+	if r := m.(*protocol.Relay); r.From != second.Joined.Participant.ID || string(r.Data) != string(data) {
+		t.Errorf("relayed %+v", r)
+	}
+
+	var pe *protocol.Error
+	// The SFU stays out of a peer-to-peer room.
+	_, err = first.Request(context.Background(), &protocol.Offer{PC: "pub", SDP: "v=0\r\n"})
+	if !errors.As(err, &pe) || pe.Code != protocol.CodeInvalidState {
+		t.Errorf("SFU offer in a p2p room: %v", err)
+	}
+	// Relaying to someone not in the room fails.
+	_, err = first.Request(context.Background(), &protocol.Relay{To: "p_nobody", Data: data})
+	if !errors.As(err, &pe) || pe.Code != protocol.CodeNotFound {
+		t.Errorf("relay to a stranger: %v", err)
+	}
+	// Two is the limit.
+	_, err = client.Dial(context.Background(), a.URL(), newAPI(t), protocol.Join{Room: created.ID, Name: "Third"}, nil)
+	if !errors.As(err, &pe) || pe.Code != protocol.CodeRoomFull {
+		t.Errorf("third participant in a p2p room: %v", err)
+	}
+	// Relay is refused outside peer-to-peer rooms.
+	x := dial(t, a, "sfu-room", "X", nil)
+	dial(t, a, "sfu-room", "Y", nil)
+	_, err = x.Request(context.Background(), &protocol.Relay{To: "p_any", Data: data})
+	if !errors.As(err, &pe) || pe.Code != protocol.CodeInvalidState {
+		t.Errorf("relay in an SFU room: %v", err)
+	}
+}
