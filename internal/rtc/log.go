@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/pion/logging"
 )
@@ -24,6 +25,11 @@ type pionLogger struct{ log *slog.Logger }
 // correctness: some pion debug lines format live objects (%+v of a track) that other goroutines are
 // writing, which is a data race if it runs.
 func (p *pionLogger) logf(level slog.Level, format string, a ...any) {
+	if level == slog.LevelWarn && strings.HasPrefix(format, "UDPMuxDefault should not listening on unspecified") {
+		// One wildcard socket for all media is our design (one port, every interface); pion
+		// supports it and warns only because it prefers one socket per interface.
+		level = slog.LevelDebug
+	}
 	if !p.log.Enabled(context.Background(), level) {
 		return
 	}
