@@ -25,11 +25,6 @@ type pionLogger struct{ log *slog.Logger }
 // correctness: some pion debug lines format live objects (%+v of a track) that other goroutines are
 // writing, which is a data race if it runs.
 func (p *pionLogger) logf(level slog.Level, format string, a ...any) {
-	if level == slog.LevelWarn && strings.HasPrefix(format, "UDPMuxDefault should not listening on unspecified") {
-		// One wildcard socket for all media is our design (one port, every interface); pion
-		// supports it and warns only because it prefers one socket per interface.
-		level = slog.LevelDebug
-	}
 	if !p.log.Enabled(context.Background(), level) {
 		return
 	}
@@ -46,7 +41,15 @@ func (p *pionLogger) Debug(m string)            { p.logf(slog.LevelDebug, "%s", 
 func (p *pionLogger) Debugf(f string, a ...any) { p.logf(slog.LevelDebug, f, a...) }
 func (p *pionLogger) Info(m string)             { p.logf(slog.LevelDebug, "%s", m) }
 func (p *pionLogger) Infof(f string, a ...any)  { p.logf(slog.LevelDebug, f, a...) }
-func (p *pionLogger) Warn(m string)             { p.logf(slog.LevelWarn, "%s", m) }
+func (p *pionLogger) Warn(m string) {
+	level := slog.LevelWarn
+	if strings.HasPrefix(m, "UDPMuxDefault should not listening on unspecified") {
+		// One wildcard socket for all media is our design (one port, every interface); pion
+		// supports it and warns only because it prefers one socket per interface.
+		level = slog.LevelDebug
+	}
+	p.logf(level, "%s", m)
+}
 func (p *pionLogger) Warnf(f string, a ...any)  { p.logf(slog.LevelWarn, f, a...) }
 func (p *pionLogger) Error(m string)            { p.logf(slog.LevelError, "%s", m) }
 func (p *pionLogger) Errorf(f string, a ...any) { p.logf(slog.LevelError, f, a...) }
