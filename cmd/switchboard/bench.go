@@ -1,7 +1,125 @@
 package main
 
-import "errors"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	sfubench "switchboard/internal/bench"
+)
+
+const benchUsage = `Usage: switchboard bench sfu [options]
+
+Measures the SFU: synthetic WebRTC publishers and subscribers (pion, in this process) on loopback
+against a Switchboard server started as a child process, and the same load against a plain pion
+forwarder (the classic "broadcast" pattern) as the baseline. For every scenario it reports forwarded
+packets per second (counted at the subscribers, and the server's own counter), loss, one-way
+latency, join latency (socket open to first RTP), and the server's CPU time from /proc: CPU per
+forwarded packet and forwarded packets per second per core. Progress goes to stderr, the table (or
+JSON) to stdout. Linux only.
+
+Scenarios:
+  broadcast  one publisher (video + audio) to --subscribers subscribers
+  rooms      --rooms rooms of --room-size participants; everyone publishes video + audio and
+             receives everyone else
+  audio      one room of --audio-participants participants, audio only, everyone hears everyone
+
+Options:
+`
 
 func bench(args []string) error {
-	return errors.New("bench: not built yet")
+	if len(args) > 0 {
+		switch args[0] {
+		case "sfu":
+			return benchSFU(args[1:])
+		case "serve-child": // hidden: the server under test, started by bench sfu
+			return sfubench.ServeChild(args[1:])
+		case "baseline-child": // hidden: the plain pion forwarder, started by bench sfu
+			return sfubench.BaselineChild(args[1:])
+		}
+	}
+	fmt.Fprint(os.Stderr, "Usage: switchboard bench sfu [options]   (see: switchboard bench sfu --help)\n")
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		return flag.ErrHelp
+	}
+	return errors.New("bench: unknown or missing benchmark (have: sfu)")
+}
+
+func benchSFU(args []string) error {
+	o := sfubench.DefaultOptions()
+	fs := flag.NewFlagSet("bench sfu", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), benchUsage)
+		fs.PrintDefaults()
+	}
+	scenarios := fs.String("scenario", strings.Join(o.Scenarios, ","), "comma-separated `scenarios` to run: broadcast, rooms, audio")
+	targets := fs.String("servers", strings.Join(o.Targets, ","), "comma-separated `servers` to measure: switchboard, switchboard-nobatch (batched media writes off), baseline")
+	fs.IntVar(&o.Subscribers, "subscribers", o.Subscribers, "broadcast: subscribers of the one publisher")
+	fs.IntVar(&o.Rooms, "rooms", o.Rooms, "rooms: number of rooms")
+	fs.IntVar(&o.RoomSize, "room-size", o.RoomSize, "rooms: participants per room")
+	fs.IntVar(&o.AudioParticipants, "audio-participants", o.AudioParticipants, "audio: participants in the audio-only room")
+	fs.DurationVar(&o.Duration, "duration", o.Duration, "measurement window of each scenario")
+	fs.DurationVar(&o.Warmup, "warmup", o.Warmup, "time between everyone receiving media and the window")
+	fs.IntVar(&o.Runs, "runs", o.Runs, "repeat everything this many times and report medians")
+	fs.IntVar(&o.VideoFPS, "video-fps", o.VideoFPS, "video frames per second")
+	fs.IntVar(&o.PacketsPerFrame, "packets-per-frame", o.PacketsPerFrame, "video packets per frame (sent back to back)")
+	fs.IntVar(&o.VideoPayload, "payload", o.VideoPayload, "video RTP payload `bytes` per packet")
+	fs.IntVar(&o.AudioPayload, "audio-payload", o.AudioPayload, "audio RTP payload `bytes` per packet (50 packets/s)")
+	fs.IntVar(&o.KeyframeSeconds, "keyframe-seconds", o.KeyframeSeconds, "seconds between periodic video keyframes")
+	fs.StringVar(&o.ProfileDir, "cpuprofile", "", "write a CPU profile of each server's measurement window into this `directory`")
+	fs.Func("server-env", "extra `KEY=VALUE` in the environment of the server children (repeatable), e.g. GOMAXPROCS=1", func(v string) error {
+		if !strings.Contains(v, "=") {
+			return errors.New("want KEY=VALUE")
+		}
+		o.ServerEnv = append(o.ServerEnv, v)
+		return nil
+	})
+	jsonOut := fs.Bool("json", false, "print the results as JSON instead of a table")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	o.Scenarios = splitList(*scenarios)
+	o.Targets = splitList(*targets)
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	o.Launch = sfubench.ExecLauncher(exe)
+	o.Progress = os.Stderr
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := sfubench.Run(ctx, o)
+	if err != nil && rep == nil {
+		return err
+	}
+	if *jsonOut {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if jerr := enc.Encode(rep); jerr != nil {
+			return jerr
+		}
+	} else {
+		rep.WriteTable(os.Stdout)
+	}
+	return err
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

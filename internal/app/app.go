@@ -97,7 +97,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		a.turnHost = u.Hostname()
 	}
 
-	rcfg := rtc.Config{UDPAddr: cfg.Media.UDP, TCPAddr: cfg.Media.TCP, Logger: log, OnlyLoopback: opts.LoopbackOnly}
+	rcfg := rtc.Config{UDPAddr: cfg.Media.UDP, TCPAddr: cfg.Media.TCP, BatchWrites: cfg.Media.BatchWrites, Logger: log, OnlyLoopback: opts.LoopbackOnly}
 	if cfg.PublicIP != "" {
 		rcfg.PublicIPs = []string{cfg.PublicIP}
 	} else {

@@ -45,6 +45,9 @@ type TLS struct {
 type Media struct {
 	UDP string `toml:"udp"`
 	TCP string `toml:"tcp"`
+	// BatchWrites queues outgoing media and sends it with sendmmsg (Linux): several times cheaper per
+	// packet than one sendto each. Off only to measure or to rule it out when diagnosing.
+	BatchWrites bool `toml:"batch_writes"`
 }
 
 // TURN configures the embedded TURN/STUN server, or an external one.
@@ -77,7 +80,7 @@ func Default() Config {
 		MaxUpload: 50 << 20,
 		LogLevel:  "info",
 		LogFormat: "text",
-		Media:     Media{UDP: ":7882", TCP: ":7881"},
+		Media:     Media{UDP: ":7882", TCP: ":7881", BatchWrites: true},
 		TURN: TURN{
 			Enabled:       true,
 			UDP:           ":3478",

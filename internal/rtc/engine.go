@@ -28,7 +28,9 @@ type Config struct {
 	// a laptop). Non-loopback interfaces are used as well unless OnlyLoopback is set.
 	Loopback     bool
 	OnlyLoopback bool
-	Logger       *slog.Logger
+	// BatchWrites sends media with sendmmsg in batches (Linux; see batch_linux.go).
+	BatchWrites bool
+	Logger      *slog.Logger
 }
 
 // Engine owns the media sockets and the two pion APIs: Publish for connections where clients send
@@ -64,7 +66,7 @@ func New(cfg Config) (*Engine, error) {
 	_ = e.udpConn.SetWriteBuffer(4 << 20)
 
 	logs := newLoggerFactory(cfg.Logger)
-	e.udpMux = webrtc.NewICEUDPMux(logs.NewLogger("ice-udp"), mediaConn(e.udpConn)) // batched writes: batch*.go
+	e.udpMux = webrtc.NewICEUDPMux(logs.NewLogger("ice-udp"), mediaConn(e.udpConn, cfg.BatchWrites))
 	if cfg.TCPAddr != "" {
 		if e.tcpLn, err = net.Listen("tcp", cfg.TCPAddr); err != nil {
 			e.udpMux.Close()
