@@ -104,13 +104,7 @@ func startServer(t *testing.T, edit func(*config.Config)) *server {
 // startServerWith is startServer, optionally not limited to loopback (app.Options.LoopbackOnly).
 func startServerWith(t *testing.T, edit func(*config.Config), loopbackOnly bool) *server {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DataDir = t.TempDir()
-	cfg.Media.UDP = "127.0.0.1:0"
-	cfg.Media.TCP = "127.0.0.1:0"
-	cfg.TURN.UDP = "127.0.0.1:0"
-	cfg.TURN.TCP = "127.0.0.1:0"
+	cfg := config.Local(t.TempDir())
 	if edit != nil {
 		edit(&cfg)
 	}

@@ -37,10 +37,8 @@ func TestAutomaticHTTPS(t *testing.T) {
 	roots := x509.NewCertPool()
 	roots.AddCert(acmeSrv.Certificate())
 
-	cfg := config.Default()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DataDir = t.TempDir()
-	cfg.Media.UDP, cfg.Media.TCP = "127.0.0.1:0", ""
+	cfg := config.Local(t.TempDir())
+	cfg.Media.TCP = ""
 	cfg.TURN.Enabled = false
 	cfg.TLS.ACMEDomain = []string{"meet.switchboard.test"}
 	cfg.TLS.ACMECA = acmeSrv.URL + "/dir"

@@ -23,13 +23,7 @@ import (
 // startServer runs a whole server in-process on loopback with free ports.
 func startServer(t *testing.T, edit func(*config.Config)) *App {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DataDir = t.TempDir()
-	cfg.Media.UDP = "127.0.0.1:0"
-	cfg.Media.TCP = "127.0.0.1:0"
-	cfg.TURN.UDP = "127.0.0.1:0"
-	cfg.TURN.TCP = "127.0.0.1:0"
+	cfg := config.Local(t.TempDir())
 	if edit != nil {
 		edit(&cfg)
 	}

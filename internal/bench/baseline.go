@@ -12,10 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/dtls/v3"
-	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
+
+	"switchboard/internal/client"
 )
 
 // baseline is the reference point: the classic pion "broadcast" forwarder. For every incoming
@@ -45,12 +45,7 @@ func newBaseline() (*baseline, error) {
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, err
 	}
-	var se webrtc.SettingEngine
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
+	se := client.LoopbackSettings()
 	se.LoggerFactory = quietLogs()
 	reg := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(me, reg); err != nil {

@@ -4,16 +4,15 @@ import (
 	"context"
 	"encoding/binary"
 	"math/rand/v2"
-	"net"
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/dtls/v3"
-	"github.com/pion/ice/v4"
 	"github.com/pion/logging"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"switchboard/internal/client"
 )
 
 // Every synthetic packet carries, at a fixed offset behind the codec header bytes the SFU reads, the
@@ -77,12 +76,7 @@ func newClientAPI() (*webrtc.API, error) {
 	if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
 	}
-	var se webrtc.SettingEngine
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
+	se := client.LoopbackSettings()
 	se.SetReceiveMTU(1500)
 	se.LoggerFactory = quietLogs()
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)), nil

@@ -145,10 +145,7 @@ const batchOffEnv = "SWITCHBOARD_MEDIA_BATCH_WRITES"
 
 // serveSwitchboard runs the real server with loopback-only media and no TURN.
 func serveSwitchboard(ctx context.Context, dataDir string, ready func(string)) error {
-	cfg := config.Default()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DataDir = dataDir
-	cfg.Media.UDP = "127.0.0.1:0"
+	cfg := config.Local(dataDir)
 	cfg.Media.TCP = ""
 	cfg.TURN.Enabled = false
 	cfg.LogLevel = "error"

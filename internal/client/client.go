@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
@@ -35,12 +36,19 @@ func NewAPI() (*webrtc.API, error) {
 	if err := webrtc.RegisterDefaultInterceptors(me, reg); err != nil {
 		return nil, err
 	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(LoopbackSettings())), nil
+}
+
+// LoopbackSettings keeps a peer on 127.0.0.1 (the machine has other interfaces, which tests must not
+// use), prefers AES-GCM SRTP like browsers, and skips mDNS.
+func LoopbackSettings() webrtc.SettingEngine {
 	var se webrtc.SettingEngine
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
+	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
+	return se
 }
 
 // Client is one signalling session with its two peer connections.
@@ -109,14 +117,28 @@ func (c *Client) connect(ctx context.Context, join protocol.Join) error {
 	c.wsMu.Unlock()
 	go c.readLoop(ws)
 	join.V = protocol.Version
-	reply, err := c.Request(ctx, &join)
-	if err != nil {
+	// One channel for both answers: joined may follow waiting at once (a host admits quickly).
+	id := strconv.FormatInt(c.nextID.Add(1), 10)
+	protocol.WithID(&join, id)
+	replies := make(chan protocol.Message, 2)
+	c.mu.Lock()
+	c.pending[id] = replies
+	c.mu.Unlock()
+	if err := c.Send(&join); err != nil {
 		return err
 	}
-	if _, ok := reply.(*protocol.Waiting); ok {
+	var reply protocol.Message
+	for reply == nil {
 		select {
-		case m := <-c.waitFor("joined", join.ID):
-			reply = m
+		case m := <-replies:
+			switch m := m.(type) {
+			case *protocol.Waiting:
+				continue
+			case *protocol.Error:
+				return m
+			default:
+				reply = m
+			}
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -127,15 +149,6 @@ func (c *Client) connect(ctx context.Context, join protocol.Join) error {
 	}
 	c.Joined = joined
 	return nil
-}
-
-// waitFor is used for the joined that follows waiting: it carries the join's id.
-func (c *Client) waitFor(_ string, id string) chan protocol.Message {
-	ch := make(chan protocol.Message, 1)
-	c.mu.Lock()
-	c.pending[id] = ch
-	c.mu.Unlock()
-	return ch
 }
 
 // Request sends m with a fresh id and waits for the reply; an error reply is returned as *protocol.Error.

@@ -97,6 +97,17 @@ func Default() Config {
 	}
 }
 
+// Local is Default with every listener on 127.0.0.1 and a free port, and data in dataDir: a server
+// for tests and benchmarks that run many servers on one machine.
+func Local(dataDir string) Config {
+	c := Default()
+	c.Listen = "127.0.0.1:0"
+	c.DataDir = dataDir
+	c.Media.UDP, c.Media.TCP = "127.0.0.1:0", "127.0.0.1:0"
+	c.TURN.UDP, c.TURN.TCP = "127.0.0.1:0", "127.0.0.1:0"
+	return c
+}
+
 // Validate reports every problem at once, each phrased so the reader knows what to change.
 func (c *Config) Validate() error {
 	var errs []error
