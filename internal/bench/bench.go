@@ -159,6 +159,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, err
 		}
 	}
+	if o.Progress != nil {
+		// Progress lines come from each scenario's ticker and from the run itself.
+		o.Progress = &lockedWriter{w: o.Progress}
+	}
 	rep := &Report{Options: o}
 	for run := 1; run <= o.Runs; run++ {
 		for _, sc := range o.Scenarios {
@@ -514,4 +518,16 @@ func pct(sorted []float64, q float64) float64 {
 	}
 	i := int(q*float64(len(sorted))+0.5) - 1
 	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// lockedWriter serialises writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

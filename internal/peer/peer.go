@@ -142,9 +142,7 @@ func (p *Peer) Close(reason string) {
 func (p *Peer) Leave(reason string) {
 	p.once.Do(func() {
 		p.room.Leave(p.id, reason)
-		close(p.done)
-		p.pub.Close()
-		p.sub.Close()
+		close(p.done) // the loop closes the connections: pion's GetStats must not race with Close
 		if p.cfg.OnGone != nil {
 			p.cfg.OnGone(p)
 		}
@@ -193,6 +191,8 @@ func (p *Peer) loop() {
 }
 
 func (p *Peer) cleanup() {
+	p.pub.Close()
+	p.sub.Close()
 	for id, s := range p.subscriptions {
 		s.dt.Close()
 		delete(p.subscriptions, id)
