@@ -436,6 +436,11 @@ func (b *browser) inboundStats() (map[string]inbound, error) {
 	if err != nil {
 		return nil, err
 	}
+	return sumInbound(list), nil
+}
+
+// sumInbound adds up the streams of each "name/source" (simulcast layers, RTX).
+func sumInbound(list []inbound) map[string]inbound {
 	out := map[string]inbound{}
 	for _, s := range list {
 		key := s.Participant + "/" + s.Source
@@ -446,7 +451,7 @@ func (b *browser) inboundStats() (map[string]inbound, error) {
 		s.Width = max(s.Width, prev.Width)
 		out[key] = s
 	}
-	return out, nil
+	return out
 }
 
 func describeStats(m map[string]inbound) string {

@@ -203,17 +203,7 @@ func (b *browser) p2pInbound() (map[string]inbound, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]inbound{}
-	for _, s := range list {
-		key := s.Participant + "/" + s.Source
-		prev := out[key]
-		s.Frames += prev.Frames
-		s.Packets += prev.Packets
-		s.AudioEnergy += prev.AudioEnergy
-		s.Width = max(s.Width, prev.Width)
-		out[key] = s
-	}
-	return out, nil
+	return sumInbound(list), nil
 }
 
 // waitP2PMediaFrom waits until this browser decodes at least minFrames of name's camera and hears

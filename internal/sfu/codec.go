@@ -130,17 +130,9 @@ func parseVP8Desc(p []byte) (picDesc, int) {
 		if len(p) < n+1 {
 			return noPicDesc, 0
 		}
-		d.picOff = n
-		if p[n]&0x80 != 0 {
-			if len(p) < n+2 {
-				return noPicDesc, 0
-			}
-			d.pic15 = true
-			d.pic = binary.BigEndian.Uint16(p[n:]) & 0x7fff
-			n += 2
-		} else {
-			d.pic = uint16(p[n] & 0x7f)
-			n++
+		var ok bool
+		if n, ok = readPictureID(p, n, &d); !ok {
+			return noPicDesc, 0
 		}
 	}
 	if x&0x40 != 0 { // L
@@ -195,6 +187,22 @@ func VP8KeyframeSize(p []byte) (width, height int, ok bool) {
 }
 
 // vp9Desc holds the parts of the VP9 payload descriptor (RFC 9628) we use.
+// readPictureID reads the 7- or 15-bit picture id (VP8 and VP9 share its layout: M bit, then 7 or 15
+// bits) at p[n] into d, and returns the offset after it; ok is false when p is too short.
+func readPictureID(p []byte, n int, d *picDesc) (next int, ok bool) {
+	d.picOff = n
+	if p[n]&0x80 == 0 {
+		d.pic = uint16(p[n] & 0x7f)
+		return n + 1, true
+	}
+	if len(p) < n+2 {
+		return n, false
+	}
+	d.pic15 = true
+	d.pic = binary.BigEndian.Uint16(p[n:]) & 0x7fff
+	return n + 2, true
+}
+
 type vp9Desc struct {
 	picDesc
 	interPredicted bool // P
@@ -227,17 +235,9 @@ func parseVP9(p []byte) vp9Desc {
 		if len(p) < n+1 {
 			return d
 		}
-		d.picOff = n
-		if p[n]&0x80 != 0 {
-			if len(p) < n+2 {
-				return vp9Desc{picDesc: noPicDesc, ssOff: -1}
-			}
-			d.pic15 = true
-			d.pic = binary.BigEndian.Uint16(p[n:]) & 0x7fff
-			n += 2
-		} else {
-			d.pic = uint16(p[n] & 0x7f)
-			n++
+		var ok bool
+		if n, ok = readPictureID(p, n, &d.picDesc); !ok {
+			return vp9Desc{picDesc: noPicDesc, ssOff: -1}
 		}
 	}
 	if b&0x20 != 0 { // L
