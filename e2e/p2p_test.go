@@ -44,7 +44,7 @@ func TestPeerToPeerRoom(t *testing.T) {
 	// 1. Each decodes the other's camera and hears the other's microphone, on room._p2p.
 	for _, b := range people {
 		other := others(people, b)[0].name
-		st := b.waitP2PMediaFrom(mediaTimeout, 30, other)
+		st := b.waitMediaFrom(mediaTimeout, 30, other)
 		t.Logf("%s receives on p2p: %s", b.name, describeStats(st))
 	}
 	media := time.Now()
@@ -110,9 +110,9 @@ func TestPeerToPeerRoom(t *testing.T) {
 		if got := mustEval[string](b, `[...window.__sb.room.participants.values()].map((p) => p.name).join(',')`); got != other {
 			t.Errorf("%s's participants = %q, want %q", b.name, got, other)
 		}
-		before := b.p2pFramesFrom(other)
+		before := b.framesFrom(other, "camera")
 		eventually(t, 15*time.Second, b.name+" to keep decoding "+other+"'s video after the refusal", func() (bool, string) {
-			now := b.p2pFramesFrom(other)
+			now := b.framesFrom(other, "camera")
 			return now >= before+10, fmt.Sprintf("%.0f frames (was %.0f)", now, before)
 		})
 	}
@@ -174,64 +174,4 @@ func (s *server) createP2PRoom(t *testing.T) string {
 	}
 	t.Logf("p2p room %s (maxParticipants %d in the REST answer)", body.ID, body.MaxParticipants)
 	return body.ID
-}
-
-// p2pInboundJS reads inbound-rtp from getStats of room._p2p only (not every connection), naming
-// each stream's publisher and source from room.tracks.
-const p2pInboundJS = `(async () => {
-	const r = window.__sb && window.__sb.room;
-	if (!r || !r._p2p) return [];
-	const meta = new Map();
-	for (const t of r.tracks) if (t.track) meta.set(t.track.id, t);
-	const out = [];
-	(await r._p2p.getStats()).forEach((s) => {
-		if (s.type !== 'inbound-rtp') return;
-		const m = meta.get(s.trackIdentifier);
-		out.push({
-			participant: (m && m.participant && m.participant.name) || '', pid: (m && m.participant && m.participant.id) || '',
-			source: (m && m.source) || '', kind: s.kind,
-			framesDecoded: s.framesDecoded || 0, packetsReceived: s.packetsReceived || 0,
-			totalAudioEnergy: s.totalAudioEnergy || 0, frameWidth: s.frameWidth || 0,
-		});
-	});
-	return out;
-})()`
-
-// p2pInbound is inboundStats restricted to the peer-to-peer connection, keyed by "name/source".
-func (b *browser) p2pInbound() (map[string]inbound, error) {
-	list, err := eval[[]inbound](b, p2pInboundJS)
-	if err != nil {
-		return nil, err
-	}
-	return sumInbound(list), nil
-}
-
-// waitP2PMediaFrom waits until this browser decodes at least minFrames of name's camera and hears
-// name's microphone (packets and non-zero energy) on room._p2p.
-func (b *browser) waitP2PMediaFrom(timeout time.Duration, minFrames float64, name string) map[string]inbound {
-	b.t.Helper()
-	var last map[string]inbound
-	eventually(b.t, timeout, fmt.Sprintf("%s to receive video (%v frames) and audio from %s on the p2p connection", b.name, minFrames, name), func() (bool, string) {
-		st, err := b.p2pInbound()
-		if err != nil {
-			return false, err.Error()
-		}
-		last = st
-		v, a := st[name+"/camera"], st[name+"/microphone"]
-		if v.Frames < minFrames || a.Packets == 0 || a.AudioEnergy <= 0 {
-			return false, describeStats(st) + "; " + b.diag()
-		}
-		return true, ""
-	})
-	return last
-}
-
-// p2pFramesFrom is the number of frames decoded so far from name's camera on room._p2p.
-func (b *browser) p2pFramesFrom(name string) float64 {
-	b.t.Helper()
-	st, err := b.p2pInbound()
-	if err != nil {
-		b.t.Fatalf("%s: p2p stats: %v", b.name, err)
-	}
-	return st[name+"/camera"].Frames
 }
