@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -220,8 +219,6 @@ func TestResumeAfterDroppedSocket(t *testing.T) {
 }
 
 type configT = config.Config
-
-var _ = io.Discard
 
 func TestSelfSignedHTTPS(t *testing.T) {
 	a := startServer(t, func(c *config.Config) { c.TLS.SelfSigned = true })

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"switchboard/internal/auth"
 	"switchboard/internal/room"
 	"switchboard/internal/store"
 )
@@ -224,5 +223,3 @@ func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 		h(w, r)
 	}
 }
-
-var _ = auth.ErrTokenInvalid

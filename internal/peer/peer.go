@@ -46,7 +46,9 @@ type Peer struct {
 	outbox  atomic.Pointer[Outbox]
 	quality atomic.Pointer[string]
 
-	actions chan func()
+	queueMu sync.Mutex
+	queue   []func()
+	queued  chan struct{} // a wake-up for the loop; capacity 1
 	done    chan struct{}
 	once    sync.Once
 
@@ -77,7 +79,7 @@ type subscription struct {
 func New(cfg Config) (*Peer, error) {
 	p := &Peer{
 		id: cfg.ID, room: cfg.Room, cfg: cfg, log: cfg.Logger.With("participant", cfg.ID),
-		actions: make(chan func(), 256), done: make(chan struct{}),
+		queued: make(chan struct{}, 1), done: make(chan struct{}),
 		sources: map[string]string{}, published: map[string]*publication{},
 		subscriptions: map[string]*subscription{}, pendingViews: map[string][2]int{},
 	}
@@ -152,19 +154,16 @@ func (p *Peer) Leave(reason string) {
 // Done is closed when the peer has left.
 func (p *Peer) Done() <-chan struct{} { return p.done }
 
-// do queues an action for the loop. The queue is large; if it is ever full the peer is hopelessly
-// behind, and waiting briefly is better than dropping a negotiation step.
+// do queues an action for the loop. It never blocks (the room calls it under its lock) and keeps
+// order: negotiation steps must run in the order they were asked for. The queue has no fixed bound;
+// what fills it (room events, client messages) is itself bounded by rate limits and room size.
 func (p *Peer) do(f func()) {
+	p.queueMu.Lock()
+	p.queue = append(p.queue, f)
+	p.queueMu.Unlock()
 	select {
-	case p.actions <- f:
-	case <-p.done:
-	default:
-		go func() {
-			select {
-			case p.actions <- f:
-			case <-p.done:
-			}
-		}()
+	case p.queued <- struct{}{}:
+	default: // the loop has been woken already
 	}
 }
 
@@ -173,11 +172,17 @@ func (p *Peer) loop() {
 	defer tick.Stop()
 	for {
 		select {
-		case f := <-p.actions:
-			f()
+		case <-p.queued:
+			p.queueMu.Lock()
+			batch := p.queue
+			p.queue = nil
+			p.queueMu.Unlock()
+			for _, f := range batch {
+				f()
+			}
 			// Subscriptions arrive in bursts (joining a room with many tracks, someone publishing
 			// camera and microphone): one offer for the whole burst saves round trips.
-			if p.subDirty && len(p.actions) == 0 {
+			if p.subDirty && len(p.queued) == 0 {
 				p.subDirty = false
 				p.negotiate(false)
 			}

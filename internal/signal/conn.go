@@ -10,7 +10,6 @@ import (
 	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
 
-	"switchboard/internal/auth"
 	"switchboard/internal/peer"
 	"switchboard/internal/protocol"
 	"switchboard/internal/room"
@@ -413,5 +412,3 @@ func (c *conn) detach() {
 	c.peer.Attach(nil)
 	c.s.startGrace(c.token, c.peer, c.perms)
 }
-
-var _ = auth.ErrTokenInvalid

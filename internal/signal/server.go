@@ -4,7 +4,6 @@
 package signal
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -174,5 +173,3 @@ func joinError(err error) *protocol.Error {
 	}
 	return protocol.Errorf(protocol.CodeInternal, "could not join: %v", err)
 }
-
-var _ = context.Background
