@@ -2,7 +2,8 @@
 # The test command: ./scripts/test.sh
 #
 # Installs what the tests need when it is missing (as root on Debian: Chromium for the browser
-# tests, a font for legible screenshots, gcc for -race, iproute2 and iptables for the NAT test),
+# tests, a font for legible screenshots, gcc for -race, PostgreSQL for the store tests (they start
+# a throwaway server from its binaries), iproute2 and iptables for the NAT test),
 # then checks formatting, vets and runs every test with the race detector. Quick when everything
 # is installed.
 #
@@ -41,6 +42,8 @@ need fonts-dejavu-core test -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 # go test -race needs cgo, hence a C compiler and the C library headers.
 need gcc command -v gcc
 need libc6-dev test -e /usr/include/stdlib.h
+# The store tests run against SQLite and a real PostgreSQL (internal/store/pgtest).
+need postgresql bash -c 'command -v initdb || compgen -G "/usr/lib/postgresql/*/bin/initdb"'
 # The NAT test (e2e/nat_test.go) builds namespaces, a NAT and a firewall (it runs as root only).
 if [[ $(id -u) -eq 0 ]]; then
   need iproute2 command -v ip

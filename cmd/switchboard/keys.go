@@ -15,8 +15,14 @@ import (
 	"switchboard/internal/store"
 )
 
-func openStore(dataDir string) (*store.Store, error) {
-	return store.Open(context.Background(), dataDir)
+// storeFlags adds --data-dir and --database to fs, defaulting to the
+// environment serve reads, and returns a function that opens that store.
+func storeFlags(fs *flag.FlagSet) func() (*store.Store, error) {
+	dataDir := fs.String("data-dir", envOr("SWITCHBOARD_DATA_DIR", config.Default().DataDir), "the server's data `directory`")
+	database := fs.String("database", os.Getenv("SWITCHBOARD_DATABASE"), "the server's PostgreSQL `URL`, if it uses PostgreSQL")
+	return func() (*store.Store, error) {
+		return store.OpenDatabase(context.Background(), *dataDir, *database)
+	}
 }
 
 func apikey(args []string, out io.Writer) error {
@@ -25,12 +31,12 @@ func apikey(args []string, out io.Writer) error {
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("switchboard apikey "+sub, flag.ContinueOnError)
-	dataDir := fs.String("data-dir", envOr("SWITCHBOARD_DATA_DIR", config.Default().DataDir), "the server's data `directory`")
+	openStore := storeFlags(fs)
 	name := fs.String("name", "", "a `label` for the key, e.g. the app that uses it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	st, err := openStore(*dataDir)
+	st, err := openStore()
 	if err != nil {
 		return err
 	}
@@ -71,7 +77,7 @@ func apikey(args []string, out io.Writer) error {
 // token mints a token locally, for trying the API or building links by hand.
 func token(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("switchboard token", flag.ContinueOnError)
-	dataDir := fs.String("data-dir", envOr("SWITCHBOARD_DATA_DIR", config.Default().DataDir), "the server's data `directory`")
+	openStore := storeFlags(fs)
 	key := fs.String("key", "", "API key `id` to sign with (default: the only key)")
 	identity := fs.String("identity", "", "who the token is for (required)")
 	name := fs.String("name", "", "display `name` in meetings")
@@ -89,7 +95,7 @@ func token(args []string, out io.Writer) error {
 	if *ttl <= 0 || *ttl > 24*time.Hour {
 		return errors.New("--ttl must be between 1s and 24h")
 	}
-	st, err := openStore(*dataDir)
+	st, err := openStore()
 	if err != nil {
 		return err
 	}

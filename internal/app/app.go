@@ -81,7 +81,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 			a.closeAll()
 		}
 	}()
-	if a.store, err = store.Open(ctx, cfg.DataDir); err != nil {
+	if a.store, err = store.OpenDatabase(ctx, cfg.DataDir, cfg.Database); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
 	}
 	a.metrics = newMetrics(a.media)

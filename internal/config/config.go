@@ -17,6 +17,7 @@ import (
 type Config struct {
 	Listen         string   `toml:"listen"`          // HTTP(S) address: web app, API, signalling
 	DataDir        string   `toml:"data_dir"`        // database, uploaded files, generated secrets
+	Database       string   `toml:"database"`        // PostgreSQL URL; empty: SQLite in DataDir
 	PublicURL      string   `toml:"public_url"`      // how people reach the server, e.g. https://meet.example.com
 	PublicIP       string   `toml:"public_ip"`       // address advertised for media and TURN; empty: discovered
 	AllowedOrigins []string `toml:"allowed_origins"` // other origins whose pages may use the API and signalling
@@ -129,6 +130,13 @@ func (c *Config) Validate() error {
 	checkAddr("media tcp", c.Media.TCP, true)
 	if c.DataDir == "" {
 		bad("data_dir is empty: give a directory the server may write its database and files to")
+	}
+	if c.Database != "" {
+		// Never echo the URL: it may hold a password.
+		u, err := url.Parse(c.Database)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			bad("database must be a PostgreSQL URL such as postgres://switchboard:password@db.example.com/switchboard, or empty for SQLite")
+		}
 	}
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)

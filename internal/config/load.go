@@ -117,6 +117,7 @@ func flagSet(cfg *Config, usage io.Writer) (*flag.FlagSet, *string) {
 
 	str(&cfg.Listen, "listen", "listen", "`address` for HTTP(S): web app, API and signalling")
 	str(&cfg.DataDir, "data-dir", "data_dir", "`directory` for the database, uploaded files and generated secrets")
+	str(&cfg.Database, "database", "database", "PostgreSQL `URL` (postgres://user:password@host/db) to keep data in; empty: SQLite in the data directory")
 	str(&cfg.PublicURL, "public-url", "public_url", "`URL` people use to reach the server (used in meeting links), e.g. https://meet.example.com")
 	str(&cfg.PublicIP, "public-ip", "public_ip", "`IP` address advertised for media and TURN (default: the address of the interface with the default route)")
 	list(&cfg.AllowedOrigins, "allowed-origins", "allowed_origins", "comma-separated `origins` whose pages may use the SDK, API and signalling, e.g. https://www.example.com")

@@ -36,6 +36,9 @@ func (s *Store) AppendChat(ctx context.Context, room string, m ChatMessage) (Cha
 		return ChatMessage{}, fmt.Errorf("store: append chat: %w", err)
 	}
 	defer tx.Rollback()
+	if err := s.lockKey(ctx, tx, "chat:"+room); err != nil {
+		return ChatMessage{}, fmt.Errorf("store: append chat: %w", err)
+	}
 	// Stamped under the write lock so CreatedAt never decreases as Seq grows.
 	m.CreatedAt = s.stamp(time.Time{})
 	if err := tx.QueryRowContext(ctx,

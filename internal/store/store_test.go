@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"switchboard/internal/store/pgtest"
 )
 
 func open(t *testing.T, dir string) *Store {
@@ -25,6 +27,36 @@ func open(t *testing.T, dir string) *Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// backend is one database the store tests run against: SQLite in dir, or a
+// fresh PostgreSQL database (url) with uploaded files in dir.
+type backend struct {
+	dir, url string
+}
+
+// open opens a Store on the backend's data; each call is a fresh Store, as
+// after a restart. It is closed when the test ends.
+func (b backend) open(t *testing.T) *Store {
+	t.Helper()
+	s, err := OpenDatabase(t.Context(), b.dir, b.url)
+	if err != nil {
+		t.Fatalf("OpenDatabase: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// eachBackend runs test against SQLite and against PostgreSQL: one behaviour.
+func eachBackend(t *testing.T, test func(*testing.T, backend)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, backend{dir: t.TempDir()}) })
+	t.Run("postgres", func(t *testing.T) { test(t, backend{dir: t.TempDir(), url: pgtest.Database(t)}) })
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.Stop()
+	os.Exit(code)
 }
 
 func TestOpenMigratesAndReopens(t *testing.T) {
@@ -116,9 +148,11 @@ func TestManyStoresInOneProcess(t *testing.T) {
 	}
 }
 
-func TestAPIKeys(t *testing.T) {
+func TestAPIKeys(t *testing.T) { eachBackend(t, testAPIKeys) }
+
+func testAPIKeys(t *testing.T, b backend) {
 	ctx := t.Context()
-	s := open(t, t.TempDir())
+	s := b.open(t)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i, id := range []string{"SBONE", "SBTWO"} {
 		if err := s.CreateAPIKey(ctx, APIKey{ID: id, Secret: "secret-" + id, Name: id, CreatedAt: t0.Add(time.Duration(i) * time.Hour)}); err != nil {
@@ -154,10 +188,11 @@ func TestAPIKeys(t *testing.T) {
 	}
 }
 
-func TestRooms(t *testing.T) {
+func TestRooms(t *testing.T) { eachBackend(t, testRooms) }
+
+func testRooms(t *testing.T, b backend) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	s := open(t, dir)
+	s := b.open(t)
 	if _, err := s.Room(ctx, "nope"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing room: %v", err)
 	}
@@ -180,7 +215,7 @@ func TestRooms(t *testing.T) {
 	}
 	s.Close()
 
-	s = open(t, dir)
+	s = b.open(t)
 	r, err := s.Room(ctx, "r1")
 	if err != nil {
 		t.Fatal(err)
@@ -203,9 +238,11 @@ func TestRooms(t *testing.T) {
 	}
 }
 
-func TestChatSeqConcurrent(t *testing.T) {
+func TestChatSeqConcurrent(t *testing.T) { eachBackend(t, testChatSeqConcurrent) }
+
+func testChatSeqConcurrent(t *testing.T, b backend) {
 	ctx := t.Context()
-	s := open(t, t.TempDir())
+	s := b.open(t)
 	const workers, each = 8, 50
 	var wg sync.WaitGroup
 	errs := make(chan error, workers*each)
@@ -272,10 +309,11 @@ func TestChatSeqConcurrent(t *testing.T) {
 	}
 }
 
-func TestChatHistory(t *testing.T) {
+func TestChatHistory(t *testing.T) { eachBackend(t, testChatHistory) }
+
+func testChatHistory(t *testing.T, b backend) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	s := open(t, dir)
+	s := b.open(t)
 	if _, err := s.AppendChat(ctx, "", ChatMessage{Text: "x"}); err == nil {
 		t.Fatal("empty room accepted")
 	}
@@ -292,7 +330,7 @@ func TestChatHistory(t *testing.T) {
 	}
 	s.Close()
 
-	s = open(t, dir)
+	s = b.open(t)
 	h, err := s.ChatHistory(ctx, "r", 0, 1)
 	if err != nil || len(h) != 1 {
 		t.Fatalf("history %+v, %v", h, err)
@@ -324,10 +362,12 @@ func listFiles(t *testing.T, dir string) []string {
 	return names
 }
 
-func TestFiles(t *testing.T) {
+func TestFiles(t *testing.T) { eachBackend(t, testFiles) }
+
+func testFiles(t *testing.T, b backend) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	s := open(t, dir)
+	dir := b.dir
+	s := b.open(t)
 	content := bytes.Repeat([]byte("switchboard "), 1000)
 	sum := sha256.Sum256(content)
 
@@ -343,15 +383,15 @@ func TestFiles(t *testing.T) {
 	}
 	s.Close()
 
-	s = open(t, dir)
+	s = b.open(t)
 	meta, fh, err := s.OpenFile(ctx, "r1", f.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := io.ReadAll(fh)
+	got, _ := io.ReadAll(fh)
 	fh.Close()
-	if meta != f || !bytes.Equal(b, content) {
-		t.Fatalf("read back %+v (%d bytes), want %+v", meta, len(b), f)
+	if meta != f || !bytes.Equal(got, content) {
+		t.Fatalf("read back %+v (%d bytes), want %+v", meta, len(got), f)
 	}
 
 	for name, tc := range map[string]struct{ room, id string }{
@@ -366,10 +406,12 @@ func TestFiles(t *testing.T) {
 	}
 }
 
-func TestSaveFileTooLarge(t *testing.T) {
+func TestSaveFileTooLarge(t *testing.T) { eachBackend(t, testSaveFileTooLarge) }
+
+func testSaveFileTooLarge(t *testing.T, b backend) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	s := open(t, dir)
+	dir := b.dir
+	s := b.open(t)
 	// An endless stream must stop at the limit, not at EOF.
 	_, err := s.SaveFile(ctx, File{Room: "r1", Name: "big"}, endless{}, 1<<20)
 	if !errors.Is(err, ErrTooLarge) {
@@ -403,9 +445,13 @@ func TestSaveFileTooLarge(t *testing.T) {
 }
 
 func TestDeleteRoomRemovesChatAndFiles(t *testing.T) {
+	eachBackend(t, testDeleteRoomRemovesChatAndFiles)
+}
+
+func testDeleteRoomRemovesChatAndFiles(t *testing.T, b backend) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	s := open(t, dir)
+	dir := b.dir
+	s := b.open(t)
 	if err := s.SaveRoom(ctx, Room{ID: "gone"}); err != nil {
 		t.Fatal(err)
 	}
