@@ -3,9 +3,14 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // db is a *sql.DB whose queries are written once, with ? placeholders, for both
@@ -90,5 +95,27 @@ func (s *Store) lockKey(ctx context.Context, t *tx, key string) error {
 		return nil
 	}
 	_, err := t.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, key)
+	return err
+}
+
+// isUniqueViolation reports whether err is a unique or primary key
+// violation, in either database.
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23505"
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// exists turns a unique violation into ErrExists and leaves other errors be.
+func exists(err error) error {
+	if err != nil && isUniqueViolation(err) {
+		return ErrExists
+	}
 	return err
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,12 +64,18 @@ func TestOpenMigratesAndReopens(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	s := open(t, dir)
 
+	files, _ := fs.Glob(migrationsFS, "migrations/sqlite/*.sql")
+	latest := int64(len(files))
 	var version int64
 	if err := s.r.QueryRow(`SELECT MAX(version_id) FROM goose_db_version`).Scan(&version); err != nil {
 		t.Fatal(err)
 	}
-	if version != 1 {
-		t.Fatalf("schema version %d, want 1", version)
+	if version != latest {
+		t.Fatalf("schema version %d, want %d", version, latest)
+	}
+	// The two dialects keep the same migrations.
+	if pg, _ := fs.Glob(migrationsFS, "migrations/postgres/*.sql"); len(pg) != len(files) {
+		t.Fatalf("%d SQLite migrations but %d PostgreSQL ones", len(files), len(pg))
 	}
 	var mode string
 	if err := s.w.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
@@ -103,7 +110,7 @@ func TestOpenMigratesAndReopens(t *testing.T) {
 	// Reopening applies nothing new and keeps the data; the WAL file
 	// SQLite created inherits the database file's mode.
 	s2 := open(t, dir)
-	if err := s2.r.QueryRow(`SELECT COUNT(*) FROM goose_db_version WHERE version_id > 0`).Scan(&version); err != nil || version != 1 {
+	if err := s2.r.QueryRow(`SELECT COUNT(*) FROM goose_db_version WHERE version_id > 0`).Scan(&version); err != nil || version != latest {
 		t.Fatalf("applied migrations %d, %v", version, err)
 	}
 	k, err := s2.APIKey(t.Context(), "SBA")
