@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -54,9 +55,13 @@ var requests = map[string]func() Message{
 	"relay":     func() Message { return &Relay{} },
 }
 
-// Decode parses one client frame into its message type and checks its fields. On failure the returned
-// error is an *Error carrying the request id when one could be read, ready to send back.
-func Decode(data []byte) (Message, error) {
+// Decode parses one client frame of the meeting signalling into its message type and checks its
+// fields. On failure the returned error is an *Error carrying the request id when one could be
+// read, ready to send back.
+func Decode(data []byte) (Message, error) { return decode(data, requests) }
+
+// decode parses a frame with the given registry of request types.
+func decode(data []byte, registry map[string]func() Message) (Message, error) {
 	if len(data) > MaxFrame {
 		return nil, Errorf(CodeTooLarge, "frame of %d bytes exceeds the limit of %d", len(data), MaxFrame)
 	}
@@ -74,7 +79,7 @@ func Decode(data []byte) (Message, error) {
 	if len(head.ID) > maxIDLen {
 		return fail(CodeBadRequest, "id is longer than %d characters", maxIDLen)
 	}
-	newMsg, ok := requests[head.Type]
+	newMsg, ok := registry[head.Type]
 	if !ok {
 		return fail(CodeUnknownType, "unknown message type %q", head.Type)
 	}
@@ -89,6 +94,10 @@ func Decode(data []byte) (Message, error) {
 	}
 	if v, ok := m.(interface{ validate() error }); ok {
 		if err := v.validate(); err != nil {
+			var pe *Error
+			if errors.As(err, &pe) {
+				return fail(pe.Code, "%s: %s", head.Type, pe.Message)
+			}
 			return fail(CodeBadRequest, "%s: %v", head.Type, err)
 		}
 	}
