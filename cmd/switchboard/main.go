@@ -25,6 +25,8 @@ Usage:
   switchboard apikey create [--name N] [--data-dir D]
                                      create an API key for the REST API and for minting tokens
   switchboard apikey list|delete ID  list or delete API keys
+  switchboard user add|list|disable|enable|reset-password|reset-totp
+                                     manage user accounts (see: switchboard user)
   switchboard token [options]        mint an access token with an API key (see: switchboard token --help)
   switchboard bench sfu [options]    measure SFU forwarding (see: switchboard bench sfu --help)
   switchboard version                print the version
@@ -46,6 +48,8 @@ func main() {
 		err = serve(args)
 	case "apikey":
 		err = apikey(args, os.Stdout)
+	case "user":
+		err = user(args, os.Stdin, os.Stdout)
 	case "token":
 		err = token(args, os.Stdout)
 	case "bench":
