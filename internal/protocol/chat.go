@@ -22,7 +22,7 @@ var chatRequests = map[string]func() Message{
 	"edit":        func() Message { return &Edit{} },
 	"delete":      func() Message { return &Delete{} },
 	"react":       func() Message { return &React{} },
-	"read":        func() Message { return &Receipt{} },
+	"read":        func() Message { return &Read{} },
 	"delivered":   func() Message { return &Delivered{} },
 	"typing":      func() Message { return &Typing{} },
 	"status":      func() Message { return &SetStatus{} },
@@ -193,15 +193,11 @@ type React struct {
 	Add          bool   `json:"add"`
 }
 
-// Receipt is a read cursor: sent by a device as "read", and by the server to
-// the other members when a member's cursors move.
-type Receipt struct {
+// Read moves the device's person's read cursor: Seq is the newest entry read.
+type Read struct {
 	Head
 	Conversation string `json:"conversation"`
-	Seq          int64  `json:"seq,omitempty"`       // device: the newest entry read
-	User         string `json:"user,omitempty"`      // server
-	Read         int64  `json:"read,omitempty"`      // server
-	Delivered    int64  `json:"delivered,omitempty"` // server
+	Seq          int64  `json:"seq"`
 }
 
 type Delivered struct {
@@ -354,6 +350,15 @@ type ConversationMsg struct {
 	Conversation ConversationInfo `json:"conversation"`
 }
 
+// Receipt tells the members that a member's cursors moved.
+type Receipt struct {
+	Head
+	Conversation string `json:"conversation"`
+	User         string `json:"user"`
+	Read         int64  `json:"read"`
+	Delivered    int64  `json:"delivered"`
+}
+
 // Removed tells a device its user is no longer in a conversation.
 type Removed struct {
 	Head
@@ -387,6 +392,12 @@ type CallIncoming struct {
 	Call CallInfo `json:"call"`
 }
 
+// Calling answers a call request: the call rings.
+type Calling struct {
+	Head
+	Call CallInfo `json:"call"`
+}
+
 // CallState tells a call's parties what happened: ringing, accepted (with the
 // room to join), or ended with a reason.
 type CallState struct {
@@ -408,6 +419,7 @@ func (*Send) TypeName() string               { return "send" }
 func (*Edit) TypeName() string               { return "edit" }
 func (*Delete) TypeName() string             { return "delete" }
 func (*React) TypeName() string              { return "react" }
+func (*Read) TypeName() string               { return "read" }
 func (*Receipt) TypeName() string            { return "receipt" }
 func (*Delivered) TypeName() string          { return "delivered" }
 func (*Typing) TypeName() string             { return "typing" }
@@ -437,6 +449,7 @@ func (*ChannelList) TypeName() string        { return "channels" }
 func (*PresenceMsg) TypeName() string        { return "presence" }
 func (*CallIncoming) TypeName() string       { return "call.incoming" }
 func (*CallState) TypeName() string          { return "call.state" }
+func (*Calling) TypeName() string            { return "calling" }
 
 // ---- validation ----
 
@@ -564,10 +577,7 @@ func (m *React) validate() error {
 	return nil
 }
 
-func (m *Receipt) validate() error {
-	if m.User != "" || m.Read != 0 || m.Delivered != 0 {
-		return fmt.Errorf("user, read and delivered are set by the server")
-	}
+func (m *Read) validate() error {
 	if err := checkConv(m.Conversation); err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ func TestDecodeChat(t *testing.T) {
 		{"bad conversation id", `{"type":"sync","conversation":"../x","after":0}`, CodeBadRequest},
 		{"negative cursor", `{"type":"sync","conversation":"c","after":-1}`, CodeBadRequest},
 		{"forged receipt user", `{"type":"read","conversation":"c","seq":3,"user":"someone"}`, CodeBadRequest},
+		{"read", `{"type":"read","conversation":"c","seq":3}`, ""},
 		{"forged typing user", `{"type":"typing","conversation":"c","user":"someone"}`, CodeBadRequest},
 		{"status", `{"type":"status","status":"dnd","text":"focus"}`, ""},
 		{"status in_call is derived", `{"type":"status","status":"in_call","text":""}`, CodeBadRequest},

@@ -248,3 +248,18 @@ func WithID(m Message, id string) Message {
 	m.head().ID = id
 	return m
 }
+
+// Check validates a message decoded by other means (the REST API decodes
+// request bodies into the same types), with the rules Decode applies.
+func Check(m Message) error {
+	if v, ok := m.(interface{ validate() error }); ok {
+		if err := v.validate(); err != nil {
+			var pe *Error
+			if errors.As(err, &pe) {
+				return pe
+			}
+			return Errorf(CodeBadRequest, "%v", err)
+		}
+	}
+	return nil
+}

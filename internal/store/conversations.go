@@ -362,3 +362,21 @@ func uniqueWith(list []string, extra string) []string {
 	}
 	return out
 }
+
+// ConversationsOf lists the ids of the conversations user is a member of.
+func (s *Store) ConversationsOf(ctx context.Context, user string) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT conversation_id FROM members WHERE user_id = ? ORDER BY conversation_id`, user)
+	if err != nil {
+		return nil, fmt.Errorf("store: conversations of: %w", err)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: conversations of: %w", err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}

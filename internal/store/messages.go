@@ -117,25 +117,28 @@ func (s *Store) AppendMessage(ctx context.Context, m Message) (out Message, dup 
 		txn = m.TxnID
 	}
 	err = s.inTx(ctx, func(t *tx) error {
+		// The row lock on the conversation, taken here, orders appends. The
+		// retry check comes after it: a retry racing its original (a client
+		// that reconnected before the first answer) waits here until the
+		// original commits, and then finds it.
+		if err := t.QueryRowContext(ctx,
+			`UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq`,
+			m.ConversationID).Scan(&m.Seq); err != nil {
+			return notFound(err)
+		}
 		if m.TxnID != "" {
 			prev, err := scanMessage(t.QueryRowContext(ctx,
 				`SELECT `+messageColumns+` FROM messages m WHERE m.conversation_id = ? AND m.sender_id = ? AND m.txn_id = ?`,
 				m.ConversationID, m.SenderID, m.TxnID))
 			if err == nil {
 				out, dup = prev, true
-				return nil
+				return errDuplicate // roll back the sequence number taken above
 			}
 			if !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
 		}
-		// The row lock on the conversation, taken here, orders appends; the
-		// stamp comes after it so CreatedAt never decreases as Seq grows.
-		if err := t.QueryRowContext(ctx,
-			`UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq`,
-			m.ConversationID).Scan(&m.Seq); err != nil {
-			return notFound(err)
-		}
+		// Stamped after the lock, so CreatedAt never decreases as Seq grows.
 		m.CreatedAt = s.stamp(time.Time{})
 		if m.Kind == KindText || m.Kind == KindCall {
 			if _, err := t.ExecContext(ctx, `UPDATE conversations SET last_activity = ? WHERE id = ?`,
@@ -153,11 +156,17 @@ func (s *Store) AppendMessage(ctx context.Context, m Message) (out Message, dup 
 		out = m
 		return err
 	})
+	if errors.Is(err, errDuplicate) {
+		return out, true, nil
+	}
 	if err != nil {
 		return Message{}, false, fmt.Errorf("store: append message: %w", err)
 	}
 	return out, dup, nil
 }
+
+// errDuplicate ends an append's transaction without committing it.
+var errDuplicate = errors.New("duplicate transaction id")
 
 // applyToTarget makes the change an edit, delete or reaction entry describes.
 func (s *Store) applyToTarget(ctx context.Context, t *tx, m Message) error {

@@ -1,0 +1,229 @@
+package chat
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// device is one connected device of a signed-in person: a messaging socket.
+//
+// An idle device costs little: no goroutine of its own besides the one
+// blocked reading its socket, and no queue. A writer goroutine exists only
+// while frames are waiting; it exits when the queue is empty.
+type device struct {
+	id string
+	me Identity
+	ws *websocket.Conn
+
+	mu      sync.Mutex
+	queue   [][]byte
+	holding bool // frames wait until ready has gone out
+	writing bool // a writer goroutine is running
+	closed  bool
+	max     int
+
+	idle      atomic.Bool  // the person has not used this device for a while
+	lastHeard atomic.Int64 // unix seconds of the last frame from the device
+	quit      chan struct{}
+	once      sync.Once
+}
+
+func newDevice(me Identity, ws *websocket.Conn, queue int) *device {
+	d := &device{id: newID(), me: me, ws: ws, holding: true, max: queue, quit: make(chan struct{})}
+	d.lastHeard.Store(time.Now().Unix())
+	return d
+}
+
+// send queues a frame without blocking. A device that cannot keep up is
+// disconnected: it reconnects and syncs, losing nothing, which is better
+// than letting one slow reader hold memory or delay everyone else.
+func (d *device) send(frame []byte) {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return
+	}
+	if len(d.queue) >= d.max {
+		d.mu.Unlock()
+		d.close(websocket.StatusPolicyViolation, "too slow")
+		return
+	}
+	d.queue = append(d.queue, frame)
+	start := !d.writing && !d.holding
+	d.writing = d.writing || start
+	d.mu.Unlock()
+	if start {
+		go d.write()
+	}
+}
+
+// release sends first, then everything held meanwhile, in order.
+func (d *device) release(first []byte) {
+	d.mu.Lock()
+	d.queue = append([][]byte{first}, d.queue...)
+	d.holding = false
+	start := !d.writing && !d.closed
+	d.writing = d.writing || start
+	d.mu.Unlock()
+	if start {
+		go d.write()
+	}
+}
+
+// write drains the queue, then exits.
+func (d *device) write() {
+	for {
+		d.mu.Lock()
+		batch := d.queue
+		d.queue = nil
+		if len(batch) == 0 || d.closed {
+			d.writing = false
+			d.mu.Unlock()
+			return
+		}
+		d.mu.Unlock()
+		for _, b := range batch {
+			// No deadline: a peer that stops reading fills the queue and
+			// is closed, and closing ends a blocked write.
+			if err := d.ws.Write(context.Background(), websocket.MessageText, b); err != nil {
+				d.close(websocket.StatusInternalError, "write failed")
+				break
+			}
+		}
+	}
+}
+
+// close disconnects the device with a close frame (sent after what is
+// already being written, or forced after a few seconds).
+func (d *device) close(code websocket.StatusCode, reason string) {
+	d.once.Do(func() {
+		d.mu.Lock()
+		d.closed = true
+		d.queue = nil
+		d.mu.Unlock()
+		close(d.quit)
+		go d.ws.Close(code, reason)
+	})
+}
+
+// hub finds the connected devices of each person.
+type hub struct {
+	mu    sync.RWMutex
+	users map[string][]*device
+	count atomic.Int64
+}
+
+func newHub() *hub { return &hub{users: map[string][]*device{}} }
+
+// add registers d and reports whether it is its person's first device.
+func (h *hub) add(d *device) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.users[d.me.UserID] = append(h.users[d.me.UserID], d)
+	h.count.Add(1)
+	return len(h.users[d.me.UserID]) == 1
+}
+
+// remove unregisters d and reports whether its person has no device left.
+func (h *hub) remove(d *device) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	list := h.users[d.me.UserID]
+	for i, x := range list {
+		if x == d {
+			list = append(list[:i:i], list[i+1:]...)
+			h.count.Add(-1)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(h.users, d.me.UserID)
+		return true
+	}
+	h.users[d.me.UserID] = list
+	return false
+}
+
+// toUser queues frame on every device of user.
+func (h *hub) toUser(user string, frame []byte) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, d := range h.users[user] {
+		d.send(frame)
+	}
+}
+
+// toDevices queues frame on user's devices that pass keep.
+func (h *hub) toDevices(user string, frame []byte, keep func(*device) bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, d := range h.users[user] {
+		if keep(d) {
+			d.send(frame)
+		}
+	}
+}
+
+// online reports whether user has a connected device.
+func (h *hub) online(user string) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.users[user]) > 0
+}
+
+// active reports whether user has a connected device in use.
+func (h *hub) active(user string) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, d := range h.users[user] {
+		if !d.idle.Load() {
+			return true
+		}
+	}
+	return false
+}
+
+// allIdle reports whether every connected device of user is idle (false when none).
+func (h *hub) allIdle(user string) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	list := h.users[user]
+	for _, d := range list {
+		if !d.idle.Load() {
+			return false
+		}
+	}
+	return len(list) > 0
+}
+
+func (h *hub) each(f func(*device)) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, list := range h.users {
+		for _, d := range list {
+			f(d)
+		}
+	}
+}
+
+func (h *hub) closeAll(reason string) {
+	h.each(func(d *device) { d.close(websocket.StatusGoingAway, reason) })
+}
+
+// Devices that send nothing for this long are gone (the SDK pings every 25 s).
+const silentLimit = 90 * time.Second
+
+// reapSilent closes the devices not heard from within silentLimit; a TCP
+// connection to a vanished peer may otherwise look open for a long time.
+func (h *hub) reapSilent(now time.Time) {
+	cutoff := now.Add(-silentLimit).Unix()
+	h.each(func(d *device) {
+		if d.lastHeard.Load() < cutoff {
+			d.close(websocket.StatusPolicyViolation, "no messages for 90 s; send ping")
+		}
+	})
+}

@@ -1,0 +1,177 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
+
+	"switchboard/internal/protocol"
+)
+
+// ServeDevice runs a signed-in device's messaging socket until it closes.
+// originPatterns are the other origins allowed to open it (the page's own
+// origin always is): the cookie alone must not let another site's page in.
+func (s *Service) ServeDevice(w http.ResponseWriter, r *http.Request, me Identity, originPatterns []string) {
+	select {
+	case <-s.stop:
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	default:
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: originPatterns})
+	if err != nil {
+		s.log.Debug("chat: websocket upgrade refused", "err", err, "origin", r.Header.Get("Origin"))
+		return
+	}
+	ws.SetReadLimit(protocol.MaxFrame + 4096)
+	// The socket outlives the request context; closing the device ends it.
+	ctx := context.WithoutCancel(r.Context())
+
+	d := newDevice(me, ws, s.cfg.SendQueue)
+	// Registered before ready is built, so no entry falls between the two:
+	// anything delivered meanwhile is held and follows ready (devices drop
+	// duplicates by sequence number).
+	s.hub.add(d)
+	s.pres.connected(me.UserID)
+	defer func() {
+		d.close(websocket.StatusNormalClosure, "")
+		s.hub.remove(d)
+		s.pres.disconnected(me.UserID)
+		s.calls.deviceGone(d)
+	}()
+
+	inbox, err := s.Inbox(ctx, me)
+	if err != nil {
+		d.close(websocket.StatusInternalError, "could not load conversations")
+		return
+	}
+	s.pres.remember(me.UserID, inbox)
+	d.release(protocol.Encode(&protocol.Ready{Me: protocol.UserInfo{ID: me.UserID, Username: me.Username, DisplayName: me.DisplayName, Role: me.Role},
+		Device: d.id, Conversations: inbox, Presence: s.pres.snapshot(me.UserID), PresenceOn: !s.cfg.PresenceOff}))
+	s.reader(ctx, ws, d)
+}
+
+// reader handles the device's requests in order until the socket closes.
+func (s *Service) reader(ctx context.Context, ws *websocket.Conn, d *device) {
+	limit := rate.NewLimiter(20, 60)
+	abuse := 0
+	for {
+		typ, data, err := ws.Read(ctx)
+		if err != nil {
+			return
+		}
+		d.lastHeard.Store(time.Now().Unix())
+		if typ != websocket.MessageText {
+			d.send(protocol.Encode(protocol.Errorf(protocol.CodeBadRequest, "frames must be text (JSON)")))
+			continue
+		}
+		msg, err := protocol.DecodeChat(data)
+		if err != nil {
+			d.send(protocol.Encode(err.(*protocol.Error)))
+			continue
+		}
+		id := protocol.RequestID(msg)
+		if !limit.Allow() {
+			abuse++
+			d.send(protocol.Encode(protocol.WithID(protocol.Errorf(protocol.CodeRateLimited, "too many messages; slow down"), id)))
+			if abuse > 100 {
+				d.close(websocket.StatusPolicyViolation, "rate limit")
+				return
+			}
+			continue
+		}
+		reply, err := s.handle(ctx, d, msg)
+		var pe *protocol.Error
+		switch {
+		case errors.As(err, &pe):
+			d.send(protocol.Encode(protocol.WithID(pe, id)))
+		case err != nil:
+			d.send(protocol.Encode(protocol.WithID(protocol.Errorf(protocol.CodeInternal, "request failed"), id)))
+		case reply != nil:
+			d.send(protocol.Encode(protocol.WithID(reply, id)))
+		case id != "":
+			d.send(protocol.Encode(protocol.WithID(&protocol.OK{}, id)))
+		}
+	}
+}
+
+// handle carries out one request and returns its reply (nil: a plain ok).
+func (s *Service) handle(ctx context.Context, d *device, msg protocol.Message) (protocol.Message, error) {
+	me := d.me
+	switch m := msg.(type) {
+	case *protocol.Ping:
+		return &protocol.Pong{}, nil
+	case *protocol.Sync:
+		es, more, err := s.Sync(ctx, me, m.Conversation, m.After, m.Limit)
+		return &protocol.Events{Conversation: m.Conversation, Entries: es, More: more}, err
+	case *protocol.HistoryReq:
+		es, err := s.History(ctx, me, m.Conversation, m.Before, m.Limit)
+		return &protocol.HistoryMsg{Conversation: m.Conversation, Messages: es}, err
+	case *protocol.ThreadReq:
+		es, err := s.Thread(ctx, me, m.Conversation, m.Root)
+		return &protocol.HistoryMsg{Conversation: m.Conversation, Messages: es}, err
+	case *protocol.Send:
+		e, dup, err := s.Send(ctx, me, m)
+		return &protocol.Sent{Entry: e, Duplicate: dup}, err
+	case *protocol.Edit:
+		return nil, s.Edit(ctx, me, m)
+	case *protocol.Delete:
+		return nil, s.Delete(ctx, me, m)
+	case *protocol.React:
+		return nil, s.React(ctx, me, m)
+	case *protocol.Read:
+		return nil, s.Read(ctx, me, m.Conversation, m.Seq)
+	case *protocol.Delivered:
+		return nil, s.Delivered(ctx, me, m.Conversation, m.Seq)
+	case *protocol.Typing:
+		return nil, s.Typing(ctx, me, m.Conversation)
+	case *protocol.SetStatus:
+		s.pres.set(me.UserID, m.Status, m.Text)
+		return nil, nil
+	case *protocol.Activity:
+		if d.idle.Swap(m.Idle) != m.Idle {
+			s.pres.touched(me.UserID)
+		}
+		return nil, nil
+	case *protocol.Search:
+		es, err := s.Search(ctx, me, m.Query, m.Conversation, m.Limit)
+		return &protocol.Results{Messages: es}, err
+	case *protocol.CreateConversation:
+		c, err := s.Create(ctx, me, m)
+		return &protocol.ConversationMsg{Conversation: c}, err
+	case *protocol.Direct:
+		c, err := s.Direct(ctx, me, m.User)
+		return &protocol.ConversationMsg{Conversation: c}, err
+	case *protocol.JoinChannel:
+		c, err := s.Join(ctx, me, m.Conversation)
+		return &protocol.ConversationMsg{Conversation: c}, err
+	case *protocol.LeaveConversation:
+		return nil, s.Leave(ctx, me, m.Conversation)
+	case *protocol.Invite:
+		c, err := s.Invite(ctx, me, m.Conversation, m.Users)
+		return &protocol.ConversationMsg{Conversation: c}, err
+	case *protocol.UpdateConversation:
+		c, err := s.Update(ctx, me, m)
+		return &protocol.ConversationMsg{Conversation: c}, err
+	case *protocol.MuteConversation:
+		return nil, s.Mute(ctx, me, m.Conversation, m.Muted)
+	case *protocol.Channels:
+		cs, err := s.Channels(ctx, me)
+		return &protocol.ChannelList{Channels: cs}, err
+	case *protocol.StartCall:
+		info, err := s.calls.Start(ctx, d, m)
+		return &protocol.Calling{Call: info}, err
+	case *protocol.CallAction:
+		return nil, s.calls.Act(ctx, d, m.Action, m.Call)
+	case *protocol.CallAdd:
+		return nil, s.calls.Add(ctx, d, m.Call, m.Users)
+	}
+	return nil, errorf(protocol.CodeUnknownType, "unhandled message %s", msg.TypeName())
+}
+
+// Connected is how many devices are connected now (a metric).
+func (s *Service) Connected() int64 { return s.hub.count.Load() }

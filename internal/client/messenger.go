@@ -1,0 +1,187 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/coder/websocket"
+
+	"switchboard/internal/protocol"
+)
+
+// Messenger is a Go client of the messaging protocol (a signed-in device):
+// tests, `switchboard bench chat` and bots use it.
+type Messenger struct {
+	ws      *websocket.Conn
+	Ready   *protocol.Ready
+	onEvent func(protocol.Message)
+
+	nextID  atomic.Int64
+	mu      sync.Mutex
+	pending map[string]chan protocol.Message
+	done    chan struct{}
+	err     error
+}
+
+// deviceMessages are the messages a device receives, by type.
+var deviceMessages = map[string]func() protocol.Message{
+	"ready":         func() protocol.Message { return &protocol.Ready{} },
+	"event":         func() protocol.Message { return &protocol.EventMsg{} },
+	"events":        func() protocol.Message { return &protocol.Events{} },
+	"history":       func() protocol.Message { return &protocol.HistoryMsg{} },
+	"sent":          func() protocol.Message { return &protocol.Sent{} },
+	"results":       func() protocol.Message { return &protocol.Results{} },
+	"conversation":  func() protocol.Message { return &protocol.ConversationMsg{} },
+	"removed":       func() protocol.Message { return &protocol.Removed{} },
+	"channels":      func() protocol.Message { return &protocol.ChannelList{} },
+	"receipt":       func() protocol.Message { return &protocol.Receipt{} },
+	"typing":        func() protocol.Message { return &protocol.Typing{} },
+	"presence":      func() protocol.Message { return &protocol.PresenceMsg{} },
+	"calling":       func() protocol.Message { return &protocol.Calling{} },
+	"call.incoming": func() protocol.Message { return &protocol.CallIncoming{} },
+	"call.state":    func() protocol.Message { return &protocol.CallState{} },
+	"ok":            func() protocol.Message { return &protocol.OK{} },
+	"pong":          func() protocol.Message { return &protocol.Pong{} },
+	"error":         func() protocol.Message { return &protocol.Error{} },
+}
+
+// DecodeServer parses a frame the server sent to a device.
+func DecodeServer(data []byte) (protocol.Message, error) {
+	var head protocol.Head
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, err
+	}
+	mk, ok := deviceMessages[head.Type]
+	if !ok {
+		return nil, fmt.Errorf("unknown message type %q", head.Type)
+	}
+	m := mk()
+	if err := json.Unmarshal(data, m); err != nil {
+		return nil, fmt.Errorf("%s: %w", head.Type, err)
+	}
+	return m, nil
+}
+
+// DialMessenger connects to wsURL (ws://host/api/v1/connect) with header
+// (a session cookie or an Authorization bearer token) and waits for ready.
+// onEvent, if not nil, gets every message that is not a reply, in order,
+// on the reading goroutine: it must not block for long.
+func DialMessenger(ctx context.Context, wsURL string, header http.Header, onEvent func(protocol.Message)) (*Messenger, error) {
+	ws, resp, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: header})
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("connect: %w (HTTP %d)", err, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	ws.SetReadLimit(16 << 20)
+	m := &Messenger{ws: ws, onEvent: onEvent, pending: map[string]chan protocol.Message{}, done: make(chan struct{})}
+	_, data, err := ws.Read(ctx)
+	if err != nil {
+		ws.CloseNow()
+		return nil, fmt.Errorf("waiting for ready: %w", err)
+	}
+	first, err := DecodeServer(data)
+	ready, ok := first.(*protocol.Ready)
+	if err != nil || !ok {
+		ws.CloseNow()
+		return nil, fmt.Errorf("first message is not ready: %.200s", data)
+	}
+	m.Ready = ready
+	go m.read()
+	return m, nil
+}
+
+func (m *Messenger) read() {
+	defer close(m.done)
+	for {
+		_, data, err := m.ws.Read(context.Background())
+		if err != nil {
+			m.mu.Lock()
+			m.err = err
+			for id, ch := range m.pending {
+				close(ch)
+				delete(m.pending, id)
+			}
+			m.mu.Unlock()
+			return
+		}
+		msg, err := DecodeServer(data)
+		if err != nil {
+			continue
+		}
+		if id := protocol.RequestID(msg); id != "" {
+			m.mu.Lock()
+			ch := m.pending[id]
+			delete(m.pending, id)
+			m.mu.Unlock()
+			if ch != nil {
+				ch <- msg
+				continue
+			}
+		}
+		if m.onEvent != nil {
+			m.onEvent(msg)
+		}
+	}
+}
+
+// ErrClosed is returned for requests on a closed connection.
+var ErrClosed = errors.New("messenger: connection closed")
+
+// Request sends msg with a fresh id and waits for its reply. An error reply
+// is returned as a *protocol.Error.
+func (m *Messenger) Request(ctx context.Context, msg protocol.Message) (protocol.Message, error) {
+	id := strconv.FormatInt(m.nextID.Add(1), 10)
+	ch := make(chan protocol.Message, 1)
+	m.mu.Lock()
+	if m.err != nil {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	m.pending[id] = ch
+	m.mu.Unlock()
+	if err := m.ws.Write(ctx, websocket.MessageText, protocol.Encode(protocol.WithID(msg, id))); err != nil {
+		m.mu.Lock()
+		delete(m.pending, id)
+		m.mu.Unlock()
+		return nil, err
+	}
+	select {
+	case reply, ok := <-ch:
+		if !ok {
+			return nil, ErrClosed
+		}
+		if e, isErr := reply.(*protocol.Error); isErr {
+			return nil, e
+		}
+		return reply, nil
+	case <-ctx.Done():
+		m.mu.Lock()
+		delete(m.pending, id)
+		m.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+// Post sends msg without waiting for anything.
+func (m *Messenger) Post(ctx context.Context, msg protocol.Message) error {
+	return m.ws.Write(ctx, websocket.MessageText, protocol.Encode(msg))
+}
+
+// Close closes the connection; Done is closed once it is.
+func (m *Messenger) Close() {
+	m.ws.Close(websocket.StatusNormalClosure, "")
+}
+
+// Drop cuts the connection without a closing handshake, as a lost network does.
+func (m *Messenger) Drop() { m.ws.CloseNow() }
+
+// Done is closed when the connection has ended.
+func (m *Messenger) Done() <-chan struct{} { return m.done }
