@@ -21,16 +21,20 @@ import (
 	"strings"
 	"time"
 
+	"switchboard/internal/account"
 	"switchboard/internal/auth"
+	"switchboard/internal/chat"
 	"switchboard/internal/config"
 	"switchboard/internal/httpd"
 	"switchboard/internal/protocol"
+	"switchboard/internal/push"
 	"switchboard/internal/room"
 	"switchboard/internal/rtc"
 	"switchboard/internal/sfu"
 	"switchboard/internal/signal"
 	"switchboard/internal/store"
 	"switchboard/internal/turn"
+	"switchboard/internal/webhook"
 	"switchboard/web"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -66,6 +70,12 @@ type App struct {
 	turnHost string
 	secret   []byte
 	stopTLS  func()
+
+	accounts *account.Service
+	chat     *chat.Service
+	push     *push.Service
+	hooks    *webhook.Dispatcher
+	callKey  []byte
 }
 
 // New opens storage and every listener, so that when it returns the server's addresses are known
@@ -135,11 +145,15 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		OpenJoin: cfg.Rooms.OpenCreation, VerifyToken: a.verifyToken, ICEServers: a.iceServers, SFUMetrics: a.media,
 		OnError: func(code string) { a.metrics.signallingErrors.WithLabelValues(code).Inc() }, Logger: log,
 	})
+	if err = a.startPeople(); err != nil {
+		return nil, err
+	}
 	handler := httpd.New(httpd.Config{
 		Registry: a.registry, Signal: a.signal, Sessions: a.signal, Files: a.store, Keys: a.store, Web: web.Static(),
 		Metrics:        promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}),
 		AllowedOrigins: cfg.AllowedOrigins, OpenCreation: cfg.Rooms.OpenCreation, MaxUpload: int64(cfg.MaxUpload),
 		PublicURL: cfg.PublicURL, Logger: log,
+		Routes: a.peopleRoutes, ConversationFiles: a.conversationFiles,
 	})
 
 	if a.httpLn, err = net.Listen("tcp", cfg.Listen); err != nil {
@@ -200,6 +214,10 @@ func (a *App) startTURN(publicIP string, tlsConf *tls.Config, loopback bool) err
 func (a *App) Serve() error {
 	a.log.Info("switchboard is running", "url", a.baseURL, "media_udp", a.engine.UDPAddr().String(),
 		"turn", a.turnAddrs(), "data_dir", a.cfg.DataDir, "open_rooms", a.cfg.Rooms.OpenCreation)
+	if code := a.accounts.SetupCode(); code != "" {
+		a.log.Warn("there are no accounts yet: open this link to create the first admin (or use `switchboard user add`)",
+			"url", a.baseURL+"/setup?code="+code)
+	}
 	err := a.httpSrv.Serve(a.httpLn)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -239,6 +257,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	a.log.Info("shutting down: telling participants and draining connections")
 	a.registry.Shutdown("shutdown")
 	a.signal.Shutdown()
+	a.chat.Close()
 	err := a.httpSrv.Shutdown(ctx)
 	if a.acmeSrv != nil {
 		a.acmeSrv.Shutdown(ctx)
@@ -248,6 +267,15 @@ func (a *App) Shutdown(ctx context.Context) error {
 }
 
 func (a *App) closeAll() {
+	if a.chat != nil {
+		a.chat.Close()
+	}
+	if a.hooks != nil {
+		a.hooks.Close()
+	}
+	if a.push != nil {
+		a.push.Close()
+	}
 	if a.turn != nil {
 		a.turn.Close()
 	}
@@ -267,6 +295,9 @@ func (a *App) closeAll() {
 
 func (a *App) verifyToken(token string) (*auth.Claims, error) {
 	return auth.Verify(token, func(id string) ([]byte, error) {
+		if id == callKeyID {
+			return a.callKey, nil
+		}
 		k, err := a.store.APIKey(context.Background(), id)
 		if err != nil {
 			return nil, err

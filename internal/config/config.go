@@ -29,6 +29,7 @@ type Config struct {
 	Media Media `toml:"media"`
 	TURN  TURN  `toml:"turn"`
 	Rooms Rooms `toml:"rooms"`
+	Chat  Chat  `toml:"chat"`
 }
 
 // TLS chooses how HTTPS is served: certificate files, automatic certificates (ACME) for a domain, a
@@ -73,6 +74,17 @@ type Rooms struct {
 	ResumeGrace     time.Duration `toml:"resume_grace"`  // a dropped participant may resume within this
 }
 
+// Chat holds the settings of conversations and messages.
+type Chat struct {
+	Presence  bool          `toml:"presence"`  // people see each other's presence
+	PushText  bool          `toml:"push_text"` // push notifications may carry message text
+	Retention time.Duration `toml:"retention"` // delete messages older than this; 0 keeps them
+	// PushContact is the operator's contact for push services (mailto: or https:).
+	PushContact string `toml:"push_contact"`
+	// WebhooksAllowPrivate lets webhooks reach private and loopback addresses.
+	WebhooksAllowPrivate bool `toml:"webhooks_allow_private"`
+}
+
 // Default returns the settings used when nothing else is given: a laptop or LAN server on :8080.
 func Default() Config {
 	return Config{
@@ -95,6 +107,7 @@ func Default() Config {
 			EmptyTimeout:    5 * time.Minute,
 			ResumeGrace:     30 * time.Second,
 		},
+		Chat: Chat{Presence: true},
 	}
 }
 
@@ -128,6 +141,12 @@ func (c *Config) Validate() error {
 	checkAddr("listen", c.Listen, false)
 	checkAddr("media udp", c.Media.UDP, false)
 	checkAddr("media tcp", c.Media.TCP, true)
+	if c.Chat.Retention < 0 || (c.Chat.Retention > 0 && c.Chat.Retention < 24*time.Hour) {
+		bad("chat retention %s is too short: use 0 to keep messages, or at least 24h", c.Chat.Retention)
+	}
+	if pc := c.Chat.PushContact; pc != "" && !strings.HasPrefix(pc, "mailto:") && !strings.HasPrefix(pc, "https://") {
+		bad("chat push_contact %q must be a mailto: address or an https:// URL", pc)
+	}
 	if c.DataDir == "" {
 		bad("data_dir is empty: give a directory the server may write its database and files to")
 	}

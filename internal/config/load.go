@@ -152,6 +152,12 @@ func flagSet(cfg *Config, usage io.Writer) (*flag.FlagSet, *string) {
 	dur(&cfg.Rooms.EmptyTimeout, "empty-timeout", "rooms.empty_timeout", "close a room this long after the last participant left")
 	dur(&cfg.Rooms.ResumeGrace, "resume-grace", "rooms.resume_grace", "how long a dropped participant may reconnect and resume")
 
+	boolean(&cfg.Chat.Presence, "presence", "chat.presence", "people see each other's presence (false hides it from everyone)")
+	boolean(&cfg.Chat.PushText, "push-text", "chat.push_text", "push notifications may show message text (it passes, encrypted, through the browser vendor's push service)")
+	str(&cfg.Chat.PushContact, "push-contact", "chat.push_contact", "operator contact sent to push services, `mailto:` or https:// (default: the public URL if https)")
+	boolean(&cfg.Chat.WebhooksAllowPrivate, "webhooks-allow-private", "chat.webhooks_allow_private", "let webhooks reach loopback and private addresses (integrations on this host or LAN; only if every admin is trusted)")
+	dur(&cfg.Chat.Retention, "retention", "chat.retention", "delete messages older than this, e.g. 8760h for a year (0 keeps them forever)")
+
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: switchboard serve [options]
 

@@ -24,6 +24,26 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "unauthorized", "upload with the session token of a participant of this meeting")
 		return
 	}
+	s.saveUpload(w, r, roomID)
+}
+
+// uploadConversationFile stores a file a member shares in a conversation;
+// the message that sends it names its id.
+func (s *Server) uploadConversationFile(w http.ResponseWriter, r *http.Request) {
+	if room, ok := s.cfg.ConversationFiles(w, r, r.PathValue("id")); ok {
+		s.saveUpload(w, r, room)
+	}
+}
+
+func (s *Server) downloadConversationFile(w http.ResponseWriter, r *http.Request) {
+	if room, ok := s.cfg.ConversationFiles(w, r, r.PathValue("id")); ok {
+		s.serveFile(w, r, room, r.PathValue("file"))
+	}
+}
+
+// saveUpload stores the request body as a file of room (the file name is
+// in ?name=, the type in Content-Type) and answers with its description.
+func (s *Server) saveUpload(w http.ResponseWriter, r *http.Request, roomID string) {
 	if r.ContentLength > s.cfg.MaxUpload {
 		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "the file is larger than the limit of "+strconv.FormatInt(s.cfg.MaxUpload, 10)+" bytes")
 		return
@@ -64,9 +84,14 @@ var inlineSafe = map[string]bool{
 }
 
 func (s *Server) downloadFile(w http.ResponseWriter, r *http.Request) {
-	meta, f, err := s.cfg.Files.OpenFile(r.Context(), r.PathValue("room"), r.PathValue("file"))
+	s.serveFile(w, r, r.PathValue("room"), r.PathValue("file"))
+}
+
+// serveFile sends a stored file so that it can never run as a page of ours.
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, room, id string) {
+	meta, f, err := s.cfg.Files.OpenFile(r.Context(), room, id)
 	if err != nil {
-		writeError(w, http.StatusNotFound, "not_found", "no such file in this meeting")
+		writeError(w, http.StatusNotFound, "not_found", "no such file here")
 		return
 	}
 	defer f.Close()

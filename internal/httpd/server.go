@@ -49,8 +49,15 @@ type Config struct {
 	OpenCreation   bool
 	MaxUpload      int64
 	PublicURL      string // base for meeting links; "" derives it from the request
-	Logger         *slog.Logger
-	Now            func() time.Time
+	// Routes registers the other features' endpoints (accounts, messaging,
+	// push, webhooks) on the same mux, behind the same headers.
+	Routes func(mux *http.ServeMux)
+	// ConversationFiles authorizes a file upload or download in conversation
+	// conv and returns the file store's room for it; when it returns false it
+	// has answered the request. Nil disables conversation files.
+	ConversationFiles func(w http.ResponseWriter, r *http.Request, conv string) (room string, ok bool)
+	Logger            *slog.Logger
+	Now               func() time.Time
 }
 
 // Server is the HTTP handler.
@@ -84,6 +91,13 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/v1/rooms/{room}/files", s.limited(5, s.uploadFile))
 	m.HandleFunc("GET /api/v1/rooms/{room}/files/{file}", s.downloadFile)
 	m.HandleFunc("POST /api/v1/tokens", s.limited(20, s.createToken))
+	if s.cfg.ConversationFiles != nil {
+		m.HandleFunc("POST /api/v1/conversations/{id}/files", s.limited(30, s.uploadConversationFile))
+		m.HandleFunc("GET /api/v1/conversations/{id}/files/{file}", s.downloadConversationFile)
+	}
+	if s.cfg.Routes != nil {
+		s.cfg.Routes(m)
+	}
 	m.HandleFunc("OPTIONS /api/v1/", s.preflight)
 	m.HandleFunc("GET /healthz", s.health)
 	if s.cfg.Metrics != nil {
@@ -91,6 +105,11 @@ func (s *Server) routes() {
 	}
 	m.HandleFunc("GET /sdk/", s.sdk)
 	m.HandleFunc("GET /m/{room}", s.index)
+	// Pages of the signed-in app that links point at (first-run setup,
+	// invitations); the app reads their path and query.
+	m.HandleFunc("GET /setup", s.index)
+	m.HandleFunc("GET /login", s.index)
+	m.HandleFunc("GET /invite/{token}", s.index)
 	m.HandleFunc("GET /{$}", s.index)
 	m.Handle("GET /", s.static())
 }
@@ -116,7 +135,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Add("Vary", "Origin")
 	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
-	h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+	h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS")
 	h.Set("Access-Control-Max-Age", "600")
 }
 
