@@ -8,6 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	pprofhttp "net/http/pprof"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -44,75 +46,78 @@ type Launcher func(ctx context.Context, kind, profile string, env []string) (*Se
 func ExecLauncher(exe string) Launcher {
 	return func(ctx context.Context, kind, profile string, env []string) (*Server, error) {
 		args := []string{"bench", kind + "-child"}
-		if kind == "switchboard" {
-			args = []string{"bench", "serve-child"}
-		}
 		var dir string
 		if kind == "switchboard" {
 			var err error
 			if dir, err = os.MkdirTemp("", "switchboard-bench-"); err != nil {
 				return nil, err
 			}
-			args = append(args, "--data-dir", dir)
+			args = []string{"bench", "serve-child", "--data-dir", dir}
 		}
-		if profile != "" {
-			args = append(args, "--cpuprofile", profile)
-		}
-		cmd := exec.Command(exe, args...)
-		cmd.Env = append(os.Environ(), env...)
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			return nil, err
-		}
-		if err := cmd.Start(); err != nil {
-			return nil, err
-		}
-		cleanup := func() error {
-			cmd.Process.Signal(syscall.SIGTERM)
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			var err error
-			select {
-			case err = <-done:
-			case <-time.After(10 * time.Second):
-				cmd.Process.Kill()
-				err = <-done
-			}
-			if dir != "" {
-				os.RemoveAll(dir)
-			}
-			return err
-		}
-		lines := make(chan string, 1)
-		go func() {
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				if u, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
-					lines <- u
-				}
-			}
-		}()
+		return startChild(ctx, exe, args, env, profile, dir)
+	}
+}
+
+// startChild runs exe with args as a server child and waits for its READY line. removeDir, if
+// not empty, is deleted when the child stops.
+func startChild(ctx context.Context, exe string, args, env []string, profile, removeDir string) (*Server, error) {
+	if profile != "" {
+		args = append(args, "--cpuprofile", profile)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	cleanup := func() error {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		var err error
 		select {
-		case u := <-lines:
-			s := &Server{URL: u, PID: cmd.Process.Pid, stop: cleanup}
-			if profile != "" {
-				s.profile = func(on bool) {
-					sig := syscall.SIGUSR2
-					if on {
-						sig = syscall.SIGUSR1
-					}
-					cmd.Process.Signal(sig)
-				}
-			}
-			return s, nil
-		case <-time.After(30 * time.Second):
-			cleanup()
-			return nil, fmt.Errorf("%s server did not start", kind)
-		case <-ctx.Done():
-			cleanup()
-			return nil, ctx.Err()
+		case err = <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			err = <-done
 		}
+		if removeDir != "" {
+			os.RemoveAll(removeDir)
+		}
+		return err
+	}
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
+				lines <- u
+			}
+		}
+	}()
+	select {
+	case u := <-lines:
+		s := &Server{URL: u, PID: cmd.Process.Pid, stop: cleanup}
+		if profile != "" {
+			s.profile = func(on bool) {
+				sig := syscall.SIGUSR2
+				if on {
+					sig = syscall.SIGUSR1
+				}
+				cmd.Process.Signal(sig)
+			}
+		}
+		return s, nil
+	case <-time.After(60 * time.Second):
+		cleanup()
+		return nil, fmt.Errorf("%s did not start", strings.Join(args[:2], " "))
+	case <-ctx.Done():
+		cleanup()
+		return nil, ctx.Err()
 	}
 }
 
@@ -161,6 +166,13 @@ func serveSwitchboard(ctx context.Context, dataDir string, ready func(string)) e
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
+	}
+	// A profiling endpoint on request, to see where a benchmark's time and memory go.
+	if addr := os.Getenv("SWITCHBOARD_BENCH_PPROF"); addr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprofhttp.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprofhttp.Profile)
+		go http.ListenAndServe(addr, mux)
 	}
 	// Errors only: participants leaving at the end of a scenario make warnings.
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
