@@ -16,27 +16,80 @@ import (
 // db is a *sql.DB whose queries are written once, with ? placeholders, for both
 // SQLite and PostgreSQL: on PostgreSQL they are rewritten to $1, $2, ... The
 // rewrite is cached, since the same few dozen query strings repeat.
+//
+// On SQLite, statements are also prepared once and kept: parsing and
+// planning a query costs more than running most of ours. (pgx keeps a
+// statement cache of its own on each PostgreSQL connection.)
 type db struct {
 	*sql.DB
-	pg bool
+	pg        bool
+	stmts     sync.Map // query -> *sql.Stmt (SQLite)
+	preparing sync.Map // query -> true while prepared in the background
+}
+
+// stmt returns the prepared statement for q, preparing it the first time.
+func (d *db) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := d.stmts.Load(q); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := d.DB.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := d.stmts.LoadOrStore(q, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// Close closes the prepared statements, then the database.
+func (d *db) Close() error {
+	d.stmts.Range(func(_, st any) bool {
+		st.(*sql.Stmt).Close()
+		return true
+	})
+	return d.DB.Close()
 }
 
 // tx is a transaction of a db, rewriting placeholders the same way.
 type tx struct {
 	*sql.Tx
-	pg bool
+	d *db
 }
 
 func (d *db) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return d.DB.ExecContext(ctx, rebind(d.pg, q), args...)
+	if d.pg {
+		return d.DB.ExecContext(ctx, rebind(true, q), args...)
+	}
+	st, err := d.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
 }
 
 func (d *db) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return d.DB.QueryContext(ctx, rebind(d.pg, q), args...)
+	if d.pg {
+		return d.DB.QueryContext(ctx, rebind(true, q), args...)
+	}
+	st, err := d.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
 }
 
 func (d *db) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	return d.DB.QueryRowContext(ctx, rebind(d.pg, q), args...)
+	if d.pg {
+		return d.DB.QueryRowContext(ctx, rebind(true, q), args...)
+	}
+	st, err := d.stmt(ctx, q)
+	if err != nil {
+		// A Row carrying the error: QueryRow on a closed database gives one.
+		return d.DB.QueryRowContext(ctx, q, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 func (d *db) BeginTx(ctx context.Context, opts *sql.TxOptions) (*tx, error) {
@@ -44,19 +97,55 @@ func (d *db) BeginTx(ctx context.Context, opts *sql.TxOptions) (*tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tx{Tx: t, pg: d.pg}, nil
+	return &tx{Tx: t, d: d}, nil
+}
+
+// prepared returns the database's prepared statement for q bound to the
+// transaction's connection, or nil when q has not been prepared yet. It never
+// prepares through the pool itself: the write pool has one connection, and
+// the transaction holds it. Instead it prepares q in the background, which
+// waits until the transaction has released the connection.
+func (t *tx) prepared(ctx context.Context, q string) *sql.Stmt {
+	if st, ok := t.d.stmts.Load(q); ok {
+		return t.Tx.StmtContext(ctx, st.(*sql.Stmt))
+	}
+	if _, busy := t.d.preparing.LoadOrStore(q, true); !busy {
+		go func() {
+			defer t.d.preparing.Delete(q)
+			t.d.stmt(context.Background(), q)
+		}()
+	}
+	return nil
 }
 
 func (t *tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return t.Tx.ExecContext(ctx, rebind(t.pg, q), args...)
+	if t.d.pg {
+		return t.Tx.ExecContext(ctx, rebind(true, q), args...)
+	}
+	if st := t.prepared(ctx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return t.Tx.ExecContext(ctx, q, args...)
 }
 
 func (t *tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return t.Tx.QueryContext(ctx, rebind(t.pg, q), args...)
+	if t.d.pg {
+		return t.Tx.QueryContext(ctx, rebind(true, q), args...)
+	}
+	if st := t.prepared(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return t.Tx.QueryContext(ctx, q, args...)
 }
 
 func (t *tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	return t.Tx.QueryRowContext(ctx, rebind(t.pg, q), args...)
+	if t.d.pg {
+		return t.Tx.QueryRowContext(ctx, rebind(true, q), args...)
+	}
+	if st := t.prepared(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return t.Tx.QueryRowContext(ctx, q, args...)
 }
 
 var rebound sync.Map // query -> PostgreSQL form

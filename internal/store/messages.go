@@ -313,8 +313,9 @@ func (s *Store) decorate(ctx context.Context, conv string, msgs []Message) error
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	// "thread_seq > 0" lets the planner use the partial index messages_thread.
 	rows, err = s.r.QueryContext(ctx,
-		`SELECT thread_seq, COUNT(*) FROM messages WHERE conversation_id = ? AND thread_seq BETWEEN ? AND ?
+		`SELECT thread_seq, COUNT(*) FROM messages WHERE conversation_id = ? AND thread_seq > 0 AND thread_seq BETWEEN ? AND ?
 		 AND kind = 'text' AND deleted_at = 0 GROUP BY thread_seq`, conv, lo, hi)
 	if err != nil {
 		return fmt.Errorf("store: replies: %w", err)
