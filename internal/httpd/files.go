@@ -24,14 +24,19 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "unauthorized", "upload with the session token of a participant of this meeting")
 		return
 	}
-	s.saveUpload(w, r, roomID)
+	s.saveUpload(w, r, roomID, FileInfo)
 }
 
 // uploadConversationFile stores a file a member shares in a conversation;
 // the message that sends it names its id.
 func (s *Server) uploadConversationFile(w http.ResponseWriter, r *http.Request) {
-	if room, ok := s.cfg.ConversationFiles(w, r, r.PathValue("id")); ok {
-		s.saveUpload(w, r, room)
+	conv := r.PathValue("id")
+	if room, ok := s.cfg.ConversationFiles(w, r, conv); ok {
+		s.saveUpload(w, r, room, func(f store.File) protocol.FileInfo {
+			fi := FileInfo(f)
+			fi.URL = "/api/v1/conversations/" + url.PathEscape(conv) + "/files/" + url.PathEscape(f.ID)
+			return fi
+		})
 	}
 }
 
@@ -43,7 +48,7 @@ func (s *Server) downloadConversationFile(w http.ResponseWriter, r *http.Request
 
 // saveUpload stores the request body as a file of room (the file name is
 // in ?name=, the type in Content-Type) and answers with its description.
-func (s *Server) saveUpload(w http.ResponseWriter, r *http.Request, roomID string) {
+func (s *Server) saveUpload(w http.ResponseWriter, r *http.Request, roomID string, describe func(store.File) protocol.FileInfo) {
 	if r.ContentLength > s.cfg.MaxUpload {
 		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "the file is larger than the limit of "+strconv.FormatInt(s.cfg.MaxUpload, 10)+" bytes")
 		return
@@ -65,7 +70,7 @@ func (s *Server) saveUpload(w http.ResponseWriter, r *http.Request, roomID strin
 		writeError(w, http.StatusInternalServerError, "internal", "could not store the file")
 		return
 	}
-	writeJSON(w, http.StatusCreated, FileInfo(f))
+	writeJSON(w, http.StatusCreated, describe(f))
 }
 
 // FileInfo is how a stored file is described to clients.
@@ -83,8 +88,16 @@ var inlineSafe = map[string]bool{
 	"video/mp4": true, "video/webm": true, "application/zip": true,
 }
 
+// downloadFile serves a meeting's file to anyone with its link. Meeting ids
+// never contain a colon; the files of conversations live under "conv:<id>"
+// and are served only to members, by downloadConversationFile.
 func (s *Server) downloadFile(w http.ResponseWriter, r *http.Request) {
-	s.serveFile(w, r, r.PathValue("room"), r.PathValue("file"))
+	room := r.PathValue("room")
+	if strings.Contains(room, ":") {
+		writeError(w, http.StatusNotFound, "not_found", "no such file here")
+		return
+	}
+	s.serveFile(w, r, room, r.PathValue("file"))
 }
 
 // serveFile sends a stored file so that it can never run as a page of ours.
