@@ -97,8 +97,9 @@ type Service struct {
 	membersMu sync.Mutex
 	members   map[string][]string // conversation -> member user ids, cached
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	devices sync.WaitGroup // connected devices' sockets, so Close can wait for them
 }
 
 // New starts the service; Close stops it.
@@ -155,6 +156,15 @@ func (s *Service) Close() {
 	s.calls.closeAll()
 	s.hub.closeAll("server shutting down")
 	s.wg.Wait()
+	// Requests in progress finish before the store closes (the close frames
+	// go out within seconds, or the sockets are cut).
+	done := make(chan struct{})
+	go func() { s.devices.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		s.log.Warn("chat: devices still connected at shutdown")
+	}
 }
 
 // errorf builds the error a request fails with; the socket and the REST API

@@ -7,13 +7,15 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"switchboard/internal/protocol"
 )
 
 // device is one connected device of a signed-in person: a messaging socket.
 //
 // An idle device costs little: no goroutine of its own besides the one
 // blocked reading its socket, and no queue. A writer goroutine exists only
-// while frames are waiting; it exits when the queue is empty.
+// while frames keep coming; it exits when none came for writerLinger.
 type device struct {
 	id string
 	me Identity
@@ -22,9 +24,14 @@ type device struct {
 	mu      sync.Mutex
 	queue   [][]byte
 	holding bool // frames wait until ready has gone out
-	writing bool // a writer goroutine is running
-	closed  bool
-	max     int
+
+	pending  []protocol.Message // requests read, not yet handled
+	handling bool               // a handler goroutine is running
+	writing  bool               // a writer goroutine is running
+	closed   bool
+	max      int
+
+	wake chan struct{} // tells a lingering writer that frames wait; made with the writer
 
 	idle      atomic.Bool  // the person has not used this device for a while
 	lastHeard atomic.Int64 // unix seconds of the last frame from the device
@@ -55,9 +62,15 @@ func (d *device) send(frame []byte) {
 	d.queue = append(d.queue, frame)
 	start := !d.writing && !d.holding
 	d.writing = d.writing || start
+	wake := d.wake
 	d.mu.Unlock()
 	if start {
 		go d.write()
+	} else if wake != nil {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -74,14 +87,43 @@ func (d *device) release(first []byte) {
 	}
 }
 
-// write drains the queue, then exits.
+// writerLinger is how long a writer waits for more frames before it exits:
+// a busy device keeps its writer instead of starting one per frame.
+const writerLinger = 2 * time.Second
+
+// write drains the queue, waits a little for more, then exits.
 func (d *device) write() {
+	d.mu.Lock()
+	d.wake = make(chan struct{}, 1)
+	wake := d.wake
+	d.mu.Unlock()
+	linger := time.NewTimer(writerLinger)
+	defer linger.Stop()
 	for {
 		d.mu.Lock()
 		batch := d.queue
 		d.queue = nil
-		if len(batch) == 0 || d.closed {
-			d.writing = false
+		if d.closed {
+			d.writing, d.wake = false, nil
+			d.mu.Unlock()
+			return
+		}
+		if len(batch) == 0 {
+			d.mu.Unlock()
+			linger.Reset(writerLinger)
+			select {
+			case <-wake:
+				continue
+			case <-d.quit:
+				continue
+			case <-linger.C:
+			}
+			d.mu.Lock()
+			if len(d.queue) > 0 && !d.closed {
+				d.mu.Unlock()
+				continue
+			}
+			d.writing, d.wake = false, nil
 			d.mu.Unlock()
 			return
 		}

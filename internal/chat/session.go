@@ -27,6 +27,7 @@ func (s *Service) ServeDevice(w http.ResponseWriter, r *http.Request, me Identit
 		s.log.Debug("chat: websocket upgrade refused", "err", err, "origin", r.Header.Get("Origin"))
 		return
 	}
+	s.devices.Add(1)
 	ws.SetReadLimit(protocol.MaxFrame + 4096)
 	// The socket outlives the request context; closing the device ends it.
 	ctx := context.WithoutCancel(r.Context())
@@ -37,26 +38,39 @@ func (s *Service) ServeDevice(w http.ResponseWriter, r *http.Request, me Identit
 	// duplicates by sequence number).
 	s.hub.add(d)
 	s.pres.connected(me.UserID)
-	defer func() {
-		d.close(websocket.StatusNormalClosure, "")
-		s.hub.remove(d)
-		s.pres.disconnected(me.UserID)
-		s.calls.deviceGone(d)
-	}()
-
 	inbox, err := s.Inbox(ctx, me)
 	if err != nil {
 		d.close(websocket.StatusInternalError, "could not load conversations")
+		s.deviceGone(d)
 		return
 	}
 	s.pres.remember(me.UserID, inbox)
 	d.release(protocol.Encode(&protocol.Ready{Me: protocol.UserInfo{ID: me.UserID, Username: me.Username, DisplayName: me.DisplayName, Role: me.Role},
 		Device: d.id, Conversations: inbox, Presence: s.pres.snapshot(me.UserID), PresenceOn: !s.cfg.PresenceOff}))
-	s.reader(ctx, ws, d)
+	// The reading goes on in a goroutine of its own, and this handler
+	// returns: the HTTP server's request state and this goroutine's stack,
+	// grown by the work above, are not kept for the life of the socket.
+	go s.reader(ctx, ws, d)
 }
 
-// reader handles the device's requests in order until the socket closes.
+// deviceGone cleans up after a device's socket closed.
+func (s *Service) deviceGone(d *device) {
+	d.close(websocket.StatusNormalClosure, "")
+	s.hub.remove(d)
+	s.pres.disconnected(d.me.UserID)
+	s.calls.deviceGone(d)
+	s.devices.Done()
+}
+
+// maxPending bounds requests read but not yet handled.
+const maxPending = 64
+
+// reader reads the device's requests until the socket closes. It only
+// decodes and queues them; handleQueued carries them out, in order, on a
+// goroutine that exists while there is work. So an idle device's one
+// goroutine stays small: requests run database queries with deep stacks.
 func (s *Service) reader(ctx context.Context, ws *websocket.Conn, d *device) {
+	defer s.deviceGone(d)
 	limit := rate.NewLimiter(20, 60)
 	abuse := 0
 	for {
@@ -84,6 +98,36 @@ func (s *Service) reader(ctx context.Context, ws *websocket.Conn, d *device) {
 			}
 			continue
 		}
+		d.mu.Lock()
+		if len(d.pending) >= maxPending {
+			d.mu.Unlock()
+			d.send(protocol.Encode(protocol.WithID(protocol.Errorf(protocol.CodeRateLimited, "too many requests waiting; slow down"), id)))
+			continue
+		}
+		d.pending = append(d.pending, msg)
+		start := !d.handling
+		d.handling = true
+		d.mu.Unlock()
+		if start {
+			go s.handleQueued(ctx, d)
+		}
+	}
+}
+
+// handleQueued carries out a device's queued requests in order, then exits.
+func (s *Service) handleQueued(ctx context.Context, d *device) {
+	for {
+		d.mu.Lock()
+		if len(d.pending) == 0 || d.closed {
+			d.pending, d.handling = nil, false
+			d.mu.Unlock()
+			return
+		}
+		msg := d.pending[0]
+		d.pending = d.pending[1:]
+		d.mu.Unlock()
+
+		id := protocol.RequestID(msg)
 		reply, err := s.handle(ctx, d, msg)
 		var pe *protocol.Error
 		switch {

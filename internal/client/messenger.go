@@ -21,6 +21,7 @@ type Messenger struct {
 	ws      *websocket.Conn
 	Ready   *protocol.Ready
 	onEvent func(protocol.Message)
+	skip    func([]byte) bool
 
 	nextID  atomic.Int64
 	mu      sync.Mutex
@@ -73,6 +74,21 @@ func DecodeServer(data []byte) (protocol.Message, error) {
 // onEvent, if not nil, gets every message that is not a reply, in order,
 // on the reading goroutine: it must not block for long.
 func DialMessenger(ctx context.Context, wsURL string, header http.Header, onEvent func(protocol.Message)) (*Messenger, error) {
+	return DialMessengerWith(ctx, wsURL, MessengerOptions{Header: header, OnEvent: onEvent})
+}
+
+// MessengerOptions are the settings of DialMessengerWith.
+type MessengerOptions struct {
+	Header  http.Header
+	OnEvent func(protocol.Message)
+	// Skip, if set, sees each frame before it is decoded; a frame it returns
+	// true for is dropped undecoded (benchmarks count frames cheaply).
+	Skip func(frame []byte) bool
+}
+
+// DialMessengerWith is DialMessenger with all the options.
+func DialMessengerWith(ctx context.Context, wsURL string, o MessengerOptions) (*Messenger, error) {
+	header, onEvent := o.Header, o.OnEvent
 	ws, resp, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: header})
 	if err != nil {
 		if resp != nil {
@@ -81,7 +97,7 @@ func DialMessenger(ctx context.Context, wsURL string, header http.Header, onEven
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	ws.SetReadLimit(16 << 20)
-	m := &Messenger{ws: ws, onEvent: onEvent, pending: map[string]chan protocol.Message{}, done: make(chan struct{})}
+	m := &Messenger{ws: ws, onEvent: onEvent, skip: o.Skip, pending: map[string]chan protocol.Message{}, done: make(chan struct{})}
 	_, data, err := ws.Read(ctx)
 	if err != nil {
 		ws.CloseNow()
@@ -111,6 +127,9 @@ func (m *Messenger) read() {
 			}
 			m.mu.Unlock()
 			return
+		}
+		if m.skip != nil && m.skip(data) {
+			continue
 		}
 		msg, err := DecodeServer(data)
 		if err != nil {
