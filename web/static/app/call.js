@@ -36,7 +36,10 @@ export function layoutBucket(n) {
 /**
  * @param {HTMLElement} root
  * @param {{room: import('/sdk/switchboard.js').Room, stream: MediaStream, micOn: boolean, camOn: boolean,
- *   audioId?: string, videoId?: string, roomId: string, onEnd: (reason: string) => void}} opts
+ *   audioId?: string, videoId?: string, roomId: string, onEnd: (reason: string) => void,
+ *   title?: string, private?: boolean, headerActions?: HTMLElement[]}} opts
+ *   `title` replaces the room code in the header; `private` (a call between people) hides the meeting
+ *   link; `headerActions` are added to the header.
  */
 export function renderCall(root, opts) {
   const { room } = opts;
@@ -81,7 +84,13 @@ export function renderCall(root, opts) {
     h('span.spinner.spinner-sm', { 'aria-hidden': 'true' }), h('span', { text: 'Reconnecting…' }));
   const knocks = h('div.knocks', { 'aria-live': 'polite' });
   let aloneDismissed = false;
-  const alone = h('div.alone-card', { hidden: true, 'data-testid': 'alone-card' },
+  const alone = opts.private ? h('div.alone-card', { hidden: true, 'data-testid': 'alone-card' },
+    h('div.alone-head', null,
+      h('h2', { text: 'Waiting for the others to join…' }),
+      h('button.icon-btn.icon-btn-sm', {
+        type: 'button', 'aria-label': 'Dismiss', title: 'Dismiss',
+        onclick: () => { aloneDismissed = true; alone.hidden = true; },
+      }, icon('close', { size: 18 })))) : h('div.alone-card', { hidden: true, 'data-testid': 'alone-card' },
     h('div.alone-head', null,
       h('h2', { text: 'You’re the only one here' }),
       h('button.icon-btn.icon-btn-sm', {
@@ -94,9 +103,10 @@ export function renderCall(root, opts) {
   const lockBadge = h('span.lock-badge', { title: 'The meeting is locked', hidden: true }, icon('lock', { size: 16, label: 'Locked' }));
   const clock = h('span.clock');
   const header = h('header.call-header', null,
-    h('div.call-title', null, lockBadge, h('span.call-code', { text: opts.roomId })),
-    h('button.chip-btn', { type: 'button', 'data-testid': 'copy-link', title: 'Copy the meeting link', onclick: () => copyLink() },
-      icon('link', { size: 18 }), h('span', { text: 'Copy link' })));
+    h('div.call-title', null, lockBadge, h(opts.title ? 'span.call-name' : 'span.call-code', { text: opts.title || opts.roomId })),
+    h('div.call-header-actions', null, opts.headerActions || null,
+      opts.private ? null : h('button.chip-btn', { type: 'button', 'data-testid': 'copy-link', title: 'Copy the meeting link', onclick: () => copyLink() },
+        icon('link', { size: 18 }), h('span', { text: 'Copy link' }))));
 
   const chat = createChat(room, {
     onUnread: (n) => setBadge(chatBtn, n, 'Chat'),
@@ -142,7 +152,7 @@ export function renderCall(root, opts) {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia) shareBtn.hidden = true;
 
   const toolbar = h('footer.toolbar', { 'aria-label': 'Call controls' },
-    h('div.tb-left', null, clock, h('span.tb-sep', { 'aria-hidden': 'true', text: '|' }), h('span.tb-code', { text: opts.roomId })),
+    h('div.tb-left', null, clock, h('span.tb-sep', { 'aria-hidden': 'true', text: '|' }), h(opts.title ? 'span.tb-code.tb-title' : 'span.tb-code', { text: opts.title || opts.roomId })),
     h('div.tb-center', { role: 'toolbar', 'aria-label': 'Meeting controls' }, micBtn, camBtn, shareBtn, handBtn, layoutBtn, settingsBtn, leaveBtn),
     h('div.tb-right', null, peopleBtn, chatBtn));
 

@@ -1,5 +1,8 @@
-// Home screen: start a new meeting or join one by code or link.
+// Home screen for visitors who are not signed in: start a new meeting or join one by code or link,
+// and sign in to the workspace (people, conversations, calls).
 import { h, icon, logo } from './ui.js';
+import { signInForm } from './auth.js';
+import { api } from './session.js';
 
 
 const CODE_RE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -26,6 +29,10 @@ export function parseJoinInput(value) {
 }
 
 export function renderHome(root, { navigate }) {
+  const signIn = signInForm({ onDone: () => navigate('/', { replace: true }) });
+  const setupNote = h('p.muted.small', { hidden: true, 'data-testid': 'setup-needed',
+    text: 'This server has no accounts yet. Open the setup link from the server’s log to create the first administrator.' });
+  api('/api/v1/auth/setup').then((st) => { setupNote.hidden = !st.needed; }).catch(() => {});
   const error = h('p.form-error', { 'data-testid': 'error-message', role: 'alert', hidden: true });
   const showError = (text) => {
     error.textContent = text;
@@ -97,16 +104,12 @@ export function renderHome(root, { navigate }) {
         error,
         h('hr.divider'),
         h('p.muted.small', null, 'Anyone with the link can ask to join. Media is always encrypted.')),
-      h('section.home-art', { 'aria-hidden': 'true' }, homeArt())));
+      h('section.home-signin', { 'aria-labelledby': 'signin-title' },
+        h('div.auth-card', null,
+          h('h2', { id: 'signin-title', text: 'Sign in to your workspace' }),
+          h('p.muted', { text: 'Message and call your colleagues.' }),
+          signIn.el,
+          setupNote))));
   root.appendChild(page);
   return { destroy() {} };
-}
-
-function homeArt() {
-  const tiles = [['A', '#1e8e3e'], ['G', '#1a73e8'], ['K', '#e37400'], ['L', '#9334e6']];
-  return h('div.art', null,
-    h('div.art-grid', null, tiles.map(([l, c], i) => h(`div.art-tile${i === 1 ? '.speaking' : ''}`, null,
-      h('div.avatar', { style: { background: c }, text: l })))),
-    h('div.art-bar', null, ['mic', 'cam', 'share', 'chat'].map((n) => h('span.art-btn', null, icon(n, { size: 18 }))),
-      h('span.art-btn.art-end', null, icon('callEnd', { size: 18 }))));
 }

@@ -1,10 +1,27 @@
-// Switchboard web app: a tiny router over three screens (home, meeting, not found).
+// Switchboard web app: a small router over the screens.
+//
+//   /m/{room}          a meeting (anyone with the link)
+//   /setup?code=...    first-run setup          /invite/{token}   accept an invitation
+//   /login             sign in
+//   /                  signed in: the workspace (#/c/{conversation}); signed out: home (meetings + sign-in)
+//
+// Once signed in, one messaging connection serves the whole page: incoming calls ring on every screen.
+// The workspace's modules load only then, so meeting links and the signed-out home stay light.
 import { renderHome } from './home.js';
 import { startMeeting } from './meeting.js';
+import { renderSignIn, renderSetup, renderInvite } from './auth.js';
+import { session, loadSession, getClient, signOut } from './session.js';
+import { h, logo, toast } from './ui.js';
 
 const ROOM_RE = /^\/m\/([A-Za-z0-9_-]{1,64})\/?$/;
+const INVITE_RE = /^\/invite\/([A-Za-z0-9_-]{1,128})\/?$/;
 const root = document.getElementById('app');
 let current = null;
+let routeSeq = 0;
+let routedPath = '';
+
+/** Signed-in services that outlive screens: calls and notifications. */
+const services = { calls: null, notifier: null, workspace: null };
 
 /** Navigates within the app without reloading. */
 export function navigate(path, { replace = false } = {}) {
@@ -13,23 +30,145 @@ export function navigate(path, { replace = false } = {}) {
   route();
 }
 
-function route() {
+function show(factory) {
   if (current && current.destroy) {
     try { current.destroy(); } catch (err) { console.error(err); }
   }
   current = null;
   while (root.firstChild) root.removeChild(root.firstChild);
-  const m = ROOM_RE.exec(location.pathname);
-  if (m) {
+  current = factory() || null;
+}
+
+function loadingScreen() {
+  root.appendChild(h('div.center-page', null,
+    h('header.topbar', null, h('a.brand', { href: '/', 'aria-label': 'Switchboard home' }, logo(28), h('span.brand-name', { text: 'Switchboard' }))),
+    h('main.center-card', { id: 'main', role: 'status' }, h('div.spinner', { 'aria-hidden': 'true' }), h('p.muted', { text: 'Connecting…' }))));
+  return null;
+}
+
+/** Starts what a signed-in page needs once: the messaging connection, calls, notifications. */
+async function startSignedIn() {
+  const [{ installCalls }, { createNotifier }] = await Promise.all([import('./calls.js'), import('./notify.js')]);
+  const client = await getClient((c) => {
+    services.calls = installCalls(c);
+    services.notifier = createNotifier(c, {
+      isLooking: (id) => !!services.workspace && services.workspace.isLooking(id),
+      open: (id) => {
+        if (location.pathname !== '/') navigate(`/#/c/${id}`);
+        else location.hash = `#/c/${id}`;
+      },
+    });
+    c.on('connection', (s) => {
+      if (s === 'unauthorized') toast('You were signed out. Sign in again.', { kind: 'error' });
+    });
+  });
+  return client;
+}
+
+function stopSignedIn() {
+  services.calls?.destroy();
+  services.notifier?.destroy();
+  services.calls = null;
+  services.notifier = null;
+}
+
+async function doSignOut() {
+  stopSignedIn();
+  try {
+    await signOut();
+  } catch (err) {
+    toast(`Could not sign out: ${err.message}`, { kind: 'error' });
+  }
+  navigate('/', { replace: true });
+}
+
+async function route() {
+  const seq = ++routeSeq;
+  const path = location.pathname;
+  routedPath = path + location.search;
+  const room = ROOM_RE.exec(path);
+  if (room) {
     const params = new URLSearchParams(location.search);
     const hash = new URLSearchParams(location.hash.replace(/^#/, ''));
     const token = params.get('token') || hash.get('token') || undefined;
-    current = startMeeting(root, { roomId: m[1], token, navigate });
-  } else {
-    document.title = 'Switchboard';
-    current = renderHome(root, { navigate });
+    services.workspace = null;
+    show(() => startMeeting(root, { roomId: room[1], token, navigate }));
+    return;
   }
+  document.title = 'Switchboard';
+  if (path === '/setup') {
+    services.workspace = null;
+    show(() => renderSetup(root, { navigate }));
+    return;
+  }
+  const invite = INVITE_RE.exec(path);
+  if (invite) {
+    services.workspace = null;
+    show(() => renderInvite(root, { navigate, token: invite[1] }));
+    return;
+  }
+  let user = null;
+  if (!session.checked) show(loadingScreen);
+  try {
+    user = await loadSession({ force: !session.checked || !session.user });
+  } catch {
+    user = null;
+  }
+  if (seq !== routeSeq) return;
+  if (path === '/login' && !user) {
+    services.workspace = null;
+    show(() => renderSignIn(root, { navigate }));
+    return;
+  }
+  if (!user) {
+    services.workspace = null;
+    show(() => renderHome(root, { navigate }));
+    return;
+  }
+  if (path !== '/') {
+    history.replaceState({}, '', `/${location.hash}`);
+    routedPath = '/';
+  }
+  // Signed in: the workspace, once the messaging connection is up.
+  let client;
+  if (!session.client || session.client.state !== 'connected') show(loadingScreen);
+  try {
+    client = await startSignedIn();
+  } catch (err) {
+    if (seq !== routeSeq) return;
+    stopSignedIn();
+    if (err.code === 'unauthorized') {
+      session.user = null;
+      show(() => renderHome(root, { navigate }));
+    } else {
+      show(() => {
+        const retry = h('button.btn.btn-primary', { type: 'button', text: 'Try again', onclick: () => route() });
+        root.appendChild(h('div.center-page', null, h('main.center-card', { id: 'main' },
+          h('h1', { text: 'Could not connect' }), h('p.muted', { text: err.message }), retry)));
+        return null;
+      });
+    }
+    return;
+  }
+  const { renderWorkspace } = await import('./workspace.js');
+  if (seq !== routeSeq) return;
+  show(() => {
+    services.workspace = renderWorkspace(root, { client, calls: services.calls, notifier: services.notifier, navigate, signOut: doSignOut });
+    return services.workspace;
+  });
 }
 
-window.addEventListener('popstate', route);
+/** Whether only the #fragment changed, to something that is not a route (the skip link's #main). */
+const notARoute = () => location.pathname + location.search === routedPath && !!location.hash && !location.hash.startsWith('#/');
+
+window.addEventListener('popstate', () => {
+  // A change of the #fragment fires popstate too: within the workspace, hashchange handles it.
+  if (notARoute() || (services.workspace && current === services.workspace && location.pathname === '/')) return;
+  route();
+});
+window.addEventListener('hashchange', () => {
+  if (notARoute()) return;
+  if (services.workspace && current === services.workspace && location.pathname === '/') services.workspace.onHash();
+  else if (location.pathname + location.search !== routedPath || location.pathname === '/') route();
+});
 route();

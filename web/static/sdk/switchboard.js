@@ -14,6 +14,8 @@
  * @module switchboard
  */
 
+import { signIn, MessagingClient } from './messaging.js';
+
 /** Protocol version spoken by this SDK. */
 export const PROTOCOL_VERSION = 1;
 
@@ -1921,4 +1923,11 @@ function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-export default { connect, Room, SwitchboardError, PROTOCOL_VERSION };
+// Messaging (conversations, presence, calls between people): see messaging.js. MessagingClient is read
+// through a getter because the two modules import each other.
+export { signIn, MessagingClient };
+
+export default {
+  connect, Room, SwitchboardError, PROTOCOL_VERSION, signIn,
+  get MessagingClient() { return MessagingClient; },
+};
