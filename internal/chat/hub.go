@@ -1,12 +1,11 @@
 package chat
 
 import (
-	"context"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 
 	"switchboard/internal/protocol"
 )
@@ -56,7 +55,7 @@ func (d *device) send(frame []byte) {
 	}
 	if len(d.queue) >= d.max {
 		d.mu.Unlock()
-		d.close(websocket.StatusPolicyViolation, "too slow")
+		d.close(websocket.ClosePolicyViolation, "too slow")
 		return
 	}
 	d.queue = append(d.queue, frame)
@@ -131,24 +130,24 @@ func (d *device) write() {
 		for _, b := range batch {
 			// No deadline: a peer that stops reading fills the queue and
 			// is closed, and closing ends a blocked write.
-			if err := d.ws.Write(context.Background(), websocket.MessageText, b); err != nil {
-				d.close(websocket.StatusInternalError, "write failed")
+			if err := d.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+				d.close(websocket.CloseInternalServerErr, "write failed")
 				break
 			}
 		}
 	}
 }
 
-// close disconnects the device with a close frame (sent after what is
-// already being written, or forced after a few seconds).
-func (d *device) close(code websocket.StatusCode, reason string) {
+// close disconnects the device with a close frame (given up after a second
+// when the peer does not read).
+func (d *device) close(code int, reason string) {
 	d.once.Do(func() {
 		d.mu.Lock()
 		d.closed = true
 		d.queue = nil
 		d.mu.Unlock()
 		close(d.quit)
-		go d.ws.Close(code, reason)
+		go closeSocket(d.ws, code, reason)
 	})
 }
 
@@ -253,10 +252,10 @@ func (h *hub) each(f func(*device)) {
 }
 
 func (h *hub) closeAll(reason string) {
-	h.each(func(d *device) { d.close(websocket.StatusGoingAway, reason) })
+	h.each(func(d *device) { d.close(websocket.CloseGoingAway, reason) })
 }
 
-// Devices that send nothing for this long are gone (the SDK pings every 25 s).
+// Devices that send nothing for this long are gone (the SDK pings every 20 s).
 const silentLimit = 90 * time.Second
 
 // reapSilent closes the devices not heard from within silentLimit; a TCP
@@ -265,7 +264,7 @@ func (h *hub) reapSilent(now time.Time) {
 	cutoff := now.Add(-silentLimit).Unix()
 	h.each(func(d *device) {
 		if d.lastHeard.Load() < cutoff {
-			d.close(websocket.StatusPolicyViolation, "no messages for 90 s; send ping")
+			d.close(websocket.ClosePolicyViolation, "no messages for 90 s; send ping")
 		}
 	})
 }

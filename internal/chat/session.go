@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
 
 	"switchboard/internal/protocol"
@@ -22,8 +22,8 @@ func (s *Service) ServeDevice(w http.ResponseWriter, r *http.Request, me Identit
 		return
 	default:
 	}
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: originPatterns})
-	if err != nil {
+	ws, err := upgrader(originPatterns).Upgrade(w, r, nil)
+	if err != nil { // Upgrade has answered
 		s.log.Debug("chat: websocket upgrade refused", "err", err, "origin", r.Header.Get("Origin"))
 		return
 	}
@@ -40,7 +40,7 @@ func (s *Service) ServeDevice(w http.ResponseWriter, r *http.Request, me Identit
 	s.pres.connected(me.UserID)
 	inbox, err := s.Inbox(ctx, me)
 	if err != nil {
-		d.close(websocket.StatusInternalError, "could not load conversations")
+		d.close(websocket.CloseInternalServerErr, "could not load conversations")
 		s.deviceGone(d)
 		return
 	}
@@ -55,7 +55,7 @@ func (s *Service) ServeDevice(w http.ResponseWriter, r *http.Request, me Identit
 
 // deviceGone cleans up after a device's socket closed.
 func (s *Service) deviceGone(d *device) {
-	d.close(websocket.StatusNormalClosure, "")
+	d.close(websocket.CloseNormalClosure, "")
 	s.hub.remove(d)
 	s.pres.disconnected(d.me.UserID)
 	s.calls.deviceGone(d)
@@ -72,14 +72,29 @@ const maxPending = 64
 func (s *Service) reader(ctx context.Context, ws *websocket.Conn, d *device) {
 	defer s.deviceGone(d)
 	limit := rate.NewLimiter(20, 60)
-	abuse := 0
+	// A device refused more than 100 times within a minute is not a person
+	// typing fast: it is closed.
+	refused, refusedSince := 0, time.Now()
 	for {
-		typ, data, err := ws.Read(ctx)
+		typ, data, err := ws.ReadMessage()
 		if err != nil {
 			return
 		}
-		d.lastHeard.Store(time.Now().Unix())
-		if typ != websocket.MessageText {
+		now := time.Now()
+		d.lastHeard.Store(now.Unix())
+		if !limit.Allow() {
+			if now.Sub(refusedSince) > time.Minute {
+				refused, refusedSince = 0, now
+			}
+			if refused++; refused > 100 {
+				d.close(websocket.ClosePolicyViolation, "rate limit")
+				return
+			}
+			// Answered by id, so that the client's request ends.
+			d.send(protocol.Encode(protocol.WithID(protocol.Errorf(protocol.CodeRateLimited, "too many messages; slow down"), protocol.PeekID(data))))
+			continue
+		}
+		if typ != websocket.TextMessage {
 			d.send(protocol.Encode(protocol.Errorf(protocol.CodeBadRequest, "frames must be text (JSON)")))
 			continue
 		}
@@ -89,15 +104,6 @@ func (s *Service) reader(ctx context.Context, ws *websocket.Conn, d *device) {
 			continue
 		}
 		id := protocol.RequestID(msg)
-		if !limit.Allow() {
-			abuse++
-			d.send(protocol.Encode(protocol.WithID(protocol.Errorf(protocol.CodeRateLimited, "too many messages; slow down"), id)))
-			if abuse > 100 {
-				d.close(websocket.StatusPolicyViolation, "rate limit")
-				return
-			}
-			continue
-		}
 		d.mu.Lock()
 		if len(d.pending) >= maxPending {
 			d.mu.Unlock()

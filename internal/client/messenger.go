@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -28,7 +30,13 @@ type Messenger struct {
 	pending map[string]chan protocol.Message
 	done    chan struct{}
 	err     error
+
+	keepalive *time.Timer
 }
+
+// pingEvery keeps the socket from looking silent: the server closes one it
+// has heard nothing from for 90 s. (The browser SDK pings as often.)
+const pingEvery = 20 * time.Second
 
 // deviceMessages are the messages a device receives, by type.
 var deviceMessages = map[string]func() protocol.Message{
@@ -82,7 +90,8 @@ type MessengerOptions struct {
 	Header  http.Header
 	OnEvent func(protocol.Message)
 	// Skip, if set, sees each frame before it is decoded; a frame it returns
-	// true for is dropped undecoded (benchmarks count frames cheaply).
+	// true for is dropped undecoded (benchmarks count frames cheaply). The
+	// frame is only valid during the call.
 	Skip func(frame []byte) bool
 }
 
@@ -110,14 +119,22 @@ func DialMessengerWith(ctx context.Context, wsURL string, o MessengerOptions) (*
 		return nil, fmt.Errorf("first message is not ready: %.200s", data)
 	}
 	m.Ready = ready
+	m.keepalive = time.AfterFunc(pingEvery, m.ping)
 	go m.read()
 	return m, nil
 }
 
 func (m *Messenger) read() {
 	defer close(m.done)
+	// One buffer for every frame: Skip sees it without a copy, and only
+	// frames decoded into messages get their own.
+	var buf bytes.Buffer
 	for {
-		_, data, err := m.ws.Read(context.Background())
+		_, r, err := m.ws.Reader(context.Background())
+		if err == nil {
+			buf.Reset()
+			_, err = buf.ReadFrom(r)
+		}
 		if err != nil {
 			m.mu.Lock()
 			m.err = err
@@ -128,10 +145,10 @@ func (m *Messenger) read() {
 			m.mu.Unlock()
 			return
 		}
-		if m.skip != nil && m.skip(data) {
+		if m.skip != nil && m.skip(buf.Bytes()) {
 			continue
 		}
-		msg, err := DecodeServer(data)
+		msg, err := DecodeServer(bytes.Clone(buf.Bytes()))
 		if err != nil {
 			continue
 		}
@@ -149,6 +166,20 @@ func (m *Messenger) read() {
 			m.onEvent(msg)
 		}
 	}
+}
+
+// ping keeps the connection alive until it ends. A timer, not a goroutine,
+// so that thousands of messengers (benchmarks) cost little.
+func (m *Messenger) ping() {
+	select {
+	case <-m.done:
+		return
+	default:
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	m.Post(ctx, &protocol.Ping{})
+	cancel()
+	m.keepalive.Reset(pingEvery)
 }
 
 // ErrClosed is returned for requests on a closed connection.

@@ -60,13 +60,24 @@ var requests = map[string]func() Message{
 // read, ready to send back.
 func Decode(data []byte) (Message, error) { return decode(data, requests) }
 
+// PeekID is the request id of a frame, or "" when none can be read.
+func PeekID(data []byte) string {
+	var head Head
+	if json.Unmarshal(data, &head) != nil || len(head.ID) > maxIDLen {
+		return ""
+	}
+	return head.ID
+}
+
 // decode parses a frame with the given registry of request types.
 func decode(data []byte, registry map[string]func() Message) (Message, error) {
-	if len(data) > MaxFrame {
-		return nil, Errorf(CodeTooLarge, "frame of %d bytes exceeds the limit of %d", len(data), MaxFrame)
-	}
+	// The head is read first, also from a frame that is too large, so that
+	// the error answers the request by its id.
 	var head Head
 	if err := json.Unmarshal(data, &head); err != nil {
+		if len(data) > MaxFrame {
+			return nil, Errorf(CodeTooLarge, "frame of %d bytes exceeds the limit of %d", len(data), MaxFrame)
+		}
 		return nil, Errorf(CodeBadRequest, "not a JSON object with a string type: %v", err)
 	}
 	fail := func(code, format string, a ...any) (Message, error) {
@@ -75,6 +86,9 @@ func decode(data []byte, registry map[string]func() Message) (Message, error) {
 			e.ID = head.ID
 		}
 		return nil, e
+	}
+	if len(data) > MaxFrame {
+		return fail(CodeTooLarge, "frame of %d bytes exceeds the limit of %d", len(data), MaxFrame)
 	}
 	if len(head.ID) > maxIDLen {
 		return fail(CodeBadRequest, "id is longer than %d characters", maxIDLen)

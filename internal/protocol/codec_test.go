@@ -38,6 +38,8 @@ func TestDecode(t *testing.T) {
 		{"long id", `{"type":"ping","id":"` + strings.Repeat("1", 65) + `"}`, CodeBadRequest, ""},
 		{"trailing", `{"type":"ping"} {"type":"ping"}`, CodeBadRequest, ""},
 		{"too large", `{"type":"chat","text":"` + strings.Repeat("a", MaxFrame) + `"}`, CodeTooLarge, ""},
+		{"too large answered by id", `{"type":"chat","id":"7","text":"` + strings.Repeat("a", MaxFrame) + `"}`, CodeTooLarge, "7"},
+		{"too large and not JSON", `{"type":"chat","id":"7","text":"` + strings.Repeat("a", MaxFrame), CodeTooLarge, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
