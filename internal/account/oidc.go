@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -19,9 +20,9 @@ import (
 
 // Single sign-on with OpenID Connect (authorization code flow with PKCE).
 // A person who signs in at the identity provider is matched to an account
-// by their e-mail address, and an account (role member, no password) is
-// created the first time. The provider takes care of second factors, so
-// TOTP is not asked for after SSO.
+// by their e-mail address, and an account (role member unless configured,
+// no password) is created the first time, unless ExistingOnly. The provider
+// takes care of second factors, so TOTP is not asked for after SSO.
 
 // OIDCConfig configures single sign-on.
 type OIDCConfig struct {
@@ -41,6 +42,15 @@ type OIDCConfig struct {
 	AllowUnverifiedEmail bool
 	// HTTPClient talks to the provider [http.DefaultClient].
 	HTTPClient *http.Client
+	// Name is the provider as the sign-in page names it, "Sign in with
+	// <Name>" ["SSO"].
+	Name string
+	// Role is given to accounts created at their first sign-in [member].
+	Role string
+	// ExistingOnly signs in only people who already have an account with
+	// that e-mail address (created by an admin or from an invitation); no
+	// account is created at the first sign-in.
+	ExistingOnly bool
 }
 
 const (
@@ -73,6 +83,15 @@ func newOIDCClient(cfg OIDCConfig) (*oidcClient, error) {
 	}
 	if len(cfg.Scopes) == 0 {
 		cfg.Scopes = []string{oidc.ScopeOpenID, "email", "profile"}
+	}
+	if cfg.Role == "" {
+		cfg.Role = RoleMember
+	}
+	if !ValidRole(cfg.Role) {
+		return nil, fmt.Errorf("account: single sign-on role %q is not admin, agent or member", cfg.Role)
+	}
+	if cfg.Name == "" {
+		cfg.Name = "SSO"
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = http.DefaultClient
@@ -192,28 +211,31 @@ func (s *Service) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteLaxMode})
 	if e := q.Get("error"); e != "" {
 		s.log.Info("single sign-on refused by the provider", "error", e, "ip", clientIP(r))
-		writeError(w, http.StatusUnauthorized, "unauthorized", "the sign-in provider said no: "+e)
+		s.ssoFailed(w, r, fail(http.StatusUnauthorized, "unauthorized", "the sign-in provider said no: "+e))
 		return
 	}
 	state := q.Get("state")
 	ck, err := r.Cookie(oidcCookie)
 	if state == "" || err != nil || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(state)) != 1 {
-		writeError(w, http.StatusBadRequest, "bad_request", "this sign-in did not start in this browser; start again")
+		s.ssoFailed(w, r, fail(http.StatusBadRequest, "bad_request", "this sign-in did not start in this browser; start again"))
 		return
 	}
 	flow, ok := s.oidc.finish(state, s.now())
 	if !ok {
-		writeError(w, http.StatusBadRequest, "bad_request", "this sign-in expired or was used; start again")
+		s.ssoFailed(w, r, fail(http.StatusBadRequest, "bad_request", "this sign-in expired or was used; start again"))
 		return
 	}
 	claims, err := s.oidcExchange(ctx, flow, q.Get("code"))
 	if err != nil {
 		s.log.Info("single sign-on failed", "err", err, "ip", clientIP(r))
-		writeError(w, http.StatusUnauthorized, "unauthorized", "single sign-on failed; start again")
+		s.ssoFailed(w, r, fail(http.StatusUnauthorized, "unauthorized", "single sign-on failed; start again"))
 		return
 	}
 	u, err := s.oidcUser(ctx, claims)
-	if err != nil {
+	if ae := (*apiError)(nil); errors.As(err, &ae) {
+		s.ssoFailed(w, r, ae)
+		return
+	} else if err != nil {
 		s.reply(w, "oidc callback", err)
 		return
 	}
@@ -222,6 +244,17 @@ func (s *Service) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, s.baseURL(r)+"/", http.StatusSeeOther)
+}
+
+// ssoFailed answers a sign-in that failed. A browser (it asks for HTML) is
+// sent back to the sign-in page, which shows why; other clients get the
+// JSON error.
+func (s *Service) ssoFailed(w http.ResponseWriter, r *http.Request, e *apiError) {
+	if strings.Contains(r.Header.Get("Accept"), "text/html") {
+		http.Redirect(w, r, s.baseURL(r)+"/login?sso_error="+url.QueryEscape(e.msg), http.StatusSeeOther)
+		return
+	}
+	writeError(w, e.status, e.code, e.msg)
 }
 
 // oidcExchange trades the code for tokens (proving the PKCE verifier) and
@@ -278,6 +311,10 @@ func (s *Service) oidcUser(ctx context.Context, c oidcClaims) (store.User, error
 	if !errors.Is(err, store.ErrNotFound) {
 		return store.User{}, err
 	}
+	if s.oidc.cfg.ExistingOnly {
+		s.log.Info("single sign-on refused: no account with that e-mail address", "email", email)
+		return store.User{}, fail(http.StatusForbidden, "forbidden", "there is no account for "+email+" here; ask an admin for one")
+	}
 	// Before setup there is no admin; a first SSO member would make setup
 	// impossible (it needs an empty users table).
 	if s.SetupCode() != "" {
@@ -295,7 +332,7 @@ func (s *Service) oidcUser(ctx context.Context, c oidcClaims) (store.User, error
 			suffix := fmt.Sprint("-", i)
 			name = strings.TrimRight(base[:min(len(base), 32-len(suffix))], ".-_") + suffix
 		}
-		u = store.User{ID: newID(), Username: name, DisplayName: display, Email: email, Role: RoleMember, CreatedAt: s.now()}
+		u = store.User{ID: newID(), Username: name, DisplayName: display, Email: email, Role: s.oidc.cfg.Role, CreatedAt: s.now()}
 		err = s.st.CreateUser(ctx, u)
 		if err == nil {
 			s.log.Info("user created by single sign-on", "user", u.Username)

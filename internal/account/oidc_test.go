@@ -263,6 +263,56 @@ func TestOIDC(t *testing.T) {
 	wantStatus(t, "expired flow", victim.send("GET", cb.RequestURI(), nil, nil), http.StatusBadRequest, "bad_request")
 
 	wantStatus(t, "provider error", e.client().send("GET", "/api/v1/auth/oidc/callback?error=access_denied", nil, nil), http.StatusUnauthorized, "unauthorized")
+	// A browser is sent back to the sign-in page, which says why.
+	r = e.client().send("GET", "/api/v1/auth/oidc/callback?error=access_denied", nil, map[string]string{"Accept": "text/html,application/xhtml+xml"})
+	if loc := r.header.Get("Location"); r.status != http.StatusSeeOther || !strings.Contains(loc, "/login?sso_error=the+sign-in+provider+said+no") {
+		t.Fatalf("browser after a refused sign-in: %d, Location %q", r.status, loc)
+	}
+}
+
+// The configured role, the name shown on the sign-in page, and signing in
+// only people who already have an account.
+func TestOIDCRoleNameExistingOnly(t *testing.T) {
+	var issuer *fakeIssuer
+	e := newEnv(t, func(c *Config) {
+		issuer = newFakeIssuer(t, c.Now)
+		c.OIDC = &OIDCConfig{Issuer: issuer.srv.URL, ClientID: fakeClientID, ClientSecret: fakeClientSecret,
+			Name: "Keycloak", Role: RoleAgent}
+	})
+	if r := e.client().do("GET", "/api/v1/auth/setup", nil); r.body["ssoName"] != "Keycloak" {
+		t.Fatalf("setup status %s", r.raw)
+	}
+	e.user("root", RoleAdmin)
+	issuer.signInAs(map[string]any{"email": "ada@example.com", "email_verified": true})
+	c := e.client()
+	c.sso(t)
+	if s := c.do("GET", "/api/v1/auth/session", nil); s.body["user"].(map[string]any)["role"] != RoleAgent {
+		t.Fatalf("role of an SSO account: %s", s.raw)
+	}
+
+	e = newEnv(t, func(c *Config) {
+		issuer = newFakeIssuer(t, c.Now)
+		c.OIDC = &OIDCConfig{Issuer: issuer.srv.URL, ClientID: fakeClientID, ClientSecret: fakeClientSecret, ExistingOnly: true}
+	})
+	if r := e.client().do("GET", "/api/v1/auth/setup", nil); r.body["ssoName"] != "SSO" {
+		t.Fatalf("default name: %s", r.raw)
+	}
+	if _, err := e.svc.CreateUser(t.Context(), NewUser{Username: "bea", Email: "bea@example.com", Role: RoleMember, Password: "bea-password"}); err != nil {
+		t.Fatal(err)
+	}
+	issuer.signInAs(map[string]any{"email": "ada@example.com", "email_verified": true})
+	wantStatus(t, "no account", e.client().sso(t), http.StatusForbidden, "forbidden")
+	if _, err := e.st.UserByEmail(t.Context(), "ada@example.com"); err == nil {
+		t.Fatal("an account was created though only existing ones may sign in")
+	}
+	issuer.signInAs(map[string]any{"email": "bea@example.com", "email_verified": true})
+	if r := e.client().sso(t); r.status != http.StatusSeeOther {
+		t.Fatalf("existing account: %d %s", r.status, r.raw)
+	}
+
+	if _, err := New(Config{Store: e.st, OIDC: &OIDCConfig{Issuer: "https://id.example.com", ClientID: "x", Role: "owner"}}); err == nil {
+		t.Fatal("unknown role accepted")
+	}
 }
 
 func TestOIDCProviderDown(t *testing.T) {

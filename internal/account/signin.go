@@ -251,7 +251,11 @@ func (s *Service) setupStatus(w http.ResponseWriter, r *http.Request) {
 		}
 		needed = n == 0
 	}
-	writeJSON(w, http.StatusOK, map[string]bool{"needed": needed, "sso": s.oidc != nil})
+	status := map[string]any{"needed": needed, "sso": s.oidc != nil}
+	if s.oidc != nil {
+		status["ssoName"] = s.oidc.cfg.Name
+	}
+	writeJSON(w, http.StatusOK, status)
 }
 
 func (s *Service) setup(w http.ResponseWriter, r *http.Request) {

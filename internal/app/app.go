@@ -214,6 +214,16 @@ func (a *App) startTURN(publicIP string, tlsConf *tls.Config, loopback bool) err
 func (a *App) Serve() error {
 	a.log.Info("switchboard is running", "url", a.baseURL, "media_udp", a.engine.UDPAddr().String(),
 		"turn", a.turnAddrs(), "data_dir", a.cfg.DataDir, "open_rooms", a.cfg.Rooms.OpenCreation)
+	if a.cfg.OIDC.Enabled() {
+		// The callback must be registered at the provider exactly as the accounts service builds it.
+		// Without a public URL it is derived from each request's scheme and Host.
+		callback := strings.TrimSuffix(a.baseURL, "/") + "/api/v1/auth/oidc/callback"
+		msg := "single sign-on is on: register this redirect URI at the provider"
+		if a.cfg.PublicURL == "" {
+			msg += " (set --public-url to fix it; without it the address people type is used)"
+		}
+		a.log.Info(msg, "issuer", a.cfg.OIDC.Issuer, "client_id", a.cfg.OIDC.ClientID, "redirect_uri", callback)
+	}
 	if code := a.accounts.SetupCode(); code != "" {
 		a.log.Warn("there are no accounts yet: open this link to create the first admin (or use `switchboard user add`)",
 			"url", a.baseURL+"/setup?code="+code)

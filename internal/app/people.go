@@ -26,8 +26,12 @@ func (a *App) startPeople() error {
 	var err error
 	a.callKey = make([]byte, 32)
 	rand.Read(a.callKey)
+	sso, err := a.oidcConfig()
+	if err != nil {
+		return err
+	}
 	a.accounts, err = account.New(account.Config{Store: a.store, Secure: strings.HasPrefix(a.cfg.PublicURL, "https:"),
-		PublicURL: a.cfg.PublicURL, Logger: a.log})
+		PublicURL: a.cfg.PublicURL, Logger: a.log, OIDC: sso})
 	if err != nil {
 		return err
 	}
@@ -52,6 +56,20 @@ func (a *App) startPeople() error {
 		Notifier: pushNotifier{a.push}, Hooks: messageHooks{a.hooks},
 		PresenceOff: !a.cfg.Chat.Presence, PushText: a.cfg.Chat.PushText, Retention: a.cfg.Chat.Retention, Logger: a.log})
 	return nil
+}
+
+// oidcConfig is the single sign-on configuration for accounts, or nil when it is off.
+func (a *App) oidcConfig() (*account.OIDCConfig, error) {
+	o := a.cfg.OIDC
+	if !o.Enabled() {
+		return nil, nil
+	}
+	secret, err := o.Secret()
+	if err != nil {
+		return nil, err
+	}
+	return &account.OIDCConfig{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, Scopes: o.Scopes,
+		Name: o.Name, Role: o.Role, ExistingOnly: !o.CreateUsers, AllowUnverifiedEmail: o.AllowUnverifiedEmail}, nil
 }
 
 // pushNotifier sends the messaging service's notifications as Web Push.

@@ -9,8 +9,10 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Config is everything `switchboard serve` needs to run.
@@ -30,6 +32,7 @@ type Config struct {
 	TURN  TURN  `toml:"turn"`
 	Rooms Rooms `toml:"rooms"`
 	Chat  Chat  `toml:"chat"`
+	OIDC  OIDC  `toml:"oidc"`
 }
 
 // TLS chooses how HTTPS is served: certificate files, automatic certificates (ACME) for a domain, a
@@ -85,6 +88,46 @@ type Chat struct {
 	WebhooksAllowPrivate bool `toml:"webhooks_allow_private"`
 }
 
+// OIDC turns on single sign-on with an OpenID Connect provider (Keycloak, Google, Microsoft Entra
+// ID, Authentik, ...) when Issuer is set. People are matched to accounts by their e-mail address.
+type OIDC struct {
+	Issuer   string `toml:"issuer"`    // the provider's issuer URL, e.g. https://sso.example.com/realms/example
+	ClientID string `toml:"client_id"` // as registered at the provider
+	// ClientSecret is the client's secret; ClientSecretFile names a file holding it instead, so it
+	// appears neither in the process list nor in the configuration file. Give one of the two.
+	ClientSecret     string   `toml:"client_secret"`
+	ClientSecretFile string   `toml:"client_secret_file"`
+	Scopes           []string `toml:"scopes"` // asked for at sign-in; must include openid
+	Name             string   `toml:"name"`   // the provider on the sign-in page: "Sign in with <name>"; empty: SSO
+	Role             string   `toml:"role"`   // role of accounts created at their first sign-in: member or agent
+	// CreateUsers creates an account the first time someone signs in; false signs in only people
+	// whose e-mail address an existing account has.
+	CreateUsers bool `toml:"create_users"`
+	// AllowUnverifiedEmail accepts an e-mail claim the provider has not marked verified: only for
+	// providers that never send email_verified (Entra ID) and whose addresses you control.
+	AllowUnverifiedEmail bool `toml:"allow_unverified_email"`
+}
+
+// Enabled reports whether single sign-on is configured.
+func (o OIDC) Enabled() bool { return o.Issuer != "" }
+
+// Secret returns the client secret: ClientSecret, or the content of ClientSecretFile without
+// surrounding white space. The secret itself never appears in an error.
+func (o OIDC) Secret() (string, error) {
+	if o.ClientSecret != "" || o.ClientSecretFile == "" {
+		return o.ClientSecret, nil
+	}
+	b, err := os.ReadFile(o.ClientSecretFile)
+	if err != nil {
+		return "", fmt.Errorf("oidc client_secret_file: %w", err)
+	}
+	secret := strings.TrimSpace(string(b))
+	if secret == "" {
+		return "", fmt.Errorf("oidc client_secret_file %s is empty: put the client secret from the provider in it", o.ClientSecretFile)
+	}
+	return secret, nil
+}
+
 // Default returns the settings used when nothing else is given: a laptop or LAN server on :8080.
 func Default() Config {
 	return Config{
@@ -108,6 +151,7 @@ func Default() Config {
 			ResumeGrace:     30 * time.Second,
 		},
 		Chat: Chat{Presence: true},
+		OIDC: OIDC{Scopes: []string{"openid", "email", "profile"}, Role: "member", CreateUsers: true},
 	}
 }
 
@@ -247,12 +291,70 @@ func (c *Config) Validate() error {
 	if c.Rooms.ResumeGrace < 0 {
 		bad("rooms resume_grace must not be negative")
 	}
+	errs = append(errs, c.OIDC.validate()...)
 	return errors.Join(errs...)
 }
 
 // TLSEnabled reports whether the HTTP server serves HTTPS.
 func (c *Config) TLSEnabled() bool {
 	return c.TLS.Cert != "" || len(c.TLS.ACMEDomain) > 0 || c.TLS.SelfSigned
+}
+
+func (o *OIDC) validate() []error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if o.Issuer == "" {
+		if o.ClientID != "" || o.ClientSecret != "" || o.ClientSecretFile != "" {
+			bad("oidc client settings are given but oidc issuer is empty: set the issuer (e.g. https://sso.example.com/realms/example) to turn single sign-on on, or remove them")
+		}
+		return errs
+	}
+	u, err := url.Parse(o.Issuer)
+	switch {
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
+		bad("oidc issuer %q must be the provider's issuer URL, such as https://sso.example.com/realms/example (as in its /.well-known/openid-configuration)", o.Issuer)
+	case u.Scheme == "http" && !loopbackHost(u.Hostname()):
+		bad("oidc issuer %q must use https (plain http is only accepted for a provider on this machine: localhost, 127.0.0.1 or ::1)", o.Issuer)
+	}
+	if o.ClientID == "" {
+		bad("oidc client_id is empty: give the client id registered for Switchboard at the provider")
+	}
+	switch {
+	case o.ClientSecret == "" && o.ClientSecretFile == "":
+		bad("oidc needs the client secret registered at the provider: set oidc client_secret_file (or the environment variable SWITCHBOARD_OIDC_CLIENT_SECRET)")
+	case o.ClientSecret != "" && o.ClientSecretFile != "":
+		bad("oidc client_secret and client_secret_file are both set: give the secret one way only")
+	}
+	hasOpenID := false
+	for _, sc := range o.Scopes {
+		if sc == "" || strings.ContainsAny(sc, " \t\n\"") {
+			bad("oidc scopes entry %q is not a scope: give each scope on its own, such as [\"openid\", \"email\", \"profile\"]", sc)
+		}
+		hasOpenID = hasOpenID || sc == "openid"
+	}
+	if !hasOpenID {
+		bad("oidc scopes %q must include openid (usually with email and profile)", o.Scopes)
+	}
+	switch o.Role {
+	case "member", "agent":
+	case "admin":
+		bad("oidc role admin would make everyone who can sign in at the provider an admin of this server: use member or agent, and make admins with `switchboard user add --role admin --email ...` (single sign-on then matches them by e-mail) or PATCH /api/v1/users/{id}")
+	default:
+		bad("oidc role %q must be member or agent", o.Role)
+	}
+	if len(o.Name) > 40 || strings.ContainsFunc(o.Name, unicode.IsControl) {
+		bad("oidc name %q is the provider's name for the sign-in button: at most 40 characters, such as Keycloak", o.Name)
+	}
+	return errs
+}
+
+// loopbackHost reports whether host is this machine: localhost or a loopback address.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 func samePort(a, b string) bool {

@@ -93,3 +93,114 @@ func TestByteSize(t *testing.T) {
 		t.Errorf("String() = %s", s)
 	}
 }
+
+func TestOIDCOptions(t *testing.T) {
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "oidc-secret")
+	os.WriteFile(secretFile, []byte("s3cret-from-file\n"), 0o600)
+	emptyFile := filepath.Join(dir, "empty")
+	os.WriteFile(emptyFile, []byte("\n"), 0o600)
+	file := filepath.Join(dir, "sso.toml")
+	os.WriteFile(file, []byte(`[oidc]
+issuer = "https://sso.example.com/realms/acme"
+client_id = "switchboard"
+client_secret_file = "`+secretFile+`"
+scopes = ["openid", "email"]
+name = "Keycloak"
+role = "agent"
+create_users = false
+`), 0o600)
+
+	cfg, err := Load([]string{"--config", file}, nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := cfg.OIDC
+	if !o.Enabled() || o.Issuer != "https://sso.example.com/realms/acme" || o.ClientID != "switchboard" || o.Name != "Keycloak" ||
+		o.Role != "agent" || o.CreateUsers || strings.Join(o.Scopes, " ") != "openid email" {
+		t.Fatalf("from the file: %+v", o)
+	}
+	if o.ClientSecret != "s3cret-from-file" || o.ClientSecretFile != "" {
+		t.Fatalf("the secret file was not read: %q %q", o.ClientSecret, o.ClientSecretFile)
+	}
+
+	// Flags and the environment; the secret from the environment stays out of the process list.
+	cfg, err = Load([]string{"--oidc-issuer", "http://127.0.0.1:9999", "--oidc-client-id", "sb"},
+		[]string{"SWITCHBOARD_OIDC_CLIENT_SECRET=s3cret-from-env"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := cfg.OIDC; o.ClientSecret != "s3cret-from-env" || o.Role != "member" || !o.CreateUsers ||
+		strings.Join(o.Scopes, " ") != "openid email profile" {
+		t.Fatalf("defaults with flags and environment: %+v", o)
+	}
+	if Default().OIDC.Enabled() {
+		t.Fatal("single sign-on should be off by default")
+	}
+
+	sso := func(more ...string) []string {
+		return append([]string{"--oidc-issuer", "https://sso.example.com", "--oidc-client-id", "sb"}, more...)
+	}
+	withSecret := func(more ...string) []string {
+		return sso(append([]string{"--oidc-client-secret-file", secretFile}, more...)...)
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  []string
+		want string // "" means valid
+	}{
+		{"https issuer", withSecret(), nil, ""},
+		{"loopback http issuer", []string{"--oidc-issuer", "http://localhost:8081/realms/x", "--oidc-client-id", "sb", "--oidc-client-secret-file", secretFile}, nil, ""},
+		{"ipv6 loopback http issuer", []string{"--oidc-issuer", "http://[::1]:8081", "--oidc-client-id", "sb", "--oidc-client-secret-file", secretFile}, nil, ""},
+		{"http issuer", []string{"--oidc-issuer", "http://sso.example.com", "--oidc-client-id", "sb", "--oidc-client-secret-file", secretFile}, nil, "must use https"},
+		{"not a URL", []string{"--oidc-issuer", "sso.example.com", "--oidc-client-id", "sb", "--oidc-client-secret-file", secretFile}, nil, "issuer URL"},
+		{"issuer with query", []string{"--oidc-issuer", "https://sso.example.com/?x=1", "--oidc-client-id", "sb", "--oidc-client-secret-file", secretFile}, nil, "issuer URL"},
+		{"no client id", []string{"--oidc-issuer", "https://sso.example.com", "--oidc-client-secret-file", secretFile}, nil, "client_id is empty"},
+		{"no secret", sso(), nil, "needs the client secret"},
+		{"two secrets", withSecret(), []string{"SWITCHBOARD_OIDC_CLIENT_SECRET=x"}, "both set"},
+		{"missing secret file", sso("--oidc-client-secret-file", filepath.Join(dir, "nope")), nil, "client_secret_file"},
+		{"empty secret file", sso("--oidc-client-secret-file", emptyFile), nil, "is empty"},
+		{"client without issuer", []string{"--oidc-client-id", "sb"}, nil, "oidc issuer is empty"},
+		{"scopes without openid", withSecret("--oidc-scopes", "email,profile"), nil, "must include openid"},
+		{"admin role", withSecret("--oidc-role", "admin"), nil, "everyone who can sign in at the provider an admin"},
+		{"unknown role", withSecret("--oidc-role", "owner"), nil, "must be member or agent"},
+		{"agent role", withSecret("--oidc-role", "agent"), nil, ""},
+		{"long name", withSecret("--oidc-name", strings.Repeat("x", 41)), nil, "at most 40 characters"},
+		{"unknown env", nil, []string{"SWITCHBOARD_OIDC_ISSUE=https://sso.example.com"}, "matches no option"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(tt.args, tt.env, io.Discard)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("rejected: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("got %v, want an error containing %q", err, tt.want)
+			case err != nil && strings.Contains(err.Error(), "s3cret"):
+				t.Fatalf("the error shows the secret: %v", err)
+			}
+		})
+	}
+
+	// Unknown keys in [oidc] are caught like any other.
+	typo := filepath.Join(dir, "typo.toml")
+	os.WriteFile(typo, []byte("[oidc]\nclient_secert = \"x\"\n"), 0o600)
+	if _, err := Load([]string{"--config", typo}, nil, io.Discard); err == nil || !strings.Contains(err.Error(), "oidc.client_secert") {
+		t.Fatalf("typo in [oidc]: %v", err)
+	}
+
+	// The usage text lists the options and never shows a secret, even one already set.
+	var help strings.Builder
+	if _, err := Load([]string{"--help"}, nil, &help); err == nil || !strings.Contains(help.String(), "-oidc-client-secret-file") {
+		t.Fatalf("--help does not list the single sign-on options (%v):\n%s", err, help.String())
+	}
+	help.Reset()
+	cfg = Default()
+	cfg.OIDC.ClientSecret, cfg.TURN.Secret = "s3cret-oidc", "s3cret-turn-0123456789"
+	fs, _ := flagSet(&cfg, &help)
+	fs.Usage()
+	if strings.Contains(help.String(), "s3cret") {
+		t.Fatalf("the usage text shows a secret:\n%s", help.String())
+	}
+}

@@ -50,6 +50,14 @@ func Load(args []string, environ []string, usage io.Writer) (Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return Config{}, fmt.Errorf("invalid configuration:\n%w", err)
 	}
+	// Read the secret now, so a missing file stops the start with the other configuration errors.
+	if cfg.OIDC.Enabled() {
+		secret, err := cfg.OIDC.Secret()
+		if err != nil {
+			return Config{}, fmt.Errorf("invalid configuration:\n%w", err)
+		}
+		cfg.OIDC.ClientSecret, cfg.OIDC.ClientSecretFile = secret, ""
+	}
 	return cfg, nil
 }
 
@@ -114,6 +122,7 @@ func flagSet(cfg *Config, usage io.Writer) (*flag.FlagSet, *string) {
 	boolean := func(p *bool, name, key, help string) { fs.BoolVar(p, name, *p, help+" ["+key+"]") }
 	dur := func(p *time.Duration, name, key, help string) { fs.DurationVar(p, name, *p, help+" ["+key+"]") }
 	list := func(p *[]string, name, key, help string) { fs.Var((*listValue)(p), name, help+" ["+key+"]") }
+	secret := func(p *string, name, key, help string) { fs.Var((*secretValue)(p), name, help+" ["+key+"]") }
 
 	str(&cfg.Listen, "listen", "listen", "`address` for HTTP(S): web app, API and signalling")
 	str(&cfg.DataDir, "data-dir", "data_dir", "`directory` for the database, uploaded files and generated secrets")
@@ -140,7 +149,7 @@ func flagSet(cfg *Config, usage io.Writer) (*flag.FlagSet, *string) {
 	str(&cfg.TURN.UDP, "turn-udp", "turn.udp", "UDP `address` of the embedded TURN server (empty disables)")
 	str(&cfg.TURN.TCP, "turn-tcp", "turn.tcp", "TCP `address` of the embedded TURN server (empty disables)")
 	str(&cfg.TURN.TLS, "turn-tls", "turn.tls", "TLS `address` of the embedded TURN server, e.g. :5349 (needs a certificate)")
-	str(&cfg.TURN.Secret, "turn-secret", "turn.secret", "TURN REST API shared `secret` (default: generated and kept in the data directory)")
+	secret(&cfg.TURN.Secret, "turn-secret", "turn.secret", "TURN REST API shared `secret` (default: generated and kept in the data directory)")
 	list(&cfg.TURN.External, "turn-external", "turn.external", "comma-separated external TURN `URLs` (coturn with use-auth-secret) given to clients")
 	dur(&cfg.TURN.CredentialTTL, "turn-credential-ttl", "turn.credential_ttl", "lifetime of TURN credentials")
 	boolean(&cfg.TURN.AllowPrivatePeers, "turn-allow-private-peers", "turn.allow_private_peers", "let TURN relay to private, loopback and link-local addresses (unsafe on a public server)")
@@ -158,6 +167,16 @@ func flagSet(cfg *Config, usage io.Writer) (*flag.FlagSet, *string) {
 	boolean(&cfg.Chat.WebhooksAllowPrivate, "webhooks-allow-private", "chat.webhooks_allow_private", "let webhooks reach loopback and private addresses (integrations on this host or LAN; only if every admin is trusted)")
 	dur(&cfg.Chat.Retention, "retention", "chat.retention", "delete messages older than this, e.g. 8760h for a year (0 keeps them forever)")
 
+	str(&cfg.OIDC.Issuer, "oidc-issuer", "oidc.issuer", "single sign-on: the OpenID Connect provider's issuer `URL`, e.g. https://sso.example.com/realms/example (empty: off)")
+	str(&cfg.OIDC.ClientID, "oidc-client-id", "oidc.client_id", "single sign-on: the client `id` registered at the provider")
+	secret(&cfg.OIDC.ClientSecret, "oidc-client-secret", "oidc.client_secret", "single sign-on: the client `secret`; better SWITCHBOARD_OIDC_CLIENT_SECRET or --oidc-client-secret-file, which other users cannot see in the process list")
+	str(&cfg.OIDC.ClientSecretFile, "oidc-client-secret-file", "oidc.client_secret_file", "single sign-on: `file` holding the client secret")
+	list(&cfg.OIDC.Scopes, "oidc-scopes", "oidc.scopes", "single sign-on: comma-separated `scopes` to ask for (must include openid)")
+	str(&cfg.OIDC.Name, "oidc-name", "oidc.name", "single sign-on: the provider's `name` on the sign-in page, \"Sign in with NAME\" (default SSO)")
+	str(&cfg.OIDC.Role, "oidc-role", "oidc.role", "single sign-on: `role` of accounts created at their first sign-in, member or agent")
+	boolean(&cfg.OIDC.CreateUsers, "oidc-create-users", "oidc.create_users", "single sign-on: create an account at someone's first sign-in (false: only people who have an account with that e-mail address)")
+	boolean(&cfg.OIDC.AllowUnverifiedEmail, "oidc-allow-unverified-email", "oidc.allow_unverified_email", "single sign-on: accept e-mail addresses the provider does not mark verified (only for providers that never do, such as Entra ID, with addresses you control)")
+
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: switchboard serve [options]
 
@@ -172,6 +191,17 @@ Options:
 	}
 	return fs, configPath
 }
+
+// secretValue is a string flag whose value --help never shows.
+type secretValue string
+
+func (v *secretValue) String() string {
+	if v == nil || *v == "" {
+		return ""
+	}
+	return "(set)"
+}
+func (v *secretValue) Set(s string) error { *v = secretValue(s); return nil }
 
 // listValue is a comma-separated list flag; setting it replaces the whole list.
 type listValue []string

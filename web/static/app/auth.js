@@ -69,6 +69,16 @@ export function signInForm(opts) {
       submit.textContent = 'Sign in';
     }
   });
+  // Single sign-on, when the server has it: a whole-page link, since the
+  // provider's pages cannot be fetched.
+  const sso = h('div.auth-sso', { hidden: true });
+  form.append(sso);
+  api('/api/v1/auth/setup').then((s) => {
+    if (!s.sso) return;
+    sso.replaceChildren(h('p.auth-or.muted.small', { text: 'or' }),
+      h('a.btn.btn-block', { href: '/api/v1/auth/oidc/login', 'data-testid': 'login-sso', text: `Sign in with ${s.ssoName || 'single sign-on'}` }));
+    sso.hidden = false;
+  }).catch(() => {});
   return { el: form, focus: () => user.input.focus() };
 }
 
@@ -86,7 +96,10 @@ function cardPage(title, sub, body) {
 /** /login */
 export function renderSignIn(root, { navigate }) {
   const form = signInForm({ onDone: () => navigate('/', { replace: true }) });
-  root.appendChild(cardPage('Sign in', 'Sign in to your Switchboard workspace.', [form.el,
+  // Back from a single sign-on that failed: say why.
+  const ssoError = new URLSearchParams(location.search).get('sso_error');
+  const notice = ssoError ? h('p.form-error', { role: 'alert', 'data-testid': 'login-sso-error', text: `Single sign-on failed: ${ssoError}` }) : null;
+  root.appendChild(cardPage('Sign in', 'Sign in to your Switchboard workspace.', [notice, form.el,
     h('p.muted.small.auth-foot', null, 'No account? Ask your administrator for an invitation. ', h('a', { href: '/', text: 'Start or join a meeting' }), ' without one.')]));
   form.focus();
   return { destroy() {} };
