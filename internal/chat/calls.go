@@ -39,17 +39,23 @@ type call struct {
 	caller    Identity
 	video     bool
 	group     bool
-	invited   map[string]bool // users being rung
-	answered  map[string]bool // users who answered
-	devices   map[string]bool // devices in the call (the caller's, and each answering one)
+	invited   map[string]bool     // users being rung
+	answered  map[string]bool     // users who answered (and have not left)
+	in        map[string]Identity // who is in the call now (the caller, who answered), each counted in_call
+	devices   map[string]bool     // devices in the call (the caller's, and each answering one)
 	room      string
 	p2p       bool
 	started   time.Time
 	connected time.Time // when the first callee answered
 	ended     bool
 	ring      *time.Timer
+	watching  bool      // watch runs
 	everFull  bool      // the room once had two or more people
 	aloneAt   time.Time // when the room dropped below two
+
+	// roomMu is held while the call's room is made or changed (answer,
+	// escalation), so that they do not race. Taken before calls.mu.
+	roomMu sync.Mutex
 }
 
 // calls runs the calls: ringing, answering, ending, and the call entries
@@ -98,7 +104,8 @@ func (c *calls) Start(ctx context.Context, d *device, req *protocol.StartCall) (
 		return protocol.CallInfo{}, s.internal("call", err)
 	}
 	k := &call{id: newID(), conv: convID, caller: me, video: req.Video, group: conv.Kind != store.Direct,
-		invited: map[string]bool{}, answered: map[string]bool{}, devices: map[string]bool{d.id: true}, started: s.cfg.Now()}
+		invited: map[string]bool{}, answered: map[string]bool{}, in: map[string]Identity{}, devices: map[string]bool{d.id: true},
+		started: s.cfg.Now(), watching: conv.Kind != store.Direct}
 	for _, u := range members {
 		if u != me.UserID {
 			k.invited[u] = true
@@ -113,20 +120,23 @@ func (c *calls) Start(ctx context.Context, d *device, req *protocol.StartCall) (
 			return protocol.CallInfo{}, s.internal("call room", err)
 		}
 	}
-	// Someone already in a call is busy for a two-party call.
-	if !k.group {
-		for u := range k.invited {
-			if s.pres.status(u) == protocol.StatusInCall {
-				s.writeEntry(k.conv, me.UserID, callEntry{Call: k.id, Outcome: "busy", Video: k.video})
-				return protocol.CallInfo{}, errorf(protocol.CodeInvalidState, "busy: they are in another call")
-			}
-		}
-	}
 	info := c.info(k)
 	c.mu.Lock()
-	c.m[k.id] = k
-	k.ring = time.AfterFunc(s.cfg.RingTimeout, func() { c.ringTimeout(k) })
+	// Someone already in a call is busy for a two-party call: nobody rings,
+	// and the call ends at once.
+	busy := !k.group && c.busyLocked(k.invited)
+	if busy {
+		clear(k.invited)
+	} else {
+		c.m[k.id] = k
+		k.in[me.UserID] = me
+		k.ring = time.AfterFunc(s.cfg.RingTimeout, func() { c.ringTimeout(k) })
+	}
 	c.mu.Unlock()
+	if busy {
+		c.end(k, reasonBusy)
+		return info, nil
+	}
 	s.pres.inCall(me.UserID, 1)
 
 	incoming := protocol.Encode(&protocol.CallIncoming{Call: info})
@@ -152,6 +162,19 @@ func (c *calls) info(k *call) protocol.CallInfo {
 	}
 	slices.Sort(inv)
 	return protocol.CallInfo{ID: k.id, Conversation: k.conv, From: k.caller.UserID, Video: k.video, Group: k.group, Invited: inv}
+}
+
+// busyLocked reports whether one of users is in a call already (calling
+// out, or answered). c.mu is held.
+func (c *calls) busyLocked(users map[string]bool) bool {
+	for _, k := range c.m {
+		for u := range users {
+			if _, ok := k.in[u]; ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (s *Service) notifyCall(ctx context.Context, user string, k *call, conv store.Conversation) {
@@ -200,6 +223,8 @@ func (c *calls) Act(ctx context.Context, d *device, action, id string) error {
 }
 
 func (c *calls) answer(ctx context.Context, k *call, d *device) error {
+	k.roomMu.Lock()
+	defer k.roomMu.Unlock()
 	c.mu.Lock()
 	if k.ended || !k.invited[d.me.UserID] {
 		c.mu.Unlock()
@@ -207,13 +232,14 @@ func (c *calls) answer(ctx context.Context, k *call, d *device) error {
 	}
 	delete(k.invited, d.me.UserID)
 	k.answered[d.me.UserID] = true
+	k.in[d.me.UserID] = d.me
 	k.devices[d.id] = true
-	first := k.connected.IsZero()
-	if first {
+	if k.connected.IsZero() {
 		k.connected = c.s.cfg.Now()
 	}
 	needRoom := k.room == ""
-	group := k.group
+	watch := !k.watching
+	k.watching = true
 	if !k.group || len(k.invited) == 0 {
 		k.ring.Stop()
 	}
@@ -235,7 +261,7 @@ func (c *calls) answer(ctx context.Context, k *call, d *device) error {
 	// The callee's other devices stop ringing.
 	c.s.hub.toDevices(d.me.UserID, protocol.Encode(&protocol.CallState{Call: k.id, State: "ended", Reason: reasonAnswered}),
 		func(x *device) bool { return x != d })
-	if first && !group {
+	if watch {
 		c.s.wg.Go(func() { c.watch(k) })
 	}
 	return nil
@@ -284,21 +310,36 @@ func (c *calls) decline(k *call, me Identity) {
 func (c *calls) hangup(k *call, d *device) {
 	c.mu.Lock()
 	connected := !k.connected.IsZero()
+	ringing := k.invited[d.me.UserID]
 	isCaller := d.me.UserID == k.caller.UserID
 	group := k.group
 	c.mu.Unlock()
 	switch {
+	case ringing:
+		c.decline(k, d.me)
 	case !connected && isCaller:
 		c.end(k, reasonCancelled)
-	case !connected:
-		c.decline(k, d.me)
 	case !group:
 		c.end(k, reasonHangup)
 	default:
-		// Leaving a group call; it ends when the room empties (watch).
-		c.mu.Lock()
-		delete(k.answered, d.me.UserID)
-		c.mu.Unlock()
+		c.leave(k, d.me.UserID)
+	}
+}
+
+// leave takes user out of a group call, which goes on without them (the
+// room watch ends it when the room empties) until nobody is left in it.
+func (c *calls) leave(k *call, user string) {
+	c.mu.Lock()
+	_, was := k.in[user]
+	delete(k.in, user)
+	delete(k.answered, user)
+	empty := len(k.in) == 0
+	c.mu.Unlock()
+	if was {
+		c.s.pres.inCall(user, -1)
+	}
+	if empty {
+		c.end(k, reasonHangup)
 	}
 }
 
@@ -365,7 +406,9 @@ func (c *calls) end(k *call, reason string) {
 		return
 	}
 	k.ended = true
-	k.ring.Stop()
+	if k.ring != nil {
+		k.ring.Stop()
+	}
 	delete(c.m, k.id)
 	var duration int64
 	if !k.connected.IsZero() {
@@ -378,10 +421,8 @@ func (c *calls) end(k *call, reason string) {
 	for u := range k.answered {
 		parties = append(parties, u)
 	}
-	inCall := []string{k.caller.UserID}
-	for u := range k.answered {
-		inCall = append(inCall, u)
-	}
+	inCall := slices.Collect(maps.Keys(k.in))
+	clear(k.in)
 	entry := callEntry{Call: k.id, Video: k.video, Group: k.group, Duration: duration}
 	wasConnected := !k.connected.IsZero()
 	c.mu.Unlock()
@@ -415,11 +456,16 @@ func (s *Service) writeEntry(conv, caller string, c callEntry) {
 }
 
 // Add rings more people into a call: escalation. A two-party call moves to a
-// meeting room, since peer-to-peer holds two people only.
+// meeting room, since peer-to-peer holds two people only (one that still
+// rings becomes a group call whose caller waits in the room). A group's or
+// channel's call rings its members only; a two-party call anyone.
 func (c *calls) Add(ctx context.Context, d *device, id string, users []string) error {
 	c.mu.Lock()
 	k := c.m[id]
-	ok := k != nil && (k.caller.UserID == d.me.UserID || k.answered[d.me.UserID])
+	ok := false
+	if k != nil {
+		_, ok = k.in[d.me.UserID]
+	}
 	c.mu.Unlock()
 	if !ok {
 		return errorf(protocol.CodeNotFound, "no call %s that you are in", id)
@@ -431,34 +477,66 @@ func (c *calls) Add(ctx context.Context, d *device, id string, users []string) e
 	if err != nil {
 		return c.s.internal("call", err)
 	}
+	if conv.Kind != store.Direct {
+		members, err := c.s.memberIDs(ctx, k.conv)
+		if err != nil {
+			return c.s.internal("call", err)
+		}
+		for _, u := range users {
+			if !slices.Contains(members, u) {
+				return errorf(protocol.CodeForbidden, "%s is not a member of the conversation: invite them first", u)
+			}
+		}
+	}
+	k.roomMu.Lock()
+	defer k.roomMu.Unlock()
 	c.mu.Lock()
-	moving := k.p2p
+	// Those in the call or ringing already are not rung again.
+	var ring []string
+	for _, u := range users {
+		if _, in := k.in[u]; !in && u != k.caller.UserID && !k.invited[u] && !slices.Contains(ring, u) {
+			ring = append(ring, u)
+		}
+	}
+	ended, move := k.ended, !k.group && len(ring) > 0
 	c.mu.Unlock()
-	if moving {
+	if ended {
+		return errorf(protocol.CodeInvalidState, "the call has ended")
+	}
+	if move {
 		room, err := c.s.cfg.Rooms.CreateRoom(ctx, false)
 		if err != nil {
 			return c.s.internal("call room", err)
 		}
 		c.mu.Lock()
 		k.room, k.p2p, k.group = room, false, true
-		parties := append([]string{k.caller.UserID}, slices.Collect(maps.Keys(k.answered))...)
+		k.everFull, k.aloneAt = false, time.Time{}
+		parties := slices.Collect(maps.Values(k.in))
+		watch := !k.watching
+		k.watching = true
 		c.mu.Unlock()
-		for _, u := range parties {
-			c.accept(k, nil, Identity{UserID: u})
+		for _, who := range parties {
+			c.accept(k, nil, who)
+		}
+		if watch {
+			c.s.wg.Go(func() { c.watch(k) })
 		}
 	}
 	c.mu.Lock()
-	for _, u := range users {
-		if u != k.caller.UserID && !k.answered[u] {
-			k.invited[u] = true
-		}
+	if k.ended {
+		c.mu.Unlock()
+		return errorf(protocol.CodeInvalidState, "the call has ended")
 	}
-	k.group = true
-	k.ring.Reset(c.s.cfg.RingTimeout)
+	for _, u := range ring {
+		k.invited[u] = true
+	}
+	if len(ring) > 0 {
+		k.ring.Reset(c.s.cfg.RingTimeout)
+	}
 	info := c.info(k)
 	c.mu.Unlock()
 	incoming := protocol.Encode(&protocol.CallIncoming{Call: info})
-	for _, u := range users {
+	for _, u := range ring {
 		c.s.hub.toUser(u, incoming)
 		c.s.notifyCall(ctx, u, k, conv)
 	}

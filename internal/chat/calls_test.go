@@ -95,10 +95,11 @@ func TestCallOutcomes(t *testing.T) {
 	k4 := a.req(t, &protocol.StartCall{User: bob.ID}).(*protocol.Calling).Call
 	b.req(t, &protocol.CallAction{Action: "answer", Call: k4.ID})
 	a.wait(t, "accepted", callState("accepted", ""))
-	time.Sleep(150 * time.Millisecond) // presence batches
-	if code := c.reqErr(t, &protocol.StartCall{User: bob.ID}); code != protocol.CodeInvalidState {
-		t.Fatalf("calling someone in a call: %s", code)
-	}
+	busy := c.req(t, &protocol.StartCall{User: bob.ID}).(*protocol.Calling).Call
+	c.wait(t, "busy", func(m protocol.Message) bool {
+		s, ok := m.(*protocol.CallState)
+		return ok && s.Call == busy.ID && s.State == "ended" && s.Reason == reasonBusy
+	})
 	a.req(t, &protocol.CallAction{Action: "hangup", Call: k4.ID})
 
 	got := strings.Join(callEntries(t, a, k.Conversation), ",")

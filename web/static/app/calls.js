@@ -135,6 +135,12 @@ export function installCalls(client) {
         call.hangup().catch(() => {});
         return;
       }
+      // A call can end before it is answered here (the callee is busy).
+      if (call.state === 'ended') {
+        toast(ENDED_TEXT[call.reason] || 'The call ended');
+        finish(entry);
+        return;
+      }
       status.textContent = call.group ? 'Opening the call…' : `Calling ${label}…`;
       call.on('state', () => {
         if (call.state === 'ended' && active === entry && !entry.view) {
@@ -145,7 +151,7 @@ export function installCalls(client) {
       if (call.state === 'accepted') enter(call, entry);
       else call.once('state', () => { if (call.state === 'accepted' && active === entry) enter(call, entry); });
     } catch (err) {
-      toast(err.code === 'invalid_state' ? err.message.replace(/^busy: /, 'Busy: ') : `Could not call: ${err.message}`, { kind: 'error' });
+      toast(`Could not call: ${err.message}`, { kind: 'error' });
       finish(entry);
     }
   }
