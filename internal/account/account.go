@@ -110,6 +110,18 @@ type Config struct {
 	Issuer string
 	// OIDC enables single sign-on when not nil.
 	OIDC *OIDCConfig
+	// Ended, when set, is told when a credential stops being valid, so that
+	// connections opened with it (messaging sockets) are closed: credential
+	// is a session or API token id, or "" for all of the user's. It is
+	// called after the change is stored.
+	Ended func(userID, credential string)
+}
+
+// ended tells Config.Ended that a user's credential (or all, "") ended.
+func (s *Service) ended(userID, credential string) {
+	if s.cfg.Ended != nil {
+		s.cfg.Ended(userID, credential)
+	}
 }
 
 func (c *Config) defaults() {

@@ -184,6 +184,7 @@ func (s *Service) logout(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	s.clearCookie(w, r)
+	s.ended(c.UserID, c.SessionID)
 	s.log.Info("signed out", "user", c.Username, "session", c.SessionID)
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -231,6 +232,7 @@ func (s *Service) deleteSession(w http.ResponseWriter, r *http.Request, c *calle
 		s.internal(w, "delete session", err)
 		return
 	}
+	s.ended(c.UserID, id)
 	if id == c.SessionID {
 		s.clearCookie(w, r)
 	}

@@ -81,6 +81,7 @@ func (s *Service) deleteToken(w http.ResponseWriter, r *http.Request, c *caller)
 		s.internal(w, "delete token", err)
 		return
 	}
+	s.ended(c.UserID, pathID(r))
 	s.log.Info("api token revoked", "user", c.Username, "token", pathID(r))
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -121,6 +121,7 @@ func (s *Service) SetDisabled(ctx context.Context, id string, disabled bool) (st
 		return store.User{}, err
 	}
 	if disabled {
+		s.ended(id, "")
 		s.log.Info("user disabled; sessions ended", "user", u.Username)
 	} else {
 		s.log.Info("user enabled", "user", u.Username)
@@ -142,7 +143,12 @@ func (s *Service) setPassword(ctx context.Context, id, password, keepSession str
 	if err != nil {
 		return err
 	}
-	return s.st.SetPassword(ctx, id, hash, keepSession)
+	if err := s.st.SetPassword(ctx, id, hash, keepSession); err != nil {
+		return err
+	}
+	// Every connection reconnects: those of the kept session get back in.
+	s.ended(id, "")
+	return nil
 }
 
 // ResetTOTP turns two-factor sign-in off for a user who lost their
@@ -251,6 +257,8 @@ func (s *Service) patchUser(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	if req.Role != nil || req.Disabled != nil {
+		// Connections carry the role they were opened with: they reconnect.
+		s.ended(u.ID, "")
 		s.log.Info("user changed by admin", "user", u.Username, "role", u.Role, "disabled", u.Disabled, "by", c.Username)
 	}
 	writeJSON(w, http.StatusOK, s.userJSON(u, true))

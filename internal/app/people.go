@@ -31,7 +31,8 @@ func (a *App) startPeople() error {
 		return err
 	}
 	a.accounts, err = account.New(account.Config{Store: a.store, Secure: strings.HasPrefix(a.cfg.PublicURL, "https:"),
-		PublicURL: a.cfg.PublicURL, Logger: a.log, OIDC: sso})
+		PublicURL: a.cfg.PublicURL, Logger: a.log, OIDC: sso,
+		Ended: a.credentialEnded})
 	if err != nil {
 		return err
 	}
@@ -56,6 +57,23 @@ func (a *App) startPeople() error {
 		Notifier: pushNotifier{a.push}, Hooks: messageHooks{a.hooks},
 		PresenceOff: !a.cfg.Chat.Presence, PushText: a.cfg.Chat.PushText, Retention: a.cfg.Chat.Retention, Logger: a.log})
 	return nil
+}
+
+// credentialEnded closes the sockets opened with a credential that ended;
+// a disabled person's browsers also stop getting notifications.
+func (a *App) credentialEnded(user, credential string) {
+	if a.chat != nil {
+		a.chat.Disconnect(user, credential)
+	}
+	if credential != "" || a.push == nil {
+		return
+	}
+	ctx := context.Background()
+	if u, err := a.store.User(ctx, user); err == nil && u.Disabled {
+		if err := a.push.UnsubscribeAll(ctx, user); err != nil {
+			a.log.Error("push: forgetting a disabled user's devices", "user", user, "err", err)
+		}
+	}
 }
 
 // oidcConfig is the single sign-on configuration for accounts, or nil when it is off.

@@ -7,7 +7,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"switchboard/internal/account"
+	"switchboard/internal/client"
 	"switchboard/internal/protocol"
 	"switchboard/internal/store"
 )
@@ -83,5 +86,134 @@ func TestConversationFilesStayPrivate(t *testing.T) {
 		if c.status != http.StatusOK && strings.Contains(string(body), "the plan") {
 			t.Errorf("%s: the file leaked", c.name)
 		}
+	}
+}
+
+// browserSession signs username in as a browser does: a session cookie and
+// its CSRF token.
+type browserSession struct {
+	cookie, csrf string
+}
+
+func signIn(t *testing.T, a *App, username, password string) browserSession {
+	t.Helper()
+	req, _ := http.NewRequest("POST", a.URL()+"/api/v1/auth/login",
+		strings.NewReader(`{"username":"`+username+`","password":"`+password+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ CSRFToken string }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("sign-in: %s %v", resp.Status, err)
+	}
+	for _, c := range resp.Cookies() {
+		if c.Name == "sb_session" {
+			return browserSession{cookie: c.Name + "=" + c.Value, csrf: body.CSRFToken}
+		}
+	}
+	t.Fatal("no session cookie")
+	return browserSession{}
+}
+
+func (b browserSession) header() http.Header {
+	return http.Header{"Cookie": {b.cookie}, "X-Csrf-Token": {b.csrf}}
+}
+
+func (b browserSession) do(t *testing.T, method, url, body string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header = b.header()
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// A messaging socket does not outlive its credential: signing out a session
+// or revoking an API token closes the sockets opened with it (and no
+// other), and disabling the account closes them all.
+func TestSocketsCloseWhenCredentialsEnd(t *testing.T) {
+	a := startServer(t, nil)
+	ctx := context.Background()
+	if _, err := a.accounts.CreateUser(ctx, account.NewUser{Username: "dave", Role: "member", Password: "a long enough password"}); err != nil {
+		t.Fatal(err)
+	}
+	laptop, phone := signIn(t, a, "dave", "a long enough password"), signIn(t, a, "dave", "a long enough password")
+	ws := "ws" + strings.TrimPrefix(a.URL(), "http") + "/api/v1/connect"
+	open := func(h http.Header) *client.Messenger {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		h.Set("Origin", a.URL())
+		m, err := client.DialMessenger(ctx, ws, h, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(m.Drop)
+		return m
+	}
+	closed := func(m *client.Messenger) bool {
+		select {
+		case <-m.Done():
+			return true
+		case <-time.After(5 * time.Second):
+			return false
+		}
+	}
+	stillOpen := func(what string, m *client.Messenger) {
+		t.Helper()
+		select {
+		case <-m.Done():
+			t.Fatalf("%s closed a socket it should not have", what)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	onLaptop, onPhone := open(laptop.header()), open(phone.header())
+
+	if resp := phone.do(t, "POST", a.URL()+"/api/v1/auth/logout", ""); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("sign-out: %s", resp.Status)
+	}
+	if !closed(onPhone) {
+		t.Fatal("the socket of a session signed out stays open")
+	}
+	stillOpen("signing out the phone", onLaptop)
+
+	resp := laptop.do(t, "POST", a.URL()+"/api/v1/auth/tokens", `{"name":"bot"}`)
+	var created struct{ ID, Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&created); err != nil || created.Token == "" {
+		t.Fatalf("create token: %s %v", resp.Status, err)
+	}
+	bot := open(http.Header{"Authorization": {"Bearer " + created.Token}})
+	if resp := laptop.do(t, "DELETE", a.URL()+"/api/v1/auth/tokens/"+created.ID, ""); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("revoke: %s", resp.Status)
+	}
+	if !closed(bot) {
+		t.Fatal("the socket of a revoked token stays open")
+	}
+	stillOpen("revoking the token", onLaptop)
+
+	u, err := a.store.UserByUsername(ctx, "dave")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.store.SavePushSubscription(ctx, store.PushSubscription{Endpoint: "https://push.example/dave",
+		UserID: u.ID, P256dh: "key", Auth: "auth"}, 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.accounts.SetDisabled(ctx, u.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if !closed(onLaptop) {
+		t.Fatal("a disabled user's socket stays open")
+	}
+	if subs, err := a.store.PushSubscriptions(ctx, u.ID); err != nil || len(subs) != 0 {
+		t.Fatalf("a disabled user keeps %d push subscriptions (%v)", len(subs), err)
 	}
 }

@@ -25,7 +25,7 @@ type Identity struct {
 	Username    string
 	DisplayName string
 	Role        string // admin, agent or member
-	Session     string // the sign-in session (one per device); "" for API tokens
+	Session     string // the id of the sign-in session or API token used (see Disconnect)
 }
 
 // Admin reports whether the identity has the admin role.

@@ -268,3 +268,17 @@ func (h *hub) reapSilent(now time.Time) {
 		}
 	})
 }
+
+// Disconnect closes the devices user connected with credential (the id of a
+// session or an API token), or all of user's devices when credential is "":
+// the credential ended (signed out, revoked, account disabled, password
+// changed). Devices that may still reconnect do, and sync.
+func (s *Service) Disconnect(user, credential string) {
+	s.hub.mu.RLock()
+	defer s.hub.mu.RUnlock()
+	for _, d := range s.hub.users[user] {
+		if credential == "" || d.me.Session == credential {
+			d.close(websocket.ClosePolicyViolation, "signed out")
+		}
+	}
+}
