@@ -256,6 +256,9 @@ func TestREST(t *testing.T) {
 	do := func(u string, method, path, body string) (int, map[string]any) {
 		req, _ := http.NewRequest(method, h.srv.URL+path, strings.NewReader(body))
 		req.Header.Set("X-Test-User", u)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

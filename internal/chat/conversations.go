@@ -33,12 +33,62 @@ func (s *Service) existingUsers(ctx context.Context, ids []string) error {
 	return nil
 }
 
+// convName checks and trims the name of a group or channel: the same rules
+// for create and update.
+func convName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || strings.ContainsAny(name, "\r\n") {
+		return "", errorf(protocol.CodeBadRequest, "name must be one line of 1-%d characters", protocol.MaxConvName)
+	}
+	return name, nil
+}
+
+// errArchived refuses a change to an archived conversation: it is read-only
+// until an owner or admin unarchives it. (A new error each time: the socket
+// sets the request's id on it.)
+func errArchived() error {
+	return errorf(protocol.CodeInvalidState, "the conversation is archived; it is read-only until it is unarchived")
+}
+
+// writable returns me's membership of conv if me may add to its log: not
+// while it is archived.
+func (s *Service) writable(ctx context.Context, me Identity, conv string) (store.Member, error) {
+	m, err := s.membership(ctx, me, conv)
+	if err != nil {
+		return store.Member{}, err
+	}
+	c, err := s.st.Conversation(ctx, conv)
+	if err != nil {
+		return store.Member{}, s.internal("conversation", err)
+	}
+	if c.Archived {
+		return store.Member{}, errArchived()
+	}
+	return m, nil
+}
+
+// view describes conv to member me, with me's unread count.
+func (s *Service) view(ctx context.Context, me Identity, conv string) (protocol.ConversationInfo, error) {
+	info, err := s.describe(ctx, me, conv)
+	if err != nil {
+		return info, err
+	}
+	if info.Unread, err = s.st.Unread(ctx, conv, me.UserID); err != nil {
+		return protocol.ConversationInfo{}, s.internal("conversation", err)
+	}
+	return info, nil
+}
+
 // Create makes a group or channel with me as its owner.
 func (s *Service) Create(ctx context.Context, me Identity, req *protocol.CreateConversation) (protocol.ConversationInfo, error) {
+	name, err := convName(req.Name)
+	if err != nil {
+		return protocol.ConversationInfo{}, err
+	}
 	if err := s.existingUsers(ctx, req.Members); err != nil {
 		return protocol.ConversationInfo{}, err
 	}
-	c, err := s.st.CreateConversation(ctx, store.Conversation{ID: newID(), Kind: req.Kind, Name: strings.TrimSpace(req.Name),
+	c, err := s.st.CreateConversation(ctx, store.Conversation{ID: newID(), Kind: req.Kind, Name: name,
 		Topic: req.Topic, CreatedBy: me.UserID}, req.Members)
 	if err != nil {
 		return protocol.ConversationInfo{}, s.internal("create conversation", err)
@@ -51,22 +101,30 @@ func (s *Service) Create(ctx context.Context, me Identity, req *protocol.CreateC
 
 // Direct returns me's direct conversation with user, creating it if needed.
 func (s *Service) Direct(ctx context.Context, me Identity, user string) (protocol.ConversationInfo, error) {
+	info, _, err := s.direct(ctx, me, user)
+	return info, err
+}
+
+// direct is Direct, also telling whether the conversation was created.
+func (s *Service) direct(ctx context.Context, me Identity, user string) (protocol.ConversationInfo, bool, error) {
 	if user == me.UserID {
-		return protocol.ConversationInfo{}, errorf(protocol.CodeBadRequest, "a direct conversation needs someone else")
+		return protocol.ConversationInfo{}, false, errorf(protocol.CodeBadRequest, "a direct conversation needs someone else")
 	}
 	if err := s.existingUsers(ctx, []string{user}); err != nil {
-		return protocol.ConversationInfo{}, err
+		return protocol.ConversationInfo{}, false, err
 	}
 	c, created, err := s.st.DirectConversation(ctx, newID(), me.UserID, user)
 	if err != nil {
-		return protocol.ConversationInfo{}, s.internal("direct conversation", err)
+		return protocol.ConversationInfo{}, false, s.internal("direct conversation", err)
 	}
 	if created {
 		s.membersChanged(c.ID)
 		s.introduce(ctx, c.ID, nil)
-		return s.announce(ctx, me, c.ID)
+		info, err := s.announce(ctx, me, c.ID)
+		return info, true, err
 	}
-	return s.describe(ctx, me, c.ID)
+	info, err := s.view(ctx, me, c.ID)
+	return info, false, err
 }
 
 // introduce tells the newcomers of conv the presence of its members, and
@@ -122,8 +180,13 @@ func (s *Service) Channels(ctx context.Context, me Identity) ([]protocol.Convers
 	return out, nil
 }
 
-// Join adds me to a channel.
+// Join adds me to a channel. Joining one that me is in already changes nothing.
 func (s *Service) Join(ctx context.Context, me Identity, conv string) (protocol.ConversationInfo, error) {
+	if _, err := s.st.Member(ctx, conv, me.UserID); err == nil {
+		return s.view(ctx, me, conv)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return protocol.ConversationInfo{}, s.internal("join", err)
+	}
 	c, err := s.st.Conversation(ctx, conv)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && c.Kind != store.Channel) {
 		return protocol.ConversationInfo{}, errorf(protocol.CodeNotFound, "no channel %s; groups are joined by invitation", conv)
@@ -134,7 +197,9 @@ func (s *Service) Join(ctx context.Context, me Identity, conv string) (protocol.
 	if c.Archived {
 		return protocol.ConversationInfo{}, errorf(protocol.CodeInvalidState, "the channel is archived")
 	}
-	if _, err := s.st.AddMember(ctx, conv, me.UserID, "member"); err != nil && !errors.Is(err, store.ErrExists) {
+	if _, err := s.st.AddMember(ctx, conv, me.UserID, "member"); errors.Is(err, store.ErrExists) {
+		return s.view(ctx, me, conv) // joined meanwhile, from another device
+	} else if err != nil {
 		return protocol.ConversationInfo{}, s.internal("join", err)
 	}
 	s.membersChanged(conv)
@@ -143,7 +208,8 @@ func (s *Service) Join(ctx context.Context, me Identity, conv string) (protocol.
 	return s.announce(ctx, me, conv)
 }
 
-// Leave removes me from a group or channel.
+// Leave removes me from a group or channel. The remaining members hear of
+// it, with the new owner if me was the last one (see store.RemoveMember).
 func (s *Service) Leave(ctx context.Context, me Identity, conv string) error {
 	c, err := s.st.Conversation(ctx, conv)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -155,18 +221,23 @@ func (s *Service) Leave(ctx context.Context, me Identity, conv string) error {
 	if c.Kind == store.Direct {
 		return errorf(protocol.CodeInvalidState, "a direct conversation cannot be left; mute it instead")
 	}
-	if err := s.st.RemoveMember(ctx, conv, me.UserID); err != nil {
+	if err := s.st.RemoveMember(ctx, conv, me.UserID); errors.Is(err, store.ErrNotFound) {
+		return nil // left meanwhile, from another device
+	} else if err != nil {
 		return s.internal("leave", err)
 	}
 	s.membersChanged(conv)
 	s.hub.toUser(me.UserID, protocol.Encode(&protocol.Removed{Conversation: conv}))
 	s.system(ctx, conv, me.UserID, map[string]any{"action": "left", "user": me.UserID})
+	if _, err := s.announce(ctx, me, conv); err != nil {
+		s.log.Error("chat: leave", "conversation", conv, "err", err)
+	}
 	return nil
 }
 
 // Invite adds users to a group or channel; any member may invite.
 func (s *Service) Invite(ctx context.Context, me Identity, conv string, users []string) (protocol.ConversationInfo, error) {
-	if _, err := s.membership(ctx, me, conv); err != nil {
+	if _, err := s.writable(ctx, me, conv); err != nil {
 		return protocol.ConversationInfo{}, err
 	}
 	c, err := s.st.Conversation(ctx, conv)
@@ -191,11 +262,19 @@ func (s *Service) Invite(ctx context.Context, me Identity, conv string, users []
 }
 
 // Update renames, changes the topic of, or (un)archives a group or channel.
-// Owners and admins may; for channels' topics, any member may.
+// Owners and admins may; for channels' topics, any member may. An archived
+// conversation only changes when it is unarchived.
 func (s *Service) Update(ctx context.Context, me Identity, req *protocol.UpdateConversation) (protocol.ConversationInfo, error) {
 	m, err := s.membership(ctx, me, req.Conversation)
 	if err != nil {
 		return protocol.ConversationInfo{}, err
+	}
+	if req.Name != nil {
+		name, err := convName(*req.Name)
+		if err != nil {
+			return protocol.ConversationInfo{}, err
+		}
+		req.Name = &name
 	}
 	c, err := s.st.Conversation(ctx, req.Conversation)
 	if err != nil {
@@ -207,6 +286,9 @@ func (s *Service) Update(ctx context.Context, me Identity, req *protocol.UpdateC
 	owner := m.Role == "owner" || me.Admin()
 	if !owner && (req.Name != nil || req.Archived != nil || c.Kind != store.Channel) {
 		return protocol.ConversationInfo{}, errorf(protocol.CodeForbidden, "only the owner or an admin may change this")
+	}
+	if c.Archived && (req.Archived == nil || *req.Archived) {
+		return protocol.ConversationInfo{}, errArchived()
 	}
 	if _, err := s.st.UpdateConversation(ctx, c.ID, req.Name, req.Topic, req.Archived); err != nil {
 		return protocol.ConversationInfo{}, s.internal("update", err)

@@ -14,7 +14,7 @@ import (
 )
 
 // FileRoom is the namespace of a conversation's files in the file store.
-func FileRoom(conv string) string { return "conv:" + conv }
+func FileRoom(conv string) string { return store.ConversationFileRoom(conv) }
 
 // Attachment is a file sent with a message, as its Data lists it.
 type Attachment struct {
@@ -56,7 +56,7 @@ func (s *Service) mentions(ctx context.Context, text string, members []string) (
 // Send appends a message from me to a conversation and delivers it. A retry
 // with the same txn returns the stored message and delivers nothing again.
 func (s *Service) Send(ctx context.Context, me Identity, req *protocol.Send) (protocol.Entry, bool, error) {
-	if _, err := s.membership(ctx, me, req.Conversation); err != nil {
+	if _, err := s.writable(ctx, me, req.Conversation); err != nil {
 		return protocol.Entry{}, false, err
 	}
 	members, err := s.memberIDs(ctx, req.Conversation)
@@ -85,6 +85,14 @@ func (s *Service) Send(ctx context.Context, me Identity, req *protocol.Send) (pr
 			return protocol.Entry{}, false, errorf(protocol.CodeNotFound, "no message %d to reply to in a thread", req.Thread)
 		}
 		m.ThreadSeq = req.Thread
+	}
+	if req.Reply > 0 {
+		quoted, err := s.st.Message(ctx, req.Conversation, req.Reply)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && quoted.Kind != store.KindText) {
+			return protocol.Entry{}, false, errorf(protocol.CodeBadRequest, "reply must be the seq of a message of this conversation")
+		} else if err != nil {
+			return protocol.Entry{}, false, s.internal("send", err)
+		}
 	}
 	if len(data.Attachments) > 0 || len(data.Mentions) > 0 || data.Everyone {
 		m.Data, _ = json.Marshal(data)
@@ -125,7 +133,7 @@ func (s *Service) Delete(ctx context.Context, me Identity, req *protocol.Delete)
 
 // React adds or removes me's emoji on a message.
 func (s *Service) React(ctx context.Context, me Identity, req *protocol.React) error {
-	if _, err := s.membership(ctx, me, req.Conversation); err != nil {
+	if _, err := s.writable(ctx, me, req.Conversation); err != nil {
 		return err
 	}
 	data, _ := json.Marshal(store.ReactionData{Emoji: req.Emoji, Add: req.Add})
@@ -139,7 +147,7 @@ func (s *Service) React(ctx context.Context, me Identity, req *protocol.React) e
 
 // ownMessage checks that me may change the message at seq.
 func (s *Service) ownMessage(ctx context.Context, me Identity, conv string, seq int64, moderators bool) error {
-	mem, err := s.membership(ctx, me, conv)
+	mem, err := s.writable(ctx, me, conv)
 	if err != nil {
 		return err
 	}
@@ -221,19 +229,35 @@ func (s *Service) History(ctx context.Context, me Identity, conv string, before 
 	return entries(ms), nil
 }
 
-// Thread returns a thread's root and replies.
+// Thread returns a thread's root and its first replies.
 func (s *Service) Thread(ctx context.Context, me Identity, conv string, root int64) ([]protocol.Entry, error) {
+	es, _, err := s.ThreadPage(ctx, me, conv, root, 0, 0)
+	return es, err
+}
+
+// ThreadPage returns a thread's root followed by its replies with seq >
+// after, at most limit (default and maximum 499) of them; more tells that
+// there are more: ask again after the last one.
+func (s *Service) ThreadPage(ctx context.Context, me Identity, conv string, root, after int64, limit int) ([]protocol.Entry, bool, error) {
 	if _, err := s.membership(ctx, me, conv); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	ms, err := s.st.Thread(ctx, conv, root, 0)
+	if limit <= 0 || limit >= store.MaxPage {
+		limit = store.MaxPage - 1
+	}
+	// One more than asked tells whether there is more.
+	ms, err := s.st.Thread(ctx, conv, root, after, limit+1)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, errorf(protocol.CodeNotFound, "no message %d in this conversation", root)
+		return nil, false, errorf(protocol.CodeNotFound, "no message %d in this conversation", root)
 	}
 	if err != nil {
-		return nil, s.internal("thread", err)
+		return nil, false, s.internal("thread", err)
 	}
-	return entries(ms), nil
+	more := len(ms) > limit+1
+	if more {
+		ms = ms[:limit+1]
+	}
+	return entries(ms), more, nil
 }
 
 // Search finds messages me can see.
@@ -243,8 +267,11 @@ func (s *Service) Search(ctx context.Context, me Identity, query, conv string, l
 			return nil, err
 		}
 	}
-	if !utf8.ValidString(query) || utf8.RuneCountInString(query) > protocol.MaxQueryLen {
-		return nil, errorf(protocol.CodeBadRequest, "query must be at most %d characters", protocol.MaxQueryLen)
+	if !utf8.ValidString(query) || strings.TrimSpace(query) == "" {
+		return nil, errorf(protocol.CodeBadRequest, "query must be 1-%d characters", protocol.MaxQueryLen)
+	}
+	if n := utf8.RuneCountInString(query); n > protocol.MaxQueryLen {
+		return nil, errorf(protocol.CodeTooLarge, "query has %d characters; the limit is %d", n, protocol.MaxQueryLen)
 	}
 	if len(strings.Fields(query)) > store.MaxSearchTerms {
 		return nil, errorf(protocol.CodeBadRequest, "search for at most %d words", store.MaxSearchTerms)

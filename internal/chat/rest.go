@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"time"
 
 	"switchboard/internal/protocol"
+	"switchboard/internal/store"
 )
 
 // Authenticated wraps a handler that needs a signed-in person; it answers
@@ -29,14 +31,20 @@ func (s *Service) Routes(mux *http.ServeMux, auth Authenticated, originPatterns 
 	mux.HandleFunc("POST /api/v1/conversations/{id}/messages", auth(s.restSend))
 	mux.HandleFunc("POST /api/v1/conversations/{id}/read", auth(s.restRead))
 	mux.HandleFunc("GET /api/v1/conversations/{id}/messages/{seq}/revisions", auth(s.restRevisions))
+	mux.HandleFunc("GET /api/v1/conversations/{id}/messages/{seq}/thread", auth(s.restThread))
 	mux.HandleFunc("GET /api/v1/conversations/{id}/export", auth(s.restExportConversation))
 	mux.HandleFunc("GET /api/v1/search", auth(s.restSearch))
 	mux.HandleFunc("GET /api/v1/export", auth(s.restExportMe))
 	mux.HandleFunc("GET /api/v1/users/{id}/export", auth(s.restExportUser))
 }
 
-// maxBody bounds JSON request bodies.
-const maxBody = 64 << 10
+// maxBody bounds JSON request bodies, as in the accounts API. A message to
+// send may be larger: maxSendBody, a socket frame's limit, holds any text
+// within protocol.MaxMessageLen (up to 4 bytes a character, more escaped).
+const (
+	maxBody     = 16 << 10
+	maxSendBody = protocol.MaxFrame
+)
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -56,6 +64,16 @@ var statusOf = map[string]int{
 // WriteError answers an HTTP request with err's code and message.
 func WriteError(w http.ResponseWriter, err error) { writeErr(w, err) }
 
+// statusError is a protocol error answered with a status of its own rather
+// than its code's.
+type statusError struct {
+	status int
+	err    *protocol.Error
+}
+
+func (e *statusError) Error() string { return e.err.Error() }
+func (e *statusError) Unwrap() error { return e.err }
+
 // writeErr answers with err's code and message (docs/api.md, errors).
 func writeErr(w http.ResponseWriter, err error) {
 	var pe *protocol.Error
@@ -66,27 +84,49 @@ func writeErr(w http.ResponseWriter, err error) {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
+	var se *statusError
+	if errors.As(err, &se) {
+		status = se.status
+	}
 	writeJSON(w, status, map[string]string{"code": pe.Code, "message": pe.Message})
 }
 
-// readBody decodes a JSON body strictly into m and validates it.
-func readBody(r *http.Request, m protocol.Message) error {
-	if err := readJSON(r, m); err != nil {
+// readJSON decodes a JSON body of at most limit bytes strictly into v.
+func readJSON(r *http.Request, v any, limit int64) error {
+	body, err := jsonBody(r, limit)
+	if err != nil {
 		return err
 	}
-	return protocol.Check(m)
+	return decodeStrict(body, v)
 }
 
-// readJSON decodes a JSON body strictly into v.
-func readJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody))
+// jsonBody reads a request body of at most limit bytes that is sent as
+// application/json, like the accounts API: a cross-site HTML form cannot
+// send that type.
+func jsonBody(r *http.Request, limit int64) ([]byte, error) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return nil, &statusError{http.StatusUnsupportedMediaType,
+			protocol.Errorf(protocol.CodeBadRequest, "send the body as JSON with Content-Type: application/json")}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, errorf(protocol.CodeTooLarge, "the body is larger than %d bytes", limit)
+	} else if err != nil {
+		return nil, errorf(protocol.CodeBadRequest, "the body could not be read")
+	}
+	return body, nil
+}
+
+// decodeStrict decodes one JSON value into v: no unknown fields, nothing after it.
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return errorf(protocol.CodeTooLarge, "the body is larger than %d bytes", maxBody)
-		}
 		return errorf(protocol.CodeBadRequest, "the body is not the expected JSON: %v", err)
+	}
+	if dec.More() {
+		return errorf(protocol.CodeBadRequest, "the body is not the expected JSON: data after the JSON value")
 	}
 	return nil
 }
@@ -113,40 +153,60 @@ func (s *Service) restInbox(w http.ResponseWriter, r *http.Request, me Identity)
 }
 
 // restCreate creates a group or channel, or opens a direct conversation
-// ({"kind":"direct","user":"..."}).
+// ({"kind":"direct","user":"..."}): 201 when created, 200 when it existed.
 func (s *Service) restCreate(w http.ResponseWriter, r *http.Request, me Identity) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil || len(body) > maxBody {
-		writeErr(w, errorf(protocol.CodeTooLarge, "the body is larger than %d bytes", maxBody))
-		return
-	}
-	var head struct {
-		Kind string `json:"kind"`
-		User string `json:"user"`
-	}
-	json.Unmarshal(body, &head)
-	var info protocol.ConversationInfo
-	if head.Kind == "direct" {
-		req := &protocol.Direct{User: head.User}
-		if err = protocol.Check(req); err == nil {
-			info, err = s.Direct(r.Context(), me, req.User)
-		}
-	} else {
-		req := &protocol.CreateConversation{}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		if err = readBody(r, req); err == nil {
-			info, err = s.Create(r.Context(), me, req)
-		}
-	}
+	info, created, err := s.restCreateBody(r, me)
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, info)
+	status := http.StatusCreated
+	if !created {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, info)
+}
+
+// restCreateBody carries out restCreate's request; created tells whether a
+// conversation was made.
+func (s *Service) restCreateBody(r *http.Request, me Identity) (info protocol.ConversationInfo, created bool, err error) {
+	body, err := jsonBody(r, maxBody)
+	if err != nil {
+		return protocol.ConversationInfo{}, false, err
+	}
+	var head struct {
+		Kind string `json:"kind"`
+	}
+	if err := json.Unmarshal(body, &head); err != nil {
+		return protocol.ConversationInfo{}, false, errorf(protocol.CodeBadRequest, "the body is not the expected JSON: %v", err)
+	}
+	if head.Kind == "direct" {
+		var d struct {
+			Kind string `json:"kind"`
+			User string `json:"user"`
+		}
+		if err := decodeStrict(body, &d); err != nil {
+			return protocol.ConversationInfo{}, false, err
+		}
+		req := &protocol.Direct{User: d.User}
+		if err := protocol.Check(req); err != nil {
+			return protocol.ConversationInfo{}, false, err
+		}
+		return s.direct(r.Context(), me, req.User)
+	}
+	req := &protocol.CreateConversation{}
+	if err := decodeStrict(body, req); err != nil {
+		return protocol.ConversationInfo{}, false, err
+	}
+	if err := protocol.Check(req); err != nil {
+		return protocol.ConversationInfo{}, false, err
+	}
+	info, err = s.Create(r.Context(), me, req)
+	return info, true, err
 }
 
 func (s *Service) restConversation(w http.ResponseWriter, r *http.Request, me Identity) {
-	info, err := s.Conversation(r.Context(), me, r.PathValue("id"))
+	info, err := s.view(r.Context(), me, r.PathValue("id"))
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -192,7 +252,7 @@ func (s *Service) restMessages(w http.ResponseWriter, r *http.Request, me Identi
 
 func (s *Service) restSend(w http.ResponseWriter, r *http.Request, me Identity) {
 	req := &protocol.Send{}
-	if err := readJSON(r, req); err != nil {
+	if err := readJSON(r, req, maxSendBody); err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -221,7 +281,11 @@ func (s *Service) restRead(w http.ResponseWriter, r *http.Request, me Identity) 
 	var body struct {
 		Seq int64 `json:"seq"`
 	}
-	if err := readJSON(r, &body); err != nil || body.Seq < 1 {
+	if err := readJSON(r, &body, maxBody); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if body.Seq < 1 {
 		writeErr(w, errorf(protocol.CodeBadRequest, `the body must be {"seq": <positive sequence number>}`))
 		return
 	}
@@ -239,12 +303,60 @@ func (s *Service) restSearch(w http.ResponseWriter, r *http.Request, me Identity
 		writeErr(w, err)
 		return
 	}
-	es, err := s.Search(r.Context(), me, q.Get("q"), q.Get("conversation"), int(limit))
+	// The same rules as the socket's search: an empty query is bad_request,
+	// one over the limit too_large.
+	req := &protocol.Search{Query: q.Get("q"), Conversation: q.Get("conversation"), Limit: int(min(limit, store.MaxPage))}
+	if err := protocol.Check(req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	es, err := s.Search(r.Context(), me, req.Query, req.Conversation, req.Limit)
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"messages": es})
+}
+
+// restThread is a thread's root and its replies after ?after=, paged like sync.
+func (s *Service) restThread(w http.ResponseWriter, r *http.Request, me Identity) {
+	root, err := strconv.ParseInt(r.PathValue("seq"), 10, 64)
+	if err != nil || root < 1 {
+		writeErr(w, errorf(protocol.CodeBadRequest, "seq must be a sequence number"))
+		return
+	}
+	after, err := queryInt(r, "after")
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	limit, err := queryInt(r, "limit")
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	es, more, err := s.ThreadPage(r.Context(), me, r.PathValue("id"), root, after, int(min(limit, store.MaxPage)))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"messages": es, "more": more})
+}
+
+// revision is an earlier text of a message, as revisions and exports show it.
+type revision struct {
+	Action string    `json:"action"`
+	Editor string    `json:"editor"`
+	Text   string    `json:"text"`
+	At     time.Time `json:"at"`
+}
+
+func revisions(revs []store.Revision) []revision {
+	out := make([]revision, len(revs))
+	for i, rv := range revs {
+		out[i] = revision{rv.Action, rv.EditorID, rv.Text, rv.RevisedAt}
+	}
+	return out
 }
 
 // restRevisions shows admins what edited and deleted messages said.
@@ -263,15 +375,5 @@ func (s *Service) restRevisions(w http.ResponseWriter, r *http.Request, me Ident
 		writeErr(w, s.internal("revisions", err))
 		return
 	}
-	type revision struct {
-		Action string    `json:"action"`
-		Editor string    `json:"editor"`
-		Text   string    `json:"text"`
-		At     time.Time `json:"at"`
-	}
-	out := make([]revision, len(revs))
-	for i, rv := range revs {
-		out[i] = revision{rv.Action, rv.EditorID, rv.Text, rv.RevisedAt}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"revisions": out})
+	writeJSON(w, http.StatusOK, map[string]any{"revisions": revisions(revs)})
 }

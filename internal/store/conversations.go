@@ -243,14 +243,30 @@ func (s *Store) AddMember(ctx context.Context, conv, user, role string) (Member,
 	return s.Member(ctx, conv, user)
 }
 
-// RemoveMember removes user from conv.
+// RemoveMember removes user from conv. A group or channel whose last owner
+// leaves is not left without one: the member who joined first (by user id
+// among those who joined at the same moment) becomes its owner.
 func (s *Store) RemoveMember(ctx context.Context, conv, user string) error {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM members WHERE conversation_id = ? AND user_id = ?`, conv, user)
+	err := s.inTx(ctx, func(t *tx) error {
+		res, err := t.ExecContext(ctx, `DELETE FROM members WHERE conversation_id = ? AND user_id = ?`, conv, user)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		_, err = t.ExecContext(ctx,
+			`UPDATE members SET role = 'owner' WHERE conversation_id = ? AND user_id = (
+			   SELECT m.user_id FROM members m WHERE m.conversation_id = ? ORDER BY m.joined_at, m.user_id LIMIT 1)
+			 AND NOT EXISTS (SELECT 1 FROM members o WHERE o.conversation_id = ? AND o.role = 'owner')
+			 AND (SELECT kind FROM conversations WHERE id = ?) <> 'direct'`, conv, conv, conv, conv)
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		return ErrNotFound
+	}
 	if err != nil {
 		return fmt.Errorf("store: remove member: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
 	}
 	return nil
 }
@@ -303,13 +319,28 @@ func (s *Store) moveCursor(ctx context.Context, conv, user string, seq int64, re
 	return s.Member(ctx, conv, user)
 }
 
+// unreadCount counts the messages of member m that are unread: text and call
+// messages from others after m's read cursor, not deleted.
+const unreadCount = `(SELECT COUNT(*) FROM messages x WHERE x.conversation_id = m.conversation_id AND x.seq > m.read_seq
+	AND x.kind IN ('text', 'call') AND x.sender_id <> m.user_id AND x.deleted_at = 0)`
+
+// Unread returns how many messages of conv user has not read (see Inbox),
+// or ErrNotFound if user is not a member.
+func (s *Store) Unread(ctx context.Context, conv, user string) (int64, error) {
+	var n int64
+	err := s.r.QueryRowContext(ctx,
+		`SELECT `+unreadCount+` FROM members m WHERE m.conversation_id = ? AND m.user_id = ?`, conv, user).Scan(&n)
+	if err != nil {
+		return 0, notFound(err)
+	}
+	return n, nil
+}
+
 // Inbox lists user's conversations, most recently active first, with their
 // unread counts.
 func (s *Store) Inbox(ctx context.Context, user string) ([]Inbox, error) {
 	rows, err := s.r.QueryContext(ctx,
-		`SELECT `+conversationColumns+`, `+memberColumns+`,
-		   (SELECT COUNT(*) FROM messages x WHERE x.conversation_id = c.id AND x.seq > m.read_seq
-		      AND x.kind IN ('text', 'call') AND x.sender_id <> m.user_id AND x.deleted_at = 0)
+		`SELECT `+conversationColumns+`, `+memberColumns+`, `+unreadCount+`
 		 FROM members m JOIN conversations c ON c.id = m.conversation_id
 		 WHERE m.user_id = ? ORDER BY c.last_activity DESC, c.id`, user)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 )
@@ -116,6 +117,7 @@ func (s *Store) AppendMessage(ctx context.Context, m Message) (out Message, dup 
 	if m.TxnID != "" {
 		txn = m.TxnID
 	}
+	var gone []string // files of a deleted message, removed after the commit
 	err = s.inTx(ctx, func(t *tx) error {
 		// The row lock on the conversation, taken here, orders appends. The
 		// retry check comes after it: a retry racing its original (a client
@@ -146,10 +148,11 @@ func (s *Store) AppendMessage(ctx context.Context, m Message) (out Message, dup 
 				return err
 			}
 		}
-		if err := s.applyToTarget(ctx, t, m); err != nil {
+		var err error
+		if gone, err = s.applyToTarget(ctx, t, m); err != nil {
 			return err
 		}
-		_, err := t.ExecContext(ctx,
+		_, err = t.ExecContext(ctx,
 			`INSERT INTO messages (conversation_id, seq, kind, sender_id, txn_id, text, target_seq, thread_seq, reply_seq, data, created_at)
 			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			m.ConversationID, m.Seq, m.Kind, m.SenderID, txn, m.Text, m.TargetSeq, m.ThreadSeq, m.ReplySeq, string(m.Data), millis(m.CreatedAt))
@@ -162,6 +165,7 @@ func (s *Store) AppendMessage(ctx context.Context, m Message) (out Message, dup 
 	if err != nil {
 		return Message{}, false, fmt.Errorf("store: append message: %w", err)
 	}
+	s.removeFileContents(gone)
 	return out, dup, nil
 }
 
@@ -169,20 +173,22 @@ func (s *Store) AppendMessage(ctx context.Context, m Message) (out Message, dup 
 var errDuplicate = errors.New("duplicate transaction id")
 
 // applyToTarget makes the change an edit, delete or reaction entry describes.
-func (s *Store) applyToTarget(ctx context.Context, t *tx, m Message) error {
+// For a delete it returns the files whose rows went with the message, for
+// the caller to remove from disk once the transaction has committed.
+func (s *Store) applyToTarget(ctx context.Context, t *tx, m Message) ([]string, error) {
 	switch m.Kind {
 	case KindEdit, KindDelete, KindReaction:
 	default:
-		return nil
+		return nil, nil
 	}
-	var oldText string
+	var oldText, data string
 	err := t.QueryRowContext(ctx,
-		`SELECT text FROM messages WHERE conversation_id = ? AND seq = ? AND kind = 'text' AND deleted_at = 0`,
-		m.ConversationID, m.TargetSeq).Scan(&oldText)
+		`SELECT text, data FROM messages WHERE conversation_id = ? AND seq = ? AND kind = 'text' AND deleted_at = 0`,
+		m.ConversationID, m.TargetSeq).Scan(&oldText, &data)
 	if errors.Is(err, sql.ErrNoRows) {
-		return ErrNoTarget
+		return nil, ErrNoTarget
 	} else if err != nil {
-		return err
+		return nil, err
 	}
 	now := millis(m.CreatedAt)
 	switch m.Kind {
@@ -190,25 +196,27 @@ func (s *Store) applyToTarget(ctx context.Context, t *tx, m Message) error {
 		if _, err := t.ExecContext(ctx,
 			`INSERT INTO message_revisions (conversation_id, seq, revised_at, editor_id, action, text) VALUES (?, ?, ?, ?, ?, ?)`,
 			m.ConversationID, m.TargetSeq, now, m.SenderID, m.Kind, oldText); err != nil {
-			return err
+			return nil, err
 		}
 		if m.Kind == KindEdit {
 			_, err = t.ExecContext(ctx, `UPDATE messages SET text = ?, edited_at = ? WHERE conversation_id = ? AND seq = ?`,
 				m.Text, now, m.ConversationID, m.TargetSeq)
-			return err
+			return nil, err
 		}
-		// A deleted message keeps its place in the log, without its text or
-		// reactions; the text stays in message_revisions for admins.
+		// A deleted message keeps its place in the log, without its text,
+		// reactions or files; the text stays in message_revisions for admins.
 		if _, err = t.ExecContext(ctx, `UPDATE messages SET text = '', deleted_at = ? WHERE conversation_id = ? AND seq = ?`,
 			now, m.ConversationID, m.TargetSeq); err != nil {
-			return err
+			return nil, err
 		}
-		_, err = t.ExecContext(ctx, `DELETE FROM reactions WHERE conversation_id = ? AND seq = ?`, m.ConversationID, m.TargetSeq)
-		return err
+		if _, err = t.ExecContext(ctx, `DELETE FROM reactions WHERE conversation_id = ? AND seq = ?`, m.ConversationID, m.TargetSeq); err != nil {
+			return nil, err
+		}
+		return dropFiles(ctx, t, m.ConversationID, attachedFiles(data))
 	default: // reaction
 		var r ReactionData
 		if err := json.Unmarshal(m.Data, &r); err != nil || r.Emoji == "" {
-			return errors.New("reaction without an emoji")
+			return nil, errors.New("reaction without an emoji")
 		}
 		var res sql.Result
 		if r.Add {
@@ -221,12 +229,73 @@ func (s *Store) applyToTarget(ctx context.Context, t *tx, m Message) error {
 				m.ConversationID, m.TargetSeq, m.SenderID, r.Emoji)
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNoChange
+			return nil, ErrNoChange
 		}
-		return nil
+		return nil, nil
+	}
+}
+
+// ConversationFileRoom is the room of the file store that holds the files
+// sent in conversation conv.
+func ConversationFileRoom(conv string) string { return "conv:" + conv }
+
+// attachedFiles returns the ids of the files a text entry's data attaches:
+// data.attachments[].id, and the thumbnails, the last part of .thumb (a URL).
+func attachedFiles(data string) []string {
+	var d struct {
+		Attachments []struct {
+			ID    string `json:"id"`
+			Thumb string `json:"thumb"`
+		} `json:"attachments"`
+	}
+	json.Unmarshal([]byte(data), &d)
+	var ids []string
+	for _, a := range d.Attachments {
+		ids = append(ids, a.ID)
+		if a.Thumb != "" {
+			ids = append(ids, a.Thumb[strings.LastIndexByte(a.Thumb, '/')+1:])
+		}
+	}
+	return ids
+}
+
+// dropFiles deletes the rows of conv's files ids that no live message of conv
+// attaches any more (a file may be sent twice), and returns their ids: their
+// content is removed once the transaction has committed.
+func dropFiles(ctx context.Context, t *tx, conv string, ids []string) ([]string, error) {
+	var gone []string
+	for _, id := range ids {
+		if !validFileID(id) {
+			continue
+		}
+		var used bool
+		if err := t.QueryRowContext(ctx,
+			`SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id = ? AND kind = 'text' AND deleted_at = 0 AND data LIKE ?)`,
+			conv, "%"+id+"%").Scan(&used); err != nil {
+			return nil, err
+		}
+		if used {
+			continue
+		}
+		res, err := t.ExecContext(ctx, `DELETE FROM files WHERE room = ? AND id = ?`, ConversationFileRoom(conv), id)
+		if err != nil {
+			return nil, err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			gone = append(gone, id)
+		}
+	}
+	return gone, nil
+}
+
+// removeFileContents removes the content of files whose rows are gone. A
+// failure leaves an orphan on disk, never a row without content.
+func (s *Store) removeFileContents(ids []string) {
+	for _, id := range ids {
+		os.Remove(s.filePath(id))
 	}
 }
 
@@ -268,12 +337,13 @@ func (s *Store) History(ctx context.Context, conv string, before int64, limit in
 	return msgs, s.decorate(ctx, conv, msgs)
 }
 
-// Thread returns the root message at seq and its replies, oldest first.
-func (s *Store) Thread(ctx context.Context, conv string, root int64, limit int) ([]Message, error) {
+// Thread returns the root message at seq followed by its replies with Seq >
+// after, oldest first, at most limit replies (capped at MaxPage).
+func (s *Store) Thread(ctx context.Context, conv string, root, after int64, limit int) ([]Message, error) {
 	msgs, err := s.messages(ctx,
 		`SELECT `+messageColumns+` FROM messages m
-		 WHERE m.conversation_id = ? AND (m.seq = ? OR m.thread_seq = ?) AND m.kind = 'text'
-		 ORDER BY m.seq LIMIT ?`, conv, root, root, pageSize(limit))
+		 WHERE m.conversation_id = ? AND (m.seq = ? OR (m.thread_seq = ? AND m.seq > ?)) AND m.kind = 'text'
+		 ORDER BY m.seq LIMIT ?`, conv, root, root, after, pageSize(limit)+1)
 	if err != nil {
 		return nil, err
 	}
@@ -405,14 +475,50 @@ func (s *Store) MessagesBy(ctx context.Context, user string, since time.Time, li
 }
 
 // DeleteMessagesBefore removes log entries created before cutoff (retention),
-// with their reactions and revisions, and returns how many went. Sequence
-// numbers are never reused: the log simply starts later.
+// with their reactions, revisions and files, and returns how many went.
+// Sequence numbers are never reused: the log simply starts later.
 func (s *Store) DeleteMessagesBefore(ctx context.Context, cutoff time.Time) (int64, error) {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM messages WHERE created_at < ?`, millis(cutoff))
+	var n int64
+	var gone []string
+	err := s.inTx(ctx, func(t *tx) error {
+		rows, err := t.QueryContext(ctx,
+			`SELECT conversation_id, data FROM messages WHERE created_at < ? AND kind = 'text' AND data LIKE '%"attachments"%'`,
+			millis(cutoff))
+		if err != nil {
+			return err
+		}
+		files := map[string][]string{} // conversation -> file ids
+		for rows.Next() {
+			var conv, data string
+			if err := rows.Scan(&conv, &data); err != nil {
+				rows.Close()
+				return err
+			}
+			files[conv] = append(files[conv], attachedFiles(data)...)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		res, err := t.ExecContext(ctx, `DELETE FROM messages WHERE created_at < ?`, millis(cutoff))
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		for conv, ids := range files {
+			g, err := dropFiles(ctx, t, conv, ids)
+			if err != nil {
+				return err
+			}
+			gone = append(gone, g...)
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("store: retention: %w", err)
 	}
-	return res.RowsAffected()
+	s.removeFileContents(gone)
+	return n, nil
 }
 
 func (s *Store) messages(ctx context.Context, q string, args ...any) ([]Message, error) {

@@ -272,11 +272,11 @@ func testEditsDeletesReactionsThreads(t *testing.T, b backend) {
 	if revs, _ := s.Revisions(ctx, "g", root.Seq); len(revs) != 1 || revs[0].Text != "frist" {
 		t.Fatalf("edit revisions %+v", revs)
 	}
-	th, err := s.Thread(ctx, "g", root.Seq, 0)
+	th, err := s.Thread(ctx, "g", root.Seq, 0, 0)
 	if err != nil || len(th) != 4 || th[0].Seq != root.Seq || th[3].Text != "reply 2" {
 		t.Fatalf("thread %+v %v", th, err)
 	}
-	if _, err := s.Thread(ctx, "g", other.Seq+1000, 0); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Thread(ctx, "g", other.Seq+1000, 0, 0); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("thread of nothing: %v", err)
 	}
 
