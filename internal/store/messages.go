@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Kinds of log entries. Text, call and system entries are messages people
@@ -441,27 +442,48 @@ func (s *Store) Search(ctx context.Context, user, conv, query string, limit int)
 	if len(terms) > MaxSearchTerms {
 		return nil, fmt.Errorf("store: search: at most %d words", MaxSearchTerms)
 	}
-	q := `SELECT ` + messageColumns + ` FROM messages m
-		JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = ?`
-	col := "m.text ILIKE"
-	if !s.pg {
-		// LIKE on the FTS5 trigram table is answered from its index; on
-		// the table itself it would scan every message.
-		q += ` JOIN messages_fts f ON f.rowid = m.id`
-		col = "f.text LIKE"
-	}
-	q += ` WHERE m.kind = 'text' AND m.deleted_at = 0`
+	q, args := s.searchQuery(user, conv, terms)
+	return s.messages(ctx, q, append(args, pageSize(limit))...)
+}
+
+// searchQuery builds the search for terms (all must match, in any case, as
+// any part of a word). On SQLite the FTS5 trigram index finds the terms of
+// three characters or more (MATCH with a phrase per term: LIKE with ESCAPE is
+// not handed to the index), and the index drives the query; shorter terms,
+// like CJK words of two characters, filter with LIKE. On PostgreSQL ILIKE is
+// answered from the pg_trgm index.
+func (s *Store) searchQuery(user, conv string, terms []string) (string, []any) {
+	from := ` FROM messages m`
 	args := []any{user}
-	for _, term := range terms {
-		q += ` AND ` + col + ` ? ESCAPE '\'`
+	var phrases, short []string
+	for _, t := range terms {
+		if !s.pg && utf8.RuneCountInString(t) >= 3 {
+			phrases = append(phrases, `"`+strings.ReplaceAll(t, `"`, `""`)+`"`)
+		} else {
+			short = append(short, t)
+		}
+	}
+	where := ` WHERE m.kind = 'text' AND m.deleted_at = 0`
+	if len(phrases) > 0 {
+		from = ` FROM messages_fts f JOIN messages m ON m.id = f.rowid`
+		where += ` AND messages_fts MATCH ?`
+		args = append(args, strings.Join(phrases, " "))
+	}
+	q := `SELECT ` + messageColumns + from + `
+		JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = ?` + where
+	like := "m.text LIKE"
+	if s.pg {
+		like = "m.text ILIKE"
+	}
+	for _, term := range short {
+		q += ` AND ` + like + ` ? ESCAPE '\'`
 		args = append(args, "%"+likeEscaper.Replace(term)+"%")
 	}
 	if conv != "" {
 		q += ` AND m.conversation_id = ?`
 		args = append(args, conv)
 	}
-	q += ` ORDER BY m.created_at DESC, m.seq DESC LIMIT ?`
-	return s.messages(ctx, q, append(args, pageSize(limit))...)
+	return q + ` ORDER BY m.created_at DESC, m.seq DESC LIMIT ?`, args
 }
 
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
