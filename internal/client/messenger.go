@@ -12,15 +12,20 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 
 	"switchboard/internal/protocol"
 )
 
 // Messenger is a Go client of the messaging protocol (a signed-in device):
 // tests, `switchboard bench chat` and bots use it.
+//
+// It uses gorilla/websocket, as the server's side of this socket does: a
+// benchmark runs ten thousand of them next to the server, and their reading
+// costs should stay small.
 type Messenger struct {
 	ws      *websocket.Conn
+	wmu     sync.Mutex // one writer at a time
 	Ready   *protocol.Ready
 	onEvent func(protocol.Message)
 	skip    func([]byte) bool
@@ -98,7 +103,7 @@ type MessengerOptions struct {
 // DialMessengerWith is DialMessenger with all the options.
 func DialMessengerWith(ctx context.Context, wsURL string, o MessengerOptions) (*Messenger, error) {
 	header, onEvent := o.Header, o.OnEvent
-	ws, resp, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: header})
+	ws, resp, err := websocket.DefaultDialer.DialContext(ctx, wsURL, header)
 	if err != nil {
 		if resp != nil {
 			return nil, fmt.Errorf("connect: %w (HTTP %d)", err, resp.StatusCode)
@@ -107,15 +112,19 @@ func DialMessengerWith(ctx context.Context, wsURL string, o MessengerOptions) (*
 	}
 	ws.SetReadLimit(16 << 20)
 	m := &Messenger{ws: ws, onEvent: onEvent, skip: o.Skip, pending: map[string]chan protocol.Message{}, done: make(chan struct{})}
-	_, data, err := ws.Read(ctx)
+	if d, ok := ctx.Deadline(); ok {
+		ws.SetReadDeadline(d)
+	}
+	_, data, err := ws.ReadMessage()
+	ws.SetReadDeadline(time.Time{})
 	if err != nil {
-		ws.CloseNow()
+		ws.Close()
 		return nil, fmt.Errorf("waiting for ready: %w", err)
 	}
 	first, err := DecodeServer(data)
 	ready, ok := first.(*protocol.Ready)
 	if err != nil || !ok {
-		ws.CloseNow()
+		ws.Close()
 		return nil, fmt.Errorf("first message is not ready: %.200s", data)
 	}
 	m.Ready = ready
@@ -130,7 +139,7 @@ func (m *Messenger) read() {
 	// frames decoded into messages get their own.
 	var buf bytes.Buffer
 	for {
-		_, r, err := m.ws.Reader(context.Background())
+		_, r, err := m.ws.NextReader()
 		if err == nil {
 			buf.Reset()
 			_, err = buf.ReadFrom(r)
@@ -197,7 +206,7 @@ func (m *Messenger) Request(ctx context.Context, msg protocol.Message) (protocol
 	}
 	m.pending[id] = ch
 	m.mu.Unlock()
-	if err := m.ws.Write(ctx, websocket.MessageText, protocol.Encode(protocol.WithID(msg, id))); err != nil {
+	if err := m.write(ctx, protocol.Encode(protocol.WithID(msg, id))); err != nil {
 		m.mu.Lock()
 		delete(m.pending, id)
 		m.mu.Unlock()
@@ -222,16 +231,36 @@ func (m *Messenger) Request(ctx context.Context, msg protocol.Message) (protocol
 
 // Post sends msg without waiting for anything.
 func (m *Messenger) Post(ctx context.Context, msg protocol.Message) error {
-	return m.ws.Write(ctx, websocket.MessageText, protocol.Encode(msg))
+	return m.write(ctx, protocol.Encode(msg))
 }
 
 // Close closes the connection; Done is closed once it is.
 func (m *Messenger) Close() {
-	m.ws.Close(websocket.StatusNormalClosure, "")
+	m.wmu.Lock()
+	m.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	m.wmu.Unlock()
+	// The server answers the close frame and closes; the reader then ends.
+	select {
+	case <-m.done:
+	case <-time.After(5 * time.Second):
+		m.ws.Close()
+	}
 }
 
 // Drop cuts the connection without a closing handshake, as a lost network does.
-func (m *Messenger) Drop() { m.ws.CloseNow() }
+func (m *Messenger) Drop() { m.ws.Close() }
+
+// write sends one frame, within ctx's deadline if it has one.
+func (m *Messenger) write(ctx context.Context, frame []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	d, _ := ctx.Deadline()
+	m.ws.SetWriteDeadline(d)
+	return m.ws.WriteMessage(websocket.TextMessage, frame)
+}
 
 // Done is closed when the connection has ended.
 func (m *Messenger) Done() <-chan struct{} { return m.done }
