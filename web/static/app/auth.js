@@ -126,6 +126,27 @@ function accountFields(prefix) {
   };
 }
 
+/** Submitting a new account's form: check the fields, create it with `create(values)`, go home. */
+function submitAccount(form, fields, error, submit, create, navigate) {
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const r = fields.read();
+    if (r.error) {
+      error.show(r.error);
+      r.focus.focus();
+      return;
+    }
+    submit.disabled = true;
+    try {
+      await create(r.values);
+      navigate('/', { replace: true });
+    } catch (err) {
+      error.show(err.message);
+      submit.disabled = false;
+    }
+  });
+}
+
 /** /setup?code=...: the first admin. */
 export function renderSetup(root, { navigate }) {
   const code = new URLSearchParams(location.search).get('code') || '';
@@ -144,23 +165,7 @@ export function renderSetup(root, { navigate }) {
       form.replaceChildren(h('p', { 'data-testid': 'setup-done', text: 'Setup is done already.' }), h('a.btn.btn-primary', { href: '/login', text: 'Sign in' }));
     }
   }).catch(() => {});
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    const r = fields.read();
-    if (r.error) {
-      error.show(r.error);
-      r.focus.focus();
-      return;
-    }
-    submit.disabled = true;
-    try {
-      await setup({ code: codeField.input.value.trim(), ...r.values });
-      navigate('/', { replace: true });
-    } catch (err) {
-      error.show(err.message);
-      submit.disabled = false;
-    }
-  });
+  submitAccount(form, fields, error, submit, (values) => setup({ code: codeField.input.value.trim(), ...values }), navigate);
   return { destroy() {} };
 }
 
@@ -180,22 +185,9 @@ export function renderInvite(root, { navigate, token }) {
   root.appendChild(cardPage('You are invited to Switchboard', 'Create your account to message and call your colleagues.', [signedIn, form,
     h('p.muted.small.auth-foot', null, 'Already have an account? ', h('a', { href: '/login', text: 'Sign in' }))]));
   fields.focus();
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    const r = fields.read();
-    if (r.error) {
-      error.show(r.error);
-      r.focus.focus();
-      return;
-    }
-    submit.disabled = true;
-    try {
-      await acceptInvite({ token, ...r.values });
-      navigate('/', { replace: true });
-    } catch (err) {
-      error.show(err.status === 404 ? 'This invitation is not valid any more: it was used or it expired. Ask for a new one.' : err.message);
-      submit.disabled = false;
-    }
-  });
+  submitAccount(form, fields, error, submit, (values) => acceptInvite({ token, ...values }).catch((err) => {
+    if (err.status === 404) err.message = 'This invitation is not valid any more: it was used or it expired. Ask for a new one.';
+    throw err;
+  }), navigate);
   return { destroy() {} };
 }
