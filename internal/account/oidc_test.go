@@ -1,138 +1,15 @@
 package account
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
-	"fmt"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
+	"switchboard/internal/account/oidctest"
 )
-
-// fakeIssuer is an OpenID provider in miniature: discovery, JWKS, an
-// authorization endpoint that signs in whoever is configured in claims, and
-// a token endpoint that checks the client secret and the PKCE verifier.
-type fakeIssuer struct {
-	t   *testing.T
-	srv *httptest.Server
-	key *rsa.PrivateKey
-	now func() time.Time
-
-	mu        sync.Mutex
-	claims    map[string]any // the person who signs in next
-	badNonce  bool
-	grants    map[string]grant
-	exchanges int
-}
-
-type grant struct {
-	challenge, nonce, redirect string
-	claims                     map[string]any
-}
-
-const (
-	fakeClientID     = "switchboard-test"
-	fakeClientSecret = "client-secret"
-)
-
-func newFakeIssuer(t *testing.T, now func() time.Time) *fakeIssuer {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fakeIssuer{t: t, key: key, now: now, grants: map[string]grant{}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(map[string]any{
-			"issuer": f.srv.URL, "authorization_endpoint": f.srv.URL + "/auth", "token_endpoint": f.srv.URL + "/token",
-			"jwks_uri": f.srv.URL + "/jwks", "response_types_supported": []string{"code"},
-			"subject_types_supported": []string{"public"}, "id_token_signing_alg_values_supported": []string{"RS256"},
-			"code_challenge_methods_supported": []string{"S256"},
-		})
-	})
-	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
-		b64 := base64.RawURLEncoding.EncodeToString
-		json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{{
-			"kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256",
-			"n": b64(key.N.Bytes()), "e": b64(big.NewInt(int64(key.E)).Bytes()),
-		}}})
-	})
-	mux.HandleFunc("GET /auth", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		if q.Get("client_id") != fakeClientID || q.Get("response_type") != "code" || q.Get("code_challenge_method") != "S256" ||
-			q.Get("code_challenge") == "" || q.Get("nonce") == "" || !strings.Contains(q.Get("scope"), "openid") {
-			http.Error(w, "bad authorization request: "+r.URL.RawQuery, http.StatusBadRequest)
-			return
-		}
-		f.mu.Lock()
-		code := newSecret()
-		f.grants[code] = grant{challenge: q.Get("code_challenge"), nonce: q.Get("nonce"), redirect: q.Get("redirect_uri"), claims: f.claims}
-		f.mu.Unlock()
-		http.Redirect(w, r, q.Get("redirect_uri")+"?"+url.Values{"code": {code}, "state": {q.Get("state")}}.Encode(), http.StatusFound)
-	})
-	mux.HandleFunc("POST /token", f.token)
-	f.srv = httptest.NewServer(mux)
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *fakeIssuer) token(w http.ResponseWriter, r *http.Request) {
-	r.ParseForm()
-	id, secret, ok := r.BasicAuth()
-	if !ok {
-		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
-	}
-	f.mu.Lock()
-	g, found := f.grants[r.PostForm.Get("code")]
-	delete(f.grants, r.PostForm.Get("code"))
-	f.exchanges++
-	badNonce := f.badNonce
-	f.mu.Unlock()
-	sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
-	switch {
-	case id != fakeClientID || secret != fakeClientSecret:
-		w.WriteHeader(http.StatusUnauthorized)
-		json.NewEncoder(w).Encode(map[string]string{"error": "invalid_client"})
-		return
-	case !found || r.PostForm.Get("redirect_uri") != g.redirect || base64.RawURLEncoding.EncodeToString(sum[:]) != g.challenge:
-		w.WriteHeader(http.StatusBadRequest)
-		json.NewEncoder(w).Encode(map[string]string{"error": "invalid_grant"})
-		return
-	}
-	now := f.now()
-	claims := jwt.MapClaims{"iss": f.srv.URL, "sub": fmt.Sprint("sub-", g.claims["email"]), "aud": fakeClientID,
-		"iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "nonce": g.nonce}
-	if badNonce {
-		claims["nonce"] = "something else"
-	}
-	for k, v := range g.claims {
-		claims[k] = v
-	}
-	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
-	tok.Header["kid"] = "k1"
-	signed, err := tok.SignedString(f.key)
-	if err != nil {
-		f.t.Error(err)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]any{"access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": signed})
-}
-
-func (f *fakeIssuer) signInAs(claims map[string]any) {
-	f.mu.Lock()
-	f.claims = claims
-	f.mu.Unlock()
-}
 
 // sso runs the browser side of a single sign-on and returns the callback's answer.
 func (c *client) sso(t *testing.T) result {
@@ -154,17 +31,17 @@ func (c *client) sso(t *testing.T) result {
 }
 
 func TestOIDC(t *testing.T) {
-	var issuer *fakeIssuer
+	var issuer *oidctest.Provider
 	e := newEnv(t, func(c *Config) {
-		issuer = newFakeIssuer(t, c.Now)
-		c.OIDC = &OIDCConfig{Issuer: issuer.srv.URL, ClientID: fakeClientID, ClientSecret: fakeClientSecret}
+		issuer = oidctest.NewProvider(t, oidctest.WithClock(c.Now))
+		c.OIDC = &OIDCConfig{Issuer: issuer.URL, ClientID: issuer.ClientID, ClientSecret: issuer.ClientSecret}
 	})
 	if r := e.client().do("GET", "/api/v1/auth/setup", nil); r.body["sso"] != true {
 		t.Fatalf("setup status %s", r.raw)
 	}
 
 	// Before first-run setup, SSO creates nobody: setup needs an empty table.
-	issuer.signInAs(map[string]any{"email": "Wanda@Example.com", "email_verified": true, "name": "Wanda W.", "preferred_username": "wanda"})
+	issuer.SignInAs(map[string]any{"email": "Wanda@Example.com", "email_verified": true, "name": "Wanda W.", "preferred_username": "wanda"})
 	wantStatus(t, "before setup", e.client().sso(t), http.StatusConflict, "conflict")
 	wantStatus(t, "setup", e.client().send("POST", "/api/v1/auth/setup", map[string]string{"code": e.svc.SetupCode(),
 		"username": "root", "password": "root-password"}, nil), http.StatusCreated, "")
@@ -197,7 +74,7 @@ func TestOIDC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	issuer.signInAs(map[string]any{"email": "xena@example.com", "email_verified": "true", "preferred_username": "x"})
+	issuer.SignInAs(map[string]any{"email": "xena@example.com", "email_verified": "true", "preferred_username": "x"})
 	c3 := e.client()
 	c3.sso(t)
 	if s := c3.do("GET", "/api/v1/auth/session", nil); s.body["user"].(map[string]any)["id"] != admin.ID || s.body["user"].(map[string]any)["role"] != RoleAdmin {
@@ -205,7 +82,7 @@ func TestOIDC(t *testing.T) {
 	}
 
 	// A taken username gets a number.
-	issuer.signInAs(map[string]any{"email": "wanda@elsewhere.org", "email_verified": true, "preferred_username": "wanda@elsewhere.org"})
+	issuer.SignInAs(map[string]any{"email": "wanda@elsewhere.org", "email_verified": true, "preferred_username": "wanda@elsewhere.org"})
 	c4 := e.client()
 	c4.sso(t)
 	if s := c4.do("GET", "/api/v1/auth/session", nil); s.body["user"].(map[string]any)["username"] != "wanda-2" {
@@ -213,28 +90,23 @@ func TestOIDC(t *testing.T) {
 	}
 
 	// Refusals.
-	issuer.signInAs(map[string]any{"email": "yan@example.com", "email_verified": false})
+	issuer.SignInAs(map[string]any{"email": "yan@example.com", "email_verified": false})
 	wantStatus(t, "unverified email", e.client().sso(t), http.StatusForbidden, "forbidden")
 	if _, err := e.st.UserByEmail(t.Context(), "yan@example.com"); err == nil {
 		t.Fatal("account made for an unverified address")
 	}
-	issuer.signInAs(map[string]any{"email_verified": true})
+	issuer.SignInAs(map[string]any{"email_verified": true})
 	wantStatus(t, "no email", e.client().sso(t), http.StatusForbidden, "forbidden")
 
 	if _, err := e.svc.SetDisabled(t.Context(), u.ID, true); err != nil {
 		t.Fatal(err)
 	}
-	issuer.signInAs(map[string]any{"email": "wanda@example.com", "email_verified": true})
+	issuer.SignInAs(map[string]any{"email": "wanda@example.com", "email_verified": true})
 	wantStatus(t, "disabled", e.client().sso(t), http.StatusForbidden, "forbidden")
 
-	issuer.signInAs(map[string]any{"email": "zoe@example.com", "email_verified": true})
-	issuer.mu.Lock()
-	issuer.badNonce = true
-	issuer.mu.Unlock()
+	issuer.SignInAs(map[string]any{"email": "zoe@example.com", "email_verified": true, "nonce": "something else"})
 	wantStatus(t, "wrong nonce", e.client().sso(t), http.StatusUnauthorized, "unauthorized")
-	issuer.mu.Lock()
-	issuer.badNonce = false
-	issuer.mu.Unlock()
+	issuer.SignInAs(map[string]any{"email": "zoe@example.com", "email_verified": true})
 
 	// The callback only completes in the browser that started, and once.
 	victim := e.client()
@@ -273,17 +145,17 @@ func TestOIDC(t *testing.T) {
 // The configured role, the name shown on the sign-in page, and signing in
 // only people who already have an account.
 func TestOIDCRoleNameExistingOnly(t *testing.T) {
-	var issuer *fakeIssuer
+	var issuer *oidctest.Provider
 	e := newEnv(t, func(c *Config) {
-		issuer = newFakeIssuer(t, c.Now)
-		c.OIDC = &OIDCConfig{Issuer: issuer.srv.URL, ClientID: fakeClientID, ClientSecret: fakeClientSecret,
+		issuer = oidctest.NewProvider(t, oidctest.WithClock(c.Now))
+		c.OIDC = &OIDCConfig{Issuer: issuer.URL, ClientID: issuer.ClientID, ClientSecret: issuer.ClientSecret,
 			Name: "Keycloak", Role: RoleAgent}
 	})
 	if r := e.client().do("GET", "/api/v1/auth/setup", nil); r.body["ssoName"] != "Keycloak" {
 		t.Fatalf("setup status %s", r.raw)
 	}
 	e.user("root", RoleAdmin)
-	issuer.signInAs(map[string]any{"email": "ada@example.com", "email_verified": true})
+	issuer.SignInAs(map[string]any{"email": "ada@example.com", "email_verified": true})
 	c := e.client()
 	c.sso(t)
 	if s := c.do("GET", "/api/v1/auth/session", nil); s.body["user"].(map[string]any)["role"] != RoleAgent {
@@ -291,8 +163,8 @@ func TestOIDCRoleNameExistingOnly(t *testing.T) {
 	}
 
 	e = newEnv(t, func(c *Config) {
-		issuer = newFakeIssuer(t, c.Now)
-		c.OIDC = &OIDCConfig{Issuer: issuer.srv.URL, ClientID: fakeClientID, ClientSecret: fakeClientSecret, ExistingOnly: true}
+		issuer = oidctest.NewProvider(t, oidctest.WithClock(c.Now))
+		c.OIDC = &OIDCConfig{Issuer: issuer.URL, ClientID: issuer.ClientID, ClientSecret: issuer.ClientSecret, ExistingOnly: true}
 	})
 	if r := e.client().do("GET", "/api/v1/auth/setup", nil); r.body["ssoName"] != "SSO" {
 		t.Fatalf("default name: %s", r.raw)
@@ -300,12 +172,12 @@ func TestOIDCRoleNameExistingOnly(t *testing.T) {
 	if _, err := e.svc.CreateUser(t.Context(), NewUser{Username: "bea", Email: "bea@example.com", Role: RoleMember, Password: "bea-password"}); err != nil {
 		t.Fatal(err)
 	}
-	issuer.signInAs(map[string]any{"email": "ada@example.com", "email_verified": true})
+	issuer.SignInAs(map[string]any{"email": "ada@example.com", "email_verified": true})
 	wantStatus(t, "no account", e.client().sso(t), http.StatusForbidden, "forbidden")
 	if _, err := e.st.UserByEmail(t.Context(), "ada@example.com"); err == nil {
 		t.Fatal("an account was created though only existing ones may sign in")
 	}
-	issuer.signInAs(map[string]any{"email": "bea@example.com", "email_verified": true})
+	issuer.SignInAs(map[string]any{"email": "bea@example.com", "email_verified": true})
 	if r := e.client().sso(t); r.status != http.StatusSeeOther {
 		t.Fatalf("existing account: %d %s", r.status, r.raw)
 	}
@@ -319,7 +191,7 @@ func TestOIDCProviderDown(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
 	e := newEnv(t, func(c *Config) {
-		c.OIDC = &OIDCConfig{Issuer: dead.URL, ClientID: fakeClientID}
+		c.OIDC = &OIDCConfig{Issuer: dead.URL, ClientID: oidctest.ClientID}
 	})
 	wantStatus(t, "login", e.client().send("GET", "/api/v1/auth/oidc/login", nil, nil), http.StatusBadGateway, "unavailable")
 	if _, err := New(Config{Store: e.st, OIDC: &OIDCConfig{}}); err == nil {
