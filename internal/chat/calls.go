@@ -92,7 +92,8 @@ func (c *calls) Start(ctx context.Context, d *device, req *protocol.StartCall) (
 		}
 		convID = info.ID
 	}
-	if _, err := s.membership(ctx, me, convID); err != nil {
+	// A call writes a call entry: not in an archived conversation.
+	if _, err := s.writable(ctx, me, convID); err != nil {
 		return protocol.CallInfo{}, err
 	}
 	conv, err := s.st.Conversation(ctx, convID)

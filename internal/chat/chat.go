@@ -272,10 +272,17 @@ func (s *Service) convInfo(ctx context.Context, c store.Conversation, me *store.
 	if err != nil {
 		return info, err
 	}
-	for _, m := range ms {
-		info.Members = append(info.Members, protocol.MemberInfo{User: m.UserID, Role: m.Role, Read: m.ReadSeq, Delivered: m.DeliveredSeq})
-	}
+	info.Members = memberInfos(ms)
 	return info, nil
+}
+
+// memberInfos describes a conversation's members with their receipts.
+func memberInfos(ms []store.Member) []protocol.MemberInfo {
+	var out []protocol.MemberInfo
+	for _, m := range ms {
+		out = append(out, protocol.MemberInfo{User: m.UserID, Role: m.Role, Read: m.ReadSeq, Delivered: m.DeliveredSeq})
+	}
+	return out
 }
 
 // describe loads conv and describes it to me (a member).
@@ -310,10 +317,6 @@ func (s *Service) Inbox(ctx context.Context, me Identity) ([]protocol.Conversati
 		out = append(out, info)
 	}
 	return out, nil
-}
-
-func (s *Service) Conversation(ctx context.Context, me Identity, conv string) (protocol.ConversationInfo, error) {
-	return s.describe(ctx, me, conv)
 }
 
 // ctxTimeout bounds background work that has no request context.

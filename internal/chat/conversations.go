@@ -143,22 +143,28 @@ func (s *Service) introduce(ctx context.Context, conv string, newcomers []string
 	s.pres.introduce(newcomers, ids)
 }
 
-// announce tells every member's devices about conv and returns it as me sees it.
+// announce tells every member's devices about conv and returns it as me sees
+// it. The conversation and its members are loaded once: each member's view
+// differs only in their own cursor and mute.
 func (s *Service) announce(ctx context.Context, me Identity, conv string) (protocol.ConversationInfo, error) {
-	ids, err := s.memberIDs(ctx, conv)
+	c, err := s.st.Conversation(ctx, conv)
 	if err != nil {
 		return protocol.ConversationInfo{}, s.internal("conversation", err)
 	}
+	ms, err := s.st.Members(ctx, conv)
+	if err != nil {
+		return protocol.ConversationInfo{}, s.internal("conversation", err)
+	}
+	base, _ := s.convInfo(ctx, c, nil, 0)
+	base.Member, base.Members = true, memberInfos(ms)
 	var mine protocol.ConversationInfo
-	for _, u := range ids {
-		info, err := s.describe(ctx, Identity{UserID: u}, conv)
-		if err != nil {
-			return protocol.ConversationInfo{}, err
-		}
-		if u == me.UserID {
+	for _, m := range ms {
+		info := base
+		info.ReadSeq, info.Muted = m.ReadSeq, m.Muted
+		if m.UserID == me.UserID {
 			mine = info
 		}
-		s.hub.toUser(u, protocol.Encode(&protocol.ConversationMsg{Conversation: info}))
+		s.hub.toUser(m.UserID, protocol.Encode(&protocol.ConversationMsg{Conversation: info}))
 	}
 	return mine, nil
 }

@@ -229,12 +229,6 @@ func (s *Service) History(ctx context.Context, me Identity, conv string, before 
 	return entries(ms), nil
 }
 
-// Thread returns a thread's root and its first replies.
-func (s *Service) Thread(ctx context.Context, me Identity, conv string, root int64) ([]protocol.Entry, error) {
-	es, _, err := s.ThreadPage(ctx, me, conv, root, 0, 0)
-	return es, err
-}
-
 // ThreadPage returns a thread's root followed by its replies with seq >
 // after, at most limit (default and maximum 499) of them; more tells that
 // there are more: ask again after the last one.
@@ -327,9 +321,10 @@ func (s *Service) moveCursor(ctx context.Context, me Identity, conv string, seq 
 	return nil
 }
 
-// Typing tells the other members' devices that me is typing in conv.
+// Typing tells the other members' devices that me is typing in conv (not
+// in an archived one: nothing can be sent there).
 func (s *Service) Typing(ctx context.Context, me Identity, conv string) error {
-	if _, err := s.membership(ctx, me, conv); err != nil {
+	if _, err := s.writable(ctx, me, conv); err != nil {
 		return err
 	}
 	ids, err := s.memberIDs(ctx, conv)

@@ -34,12 +34,29 @@ func (s *Service) afterMessage(ctx context.Context, me Identity, m store.Message
 	if conv.Kind != store.Direct && conv.Name != "" {
 		title += " in " + conv.Name
 	}
+	// Who muted the conversation is asked once, when someone needs a push:
+	// one query per message, not one per member.
+	var muted map[string]bool
+	isMuted := func(u string) bool {
+		if muted == nil {
+			ids, err := s.st.MutedMembers(ctx, conv.ID)
+			if err != nil {
+				s.log.Error("chat: notify", "conversation", conv.ID, "err", err)
+				ids = members // not knowing, only mentions notify
+			}
+			muted = make(map[string]bool, len(ids))
+			for _, id := range ids {
+				muted[id] = true
+			}
+		}
+		return muted[u]
+	}
 	for _, u := range members {
 		if u == me.UserID {
 			continue
 		}
 		mentioned := data.Everyone || slices.Contains(data.Mentions, u)
-		if !s.shouldPush(ctx, u, conv.ID, mentioned) {
+		if !s.shouldPush(u, mentioned, isMuted) {
 			continue
 		}
 		n := Notification{Type: "message", Title: title, Body: "New message", URL: "/#/c/" + conv.ID, Tag: conv.ID, Conversation: conv.ID}
@@ -53,18 +70,14 @@ func (s *Service) afterMessage(ctx context.Context, me Identity, m store.Message
 	}
 }
 
-// shouldPush decides whether user gets a push for a message in conv: not
-// when one of their devices is connected and in use (the app shows it),
-// not in do-not-disturb, and not for a muted conversation unless mentioned.
-func (s *Service) shouldPush(ctx context.Context, user, conv string, mentioned bool) bool {
+// shouldPush decides whether user gets a push for a message: not when one
+// of their devices is connected and in use (the app shows it), not in
+// do-not-disturb, and not for a muted conversation unless mentioned.
+func (s *Service) shouldPush(user string, mentioned bool, muted func(string) bool) bool {
 	if s.hub.active(user) || s.pres.status(user) == protocol.StatusDND {
 		return false
 	}
-	if mentioned {
-		return true
-	}
-	m, err := s.st.Member(ctx, conv, user)
-	return err == nil && !m.Muted
+	return mentioned || !muted(user)
 }
 
 // preview shortens a message for a notification.

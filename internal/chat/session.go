@@ -162,8 +162,8 @@ func (s *Service) handle(ctx context.Context, d *device, msg protocol.Message) (
 		es, err := s.History(ctx, me, m.Conversation, m.Before, m.Limit)
 		return &protocol.HistoryMsg{Conversation: m.Conversation, Messages: es}, err
 	case *protocol.ThreadReq:
-		es, err := s.Thread(ctx, me, m.Conversation, m.Root)
-		return &protocol.HistoryMsg{Conversation: m.Conversation, Messages: es}, err
+		es, more, err := s.ThreadPage(ctx, me, m.Conversation, m.Root, m.After, m.Limit)
+		return &protocol.HistoryMsg{Conversation: m.Conversation, Messages: es, More: more}, err
 	case *protocol.Send:
 		e, dup, err := s.Send(ctx, me, m)
 		return &protocol.Sent{Entry: e, Duplicate: dup}, err

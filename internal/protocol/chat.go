@@ -156,10 +156,14 @@ type HistoryReq struct {
 	Limit        int    `json:"limit,omitempty"`
 }
 
+// ThreadReq asks for a thread's root and its replies after After, at most
+// Limit of them.
 type ThreadReq struct {
 	Head
 	Conversation string `json:"conversation"`
 	Root         int64  `json:"root"`
+	After        int64  `json:"after,omitempty"`
+	Limit        int    `json:"limit,omitempty"`
 }
 
 type Send struct {
@@ -324,11 +328,13 @@ type Events struct {
 	More         bool    `json:"more"`
 }
 
-// HistoryMsg answers history and thread: messages, oldest first.
+// HistoryMsg answers history and thread: messages, oldest first. For a
+// thread, More says there are more replies: ask again after the last one.
 type HistoryMsg struct {
 	Head
 	Conversation string  `json:"conversation"`
 	Messages     []Entry `json:"messages"`
+	More         bool    `json:"more,omitempty"`
 }
 
 // Sent acknowledges a send: the message is stored under Seq.
@@ -492,6 +498,14 @@ func checkText(field, s string, max int, allowEmpty bool) error {
 	return nil
 }
 
+// checkName checks a conversation's name: the same for create and update.
+func checkName(name string) error {
+	if strings.ContainsAny(name, "\r\n") {
+		return fmt.Errorf("name must be one line")
+	}
+	return checkText("name", name, MaxConvName, false)
+}
+
 func checkUsers(users []string, max int) error {
 	if len(users) > max {
 		return fmt.Errorf("at most %d users", max)
@@ -519,6 +533,9 @@ func (m *HistoryReq) validate() error {
 }
 
 func (m *ThreadReq) validate() error {
+	if m.After < 0 || m.Limit < 0 {
+		return fmt.Errorf("after and limit must not be negative")
+	}
 	if err := checkConv(m.Conversation); err != nil {
 		return err
 	}
@@ -623,11 +640,8 @@ func (m *CreateConversation) validate() error {
 	if m.Kind != "group" && m.Kind != "channel" {
 		return fmt.Errorf("kind must be group or channel (use direct for one person)")
 	}
-	if err := checkText("name", m.Name, MaxConvName, false); err != nil {
+	if err := checkName(m.Name); err != nil {
 		return err
-	}
-	if strings.Contains(m.Name, "\n") {
-		return fmt.Errorf("name must be one line")
 	}
 	if err := checkText("topic", m.Topic, MaxTopicLen, true); err != nil {
 		return err
@@ -656,7 +670,7 @@ func (m *UpdateConversation) validate() error {
 		return err
 	}
 	if m.Name != nil {
-		if err := checkText("name", *m.Name, MaxConvName, false); err != nil {
+		if err := checkName(*m.Name); err != nil {
 			return err
 		}
 	}

@@ -34,6 +34,15 @@ func TestDecodeChat(t *testing.T) {
 		{"create group", `{"type":"create","kind":"group","name":"Team","members":["u1","u2"]}`, ""},
 		{"create direct", `{"type":"create","kind":"direct","name":"x"}`, CodeBadRequest},
 		{"update nothing", `{"type":"update","conversation":"c"}`, CodeBadRequest},
+		{"update name", `{"type":"update","conversation":"c","name":"Team"}`, ""},
+		{"update two-line name", `{"type":"update","conversation":"c","name":"Two\nlines"}`, CodeBadRequest},
+		{"update name with a carriage return", `{"type":"update","conversation":"c","name":"a\rb"}`, CodeBadRequest},
+		{"create two-line name", `{"type":"create","kind":"group","name":"Two\nlines"}`, CodeBadRequest},
+		{"create name with a carriage return", `{"type":"create","kind":"group","name":"a\rb"}`, CodeBadRequest},
+		{"thread", `{"type":"thread","conversation":"c","root":4}`, ""},
+		{"thread page", `{"type":"thread","conversation":"c","root":4,"after":9,"limit":20}`, ""},
+		{"thread negative after", `{"type":"thread","conversation":"c","root":4,"after":-1}`, CodeBadRequest},
+		{"thread negative limit", `{"type":"thread","conversation":"c","root":4,"limit":-1}`, CodeBadRequest},
 		{"unknown field", `{"type":"ping","x":1}`, CodeBadRequest},
 		{"meeting message", `{"type":"offer","pc":"pub","sdp":"v=0"}`, CodeUnknownType},
 	} {
@@ -62,6 +71,7 @@ func FuzzDecodeChat(f *testing.F) {
 		`{"type":"sync","conversation":"c","after":5,"limit":10}`,
 		`{"type":"react","conversation":"c","seq":1,"emoji":"👍","add":true}`,
 		`{"type":"update","conversation":"c","name":"n","topic":"t","archived":false}`,
+		`{"type":"thread","conversation":"c","root":4,"after":9,"limit":20}`,
 		`{"type":"call.add","call":"k","users":["a","b"]}`,
 		`{"type":"search","query":"東京","conversation":"c"}`,
 	} {
@@ -78,4 +88,22 @@ func FuzzDecodeChat(f *testing.F) {
 		}
 		_ = Encode(m)
 	})
+}
+
+// A thread answer tells whether there are more replies; a history answer
+// leaves more out.
+func TestHistoryMsgMore(t *testing.T) {
+	if got := string(Encode(&HistoryMsg{Conversation: "c", Messages: []Entry{}, More: true})); !strings.Contains(got, `"more":true`) {
+		t.Errorf("thread page with more: %s", got)
+	}
+	if got := string(Encode(&HistoryMsg{Conversation: "c", Messages: []Entry{}})); strings.Contains(got, `"more"`) {
+		t.Errorf("history: %s", got)
+	}
+	m, err := DecodeChat([]byte(`{"type":"thread","id":"1","conversation":"c","root":4,"after":9,"limit":20}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := m.(*ThreadReq); r.After != 9 || r.Limit != 20 {
+		t.Errorf("thread request %+v", r)
+	}
 }

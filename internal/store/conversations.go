@@ -232,6 +232,26 @@ func (s *Store) Members(ctx context.Context, conv string) ([]Member, error) {
 	return out, rows.Err()
 }
 
+// MutedMembers lists the user ids of conv's members who muted it: one query
+// for the notifications of a message, however many members there are.
+func (s *Store) MutedMembers(ctx context.Context, conv string) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx,
+		`SELECT user_id FROM members WHERE conversation_id = ? AND muted = 1 ORDER BY user_id`, conv)
+	if err != nil {
+		return nil, fmt.Errorf("store: muted members: %w", err)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: muted members: %w", err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
 // AddMember adds user to conv (ErrExists if already there).
 func (s *Store) AddMember(ctx context.Context, conv, user, role string) (Member, error) {
 	err := s.inTx(ctx, func(t *tx) error {
