@@ -1404,13 +1404,20 @@ export class MessagingClient extends Emitter {
   }
 
   /**
-   * Loads a thread: its root and replies (kept in `conversation.threads`, updated live).
+   * Loads a thread: its root and replies (kept in `conversation.threads`, updated live). A page holds
+   * the replies after `after` (default: from the first), at most `limit` (default and maximum 499);
+   * `more` tells that there are more: ask again with `after` the seq of the last reply loaded.
+   * `replies` are all the replies loaded so far.
    * @param {string} conversationId @param {number} root
-   * @returns {Promise<{root: Message, replies: Message[]}>}
+   * @param {{after?: number, limit?: number}} [options]
+   * @returns {Promise<{root: Message, replies: Message[], more: boolean}>}
    */
-  async thread(conversationId, root) {
+  async thread(conversationId, root, options = {}) {
     const conv = this._conv(conversationId);
-    const r = await this.request({ type: 'thread', conversation: conv.id, root });
+    const msg = { type: 'thread', conversation: conv.id, root };
+    if (options.after) msg.after = options.after;
+    if (options.limit) msg.limit = options.limit;
+    const r = await this.request(msg);
     const [first, ...rest] = (r.messages || []).map(toMessage);
     const replies = conv.threads.get(root) || [];
     for (const m of rest) {
@@ -1424,7 +1431,7 @@ export class MessagingClient extends Emitter {
       Object.assign(known, first, { replies: Math.max(first.replies || 0, replies.length) });
       known._replySeqs = new Set(replies.map((m) => m.seq));
     }
-    return { root: known || first, replies };
+    return { root: known || first, replies, more: !!r.more };
   }
 
   /**
