@@ -302,8 +302,13 @@ export function renderWorkspace(root, app) {
     const body = h('div.thread-body', null, tl.el, composer.el);
     openPanel('thread', 'Thread', body, { testid: 'thread-panel', onClose: () => tl.destroy() });
     try {
-      await client.thread(conv.id, rootSeq);
+      // Page by page: the first shows at once, the rest follow.
+      let page = await client.thread(conv.id, rootSeq);
       tl.render();
+      while (page.more && page.next) {
+        page = await client.thread(conv.id, rootSeq, { after: page.next });
+        tl.render();
+      }
     } catch (err) {
       toast(`Could not load the thread: ${err.message}`, { kind: 'error' });
     }

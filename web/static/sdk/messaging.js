@@ -23,6 +23,7 @@
  * @module switchboard/messaging
  */
 import { connect, SwitchboardError } from './switchboard.js';
+import { Emitter } from './emitter.js';
 
 const REQUEST_TIMEOUT_MS = 15000;
 const PING_INTERVAL_MS = 20000;
@@ -49,52 +50,6 @@ function randomId() {
   return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`;
 }
 
-/** Minimal event emitter (same shape as the meetings SDK's). */
-class Emitter {
-  constructor() {
-    /** @type {Map<string, Set<Function>>} */
-    this._handlers = new Map();
-  }
-
-  /**
-   * Subscribe to an event; returns a function that unsubscribes.
-   * @param {string} event
-   * @param {Function} fn
-   * @returns {() => void}
-   */
-  on(event, fn) {
-    if (!this._handlers.has(event)) this._handlers.set(event, new Set());
-    this._handlers.get(event).add(fn);
-    return () => this.off(event, fn);
-  }
-
-  /** @param {string} event @param {Function} fn */
-  off(event, fn) {
-    this._handlers.get(event)?.delete(fn);
-  }
-
-  /** Subscribe for one call. @param {string} event @param {Function} fn */
-  once(event, fn) {
-    const off = this.on(event, (...args) => {
-      off();
-      fn(...args);
-    });
-    return off;
-  }
-
-  /** @protected */
-  emit(event, ...args) {
-    const set = this._handlers.get(event);
-    if (!set) return;
-    for (const fn of [...set]) {
-      try {
-        fn(...args);
-      } catch (err) {
-        console.error(`switchboard messaging: '${event}' handler threw`, err);
-      }
-    }
-  }
-}
 
 /**
  * @typedef {Object} Message
@@ -325,7 +280,7 @@ export class Call extends Emitter {
    * @param {boolean} incoming
    */
   constructor(client, info, incoming) {
-    super();
+    super('switchboard messaging');
     Object.defineProperty(this, 'client', { value: client, enumerable: false });
     this.id = info.id;
     this.conversation = info.conversation;
@@ -487,7 +442,7 @@ export class MessagingClient extends Emitter {
    * @param {ClientOptions} [options]
    */
   constructor(baseURL = '', options = {}) {
-    super();
+    super('switchboard messaging');
     const loc = typeof location !== 'undefined' ? location.href : 'http://localhost/';
     const base = new URL(baseURL || '/', loc);
     /** The server's origin. */
@@ -1406,11 +1361,11 @@ export class MessagingClient extends Emitter {
   /**
    * Loads a thread: its root and replies (kept in `conversation.threads`, updated live). A page holds
    * the replies after `after` (default: from the first), at most `limit` (default and maximum 499);
-   * `more` tells that there are more: ask again with `after` the seq of the last reply loaded.
-   * `replies` are all the replies loaded so far.
+   * `more` tells that there are more: ask again with `{after: next}`.
+   * `replies` are all the replies loaded so far (with any that arrived live).
    * @param {string} conversationId @param {number} root
    * @param {{after?: number, limit?: number}} [options]
-   * @returns {Promise<{root: Message, replies: Message[], more: boolean}>}
+   * @returns {Promise<{root: Message, replies: Message[], more: boolean, next: number}>}
    */
   async thread(conversationId, root, options = {}) {
     const conv = this._conv(conversationId);
@@ -1431,7 +1386,8 @@ export class MessagingClient extends Emitter {
       Object.assign(known, first, { replies: Math.max(first.replies || 0, replies.length) });
       known._replySeqs = new Set(replies.map((m) => m.seq));
     }
-    return { root: known || first, replies, more: !!r.more };
+    // next: where the following page starts (replies may also hold live ones, newer than this page).
+    return { root: known || first, replies, more: !!r.more, next: rest.length ? rest[rest.length - 1].seq : 0 };
   }
 
   /**

@@ -15,6 +15,7 @@
  */
 
 import { signIn, MessagingClient } from './messaging.js';
+import { Emitter } from './emitter.js';
 
 /** Protocol version spoken by this SDK. */
 export const PROTOCOL_VERSION = 1;
@@ -113,61 +114,6 @@ export class SwitchboardError extends Error {
  * @property {boolean} [debug]             Log every signalling message to the console.
  */
 
-/** Minimal event emitter. */
-class Emitter {
-  constructor() {
-    /** @type {Map<string, Set<Function>>} */
-    this._handlers = new Map();
-  }
-
-  /**
-   * Subscribe to an event. Returns a function that unsubscribes.
-   * @param {string} event
-   * @param {Function} fn
-   * @returns {() => void}
-   */
-  on(event, fn) {
-    if (!this._handlers.has(event)) this._handlers.set(event, new Set());
-    this._handlers.get(event).add(fn);
-    return () => this.off(event, fn);
-  }
-
-  /**
-   * Unsubscribe.
-   * @param {string} event
-   * @param {Function} fn
-   */
-  off(event, fn) {
-    this._handlers.get(event)?.delete(fn);
-  }
-
-  /**
-   * Subscribe for one call.
-   * @param {string} event
-   * @param {Function} fn
-   * @returns {() => void}
-   */
-  once(event, fn) {
-    const off = this.on(event, (...args) => {
-      off();
-      fn(...args);
-    });
-    return off;
-  }
-
-  /** @protected */
-  emit(event, ...args) {
-    const set = this._handlers.get(event);
-    if (!set) return;
-    for (const fn of [...set]) {
-      try {
-        fn(...args);
-      } catch (err) {
-        console.error(`switchboard: '${event}' handler threw`, err);
-      }
-    }
-  }
-}
 
 /**
  * Join a room. Resolves with a connected {@link Room} once the server answers `joined` (after a host
