@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,6 +35,11 @@ type ChatOptions struct {
 	Warmup      time.Duration // sending before the window
 	Duration    time.Duration // measurement window
 	Runs        int
+	// LoadgenProcs is the GOMAXPROCS of the clients' process while it runs
+	// (0: leave it). One by default: two Go runtimes with a P per CPU each
+	// on a 2-core machine spin and steal against each other, and the clients
+	// would take CPU the server needs; in production they run elsewhere.
+	LoadgenProcs int
 
 	// Launch starts the server on a prepared data directory.
 	Launch   func(ctx context.Context, dataDir string) (*Server, error) `json:"-"`
@@ -43,7 +49,7 @@ type ChatOptions struct {
 // DefaultChatOptions are the defaults of `switchboard bench chat`.
 func DefaultChatOptions() ChatOptions {
 	return ChatOptions{Clients: 10000, GroupSize: 100, Rate: 600, ConnectRate: 1000,
-		Warmup: 3 * time.Second, Duration: 15 * time.Second, Runs: 1}
+		Warmup: 3 * time.Second, Duration: 15 * time.Second, Runs: 1, LoadgenProcs: 1}
 }
 
 // Validate checks the options.
@@ -55,6 +61,8 @@ func (o *ChatOptions) Validate() error {
 		return errors.New("rate and connect rate must be positive")
 	case o.Duration < time.Second || o.Warmup < 0 || o.Runs < 1:
 		return errors.New("duration must be at least 1s, warmup not negative, runs at least 1")
+	case o.LoadgenProcs < 0:
+		return errors.New("loadgen procs must be 0 (all CPUs) or more")
 	}
 	return nil
 }
@@ -85,6 +93,9 @@ func (o *ChatOptions) progressf(format string, a ...any) {
 func RunChat(ctx context.Context, o ChatOptions) ([]ChatResult, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
+	}
+	if o.LoadgenProcs > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(o.LoadgenProcs))
 	}
 	var out []ChatResult
 	for run := 1; run <= o.Runs; run++ {
@@ -363,7 +374,8 @@ func ChatLauncher(exe string) func(ctx context.Context, dataDir string) (*Server
 
 // WriteChatTable prints each run and, for several runs, the medians.
 func WriteChatTable(w io.Writer, o ChatOptions, rs []ChatResult) {
-	fmt.Fprintf(w, "messaging: %d clients, channels of %d, %d messages/s offered, %s window\n\n", o.Clients, o.GroupSize, o.Rate, o.Duration)
+	fmt.Fprintf(w, "messaging: %d clients, channels of %d, %d messages/s offered, %s window, load generator GOMAXPROCS %d\n\n",
+		o.Clients, o.GroupSize, o.Rate, o.Duration, o.LoadgenProcs)
 	fmt.Fprintf(w, "%-6s %8s %12s %14s %10s %9s %9s %7s %9s %7s\n", "run", "clients", "KB/idle conn", "deliveries/s", "sent", "p50 ms", "p99 ms", "lost", "server CPU", "errors")
 	row := func(name string, r ChatResult) {
 		fmt.Fprintf(w, "%-6s %8d %12.1f %14.0f %10d %9.1f %9.1f %7d %8.0f%% %7d\n", name, r.Clients, r.MemPerIdleConnKB,

@@ -3,6 +3,7 @@ package chat
 import (
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -13,12 +14,14 @@ import (
 // device is one connected device of a signed-in person: a messaging socket.
 //
 // An idle device costs little: no goroutine of its own besides the one
-// blocked reading its socket, and no queue. A writer goroutine exists only
-// while frames keep coming; it exits when none came for writerLinger.
+// blocked reading its socket, and no queue. Frames are written inline by
+// their sender while the socket has room; a writer goroutine exists only
+// while frames wait, and exits when none came for writerLinger.
 type device struct {
-	id string
-	me Identity
-	ws *websocket.Conn
+	id  string
+	me  Identity
+	ws  *websocket.Conn
+	raw syscall.RawConn // the socket, to ask the kernel what it holds; nil if not a socket
 
 	mu      sync.Mutex
 	queue   [][]byte
@@ -40,17 +43,40 @@ type device struct {
 
 func newDevice(me Identity, ws *websocket.Conn, queue int) *device {
 	d := &device{id: newID(), me: me, ws: ws, holding: true, max: queue, quit: make(chan struct{})}
+	if sc, ok := ws.NetConn().(syscall.Conn); ok {
+		d.raw, _ = sc.SyscallConn()
+	}
 	d.lastHeard.Store(time.Now().Unix())
 	return d
 }
 
-// send queues a frame without blocking. A device that cannot keep up is
-// disconnected: it reconnects and syncs, losing nothing, which is better
-// than letting one slow reader hold memory or delay everyone else.
+// send sends or queues a frame without blocking. A frame for a device that
+// is keeping up (nothing in our queue, room in the kernel's buffer) is
+// written at once by the caller: no goroutine wakes up for it, which is most
+// of what a delivery costs besides the write itself. Otherwise the device's writer
+// goroutine sends it. A device that cannot keep up is disconnected: it
+// reconnects and syncs, losing nothing, which is better than letting one
+// slow reader hold memory or delay everyone else.
 func (d *device) send(frame []byte) {
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
+		return
+	}
+	if !d.writing && !d.holding && d.raw != nil && socketHasRoom(d.raw, len(frame)+14) {
+		d.writing = true
+		d.mu.Unlock()
+		if err := d.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+			d.close(websocket.CloseInternalServerErr, "write failed")
+			return
+		}
+		d.mu.Lock()
+		start := len(d.queue) > 0 && !d.closed // queued while we wrote
+		d.writing = start
+		d.mu.Unlock()
+		if start {
+			go d.write()
+		}
 		return
 	}
 	if len(d.queue) >= d.max {
@@ -87,8 +113,9 @@ func (d *device) release(first []byte) {
 }
 
 // writerLinger is how long a writer waits for more frames before it exits:
-// a busy device keeps its writer instead of starting one per frame.
-const writerLinger = 2 * time.Second
+// a device that is behind keeps its writer instead of starting one per
+// frame. (A device that keeps up needs none: send writes inline.)
+const writerLinger = 250 * time.Millisecond
 
 // write drains the queue, waits a little for more, then exits.
 func (d *device) write() {
@@ -281,4 +308,10 @@ func (s *Service) Disconnect(user, credential string) {
 			d.close(websocket.ClosePolicyViolation, "signed out")
 		}
 	}
+}
+
+func (d *device) isClosed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.closed
 }
