@@ -36,9 +36,8 @@ type ChatOptions struct {
 	Duration    time.Duration // measurement window
 	Runs        int
 	// LoadgenProcs is the GOMAXPROCS of the clients' process while it runs
-	// (0: leave it). One by default: two Go runtimes with a P per CPU each
-	// on a 2-core machine spin and steal against each other, and the clients
-	// would take CPU the server needs; in production they run elsewhere.
+	// (0: Go's default, a P per CPU), to see how much the load generator's
+	// scheduling weighs on a small machine it shares with the server.
 	LoadgenProcs int
 
 	// Launch starts the server on a prepared data directory.
@@ -49,7 +48,7 @@ type ChatOptions struct {
 // DefaultChatOptions are the defaults of `switchboard bench chat`.
 func DefaultChatOptions() ChatOptions {
 	return ChatOptions{Clients: 10000, GroupSize: 100, Rate: 600, ConnectRate: 1000,
-		Warmup: 3 * time.Second, Duration: 15 * time.Second, Runs: 1, LoadgenProcs: 1}
+		Warmup: 3 * time.Second, Duration: 15 * time.Second, Runs: 1}
 }
 
 // Validate checks the options.
