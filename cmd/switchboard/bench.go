@@ -153,7 +153,7 @@ func benchChat(args []string) error {
 	fs.DurationVar(&o.Warmup, "warmup", o.Warmup, "sending before the measurement window")
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "measurement window")
 	fs.IntVar(&o.Runs, "runs", o.Runs, "repeat this many times and report medians")
-	fs.IntVar(&o.LoadgenProcs, "loadgen-procs", o.LoadgenProcs, "GOMAXPROCS of the load generator (the clients), 0 for Go's default; the server child always has Go's default")
+	fs.IntVar(&o.LoadgenProcs, "loadgen-procs", o.LoadgenProcs, "GOMAXPROCS of the load generator (the clients), 0 for Go's default (a P per CPU); the server child always has Go's default")
 	jsonOut := fs.Bool("json", false, "print the results as JSON instead of a table")
 	if err := fs.Parse(args); err != nil {
 		return err

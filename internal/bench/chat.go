@@ -36,8 +36,10 @@ type ChatOptions struct {
 	Duration    time.Duration // measurement window
 	Runs        int
 	// LoadgenProcs is the GOMAXPROCS of the clients' process while it runs
-	// (0: Go's default, a P per CPU), to see how much the load generator's
-	// scheduling weighs on a small machine it shares with the server.
+	// (0: Go's default, a P per CPU). One by default: on a 2-core machine,
+	// two Go runtimes with a P per CPU each spin and steal against each
+	// other, and the clients, which in production run elsewhere, take CPU
+	// from the server in bursts (docs/performance.md has both).
 	LoadgenProcs int
 
 	// Launch starts the server on a prepared data directory.
@@ -48,7 +50,7 @@ type ChatOptions struct {
 // DefaultChatOptions are the defaults of `switchboard bench chat`.
 func DefaultChatOptions() ChatOptions {
 	return ChatOptions{Clients: 10000, GroupSize: 100, Rate: 600, ConnectRate: 1000,
-		Warmup: 3 * time.Second, Duration: 15 * time.Second, Runs: 1}
+		Warmup: 3 * time.Second, Duration: 15 * time.Second, Runs: 1, LoadgenProcs: 1}
 }
 
 // Validate checks the options.
