@@ -49,7 +49,7 @@ type ChatOptions struct {
 
 // DefaultChatOptions are the defaults of `switchboard bench chat`.
 func DefaultChatOptions() ChatOptions {
-	return ChatOptions{Clients: 10000, GroupSize: 100, Rate: 600, ConnectRate: 1000,
+	return ChatOptions{Clients: 10000, GroupSize: 100, Rate: 500, ConnectRate: 1000,
 		Warmup: 3 * time.Second, Duration: 15 * time.Second, Runs: 1, LoadgenProcs: 1}
 }
 

@@ -3,7 +3,7 @@
 import { h, icon, toast, initials, avatarColor } from './ui.js';
 import { STATUS_LABEL } from './format.js';
 import { api } from './session.js';
-import { parseJoinInput } from './home.js';
+import { parseJoinInput, meetingPath } from './home.js';
 
 /**
  * Opens a modal dialog. Esc and the close button close it; focus returns to where it was.
@@ -315,15 +315,7 @@ export function joinMeetingDialog(navigate) {
 /** Creates a meeting and goes to it. */
 export async function newMeeting(navigate) {
   try {
-    const body = await api('/api/v1/rooms', { method: 'POST', body: {} });
-    let path = `/m/${body.id}`;
-    if (body.url) {
-      try {
-        const u = new URL(body.url, location.origin);
-        if (u.origin === location.origin) path = u.pathname + u.search;
-      } catch { /* use the id */ }
-    }
-    navigate(path);
+    navigate(meetingPath(await api('/api/v1/rooms', { method: 'POST', body: {} })));
   } catch (err) {
     toast(`Could not create a meeting: ${err.message}`, { kind: 'error' });
   }

@@ -54,15 +54,7 @@ export function renderHome(root, { navigate }) {
           if (res.status === 401 || res.status === 403) throw new Error(msg || 'Creating meetings needs an account on this server.');
           throw new Error(msg || `The server could not create a meeting (${res.status}).`);
         }
-        const body = await res.json();
-        let path = `/m/${body.id}`;
-        if (body.url) {
-          try {
-            const u = new URL(body.url, location.origin);
-            if (u.origin === location.origin) path = u.pathname + u.search;
-          } catch { /* use the id */ }
-        }
-        navigate(path);
+        navigate(meetingPath(await res.json()));
       } catch (err) {
         showError(err instanceof TypeError ? 'Could not reach the server. Check your connection.' : err.message);
         newBtn.disabled = false;
@@ -112,4 +104,15 @@ export function renderHome(root, { navigate }) {
           setupNote))));
   root.appendChild(page);
   return { destroy() {} };
+}
+
+/** The app path of a meeting the server just created: its URL when on this origin, else by id. */
+export function meetingPath(created) {
+  if (created.url) {
+    try {
+      const u = new URL(created.url, location.origin);
+      if (u.origin === location.origin) return u.pathname + u.search;
+    } catch { /* use the id */ }
+  }
+  return `/m/${created.id}`;
 }
