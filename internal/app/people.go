@@ -55,7 +55,8 @@ func (a *App) startPeople() error {
 	}
 	a.chat = chat.New(chat.Config{Store: a.store, Directory: a.accounts, Rooms: callRooms{a},
 		Notifier: pushNotifier{a.push}, Hooks: messageHooks{a.hooks},
-		PresenceOff: !a.cfg.Chat.Presence, PushText: a.cfg.Chat.PushText, Retention: a.cfg.Chat.Retention, Logger: a.log})
+		PresenceOff: !a.cfg.Chat.Presence, PushText: a.cfg.Chat.PushText, Retention: a.cfg.Chat.Retention,
+		LiveCredentials: a.store.LiveCredentials, Logger: a.log})
 	return nil
 }
 

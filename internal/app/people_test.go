@@ -217,3 +217,55 @@ func TestSocketsCloseWhenCredentialsEnd(t *testing.T) {
 		t.Fatalf("a disabled user keeps %d push subscriptions (%v)", len(subs), err)
 	}
 }
+
+// `switchboard user disable` runs in another process: the server learns of
+// it from the store, in the sweep that closes sockets whose credential is no
+// longer live. The sweep leaves everyone else connected.
+func TestSweepClosesSocketsDisabledElsewhere(t *testing.T) {
+	a := startServer(t, nil)
+	ctx := context.Background()
+	for _, name := range []string{"erin", "fred"} {
+		if _, err := a.accounts.CreateUser(ctx, account.NewUser{Username: name, Role: "member", Password: "a long enough password"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ws := "ws" + strings.TrimPrefix(a.URL(), "http") + "/api/v1/connect"
+	open := func(name string) *client.Messenger {
+		h := signIn(t, a, name, "a long enough password").header()
+		h.Set("Origin", a.URL())
+		m, err := client.DialMessenger(ctx, ws, h, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(m.Drop)
+		return m
+	}
+	erin, fred := open("erin"), open("fred")
+
+	// What the command does, in its own process: straight to the store.
+	u, err := a.store.UserByUsername(ctx, "erin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	disabled := true
+	if _, err := a.store.UpdateUser(ctx, u.ID, store.UserChanges{Disabled: &disabled}); err != nil {
+		t.Fatal(err)
+	}
+	live, err := a.store.LiveCredentials(ctx, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := a.chat.DisconnectUnless(live); n != 1 {
+		t.Fatalf("the sweep closed %d sockets, want 1", n)
+	}
+	select {
+	case <-erin.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the socket of a user disabled from the command line stays open")
+	}
+	select {
+	case <-fred.Done():
+		t.Fatal("the sweep closed someone else's socket")
+	case <-time.After(100 * time.Millisecond):
+	}
+}

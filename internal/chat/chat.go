@@ -81,8 +81,12 @@ type Config struct {
 	Retention time.Duration
 	// SendQueue bounds each device's outgoing queue.
 	SendQueue int
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// LiveCredentials, when set, is asked every 30 s for the credentials
+	// (Identity.Session ids) still valid; devices opened with any other are
+	// closed (see DisconnectUnless).
+	LiveCredentials func(ctx context.Context, now time.Time) (map[string]bool, error)
+	Logger          *slog.Logger
+	Now             func() time.Time
 }
 
 // Service is the messaging service. It is safe for concurrent use.
@@ -136,6 +140,7 @@ func New(cfg Config) *Service {
 				return
 			case now := <-t.C:
 				s.hub.reapSilent(now)
+				s.sweepCredentials(now)
 			}
 		}
 	})
@@ -143,6 +148,24 @@ func New(cfg Config) *Service {
 		s.wg.Go(func() { s.retention(cfg.Retention) })
 	}
 	return s
+}
+
+// sweepCredentials closes the devices whose credential ended without
+// Disconnect being told.
+func (s *Service) sweepCredentials(now time.Time) {
+	if s.cfg.LiveCredentials == nil || s.hub.count.Load() == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	live, err := s.cfg.LiveCredentials(ctx, now)
+	if err != nil {
+		s.log.Error("chat: checking the credentials of connected devices", "err", err)
+		return
+	}
+	if n := s.DisconnectUnless(live); n > 0 {
+		s.log.Info("chat: disconnected devices whose sign-in ended", "devices", n)
+	}
 }
 
 // Close stops background work and disconnects every device.

@@ -315,3 +315,18 @@ func (d *device) isClosed() bool {
 	defer d.mu.Unlock()
 	return d.closed
 }
+
+// DisconnectUnless closes every device whose credential (Identity.Session)
+// is not in live: the sweep that catches credentials ended where Disconnect
+// is not told, such as by `switchboard user disable` in another process, or
+// a session that expired. Devices without a credential id are left alone.
+func (s *Service) DisconnectUnless(live map[string]bool) int {
+	n := 0
+	s.hub.each(func(d *device) {
+		if d.me.Session != "" && !live[d.me.Session] {
+			d.close(websocket.ClosePolicyViolation, "signed out")
+			n++
+		}
+	})
+	return n
+}
