@@ -121,12 +121,21 @@ func (s *Service) SetDisabled(ctx context.Context, id string, disabled bool) (st
 		return store.User{}, err
 	}
 	if disabled {
+		s.forgetDevices(ctx, id)
 		s.ended(id, "")
 		s.log.Info("user disabled; sessions ended", "user", u.Username)
 	} else {
 		s.log.Info("user enabled", "user", u.Username)
 	}
 	return u, nil
+}
+
+// forgetDevices drops a disabled user's push subscriptions: their browsers
+// get no more notifications. (Also when disabled from the command line.)
+func (s *Service) forgetDevices(ctx context.Context, id string) {
+	if _, err := s.st.DeleteUserPushSubscriptions(ctx, id); err != nil {
+		s.log.Error("forgetting a disabled user's push subscriptions", "user", id, "err", err)
+	}
 }
 
 // ResetPassword sets a new password, clears any sign-in lock and ends all of
@@ -257,6 +266,9 @@ func (s *Service) patchUser(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	if req.Role != nil || req.Disabled != nil {
+		if u.Disabled {
+			s.forgetDevices(r.Context(), u.ID)
+		}
 		// Connections carry the role they were opened with: they reconnect.
 		s.ended(u.ID, "")
 		s.log.Info("user changed by admin", "user", u.Username, "role", u.Role, "disabled", u.Disabled, "by", c.Username)

@@ -60,20 +60,10 @@ func (a *App) startPeople() error {
 	return nil
 }
 
-// credentialEnded closes the sockets opened with a credential that ended;
-// a disabled person's browsers also stop getting notifications.
+// credentialEnded closes the sockets opened with a credential that ended.
 func (a *App) credentialEnded(user, credential string) {
 	if a.chat != nil {
 		a.chat.Disconnect(user, credential)
-	}
-	if credential != "" || a.push == nil {
-		return
-	}
-	ctx := context.Background()
-	if u, err := a.store.User(ctx, user); err == nil && u.Disabled {
-		if err := a.push.UnsubscribeAll(ctx, user); err != nil {
-			a.log.Error("push: forgetting a disabled user's devices", "user", user, "err", err)
-		}
 	}
 }
 
