@@ -151,7 +151,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 	handler := httpd.New(httpd.Config{
 		Registry: a.registry, Signal: a.signal, Sessions: a.signal, Files: a.store, Keys: a.store, Web: web.Static(),
 		Metrics:        promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}),
-		AllowedOrigins: cfg.AllowedOrigins, OpenCreation: cfg.Rooms.OpenCreation, MaxUpload: int64(cfg.MaxUpload),
+		AllowedOrigins: cfg.AllowedOrigins, TrustedProxies: trustedProxies(cfg.TrustedProxies),
+		OpenCreation: cfg.Rooms.OpenCreation, MaxUpload: int64(cfg.MaxUpload),
 		PublicURL: cfg.PublicURL, Logger: log,
 		Routes: a.peopleRoutes, ConversationFiles: a.conversationFiles,
 	})
@@ -388,4 +389,15 @@ func displayAddr(ad net.Addr) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// trustedProxies parses the trusted_proxies setting (Validate has checked it).
+func trustedProxies(list []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range list {
+		if pfx, err := config.ParseProxy(p); err == nil {
+			out = append(out, pfx)
+		}
+	}
+	return out
 }

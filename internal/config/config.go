@@ -23,6 +23,7 @@ type Config struct {
 	PublicURL      string   `toml:"public_url"`      // how people reach the server, e.g. https://meet.example.com
 	PublicIP       string   `toml:"public_ip"`       // address advertised for media and TURN; empty: discovered
 	AllowedOrigins []string `toml:"allowed_origins"` // other origins whose pages may use the API and signalling
+	TrustedProxies []string `toml:"trusted_proxies"` // reverse proxies (IPs or CIDRs) whose X-Forwarded-For is believed
 	MaxUpload      ByteSize `toml:"max_upload"`      // largest file accepted in meeting chat
 	LogLevel       string   `toml:"log_level"`
 	LogFormat      string   `toml:"log_format"`
@@ -218,6 +219,11 @@ func (c *Config) Validate() error {
 			bad("allowed_origins entry %q must be an origin such as https://www.example.com (scheme and host, no path)", o)
 		}
 	}
+	for _, p := range c.TrustedProxies {
+		if _, err := ParseProxy(p); err != nil {
+			bad("trusted_proxies entry %q must be an IP address or a CIDR range such as 10.0.0.0/8", p)
+		}
+	}
 	if c.MaxUpload <= 0 {
 		bad("max_upload must be positive, for example 50MiB")
 	}
@@ -361,4 +367,17 @@ func samePort(a, b string) bool {
 	_, pa, errA := net.SplitHostPort(a)
 	_, pb, errB := net.SplitHostPort(b)
 	return errA == nil && errB == nil && pa == pb && pa != "0"
+}
+
+// ParseProxy reads a trusted_proxies entry: an IP address or a CIDR range.
+func ParseProxy(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }

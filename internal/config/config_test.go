@@ -54,6 +54,7 @@ func TestLoadRejects(t *testing.T) {
 		{"two tls modes", []string{"--self-signed", "--acme-domain", "x.example.com"}, nil, "choose one way"},
 		{"port clash", []string{"--turn-udp", ":7882"}, nil, "same port"},
 		{"bad origin", []string{"--allowed-origins", "example.com/x"}, nil, "must be an origin"},
+		{"bad proxy", []string{"--trusted-proxies", "10.0.0.0/8,proxy.example.com"}, nil, "trusted_proxies entry \"proxy.example.com\" must be an IP address or a CIDR range"},
 		{"stray arg", []string{"oops"}, nil, "unexpected argument"},
 		{"bad peers", []string{"--turn-allowed-peers", "10.0.0.0"}, nil, "not a CIDR prefix"},
 	}

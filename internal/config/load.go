@@ -130,6 +130,7 @@ func flagSet(cfg *Config, usage io.Writer) (*flag.FlagSet, *string) {
 	str(&cfg.PublicURL, "public-url", "public_url", "`URL` people use to reach the server (used in meeting links), e.g. https://meet.example.com")
 	str(&cfg.PublicIP, "public-ip", "public_ip", "`IP` address advertised for media and TURN (default: the address of the interface with the default route)")
 	list(&cfg.AllowedOrigins, "allowed-origins", "allowed_origins", "comma-separated `origins` whose pages may use the SDK, API and signalling, e.g. https://www.example.com")
+	list(&cfg.TrustedProxies, "trusted-proxies", "trusted_proxies", "comma-separated `addresses` (IPs or CIDRs) of reverse proxies in front of the server: for requests from them the client's address (rate limits, sign-in lockouts, logs) is read from X-Forwarded-For")
 	fs.Var(&cfg.MaxUpload, "max-upload", "largest `size` of a file shared in a meeting, e.g. 50MiB [max_upload]")
 	str(&cfg.LogLevel, "log-level", "log_level", "`level`: debug, info, warn or error")
 	str(&cfg.LogFormat, "log-format", "log_format", "`format`: text or json")

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"slices"
@@ -46,6 +47,7 @@ type Config struct {
 	Metrics        http.Handler
 	Ready          func() error // health check
 	AllowedOrigins []string
+	TrustedProxies []netip.Prefix // reverse proxies whose X-Forwarded-For is believed
 	OpenCreation   bool
 	MaxUpload      int64
 	PublicURL      string // base for meeting links; "" derives it from the request
@@ -119,6 +121,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
+	r = behindProxy(r, s.cfg.TrustedProxies)
 	if strings.HasPrefix(r.URL.Path, "/api/") {
 		s.cors(w, r)
 	}
