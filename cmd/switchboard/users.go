@@ -23,6 +23,8 @@ const userUsage = `usage:
   switchboard user enable USERNAME
   switchboard user reset-password USERNAME [--password-stdin]
   switchboard user reset-totp USERNAME     (turns two-factor sign-in off, for a lost phone)
+  switchboard user invite [--role admin|agent|member] [--ttl 168h] [--public-url URL]
+                                           (prints a link that creates one account)
 Each takes --data-dir and --database like serve. Without --password-stdin a
 password is generated and printed once.`
 
@@ -34,7 +36,7 @@ func user(args []string, stdin io.Reader, out io.Writer) error {
 	}
 	sub, args := args[0], args[1:]
 	switch sub {
-	case "add", "list", "disable", "enable", "reset-password", "reset-totp":
+	case "add", "list", "disable", "enable", "reset-password", "reset-totp", "invite":
 	default:
 		return fmt.Errorf("unknown user subcommand %q\n%s", sub, userUsage)
 	}
@@ -45,6 +47,8 @@ func user(args []string, stdin io.Reader, out io.Writer) error {
 	email := fs.String("email", "", "e-mail `address` (optional; single sign-on matches users by it)")
 	role := fs.String("role", account.RoleMember, "admin, agent or member")
 	pwStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
+	ttl := fs.Duration("ttl", 0, "how long an invitation stays usable (default: the server's, 7 days), at most 720h")
+	publicURL := fs.String("public-url", envOr("SWITCHBOARD_PUBLIC_URL", ""), "the server's public `URL`, to print the invitation's whole link")
 	// Flags may come before or after the USERNAME argument.
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -179,6 +183,21 @@ func user(args []string, stdin io.Reader, out io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(out, "two-factor sign-in is off for %s\n", u.Username)
+		return nil
+	case "invite":
+		d := *ttl
+		if d == 0 {
+			d = svc.InviteTTL()
+		}
+		inv, token, err := svc.CreateInvite(ctx, *role, d, "")
+		if err != nil {
+			return err
+		}
+		link := strings.TrimSuffix(*publicURL, "/") + "/invite/" + token
+		fmt.Fprintf(out, "invitation for one %s account, usable once until %s:\n%s\n", inv.Role, inv.ExpiresAt.Local().Format(time.DateTime), link)
+		if *publicURL == "" {
+			fmt.Fprintln(out, "(put the server's address in front, or give --public-url)")
+		}
 		return nil
 	}
 	panic("unreachable: subcommands are checked above")

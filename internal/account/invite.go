@@ -1,6 +1,7 @@
 package account
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -59,11 +60,8 @@ func (s *Service) createInvite(w http.ResponseWriter, r *http.Request, c *caller
 		}
 		ttl = d
 	}
-	now := s.now()
-	token := newSecret()
-	inv := store.Invite{ID: newID(), TokenHash: hashToken(token), Role: req.Role, CreatedBy: c.UserID,
-		CreatedAt: now, ExpiresAt: now.Add(ttl)}
-	if err := s.st.CreateInvite(r.Context(), inv); err != nil {
+	inv, token, err := s.CreateInvite(r.Context(), req.Role, ttl, c.UserID)
+	if err != nil {
 		s.internal(w, "create invite", err)
 		return
 	}
@@ -74,6 +72,29 @@ func (s *Service) createInvite(w http.ResponseWriter, r *http.Request, c *caller
 	out.URL = s.baseURL(r) + "/invite/" + token
 	writeJSON(w, http.StatusCreated, out)
 }
+
+// CreateInvite makes an invitation for role, usable once within ttl, and
+// returns it with its token: the link is /invite/<token>. createdBy is the
+// admin's user id ("" from the command line).
+func (s *Service) CreateInvite(ctx context.Context, role string, ttl time.Duration, createdBy string) (store.Invite, string, error) {
+	if !ValidRole(role) {
+		return store.Invite{}, "", invalid("the role must be admin, agent or member")
+	}
+	if ttl <= 0 || ttl > maxInviteTTL {
+		return store.Invite{}, "", invalid("an invitation lasts up to %v", maxInviteTTL)
+	}
+	now := s.now()
+	token := newSecret()
+	inv := store.Invite{ID: newID(), TokenHash: hashToken(token), Role: role, CreatedBy: createdBy,
+		CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	if err := s.st.CreateInvite(ctx, inv); err != nil {
+		return store.Invite{}, "", err
+	}
+	return inv, token, nil
+}
+
+// InviteTTL is how long invitations last unless asked otherwise.
+func (s *Service) InviteTTL() time.Duration { return s.cfg.InviteTTL }
 
 func (s *Service) listInvites(w http.ResponseWriter, r *http.Request, c *caller) {
 	list, err := s.st.Invites(r.Context())
