@@ -25,7 +25,7 @@ Usage:
   switchboard apikey create [--name N] [--data-dir D]
                                      create an API key for the REST API and for minting tokens
   switchboard apikey list|delete ID  list or delete API keys
-  switchboard user add|list|disable|enable|reset-password|reset-totp
+  switchboard user add|list|disable|enable|reset-password|reset-totp|invite
                                      manage user accounts (see: switchboard user)
   switchboard token [options]        mint an access token with an API key (see: switchboard token --help)
   switchboard bench sfu [options]    measure SFU forwarding (see: switchboard bench sfu --help)

@@ -45,6 +45,25 @@ export function renderWorkspace(root, app) {
   const connection = h('div.conn-status', { role: 'status', 'data-testid': 'connection-status' });
   const notifyBtn = h('button.btn.btn-text.btn-sm.notify-btn', { type: 'button', 'data-testid': 'notify-settings' }, icon('bell', { size: 18 }), h('span', { text: 'Notifications' }));
   notifyBtn.addEventListener('click', () => notifyDialog(app.notifier));
+  // People (accounts and invitations): admins only; the module loads when first opened.
+  const isAdmin = () => client.me?.role === 'admin';
+  const openPeople = async () => {
+    try {
+      const { peopleAdminDialog } = await import('./admin.js');
+      peopleAdminDialog(client, { onRoleChanged: syncAdmin });
+    } catch (err) {
+      toast(`Could not open People: ${err.message}`, { kind: 'error' });
+    }
+  };
+  const peopleBtn = h('button.btn.btn-text.btn-sm.notify-btn', { type: 'button', 'data-testid': 'admin-people', title: 'Accounts and invitations', hidden: !isAdmin() },
+    icon('admin', { size: 18 }), h('span', { text: 'People' }));
+  peopleBtn.addEventListener('click', openPeople);
+  /** After a change of role (ours, or by another admin: the socket reconnects with it). */
+  function syncAdmin() {
+    if (peopleBtn.hidden === !isAdmin()) return;
+    peopleBtn.hidden = !isAdmin();
+    showEmptyIfOpen();
+  }
 
   const side = h('nav.ws-side', { 'aria-label': 'Workspace' },
     h('div.ws-brand', null,
@@ -61,7 +80,7 @@ export function renderWorkspace(root, app) {
       sideBtn('people', 'New group', 'new-group', () => newGroupDialog(client, openConv)),
       sideBtn('tag', 'Channels', 'browse-channels', () => channelsDialog(client, openConv))),
     list,
-    h('div.ws-foot', null, notifyBtn, connection));
+    h('div.ws-foot', null, notifyBtn, peopleBtn, connection));
 
   const main = h('main.ws-main', { id: 'main', tabindex: '-1' });
   const aside = h('aside.ws-panel', { hidden: true });
@@ -158,8 +177,13 @@ export function renderWorkspace(root, app) {
         h('button.btn.btn-primary', { type: 'button', onclick: () => newDirectDialog(client, openConv) }, icon('edit', { size: 18 }), h('span', { text: 'New message' })),
         h('button.btn.btn-outline', { type: 'button', onclick: () => newGroupDialog(client, openConv) }, icon('people', { size: 18 }), h('span', { text: 'New group' })),
         h('button.btn.btn-outline', { type: 'button', onclick: () => channelsDialog(client, openConv) }, icon('tag', { size: 18 }), h('span', { text: 'Channels' })),
-        h('button.btn.btn-outline', { type: 'button', onclick: () => newMeeting(app.navigate) }, icon('videoCall', { size: 18 }), h('span', { text: 'New meeting' })))));
+        h('button.btn.btn-outline', { type: 'button', onclick: () => newMeeting(app.navigate) }, icon('videoCall', { size: 18 }), h('span', { text: 'New meeting' })),
+        isAdmin() ? h('button.btn.btn-outline', { type: 'button', 'data-testid': 'empty-invite', onclick: openPeople }, icon('personAdd', { size: 18 }), h('span', { text: 'Invite people' })) : null)));
     el.classList.remove('conv-open');
+  }
+  /** Redraws the welcome screen when it is shown (what it offers depends on the role). */
+  function showEmptyIfOpen() {
+    if (!current && main.querySelector('[data-testid="workspace-empty"]')) showEmpty();
   }
 
   /** Opens a conversation (through the URL, so Back works). */
@@ -478,7 +502,7 @@ export function renderWorkspace(root, app) {
   offs.push(client.on('presence', () => { renderMe(); queueList(); }));
   offs.push(client.on('users', () => { renderMe(); queueList(); }));
   offs.push(client.on('connection', (s) => renderConnection(s)));
-  offs.push(client.on('ready', () => { renderMe(); queueList(); }));
+  offs.push(client.on('ready', () => { renderMe(); queueList(); syncAdmin(); }));
 
   function renderConnection(s) {
     connection.replaceChildren();
