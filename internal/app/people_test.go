@@ -29,19 +29,27 @@ func member(t *testing.T, a *App, id string) string {
 	return tok
 }
 
-func request(t *testing.T, method, url, token, body string) *http.Response {
+// send makes a request; its body is closed when the test ends.
+func send(t *testing.T, method, url string, header http.Header, body string) *http.Response {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	req.Header.Set("Content-Type", "text/plain")
+	req.Header = header
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
+}
+
+// request sends body as text with the API token, if any.
+func request(t *testing.T, method, url, token, body string) *http.Response {
+	t.Helper()
+	h := http.Header{"Content-Type": {"text/plain"}}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	return send(t, method, url, h, body)
 }
 
 // A file shared in a conversation is served to its members only: not to
@@ -124,17 +132,25 @@ func (b browserSession) header() http.Header {
 
 func (b browserSession) do(t *testing.T, method, url, body string) *http.Response {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	req.Header = b.header()
+	h := b.header()
 	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		h.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	return send(t, method, url, h, body)
+}
+
+// connect opens a messaging socket with header's credentials, dropped when the test ends.
+func connect(t *testing.T, a *App, header http.Header) *client.Messenger {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	header.Set("Origin", a.URL())
+	m, err := client.DialMessenger(ctx, "ws"+strings.TrimPrefix(a.URL(), "http")+"/api/v1/connect", header, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
+	t.Cleanup(m.Drop)
+	return m
 }
 
 // A messaging socket does not outlive its credential: signing out a session
@@ -147,18 +163,7 @@ func TestSocketsCloseWhenCredentialsEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	laptop, phone := signIn(t, a, "dave", "a long enough password"), signIn(t, a, "dave", "a long enough password")
-	ws := "ws" + strings.TrimPrefix(a.URL(), "http") + "/api/v1/connect"
-	open := func(h http.Header) *client.Messenger {
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		h.Set("Origin", a.URL())
-		m, err := client.DialMessenger(ctx, ws, h, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(m.Drop)
-		return m
-	}
+	open := func(h http.Header) *client.Messenger { return connect(t, a, h) }
 	closed := func(m *client.Messenger) bool {
 		select {
 		case <-m.Done():
@@ -229,16 +234,8 @@ func TestSweepClosesSocketsDisabledElsewhere(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ws := "ws" + strings.TrimPrefix(a.URL(), "http") + "/api/v1/connect"
 	open := func(name string) *client.Messenger {
-		h := signIn(t, a, name, "a long enough password").header()
-		h.Set("Origin", a.URL())
-		m, err := client.DialMessenger(ctx, ws, h, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(m.Drop)
-		return m
+		return connect(t, a, signIn(t, a, name, "a long enough password").header())
 	}
 	erin, fred := open("erin"), open("fred")
 
