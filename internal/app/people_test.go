@@ -248,11 +248,14 @@ func TestSweepClosesSocketsDisabledElsewhere(t *testing.T) {
 	if _, err := a.store.UpdateUser(ctx, u.ID, store.UserChanges{Disabled: &disabled}); err != nil {
 		t.Fatal(err)
 	}
-	live, err := a.store.LiveCredentials(ctx, time.Now())
+	asOf := time.Now()
+	live, err := a.store.LiveCredentials(ctx, asOf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := a.chat.DisconnectUnless(live); n != 1 {
+	// A device that connects after the list was read is not judged by it.
+	latecomer := connect(t, a, signIn(t, a, "fred", "a long enough password").header())
+	if n := a.chat.DisconnectUnless(live, asOf); n != 1 {
 		t.Fatalf("the sweep closed %d sockets, want 1", n)
 	}
 	select {
@@ -263,6 +266,8 @@ func TestSweepClosesSocketsDisabledElsewhere(t *testing.T) {
 	select {
 	case <-fred.Done():
 		t.Fatal("the sweep closed someone else's socket")
+	case <-latecomer.Done():
+		t.Fatal("the sweep closed a socket opened after its list was read")
 	case <-time.After(100 * time.Millisecond):
 	}
 }

@@ -158,12 +158,13 @@ func (s *Service) sweepCredentials(now time.Time) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	asOf := time.Now()
 	live, err := s.cfg.LiveCredentials(ctx, now)
 	if err != nil {
 		s.log.Error("chat: checking the credentials of connected devices", "err", err)
 		return
 	}
-	if n := s.DisconnectUnless(live); n > 0 {
+	if n := s.DisconnectUnless(live, asOf); n > 0 {
 		s.log.Info("chat: disconnected devices whose sign-in ended", "devices", n)
 	}
 }

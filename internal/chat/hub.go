@@ -18,10 +18,11 @@ import (
 // their sender while the socket has room; a writer goroutine exists only
 // while frames wait, and exits when none came for writerLinger.
 type device struct {
-	id  string
-	me  Identity
-	ws  *websocket.Conn
-	raw syscall.RawConn // the socket, to ask the kernel what it holds; nil if not a socket
+	id    string
+	me    Identity
+	ws    *websocket.Conn
+	raw   syscall.RawConn // the socket, to ask the kernel what it holds; nil if not a socket
+	since time.Time       // when it connected
 
 	mu      sync.Mutex
 	queue   [][]byte
@@ -42,7 +43,7 @@ type device struct {
 }
 
 func newDevice(me Identity, ws *websocket.Conn, queue int) *device {
-	d := &device{id: newID(), me: me, ws: ws, holding: true, max: queue, quit: make(chan struct{})}
+	d := &device{id: newID(), me: me, ws: ws, holding: true, max: queue, quit: make(chan struct{}), since: time.Now()}
 	if sc, ok := ws.NetConn().(syscall.Conn); ok {
 		d.raw, _ = sc.SyscallConn()
 	}
@@ -66,6 +67,10 @@ func (d *device) send(frame []byte) {
 	if !d.writing && !d.holding && d.raw != nil && socketHasRoom(d.raw, len(frame)+14) {
 		d.writing = true
 		d.mu.Unlock()
+		// The room check makes a block unlikely, not impossible (the kernel
+		// counts its own overhead per packet, and memory pressure): a write
+		// that takes a second means a peer that is gone.
+		d.ws.SetWriteDeadline(time.Now().Add(inlineWriteTimeout))
 		if err := d.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
 			d.close(websocket.CloseInternalServerErr, "write failed")
 			return
@@ -112,6 +117,13 @@ func (d *device) release(first []byte) {
 	}
 }
 
+// Write deadlines: an inline write should take microseconds; a queued one
+// may wait for a slow network to drain a large frame (a page of history).
+const (
+	inlineWriteTimeout = time.Second
+	queuedWriteTimeout = 30 * time.Second
+)
+
 // writerLinger is how long a writer waits for more frames before it exits:
 // a device that is behind keeps its writer instead of starting one per
 // frame. (A device that keeps up needs none: send writes inline.)
@@ -155,8 +167,10 @@ func (d *device) write() {
 		}
 		d.mu.Unlock()
 		for _, b := range batch {
-			// No deadline: a peer that stops reading fills the queue and
-			// is closed, and closing ends a blocked write.
+			// A peer that stops reading fills the queue and is closed, which
+			// ends a blocked write; the deadline covers one that stops
+			// reading when nothing more comes for it.
+			d.ws.SetWriteDeadline(time.Now().Add(queuedWriteTimeout))
 			if err := d.ws.WriteMessage(websocket.TextMessage, b); err != nil {
 				d.close(websocket.CloseInternalServerErr, "write failed")
 				break
@@ -218,22 +232,27 @@ func (h *hub) remove(d *device) bool {
 
 // toUser queues frame on every device of user.
 func (h *hub) toUser(user string, frame []byte) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	for _, d := range h.users[user] {
+	for _, d := range h.devicesOf(user) {
 		d.send(frame)
 	}
 }
 
 // toDevices queues frame on user's devices that pass keep.
 func (h *hub) toDevices(user string, frame []byte, keep func(*device) bool) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	for _, d := range h.users[user] {
+	for _, d := range h.devicesOf(user) {
 		if keep(d) {
 			d.send(frame)
 		}
 	}
+}
+
+// devicesOf is user's devices now. The slice is never changed in place
+// (add appends past its end, remove builds a new one), so it can be used
+// after the lock is released: sending, which may write, holds no hub lock.
+func (h *hub) devicesOf(user string) []*device {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.users[user]
 }
 
 // online reports whether user has a connected device.
@@ -317,13 +336,15 @@ func (d *device) isClosed() bool {
 }
 
 // DisconnectUnless closes every device whose credential (Identity.Session)
-// is not in live: the sweep that catches credentials ended where Disconnect
-// is not told, such as by `switchboard user disable` in another process, or
-// a session that expired. Devices without a credential id are left alone.
-func (s *Service) DisconnectUnless(live map[string]bool) int {
+// is not in live, the credentials valid at asOf: the sweep that catches
+// credentials ended where Disconnect is not told, such as by `switchboard
+// user disable` in another process, or a session that expired. Devices
+// without a credential id, or connected after asOf (with a credential newer
+// than the list, maybe), are left alone.
+func (s *Service) DisconnectUnless(live map[string]bool, asOf time.Time) int {
 	n := 0
 	s.hub.each(func(d *device) {
-		if d.me.Session != "" && !live[d.me.Session] {
+		if d.me.Session != "" && !live[d.me.Session] && d.since.Before(asOf) {
 			d.close(websocket.ClosePolicyViolation, "signed out")
 			n++
 		}

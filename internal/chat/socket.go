@@ -19,9 +19,11 @@ import (
 var writeBuffers sync.Pool
 
 // upgrader returns the upgrader of the messaging socket. originPatterns are
-// host patterns (path.Match) of other origins allowed to open it; the page's
-// own origin always is, and requests without an Origin (non-browser clients)
-// are let in: browsers always send one, so the check stops other sites' pages.
+// the other origins allowed to open it, as path.Match patterns of an origin
+// (https://www.example.com, from allowed_origins) or of a host
+// (*.example.com); the page's own origin always is, and requests without an
+// Origin (non-browser clients) are let in: browsers always send one, so the
+// check stops other sites' pages.
 func upgrader(originPatterns []string) *websocket.Upgrader {
 	return &websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
@@ -39,7 +41,11 @@ func upgrader(originPatterns []string) *websocket.Upgrader {
 				return true
 			}
 			for _, p := range originPatterns {
-				if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(u.Host)); ok {
+				target := u.Host
+				if strings.Contains(p, "://") {
+					target = u.Scheme + "://" + u.Host
+				}
+				if ok, _ := path.Match(strings.ToLower(strings.TrimSuffix(p, "/")), strings.ToLower(target)); ok || p == "*" {
 					return true
 				}
 			}

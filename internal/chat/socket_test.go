@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -142,5 +143,38 @@ func TestSocketOrigin(t *testing.T) {
 	}
 	if _, _, err := h.raw(u, h.srv.URL); err != nil {
 		t.Fatalf("own origin refused: %v", err)
+	}
+}
+
+// allowed_origins entries are whole origins (scheme and host); host
+// patterns work too.
+func TestOriginPatterns(t *testing.T) {
+	check := upgrader([]string{"https://www.example.com", "*.example.org"}).CheckOrigin
+	for _, tc := range []struct {
+		origin string
+		ok     bool
+	}{
+		{"https://www.example.com", true},
+		{"http://www.example.com", false}, // another scheme is another origin
+		{"https://evil.example.com", false},
+		{"https://chat.example.org", true},
+		{"https://switchboard.test", true}, // the page's own origin
+		{"", true},                         // not a browser
+		{"null", false},
+	} {
+		r := httptest.NewRequest("GET", "http://switchboard.test/api/v1/connect", nil)
+		if tc.origin != "" {
+			r.Header.Set("Origin", tc.origin)
+		}
+		if got := check(r); got != tc.ok {
+			t.Errorf("origin %q allowed: %v, want %v", tc.origin, got, tc.ok)
+		}
+	}
+	if !upgrader([]string{"*"}).CheckOrigin(func() *http.Request {
+		r := httptest.NewRequest("GET", "http://switchboard.test/", nil)
+		r.Header.Set("Origin", "https://anywhere.example")
+		return r
+	}()) {
+		t.Error(`allowed_origins "*" refused an origin`)
 	}
 }

@@ -135,6 +135,7 @@ func DialMessengerWith(ctx context.Context, wsURL string, o MessengerOptions) (*
 
 func (m *Messenger) read() {
 	defer close(m.done)
+	defer m.ws.Close() // whatever ended the reading, the socket is done with
 	// One buffer for every frame: Skip sees it without a copy, and only
 	// frames decoded into messages get their own.
 	var buf bytes.Buffer
@@ -236,6 +237,7 @@ func (m *Messenger) Post(ctx context.Context, msg protocol.Message) error {
 
 // Close closes the connection; Done is closed once it is.
 func (m *Messenger) Close() {
+	m.keepalive.Stop()
 	m.wmu.Lock()
 	m.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 	m.wmu.Unlock()

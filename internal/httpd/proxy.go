@@ -23,9 +23,14 @@ func behindProxy(r *http.Request, trusted []netip.Prefix) *http.Request {
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			return r // a hop we cannot read: believe nothing before it
+		hop := strings.TrimSpace(hops[i])
+		a, err := netip.ParseAddr(hop)
+		if err != nil { // some proxies add the port
+			ap, perr := netip.ParseAddrPort(hop)
+			if perr != nil {
+				return r // a hop we cannot read: believe nothing before it
+			}
+			a = ap.Addr()
 		}
 		if !isTrusted(a, trusted) {
 			r2 := new(http.Request)
