@@ -144,6 +144,18 @@ func New(cfg Config) *Service {
 			}
 		}
 	})
+	s.wg.Go(func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case now := <-t.C:
+				s.hub.cutStuckWrites(now)
+			}
+		}
+	})
 	if cfg.Retention > 0 {
 		s.wg.Go(func() { s.retention(cfg.Retention) })
 	}

@@ -24,6 +24,8 @@ type device struct {
 	raw   syscall.RawConn // the socket, to ask the kernel what it holds; nil if not a socket
 	since time.Time       // when it connected
 
+	writeDue atomic.Int64 // unix nanoseconds by which the write in progress must end; 0: none
+
 	mu      sync.Mutex
 	queue   [][]byte
 	holding bool // frames wait until ready has gone out
@@ -69,9 +71,12 @@ func (d *device) send(frame []byte) {
 		d.mu.Unlock()
 		// The room check makes a block unlikely, not impossible (the kernel
 		// counts its own overhead per packet, and memory pressure): a write
-		// that takes a second means a peer that is gone.
-		d.ws.SetWriteDeadline(time.Now().Add(inlineWriteTimeout))
-		if err := d.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+		// still going after a second means a peer that is gone, and the
+		// watchdog closes it (see cutStuckWrites).
+		d.writeDue.Store(time.Now().Add(inlineWriteTimeout).UnixNano())
+		err := d.ws.WriteMessage(websocket.TextMessage, frame)
+		d.writeDue.Store(0)
+		if err != nil {
 			d.close(websocket.CloseInternalServerErr, "write failed")
 			return
 		}
@@ -117,8 +122,10 @@ func (d *device) release(first []byte) {
 	}
 }
 
-// Write deadlines: an inline write should take microseconds; a queued one
-// may wait for a slow network to drain a large frame (a page of history).
+// How long a write may take: an inline write should take microseconds; a
+// queued one may wait for a slow network to drain a large frame (a page of
+// history). Not socket deadlines, which would arm a timer on every write:
+// a watchdog looks every second (cutStuckWrites).
 const (
 	inlineWriteTimeout = time.Second
 	queuedWriteTimeout = 30 * time.Second
@@ -170,8 +177,10 @@ func (d *device) write() {
 			// A peer that stops reading fills the queue and is closed, which
 			// ends a blocked write; the deadline covers one that stops
 			// reading when nothing more comes for it.
-			d.ws.SetWriteDeadline(time.Now().Add(queuedWriteTimeout))
-			if err := d.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+			d.writeDue.Store(time.Now().Add(queuedWriteTimeout).UnixNano())
+			err := d.ws.WriteMessage(websocket.TextMessage, b)
+			d.writeDue.Store(0)
+			if err != nil {
 				d.close(websocket.CloseInternalServerErr, "write failed")
 				break
 			}
@@ -350,4 +359,15 @@ func (s *Service) DisconnectUnless(live map[string]bool, asOf time.Time) int {
 		}
 	})
 	return n
+}
+
+// cutStuckWrites closes the devices whose write has gone on past its due
+// time: closing the socket ends the write, and frees whoever was writing
+// (for an inline write, the sender fanning out a message).
+func (h *hub) cutStuckWrites(now time.Time) {
+	h.each(func(d *device) {
+		if due := d.writeDue.Load(); due != 0 && now.UnixNano() > due {
+			d.close(websocket.ClosePolicyViolation, "too slow")
+		}
+	})
 }
