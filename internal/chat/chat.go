@@ -131,35 +131,31 @@ func New(cfg Config) *Service {
 	s.pres = newPresence(s)
 	s.calls = newCalls(s)
 	s.wg.Go(s.pres.loop)
-	s.wg.Go(func() {
-		t := time.NewTicker(30 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-s.stop:
-				return
-			case now := <-t.C:
-				s.hub.reapSilent(now)
-				s.sweepCredentials(now)
-			}
-		}
+	s.every(30*time.Second, func(now time.Time) {
+		s.hub.reapSilent(now)
+		s.sweepCredentials(now)
 	})
-	s.wg.Go(func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-s.stop:
-				return
-			case now := <-t.C:
-				s.hub.cutStuckWrites(now)
-			}
-		}
-	})
+	s.every(time.Second, s.hub.cutStuckWrites)
 	if cfg.Retention > 0 {
 		s.wg.Go(func() { s.retention(cfg.Retention) })
 	}
 	return s
+}
+
+// every runs f every d until the service closes.
+func (s *Service) every(d time.Duration, f func(now time.Time)) {
+	s.wg.Go(func() {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case now := <-t.C:
+				f(now)
+			}
+		}
+	})
 }
 
 // sweepCredentials closes the devices whose credential ended without

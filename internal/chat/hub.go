@@ -73,11 +73,7 @@ func (d *device) send(frame []byte) {
 		// counts its own overhead per packet, and memory pressure): a write
 		// still going after a second means a peer that is gone, and the
 		// watchdog closes it (see cutStuckWrites).
-		d.writeDue.Store(time.Now().Add(inlineWriteTimeout).UnixNano())
-		err := d.ws.WriteMessage(websocket.TextMessage, frame)
-		d.writeDue.Store(0)
-		if err != nil {
-			d.close(websocket.CloseInternalServerErr, "write failed")
+		if !d.writeFrame(frame, inlineWriteTimeout) {
 			return
 		}
 		d.mu.Lock()
@@ -177,15 +173,25 @@ func (d *device) write() {
 			// A peer that stops reading fills the queue and is closed, which
 			// ends a blocked write; the deadline covers one that stops
 			// reading when nothing more comes for it.
-			d.writeDue.Store(time.Now().Add(queuedWriteTimeout).UnixNano())
-			err := d.ws.WriteMessage(websocket.TextMessage, b)
-			d.writeDue.Store(0)
-			if err != nil {
-				d.close(websocket.CloseInternalServerErr, "write failed")
+			if !d.writeFrame(b, queuedWriteTimeout) {
 				break
 			}
 		}
 	}
+}
+
+// writeFrame writes one frame, due within timeout (the watchdog closes the
+// device otherwise), and reports whether it went; a failed write closes the
+// device. Only the goroutine that set d.writing may call it.
+func (d *device) writeFrame(frame []byte, timeout time.Duration) bool {
+	d.writeDue.Store(time.Now().Add(timeout).UnixNano())
+	err := d.ws.WriteMessage(websocket.TextMessage, frame)
+	d.writeDue.Store(0)
+	if err != nil {
+		d.close(websocket.CloseInternalServerErr, "write failed")
+		return false
+	}
+	return true
 }
 
 // close disconnects the device with a close frame (given up after a second
