@@ -4,6 +4,8 @@
 //   /setup?code=...    first-run setup          /invite/{token}   accept an invitation
 //   /login             sign in
 //   /                  signed in: the workspace (#/c/{conversation}); signed out: home (meetings + sign-in)
+//   /console           signed in, agents and admins: the agent console (console.js)
+//   /supervisor        signed in, admins: the supervisor dashboard (supervisor.js)
 //
 // Once signed in, one messaging connection serves the whole page: incoming calls ring on every screen.
 // The workspace's modules load only then, so meeting links and the signed-out home stay light.
@@ -15,6 +17,7 @@ import { h, logo, toast } from './ui.js';
 
 const ROOM_RE = /^\/m\/([A-Za-z0-9_-]{1,64})\/?$/;
 const INVITE_RE = /^\/invite\/([A-Za-z0-9_-]{1,128})\/?$/;
+const CONTACT_PAGES = { '/console': 'console', '/supervisor': 'supervisor' };
 const root = document.getElementById('app');
 let current = null;
 let routeSeq = 0;
@@ -125,7 +128,9 @@ async function route() {
     show(() => renderHome(root, { navigate }));
     return;
   }
-  if (path !== '/') {
+  // The contact centre's pages: the agent console and the supervisor dashboard.
+  const page = CONTACT_PAGES[path.replace(/\/$/, '')] || '';
+  if (path !== '/' && !page) {
     history.replaceState({}, '', `/${location.hash}`);
     routedPath = '/';
   }
@@ -148,6 +153,14 @@ async function route() {
         return null;
       });
     }
+    return;
+  }
+  if (page) {
+    const mod = await (page === 'console' ? import('./console.js') : import('./supervisor.js'));
+    if (seq !== routeSeq) return;
+    services.workspace = null;
+    const opts = { client, calls: services.calls, navigate };
+    show(() => (page === 'console' ? mod.renderConsole(root, opts) : mod.renderSupervisor(root, opts)));
     return;
   }
   const { renderWorkspace } = await import('./workspace.js');

@@ -58,8 +58,29 @@ export function renderWorkspace(root, app) {
   const peopleBtn = h('button.btn.btn-text.btn-sm.notify-btn', { type: 'button', 'data-testid': 'admin-people', title: 'Accounts and invitations', hidden: !isAdmin() },
     icon('admin', { size: 18 }), h('span', { text: 'People' }));
   peopleBtn.addEventListener('click', openPeople);
+  // The contact centre: the agent console (agents and admins) and the supervisor dashboard (admins).
+  const isAgent = () => client.me?.role === 'agent' || isAdmin();
+  const pageLink = (path, label, iconName, testid) => {
+    const a = h('a.ws-app-link', { href: path, 'data-testid': testid }, icon(iconName, { size: 18 }), h('span', { text: label }));
+    a.addEventListener('click', (ev) => {
+      if (ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.button !== 0) return;
+      ev.preventDefault();
+      app.navigate(path);
+    });
+    return a;
+  };
+  const consoleLink = pageLink('/console', 'Agent console', 'headset', 'open-console');
+  const supervisorLink = pageLink('/supervisor', 'Supervisor', 'chart', 'open-supervisor');
+  const apps = h('div.ws-apps', { role: 'group', 'aria-label': 'Customer contact' }, consoleLink, supervisorLink);
+  function syncContact() {
+    consoleLink.hidden = !isAgent();
+    supervisorLink.hidden = !isAdmin();
+    apps.hidden = consoleLink.hidden && supervisorLink.hidden;
+  }
+  syncContact();
   /** After a change of role (ours, or by another admin: the socket reconnects with it). */
   function syncAdmin() {
+    syncContact();
     if (peopleBtn.hidden === !isAdmin()) return;
     peopleBtn.hidden = !isAdmin();
     showEmptyIfOpen();
@@ -80,6 +101,7 @@ export function renderWorkspace(root, app) {
       sideBtn('people', 'New group', 'new-group', () => newGroupDialog(client, openConv)),
       sideBtn('tag', 'Channels', 'browse-channels', () => channelsDialog(client, openConv))),
     list,
+    apps,
     h('div.ws-foot', null, notifyBtn, peopleBtn, connection));
 
   const main = h('main.ws-main', { id: 'main', tabindex: '-1' });
