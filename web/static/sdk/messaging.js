@@ -761,6 +761,7 @@ export class MessagingClient extends Emitter {
       case 'presence': this._onPresence(msg.users || {}); return;
       case 'call.incoming': this._onIncomingCall(msg.call); return;
       case 'call.state': this._onCallState(msg); return;
+      case 'contact': this.emit('contact', msg); return;
       default:
     }
     if (msg.id && this._pending.has(msg.id)) {
