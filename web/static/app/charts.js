@@ -175,7 +175,9 @@ function chart(kind, opts) {
     // x axis: as many labels as fit (about 64 px each).
     const xAxis = svg('g', { class: 'chart-axis chart-x' });
     xAxis.appendChild(svg('line', { class: 'chart-baseline', x1: m.left, x2: m.left + iw, y1: m.top + ih + 0.5, y2: m.top + ih + 0.5 }));
-    const every = Math.max(1, Math.ceil(n / Math.max(1, Math.floor(iw / 64))));
+    // Steps that divide a day of hours (and a week of days) evenly keep the labels on round times.
+    const need = Math.max(1, Math.ceil(n / Math.max(1, Math.floor(iw / 64))));
+    const every = [1, 2, 3, 4, 6, 12, 24, 48, 72, 168].find((k) => k >= need) || need;
     for (let i = 0; i < n; i += every) {
       xAxis.appendChild(svg('text', { x: xMid(i), y: m.top + ih + 18, 'text-anchor': 'middle', text: cats[i] }));
     }

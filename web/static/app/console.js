@@ -242,7 +242,7 @@ export function renderConsole(root, app) {
       contextList(c, 'offer-context'),
       h('div.cc-countdown-wrap', null, h('span.cc-countdown-track', { 'aria-hidden': 'true' }, bar), countdown),
       h('div.cc-offer-actions', null, decline, accept));
-    const entry = { contact: c, timer: 0, el };
+    const entry = { contact: c, timer: 0, el, addedAt: Date.now() };
     const total = Math.max(1, (until - Date.now()) / 1000);
     const tick = () => {
       const left = Math.max(0, (new Date(entry.contact.offerUntil).getTime() - Date.now()) / 1000);
@@ -300,7 +300,7 @@ export function renderConsole(root, app) {
   function addContact(c, { select = false } = {}) {
     let entry = contacts.get(c.id);
     if (!entry) {
-      entry = { contact: c, view: null, unread: 0, ended: false };
+      entry = { contact: c, view: null, unread: 0, ended: false, addedAt: Date.now() };
       contacts.set(c.id, entry);
     } else {
       entry.contact = c;
@@ -616,11 +616,14 @@ export function renderConsole(root, app) {
       mine.add(c.id);
       if (ACTIVE.has(c.status)) addContact(c);
     }
-    // Gone from the server's list: transferred, or wrapped up elsewhere. Ended ones stay for their wrap-up.
-    for (const [id, entry] of contacts) if (!mine.has(id) && !entry.ended) removeContact(id);
+    // Gone from the server's list: transferred, or wrapped up elsewhere. Ended ones stay for their
+    // wrap-up; one added in the last seconds may be newer than this view (the answer to Accept can
+    // overtake an event sent before it).
+    const recent = (entry) => Date.now() - entry.addedAt < 5000;
+    for (const [id, entry] of contacts) if (!mine.has(id) && !entry.ended && !recent(entry)) removeContact(id);
     const offered = new Set((view.offers || []).map((c) => c.id));
     for (const c of view.offers || []) addOffer(c);
-    for (const id of [...offers.keys()]) if (!offered.has(id)) removeOffer(id);
+    for (const [id, entry] of [...offers]) if (!offered.has(id) && !recent(entry)) removeOffer(id);
     if (!contacts.size) showEmpty();
   }
 

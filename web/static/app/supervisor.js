@@ -160,20 +160,25 @@ export function renderSupervisor(root, app) {
   };
   for (const x of [fromInput, toInput, bucketSelect, queueSelect]) x.addEventListener('change', syncCsv);
 
-  /** The label of a bucket on the x axis, and the longer one for tooltips and the table. */
+  /**
+   * The label of a bucket on the x axis, and the longer one for tooltips and the table. A bucket is
+   * named by the day and hour written in its start time, in the server's time zone (the offset
+   * the time carries), not converted to the browser's: a day is the business's day.
+   */
   function labels(buckets, bucket) {
-    const days = new Set(buckets.map((b) => new Date(b.start).toDateString())).size;
-    const short = buckets.map((b) => {
-      const d = new Date(b.start);
+    const parts = buckets.map((b) => {
+      const m = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}))?/.exec(b.start || '');
+      return m ? new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4] || 0), Number(m[5] || 0)) : new Date(b.start);
+    });
+    const days = new Set(parts.map((d) => d.toDateString())).size;
+    const short = parts.map((d) => {
       if (bucket === 'day') return d.toLocaleDateString([], { day: 'numeric', month: 'short' });
-      const hh = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-      return days > 1 && d.getHours() === 0 ? d.toLocaleDateString([], { day: 'numeric', month: 'short' }) : hh;
+      return days > 1 && d.getHours() === 0 ? d.toLocaleDateString([], { day: 'numeric', month: 'short' })
+        : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
     });
-    const full = buckets.map((b) => {
-      const d = new Date(b.start);
-      return bucket === 'day' ? d.toLocaleDateString([], { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' })
-        : d.toLocaleString([], { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
-    });
+    const full = parts.map((d) => (bucket === 'day'
+      ? d.toLocaleDateString([], { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' })
+      : d.toLocaleString([], { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' })));
     return { short, full };
   }
 
