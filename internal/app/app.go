@@ -25,6 +25,7 @@ import (
 	"switchboard/internal/auth"
 	"switchboard/internal/chat"
 	"switchboard/internal/config"
+	"switchboard/internal/contact"
 	"switchboard/internal/httpd"
 	"switchboard/internal/protocol"
 	"switchboard/internal/push"
@@ -73,6 +74,7 @@ type App struct {
 
 	accounts *account.Service
 	chat     *chat.Service
+	contact  *contact.Service
 	push     *push.Service
 	hooks    *webhook.Dispatcher
 	callKey  []byte
@@ -268,6 +270,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	a.log.Info("shutting down: telling participants and draining connections")
 	a.registry.Shutdown("shutdown")
 	a.signal.Shutdown()
+	a.contact.Close()
 	a.chat.Close()
 	err := a.httpSrv.Shutdown(ctx)
 	if a.acmeSrv != nil {
@@ -278,6 +281,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 }
 
 func (a *App) closeAll() {
+	if a.contact != nil {
+		a.contact.Close()
+	}
 	if a.chat != nil {
 		a.chat.Close()
 	}

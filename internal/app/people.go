@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"switchboard/internal/account"
 	"switchboard/internal/auth"
 	"switchboard/internal/chat"
+	"switchboard/internal/contact"
 	"switchboard/internal/protocol"
 	"switchboard/internal/push"
 	"switchboard/internal/room"
@@ -50,14 +53,62 @@ func (a *App) startPeople() error {
 		return err
 	}
 	if a.hooks, err = webhook.New(ctx, a.store, webhook.Config{AllowPrivate: a.cfg.Chat.WebhooksAllowPrivate,
-		Registry: a.metrics.reg, Logger: a.log}); err != nil {
+		EventTypes: append([]string{webhook.EventMessageCreated}, contact.EventTypes...),
+		Registry:   a.metrics.reg, Logger: a.log}); err != nil {
 		return err
 	}
-	a.chat = chat.New(chat.Config{Store: a.store, Directory: a.accounts, Rooms: callRooms{a},
+	a.chat = chat.New(chat.Config{Store: a.store, Directory: directory{a}, Rooms: callRooms{a},
 		Notifier: pushNotifier{a.push}, Hooks: messageHooks{a.hooks},
 		PresenceOff: !a.cfg.Chat.Presence, PushText: a.cfg.Chat.PushText, Retention: a.cfg.Chat.Retention,
 		LiveCredentials: a.store.LiveCredentials, Logger: a.log})
-	return nil
+	a.contact, err = contact.New(ctx, contact.Config{Store: a.store, Chat: a.chat, Logger: a.log,
+		Publish: func(typ string, data any) { a.hooks.Publish(webhook.Event{Type: typ, Data: data}) }})
+	return err
+}
+
+// directory finds the people of conversations: accounts, and the website
+// visitors talking to agents.
+type directory struct{ a *App }
+
+func (d directory) User(ctx context.Context, id string) (store.User, error) {
+	if strings.HasPrefix(id, "v-") && d.a.contact != nil {
+		return d.a.contact.VisitorUser(ctx, id)
+	}
+	return d.a.accounts.User(ctx, id)
+}
+
+func (d directory) UserByUsername(ctx context.Context, name string) (store.User, error) {
+	return d.a.accounts.UserByUsername(ctx, name)
+}
+
+// messagingAuth lets a signed-in person, or a website visitor with their
+// token, use messaging: the visitor's token comes in the Authorization
+// header or, for the socket (a browser cannot set its headers), as the
+// access_token query parameter. The messaging service limits what a visitor
+// may do.
+func (a *App) messagingAuth(h func(w http.ResponseWriter, r *http.Request, me chat.Identity)) http.HandlerFunc {
+	signedIn := a.signedIn(h)
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if q := r.URL.Query().Get("access_token"); tok == "" && q != "" && r.URL.Path == "/api/v1/connect" {
+			tok = q
+		}
+		if !strings.HasPrefix(tok, contact.VisitorTokenPrefix) {
+			signedIn(w, r)
+			return
+		}
+		_, me, err := a.contact.AuthenticateVisitor(r.Context(), tok)
+		if err != nil {
+			if errors.Is(err, contact.ErrBadToken) {
+				chat.WriteError(w, protocol.Errorf(protocol.CodeUnauthorized, "the visitor token is unknown or expired"))
+				return
+			}
+			a.log.Error("visitor token", "err", err)
+			chat.WriteError(w, protocol.Errorf(protocol.CodeInternal, "request failed"))
+			return
+		}
+		h(w, r, me)
+	}
 }
 
 // credentialEnded closes the sockets opened with a credential that ended.
@@ -118,7 +169,14 @@ func (a *App) signedIn(h func(w http.ResponseWriter, r *http.Request, me chat.Id
 // peopleRoutes registers the endpoints of accounts, messaging, push and webhooks.
 func (a *App) peopleRoutes(mux *http.ServeMux) {
 	a.accounts.Routes(mux)
-	a.chat.Routes(mux, a.signedIn, a.cfg.AllowedOrigins)
+	a.chat.Routes(mux, a.messagingAuth, a.cfg.AllowedOrigins)
+	a.contact.Routes(mux, a.signedIn, func(r *http.Request) string {
+		host, _, err := net.SplitHostPort(r.RemoteAddr) // the client, behind trusted proxies too
+		if err != nil {
+			return r.RemoteAddr
+		}
+		return host
+	})
 	a.push.Routes(mux, func(w http.ResponseWriter, r *http.Request) (string, bool) {
 		id, ok := a.whoIs(w, r)
 		return id.UserID, ok
@@ -141,7 +199,7 @@ func (a *App) whoIs(w http.ResponseWriter, r *http.Request) (account.Identity, b
 func (a *App) conversationFiles(w http.ResponseWriter, r *http.Request, conv string) (string, bool) {
 	var room string
 	ok := false
-	a.signedIn(func(w http.ResponseWriter, r *http.Request, me chat.Identity) {
+	a.messagingAuth(func(w http.ResponseWriter, r *http.Request, me chat.Identity) {
 		if err := a.chat.CheckMember(r.Context(), me, conv); err != nil {
 			chat.WriteError(w, err)
 			return

@@ -26,6 +26,9 @@ type Identity struct {
 	DisplayName string
 	Role        string // admin, agent or member
 	Session     string // the id of the sign-in session or API token used (see Disconnect)
+	// Origins are more origins whose pages may open this identity's socket:
+	// a visitor's widget is on the organisation's website.
+	Origins []string
 }
 
 // Admin reports whether the identity has the admin role.

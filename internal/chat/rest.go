@@ -21,21 +21,32 @@ type Authenticated func(h func(w http.ResponseWriter, r *http.Request, me Identi
 // Routes registers the REST API of docs/api.md ("Conversations and
 // messages") and the messaging socket.
 func (s *Service) Routes(mux *http.ServeMux, auth Authenticated, originPatterns []string) {
+	// Visitors (customer contact) may read and write in their own
+	// conversations; nothing else here.
+	member := func(h func(w http.ResponseWriter, r *http.Request, me Identity)) http.HandlerFunc {
+		return auth(func(w http.ResponseWriter, r *http.Request, me Identity) {
+			if me.Visitor() {
+				writeErr(w, errVisitor())
+				return
+			}
+			h(w, r, me)
+		})
+	}
 	mux.HandleFunc("GET /api/v1/connect", auth(func(w http.ResponseWriter, r *http.Request, me Identity) {
 		s.ServeDevice(w, r, me, originPatterns)
 	}))
 	mux.HandleFunc("GET /api/v1/conversations", auth(s.restInbox))
-	mux.HandleFunc("POST /api/v1/conversations", auth(s.restCreate))
+	mux.HandleFunc("POST /api/v1/conversations", member(s.restCreate))
 	mux.HandleFunc("GET /api/v1/conversations/{id}", auth(s.restConversation))
 	mux.HandleFunc("GET /api/v1/conversations/{id}/messages", auth(s.restMessages))
 	mux.HandleFunc("POST /api/v1/conversations/{id}/messages", auth(s.restSend))
 	mux.HandleFunc("POST /api/v1/conversations/{id}/read", auth(s.restRead))
-	mux.HandleFunc("GET /api/v1/conversations/{id}/messages/{seq}/revisions", auth(s.restRevisions))
+	mux.HandleFunc("GET /api/v1/conversations/{id}/messages/{seq}/revisions", member(s.restRevisions))
 	mux.HandleFunc("GET /api/v1/conversations/{id}/messages/{seq}/thread", auth(s.restThread))
-	mux.HandleFunc("GET /api/v1/conversations/{id}/export", auth(s.restExportConversation))
-	mux.HandleFunc("GET /api/v1/search", auth(s.restSearch))
-	mux.HandleFunc("GET /api/v1/export", auth(s.restExportMe))
-	mux.HandleFunc("GET /api/v1/users/{id}/export", auth(s.restExportUser))
+	mux.HandleFunc("GET /api/v1/conversations/{id}/export", member(s.restExportConversation))
+	mux.HandleFunc("GET /api/v1/search", member(s.restSearch))
+	mux.HandleFunc("GET /api/v1/export", member(s.restExportMe))
+	mux.HandleFunc("GET /api/v1/users/{id}/export", member(s.restExportUser))
 }
 
 // maxBody bounds JSON request bodies, as in the accounts API. A message to

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -22,7 +23,7 @@ func (s *Service) ServeDevice(w http.ResponseWriter, r *http.Request, me Identit
 		return
 	default:
 	}
-	ws, err := upgrader(originPatterns).Upgrade(w, r, nil)
+	ws, err := upgrader(slices.Concat(originPatterns, me.Origins)).Upgrade(w, r, nil)
 	if err != nil { // Upgrade has answered
 		s.log.Debug("chat: websocket upgrade refused", "err", err, "origin", r.Header.Get("Origin"))
 		return
@@ -152,6 +153,9 @@ func (s *Service) handleQueued(ctx context.Context, d *device) {
 // handle carries out one request and returns its reply (nil: a plain ok).
 func (s *Service) handle(ctx context.Context, d *device, msg protocol.Message) (protocol.Message, error) {
 	me := d.me
+	if me.Visitor() && !visitorMay(msg) {
+		return nil, errVisitor()
+	}
 	switch m := msg.(type) {
 	case *protocol.Ping:
 		return &protocol.Pong{}, nil

@@ -759,15 +759,18 @@ func (s *Store) AcceptInvite(ctx context.Context, hash string, now time.Time, u 
 }
 
 // LiveCredentials returns the ids of the sessions not yet expired at now
-// and of the API tokens, of users who are not disabled: what a connection
+// and of the API tokens, of users who are not disabled, and the visitors
+// whose token is not expired: what a connection
 // opened with a credential needs to stay open. (Sessions also end when idle;
 // a connection in use is not idle, so that is not asked here.)
 func (s *Store) LiveCredentials(ctx context.Context, now time.Time) (map[string]bool, error) {
 	rows, err := s.r.QueryContext(ctx,
 		`SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.disabled = ? AND s.expires_at > ?
 		 UNION ALL
-		 SELECT t.id FROM user_tokens t JOIN users u ON u.id = t.user_id WHERE u.disabled = ?`,
-		false, millis(now), false)
+		 SELECT t.id FROM user_tokens t JOIN users u ON u.id = t.user_id WHERE u.disabled = ?
+		 UNION ALL
+		 SELECT v.id FROM visitors v WHERE v.expires_at > ?`,
+		false, millis(now), false, millis(now))
 	if err != nil {
 		return nil, fmt.Errorf("store: live credentials: %w", err)
 	}

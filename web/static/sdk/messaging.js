@@ -409,6 +409,8 @@ export class Call extends Emitter {
  *                                 Bearer`: browsers cannot put headers on a WebSocket, so in a browser sign in
  *                                 and use the cookie session instead; in Node pass `WebSocket` (e.g. from the
  *                                 `ws` package, or Node's own, which accepts `{headers}`).
+ * @property {string} [visitorToken] A website visitor's token (`sbv_...`, from the customer-contact
+ *                                 visitor API): works in a browser, on any origin the widget allows.
  * @property {string} [csrfToken]  The session's CSRF token (from `GET /api/v1/auth/session`); fetched when missing.
  * @property {Function} [WebSocket] WebSocket constructor (default: the global one).
  * @property {Function} [fetch]    fetch implementation (default: the global one).
@@ -449,10 +451,12 @@ export class MessagingClient extends Emitter {
     this.baseURL = base.origin;
     this._wsURL = options.wsURL || `${base.protocol === 'https:' ? 'wss:' : 'ws:'}//${base.host}/api/v1/connect`;
     this._opts = options;
-    this._token = options.token || '';
+    this._token = options.token || options.visitorToken || '';
+    /** A website visitor (customer contact): their token goes in the socket's URL, and no cookies. */
+    this._visitor = !!options.visitorToken;
     this._csrf = options.csrfToken || '';
     this._WS = options.WebSocket || (typeof WebSocket !== 'undefined' ? WebSocket : null);
-    if (this._token && !options.WebSocket && typeof document !== 'undefined') {
+    if (this._token && !this._visitor && !options.WebSocket && typeof document !== 'undefined') {
       throw makeError('bad_request', 'a browser cannot send a token on a WebSocket: sign in and use the session cookie (signIn(baseURL))');
     }
     this._fetchImpl = options.fetch || (typeof fetch !== 'undefined' ? fetch.bind(globalThis) : null);
@@ -574,9 +578,9 @@ export class MessagingClient extends Emitter {
     this._setState(this._attempt === 0 && !this._everReady ? 'connecting' : 'reconnecting');
     let ws;
     try {
-      ws = this._token
-        ? new this._WS(this._wsURL, { headers: { Authorization: `Bearer ${this._token}` } })
-        : new this._WS(this._wsURL);
+      if (this._visitor) ws = new this._WS(`${this._wsURL}?access_token=${encodeURIComponent(this._token)}`);
+      else if (this._token) ws = new this._WS(this._wsURL, { headers: { Authorization: `Bearer ${this._token}` } });
+      else ws = new this._WS(this._wsURL);
     } catch (err) {
       this._scheduleReconnect();
       return;
@@ -1555,7 +1559,7 @@ export class MessagingClient extends Emitter {
     else if (method !== 'GET' && method !== 'HEAD' && this._csrf) headers['X-CSRF-Token'] = this._csrf;
     let res;
     try {
-      res = await this._fetchImpl(this.baseURL + path, { ...init, method, headers, credentials: 'include' });
+      res = await this._fetchImpl(this.baseURL + path, { ...init, method, headers, credentials: this._visitor ? 'omit' : 'include' });
     } catch (err) {
       throw makeError('network', `could not reach the server: ${err.message}`);
     }
