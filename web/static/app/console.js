@@ -296,8 +296,21 @@ export function renderConsole(root, app) {
     removeOffer(id);
   }
 
+  /**
+   * Names the visitor for the message list: visitors are not in the directory (GET /api/v1/users),
+   * so the client would call them "Someone". They go in the client's cache marked disabled, which
+   * keeps them out of every people picker.
+   */
+  function knowVisitor(c) {
+    const v = c?.visitor;
+    if (!v?.id || client.users.has(v.id)) return;
+    client.users.set(v.id, { id: v.id, username: 'visitor', displayName: v.name || 'Visitor', role: 'visitor', disabled: true, visitor: true });
+    client.emit('users', client.users);
+  }
+
   // ------------------------------------------------------------------ my contacts
   function addContact(c, { select = false } = {}) {
+    knowVisitor(c);
     let entry = contacts.get(c.id);
     if (!entry) {
       entry = { contact: c, view: null, unread: 0, ended: false, addedAt: Date.now() };

@@ -63,7 +63,9 @@ export function renderSupervisor(root, app) {
       const agents = q.agents || {};
       const chips = STATE_ORDER.filter((s) => agents[s]).map((s) => h(`span.cc-chip.cc-state-${s}`, { 'data-state': s, text: `${agents[s]} ${(STATE_LABEL[s] || s).toLowerCase()}` }));
       queueBody.appendChild(h('tr', { 'data-testid': 'live-queue', 'data-queue': q.id },
-        h('th', { scope: 'row', text: q.name || q.id }),
+        h('th', { scope: 'row' }, h('span', { text: q.name || q.id }),
+          q.open === false ? h('span.cc-chip.cc-closed', { 'data-testid': 'queue-closed', text: 'Closed' }) : null,
+          q.callbacks ? h('span.cc-chip', { 'data-testid': 'queue-callbacks', text: `${q.callbacks} callback${q.callbacks === 1 ? '' : 's'}` }) : null),
         h(`td.num${q.waiting ? '.cc-hot' : ''}`, { 'data-testid': 'queue-waiting', text: String(q.waiting || 0) }),
         h('td.num', { 'data-testid': 'queue-offered', text: String(q.offered || 0) }),
         h('td.num', { 'data-testid': 'queue-in-progress', text: String(q.inProgress || 0) }),
@@ -148,8 +150,17 @@ export function renderSupervisor(root, app) {
 
   frame.main.append(live, reports);
 
+  /** The day after a yyyy-mm-dd: the API's `to` is exclusive, the form's "To" is included. */
+  function dayAfter(v) {
+    const [y, m, d] = v.split('-').map(Number);
+    return isoDay(new Date(y, m - 1, d + 1));
+  }
+  // Days and hours are the viewer's, in their time zone.
+  const tz = (() => { try { return Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch { return ''; } })();
+
   function query(csv = false) {
-    const p = new URLSearchParams({ from: fromInput.value, to: toInput.value, bucket: bucketSelect.value });
+    const p = new URLSearchParams({ from: fromInput.value, to: toInput.value ? dayAfter(toInput.value) : '', bucket: bucketSelect.value });
+    if (tz) p.set('tz', tz);
     if (queueSelect.value) p.set('queue', queueSelect.value);
     if (csv) p.set('format', 'csv');
     return `/api/v1/contact/stats?${p}`;
@@ -196,8 +207,8 @@ export function renderSupervisor(root, app) {
       figure('Abandoned', count(t.abandoned), 'total-abandoned'),
       figure('Answer rate', t.arrived ? percent(t.answerRate) : '–', 'total-answer-rate'),
       figure('Abandon rate', t.arrived ? percent(t.abandonRate) : '–', 'total-abandon-rate'),
-      figure('Avg. wait', t.answered || t.abandoned ? waitText(t.avgWaitSeconds) : '–', 'total-avg-wait'),
-      figure('Avg. handle time', t.answered ? waitText(t.avgHandleSeconds) : '–', 'total-avg-handle'),
+      figure('Avg. wait', t.answered ? waitText(t.avgWaitSeconds) : '–', 'total-avg-wait', 'Of the answered contacts: from arrival to answer'),
+      figure('Avg. handle time', t.answered ? waitText(t.avgHandleSeconds) : '–', 'total-avg-handle', 'Of the answered and ended contacts: from answer to end'),
       figure('Service level', t.arrived ? percent(t.serviceLevel) : '–', 'total-service-level', 'Answered within the target wait of the queue'));
     const { short, full } = labels(buckets, data.bucket || bucketSelect.value);
     // An empty period has no rate: no point, rather than a misleading 0 %.
@@ -216,7 +227,7 @@ export function renderSupervisor(root, app) {
       { key: 'serviceLevel', name: 'Service level', values: buckets.map((b) => rate(b, 'serviceLevel')), color: '#fdd663' },
     ] });
     charts.times.update({ ...common, series: [
-      { key: 'avgWait', name: 'Average wait', values: buckets.map((b) => (b.answered || b.abandoned ? b.avgWaitSeconds ?? null : null)) },
+      { key: 'avgWait', name: 'Average wait', values: buckets.map((b) => (b.answered ? b.avgWaitSeconds ?? null : null)) },
       { key: 'avgHandle', name: 'Average handle time', values: buckets.map((b) => (b.answered ? b.avgHandleSeconds ?? null : null)), color: '#c58af9' },
     ] });
     const n = t.arrived || 0;
