@@ -102,15 +102,20 @@ function urlText(url) {
   return ok ? h('a.cc-url', { href: url, target: '_blank', rel: 'noopener noreferrer', text: url, title: url }) : h('span.cc-url', { text: url });
 }
 
-/** The visitor's context: page, referrer, e-mail, earlier contacts. */
-function contextList(c, testid) {
-  const prev = c.previous || [];
+/**
+ * The visitor's context: page, referrer, e-mail, earlier contacts.
+ * @param {any} c ContactView
+ * @param {string} testid
+ * @param {any[]|undefined} previous the earlier contacts; undefined while they load
+ */
+function contextList(c, testid, previous) {
+  const prev = previous || [];
   return h('dl.cc-context', { 'data-testid': testid },
     c.visitor?.email ? [h('dt', { text: 'E-mail' }), h('dd', { text: c.visitor.email })] : null,
     h('dt', { text: 'Page' }), h('dd', { 'data-testid': 'context-page' }, urlText(c.page)),
     h('dt', { text: 'Came from' }), h('dd', { 'data-testid': 'context-referrer' }, c.referrer ? urlText(c.referrer) : h('span.muted', { text: 'Direct' })),
     h('dt', { text: 'Earlier contacts' }),
-    h('dd', null, prev.length
+    h('dd', null, !previous ? h('span.muted', { 'data-testid': 'context-previous-loading', text: 'Loading…' }) : prev.length
       ? h('ul.cc-previous', { 'data-testid': 'context-previous' }, prev.map((p) => h('li', { 'data-contact': p.id },
         h('time', { datetime: p.arrivedAt, text: dateTime(p.arrivedAt) }),
         h('span', { text: [p.agentName ? `with ${p.agentName}` : '', STATUS_LABEL[p.status] || p.status, p.wrapUpCode].filter(Boolean).join(' · ') }))))
@@ -139,6 +144,27 @@ export function renderConsole(root, app) {
   /** @type {Map<string, {contact: any, view: any, unread: number, ended: boolean}>} my contacts, in arrival order */
   const contacts = new Map();
   let selected = '';
+  /** @type {Map<string, any[]>} the visitor's earlier contacts, by contact (the events do not carry them) */
+  const previousOf = new Map();
+  const loadingPrevious = new Set();
+
+  /** The earlier contacts of c's visitor, or undefined while they load (GET /contacts/{id} has them). */
+  function previousFor(c, redraw) {
+    if (Array.isArray(c.previous)) previousOf.set(c.id, c.previous);
+    if (previousOf.has(c.id)) return previousOf.get(c.id);
+    if (!loadingPrevious.has(c.id)) {
+      loadingPrevious.add(c.id);
+      api(contactURL(c.id)).then((full) => {
+        previousOf.set(c.id, full.previous || []);
+      }).catch(() => {
+        previousOf.set(c.id, []);
+      }).finally(() => {
+        loadingPrevious.delete(c.id);
+        if (!destroyed) redraw();
+      });
+    }
+    return undefined;
+  }
 
   // ------------------------------------------------------------------ frame and status
   const stateSelect = h('select.select.cc-state-select', { id: 'cc-state', 'data-testid': 'agent-state', 'aria-describedby': 'cc-state-hint' },
@@ -225,6 +251,9 @@ export function renderConsole(root, app) {
     }
     const name = visitorName(c);
     const titleId = `offer-${c.id}`;
+    const ctxHolder = h('div.cc-offer-context');
+    const drawContext = () => ctxHolder.replaceChildren(contextList(c, 'offer-context', previousFor(c, drawContext)));
+    drawContext();
     const countdown = h('span.cc-countdown', { 'data-testid': 'offer-countdown' });
     const bar = h('span.cc-countdown-bar');
     const accept = h('button.btn.btn-primary', { type: 'button', 'data-testid': 'offer-accept', 'aria-label': `Accept ${MEDIA_LABEL[c.media] || ''} contact from ${name}`.replace('  ', ' ') },
@@ -239,7 +268,7 @@ export function renderConsole(root, app) {
             h('span', { 'data-testid': 'offer-queue', text: c.queueName || c.queue }),
             ' · ',
             h('span.cc-media', { 'data-testid': 'offer-media', 'data-media': c.media }, icon(MEDIA_ICON[c.media] || 'chat', { size: 14 }), h('span', { text: MEDIA_LABEL[c.media] || c.media }))))),
-      contextList(c, 'offer-context'),
+      ctxHolder,
       h('div.cc-countdown-wrap', null, h('span.cc-countdown-track', { 'aria-hidden': 'true' }, bar), countdown),
       h('div.cc-offer-actions', null, decline, accept));
     const entry = { contact: c, timer: 0, el, addedAt: Date.now() };
@@ -434,7 +463,7 @@ export function renderConsole(root, app) {
       titleEl.textContent = visitorName(c);
       const since = c.answeredAt ? ` · ${waitText(secondsSince(c.answeredAt))}` : '';
       sub.textContent = `${c.queueName || c.queue} · ${MEDIA_LABEL[c.media] || c.media} · ${entry.ended ? (c.status === 'ended' ? 'Ended' : 'Wrap-up') : (STATUS_LABEL[c.status] || c.status)}${entry.ended ? '' : since}`;
-      ctxBox.replaceChildren(contextList(c, 'contact-context'));
+      ctxBox.replaceChildren(contextList(c, 'contact-context', previousFor(c, () => entry.view?.update())));
       for (const b of [voiceBtn, videoBtn, transferBtn, endBtn]) b.disabled = entry.ended;
       el.dataset.status = c.status;
       if (entry.ended) showWrapUp();

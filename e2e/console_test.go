@@ -1,0 +1,359 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"switchboard/internal/account"
+	"switchboard/internal/client"
+	"switchboard/internal/protocol"
+)
+
+// The customer-contact pages of the web app: the agent console and the supervisor dashboard,
+// against the real contact service (docs/contact.md; the contract in /work/shared/contact/api.md).
+// Staff configure and act through the REST API with API tokens; a website visitor is played from Go
+// as the widget would: a visitor token for the widget's origin, the visitor API, and the messaging
+// socket.
+
+// shop is the website the test widget is embedded in (its allowed origin).
+const shop = "https://shop.example"
+
+// apiCall makes a JSON request with a bearer token (staff or visitor) and an Origin (when not empty).
+// It fails the test unless the status is want, and decodes the answer into out (when not nil).
+func apiCall(t *testing.T, srv *server, method, path, token, origin string, body any, want int, out any) []byte {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, srv.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	c := &http.Client{Timeout: scaled(20 * time.Second)}
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != want {
+		t.Fatalf("%s %s: status %d, want %d: %s", method, path, res.StatusCode, want, strings.TrimSpace(string(b)))
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: decoding %q: %v", method, path, b, err)
+		}
+	}
+	return b
+}
+
+// apiToken gives a user an API token, as `switchboard apikey` does.
+func apiToken(t *testing.T, srv *server, userID string) string {
+	t.Helper()
+	accounts, err := account.New(account.Config{Store: srv.app.Store()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := accounts.CreateToken(context.Background(), userID, "e2e")
+	if err != nil {
+		t.Fatalf("token for %s: %v", userID, err)
+	}
+	return tok
+}
+
+// contactSetup makes queues sales (with the agents as members) and support, and the widget "site"
+// on the sales queue for the shop's origin.
+func contactSetup(t *testing.T, srv *server, adminToken string, agents ...string) {
+	t.Helper()
+	var members []map[string]any
+	for _, a := range agents {
+		members = append(members, map[string]any{"user": a, "weight": 1})
+	}
+	apiCall(t, srv, "PUT", "/api/v1/contact/queues/sales", adminToken, "", map[string]any{
+		"name": "Sales", "strategy": "longest_idle", "members": members, "media": []string{"chat", "voice", "video"},
+		"offerTimeoutSeconds": 60, "serviceLevelSeconds": 20,
+	}, http.StatusOK, nil)
+	apiCall(t, srv, "PUT", "/api/v1/contact/queues/support", adminToken, "", map[string]any{
+		"name": "Support", "members": members, "media": []string{"chat"}, "offerTimeoutSeconds": 60,
+	}, http.StatusOK, nil)
+	apiCall(t, srv, "PUT", "/api/v1/contact/widgets/site", adminToken, "", map[string]any{
+		"queue": "sales", "title": "Chat with us", "allowedOrigins": []string{shop},
+	}, http.StatusOK, nil)
+}
+
+// visitor is a website visitor as the widget plays one.
+type visitor struct {
+	t     *testing.T
+	srv   *server
+	name  string
+	token string
+	id    string
+	m     *client.Messenger
+	mu    sync.Mutex
+	got   []protocol.Message
+}
+
+// newVisitor starts a visitor of the widget "site" and opens their messaging socket.
+func newVisitor(t *testing.T, srv *server, name, email string) *visitor {
+	t.Helper()
+	var started struct {
+		Token   string `json:"token"`
+		Visitor struct {
+			ID string `json:"id"`
+		} `json:"visitor"`
+	}
+	apiCall(t, srv, "POST", "/api/v1/contact/widgets/site/visitors", "", shop, map[string]string{"name": name, "email": email}, http.StatusCreated, &started)
+	v := &visitor{t: t, srv: srv, name: name, token: started.Token, id: started.Visitor.ID}
+	ws := "ws" + strings.TrimPrefix(srv.URL, "http") + "/api/v1/connect?access_token=" + url.QueryEscape(v.token)
+	m, err := client.DialMessenger(context.Background(), ws, http.Header{"Origin": {shop}}, func(msg protocol.Message) {
+		v.mu.Lock()
+		v.got = append(v.got, msg)
+		v.mu.Unlock()
+	})
+	if err != nil {
+		t.Fatalf("visitor %s's socket: %v", name, err)
+	}
+	v.m = m
+	t.Cleanup(m.Drop)
+	return v
+}
+
+// arrive puts the visitor in line (POST /api/v1/contact/visitor/contacts).
+func (v *visitor) arrive(media, page, referrer string) protocol.ContactView {
+	v.t.Helper()
+	var c protocol.ContactView
+	apiCall(v.t, v.srv, "POST", "/api/v1/contact/visitor/contacts", v.token, shop,
+		map[string]string{"media": media, "page": page, "referrer": referrer}, http.StatusCreated, &c)
+	return c
+}
+
+// leave is the visitor closing the widget before anyone answered.
+func (v *visitor) leave(contact string) {
+	v.t.Helper()
+	apiCall(v.t, v.srv, "POST", "/api/v1/contact/visitor/contacts/"+contact+"/leave", v.token, shop, nil, http.StatusNoContent, nil)
+}
+
+// say sends a message in the contact's conversation.
+func (v *visitor) say(conv, text string) {
+	v.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), scaled(10*time.Second))
+	defer cancel()
+	if _, err := v.m.Request(ctx, &protocol.Send{Conversation: conv, Txn: fmt.Sprintf("t%d", time.Now().UnixNano()), Text: text}); err != nil {
+		v.t.Fatalf("visitor %s saying %q: %v", v.name, text, err)
+	}
+}
+
+// heard reports whether the visitor's socket delivered a message with this text.
+func (v *visitor) heard(text string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, m := range v.got {
+		if e, ok := m.(*protocol.EventMsg); ok && e.Entry.Text == text {
+			return true
+		}
+	}
+	return false
+}
+
+// openConsole opens the agent console from the workspace's sidebar, as an agent does.
+func (b *browser) openConsole() {
+	b.t.Helper()
+	b.waitJS(10*time.Second, "the Agent console entry", `document.querySelector('[data-testid="open-console"]')?.offsetParent !== null`)
+	b.click("open-console")
+	b.waitJS(15*time.Second, "the console loaded", `location.pathname === '/console' && document.querySelector('[data-testid="console-page"]') && window.__sbConsole`)
+}
+
+// setAgentState picks a status in the console's selector and waits until the server's answer shows.
+func (b *browser) setAgentState(state string) {
+	b.t.Helper()
+	b.selectValue(`[data-testid="agent-state"]`, state)
+	b.waitJS(10*time.Second, "the status "+state, fmt.Sprintf(`document.querySelector('[data-testid="console-page"]').dataset.agentState === %q && !document.querySelector('[data-testid="agent-state"]').disabled`, state))
+}
+
+// TestConsoleOffer drives the agent console as an agent answering a website visitor. Bob (agent)
+// opens the console from the workspace and becomes available. A visitor whose name holds HTML
+// starts a chat from a page of the shop and writes: Bob's console shows the offer ringing (the
+// WebAudio ring is on, a screen-reader announcement is made), with the name as text, the queue, the
+// page, the referrer, no earlier contacts and a countdown. He accepts: the ring stops, the contact
+// opens as a tab with the visitor's message in its conversation; his reply reaches the visitor. He
+// ends it and saves a wrap-up, which the server records. The visitor comes back: the new offer shows
+// the earlier contact with its wrap-up code; Bob declines it and the ring stops. A member sees
+// neither the console's nor the dashboard's entry. Each step is a subtest sharing the browser.
+func TestConsoleOffer(t *testing.T) {
+	chromiumPath(t)
+	start := time.Now()
+	srv := startServer(t, nil)
+	ann := createUser(t, srv, "ann", "Ann", account.RoleAdmin)
+	bob := createUser(t, srv, "bob", "Bob", account.RoleAgent)
+	contactSetup(t, srv, apiToken(t, srv, ann.ID), bob.ID)
+	bobToken := apiToken(t, srv, bob.ID)
+
+	b := newBrowser(t, "Bob")
+	b.signIn(srv.URL, "bob")
+	t.Logf("Bob signed in after %v", time.Since(start).Round(time.Millisecond))
+
+	t.Run("OpenConsole", func(t *testing.T) {
+		setT(t, b)
+		if shown := mustEval[bool](b, `document.querySelector('[data-testid="open-supervisor"]')?.offsetParent != null`); shown {
+			t.Errorf("an agent sees the Supervisor entry")
+		}
+		b.openConsole()
+		b.waitJS(10*time.Second, "Bob's queues", `document.querySelector('[data-testid="agent-queues"]').textContent.includes('Sales')`)
+		b.setAgentState("available")
+		b.waitJS(5*time.Second, "no offers", `!document.querySelector('[data-testid="offers-empty"]').hidden && document.querySelector('[data-testid="console-page"]').dataset.ringing === 'false'`)
+	})
+
+	const name = `Vera <b>Vogel</b>`
+	const first = "Hello, where is my order 1234?"
+	var v *visitor
+	var c protocol.ContactView
+	offer := func(id string) string {
+		return fmt.Sprintf(`[data-testid="offer"][data-contact=%q]`, id)
+	}
+	outer := t // the visitor's socket lives as long as the test, not the subtest
+	t.Run("OfferRings", func(t *testing.T) {
+		setT(t, b)
+		v = newVisitor(outer, srv, name, "vera@example.com")
+		c = v.arrive("chat", "https://shop.example/orders?id=1234", "https://search.example/?q=shop")
+		v.say(c.Conversation, first)
+		b.waitJS(15*time.Second, "the offer, with the visitor's earlier contacts looked up", `document.querySelector(`+jsString(offer(c.ID))+`) && !document.querySelector('[data-testid="context-previous-loading"]')`)
+		got := mustEval[map[string]any](b, `(() => {
+			const o = document.querySelector(`+jsString(offer(c.ID))+`);
+			const page = o.querySelector('[data-testid="context-page"] a');
+			return {
+				name: o.querySelector('[data-testid="offer-name"]').textContent,
+				markup: o.querySelectorAll('b').length,
+				queue: o.querySelector('[data-testid="offer-queue"]').textContent,
+				media: o.querySelector('[data-testid="offer-media"]').dataset.media,
+				page: page ? page.href : '', pageText: page ? page.textContent : '',
+				referrer: o.querySelector('[data-testid="context-referrer"]').textContent,
+				previous: o.querySelector('[data-testid="context-previous-none"]')?.textContent || 'has previous',
+				countdown: o.querySelector('[data-testid="offer-countdown"]').textContent,
+				ringing: window.__sbConsole.ringer.ringing, flag: document.querySelector('[data-testid="console-page"]').dataset.ringing,
+				announced: document.querySelector('[data-testid="offer-announcer"]').textContent,
+				live: document.querySelector('[data-testid="offer-announcer"]').getAttribute('aria-live'),
+			};
+		})()`)
+		if got["name"] != name || got["markup"] != float64(0) {
+			t.Errorf("the visitor's name shows as %q with %v <b> elements; want the text %q and no markup", got["name"], got["markup"], name)
+		}
+		if got["queue"] != "Sales" || got["media"] != "chat" {
+			t.Errorf("queue/media: %v/%v, want Sales/chat", got["queue"], got["media"])
+		}
+		if got["page"] != "https://shop.example/orders?id=1234" || got["pageText"] != "https://shop.example/orders?id=1234" || got["referrer"] != "https://search.example/?q=shop" {
+			t.Errorf("page %v (%v), referrer %v", got["page"], got["pageText"], got["referrer"])
+		}
+		if got["previous"] != "First contact" {
+			t.Errorf("earlier contacts: %v, want First contact", got["previous"])
+		}
+		if cd, _ := got["countdown"].(string); !strings.HasPrefix(cd, "Rings for ") || !strings.HasSuffix(cd, " s") {
+			t.Errorf("countdown %q, want Rings for N s", cd)
+		}
+		if got["ringing"] != true || got["flag"] != "true" {
+			t.Errorf("the ring: ringer %v, page flag %v; want it ringing", got["ringing"], got["flag"])
+		}
+		if a, _ := got["announced"].(string); !strings.Contains(a, name) || got["live"] != "assertive" {
+			t.Errorf("announcement %q (aria-live %v); want the visitor's name announced", a, got["live"])
+		}
+		// The countdown counts down.
+		before := mustEval[string](b, `document.querySelector(`+jsString(offer(c.ID)+` [data-testid="offer-countdown"]`)+`).textContent`)
+		b.waitJS(5*time.Second, "the countdown to move", `document.querySelector(`+jsString(offer(c.ID)+` [data-testid="offer-countdown"]`)+`).textContent !== `+jsString(before))
+	})
+
+	const reply = "Hi Vera, it left our warehouse this morning."
+	t.Run("AcceptAndTalk", func(t *testing.T) {
+		setT(t, b)
+		b.click("offer-accept")
+		b.waitJS(10*time.Second, "the contact open", fmt.Sprintf(`document.querySelector('[data-testid="contact-view"][data-contact=%q]') && document.querySelector('[data-testid="contact-tab"][data-contact=%q][aria-selected="true"]')`, c.ID, c.ID))
+		b.waitJS(5*time.Second, "the offer gone and the ring stopped", `!document.querySelector('[data-testid="offer"]') && !window.__sbConsole.ringer.ringing`)
+		b.waitJS(15*time.Second, "the visitor's message in the conversation", fmt.Sprintf(
+			`[...document.querySelectorAll('[data-testid="contact-view"] [data-testid="message-text"]')].some((m) => m.textContent === %s)`, jsString(first)))
+		author := mustEval[string](b, fmt.Sprintf(`(() => {
+			const m = [...document.querySelectorAll('[data-testid="contact-view"] [data-testid="message"]')].find((x) => x.querySelector('[data-testid="message-text"]')?.textContent === %s);
+			return m.querySelector('.msg-author')?.textContent || ''; })()`, jsString(first)))
+		if author != name {
+			t.Errorf("the visitor's message is signed %q, want %q", author, name)
+		}
+		if got := mustEval[string](b, `document.querySelector('[data-testid="contact-name"]').textContent`); got != name {
+			t.Errorf("the contact's title is %q, want %q", got, name)
+		}
+		b.send(reply)
+		eventually(t, 10*time.Second, "the reply at the visitor", func() (bool, string) { return v.heard(reply), "not yet" })
+	})
+
+	t.Run("EndAndWrapUp", func(t *testing.T) {
+		setT(t, b)
+		b.click("contact-end")
+		b.waitJS(10*time.Second, "the wrap-up form, its code focused", `document.querySelector('[data-testid="wrapup-form"]') && document.activeElement?.dataset.testid === 'wrapup-code'`)
+		if dis := mustEval[bool](b, `['contact-voice','contact-video','contact-transfer','contact-end'].every((id) => document.querySelector('[data-testid="' + id + '"]').disabled)`); !dis {
+			t.Errorf("the contact's actions are still enabled after End")
+		}
+		b.typeInto("wrapup-code", "resolved")
+		b.typeInto("wrapup-notes", "Parcel tracking sent.")
+		b.click("wrapup-save")
+		b.waitJS(10*time.Second, "the contact gone from the list", `!document.querySelector('[data-testid="contact-tab"]') && document.querySelector('[data-testid="console-empty"]')`)
+		var got protocol.ContactView
+		apiCall(t, srv, "GET", "/api/v1/contact/contacts/"+c.ID, bobToken, "", nil, http.StatusOK, &got)
+		if got.WrapUpCode != "resolved" || got.Notes != "Parcel tracking sent." || got.Status != "ended" {
+			t.Errorf("the recorded contact: status %q, code %q, notes %q; want ended, resolved, the notes", got.Status, got.WrapUpCode, got.Notes)
+		}
+	})
+
+	t.Run("ReturningVisitorDeclined", func(t *testing.T) {
+		setT(t, b)
+		again := v.arrive("video", "https://shop.example/returns", "")
+		if again.ID == c.ID {
+			t.Fatalf("the visitor's second contact has the first one's id")
+		}
+		b.waitJS(15*time.Second, "the second offer, with the earlier contacts", `document.querySelector(`+jsString(offer(again.ID))+`) && !document.querySelector('[data-testid="context-previous-loading"]')`)
+		prev := mustEval[string](b, `document.querySelector(`+jsString(offer(again.ID)+` [data-testid="context-previous"]`)+`)?.textContent || ''`)
+		if !strings.Contains(prev, "resolved") || !strings.Contains(prev, "Bob") {
+			t.Errorf("earlier contacts on the second offer: %q, want the first one, with Bob, resolved", prev)
+		}
+		if m := mustEval[string](b, `document.querySelector(`+jsString(offer(again.ID)+` [data-testid="offer-media"]`)+`).dataset.media`); m != "video" {
+			t.Errorf("the second offer's media is %q, want video", m)
+		}
+		b.click("offer-decline")
+		b.waitJS(10*time.Second, "the offer gone and the ring stopped", `!document.querySelector('[data-testid="offer"]') && !window.__sbConsole.ringer.ringing`)
+	})
+
+	t.Run("MemberRefused", func(t *testing.T) {
+		setT(t, b)
+		createUser(t, srv, "mia", "Mia", account.RoleMember)
+		m := newBrowser(t, "Mia")
+		m.signIn(srv.URL, "mia")
+		if shown := mustEval[bool](m, `['open-console','open-supervisor'].some((id) => document.querySelector('[data-testid="' + id + '"]')?.offsetParent != null)`); shown {
+			t.Errorf("a member sees the contact centre's entries")
+		}
+	})
+	t.Logf("TestConsoleOffer took %v", time.Since(start).Round(time.Millisecond))
+}
+
+// jsString quotes s for JavaScript.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
