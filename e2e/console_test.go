@@ -357,3 +357,209 @@ func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// agentOffer waits until the agent's view (GET /api/v1/contact/agent) shows the contact offered.
+func agentOffer(t *testing.T, srv *server, token, contact string) {
+	t.Helper()
+	eventually(t, 10*time.Second, "the offer of "+contact, func() (bool, string) {
+		var av protocol.AgentView
+		apiCall(t, srv, "GET", "/api/v1/contact/agent", token, "", nil, http.StatusOK, &av)
+		for _, o := range av.Offers {
+			if o.ID == contact {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("state %s, %d offers", av.State, len(av.Offers))
+	})
+}
+
+// TestSupervisorDashboard drives the supervisor dashboard with real contacts behind it. Bob (agent,
+// through the API) answers two visitors and ends both (one wrapped up), a third leaves while her
+// offer rings (abandoned), and a fourth waits while Bob is paused. Ann (admin) opens the dashboard
+// from the workspace: the live tables show the waiting visitor and Bob paused, and follow when Bob
+// becomes available (polling). The report of the last seven days per day draws its charts as SVG
+// with one bar per day and series (4 arrived, 2 answered, 1 abandoned in all), rate points only
+// where contacts arrived, totals as figures and a table for screen readers; per hour over today it
+// draws 24 bars a series, and its Download CSV link gets the same numbers as CSV rows. Filtered to
+// a queue nobody called, the totals are zero.
+func TestSupervisorDashboard(t *testing.T) {
+	chromiumPath(t)
+	start := time.Now()
+	srv := startServer(t, nil)
+	ann := createUser(t, srv, "ann", "Ann", account.RoleAdmin)
+	bob := createUser(t, srv, "bob", "Bob", account.RoleAgent)
+	annToken, bobToken := apiToken(t, srv, ann.ID), apiToken(t, srv, bob.ID)
+	contactSetup(t, srv, annToken, bob.ID)
+	setState := func(state string) {
+		t.Helper()
+		apiCall(t, srv, "PUT", "/api/v1/contact/agent/state", bobToken, "", map[string]string{"state": state}, http.StatusOK, nil)
+	}
+	setState("available")
+	serve := func(name string, wrapUp bool) {
+		t.Helper()
+		v := newVisitor(t, srv, name, "")
+		c := v.arrive("chat", "https://shop.example/", "")
+		v.say(c.Conversation, "Hello")
+		agentOffer(t, srv, bobToken, c.ID)
+		apiCall(t, srv, "POST", "/api/v1/contact/contacts/"+c.ID+"/accept", bobToken, "", nil, http.StatusOK, nil)
+		apiCall(t, srv, "POST", "/api/v1/contact/contacts/"+c.ID+"/end", bobToken, "", nil, http.StatusOK, nil)
+		if wrapUp {
+			apiCall(t, srv, "POST", "/api/v1/contact/contacts/"+c.ID+"/wrapup", bobToken, "", map[string]string{"code": "sale"}, http.StatusOK, nil)
+		}
+	}
+	serve("Uma", true)
+	serve("Vic", false)
+	w := newVisitor(t, srv, "Wen", "")
+	wc := w.arrive("chat", "https://shop.example/", "")
+	agentOffer(t, srv, bobToken, wc.ID)
+	w.leave(wc.ID)
+	setState("paused")
+	x := newVisitor(t, srv, "Xia", "")
+	xc := x.arrive("chat", "https://shop.example/", "")
+	t.Logf("contacts seeded after %v", time.Since(start).Round(time.Millisecond))
+
+	a := newBrowser(t, "Ann")
+	a.signIn(srv.URL, "ann")
+	const sales = `[data-testid="live-queue"][data-queue="sales"]`
+	bobRow := fmt.Sprintf(`[data-testid="live-agent"][data-user=%q]`, bob.ID)
+
+	t.Run("Live", func(t *testing.T) {
+		setT(t, a)
+		a.waitJS(10*time.Second, "the Supervisor entry", `document.querySelector('[data-testid="open-supervisor"]')?.offsetParent !== null`)
+		a.click("open-supervisor")
+		a.waitJS(15*time.Second, "the live queues", `location.pathname === '/supervisor' && document.querySelector(`+jsString(sales)+`)`)
+		a.waitJS(10*time.Second, "Xia waiting and Bob paused", `document.querySelector(`+jsString(sales+` [data-testid="queue-waiting"]`)+`).textContent === '1'
+			&& document.querySelector(`+jsString(bobRow)+`)?.dataset.state === 'paused'`)
+		got := mustEval[map[string]any](a, `(() => {
+			const q = document.querySelector(`+jsString(sales)+`);
+			return { longest: q.querySelector('[data-testid="queue-longest"]').textContent, agents: q.lastElementChild.textContent,
+				bob: document.querySelector(`+jsString(bobRow)+`).textContent, updated: document.querySelector('[data-testid="live-updated"]').textContent };
+		})()`)
+		if l, _ := got["longest"].(string); !strings.HasSuffix(l, " s") && !strings.Contains(l, "min") {
+			t.Errorf("longest wait %q, want a duration", l)
+		}
+		if got["agents"] != "1 paused" {
+			t.Errorf("the sales queue's agents: %q, want 1 paused", got["agents"])
+		}
+		if b, _ := got["bob"].(string); !strings.Contains(b, "Bob") || !strings.Contains(b, "Paused") {
+			t.Errorf("Bob's row: %q", b)
+		}
+		if u, _ := got["updated"].(string); !strings.HasPrefix(u, "Live · updated") {
+			t.Errorf("the live stamp: %q", u)
+		}
+		// Polling: Bob available, Xia's offer rings; the page follows without a reload.
+		setState("available")
+		agentOffer(t, srv, bobToken, xc.ID)
+		a.waitJS(10*time.Second, "Xia ringing and Bob available", `document.querySelector(`+jsString(sales+` [data-testid="queue-offered"]`)+`).textContent === '1'
+			&& document.querySelector(`+jsString(sales+` [data-testid="queue-waiting"]`)+`).textContent === '0'
+			&& document.querySelector(`+jsString(bobRow)+`)?.dataset.state === 'available'`)
+	})
+
+	// bars counts the bars of a chart's series and sums their values; points does the same for a line chart.
+	type series struct {
+		N   int     `json:"n"`
+		Sum float64 `json:"sum"`
+	}
+	marks := func(chart, key, mark string) series {
+		return mustEval[series](a, fmt.Sprintf(`(() => {
+			const els = [...document.querySelectorAll('[data-testid=%q] svg g[data-series=%q] %s')];
+			return { n: els.length, sum: els.reduce((s, e) => s + Number(e.dataset.value), 0) };
+		})()`, chart, key, mark))
+	}
+	loaded := func() string {
+		return mustEval[string](a, `document.querySelector('[data-testid="report-charts"]').dataset.loaded || ''`)
+	}
+	figure := func(id string) string {
+		return mustEval[string](a, `document.querySelector('[data-testid="`+id+`"] .cc-figure-value').textContent`)
+	}
+
+	t.Run("ReportPerDay", func(t *testing.T) {
+		setT(t, a)
+		a.waitJS(15*time.Second, "the report of the last seven days", `document.querySelector('[data-testid="report-charts"]').dataset.loaded
+			&& document.querySelectorAll('[data-testid="chart-volume"] svg rect.chart-bar').length === 21`)
+		for _, s := range []struct {
+			key  string
+			want float64
+		}{{"arrived", 4}, {"answered", 2}, {"abandoned", 1}} {
+			if got := marks("chart-volume", s.key, "rect.chart-bar"); got.N != 7 || got.Sum != s.want {
+				t.Errorf("volume, %s: %d bars adding up to %v; want 7 bars, %v", s.key, got.N, got.Sum, s.want)
+			}
+		}
+		// Rates exist only where contacts arrived: today.
+		if got := marks("chart-rates", "answerRate", "circle.chart-point"); got.N != 1 || got.Sum != 0.5 {
+			t.Errorf("answer rate: %d points, value %v; want 1 point at 0.5", got.N, got.Sum)
+		}
+		if got := marks("chart-rates", "abandonRate", "circle.chart-point"); got.N != 1 || got.Sum != 0.25 {
+			t.Errorf("abandon rate: %d points, value %v; want 1 point at 0.25", got.N, got.Sum)
+		}
+		if got := marks("chart-service", "serviceLevel", "circle.chart-point"); got.N != 1 {
+			t.Errorf("service level: %d points, want 1", got.N)
+		}
+		if got := marks("chart-times", "avgWait", "rect.chart-bar"); got.N != 1 {
+			t.Errorf("average wait: %d bars, want 1 (the day with answered contacts)", got.N)
+		}
+		for id, want := range map[string]string{"total-arrived": "4", "total-answered": "2", "total-abandoned": "1", "total-answer-rate": "50 %", "total-abandon-rate": "25 %"} {
+			if got := figure(id); got != want {
+				t.Errorf("figure %s: %q, want %q", id, got, want)
+			}
+		}
+		tbl := mustEval[map[string]any](a, `(() => {
+			const f = document.querySelector('[data-testid="chart-volume"]');
+			const svg = f.querySelector('svg');
+			return { rows: f.querySelectorAll('[data-testid="chart-table"] tbody tr').length, legend: f.querySelectorAll('.chart-legend li').length,
+				ticks: f.querySelectorAll('.chart-y text').length, labels: f.querySelectorAll('.chart-x text').length,
+				titled: !!f.querySelector('rect.chart-bar title')?.textContent, described: !!document.getElementById(svg.getAttribute('aria-describedby'))?.textContent,
+				role: svg.getAttribute('role') };
+		})()`)
+		if tbl["rows"] != float64(7) || tbl["legend"] != float64(3) || tbl["role"] != "img" || tbl["titled"] != true || tbl["described"] != true {
+			t.Errorf("the volume chart: %v; want a table of 7 rows, 3 legend entries, role img, titled bars, a description", tbl)
+		}
+		if n, _ := tbl["ticks"].(float64); n < 2 {
+			t.Errorf("the volume chart has %v y ticks", n)
+		}
+		if n, _ := tbl["labels"].(float64); n < 4 {
+			t.Errorf("the volume chart has %v x labels for 7 days", n)
+		}
+	})
+
+	t.Run("ReportPerHourAndCSV", func(t *testing.T) {
+		setT(t, a)
+		before := loaded()
+		a.selectValue(`[data-testid="report-bucket"]`, "hour")
+		today := mustEval[string](a, `document.querySelector('[data-testid="report-to"]').value`)
+		a.selectValue(`[data-testid="report-from"]`, today)
+		a.click("report-run")
+		a.waitJS(15*time.Second, "the hourly report", `document.querySelector('[data-testid="report-charts"]').dataset.loaded !== `+jsString(before))
+		if got := marks("chart-volume", "arrived", "rect.chart-bar"); got.N != 24 || got.Sum != 4 {
+			t.Errorf("volume per hour: %d bars adding up to %v; want 24, 4", got.N, got.Sum)
+		}
+		link := mustEval[map[string]any](a, `(() => { const l = document.querySelector('[data-testid="report-csv"]'); return { href: l.href, download: l.hasAttribute('download') }; })()`)
+		href, _ := link["href"].(string)
+		if !strings.Contains(href, "format=csv") || !strings.Contains(href, "bucket=hour") || link["download"] != true {
+			t.Errorf("the CSV link: %v", link)
+		}
+		csvText := mustEval[string](a, `fetch(document.querySelector('[data-testid="report-csv"]').href).then((r) => r.ok && (r.headers.get('content-type') || '').startsWith('text/csv') ? r.text() : 'HTTP ' + r.status)`)
+		lines := strings.Split(strings.TrimSpace(csvText), "\n")
+		if len(lines) != 26 || !strings.HasPrefix(lines[0], "start,arrived,answered,abandoned") || !strings.HasPrefix(lines[25], "total,4,2,1,") {
+			t.Errorf("the CSV has %d lines (want header + 24 hours + total = 26): first %q, last %q", len(lines), lines[0], lines[len(lines)-1])
+		}
+	})
+
+	t.Run("QueueFilter", func(t *testing.T) {
+		setT(t, a)
+		before := loaded()
+		a.selectValue(`[data-testid="report-queue"]`, "support")
+		a.click("report-run")
+		a.waitJS(15*time.Second, "the report of support", `document.querySelector('[data-testid="report-charts"]').dataset.loaded !== `+jsString(before))
+		if got := figure("total-arrived"); got != "0" {
+			t.Errorf("arrived in support: %q, want 0", got)
+		}
+		if got := marks("chart-volume", "arrived", "rect.chart-bar"); got.Sum != 0 {
+			t.Errorf("support's volume adds up to %v, want 0", got.Sum)
+		}
+		if href := mustEval[string](a, `document.querySelector('[data-testid="report-csv"]').href`); !strings.Contains(href, "queue=support") {
+			t.Errorf("the CSV link %q does not follow the queue filter", href)
+		}
+	})
+	t.Logf("TestSupervisorDashboard took %v", time.Since(start).Round(time.Millisecond))
+}

@@ -272,7 +272,7 @@ export function renderSupervisor(root, app) {
       if (destroyed) return;
       const keep = queueSelect.value;
       queueSelect.replaceChildren(h('option', { value: '', text: 'All queues' }),
-        queues.map((q) => h('option', { value: q.id, text: q.name || q.id, 'prop:selected': q.id === keep })));
+        ...queues.map((q) => h('option', { value: q.id, text: q.name || q.id, 'prop:selected': q.id === keep })));
     } catch (err) {
       if (!destroyed && err.status !== 403) toast(`Could not list the queues: ${err.message}`, { kind: 'error' });
     }
