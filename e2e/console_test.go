@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"switchboard/internal/account"
 	"switchboard/internal/client"
 	"switchboard/internal/protocol"
@@ -200,16 +202,19 @@ func (b *browser) setAgentState(state string) {
 // page, the referrer, no earlier contacts and a countdown. He accepts: the ring stops, the contact
 // opens as a tab with the visitor's message in its conversation; his reply reaches the visitor. He
 // ends it and saves a wrap-up, which the server records. The visitor comes back: the new offer shows
-// the earlier contact with its wrap-up code; Bob declines it and the ring stops. A member sees
-// neither the console's nor the dashboard's entry. Each step is a subtest sharing the browser.
+// the earlier contact with its wrap-up code; Bob declines it and the ring stops. A third visitor's
+// chat Bob turns into a video call (the contact's media changes, a call starts in its
+// conversation), then transfers to Support from the dialog of the other queues. Made a member, Bob
+// sees neither the console's nor the dashboard's entry, and the console refuses him. Each step is a
+// subtest sharing the browser.
 func TestConsoleOffer(t *testing.T) {
 	chromiumPath(t)
 	start := time.Now()
 	srv := startServer(t, nil)
 	ann := createUser(t, srv, "ann", "Ann", account.RoleAdmin)
 	bob := createUser(t, srv, "bob", "Bob", account.RoleAgent)
-	contactSetup(t, srv, apiToken(t, srv, ann.ID), bob.ID)
-	bobToken := apiToken(t, srv, bob.ID)
+	annToken, bobToken := apiToken(t, srv, ann.ID), apiToken(t, srv, bob.ID)
+	contactSetup(t, srv, annToken, bob.ID)
 
 	b := newBrowser(t, "Bob")
 	b.signIn(srv.URL, "bob")
@@ -338,16 +343,68 @@ func TestConsoleOffer(t *testing.T) {
 		}
 		b.click("offer-decline")
 		b.waitJS(10*time.Second, "the offer gone and the ring stopped", `!document.querySelector('[data-testid="offer"]') && !window.__sbConsole.ringer.ringing`)
+		v.leave(again.ID)
+	})
+
+	t.Run("VideoAndTransfer", func(t *testing.T) {
+		setT(t, b)
+		tom := newVisitor(outer, srv, "Tom", "")
+		tc := tom.arrive("chat", "https://shop.example/cart", "")
+		b.waitJS(15*time.Second, "Tom's offer", `document.querySelector(`+jsString(offer(tc.ID))+`)`)
+		b.click("offer-accept")
+		b.waitJS(10*time.Second, "Tom's contact open", fmt.Sprintf(`document.querySelector('[data-testid="contact-view"][data-contact=%q] [data-testid="composer-input"]')`, tc.ID))
+		// Video: the contact becomes a video contact and a call starts in its conversation.
+		b.click("contact-video")
+		b.waitJS(15*time.Second, "the call starting", `document.querySelector('[data-testid="outgoing-call"], [data-testid="call-layer"]')`)
+		var got protocol.ContactView
+		apiCall(t, srv, "GET", "/api/v1/contact/contacts/"+tc.ID, annToken, "", nil, http.StatusOK, &got)
+		if got.Media != "video" {
+			t.Errorf("after Video the contact's media is %q, want video", got.Media)
+		}
+		if mustEval[bool](b, `!!document.querySelector('[data-testid="outgoing-call"]')`) {
+			b.click("call-cancel")
+		} else {
+			b.click("leave")
+		}
+		b.waitJS(10*time.Second, "the call closed", `!document.querySelector('[data-testid="outgoing-call"], [data-testid="call-layer"]')`)
+		// Transfer to Support: a dialog of the other queues.
+		b.click("contact-transfer")
+		b.waitJS(5*time.Second, "the transfer dialog", `document.querySelector('[data-testid="transfer-dialog"] [data-testid="transfer-queue"]')`)
+		queues := mustEval[[]string](b, `[...document.querySelectorAll('[data-testid="transfer-queue"]')].map((r) => r.value + ':' + r.closest('label').textContent)`)
+		if len(queues) != 1 || queues[0] != "support:Support" {
+			t.Errorf("the transfer dialog offers %v, want only support:Support", queues)
+		}
+		b.do(5*time.Second, "choosing Support", chromedp.Click(chromedp.CSS(`[data-testid="transfer-queue"][value="support"]`)))
+		b.click("transfer-confirm")
+		b.waitJS(10*time.Second, "Tom gone from Bob's contacts", fmt.Sprintf(`!document.querySelector('[data-testid="transfer-dialog"]') && !document.querySelector('[data-testid="contact-tab"][data-contact=%q]')`, tc.ID))
+		apiCall(t, srv, "GET", "/api/v1/contact/contacts/"+tc.ID, annToken, "", nil, http.StatusOK, &got)
+		if got.Queue != "support" || (got.Status != "waiting" && got.Status != "offered") {
+			t.Errorf("after the transfer the contact is %s in %s, want waiting or offered in support", got.Status, got.Queue)
+		}
+		// Bob answers Support too: if the contact rings for him again, he lets it go.
+		time.Sleep(scaled(500 * time.Millisecond))
+		if mustEval[bool](b, `!!document.querySelector(`+jsString(offer(tc.ID))+`)`) {
+			if q := mustEval[string](b, `document.querySelector(`+jsString(offer(tc.ID)+` [data-testid="offer-queue"]`)+`).textContent`); q != "Support" {
+				t.Errorf("the transferred contact rings from %q, want Support", q)
+			}
+		}
+		tom.leave(tc.ID)
+		b.waitJS(10*time.Second, "no offer left", `!document.querySelector('[data-testid="offer"]')`)
 	})
 
 	t.Run("MemberRefused", func(t *testing.T) {
 		setT(t, b)
-		createUser(t, srv, "mia", "Mia", account.RoleMember)
-		m := newBrowser(t, "Mia")
-		m.signIn(srv.URL, "mia")
-		if shown := mustEval[bool](m, `['open-console','open-supervisor'].some((id) => document.querySelector('[data-testid="' + id + '"]')?.offsetParent != null)`); shown {
+		// An admin makes Bob a member: his socket reconnects with the new role.
+		apiCall(t, srv, "PATCH", "/api/v1/users/"+bob.ID, annToken, "", map[string]string{"role": "member"}, http.StatusOK, nil)
+		b.waitJS(15*time.Second, "Bob's page knowing he is a member", `window.__sbChat.me?.role === 'member' && window.__sbChat.state === 'connected'`)
+		b.navigate(srv.URL + "/")
+		b.waitJS(15*time.Second, "the workspace", `document.querySelector('[data-testid="workspace"]') && window.__sbChat?.state === 'connected'`)
+		if shown := mustEval[bool](b, `['open-console','open-supervisor'].some((id) => document.querySelector('[data-testid="' + id + '"]')?.offsetParent != null)`); shown {
 			t.Errorf("a member sees the contact centre's entries")
 		}
+		// Following an old link to the console within the app: refused, with a way back.
+		mustEval[bool](b, `(history.pushState({}, '', '/console'), dispatchEvent(new PopStateEvent('popstate')), true)`)
+		b.waitJS(10*time.Second, "the console refused", `document.querySelector('[data-testid="not-allowed"]')?.textContent.includes('agent role')`)
 	})
 	t.Logf("TestConsoleOffer took %v", time.Since(start).Round(time.Millisecond))
 }
@@ -563,3 +620,4 @@ func TestSupervisorDashboard(t *testing.T) {
 	})
 	t.Logf("TestSupervisorDashboard took %v", time.Since(start).Round(time.Millisecond))
 }
+
