@@ -620,4 +620,3 @@ func TestSupervisorDashboard(t *testing.T) {
 	})
 	t.Logf("TestSupervisorDashboard took %v", time.Since(start).Round(time.Millisecond))
 }
-
