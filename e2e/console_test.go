@@ -202,9 +202,10 @@ func (b *browser) setAgentState(state string) {
 // page, the referrer, no earlier contacts and a countdown. He accepts: the ring stops, the contact
 // opens as a tab with the visitor's message in its conversation; his reply reaches the visitor. He
 // ends it and saves a wrap-up, which the server records. The visitor comes back: the new offer shows
-// the earlier contact with its wrap-up code; Bob declines it and the ring stops. A third visitor's
-// chat Bob turns into a video call (the contact's media changes, a call starts in its
-// conversation), then transfers to Support from the dialog of the other queues. Made a member, Bob
+// the earlier contact with its wrap-up code; Bob declines it and the ring stops. A third visitor
+// asks to talk: accepting starts a voice call in the contact's conversation; Bob turns it into a
+// video call (the contact's media changes, a video call starts), then transfers the visitor to
+// Support from the dialog of the other queues. Made a member, Bob
 // sees neither the console's nor the dashboard's entry, and the console refuses him. Each step is a
 // subtest sharing the browser.
 func TestConsoleOffer(t *testing.T) {
@@ -349,24 +350,37 @@ func TestConsoleOffer(t *testing.T) {
 	t.Run("VideoAndTransfer", func(t *testing.T) {
 		setT(t, b)
 		tom := newVisitor(outer, srv, "Tom", "")
-		tc := tom.arrive("chat", "https://shop.example/cart", "")
+		tc := tom.arrive("voice", "https://shop.example/cart", "")
 		b.waitJS(15*time.Second, "Tom's offer", `document.querySelector(`+jsString(offer(tc.ID))+`)`)
 		b.click("offer-accept")
 		b.waitJS(10*time.Second, "Tom's contact open", fmt.Sprintf(`document.querySelector('[data-testid="contact-view"][data-contact=%q] [data-testid="composer-input"]')`, tc.ID))
-		// Video: the contact becomes a video contact and a call starts in its conversation.
+		// hangUp ends the call the console started (still calling, or in the call screen).
+		lastCall := `[...window.__sbChat.calls.values()].at(-1)`
+		hangUp := func() {
+			t.Helper()
+			if mustEval[bool](b, `!!document.querySelector('[data-testid="outgoing-call"]')`) {
+				b.click("call-cancel")
+			} else {
+				b.click("leave")
+			}
+			b.waitJS(10*time.Second, "the call closed", `!document.querySelector('[data-testid="outgoing-call"], [data-testid="call-layer"]')`)
+		}
+		// Tom asked to talk: accepting starts a voice call in the contact's conversation.
+		b.waitJS(15*time.Second, "the voice call starting", `document.querySelector('[data-testid="outgoing-call"], [data-testid="call-layer"]')`)
+		b.waitJS(10*time.Second, "a call in Tom's conversation", fmt.Sprintf(`%s?.conversation === %q`, lastCall, tc.Conversation))
+		if video := mustEval[bool](b, lastCall+`.video`); video {
+			t.Errorf("the call of a voice contact is a video call")
+		}
+		hangUp()
+		// Video: the contact becomes a video contact and a video call starts.
 		b.click("contact-video")
-		b.waitJS(15*time.Second, "the call starting", `document.querySelector('[data-testid="outgoing-call"], [data-testid="call-layer"]')`)
+		b.waitJS(15*time.Second, "the video call starting", `document.querySelector('[data-testid="outgoing-call"], [data-testid="call-layer"]') && `+lastCall+`.video`)
 		var got protocol.ContactView
 		apiCall(t, srv, "GET", "/api/v1/contact/contacts/"+tc.ID, annToken, "", nil, http.StatusOK, &got)
 		if got.Media != "video" {
 			t.Errorf("after Video the contact's media is %q, want video", got.Media)
 		}
-		if mustEval[bool](b, `!!document.querySelector('[data-testid="outgoing-call"]')`) {
-			b.click("call-cancel")
-		} else {
-			b.click("leave")
-		}
-		b.waitJS(10*time.Second, "the call closed", `!document.querySelector('[data-testid="outgoing-call"], [data-testid="call-layer"]')`)
+		hangUp()
 		// Transfer to Support: a dialog of the other queues.
 		b.click("contact-transfer")
 		b.waitJS(5*time.Second, "the transfer dialog", `document.querySelector('[data-testid="transfer-dialog"] [data-testid="transfer-queue"]')`)

@@ -308,7 +308,9 @@ export function renderConsole(root, app) {
     try {
       const c = await api(contactURL(id, 'accept'), { method: 'POST' });
       removeOffer(id);
-      addContact(c, { select: true });
+      // A visitor who asked to talk or see each other gets the call at once: visitors cannot start
+      // calls, the agent does, in the contact's conversation.
+      addContact(c, { select: true, call: c.media === 'voice' || c.media === 'video' ? c.media : '' });
     } catch (err) {
       removeOffer(id);
       toast(err.status === 409 ? 'That contact is no longer waiting: someone else answered, or the visitor left.' : `Could not accept: ${err.message}`, { kind: err.status === 409 ? 'info' : 'error' });
@@ -338,19 +340,22 @@ export function renderConsole(root, app) {
   }
 
   // ------------------------------------------------------------------ my contacts
-  function addContact(c, { select = false } = {}) {
+  function addContact(c, { select = false, call = '' } = {}) {
     knowVisitor(c);
     let entry = contacts.get(c.id);
     if (!entry) {
-      entry = { contact: c, view: null, unread: 0, ended: false, addedAt: Date.now() };
+      entry = { contact: c, view: null, unread: 0, ended: false, addedAt: Date.now(), callOnOpen: call };
       contacts.set(c.id, entry);
     } else {
       entry.contact = c;
+      // (The socket's news of the answer can come before the answer to Accept.)
+      if (call) entry.callOnOpen = call;
     }
     if (c.status === 'wrap_up' || c.status === 'ended') entry.ended = true;
     entry.view?.update();
     renderTabs();
     if (select || !selected) selectContact(c.id, { focus: select });
+    entry.view?.callIfAsked();
   }
 
   function removeContact(id) {
@@ -491,6 +496,7 @@ export function renderConsole(root, app) {
       convBox.replaceChildren(timeline.el, typing, composer.el);
       composer.el.hidden = entry.ended;
       timeline.open().then(() => markSeen());
+      callIfAsked();
       return true;
     }
 
@@ -563,12 +569,30 @@ export function renderConsole(root, app) {
         entry.contact = c;
         update();
         renderTabs();
-        await app.calls.start({ conversation: conv.id }, media === 'video');
+        await startCall(media);
       } catch (err) {
         toast(`Could not start the ${media} call: ${err.message}`, { kind: 'error' });
       } finally {
         b.disabled = entry.ended;
       }
+    }
+
+    /** Starts the call a voice or video contact asked for, once its conversation is here. */
+    function callIfAsked() {
+      if (!entry.callOnOpen || !conv || entry.ended) return;
+      const media = entry.callOnOpen;
+      entry.callOnOpen = '';
+      setTimeout(() => startCall(media).catch((err) => toast(`Could not start the call: ${err.message}`, { kind: 'error' })), 0);
+    }
+
+    /** A call with the visitor in the contact's conversation, on the page's call screens (calls.js). */
+    async function startCall(media) {
+      if (!conv || !app.calls) return;
+      if (app.calls.busy()) {
+        toast('You are already in a call.');
+        return;
+      }
+      await app.calls.start({ conversation: conv.id }, media === 'video');
     }
 
     async function transfer() {
@@ -627,6 +651,7 @@ export function renderConsole(root, app) {
     return {
       el,
       update,
+      callIfAsked,
       shown({ focus }) {
         clearInterval(elapsed);
         elapsed = setInterval(tick, 1000);
