@@ -633,6 +633,7 @@ export function renderConsole(root, app) {
 
     async function end() {
       endBtn.disabled = true;
+      entry.ending = true; // the socket's news of the end may come before the answer
       try {
         const c = await api(contactURL(id, 'end'), { method: 'POST' });
         entry.contact = c;
@@ -640,6 +641,7 @@ export function renderConsole(root, app) {
         update();
         renderTabs();
       } catch (err) {
+        entry.ending = false;
         endBtn.disabled = false;
         toast(`Could not end: ${err.message}`, { kind: 'error' });
       }
@@ -728,7 +730,7 @@ export function renderConsole(root, app) {
           const entry = contacts.get(c.id);
           const wasEnded = entry.ended;
           addContact(c);
-          if (!wasEnded && entry.ended && c.status !== 'wrap_up') toast(`${visitorName(c)} left the conversation.`);
+          if (!wasEnded && entry.ended && !entry.ending) toast(`${visitorName(c)} left the conversation.`);
         } else if (c && c.status === 'in_progress' && c.agent === client.me?.id) {
           addContact(c);
         }
