@@ -205,7 +205,8 @@ func (b *browser) setAgentState(state string) {
 // the earlier contact with its wrap-up code; Bob declines it and the ring stops. A third visitor
 // asks to talk: accepting starts a voice call in the contact's conversation; Bob turns it into a
 // video call (the contact's media changes, a video call starts), then transfers the visitor to
-// Support from the dialog of the other queues. Made a member, Bob
+// Support from the dialog of the other queues. A visitor who leaves mid-chat leaves Bob the
+// wrap-up (a code is required). Made a member, Bob
 // sees neither the console's nor the dashboard's entry, and the console refuses him. Each step is a
 // subtest sharing the browser.
 func TestConsoleOffer(t *testing.T) {
@@ -356,14 +357,14 @@ func TestConsoleOffer(t *testing.T) {
 		b.waitJS(10*time.Second, "Tom's contact open", fmt.Sprintf(`document.querySelector('[data-testid="contact-view"][data-contact=%q] [data-testid="composer-input"]')`, tc.ID))
 		// hangUp ends the call the console started (still calling, or in the call screen).
 		lastCall := `[...window.__sbChat.calls.values()].at(-1)`
+		// (A call in a group conversation moves from "Calling…" to the call screen by itself: the
+		// button to press is whichever shows.)
 		hangUp := func() {
 			t.Helper()
-			if mustEval[bool](b, `!!document.querySelector('[data-testid="outgoing-call"]')`) {
-				b.click("call-cancel")
-			} else {
-				b.click("leave")
-			}
-			b.waitJS(10*time.Second, "the call closed", `!document.querySelector('[data-testid="outgoing-call"], [data-testid="call-layer"]')`)
+			b.waitJS(15*time.Second, "the call closed", `(() => {
+				const end = document.querySelector('[data-testid="call-cancel"], [data-testid="call-layer"] [data-testid="leave"]');
+				if (end) end.click();
+				return !document.querySelector('[data-testid="outgoing-call"], [data-testid="call-layer"]'); })()`)
 		}
 		// Tom asked to talk: accepting starts a voice call in the contact's conversation.
 		b.waitJS(15*time.Second, "the voice call starting", `document.querySelector('[data-testid="outgoing-call"], [data-testid="call-layer"]')`)
@@ -404,6 +405,34 @@ func TestConsoleOffer(t *testing.T) {
 		}
 		tom.leave(tc.ID)
 		b.waitJS(10*time.Second, "no offer left", `!document.querySelector('[data-testid="offer"]')`)
+	})
+
+	t.Run("VisitorLeaves", func(t *testing.T) {
+		setT(t, b)
+		ida := newVisitor(outer, srv, "Ida", "")
+		ic := ida.arrive("chat", "https://shop.example/", "")
+		b.waitJS(15*time.Second, "Ida's offer", `document.querySelector(`+jsString(offer(ic.ID))+`)`)
+		b.click("offer-accept")
+		b.waitJS(10*time.Second, "Ida's contact open", fmt.Sprintf(`document.querySelector('[data-testid="contact-view"][data-contact=%q] [data-testid="composer-input"]')`, ic.ID))
+		ida.leave(ic.ID)
+		b.waitJS(10*time.Second, "the wrap-up form for Ida, the composer gone", fmt.Sprintf(`(() => {
+			const v = document.querySelector('[data-testid="contact-view"][data-contact=%q]');
+			return v && v.querySelector('[data-testid="wrapup-form"]') && v.querySelector('[data-testid="composer"]').hidden
+				&& document.querySelector('[data-testid="contact-tab"][data-contact=%q]').textContent.includes('Wrap-up'); })()`, ic.ID, ic.ID))
+		if toast := mustEval[string](b, `[...document.querySelectorAll('.toast')].map((t) => t.textContent).join(' | ')`); !strings.Contains(toast, "Ida left the conversation") {
+			t.Errorf("toasts %q, want one saying Ida left", toast)
+		}
+		// Saving without a code is refused in the page.
+		b.click("wrapup-save")
+		b.waitJS(5*time.Second, "the missing code reported", `(() => { const e = document.querySelector('[data-testid="wrapup-error"]'); return e && !e.hidden && document.activeElement?.dataset.testid === 'wrapup-code'; })()`)
+		b.typeInto("wrapup-code", "visitor_left")
+		b.click("wrapup-save")
+		b.waitJS(10*time.Second, "Ida's contact gone", `!document.querySelector('[data-testid="contact-tab"]')`)
+		var got protocol.ContactView
+		apiCall(t, srv, "GET", "/api/v1/contact/contacts/"+ic.ID, bobToken, "", nil, http.StatusOK, &got)
+		if got.WrapUpCode != "visitor_left" {
+			t.Errorf("Ida's contact's wrap-up code is %q, want visitor_left", got.WrapUpCode)
+		}
 	})
 
 	t.Run("MemberRefused", func(t *testing.T) {

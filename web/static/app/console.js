@@ -516,12 +516,13 @@ export function renderConsole(root, app) {
       if (wrapShown) return;
       wrapShown = true;
       const listId = `cc-codes-${id}`;
-      const code = h('input.input', { type: 'text', id: `cc-code-${id}`, list: listId, maxlength: '64', required: true, 'data-testid': 'wrapup-code', autocomplete: 'off', value: entry.contact.wrapUpCode || '' });
+      const code = h('input.input', { type: 'text', id: `cc-code-${id}`, list: listId, maxlength: '64', required: true, 'aria-describedby': `cc-wrap-err-${id}`, 'data-testid': 'wrapup-code', autocomplete: 'off', value: entry.contact.wrapUpCode || '' });
       const notes = h('textarea.input.cc-notes', { id: `cc-notes-${id}`, rows: '3', maxlength: '4000', 'data-testid': 'wrapup-notes' });
       notes.value = entry.contact.notes || '';
       const save = h('button.btn.btn-primary', { type: 'submit', 'data-testid': 'wrapup-save', text: 'Save wrap-up' });
-      const error = h('p.form-error', { role: 'alert', hidden: true, 'data-testid': 'wrapup-error' });
-      const form = h('form.cc-wrapup', { 'data-testid': 'wrapup-form', 'aria-labelledby': `cc-wrap-title-${id}` },
+      const error = h('p.form-error', { id: `cc-wrap-err-${id}`, role: 'alert', hidden: true, 'data-testid': 'wrapup-error' });
+      // Our own message for a missing code (novalidate), said by the alert below the fields.
+      const form = h('form.cc-wrapup', { 'data-testid': 'wrapup-form', 'aria-labelledby': `cc-wrap-title-${id}`, novalidate: true },
         h('h3', { id: `cc-wrap-title-${id}`, text: 'Wrap-up' }),
         h('p.muted.small', { text: 'The conversation has ended. Note how it went: the code and notes go into the reports and the visitor\'s history.' }),
         h('div.cc-wrapup-fields', null,
