@@ -190,7 +190,7 @@ export function renderConsole(root, app) {
   const offersTitle = h('h2.cc-side-title', { id: 'cc-offers-title', text: 'Offers' });
   // New offers are announced (aria-live); the cards are in the list that follows.
   const announcer = h('div.visually-hidden', { role: 'status', 'aria-live': 'assertive', 'data-testid': 'offer-announcer' });
-  const offerList = h('div.cc-offers', { 'data-testid': 'offers', 'aria-labelledby': 'cc-offers-title' });
+  const offerList = h('section.cc-offers', { 'data-testid': 'offers', 'aria-labelledby': 'cc-offers-title' });
   const offersEmpty = h('p.muted.small.cc-empty-line', { 'data-testid': 'offers-empty', text: 'No offers ringing.' });
   const tabsTitle = h('h2.cc-side-title', { id: 'cc-contacts-title', text: 'My contacts' });
   const tabs = h('div.cc-tabs', { role: 'tablist', 'aria-labelledby': 'cc-contacts-title', 'aria-orientation': 'vertical', 'data-testid': 'contact-tabs' });
@@ -235,6 +235,8 @@ export function renderConsole(root, app) {
   // ------------------------------------------------------------------ offers
   function renderOffersEmpty() {
     offersEmpty.hidden = offers.size > 0;
+    // The tab's title says it rings, for an agent working in another tab.
+    document.title = offers.size ? `(${offers.size}) Ringing · Agent console` : 'Agent console · Switchboard';
     frame.el.dataset.ringing = String(offers.size > 0);
     if (offers.size) ringer.start();
     else ringer.stop();
