@@ -29,7 +29,7 @@ func visitorMay(msg protocol.Message) bool {
 		*protocol.React, *protocol.Read, *protocol.Delivered, *protocol.Typing, *protocol.Activity:
 		return true
 	case *protocol.CallAction:
-		return m.Action == "accept" || m.Action == "decline" || m.Action == "hangup"
+		return m.Action == "answer" || m.Action == "decline" || m.Action == "hangup"
 	}
 	return false
 }

@@ -320,17 +320,23 @@ func (s *Service) widgetFor(w http.ResponseWriter, r *http.Request, id string) (
 	return wd, allowOrigin(w, r, wd.AllowedOrigins)
 }
 
+// OriginAllowed reports whether some widget is allowed on origin: the
+// meetings' signalling lets such pages join the calls agents start.
+func (s *Service) OriginAllowed(origin string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, wd := range s.widgets {
+		if slices.Contains(wd.AllowedOrigins, origin) {
+			return true
+		}
+	}
+	return false
+}
+
 // preflight answers CORS preflights of the visitor API for origins some
 // widget allows.
 func (s *Service) preflight(w http.ResponseWriter, r *http.Request) {
-	origin := r.Header.Get("Origin")
-	s.mu.Lock()
-	ok := false
-	for _, wd := range s.widgets {
-		ok = ok || slices.Contains(wd.AllowedOrigins, origin)
-	}
-	s.mu.Unlock()
-	if ok {
+	if origin := r.Header.Get("Origin"); s.OriginAllowed(origin) {
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", origin)
 		h.Add("Vary", "Origin")
@@ -367,14 +373,9 @@ func (s *Service) visitor(h func(w http.ResponseWriter, r *http.Request, v store
 }
 
 func (s *Service) preflightHeaders(w http.ResponseWriter, origin string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, wd := range s.widgets {
-		if slices.Contains(wd.AllowedOrigins, origin) {
-			w.Header().Set("Access-Control-Allow-Origin", origin)
-			w.Header().Add("Vary", "Origin")
-			return
-		}
+	if s.OriginAllowed(origin) {
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+		w.Header().Add("Vary", "Origin")
 	}
 }
 

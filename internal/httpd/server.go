@@ -106,6 +106,9 @@ func (s *Server) routes() {
 		m.Handle("GET /metrics", s.cfg.Metrics)
 	}
 	m.HandleFunc("GET /sdk/", s.sdk)
+	m.HandleFunc("GET /widget.js", s.sdk) // the customer-contact widget, embedded by other sites
+	m.HandleFunc("GET /console", s.index)
+	m.HandleFunc("GET /supervisor", s.index)
 	m.HandleFunc("GET /m/{room}", s.index)
 	// Pages of the signed-in app that links point at (first-run setup,
 	// invitations); the app reads their path and query.
