@@ -31,7 +31,7 @@ type Config struct {
 	// OriginAllowed, when set, accepts more origins: the sites of the
 	// customer-contact widgets, whose visitors join calls with a token.
 	OriginAllowed func(origin string) bool
-	ResumeGrace    time.Duration
+	ResumeGrace   time.Duration
 	// OpenJoin: joining without a token is allowed (link rooms). When false, every join needs a token.
 	OpenJoin bool
 	// VerifyToken checks a JWT; nil means tokens are not accepted.
