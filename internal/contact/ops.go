@@ -251,13 +251,7 @@ func (s *Service) Leave(ctx context.Context, v store.Visitor, id string) error {
 	if !ok || lc.rec.VisitorID != v.ID {
 		return fmt.Errorf("%w: no open contact %s", errNotFound, id)
 	}
-	now := s.cfg.Now()
-	evs, err := s.eng.Leave(routing.ContactID(id), now)
-	if err != nil { // out of routing: a message left for later
-		s.finish(ctx, lc, statusEnded, now)
-		return nil
-	}
-	s.apply(ctx, evs)
+	s.visitorGone(ctx, lc, s.cfg.Now())
 	return nil
 }
 

@@ -55,8 +55,11 @@ type Config struct {
 	AgentGrace time.Duration
 	// VisitorsPerMinute bounds new visitor sessions per client address [10].
 	VisitorsPerMinute int
-	// Seed seeds weighted random routing (0: random).
+	// Seed seeds weighted random routing.
 	Seed uint64
+
+	// manualClock: no ticker; tests call tick with their own Now.
+	manualClock bool
 }
 
 // Webhook event types (docs/contact.md, "Events out").
@@ -153,8 +156,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
-	s.wg.Add(1)
-	go s.clock()
+	if !cfg.manualClock {
+		s.wg.Add(1)
+		go s.clock()
+	}
 	return s, nil
 }
 
@@ -301,17 +306,12 @@ func (s *Service) checkAway(ctx context.Context, now time.Time) {
 		return now.Sub(since) < grace
 	}
 	for id, lc := range s.live {
-		if lc.rec.Status == statusCallback || lc.rec.Status == statusMessage || present(lc.rec.VisitorID, s.cfg.VisitorGrace) {
+		if lc.rec.Status == statusCallback || present(lc.rec.VisitorID, s.cfg.VisitorGrace) {
 			continue
 		}
 		delete(s.away, lc.rec.VisitorID)
 		s.log.Info("contact: the visitor left", "contact", id)
-		evs, err := s.eng.Leave(routing.ContactID(id), now)
-		if err != nil {
-			// Not in routing (a message left for later): it just ends.
-			s.finish(ctx, lc, statusEnded, now)
-		}
-		s.apply(ctx, evs)
+		s.visitorGone(ctx, lc, now)
 	}
 	for id, st := range s.state {
 		if st.state == routing.Offline || present(id, s.cfg.AgentGrace) {
@@ -458,6 +458,20 @@ func (s *Service) applyOne(ctx context.Context, ev routing.Event) {
 		s.pushAgent(agent)
 		s.publish(EventEnded, lc, ev)
 	}
+}
+
+// visitorGone ends a contact whose visitor left: abandoned while waiting,
+// ended in progress; a message left for later stays one.
+func (s *Service) visitorGone(ctx context.Context, lc *liveContact, now time.Time) {
+	if lc.rec.Status == statusMessage {
+		s.finish(ctx, lc, statusMessage, now)
+		return
+	}
+	evs, err := s.eng.Leave(routing.ContactID(lc.rec.ID), now)
+	if err != nil { // not in routing any more
+		s.finish(ctx, lc, statusEnded, now)
+	}
+	s.apply(ctx, evs)
 }
 
 // finish records the end of a contact and closes its conversation.
