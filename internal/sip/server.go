@@ -376,8 +376,12 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if s.checkRequire(req, tx) {
 		return
 	}
-	s.log.Info("sip: call refused: calls are not routed yet", "from", req.From().Address.String(),
-		"to", req.Recipient.String(), "source", req.Source())
+	from := ""
+	if f := req.From(); f != nil {
+		from = truncate(f.Address.String(), 128)
+	}
+	s.log.Info("sip: call refused: calls are not routed yet", "from", from,
+		"to", truncate(req.Recipient.String(), 128), "source", req.Source())
 	s.respond(req, tx, 480, "Temporarily Unavailable")
 }
 
