@@ -46,10 +46,12 @@ type Config struct {
 	// Accounts looks up SIP accounts (normally the *store.Store).
 	Accounts Accounts
 
-	// DigestAlgorithms are offered in challenges, most preferred first
-	// (RFC 8760 asks clients to use the first they support). Default: SHA-256
-	// then MD5. Some old phones read only the first challenge and know only
-	// MD5; put "MD5" first, or alone, for them.
+	// DigestAlgorithms are offered in challenges, one WWW-Authenticate
+	// each, most preferred first: RFC 8760 asks clients to use the first they
+	// support. Default: MD5, then SHA-256. MD5 comes first because many
+	// phones (and sipp) read only the first challenge and know only MD5; the
+	// gain from SHA-256 is small here (the stored HA1 is the secret either
+	// way). Put SHA-256 first, or alone, when every phone supports RFC 8760.
 	DigestAlgorithms []string
 	// NonceLifetime is how long a challenge's nonce is accepted. Nonces are
 	// not stored (they carry their time, signed); a late answer gets a new
@@ -110,7 +112,7 @@ type Config struct {
 // WithDefaults returns c with every unset field given its default.
 func (c Config) WithDefaults() Config {
 	if len(c.DigestAlgorithms) == 0 {
-		c.DigestAlgorithms = []string{AlgSHA256, AlgMD5}
+		c.DigestAlgorithms = []string{AlgMD5, AlgSHA256}
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {

@@ -3,6 +3,7 @@ package sip
 import (
 	"crypto/hmac"
 	"crypto/md5"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -47,14 +48,17 @@ func newHash(alg string) hash.Hash {
 	return md5.New()
 }
 
-// nonce layout, before base64url: 8 bytes of Unix time in milliseconds, then
-// the first 16 bytes of HMAC-SHA256(key, time || source address || realm).
-// Binding the nonce to the source address means a challenge sniffed from
-// one network cannot be answered from another.
+// nonce layout, before base64url: 8 bytes of Unix time in milliseconds, 8
+// random bytes, then the first 16 bytes of HMAC-SHA256(key, time || random ||
+// source address || realm). Binding the nonce to the source address means a
+// challenge sniffed from one network cannot be answered from another; the
+// random part makes every challenge's nonce new, so the replay cache never
+// mistakes two challenges in one millisecond for one.
 const (
 	nonceTimeLen = 8
+	nonceSaltLen = 8
 	nonceMACLen  = 16
-	nonceLen     = nonceTimeLen + nonceMACLen
+	nonceLen     = nonceTimeLen + nonceSaltLen + nonceMACLen
 )
 
 type nonceState int
@@ -71,11 +75,12 @@ type nonces struct {
 	lifetime time.Duration
 }
 
-func (n *nonces) mac(ms uint64, ip netip.Addr) []byte {
+func (n *nonces) mac(ms uint64, salt []byte, ip netip.Addr) []byte {
 	m := hmac.New(sha256.New, n.key)
 	var t [nonceTimeLen]byte
 	binary.BigEndian.PutUint64(t[:], ms)
 	m.Write(t[:])
+	m.Write(salt)
 	ipb := ip.Unmap().AsSlice()
 	m.Write([]byte{byte(len(ipb))})
 	m.Write(ipb)
@@ -88,7 +93,9 @@ func (n *nonces) make(ip netip.Addr, now time.Time) string {
 	var b [nonceLen]byte
 	ms := uint64(now.UnixMilli())
 	binary.BigEndian.PutUint64(b[:], ms)
-	copy(b[nonceTimeLen:], n.mac(ms, ip))
+	salt := b[nonceTimeLen : nonceTimeLen+nonceSaltLen]
+	rand.Read(salt)
+	copy(b[nonceTimeLen+nonceSaltLen:], n.mac(ms, salt, ip))
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
@@ -102,7 +109,8 @@ func (n *nonces) check(nonce string, ip netip.Addr, now time.Time) nonceState {
 		return nonceBad
 	}
 	ms := binary.BigEndian.Uint64(b)
-	if !hmac.Equal(b[nonceTimeLen:], n.mac(ms, ip)) {
+	salt := b[nonceTimeLen : nonceTimeLen+nonceSaltLen]
+	if !hmac.Equal(b[nonceTimeLen+nonceSaltLen:], n.mac(ms, salt, ip)) {
 		return nonceBad
 	}
 	age := now.Sub(time.UnixMilli(int64(ms)))

@@ -1,8 +1,6 @@
 package sip
 
 import (
-	"encoding/base64"
-	"encoding/binary"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -53,13 +51,15 @@ func FuzzNonce(f *testing.F) {
 	n := &nonces{key: []byte("0123456789abcdef"), realm: testRealm, lifetime: time.Minute}
 	now := time.Unix(1_800_000_000, 0)
 	ip := netip.MustParseAddr("127.0.0.1")
-	f.Add(n.make(ip, now))
+	good := n.make(ip, now)
+	made := map[string]bool{good: true}
+	f.Add(good)
 	f.Add("")
-	f.Add("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
-	f.Add(strings.Repeat("_", 32))
+	f.Add("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+	f.Add(strings.Repeat("_", 43))
 	f.Fuzz(func(t *testing.T, nonce string) {
 		st := n.check(nonce, ip, now)
-		if st == nonceOK && nonce != n.make(ip, time.UnixMilli(decodeNonceTime(nonce))) {
+		if st == nonceOK && !made[nonce] {
 			t.Fatalf("accepted a nonce we did not make: %q", nonce)
 		}
 		// Bound to the source: never valid for another address.
@@ -67,15 +67,6 @@ func FuzzNonce(f *testing.F) {
 			t.Fatalf("nonce valid for another source: %q", nonce)
 		}
 	})
-}
-
-// decodeNonceTime returns the time inside a well-formed nonce.
-func decodeNonceTime(nonce string) int64 {
-	d, err := base64.RawURLEncoding.DecodeString(nonce)
-	if err != nil || len(d) < nonceTimeLen {
-		return 0
-	}
-	return int64(binary.BigEndian.Uint64(d))
 }
 
 // fakeTx is a server transaction that records responses.

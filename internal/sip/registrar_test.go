@@ -15,7 +15,7 @@ var _ Accounts = (*store.Store)(nil)
 func TestRegisterDigest(t *testing.T) {
 	for _, alg := range []string{AlgSHA256, AlgMD5} {
 		t.Run(alg, func(t *testing.T) {
-			h := newHarness(t, nil)
+			h := newHarness(t, func(c *Config) { c.DigestAlgorithms = []string{AlgSHA256, AlgMD5} })
 			p := dialPhone(t, "udp", h.s.Addrs().UDP.String(), "alice")
 			uri := "sip:" + testRealm
 			p.send(p.request("REGISTER", uri, p.contact(), "Expires: 300"))
