@@ -78,6 +78,10 @@ type Config struct {
 	// address may send per second, with bursts of twice that; the rest is
 	// dropped. An IPv6 /64 counts as one source. Default 50.
 	RequestsPerSecond int
+	// MaxConnsPerSource bounds the open TCP and TLS connections of one
+	// source address (an IPv6 /64); more are closed at accept. Default 100:
+	// an office behind one NAT may have many phones.
+	MaxConnsPerSource int
 	// AuthFailuresPerIP failed authentications within FailureWindow block the
 	// source address for BlockTime: everything it sends is dropped silently.
 	// Defaults 10, 1 minute, 15 minutes.
@@ -134,6 +138,7 @@ func (c Config) WithDefaults() Config {
 	defInt(&c.MaxBindings, 10)
 	defInt(&c.MaxMessageSize, 16<<10)
 	defInt(&c.RequestsPerSecond, 50)
+	defInt(&c.MaxConnsPerSource, 100)
 	defInt(&c.AuthFailuresPerIP, 10)
 	defInt(&c.AuthFailuresPerUser, 30)
 	if c.UserAgent == "" {
@@ -196,6 +201,9 @@ func (c Config) Validate() error {
 	}
 	if c.RequestsPerSecond < 1 {
 		bad("sip: requests per second per source must be at least 1")
+	}
+	if c.MaxConnsPerSource < 1 {
+		bad("sip: connections per source must be at least 1")
 	}
 	if c.AuthFailuresPerIP < 1 || c.AuthFailuresPerUser < 1 {
 		bad("sip: the allowed authentication failures per address and per user must be at least 1")

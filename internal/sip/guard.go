@@ -41,7 +41,10 @@ type guard struct {
 	userLockTime time.Duration
 	metrics      *Metrics
 
+	maxConns int
+
 	mu      sync.Mutex
+	conns   map[netip.Addr]int // open stream connections per source
 	sources map[netip.Addr]*source
 	users   map[string]*userState
 	swept   time.Time
@@ -69,6 +72,8 @@ func newGuard(c *Config) *guard {
 		blockTime:    c.BlockTime,
 		userLockTime: c.UserLockTime,
 		metrics:      c.Metrics,
+		maxConns:     c.MaxConnsPerSource,
+		conns:        map[netip.Addr]int{},
 		sources:      map[netip.Addr]*source{},
 		users:        map[string]*userState{},
 	}
@@ -212,4 +217,28 @@ func (g *guard) unblock(ip netip.Addr) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	delete(g.sources, sourceKey(ip))
+}
+
+// connOpened counts a new stream connection from ip and reports whether it
+// may stay open; every true must be matched by connClosed.
+func (g *guard) connOpened(ip netip.Addr) bool {
+	k := sourceKey(ip)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.conns[k] >= g.maxConns {
+		return false
+	}
+	g.conns[k]++
+	return true
+}
+
+func (g *guard) connClosed(ip netip.Addr) {
+	k := sourceKey(ip)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.conns[k] <= 1 {
+		delete(g.conns, k)
+	} else {
+		g.conns[k]--
+	}
 }

@@ -286,7 +286,8 @@ func (s *Server) readFilter(p sip.TransportReadProps, data []byte) ([]byte, erro
 	return data, nil
 }
 
-// guardedListener closes connections from blocked sources as they are accepted.
+// guardedListener closes connections from blocked sources, and those over
+// a source's connection limit, as they are accepted.
 type guardedListener struct {
 	net.Listener
 	s *Server
@@ -298,13 +299,30 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if ip, ok := addrIP(c.RemoteAddr()); ok && l.s.guard.blocked(ip, l.s.cfg.Now()) {
+		ip, ok := addrIP(c.RemoteAddr())
+		if !ok {
+			return c, nil
+		}
+		if l.s.guard.blocked(ip, l.s.cfg.Now()) || !l.s.guard.connOpened(ip) {
 			l.s.m.Dropped.Add(1)
 			c.Close()
 			continue
 		}
-		return c, nil
+		return &countedConn{Conn: c, g: l.s.guard, ip: ip}, nil
 	}
+}
+
+// countedConn gives its slot back to the guard when closed.
+type countedConn struct {
+	net.Conn
+	g    *guard
+	ip   netip.Addr
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.g.connClosed(c.ip) })
+	return c.Conn.Close()
 }
 
 func addrString(c net.PacketConn) string {

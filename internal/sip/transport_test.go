@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -321,4 +322,32 @@ func TestConfigValidate(t *testing.T) {
 	if _, err := New(Config{}); err == nil {
 		t.Fatal("New accepted an empty config")
 	}
+}
+
+func TestConnectionsPerSource(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxConnsPerSource = 2 })
+	addr := h.s.Addrs().TCP.String()
+	a := dialPhone(t, "tcp", addr, "alice")
+	b := dialPhone(t, "tcp", addr, "alice")
+	for _, p := range []*phone{a, b} {
+		p.send(p.request("OPTIONS", "sip:"+testRealm))
+		p.expect(200)
+	}
+	// The third is closed at once.
+	c := dialPhone(t, "tcp", addr, "alice")
+	c.send(c.request("OPTIONS", "sip:"+testRealm))
+	c.conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := c.conn.Read(make([]byte, 10)); err == nil {
+		t.Fatal("third connection served")
+	}
+	// Closing one frees its slot.
+	a.conn.Close()
+	waitFor(t, "slot freed", func() bool {
+		h.s.guard.mu.Lock()
+		defer h.s.guard.mu.Unlock()
+		return h.s.guard.conns[netip.MustParseAddr("127.0.0.1")] == 1
+	})
+	d := dialPhone(t, "tcp", addr, "alice")
+	d.send(d.request("OPTIONS", "sip:"+testRealm))
+	d.expect(200)
 }
