@@ -12,20 +12,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
 	"switchboard/internal/account"
 	"switchboard/internal/contact"
 )
 
 // shopPage is a page of the organisation's website, on another origin than the server: it embeds the
-// widget with one script tag, records the widget's JavaScript events, and keeps the page's
-// RTCPeerConnections so that the test can read their getStats (the widget's are its own).
-const shopPage = `<!doctype html><html><head><meta charset="utf-8"><title>Shop</title>
-<script>
+// widget with one script tag.
+// widgetHelpers runs in every page of the visitor's browser: it records the widget's JavaScript events
+// and keeps the page's RTCPeerConnections so that the test can read their getStats (the widget's are
+// its own).
+const widgetHelpers = `
 window.__events = [];
 window.addEventListener('switchboard:contact', (e) => window.__events.push(e.detail));
 window.__pcs = [];
-const Native = window.RTCPeerConnection;
-window.RTCPeerConnection = class extends Native { constructor(...a) { super(...a); window.__pcs.push(this); } };
+const NativePC = window.RTCPeerConnection;
+window.RTCPeerConnection = class extends NativePC { constructor(...a) { super(...a); window.__pcs.push(this); } };
 window.__videoFrames = async () => {
   let n = 0;
   for (const pc of window.__pcs) {
@@ -35,7 +39,9 @@ window.__videoFrames = async () => {
   return n;
 };
 window.__w = () => document.querySelector('[data-switchboard-widget]')?.shadowRoot;
-</script></head>
+`
+
+const shopPage = `<!doctype html><html><head><meta charset="utf-8"><title>Shop</title></head>
 <body><h1>Our shop</h1><p>Prices and things.</p>
 <script src="%s/widget.js" data-widget="%s" async></script></body></html>`
 
@@ -43,7 +49,9 @@ window.__w = () => document.querySelector('[data-switchboard-widget]')?.shadowRo
 // widget on another origin shows that an agent is available; the visitor starts a chat and is
 // offered to the agent, who accepts; they exchange messages (the agent in the workspace); the
 // visitor reloads the page mid-conversation and the conversation goes on; the agent turns the chat
-// into a video call from the conversation and each browser decodes the other's video. A widget of a
+// into a video call from the conversation and each browser decodes the other's video. The contact
+// portal lists the team and Alex as available; on Alex's contact link (/c/alex) the visitor clicks
+// Video call, Alex's workspace rings, he answers, and each decodes the other's video. A widget of a
 // closed queue says so, and the widget with the SDK it loads stays under 50 KB compressed.
 func TestWidget(t *testing.T) {
 	chromiumPath(t)
@@ -94,6 +102,10 @@ func TestWidget(t *testing.T) {
 	})
 
 	agent, visitor := startBrowsers(t, "Alex", "Vera")
+	if _, err := chromedp.Call(visitor.ctx, page.AddScriptToEvaluateOnNewDocument,
+		page.AddScriptToEvaluateOnNewDocumentParams{Source: widgetHelpers}); err != nil {
+		t.Fatal(err)
+	}
 	agent.signIn(srv.URL, "alex")
 	agentFetch := func(method, path, body string) string {
 		js := fmt.Sprintf(`(async () => {
@@ -181,10 +193,36 @@ func TestWidget(t *testing.T) {
 
 	t.Run("End", func(t *testing.T) {
 		setT(t, agent, visitor)
+		agent.click("leave")
+		agent.waitJS(15*time.Second, "the call screen closed", `!document.querySelector('[data-testid="call-layer"]')`)
+		visitor.waitJS(15*time.Second, "the widget's call over", `!window.__w().querySelector('.video')`)
 		if got := agentFetch("POST", "/api/v1/contact/contacts/"+contactID+"/end", ""); !strings.HasPrefix(got, "200") {
 			t.Fatalf("end: %s", got)
 		}
 		visitor.waitJS(10*time.Second, "the widget saying it ended", `window.__events.some((e) => e.type === 'ended')`)
+	})
+
+	t.Run("ContactLink", func(t *testing.T) {
+		setT(t, agent, visitor)
+		visitor.navigate(srv.URL + "/contact")
+		visitor.waitJS(10*time.Second, "the portal listing the team and Alex", `(() => {
+			const q = document.querySelector('[data-testid="portal-queues"]'), p = document.querySelector('[data-testid="portal-people"]');
+			return q && q.textContent.includes('Talk to sales') && p && p.textContent.includes('Alex') && p.textContent.includes('Available'); })()`)
+		visitor.navigate(srv.URL + "/c/alex")
+		visitor.waitJS(10*time.Second, "Alex's card, available", `(() => {
+			const c = document.querySelector('[data-testid="contact-card"]');
+			return c && c.textContent.includes('Alex') && c.textContent.includes('Available') && window.__w?.() !== undefined; })()`)
+		visitor.waitJS(10*time.Second, "the widget loaded", `!!document.querySelector('[data-switchboard-widget]')?.shadowRoot?.querySelector('.launch:not([hidden])')`)
+		visitor.click("contact-video")
+		agent.waitJS(15*time.Second, "Alex's browser ringing", `(() => {
+			const s = document.querySelector('[data-testid="incoming-call"]');
+			return s && s.textContent.includes('video call'); })()`)
+		agent.click("call-accept")
+		agent.waitMediaFrom(mediaTimeout, 10, "Visitor")
+		eventually(t, mediaTimeout, "the visitor decoding Alex's video", func() (bool, string) {
+			n := mustEval[float64](visitor, `window.__videoFrames()`)
+			return n >= 10, fmt.Sprintf("%v frames", n)
+		})
 	})
 
 	t.Run("Closed", func(t *testing.T) {
@@ -205,7 +243,7 @@ func closedHours() *contact.HoursDoc {
 }
 
 func contactWidget(id, queue, origin string) contact.WidgetDoc {
-	return contact.WidgetDoc{ID: id, Queue: queue, Title: "Talk to sales", AllowedOrigins: []string{origin}}
+	return contact.WidgetDoc{ID: id, Queue: queue, Title: "Talk to sales", AllowedOrigins: []string{origin}, Listed: id == "site"}
 }
 
 // jsBody is body as a JavaScript expression for fetch (undefined when empty).

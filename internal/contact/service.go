@@ -467,6 +467,10 @@ func (s *Service) visitorGone(ctx context.Context, lc *liveContact, now time.Tim
 		s.finish(ctx, lc, statusMessage, now)
 		return
 	}
+	if personal(lc.rec.Widget) {
+		s.endPersonal(ctx, lc, now)
+		return
+	}
 	evs, err := s.eng.Leave(routing.ContactID(lc.rec.ID), now)
 	if err != nil { // not in routing any more
 		s.finish(ctx, lc, statusEnded, now)

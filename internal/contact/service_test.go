@@ -192,3 +192,40 @@ func TestReturningVisitor(t *testing.T) {
 		t.Fatal("a token of one widget resumed a visitor at another")
 	}
 }
+
+// At a person's contact link the visitor talks with that person at once,
+// outside the queues; either may end it, and an unknown or disabled person
+// has no link.
+func TestContactLink(t *testing.T) {
+	e := setup(t, nil)
+	ctx := t.Context()
+	e.user("cleo", "member")
+	if _, _, err := e.svc.StartVisitor(ctx, "@nobody", VisitorRequest{}, "127.0.0.1"); !errors.Is(err, errNotFound) {
+		t.Fatalf("a link to nobody: %v", err)
+	}
+	vera := e.visitor("@cleo", "Vera")
+	c, err := e.svc.Arrive(ctx, vera, ArriveRequest{Media: "video", Page: "https://mail.example/"})
+	if err != nil || c.Status != statusInProgress || c.Agent != "cleo" || c.Queue != "@cleo" {
+		t.Fatalf("arrive: %+v %v", c, err)
+	}
+	if got := e.members(c.Conversation); !slices.Equal(got, []string{"cleo", vera.ID}) {
+		t.Fatalf("members: %v", got)
+	}
+	if err := e.svc.Transfer(ctx, "cleo", c.ID, "sales"); err == nil {
+		t.Fatal("a contact-link conversation was transferred to a queue")
+	}
+	e.clock.Advance(90 * time.Second)
+	if _, err := e.svc.End(ctx, "cleo", c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := e.st.Contact(ctx, c.ID); rec.Status != statusEnded || rec.Handle != 90*time.Second || rec.FirstQueue != "@cleo" {
+		t.Fatalf("record: %+v", rec)
+	}
+	disabled := true
+	if _, err := e.st.UpdateUser(ctx, "cleo", store.UserChanges{Disabled: &disabled}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.PersonCard(ctx, "cleo"); !errors.Is(err, errNotFound) {
+		t.Fatalf("a disabled person's card: %v", err)
+	}
+}

@@ -3,6 +3,10 @@
  *
  *   <script src="https://HOST/widget.js" data-widget="sales" async></script>
  *
+ * data-widget names a widget an admin configured (or "@username", a person's contact link, on this
+ * server's own pages); data-open="true" opens it at once. The page can also open it and start with a
+ * medium: window.dispatchEvent(new CustomEvent('switchboard:start', {detail: {media: 'video'}})).
+ *
  * A classic script with no dependencies at load: it draws a button in a Shadow DOM (the page's
  * styles and ours stay apart), asks the server whether agents are available, and loads the messaging SDK
  * from HOST only when the visitor starts. No cookies: the visitor's token lives in sessionStorage, so a
@@ -29,7 +33,7 @@
     position: 'You are number {n} in line.', estimate: 'Expected wait: about {m} min.', waiting: 'Waiting for an agent…',
     joined: '{agent} is with you.', ended: 'The conversation has ended.', again: 'Start again', close: 'Close',
     leave: 'End chat', incoming: '{agent} invites you to a {media} call.', accept: 'Join', decline: 'Not now', hangup: 'Hang up',
-    callback: 'We will call you back.', error: 'Something went wrong: {err}', blocked: 'This chat is not available on this site.',
+    callback: 'We will call you back.', calling: 'Calling…', error: 'Something went wrong: {err}', blocked: 'This chat is not available on this site.',
   };
   let T = { ...TEXTS };
   const t = (k, vars = {}) => (T[k] || TEXTS[k] || k).replace(/\{(\w+)\}/g, (_, v) => String(vars[v] ?? ''));
@@ -157,6 +161,9 @@ input,textarea{flex:1;border:1px solid #d1d5db;border-radius:8px;padding:8px;res
       contact = await api('/visitor/contacts', { method: 'POST', body: JSON.stringify({ media, page: location.href, referrer: document.referrer }) });
       emit('started', { media, contact: contact.id });
       showContact();
+      // At a person's contact link the visitor calls them in the conversation; at a queue the agent
+      // who answers calls the visitor.
+      if (media !== 'chat' && WIDGET.startsWith('@')) placeCall(media === 'video');
     } catch (err) {
       note(t('error', { err: err.message }));
     }
@@ -258,14 +265,29 @@ input,textarea{flex:1;border:1px solid #d1d5db;border-radius:8px;padding:8px;res
     emit('call', { state: 'ringing', video: c.video });
   }
 
-  async function joinCall(box) {
+  async function placeCall(video) {
+    const box = el('div', { class: 'note call' }, t('calling'));
+    body.append(box);
+    try {
+      call = await client.call({ conversation: contact.conversation }, { video });
+      call.on('ended', () => { box.remove(); emit('call', { state: 'ended' }); });
+      await joinCall(box, false);
+    } catch (err) {
+      box.remove();
+      note(t('error', { err: err.message }));
+    }
+  }
+
+  async function joinCall(box, answer = true) {
     box.replaceChildren();
     const view = el('div', { class: 'video' });
     const hang = el('button', { type: 'button', class: 'btn red', text: t('hangup'), onclick: () => call.hangup().catch(() => {}) });
     box.append(view, hang);
     try {
-      await call.answer();
+      if (answer) await call.answer();
       const room = await call.join();
+      // A call with an agent is two people: when they leave, so do we.
+      room.on('participantLeft', () => { if (room.participants.size === 0) call.hangup().catch(() => {}); });
       room.on('track', (ev) => {
         if (!ev.track) return;
         const media = el(ev.kind === 'video' ? 'video' : 'audio', { 'data-remote': ev.kind });
@@ -296,6 +318,12 @@ input,textarea{flex:1;border:1px solid #d1d5db;border-radius:8px;padding:8px;res
     if (contact) showContact(); else intro();
   }
   launch.addEventListener('click', () => openPanel(panel.hidden));
+  // The host page can open the widget, and start with a medium (a contact link's buttons).
+  window.addEventListener('switchboard:start', (e) => {
+    if (!status) return;
+    if (panel.hidden) openPanel(true);
+    if (!contact) start((e.detail && e.detail.media) || 'chat', '');
+  });
   $('.x').addEventListener('click', () => openPanel(false));
   panel.addEventListener('keydown', (e) => { if (e.key === 'Escape') openPanel(false); });
 
@@ -324,6 +352,7 @@ input,textarea{flex:1;border:1px solid #d1d5db;border-radius:8px;padding:8px;res
         if (err.status === 401) { token = ''; sessionStorage.removeItem(KEY); }
       }
     }
+    if (script.dataset.open === 'true' && panel.hidden) openPanel(true);
   }
   if (document.body) init(); else document.addEventListener('DOMContentLoaded', init);
 })();
