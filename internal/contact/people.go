@@ -60,7 +60,7 @@ func (s *Service) personStatus(ctx context.Context, handle string) (Status, erro
 	}
 	reachable := p.Status == protocol.StatusAvailable || p.Status == ""
 	return Status{ID: personalPrefix + p.Handle, Title: p.Name, Queue: p.Name, Open: true,
-		Media: []string{"chat", "voice", "video"},
+		Media:     []string{"chat", "voice", "video"},
 		Available: map[string]bool{"chat": true, "voice": reachable, "video": reachable}}, nil
 }
 

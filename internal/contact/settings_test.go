@@ -65,10 +65,10 @@ func TestQueueHours(t *testing.T) {
 		at   time.Time
 		open bool
 	}{
-		{time.Date(2026, 12, 7, 9, 0, 0, 0, paris), true},   // a Monday, 09:00 in Paris
+		{time.Date(2026, 12, 7, 9, 0, 0, 0, paris), true},     // a Monday, 09:00 in Paris
 		{time.Date(2026, 12, 7, 8, 30, 0, 0, time.UTC), true}, // 09:30 in Paris
 		{time.Date(2026, 12, 7, 16, 30, 0, 0, time.UTC), false},
-		{time.Date(2026, 12, 8, 10, 0, 0, 0, paris), false}, // Tuesday
+		{time.Date(2026, 12, 8, 10, 0, 0, 0, paris), false},  // Tuesday
 		{time.Date(2026, 12, 14, 10, 0, 0, 0, paris), false}, // a Monday, but a holiday
 	} {
 		if got := q.Open(tc.at); got != tc.open {

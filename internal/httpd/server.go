@@ -106,7 +106,7 @@ func (s *Server) routes() {
 		m.Handle("GET /metrics", s.cfg.Metrics)
 	}
 	m.HandleFunc("GET /sdk/", s.sdk)
-	m.HandleFunc("GET /widget.js", s.sdk) // the customer-contact widget, embedded by other sites
+	m.HandleFunc("GET /widget.js", s.sdk)          // the customer-contact widget, embedded by other sites
 	m.HandleFunc("GET /c/{handle}", s.contactPage) // contact links
 	m.HandleFunc("GET /contact", s.contactPage)    // the contact portal
 	m.HandleFunc("GET /console", s.index)
