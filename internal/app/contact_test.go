@@ -253,6 +253,14 @@ func TestVisitorReachesAgent(t *testing.T) {
 	if err != nil || resp.Header.Get("Content-Type") != "text/csv; charset=utf-8" || rows[0][0] != "start" || rows[len(rows)-1][0] != "total" || rows[len(rows)-1][2] != "1" {
 		t.Fatalf("csv: %v %v", rows, err)
 	}
+	resp = request(t, "GET", a.URL()+"/metrics", "", "")
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`switchboard_contact_events_total{type="answered"} 1`, `switchboard_contact_events_total{type="wrapup"} 1`,
+		`switchboard_contact_agents{state="available"}`, `switchboard_contact_contacts{queue="sales",state="waiting"} 0`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	if code := call(t, "GET", api+"/stats", alex, "", "", nil); code != 403 {
 		t.Fatalf("an agent reading the statistics: %d, want 403", code)
 	}

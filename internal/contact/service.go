@@ -439,10 +439,18 @@ func (s *Service) applyOne(ctx context.Context, ev routing.Event) {
 			s.save(ctx, lc)
 			s.pushVisitor(lc)
 		case routing.ToMessage:
-			// Out of routing; the conversation stays open for the message.
+			// Out of routing. The conversation stays open for the message,
+			// and the queue's agents join it: it is in their inbox to answer
+			// when they can (the visitor left an e-mail address, or comes
+			// back with their token).
 			lc.rec.Status = statusMessage
 			s.save(ctx, lc)
 			s.pushVisitor(lc)
+			for _, m := range s.queues[lc.rec.Queue].Members {
+				if err := s.chat.JoinContact(ctx, lc.rec.Conversation, s.agentIdentity(m.User)); err != nil {
+					s.log.Warn("contact: adding an agent to a message", "contact", id, "err", err)
+				}
+			}
 		}
 		s.publish(EventOverflowed, lc, ev)
 	case routing.EventAbandoned:
@@ -487,7 +495,7 @@ func (s *Service) finish(ctx context.Context, lc *liveContact, status string, at
 		delete(s.open, lc.rec.VisitorID)
 	}
 	s.save(ctx, lc)
-	if lc.rec.Conversation != "" {
+	if lc.rec.Conversation != "" && status != statusMessage { // a message waits for its answer
 		if err := s.chat.CloseContact(ctx, lc.rec.Conversation, lc.rec.VisitorID); err != nil {
 			s.log.Error("contact: closing the conversation", "contact", lc.rec.ID, "err", err)
 		}

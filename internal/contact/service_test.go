@@ -229,3 +229,40 @@ func TestContactLink(t *testing.T) {
 		t.Fatalf("a disabled person's card: %v", err)
 	}
 }
+
+// When nobody can answer in time the visitor is asked to leave a message:
+// the queue's agents join the conversation to answer it later, and it stays
+// open after the visitor has gone.
+func TestLeaveAMessage(t *testing.T) {
+	e := setup(t, nil)
+	ctx := t.Context()
+	if _, err := e.svc.PutQueue(ctx, QueueDoc{ID: "sales", Name: "Sales", Members: []MemberDoc{{User: "ann"}},
+		MaxWaitSeconds: 60, Overflow: OverflowDoc{To: "message"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.SetState(ctx, e.identity("ann"), "paused"); err != nil {
+		t.Fatal(err)
+	}
+	vera := e.visitor("site", "Vera")
+	c, err := e.svc.Arrive(ctx, vera, ArriveRequest{Media: "chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(61 * time.Second)
+	e.tick()
+	if v, _ := e.svc.Current(vera); v.Status != statusMessage {
+		t.Fatalf("after max wait: %+v", v)
+	}
+	if got := e.members(c.Conversation); !slices.Equal(got, []string{"ann", vera.ID}) {
+		t.Fatalf("members: %v", got)
+	}
+	if err := e.svc.Leave(ctx, vera, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := e.st.Contact(ctx, c.ID); rec.Status != statusMessage || rec.EndedAt.IsZero() {
+		t.Fatalf("record: %+v", rec)
+	}
+	if conv, _ := e.st.Conversation(ctx, c.Conversation); conv.Archived {
+		t.Fatal("the message's conversation was closed before anyone answered")
+	}
+}

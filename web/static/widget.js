@@ -29,7 +29,7 @@
   const TEXTS = {
     chat: 'Chat with us', voice: 'Call us', video: 'Video call', message: 'Leave a message', closed: 'We are closed',
     opensAt: 'We open again {when}.', nobody: 'Nobody is available right now. Leave a message and we will get back to you.',
-    name: 'Your name (optional)', start: 'Start', consentAccept: 'I agree', send: 'Send', typeHere: 'Type a message…',
+    name: 'Your name (optional)', email: 'Your e-mail, so that we can answer (optional)', start: 'Start', consentAccept: 'I agree', send: 'Send', typeHere: 'Type a message…',
     position: 'You are number {n} in line.', estimate: 'Expected wait: about {m} min.', waiting: 'Waiting for an agent…',
     joined: '{agent} is with you.', ended: 'The conversation has ended.', again: 'Start again', close: 'Close',
     leave: 'End chat', incoming: '{agent} invites you to a {media} call.', accept: 'Join', decline: 'Not now', hangup: 'Hang up',
@@ -134,6 +134,7 @@ input,textarea{flex:1;border:1px solid #d1d5db;border-radius:8px;padding:8px;res
     const avail = status.available || {};
     if (!avail.chat) note(t('nobody'));
     const name = el('input', { type: 'text', 'aria-label': t('name'), placeholder: t('name'), maxlength: '64', autocomplete: 'name' });
+    const email = el('input', { type: 'email', 'aria-label': t('email'), placeholder: t('email'), maxlength: '254', autocomplete: 'email' });
     const consent = status.consent ? el('input', { type: 'checkbox', id: 'sb-consent' }) : null;
     const buttons = el('div', { class: 'row' });
     const media = (status.media && status.media.length ? status.media : ['chat']);
@@ -143,18 +144,19 @@ input,textarea{flex:1;border:1px solid #d1d5db;border-radius:8px;padding:8px;res
         text: m === 'chat' ? (avail.chat ? t('chat') : t('message')) : t(m),
         onclick: () => {
           if (consent && !consent.checked) { consent.focus(); return; }
-          start(m, name.value);
+          start(m, name.value, email.value);
         } }));
     }
     body.append(name);
+    if (!avail.chat) body.append(email);
     if (consent) body.append(el('label', {}, consent, ' ', status.consent, ' — ', t('consentAccept')));
     body.append(buttons);
     name.focus();
   }
 
-  async function start(media, name) {
+  async function start(media, name, email = '') {
     try {
-      const v = await api(`/widgets/${encodeURIComponent(WIDGET)}/visitors`, { method: 'POST', body: JSON.stringify({ name, resume: token }) });
+      const v = await api(`/widgets/${encodeURIComponent(WIDGET)}/visitors`, { method: 'POST', body: JSON.stringify({ name, email, resume: token }) });
       token = v.token;
       sessionStorage.setItem(KEY, token);
       await connectClient();
