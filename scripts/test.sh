@@ -3,12 +3,14 @@
 #
 # Installs what the tests need when it is missing (as root on Debian: Chromium for the browser
 # tests, a font for legible screenshots, gcc for -race, PostgreSQL for the store tests (they start
-# a throwaway server from its binaries), iproute2 and iptables for the NAT test),
+# a throwaway server from its binaries), sipp for the SIP tests, iproute2 and iptables for the
+# NAT test),
 # then checks formatting, vets and runs every test with the race detector. Quick when everything
 # is installed.
 #
 # Environment:
-#   CI=true            browser tests fail (not skip) when Chromium is missing
+#   CI=true            browser tests fail (not skip) when Chromium is missing, SIP peer tests when
+#                      sipp is missing
 #   TEST_TIMEOUT=20m   go test -timeout
 #   GO_TEST_FLAGS=...  extra flags for go test (e.g. "-run TestMeeting -v")
 #   SKIP_INSTALL=1     never install anything
@@ -44,6 +46,8 @@ need gcc command -v gcc
 need libc6-dev test -e /usr/include/stdlib.h
 # The store tests run against SQLite and a real PostgreSQL (internal/store/pgtest).
 need postgresql bash -c 'command -v initdb || compgen -G "/usr/lib/postgresql/*/bin/initdb"'
+# The SIP tests (internal/sip) register real SIP peers: sipp, from Debian's sip-tester.
+need sip-tester command -v sipp
 # The NAT test (e2e/nat_test.go) builds namespaces, a NAT and a firewall (it runs as root only).
 if [[ $(id -u) -eq 0 ]]; then
   need iproute2 command -v ip
@@ -76,6 +80,13 @@ if ((${#missing[@]})); then
         exit 1
       fi
       echo "continuing: the browser tests (./e2e) will be skipped" >&2
+    fi
+    if [[ " ${missing[*]} " == *" sip-tester "* ]]; then
+      if [[ ${CI:-} != "" ]]; then
+        echo "CI is set: the SIP peer tests cannot run without sipp (sip-tester)" >&2
+        exit 1
+      fi
+      echo "continuing: the SIP peer tests (internal/sip) will be skipped" >&2
     fi
   fi
 fi

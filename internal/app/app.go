@@ -146,6 +146,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		Registry: a.registry, Engine: a.engine, AllowedOrigins: cfg.AllowedOrigins, ResumeGrace: cfg.Rooms.ResumeGrace,
 		OpenJoin: cfg.Rooms.OpenCreation, VerifyToken: a.verifyToken, ICEServers: a.iceServers, SFUMetrics: a.media,
 		OnError: func(code string) { a.metrics.signallingErrors.WithLabelValues(code).Inc() }, Logger: log,
+		OriginAllowed: func(origin string) bool { return a.contact != nil && a.contact.OriginAllowed(origin) },
 	})
 	if err = a.startPeople(); err != nil {
 		return nil, err
@@ -243,6 +244,9 @@ func (a *App) URL() string { return a.baseURL }
 
 // Store gives tests and commands the store.
 func (a *App) Store() *store.Store { return a.store }
+
+// Contact gives tests the customer-contact service.
+func (a *App) Contact() *contact.Service { return a.contact }
 
 // TURNAddr is the embedded TURN server's UDP address, if it runs.
 func (a *App) TURNAddr() net.Addr {

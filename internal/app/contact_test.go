@@ -253,6 +253,14 @@ func TestVisitorReachesAgent(t *testing.T) {
 	if err != nil || resp.Header.Get("Content-Type") != "text/csv; charset=utf-8" || rows[0][0] != "start" || rows[len(rows)-1][0] != "total" || rows[len(rows)-1][2] != "1" {
 		t.Fatalf("csv: %v %v", rows, err)
 	}
+	resp = request(t, "GET", a.URL()+"/metrics", "", "")
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`switchboard_contact_events_total{type="answered"} 1`, `switchboard_contact_events_total{type="wrapup"} 1`,
+		`switchboard_contact_agents{state="available"}`, `switchboard_contact_contacts{queue="sales",state="waiting"} 0`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	if code := call(t, "GET", api+"/stats", alex, "", "", nil); code != 403 {
 		t.Fatalf("an agent reading the statistics: %d, want 403", code)
 	}
@@ -261,5 +269,53 @@ func TestVisitorReachesAgent(t *testing.T) {
 		t.Fatal("a visitor sent after the end")
 	} else if e, ok := err.(*protocol.Error); !ok || e.Code != protocol.CodeInvalidState {
 		t.Fatalf("sending after the end: %v", err)
+	}
+}
+
+// Bad input at the visitor API gets clear refusals, and a visitor flooding
+// it does not keep others out: oversized and malformed bodies, unknown
+// fields, a visitor token on the agents' and admins' endpoints, and too
+// many new visitors from one address.
+func TestVisitorBadInput(t *testing.T) {
+	a := startServer(t, nil)
+	api := a.URL() + "/api/v1/contact"
+	ann := staff(t, a, "ann", "admin")
+	staff(t, a, "alex", "agent")
+	call(t, "PUT", api+"/queues/sales", ann, "", `{"name":"Sales","members":[{"user":"alex"}]}`, nil)
+	call(t, "PUT", api+"/widgets/site", ann, "", `{"queue":"sales","allowedOrigins":["https://shop.example"]}`, nil)
+	var v struct{ Token string }
+	if code := call(t, "POST", api+"/widgets/site/visitors", "", "https://shop.example", `{"name":"Vera"}`, &v); code != 201 {
+		t.Fatalf("start: %d", code)
+	}
+	for _, tc := range []struct {
+		method, path, token, body string
+		want                      int
+	}{
+		{"POST", "/visitor/contacts", v.Token, `{"media":"chat","page":"` + strings.Repeat("x", 40<<10) + `"}`, 413},
+		{"POST", "/visitor/contacts", v.Token, `{"media":"chat",`, 400},
+		{"POST", "/visitor/contacts", v.Token, `{"media":"chat","admin":true}`, 400},
+		{"POST", "/visitor/contacts", v.Token, `{"media":"fax"}`, 400},
+		{"POST", "/visitor/contacts", "sbv_" + strings.Repeat("A", 43), `{"media":"chat"}`, 401},
+		{"GET", "/agent", v.Token, "", 401},
+		{"GET", "/live", v.Token, "", 401},
+		{"PUT", "/queues/sales", v.Token, `{"name":"Mine"}`, 401},
+		{"POST", "/widgets/nope/visitors", "", `{}`, 404},
+	} {
+		if code := call(t, tc.method, api+tc.path, tc.token, "https://shop.example", tc.body, nil); code != tc.want {
+			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, code, tc.want)
+		}
+	}
+	// One address may start 10 visitors a minute; the 11th waits.
+	codes := map[int]int{}
+	for range 12 {
+		codes[call(t, "POST", api+"/widgets/site/visitors", "", "https://shop.example", `{}`, nil)]++
+	}
+	if codes[201] != 9 || codes[429] != 3 { // one was started above
+		t.Errorf("12 more visitors from one address: %v, want 9 started and 3 refused", codes)
+	}
+	// The visitor who got in still works.
+	var c protocol.ContactView
+	if code := call(t, "POST", api+"/visitor/contacts", v.Token, "https://shop.example", `{"media":"chat"}`, &c); code != 201 {
+		t.Errorf("the first visitor after the flood: %d", code)
 	}
 }

@@ -20,8 +20,8 @@ const RoleVisitor = "visitor"
 func (id Identity) Visitor() bool { return id.Role == RoleVisitor }
 
 // visitorMay lists what a visitor may ask on the socket: to read and write
-// in the conversations they are a member of (their contacts), and to answer
-// or end a call an agent started there. Nothing that reaches other people:
+// in the conversations they are a member of (their contacts), and to call,
+// answer or end a call there. Nothing that reaches other people:
 // no conversations of their own, no channels, no search across the server.
 func visitorMay(msg protocol.Message) bool {
 	switch m := msg.(type) {
@@ -29,7 +29,11 @@ func visitorMay(msg protocol.Message) bool {
 		*protocol.React, *protocol.Read, *protocol.Delivered, *protocol.Typing, *protocol.Activity:
 		return true
 	case *protocol.CallAction:
-		return m.Action == "accept" || m.Action == "decline" || m.Action == "hangup"
+		return m.Action == "answer" || m.Action == "decline" || m.Action == "hangup"
+	case *protocol.StartCall:
+		// Only into their own conversation (a contact link's "call me"):
+		// Start checks they are a member.
+		return m.User == "" && m.Conversation != ""
 	}
 	return false
 }
@@ -100,6 +104,16 @@ func (s *Service) CloseContact(ctx context.Context, conv, by string) error {
 // Push sends a frame to every connected device of a user (contact offers to
 // agents, queue positions to visitors).
 func (s *Service) Push(user string, frame []byte) { s.hub.toUser(user, frame) }
+
+// PresenceOf is a person's presence status as their colleagues see it
+// (available, away, busy, dnd, in_call, offline), or "" when presence is
+// off on this server.
+func (s *Service) PresenceOf(user string) string {
+	if s.cfg.PresenceOff {
+		return ""
+	}
+	return s.pres.status(user)
+}
 
 // Online reports whether a user has a connected device.
 func (s *Service) Online(user string) bool { return s.hub.online(user) }

@@ -171,11 +171,24 @@ func (s *Service) Routes(mux *http.ServeMux, signedIn SignedIn, clientIP func(*h
 	// Visitors: cross-origin, from the widget on the organisation's website.
 	mux.HandleFunc("OPTIONS /api/v1/contact/", s.preflight)
 	mux.HandleFunc("GET /api/v1/contact/widgets/{id}/status", func(w http.ResponseWriter, r *http.Request) {
-		wd, ok := s.widgetFor(w, r, r.PathValue("id"))
+		id := r.PathValue("id")
+		wd, ok := s.widgetFor(w, r, id)
 		if !ok {
 			return
 		}
+		if personal(id) {
+			st, err := s.personStatus(r.Context(), id)
+			s.reply(w, r, "person status", st, err)
+			return
+		}
 		writeJSON(w, http.StatusOK, s.status(wd))
+	})
+	mux.HandleFunc("GET /api/v1/contact/people/{handle}", func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.PersonCard(r.Context(), r.PathValue("handle"))
+		s.reply(w, r, "person", p, err)
+	})
+	mux.HandleFunc("GET /api/v1/contact/portal", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Portal(r.Context()))
 	})
 	mux.HandleFunc("POST /api/v1/contact/widgets/{id}/visitors", func(w http.ResponseWriter, r *http.Request) {
 		wd, ok := s.widgetFor(w, r, r.PathValue("id"))
@@ -310,6 +323,13 @@ func allowOrigin(w http.ResponseWriter, r *http.Request, allowed []string) bool 
 
 // widgetFor finds the widget a request names and checks its origin.
 func (s *Service) widgetFor(w http.ResponseWriter, r *http.Request, id string) (WidgetDoc, bool) {
+	if personal(id) { // a contact link: on this server's own page only
+		if _, err := s.person(r.Context(), id); err != nil {
+			s.reply(w, r, "person", nil, err)
+			return WidgetDoc{}, false
+		}
+		return WidgetDoc{ID: id}, allowOrigin(w, r, nil)
+	}
 	s.mu.Lock()
 	wd, ok := s.widgets[id]
 	s.mu.Unlock()
@@ -320,17 +340,23 @@ func (s *Service) widgetFor(w http.ResponseWriter, r *http.Request, id string) (
 	return wd, allowOrigin(w, r, wd.AllowedOrigins)
 }
 
+// OriginAllowed reports whether some widget is allowed on origin: the
+// meetings' signalling lets such pages join the calls agents start.
+func (s *Service) OriginAllowed(origin string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, wd := range s.widgets {
+		if slices.Contains(wd.AllowedOrigins, origin) {
+			return true
+		}
+	}
+	return false
+}
+
 // preflight answers CORS preflights of the visitor API for origins some
 // widget allows.
 func (s *Service) preflight(w http.ResponseWriter, r *http.Request) {
-	origin := r.Header.Get("Origin")
-	s.mu.Lock()
-	ok := false
-	for _, wd := range s.widgets {
-		ok = ok || slices.Contains(wd.AllowedOrigins, origin)
-	}
-	s.mu.Unlock()
-	if ok {
+	if origin := r.Header.Get("Origin"); s.OriginAllowed(origin) {
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", origin)
 		h.Add("Vary", "Origin")
@@ -367,14 +393,9 @@ func (s *Service) visitor(h func(w http.ResponseWriter, r *http.Request, v store
 }
 
 func (s *Service) preflightHeaders(w http.ResponseWriter, origin string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, wd := range s.widgets {
-		if slices.Contains(wd.AllowedOrigins, origin) {
-			w.Header().Set("Access-Control-Allow-Origin", origin)
-			w.Header().Add("Vary", "Origin")
-			return
-		}
+	if s.OriginAllowed(origin) {
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+		w.Header().Add("Vary", "Origin")
 	}
 }
 

@@ -69,11 +69,17 @@ type VisitorRequest struct {
 // and the agent they talked to) and gets a new token; the old one stops
 // working.
 func (s *Service) StartVisitor(ctx context.Context, widget string, req VisitorRequest, ip string) (string, store.Visitor, error) {
-	s.mu.Lock()
-	_, ok := s.widgets[widget]
-	s.mu.Unlock()
-	if !ok {
-		return "", store.Visitor{}, fmt.Errorf("%w: no widget %q", errNotFound, widget)
+	if personal(widget) {
+		if _, err := s.person(ctx, widget); err != nil {
+			return "", store.Visitor{}, err
+		}
+	} else {
+		s.mu.Lock()
+		_, ok := s.widgets[widget]
+		s.mu.Unlock()
+		if !ok {
+			return "", store.Visitor{}, fmt.Errorf("%w: no widget %q", errNotFound, widget)
+		}
 	}
 	name := cleanText(req.Name, 64)
 	if name == "" {
@@ -179,6 +185,9 @@ func (s *Service) Arrive(ctx context.Context, v store.Visitor, req ArriveRequest
 	if id, ok := s.open[v.ID]; ok {
 		return s.visitorView(s.live[id]), nil
 	}
+	if personal(v.Widget) {
+		return s.arrivePersonal(ctx, v, media, req)
+	}
 	w, ok := s.widgets[v.Widget]
 	if !ok {
 		return protocol.ContactView{}, fmt.Errorf("%w: the widget was removed", errNotFound)
@@ -251,13 +260,7 @@ func (s *Service) Leave(ctx context.Context, v store.Visitor, id string) error {
 	if !ok || lc.rec.VisitorID != v.ID {
 		return fmt.Errorf("%w: no open contact %s", errNotFound, id)
 	}
-	now := s.cfg.Now()
-	evs, err := s.eng.Leave(routing.ContactID(id), now)
-	if err != nil { // out of routing: a message left for later
-		s.finish(ctx, lc, statusEnded, now)
-		return nil
-	}
-	s.apply(ctx, evs)
+	s.visitorGone(ctx, lc, s.cfg.Now())
 	return nil
 }
 
@@ -355,6 +358,10 @@ func (s *Service) End(ctx context.Context, agent, id string) (protocol.ContactVi
 	if err != nil {
 		return protocol.ContactView{}, err
 	}
+	if personal(lc.rec.Widget) {
+		s.endPersonal(ctx, lc, s.cfg.Now())
+		return s.view(lc, true), nil
+	}
 	evs, err := s.eng.End(routing.ContactID(id), s.cfg.Now())
 	s.apply(ctx, evs)
 	if err != nil {
@@ -406,6 +413,9 @@ func (s *Service) Transfer(ctx context.Context, agent, id, queue string) error {
 	if err != nil {
 		return err
 	}
+	if personal(lc.rec.Widget) {
+		return invalid("a conversation from your contact link is yours; invite a colleague to it instead")
+	}
 	q, ok := s.queues[queue]
 	if !ok {
 		return invalid("no queue %q", queue)
@@ -452,6 +462,11 @@ func (s *Service) ChangeMedia(ctx context.Context, agent, id, media string) (pro
 	lc, err := s.handled(agent, id)
 	if err != nil {
 		return protocol.ContactView{}, err
+	}
+	if personal(lc.rec.Widget) { // no slots to keep: not routed
+		lc.rec.Media = string(m)
+		s.save(ctx, lc)
+		return s.view(lc, true), nil
 	}
 	evs, err := s.eng.ChangeMedia(routing.ContactID(id), m, s.cfg.Now())
 	s.apply(ctx, evs)

@@ -55,8 +55,11 @@ type Config struct {
 	AgentGrace time.Duration
 	// VisitorsPerMinute bounds new visitor sessions per client address [10].
 	VisitorsPerMinute int
-	// Seed seeds weighted random routing (0: random).
+	// Seed seeds weighted random routing.
 	Seed uint64
+
+	// manualClock: no ticker; tests call tick with their own Now.
+	manualClock bool
 }
 
 // Webhook event types (docs/contact.md, "Events out").
@@ -153,8 +156,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
-	s.wg.Add(1)
-	go s.clock()
+	if !cfg.manualClock {
+		s.wg.Add(1)
+		go s.clock()
+	}
 	return s, nil
 }
 
@@ -301,17 +306,12 @@ func (s *Service) checkAway(ctx context.Context, now time.Time) {
 		return now.Sub(since) < grace
 	}
 	for id, lc := range s.live {
-		if lc.rec.Status == statusCallback || lc.rec.Status == statusMessage || present(lc.rec.VisitorID, s.cfg.VisitorGrace) {
+		if lc.rec.Status == statusCallback || present(lc.rec.VisitorID, s.cfg.VisitorGrace) {
 			continue
 		}
 		delete(s.away, lc.rec.VisitorID)
 		s.log.Info("contact: the visitor left", "contact", id)
-		evs, err := s.eng.Leave(routing.ContactID(id), now)
-		if err != nil {
-			// Not in routing (a message left for later): it just ends.
-			s.finish(ctx, lc, statusEnded, now)
-		}
-		s.apply(ctx, evs)
+		s.visitorGone(ctx, lc, now)
 	}
 	for id, st := range s.state {
 		if st.state == routing.Offline || present(id, s.cfg.AgentGrace) {
@@ -439,10 +439,18 @@ func (s *Service) applyOne(ctx context.Context, ev routing.Event) {
 			s.save(ctx, lc)
 			s.pushVisitor(lc)
 		case routing.ToMessage:
-			// Out of routing; the conversation stays open for the message.
+			// Out of routing. The conversation stays open for the message,
+			// and the queue's agents join it: it is in their inbox to answer
+			// when they can (the visitor left an e-mail address, or comes
+			// back with their token).
 			lc.rec.Status = statusMessage
 			s.save(ctx, lc)
 			s.pushVisitor(lc)
+			for _, m := range s.queues[lc.rec.Queue].Members {
+				if err := s.chat.JoinContact(ctx, lc.rec.Conversation, s.agentIdentity(m.User)); err != nil {
+					s.log.Warn("contact: adding an agent to a message", "contact", id, "err", err)
+				}
+			}
 		}
 		s.publish(EventOverflowed, lc, ev)
 	case routing.EventAbandoned:
@@ -460,6 +468,24 @@ func (s *Service) applyOne(ctx context.Context, ev routing.Event) {
 	}
 }
 
+// visitorGone ends a contact whose visitor left: abandoned while waiting,
+// ended in progress; a message left for later stays one.
+func (s *Service) visitorGone(ctx context.Context, lc *liveContact, now time.Time) {
+	if lc.rec.Status == statusMessage {
+		s.finish(ctx, lc, statusMessage, now)
+		return
+	}
+	if personal(lc.rec.Widget) {
+		s.endPersonal(ctx, lc, now)
+		return
+	}
+	evs, err := s.eng.Leave(routing.ContactID(lc.rec.ID), now)
+	if err != nil { // not in routing any more
+		s.finish(ctx, lc, statusEnded, now)
+	}
+	s.apply(ctx, evs)
+}
+
 // finish records the end of a contact and closes its conversation.
 func (s *Service) finish(ctx context.Context, lc *liveContact, status string, at time.Time) {
 	lc.rec.Status, lc.rec.EndedAt = status, at
@@ -469,7 +495,7 @@ func (s *Service) finish(ctx context.Context, lc *liveContact, status string, at
 		delete(s.open, lc.rec.VisitorID)
 	}
 	s.save(ctx, lc)
-	if lc.rec.Conversation != "" {
+	if lc.rec.Conversation != "" && status != statusMessage { // a message waits for its answer
 		if err := s.chat.CloseContact(ctx, lc.rec.Conversation, lc.rec.VisitorID); err != nil {
 			s.log.Error("contact: closing the conversation", "contact", lc.rec.ID, "err", err)
 		}

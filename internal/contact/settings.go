@@ -71,6 +71,8 @@ type WidgetDoc struct {
 	Consent string `json:"consent,omitempty"`
 	// Texts override the widget's words (for another language).
 	Texts map[string]string `json:"texts,omitempty"`
+	// Listed shows the widget's queue on the contact portal (/contact).
+	Listed bool `json:"listed,omitempty"`
 }
 
 // AgentDoc is an agent's routing profile.

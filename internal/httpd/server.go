@@ -106,6 +106,11 @@ func (s *Server) routes() {
 		m.Handle("GET /metrics", s.cfg.Metrics)
 	}
 	m.HandleFunc("GET /sdk/", s.sdk)
+	m.HandleFunc("GET /widget.js", s.sdk)          // the customer-contact widget, embedded by other sites
+	m.HandleFunc("GET /c/{handle}", s.contactPage) // contact links
+	m.HandleFunc("GET /contact", s.contactPage)    // the contact portal
+	m.HandleFunc("GET /console", s.index)
+	m.HandleFunc("GET /supervisor", s.index)
 	m.HandleFunc("GET /m/{room}", s.index)
 	// Pages of the signed-in app that links point at (first-run setup,
 	// invitations); the app reads their path and query.
@@ -173,6 +178,23 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "+
 		"img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self' ws: wss:; frame-ancestors 'self'; base-uri 'none'; form-action 'self'")
 	h.Set("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)")
+	w.Write(b)
+}
+
+// contactPage serves the public pages of customer contact: a person's
+// contact link and the portal.
+func (s *Server) contactPage(w http.ResponseWriter, r *http.Request) {
+	b, err := fs.ReadFile(s.cfg.Web, "contact.html")
+	if err != nil {
+		http.Error(w, "contact page missing from this build", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "+
+		"img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	h.Set("Permissions-Policy", "camera=(self), microphone=(self)")
 	w.Write(b)
 }
 

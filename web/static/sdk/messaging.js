@@ -628,7 +628,7 @@ export class MessagingClient extends Emitter {
   /** @private */
   async _checkAuth() {
     try {
-      await this._fetchJSON('/api/v1/auth/session');
+      await this._fetchJSON(this._visitor ? '/api/v1/contact/visitor/contact' : '/api/v1/auth/session');
     } catch (err) {
       if (err.status === 401) {
         this._closed = true;
@@ -821,7 +821,7 @@ export class MessagingClient extends Emitter {
       this._firstReady.resolve(this);
     }
     this.emit('ready');
-    if (first) this.loadUsers().catch(() => {});
+    if (first && !this._visitor) this.loadUsers().catch(() => {}); // a visitor has no directory
   }
 
   /** @private after a reconnect: catch up with what happened meanwhile. */

@@ -1,0 +1,268 @@
+package contact
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"switchboard/internal/store"
+)
+
+// setup is two queues (sales, support) with one agent each, available, and
+// a widget on sales.
+func setup(t *testing.T, mutate func(*Config)) *env {
+	t.Helper()
+	e := newEnv(t, mutate)
+	ctx := t.Context()
+	for _, q := range []struct{ id, agent string }{{"sales", "ann"}, {"support", "bob"}} {
+		e.user(q.agent, "agent")
+		if _, err := e.svc.PutQueue(ctx, QueueDoc{ID: q.id, Name: q.id, Members: []MemberDoc{{User: q.agent}}, WrapUpSeconds: 30}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.SetState(ctx, e.identity(q.agent), "available"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.svc.PutWidget(ctx, WidgetDoc{ID: "site", Queue: "sales"}); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *env) members(conv string) []string {
+	e.t.Helper()
+	ms, err := e.st.Members(e.t.Context(), conv)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range ms {
+		ids = append(ids, m.UserID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// A transfer puts the contact back in line in the other queue, ahead of
+// newcomers: its agent is offered it, joins the conversation the first
+// agent left, and the record keeps the first queue and the first answer.
+func TestTransfer(t *testing.T) {
+	e := setup(t, nil)
+	ctx := t.Context()
+	vera := e.visitor("site", "Vera")
+	c, err := e.svc.Arrive(ctx, vera, ArriveRequest{Media: "chat"})
+	if err != nil || c.Status != statusOffered {
+		t.Fatalf("arrive: %+v %v", c, err)
+	}
+	e.clock.Advance(4 * time.Second)
+	if _, err := e.svc.Accept(ctx, "ann", c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.members(c.Conversation); !slices.Equal(got, []string{"ann", vera.ID}) {
+		t.Fatalf("members after the answer: %v", got)
+	}
+	e.clock.Advance(time.Minute)
+	if err := e.svc.Transfer(ctx, "bob", c.ID, "support"); err == nil {
+		t.Fatal("an agent transferred a contact that is not theirs")
+	}
+	if err := e.svc.Transfer(ctx, "ann", c.ID, "support"); err != nil {
+		t.Fatal(err)
+	}
+	if v := e.svc.Agent("ann"); v.State != "wrap_up" || len(v.Contacts) != 0 {
+		t.Fatalf("ann after the transfer: %+v", v)
+	}
+	if v := e.svc.Agent("bob"); len(v.Offers) != 1 || v.Offers[0].ID != c.ID {
+		t.Fatalf("bob after the transfer: %+v", v)
+	}
+	e.clock.Advance(2 * time.Second)
+	if _, err := e.svc.Accept(ctx, "bob", c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.members(c.Conversation); !slices.Equal(got, []string{"bob", vera.ID}) {
+		t.Fatalf("members after the transfer: %v", got)
+	}
+	e.clock.Advance(time.Minute)
+	if _, err := e.svc.End(ctx, "bob", c.ID); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := e.st.Contact(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Status != statusEnded || rec.FirstQueue != "sales" || rec.Queue != "support" || rec.AgentID != "bob" ||
+		rec.Wait != 4*time.Second || rec.Handle != 2*time.Minute {
+		t.Fatalf("record: %+v", rec)
+	}
+	// Bob's wrap-up ends when he writes it.
+	if v, err := e.svc.WrapUp(ctx, "bob", c.ID, "solved", "reset the password"); err != nil || v.WrapUpCode != "solved" {
+		t.Fatalf("wrap-up: %+v %v", v, err)
+	}
+	if v := e.svc.Agent("bob"); v.State != "available" {
+		t.Fatalf("bob after his wrap-up: %s", v.State)
+	}
+	if _, err := e.svc.WrapUp(ctx, "ann", c.ID, "x", ""); !errors.Is(err, errNotFound) {
+		t.Fatalf("ann wrapping up bob's contact: %v", err)
+	}
+}
+
+// A visitor whose page is gone longer than the grace abandons; one back
+// within it (a reload) keeps their place.
+func TestVisitorGrace(t *testing.T) {
+	e := setup(t, func(c *Config) { c.VisitorGrace = 30 * time.Second })
+	ctx := t.Context()
+	if _, err := e.svc.SetState(ctx, e.identity("ann"), "paused"); err != nil {
+		t.Fatal(err)
+	}
+	vera := e.visitor("site", "Vera")
+	c, err := e.svc.Arrive(ctx, vera, ArriveRequest{Media: "chat"})
+	if err != nil || c.Status != statusWaiting || c.Position != 1 {
+		t.Fatalf("arrive: %+v %v", c, err)
+	}
+	for range 29 {
+		e.clock.Advance(time.Second)
+		e.tick()
+	}
+	if _, err := e.svc.Current(vera); err != nil {
+		t.Fatalf("gone for less than the grace: %v", err)
+	}
+	e.clock.Advance(2 * time.Second)
+	e.tick()
+	if _, err := e.svc.Current(vera); !errors.Is(err, errNotFound) {
+		t.Fatalf("gone for longer than the grace: %v", err)
+	}
+	if rec, _ := e.st.Contact(ctx, c.ID); rec.Status != statusAbandoned {
+		t.Fatalf("record: %+v", rec)
+	}
+}
+
+// A restart closes the contacts that were open: their visitors start again.
+func TestRestartClosesOpenContacts(t *testing.T) {
+	e := setup(t, nil)
+	ctx := t.Context()
+	vera := e.visitor("site", "Vera")
+	c, err := e.svc.Arrive(ctx, vera, ArriveRequest{Media: "chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Close()
+	svc2, err := New(ctx, Config{Store: e.st, Chat: e.chat, Now: e.clock.Now, manualClock: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc2.Close()
+	if rec, _ := e.st.Contact(ctx, c.ID); rec.Status != statusClosed || rec.EndedAt.IsZero() {
+		t.Fatalf("record after the restart: %+v", rec)
+	}
+	if conv, _ := e.st.Conversation(ctx, c.Conversation); !conv.Archived {
+		t.Fatal("the conversation is still open")
+	}
+	if qs := svc2.Queues(); len(qs) != 2 {
+		t.Fatalf("queues after the restart: %+v", qs)
+	}
+}
+
+// A returning visitor keeps their id with their old token, which then
+// stops working; a token of another widget does not carry over.
+func TestReturningVisitor(t *testing.T) {
+	e := setup(t, nil)
+	ctx := t.Context()
+	tok, v, err := e.svc.StartVisitor(ctx, "site", VisitorRequest{Name: "Vera"}, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(3 * time.Hour) // the token has expired
+	if _, _, err := e.svc.AuthenticateVisitor(ctx, tok); !errors.Is(err, ErrBadToken) {
+		t.Fatalf("an expired token: %v", err)
+	}
+	tok2, v2, err := e.svc.StartVisitor(ctx, "site", VisitorRequest{Resume: tok}, "127.0.0.1")
+	if err != nil || v2.ID != v.ID || v2.DisplayName != "Vera" {
+		t.Fatalf("resume: %+v %v", v2, err)
+	}
+	if _, err := e.st.VisitorByTokenHash(ctx, hashToken(tok)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatal("the old token still names the visitor")
+	}
+	if _, id, err := e.svc.AuthenticateVisitor(ctx, tok2); err != nil || id.UserID != v.ID || !id.Visitor() {
+		t.Fatalf("the new token: %+v %v", id, err)
+	}
+	if _, err := e.svc.PutWidget(ctx, WidgetDoc{ID: "other", Queue: "support"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, v3, _ := e.svc.StartVisitor(ctx, "other", VisitorRequest{Resume: tok2}, "127.0.0.1"); v3.ID == v.ID {
+		t.Fatal("a token of one widget resumed a visitor at another")
+	}
+}
+
+// At a person's contact link the visitor talks with that person at once,
+// outside the queues; either may end it, and an unknown or disabled person
+// has no link.
+func TestContactLink(t *testing.T) {
+	e := setup(t, nil)
+	ctx := t.Context()
+	e.user("cleo", "member")
+	if _, _, err := e.svc.StartVisitor(ctx, "@nobody", VisitorRequest{}, "127.0.0.1"); !errors.Is(err, errNotFound) {
+		t.Fatalf("a link to nobody: %v", err)
+	}
+	vera := e.visitor("@cleo", "Vera")
+	c, err := e.svc.Arrive(ctx, vera, ArriveRequest{Media: "video", Page: "https://mail.example/"})
+	if err != nil || c.Status != statusInProgress || c.Agent != "cleo" || c.Queue != "@cleo" {
+		t.Fatalf("arrive: %+v %v", c, err)
+	}
+	if got := e.members(c.Conversation); !slices.Equal(got, []string{"cleo", vera.ID}) {
+		t.Fatalf("members: %v", got)
+	}
+	if err := e.svc.Transfer(ctx, "cleo", c.ID, "sales"); err == nil {
+		t.Fatal("a contact-link conversation was transferred to a queue")
+	}
+	e.clock.Advance(90 * time.Second)
+	if _, err := e.svc.End(ctx, "cleo", c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := e.st.Contact(ctx, c.ID); rec.Status != statusEnded || rec.Handle != 90*time.Second || rec.FirstQueue != "@cleo" {
+		t.Fatalf("record: %+v", rec)
+	}
+	disabled := true
+	if _, err := e.st.UpdateUser(ctx, "cleo", store.UserChanges{Disabled: &disabled}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.PersonCard(ctx, "cleo"); !errors.Is(err, errNotFound) {
+		t.Fatalf("a disabled person's card: %v", err)
+	}
+}
+
+// When nobody can answer in time the visitor is asked to leave a message:
+// the queue's agents join the conversation to answer it later, and it stays
+// open after the visitor has gone.
+func TestLeaveAMessage(t *testing.T) {
+	e := setup(t, nil)
+	ctx := t.Context()
+	if _, err := e.svc.PutQueue(ctx, QueueDoc{ID: "sales", Name: "Sales", Members: []MemberDoc{{User: "ann"}},
+		MaxWaitSeconds: 60, Overflow: OverflowDoc{To: "message"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.SetState(ctx, e.identity("ann"), "paused"); err != nil {
+		t.Fatal(err)
+	}
+	vera := e.visitor("site", "Vera")
+	c, err := e.svc.Arrive(ctx, vera, ArriveRequest{Media: "chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(61 * time.Second)
+	e.tick()
+	if v, _ := e.svc.Current(vera); v.Status != statusMessage {
+		t.Fatalf("after max wait: %+v", v)
+	}
+	if got := e.members(c.Conversation); !slices.Equal(got, []string{"ann", vera.ID}) {
+		t.Fatalf("members: %v", got)
+	}
+	if err := e.svc.Leave(ctx, vera, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := e.st.Contact(ctx, c.ID); rec.Status != statusMessage || rec.EndedAt.IsZero() {
+		t.Fatalf("record: %+v", rec)
+	}
+	if conv, _ := e.st.Conversation(ctx, c.Conversation); conv.Archived {
+		t.Fatal("the message's conversation was closed before anyone answered")
+	}
+}

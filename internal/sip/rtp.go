@@ -1,0 +1,177 @@
+package sip
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/rtp"
+)
+
+// RTPSession is the SIP side's media socket for one call: plain RTP over
+// UDP. It does symmetric RTP (RFC 4961 practice): a phone behind NAT puts a
+// private address in its SDP, so we send to wherever its packets really come
+// from once we have seen them. To keep a stranger who sprays our port from
+// taking the stream over ("RTP bleed"), a source is learned only when it is
+// the signalled IP (any port: NATs keep the IP more often than the port), or
+// after probation: several packets in sequence from it (RFC 3550's
+// MIN_SEQUENTIAL idea). Once learned, packets from anyone else are dropped
+// until SetRemote (a re-INVITE) starts learning again.
+type RTPSession struct {
+	conn     *net.UDPConn
+	external netip.Addr
+
+	mu        sync.Mutex
+	signalled netip.AddrPort // from SDP
+	peer      netip.AddrPort // where we send; learned or signalled
+	learned   bool
+	candidate netip.AddrPort // a source on probation
+	candSeq   uint16
+	candCount int
+	payloads  map[uint8]bool // accepted payload types; nil accepts all
+
+	PacketsIn  atomic.Uint64 // accepted RTP packets
+	PacketsOut atomic.Uint64
+	Dropped    atomic.Uint64 // not RTP, unexpected payload type, or from a stranger
+
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+// probation is how many packets in sequence a source not named in the SDP
+// must send before we answer it.
+const probation = 3
+
+// ListenRTP opens an RTP socket on addr (e.g. "0.0.0.0:0"). external, when
+// valid, is the address put in SDP instead of the socket's: the public IP of
+// a server behind 1:1 NAT.
+func ListenRTP(addr string, external netip.Addr) (*RTPSession, error) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("sip: rtp address %q: %w", addr, err)
+	}
+	c, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return nil, fmt.Errorf("sip: listen rtp: %w", err)
+	}
+	return &RTPSession{conn: c, external: external, done: make(chan struct{})}, nil
+}
+
+// LocalAddr is the address to put in SDP.
+func (s *RTPSession) LocalAddr() netip.AddrPort {
+	ap := s.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	if s.external.IsValid() {
+		return netip.AddrPortFrom(s.external, ap.Port())
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// SetRemote sets the peer's signalled address and the payload types it may
+// send (its codec and telephone-event), and starts learning its real source
+// again.
+func (s *RTPSession) SetRemote(addr netip.AddrPort, payloadTypes ...uint8) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.signalled, s.peer, s.learned = addr, addr, false
+	s.candidate, s.candCount = netip.AddrPort{}, 0
+	s.payloads = nil
+	if len(payloadTypes) > 0 {
+		s.payloads = map[uint8]bool{}
+		for _, pt := range payloadTypes {
+			s.payloads[pt] = true
+		}
+	}
+}
+
+// Peer returns where packets are sent, and whether it was learned from
+// received packets rather than taken from SDP.
+func (s *RTPSession) Peer() (netip.AddrPort, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peer, s.learned
+}
+
+// Start reads packets until Close, calling onPacket (from one goroutine) for
+// each accepted one. The packet's payload is only valid during the call.
+func (s *RTPSession) Start(onPacket func(*rtp.Packet)) {
+	s.wg.Go(func() {
+		buf := make([]byte, 1500)
+		var p rtp.Packet
+		for {
+			n, from, err := s.conn.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				continue
+			}
+			from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+			if err := p.Unmarshal(buf[:n]); err != nil || p.Version != 2 {
+				s.Dropped.Add(1)
+				continue
+			}
+			if !s.accept(from, &p) {
+				s.Dropped.Add(1)
+				continue
+			}
+			s.PacketsIn.Add(1)
+			if onPacket != nil {
+				onPacket(&p)
+			}
+		}
+	})
+}
+
+// accept applies the learning rules to a packet from from.
+func (s *RTPSession) accept(from netip.AddrPort, p *rtp.Packet) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.payloads != nil && !s.payloads[p.PayloadType] {
+		return false
+	}
+	if s.learned {
+		return from == s.peer
+	}
+	if from.Addr() == s.signalled.Addr() {
+		s.peer, s.learned = from, true
+		return true
+	}
+	if from == s.candidate && p.SequenceNumber == s.candSeq+1 {
+		s.candCount++
+	} else {
+		s.candidate, s.candCount = from, 1
+	}
+	s.candSeq = p.SequenceNumber
+	if s.candCount >= probation {
+		s.peer, s.learned = from, true
+		return true
+	}
+	return false
+}
+
+// WriteRTP sends p to the peer.
+func (s *RTPSession) WriteRTP(p *rtp.Packet) error {
+	peer, _ := s.Peer()
+	if !peer.IsValid() || peer.Port() == 0 {
+		return errors.New("sip: rtp peer unknown")
+	}
+	b, err := p.Marshal()
+	if err != nil {
+		return err
+	}
+	if _, err := s.conn.WriteToUDPAddrPort(b, peer); err != nil {
+		return err
+	}
+	s.PacketsOut.Add(1)
+	return nil
+}
+
+// Close closes the socket and waits for the reader.
+func (s *RTPSession) Close() error {
+	err := s.conn.Close()
+	s.wg.Wait()
+	return err
+}
