@@ -196,7 +196,7 @@ func (b *browser) setAgentState(state string) {
 }
 
 // TestConsoleOffer drives the agent console as an agent answering a website visitor. Bob (agent)
-// opens the console from the workspace and becomes available. A visitor whose name holds HTML
+// opens the console from the workspace and becomes available (still so after a reload). A visitor whose name holds HTML
 // starts a chat from a page of the shop and writes: Bob's console shows the offer ringing (the
 // WebAudio ring is on, a screen-reader announcement is made), with the name as text, the queue, the
 // page, the referrer, no earlier contacts and a countdown. He accepts: the ring stops, the contact
@@ -230,6 +230,9 @@ func TestConsoleOffer(t *testing.T) {
 		b.openConsole()
 		b.waitJS(10*time.Second, "Bob's queues", `document.querySelector('[data-testid="agent-queues"]').textContent.includes('Sales')`)
 		b.setAgentState("available")
+		// Reloaded (or opened from a bookmark), the console comes back with the status the server keeps.
+		b.navigate(srv.URL + "/console")
+		b.waitJS(15*time.Second, "the console after a reload, Bob available", `document.querySelector('[data-testid="console-page"]')?.dataset.agentState === 'available' && window.__sbConsole`)
 		b.waitJS(5*time.Second, "no offers", `!document.querySelector('[data-testid="offers-empty"]').hidden && document.querySelector('[data-testid="console-page"]').dataset.ringing === 'false'`)
 	})
 
