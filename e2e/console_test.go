@@ -192,7 +192,7 @@ func (b *browser) openConsole() {
 func (b *browser) setAgentState(state string) {
 	b.t.Helper()
 	b.selectValue(`[data-testid="agent-state"]`, state)
-	b.waitJS(10*time.Second, "the status "+state, fmt.Sprintf(`document.querySelector('[data-testid="console-page"]').dataset.agentState === %q && !document.querySelector('[data-testid="agent-state"]').disabled`, state))
+	b.waitJS(10*time.Second, "the status "+state, fmt.Sprintf(`document.querySelector('[data-testid="console-page"]').dataset.agentState === %q && !document.querySelector('[data-testid="console-page"]').dataset.stateSaving`, state))
 }
 
 // TestConsoleOffer drives the agent console as an agent answering a website visitor. Bob (agent)

@@ -208,7 +208,7 @@ export function renderConsole(root, app) {
     const st = agent?.state || 'offline';
     const wrap = stateSelect.querySelector('option[value="wrap_up"]');
     wrap.hidden = st !== 'wrap_up';
-    if (document.activeElement !== stateSelect || stateSelect.value !== st) stateSelect.value = st;
+    if (!frame.el.dataset.stateSaving) stateSelect.value = st;
     stateDot.className = `cc-state-dot cc-state-${st}`;
     stateSelect.dataset.state = st;
     stateHint.textContent = AGENT_STATES.find((s) => s.value === st)?.hint || '';
@@ -217,18 +217,25 @@ export function renderConsole(root, app) {
     frame.el.dataset.agentState = st;
   }
 
+  // Each change is sent; only the answer to the latest one is shown. (The select stays enabled:
+  // disabling it would take the keyboard's focus away.)
+  let stateSeq = 0;
   stateSelect.addEventListener('change', async () => {
     const want = stateSelect.value;
+    const seq = ++stateSeq;
     ringer.unlock();
-    stateSelect.disabled = true;
+    frame.el.dataset.stateSaving = 'true';
     try {
-      applyAgent(await api('/api/v1/contact/agent/state', { method: 'PUT', body: { state: want } }));
+      const view = await api('/api/v1/contact/agent/state', { method: 'PUT', body: { state: want } });
+      if (seq !== stateSeq || destroyed) return;
+      applyAgent(view);
       toast(`You are ${(STATE_LABEL[want] || want).toLowerCase()}.`);
     } catch (err) {
+      if (seq !== stateSeq || destroyed) return;
       toast(`Could not change your status: ${err.message}`, { kind: 'error' });
       renderState();
     } finally {
-      stateSelect.disabled = false;
+      if (seq === stateSeq) delete frame.el.dataset.stateSaving;
     }
   });
 
