@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"switchboard/internal/account"
 	"switchboard/internal/client"
@@ -206,7 +207,9 @@ func (b *browser) setAgentState(state string) {
 // asks to talk: accepting starts a voice call in the contact's conversation; Bob turns it into a
 // video call (the contact's media changes, a video call starts), then transfers the visitor to
 // Support from the dialog of the other queues. A visitor who leaves mid-chat leaves Bob the
-// wrap-up (a code is required). Made a member, Bob
+// wrap-up (a code is required). Two chats at once: both ring, Bob accepts both, a message in the
+// one he is not looking at shows as a count on its tab, the arrow keys move between the tabs, and
+// each answer reaches its own visitor. Made a member, Bob
 // sees neither the console's nor the dashboard's entry, and the console refuses him. Each step is a
 // subtest sharing the browser.
 func TestConsoleOffer(t *testing.T) {
@@ -435,6 +438,43 @@ func TestConsoleOffer(t *testing.T) {
 		apiCall(t, srv, "GET", "/api/v1/contact/contacts/"+ic.ID, bobToken, "", nil, http.StatusOK, &got)
 		if got.WrapUpCode != "visitor_left" {
 			t.Errorf("Ida's contact's wrap-up code is %q, want visitor_left", got.WrapUpCode)
+		}
+	})
+
+	t.Run("SeveralChats", func(t *testing.T) {
+		setT(t, b)
+		ona, pia := newVisitor(outer, srv, "Ona", ""), newVisitor(outer, srv, "Pia", "")
+		oc, pc := ona.arrive("chat", "https://shop.example/a", ""), pia.arrive("chat", "https://shop.example/b", "")
+		b.waitJS(15*time.Second, "two offers ringing", `document.querySelectorAll('[data-testid="offer"]').length === 2 && document.title.startsWith('(2) Ringing')`)
+		for _, c := range []protocol.ContactView{oc, pc} {
+			b.do(10*time.Second, "accepting "+c.Visitor.Name, chromedp.Click(chromedp.CSS(offer(c.ID)+` [data-testid="offer-accept"]`)))
+			b.waitJS(10*time.Second, "the contact open", fmt.Sprintf(`document.querySelector('[data-testid="contact-view"][data-contact=%q] [data-testid="composer-input"]')`, c.ID))
+		}
+		// Pia's tab is selected; Ona writes: her tab counts it.
+		ona.say(oc.Conversation, "Are you there?")
+		onaTab := fmt.Sprintf(`[data-testid="contact-tab"][data-contact=%q]`, oc.ID)
+		b.waitJS(10*time.Second, "the unread count on Ona's tab", `document.querySelector(`+jsString(onaTab+` [data-testid="contact-unread"]`)+`)?.textContent === '1'`)
+		// The keyboard: from Pia's tab, the arrow key goes to Ona's, which shows her message.
+		b.do(5*time.Second, "focusing Pia's tab", chromedp.Focus(chromedp.CSS(fmt.Sprintf(`[data-testid="contact-tab"][data-contact=%q]`, pc.ID))))
+		b.do(5*time.Second, "pressing the up arrow", chromedp.KeyEvent(kb.ArrowUp))
+		b.waitJS(10*time.Second, "Ona's conversation with her message", fmt.Sprintf(`document.activeElement?.dataset.contact === %q
+			&& document.querySelector('[data-testid="contact-view"][data-contact=%q]')
+			&& [...document.querySelectorAll('[data-testid="contact-view"] [data-testid="message-text"]')].some((m) => m.textContent === 'Are you there?')
+			&& !document.querySelector(%s)`, oc.ID, oc.ID, jsString(onaTab+` [data-testid="contact-unread"]`)))
+		b.send("Yes, Ona, one moment.")
+		eventually(t, 10*time.Second, "Ona hearing back", func() (bool, string) { return ona.heard("Yes, Ona, one moment."), "not yet" })
+		if pia.heard("Yes, Ona, one moment.") {
+			t.Errorf("Pia got the message meant for Ona")
+		}
+		// Both end; both wrap up.
+		for _, c := range []protocol.ContactView{oc, pc} {
+			b.do(5*time.Second, "selecting "+c.Visitor.Name, chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-testid="contact-tab"][data-contact=%q]`, c.ID))))
+			b.waitJS(5*time.Second, "its view", fmt.Sprintf(`document.querySelector('[data-testid="contact-view"][data-contact=%q]')`, c.ID))
+			b.click("contact-end")
+			b.waitJS(10*time.Second, "the wrap-up form", `document.activeElement?.dataset.testid === 'wrapup-code'`)
+			b.typeInto("wrapup-code", "resolved")
+			b.click("wrapup-save")
+			b.waitJS(10*time.Second, "the contact gone", fmt.Sprintf(`!document.querySelector('[data-testid="contact-tab"][data-contact=%q]')`, c.ID))
 		}
 	})
 
