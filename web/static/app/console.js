@@ -731,8 +731,8 @@ export function renderConsole(root, app) {
       case 'withdrawn':
         if (c && offers.has(c.id)) {
           removeOffer(c.id);
-          if (msg.reason !== 'declined') announcer.textContent = `The offer from ${visitorName(c)} ${withdrawnText[msg.reason] || 'was withdrawn'}.`;
-          if (msg.reason === 'visitor_left' || msg.reason === 'timeout') toast(`The offer from ${visitorName(c)} ${withdrawnText[msg.reason]}.`);
+          // Said, unless it was our own Decline.
+          if (msg.reason !== 'declined') toast(`The offer from ${visitorName(c)} ${withdrawnText[msg.reason] || 'was withdrawn'}.`);
         }
         break;
       case 'update':
