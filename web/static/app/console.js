@@ -312,8 +312,10 @@ export function renderConsole(root, app) {
     if (hadFocus) (offerList.querySelector('[data-testid="offer-accept"]') || tabs.querySelector('[aria-selected="true"]') || stateSelect).focus();
   }
 
+  const accepting = new Set();
   async function acceptOffer(id, ...buttons) {
     for (const b of buttons) b.disabled = true;
+    accepting.add(id);
     try {
       const c = await api(contactURL(id, 'accept'), { method: 'POST' });
       removeOffer(id);
@@ -323,6 +325,8 @@ export function renderConsole(root, app) {
     } catch (err) {
       removeOffer(id);
       toast(err.status === 409 ? 'That contact is no longer waiting: someone else answered, or the visitor left.' : `Could not accept: ${err.message}`, { kind: err.status === 409 ? 'info' : 'error' });
+    } finally {
+      accepting.delete(id);
     }
   }
 
@@ -731,8 +735,8 @@ export function renderConsole(root, app) {
       case 'withdrawn':
         if (c && offers.has(c.id)) {
           removeOffer(c.id);
-          // Said, unless it was our own Decline.
-          if (msg.reason !== 'declined') toast(`The offer from ${visitorName(c)} ${withdrawnText[msg.reason] || 'was withdrawn'}.`);
+          // Said, unless it was our own Decline or Accept.
+          if (msg.reason !== 'declined' && !accepting.has(c.id)) toast(`The offer from ${visitorName(c)} ${withdrawnText[msg.reason] || 'was withdrawn'}.`);
         }
         break;
       case 'update':
