@@ -197,21 +197,21 @@ func (b *browser) setAgentState(state string) {
 }
 
 // TestConsoleOffer drives the agent console as an agent answering a website visitor. Bob (agent)
-// opens the console from the workspace and becomes available (still so after a reload). A visitor whose name holds HTML
-// starts a chat from a page of the shop and writes: Bob's console shows the offer ringing (the
-// WebAudio ring is on, a screen-reader announcement is made), with the name as text, the queue, the
-// page, the referrer, no earlier contacts and a countdown. He accepts: the ring stops, the contact
-// opens as a tab with the visitor's message in its conversation; his reply reaches the visitor. He
-// ends it and saves a wrap-up, which the server records. The visitor comes back: the new offer shows
-// the earlier contact with its wrap-up code; Bob declines it and the ring stops. A third visitor
-// asks to talk: accepting starts a voice call in the contact's conversation; Bob turns it into a
-// video call (the contact's media changes, a video call starts), then transfers the visitor to
-// Support from the dialog of the other queues. A visitor who leaves mid-chat leaves Bob the
-// wrap-up (a code is required). Two chats at once: both ring, Bob accepts both, a message in the
-// one he is not looking at shows as a count on its tab, the arrow keys move between the tabs, and
-// each answer reaches its own visitor. Made a member, Bob
-// sees neither the console's nor the dashboard's entry, and the console refuses him. Each step is a
-// subtest sharing the browser.
+// opens the console from the workspace and becomes available (still so after a reload). A visitor
+// whose name holds HTML starts a chat from a page of the shop and writes: Bob's console shows the
+// offer ringing (the WebAudio ring is on, a screen-reader announcement is made), with the name as
+// text, the queue, the page, the referrer, no earlier contacts and a countdown. He accepts: the
+// ring stops, the contact opens as a tab with the visitor's message in its conversation; his reply
+// reaches the visitor; he jots notes. He ends it and saves a wrap-up with those notes, which the
+// server records. The visitor comes back: the new offer shows the earlier contact with its wrap-up
+// code; Bob declines it and the ring stops. A third visitor asks to talk: accepting starts a voice
+// call in the contact's conversation; Bob turns it into a video call (the contact's media changes,
+// a video call starts), then transfers the visitor to Support from the dialog of the other queues.
+// A visitor who leaves mid-chat leaves Bob the wrap-up (a code is required). Two chats at once:
+// both ring, Bob accepts both, a message in the one he is not looking at shows as a count on its
+// tab, the arrow keys move between the tabs, and each answer reaches its own visitor. Made a
+// member, Bob sees neither the console's nor the dashboard's entry, and the console refuses him.
+// Each step is a subtest sharing the browser.
 func TestConsoleOffer(t *testing.T) {
 	chromiumPath(t)
 	start := time.Now()
@@ -315,6 +315,8 @@ func TestConsoleOffer(t *testing.T) {
 		}
 		b.send(reply)
 		eventually(t, 10*time.Second, "the reply at the visitor", func() (bool, string) { return v.heard(reply), "not yet" })
+		// Notes while talking; they go with the wrap-up.
+		b.typeInto("contact-notes", "Parcel tracking sent.")
 	})
 
 	t.Run("EndAndWrapUp", func(t *testing.T) {
@@ -324,8 +326,10 @@ func TestConsoleOffer(t *testing.T) {
 		if dis := mustEval[bool](b, `['contact-voice','contact-video','contact-transfer','contact-end'].every((id) => document.querySelector('[data-testid="' + id + '"]').disabled)`); !dis {
 			t.Errorf("the contact's actions are still enabled after End")
 		}
+		if notes := mustEval[string](b, `document.querySelector('[data-testid="wrapup-notes"]').value`); notes != "Parcel tracking sent." {
+			t.Errorf("the wrap-up's notes start as %q, want the notes written during the chat", notes)
+		}
 		b.typeInto("wrapup-code", "resolved")
-		b.typeInto("wrapup-notes", "Parcel tracking sent.")
 		b.click("wrapup-save")
 		b.waitJS(10*time.Second, "the contact gone from the list", `!document.querySelector('[data-testid="contact-tab"]') && document.querySelector('[data-testid="console-empty"]')`)
 		var got protocol.ContactView

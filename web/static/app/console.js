@@ -466,9 +466,22 @@ export function renderConsole(root, app) {
     const ctxBox = h('div.cc-context-box');
     const wrapBox = h('div.cc-wrapup-box');
     // On a phone the visitor's details start folded, leaving the room to the conversation.
+    // Notes while talking: a draft kept in this tab (sessionStorage), filed with the wrap-up.
+    const draftKey = `sb.console.notes.${id}`;
+    const readDraft = () => { try { return sessionStorage.getItem(draftKey) || ''; } catch { return ''; } };
+    const draft = h('textarea.input.cc-notes', { id: `cc-draft-${id}`, rows: '5', maxlength: '4000', 'data-testid': 'contact-notes', placeholder: 'What the visitor needs, what you promised…' });
+    draft.value = readDraft();
+    draft.addEventListener('input', () => {
+      try { sessionStorage.setItem(draftKey, draft.value); } catch { /* private mode: the page keeps it */ }
+      const wrapNotes = wrapBox.querySelector('[data-testid="wrapup-notes"]');
+      if (wrapNotes && !wrapNotes.dataset.edited) wrapNotes.value = draft.value;
+    });
+    const draftBox = h('div.cc-draft', null,
+      h('label.field-label', { for: draft.id, text: 'Notes' }), draft,
+      h('p.muted.small', { text: 'They go with your wrap-up.' }));
     const details = h('details.cc-details', { open: !window.matchMedia('(max-width: 860px)').matches }, h('summary', { text: 'Visitor' }), ctxBox);
     const el = h('section.cc-contact', { id: 'cc-panel', role: 'tabpanel', 'aria-labelledby': `cc-tab-${id}`, 'data-testid': 'contact-view', 'data-contact': id },
-      header, h('div.cc-contact-body', null, h('div.cc-contact-main', null, convBox, wrapBox), h('aside.cc-contact-aside', { 'aria-label': 'About the visitor' }, details)));
+      header, h('div.cc-contact-body', null, h('div.cc-contact-main', null, convBox, wrapBox), h('aside.cc-contact-aside', { 'aria-label': 'About the visitor' }, details, draftBox)));
 
     let timeline = null;
     let composer = null;
@@ -531,7 +544,9 @@ export function renderConsole(root, app) {
       const listId = `cc-codes-${id}`;
       const code = h('input.input', { type: 'text', id: `cc-code-${id}`, list: listId, maxlength: '64', required: true, 'aria-describedby': `cc-wrap-err-${id}`, 'data-testid': 'wrapup-code', autocomplete: 'off', value: entry.contact.wrapUpCode || '' });
       const notes = h('textarea.input.cc-notes', { id: `cc-notes-${id}`, rows: '3', maxlength: '4000', 'data-testid': 'wrapup-notes' });
-      notes.value = entry.contact.notes || '';
+      notes.value = entry.contact.notes || draft.value;
+      notes.addEventListener('input', () => { notes.dataset.edited = 'true'; });
+      draftBox.hidden = true;
       const save = h('button.btn.btn-primary', { type: 'submit', 'data-testid': 'wrapup-save', text: 'Save wrap-up' });
       const error = h('p.form-error', { id: `cc-wrap-err-${id}`, role: 'alert', hidden: true, 'data-testid': 'wrapup-error' });
       // Our own message for a missing code (novalidate), said by the alert below the fields.
@@ -556,6 +571,7 @@ export function renderConsole(root, app) {
         try {
           await api(contactURL(id, 'wrapup'), { method: 'POST', body: { code: code.value.trim(), notes: notes.value.trim() } });
           toast(`Wrap-up saved for ${visitorName(entry.contact)}.`);
+          try { sessionStorage.removeItem(draftKey); } catch { /* nothing kept */ }
           removeContact(id);
         } catch (err) {
           error.textContent = `Could not save the wrap-up: ${err.message}`;
