@@ -203,15 +203,15 @@ func (b *browser) setAgentState(state string) {
 // text, the queue, the page, the referrer, no earlier contacts and a countdown. He accepts: the
 // ring stops, the contact opens as a tab with the visitor's message in its conversation; his reply
 // reaches the visitor; he jots notes. He ends it and saves a wrap-up with those notes, which the
-// server records. The visitor comes back: the new offer shows the earlier contact with its wrap-up
-// code; Bob declines it and the ring stops. A third visitor asks to talk: accepting starts a voice
-// call in the contact's conversation; Bob turns it into a video call (the contact's media changes,
-// a video call starts), then transfers the visitor to Support from the dialog of the other queues.
-// A visitor who leaves mid-chat leaves Bob the wrap-up (a code is required). Two chats at once:
-// both ring, Bob accepts both, a message in the one he is not looking at shows as a count on its
-// tab, the arrow keys move between the tabs, and each answer reaches its own visitor. Made a
-// member, Bob sees neither the console's nor the dashboard's entry, and the console refuses him.
-// Each step is a subtest sharing the browser.
+// server records (the form survives a reload). The visitor comes back: the new offer shows the
+// earlier contact with its wrap-up code; Bob declines it and the ring stops. A third visitor asks
+// to talk: accepting starts a voice call in the contact's conversation; Bob turns it into a video
+// call (the contact's media changes, a video call starts), then transfers the visitor to Support
+// from the dialog of the other queues. A visitor who leaves mid-chat leaves Bob the wrap-up (a code
+// is required). Two chats at once: both ring, Bob accepts both, a message in the one he is not
+// looking at shows as a count on its tab, the arrow keys move between the tabs, and each answer
+// reaches its own visitor. Made a member, Bob sees neither the console's nor the dashboard's entry,
+// and the console refuses him. Each step is a subtest sharing the browser.
 func TestConsoleOffer(t *testing.T) {
 	chromiumPath(t)
 	start := time.Now()
@@ -326,6 +326,9 @@ func TestConsoleOffer(t *testing.T) {
 		if dis := mustEval[bool](b, `['contact-voice','contact-video','contact-transfer','contact-end'].every((id) => document.querySelector('[data-testid="' + id + '"]').disabled)`); !dis {
 			t.Errorf("the contact's actions are still enabled after End")
 		}
+		// A reload of the console keeps the contact waiting for its wrap-up, notes included.
+		b.navigate(srv.URL + "/console")
+		b.waitJS(15*time.Second, "the wrap-up form after a reload", fmt.Sprintf(`document.querySelector('[data-testid="contact-view"][data-contact=%q] [data-testid="wrapup-form"]')`, c.ID))
 		if notes := mustEval[string](b, `document.querySelector('[data-testid="wrapup-notes"]').value`); notes != "Parcel tracking sent." {
 			t.Errorf("the wrap-up's notes start as %q, want the notes written during the chat", notes)
 		}

@@ -352,6 +352,30 @@ export function renderConsole(root, app) {
     client.emit('users', client.users);
   }
 
+  // Contacts that ended and wait for their wrap-up, by id, kept in this tab: the server's agent
+  // view lists contacts in progress only, and a reload must not lose the wrap-up.
+  const WRAPUP_KEY = 'sb.console.wrapups';
+  const pendingWrapUps = () => { try { return JSON.parse(sessionStorage.getItem(WRAPUP_KEY) || '[]'); } catch { return []; } };
+  function setPendingWrapUp(id, pending) {
+    const ids = pendingWrapUps().filter((x) => x !== id);
+    if (pending) ids.push(id);
+    try { sessionStorage.setItem(WRAPUP_KEY, JSON.stringify(ids.slice(-20))); } catch { /* private mode */ }
+  }
+  /** Brings back the contacts of this tab that still wait for a wrap-up. */
+  async function restoreWrapUps() {
+    for (const id of pendingWrapUps()) {
+      if (contacts.has(id)) continue;
+      try {
+        const c = await api(contactURL(id));
+        if (destroyed) return;
+        if (c.wrapUpCode || !['ended', 'wrap_up'].includes(c.status) || c.agent !== client.me?.id) setPendingWrapUp(id, false);
+        else addContact(c);
+      } catch (err) {
+        if (err.status === 404 || err.status === 403) setPendingWrapUp(id, false);
+      }
+    }
+  }
+
   // ------------------------------------------------------------------ my contacts
   function addContact(c, { select = false, call = '' } = {}) {
     knowVisitor(c);
@@ -364,7 +388,10 @@ export function renderConsole(root, app) {
       // (The socket's news of the answer can come before the answer to Accept.)
       if (call) entry.callOnOpen = call;
     }
-    if (c.status === 'wrap_up' || c.status === 'ended') entry.ended = true;
+    if (c.status === 'wrap_up' || c.status === 'ended') {
+      entry.ended = true;
+      if (!c.wrapUpCode) setPendingWrapUp(c.id, true);
+    }
     entry.view?.update();
     renderTabs();
     if (select || !selected) selectContact(c.id, { focus: select });
@@ -571,6 +598,7 @@ export function renderConsole(root, app) {
         try {
           await api(contactURL(id, 'wrapup'), { method: 'POST', body: { code: code.value.trim(), notes: notes.value.trim() } });
           toast(`Wrap-up saved for ${visitorName(entry.contact)}.`);
+          setPendingWrapUp(id, false);
           try { sessionStorage.removeItem(draftKey); } catch { /* nothing kept */ }
           removeContact(id);
         } catch (err) {
@@ -668,6 +696,7 @@ export function renderConsole(root, app) {
         const c = await api(contactURL(id, 'end'), { method: 'POST' });
         entry.contact = c;
         entry.ended = true;
+        setPendingWrapUp(id, true);
         update();
         renderTabs();
       } catch (err) {
@@ -729,6 +758,7 @@ export function renderConsole(root, app) {
   async function load() {
     try {
       applyAgent(await api('/api/v1/contact/agent'));
+      await restoreWrapUps();
     } catch (err) {
       if (destroyed) return;
       work.replaceChildren(h('div.ws-empty', { 'data-testid': 'console-error' },
