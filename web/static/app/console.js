@@ -516,11 +516,17 @@ export function renderConsole(root, app) {
     let elapsed = 0;
     const viewOffs = [];
 
+    /** The line under the name, with the time since the answer (redrawn every second). */
+    function renderSub() {
+      const c = entry.contact;
+      const since = c.answeredAt ? ` · ${waitText(secondsSince(c.answeredAt))}` : '';
+      sub.textContent = `${c.queueName || c.queue} · ${MEDIA_LABEL[c.media] || c.media} · ${entry.ended ? (c.status === 'ended' ? 'Ended' : 'Wrap-up') : (STATUS_LABEL[c.status] || c.status)}${entry.ended ? '' : since}`;
+    }
+
     function update() {
       const c = entry.contact;
       titleEl.textContent = visitorName(c);
-      const since = c.answeredAt ? ` · ${waitText(secondsSince(c.answeredAt))}` : '';
-      sub.textContent = `${c.queueName || c.queue} · ${MEDIA_LABEL[c.media] || c.media} · ${entry.ended ? (c.status === 'ended' ? 'Ended' : 'Wrap-up') : (STATUS_LABEL[c.status] || c.status)}${entry.ended ? '' : since}`;
+      renderSub();
       ctxBox.replaceChildren(contextList(c, 'contact-context', previousFor(c, () => entry.view?.update())));
       for (const b of [voiceBtn, videoBtn, transferBtn, endBtn]) b.disabled = entry.ended;
       el.dataset.status = c.status;
@@ -707,7 +713,7 @@ export function renderConsole(root, app) {
     }
 
     // The handling time in the subtitle, once a second while shown.
-    const tick = () => { if (selected === id && !entry.ended) update(); };
+    const tick = () => { if (selected === id && !entry.ended) renderSub(); };
     update();
     return {
       el,
