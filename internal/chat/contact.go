@@ -74,6 +74,21 @@ func (s *Service) JoinContact(ctx context.Context, conv string, agent Identity) 
 	return err
 }
 
+// AddToContact adds several agents to a contact's conversation at once (a
+// message left for a queue): one log entry and one announcement for all.
+func (s *Service) AddToContact(ctx context.Context, conv string, users []string) error {
+	for _, u := range users {
+		if _, err := s.st.AddMember(ctx, conv, u, "member"); err != nil && !errors.Is(err, store.ErrExists) {
+			return s.internal("add to contact", err)
+		}
+	}
+	s.membersChanged(conv)
+	s.system(ctx, conv, "", map[string]any{"action": "added", "users": users})
+	s.introduce(ctx, conv, users)
+	_, err := s.announce(ctx, Identity{}, conv)
+	return err
+}
+
 // LeaveContact takes someone out of a contact's conversation (an agent who
 // transferred it away).
 func (s *Service) LeaveContact(ctx context.Context, conv, user string) error {

@@ -446,10 +446,12 @@ func (s *Service) applyOne(ctx context.Context, ev routing.Event) {
 			lc.rec.Status = statusMessage
 			s.save(ctx, lc)
 			s.pushVisitor(lc)
+			var agents []string
 			for _, m := range s.queues[lc.rec.Queue].Members {
-				if err := s.chat.JoinContact(ctx, lc.rec.Conversation, s.agentIdentity(m.User)); err != nil {
-					s.log.Warn("contact: adding an agent to a message", "contact", id, "err", err)
-				}
+				agents = append(agents, m.User)
+			}
+			if err := s.chat.AddToContact(ctx, lc.rec.Conversation, agents); err != nil {
+				s.log.Warn("contact: adding the agents to a message", "contact", id, "err", err)
 			}
 		}
 		s.publish(EventOverflowed, lc, ev)
