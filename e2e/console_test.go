@@ -199,11 +199,11 @@ func (b *browser) setAgentState(state string) {
 // TestConsoleOffer drives the agent console as an agent answering a website visitor. Bob (agent)
 // opens the console from the workspace and becomes available (still so after a reload). A visitor
 // whose name holds HTML starts a chat from a page of the shop and writes: Bob's console shows the
-// offer ringing (the WebAudio ring is on, a screen-reader announcement is made), with the name as
-// text, the queue, the page, the referrer, no earlier contacts and a countdown. He accepts: the
-// ring stops, the contact opens as a tab with the visitor's message in its conversation; his reply
-// reaches the visitor; he jots notes. He ends it and saves a wrap-up with those notes, which the
-// server records (the form survives a reload). The visitor comes back: the new offer shows the
+// offer ringing (the WebAudio ring makes its tones, a screen-reader announcement is made), with the
+// name as text, the queue, the page, the referrer, no earlier contacts and a countdown. He accepts:
+// the ring stops, the contact opens as a tab with the visitor's message in its conversation; his
+// reply reaches the visitor; he jots notes. He ends it and saves a wrap-up with those notes, which
+// the server records (the form survives a reload). The visitor comes back: the new offer shows the
 // earlier contact with its wrap-up code; Bob declines it and the ring stops. A third visitor asks
 // to talk: accepting starts a voice call in the contact's conversation; Bob turns it into a video
 // call (the contact's media changes, a video call starts), then transfers the visitor to Support
@@ -236,6 +236,12 @@ func TestConsoleOffer(t *testing.T) {
 		// Reloaded (or opened from a bookmark), the console comes back with the status the server keeps.
 		b.navigate(srv.URL + "/console")
 		b.waitJS(15*time.Second, "the console after a reload, Bob available", `document.querySelector('[data-testid="console-page"]')?.dataset.agentState === 'available' && window.__sbConsole`)
+		// Count the tones the ring makes (WebAudio oscillators).
+		mustEval[bool](b, `(() => {
+			const make = AudioContext.prototype.createOscillator;
+			window.__tones = 0;
+			AudioContext.prototype.createOscillator = function () { window.__tones++; return make.call(this); };
+			return true; })()`)
 		b.waitJS(5*time.Second, "no offers", `!document.querySelector('[data-testid="offers-empty"]').hidden && document.querySelector('[data-testid="console-page"]').dataset.ringing === 'false'`)
 	})
 
@@ -291,6 +297,8 @@ func TestConsoleOffer(t *testing.T) {
 		if a, _ := got["announced"].(string); !strings.Contains(a, name) || got["live"] != "assertive" {
 			t.Errorf("announcement %q (aria-live %v); want the visitor's name announced", a, got["live"])
 		}
+		// The ring sounds: tones are made, again every two seconds.
+		b.waitJS(10*time.Second, "the ring's tones, twice", `window.__tones >= 4`)
 		// The countdown counts down.
 		before := mustEval[string](b, `document.querySelector(`+jsString(offer(c.ID)+` [data-testid="offer-countdown"]`)+`).textContent`)
 		b.waitJS(5*time.Second, "the countdown to move", `document.querySelector(`+jsString(offer(c.ID)+` [data-testid="offer-countdown"]`)+`).textContent !== `+jsString(before))
@@ -302,6 +310,7 @@ func TestConsoleOffer(t *testing.T) {
 		b.click("offer-accept")
 		b.waitJS(10*time.Second, "the contact open", fmt.Sprintf(`document.querySelector('[data-testid="contact-view"][data-contact=%q]') && document.querySelector('[data-testid="contact-tab"][data-contact=%q][aria-selected="true"]')`, c.ID, c.ID))
 		b.waitJS(5*time.Second, "the offer gone and the ring stopped", `!document.querySelector('[data-testid="offer"]') && !window.__sbConsole.ringer.ringing`)
+		tones := mustEval[float64](b, `window.__tones`)
 		b.waitJS(15*time.Second, "the visitor's message in the conversation", fmt.Sprintf(
 			`[...document.querySelectorAll('[data-testid="contact-view"] [data-testid="message-text"]')].some((m) => m.textContent === %s)`, jsString(first)))
 		author := mustEval[string](b, fmt.Sprintf(`(() => {
@@ -317,6 +326,10 @@ func TestConsoleOffer(t *testing.T) {
 		eventually(t, 10*time.Second, "the reply at the visitor", func() (bool, string) { return v.heard(reply), "not yet" })
 		// Notes while talking; they go with the wrap-up.
 		b.typeInto("contact-notes", "Parcel tracking sent.")
+		time.Sleep(scaled(2500 * time.Millisecond))
+		if now := mustEval[float64](b, `window.__tones`); now != tones {
+			t.Errorf("the ring went on after the offer was accepted: %v tones, then %v", tones, now)
+		}
 	})
 
 	t.Run("EndAndWrapUp", func(t *testing.T) {
