@@ -283,11 +283,12 @@ export function renderConsole(root, app) {
     const entry = { contact: c, timer: 0, el, addedAt: Date.now() };
     const total = Math.max(1, (until - Date.now()) / 1000);
     const tick = () => {
-      const left = Math.max(0, (new Date(entry.contact.offerUntil).getTime() - Date.now()) / 1000);
-      countdown.textContent = Number.isFinite(left) ? `Rings for ${Math.ceil(left)} s` : 'Ringing';
-      bar.style.width = Number.isFinite(left) ? `${Math.min(100, (left / total) * 100)}%` : '100%';
+      const raw = (new Date(entry.contact.offerUntil).getTime() - Date.now()) / 1000;
+      const left = Math.max(0, raw);
+      countdown.textContent = Number.isFinite(raw) ? `Rings for ${Math.ceil(left)} s` : 'Ringing';
+      bar.style.width = Number.isFinite(raw) ? `${Math.min(100, (left / total) * 100)}%` : '100%';
       // The server withdraws an offer that timed out; without its word, the card goes a moment later.
-      if (Number.isFinite(left) && left <= -2) removeOffer(c.id);
+      if (Number.isFinite(raw) && raw <= -3) removeOffer(c.id);
     };
     tick();
     entry.timer = setInterval(tick, 250);
