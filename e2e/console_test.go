@@ -498,6 +498,20 @@ func TestConsoleOffer(t *testing.T) {
 		}
 	})
 
+	t.Run("OfferTimesOut", func(t *testing.T) {
+		setT(t, b)
+		apiCall(t, srv, "PUT", "/api/v1/contact/queues/sales", annToken, "", map[string]any{
+			"name": "Sales", "members": []map[string]any{{"user": bob.ID}}, "media": []string{"chat", "voice", "video"}, "offerTimeoutSeconds": 2,
+		}, http.StatusOK, nil)
+		zoe := newVisitor(outer, srv, "Zoe", "")
+		zc := zoe.arrive("chat", "https://shop.example/", "")
+		b.waitJS(15*time.Second, "Zoe's offer", `document.querySelector(`+jsString(offer(zc.ID))+`)`)
+		b.waitJS(15*time.Second, "the offer gone when its time ran out, the ring stopped", `!document.querySelector(`+jsString(offer(zc.ID))+`) && !window.__sbConsole.ringer.ringing`)
+		b.waitJS(5*time.Second, "the console saying so", `[...document.querySelectorAll('.toast')].some((t) => t.textContent === 'The offer from Zoe was not answered in time.')`)
+		t.Logf("Bob's status after the missed offer: %s", mustEval[string](b, `document.querySelector('[data-testid="console-page"]').dataset.agentState`))
+		zoe.leave(zc.ID)
+	})
+
 	t.Run("MemberRefused", func(t *testing.T) {
 		setT(t, b)
 		// An admin makes Bob a member: his socket reconnects with the new role.
