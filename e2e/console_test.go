@@ -210,7 +210,7 @@ func (b *browser) setAgentState(state string) {
 // from the dialog of the other queues. A visitor who leaves mid-chat leaves Bob the wrap-up (a code
 // is required). Two chats at once: both ring, Bob accepts both, a message in the one he is not
 // looking at shows as a count on its tab, the arrow keys move between the tabs, and each answer
-// reaches its own visitor. Made a member, Bob sees neither the console's nor the dashboard's entry,
+// reaches its own visitor. made a member, Bob sees neither the console's nor the dashboard's entry,
 // and the console refuses him. Each step is a subtest sharing the browser.
 func TestConsoleOffer(t *testing.T) {
 	chromiumPath(t)
@@ -514,6 +514,9 @@ func TestConsoleOffer(t *testing.T) {
 
 	t.Run("MemberRefused", func(t *testing.T) {
 		setT(t, b)
+		// An agent is no supervisor.
+		b.navigate(srv.URL + "/supervisor")
+		b.waitJS(15*time.Second, "the dashboard refused to an agent", `document.querySelector('[data-testid="not-allowed"]')?.textContent.includes('Only admins')`)
 		// An admin makes Bob a member: his socket reconnects with the new role.
 		apiCall(t, srv, "PATCH", "/api/v1/users/"+bob.ID, annToken, "", map[string]string{"role": "member"}, http.StatusOK, nil)
 		b.waitJS(15*time.Second, "Bob's page knowing he is a member", `window.__sbChat.me?.role === 'member' && window.__sbChat.state === 'connected'`)
