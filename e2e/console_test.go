@@ -210,8 +210,10 @@ func (b *browser) setAgentState(state string) {
 // from the dialog of the other queues. A visitor who leaves mid-chat leaves Bob the wrap-up (a code
 // is required). Two chats at once: both ring, Bob accepts both, a message in the one he is not
 // looking at shows as a count on its tab, the arrow keys move between the tabs, and each answer
-// reaches its own visitor. made a member, Bob sees neither the console's nor the dashboard's entry,
-// and the console refuses him. Each step is a subtest sharing the browser.
+// reaches its own visitor. An offer nobody answers in time leaves, says so, and the ring stops. As
+// an agent, Bob is refused the supervisor dashboard; made a member, he sees neither the console's
+// nor the dashboard's entry, and the console refuses him. Each step is a subtest sharing the
+// browser.
 func TestConsoleOffer(t *testing.T) {
 	chromiumPath(t)
 	start := time.Now()
