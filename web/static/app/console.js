@@ -577,7 +577,7 @@ export function renderConsole(root, app) {
       wrapShown = true;
       const listId = `cc-codes-${id}`;
       const code = h('input.input', { type: 'text', id: `cc-code-${id}`, list: listId, maxlength: '64', required: true, 'aria-describedby': `cc-wrap-err-${id}`, 'data-testid': 'wrapup-code', autocomplete: 'off', value: entry.contact.wrapUpCode || '' });
-      const notes = h('textarea.input.cc-notes', { id: `cc-notes-${id}`, rows: '3', maxlength: '4000', 'data-testid': 'wrapup-notes' });
+      const notes = h('textarea.input.cc-notes', { id: `cc-notes-${id}`, rows: '2', maxlength: '4000', 'data-testid': 'wrapup-notes' });
       notes.value = entry.contact.notes || draft.value;
       notes.addEventListener('input', () => { notes.dataset.edited = 'true'; });
       draftBox.hidden = true;
@@ -585,13 +585,15 @@ export function renderConsole(root, app) {
       const error = h('p.form-error', { id: `cc-wrap-err-${id}`, role: 'alert', hidden: true, 'data-testid': 'wrapup-error' });
       // Our own message for a missing code (novalidate), said by the alert below the fields.
       const form = h('form.cc-wrapup', { 'data-testid': 'wrapup-form', 'aria-labelledby': `cc-wrap-title-${id}`, novalidate: true },
-        h('h3', { id: `cc-wrap-title-${id}`, text: 'Wrap-up' }),
-        h('p.muted.small', { text: 'The conversation has ended. Note how it went: the code and notes go into the reports and the visitor\'s history.' }),
+        h('div.cc-wrapup-head', null,
+          h('h3', { id: `cc-wrap-title-${id}`, text: 'Wrap-up' }),
+          h('p.muted.small', { text: 'The conversation has ended. The code goes into the visitor\'s history.' })),
         h('div.cc-wrapup-fields', null,
           h('div.field', null, h('label.field-label', { for: code.id, text: 'Wrap-up code' }), code,
             h('datalist', { id: listId }, WRAP_UP_CODES.map((x) => h('option', { value: x })))),
-          h('div.field.cc-notes-field', null, h('label.field-label', { for: notes.id, text: 'Notes' }), notes)),
-        error, h('div.cc-wrapup-actions', null, save));
+          h('div.field.cc-notes-field', null, h('label.field-label', { for: notes.id, text: 'Notes' }), notes),
+          h('div.cc-wrapup-actions', null, save)),
+        error);
       form.addEventListener('submit', async (ev) => {
         ev.preventDefault();
         if (!code.value.trim()) {
