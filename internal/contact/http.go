@@ -145,11 +145,19 @@ func (s *Service) Routes(mux *http.ServeMux, signedIn SignedIn, clientIP func(*h
 	mux.HandleFunc("POST /api/v1/contact/contacts/{id}/transfer", agent(func(w http.ResponseWriter, r *http.Request, me chat.Identity) {
 		var req struct {
 			Queue string `json:"queue"`
+			Agent string `json:"agent"`
 		}
 		if !readDoc(w, r, &req) {
 			return
 		}
-		s.reply(w, r, "transfer", nil, s.Transfer(r.Context(), me.UserID, r.PathValue("id"), req.Queue))
+		switch {
+		case (req.Queue == "") == (req.Agent == ""):
+			writeError(w, http.StatusBadRequest, "invalid", "transfer to a queue or to an agent: give one of queue and agent")
+		case req.Agent != "":
+			s.reply(w, r, "transfer", nil, s.TransferToAgent(r.Context(), me.UserID, r.PathValue("id"), req.Agent))
+		default:
+			s.reply(w, r, "transfer", nil, s.Transfer(r.Context(), me.UserID, r.PathValue("id"), req.Queue))
+		}
 	}))
 	mux.HandleFunc("POST /api/v1/contact/contacts/{id}/media", agent(func(w http.ResponseWriter, r *http.Request, me chat.Identity) {
 		var req struct {

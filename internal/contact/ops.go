@@ -450,6 +450,37 @@ func (s *Service) Transfer(ctx context.Context, agent, id, queue string) error {
 	return nil
 }
 
+// TransferToAgent hands a contact in progress to a colleague with a free
+// slot for it: they join its conversation and the agent leaves it.
+func (s *Service) TransferToAgent(ctx context.Context, agent, id, to string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lc, err := s.handled(agent, id)
+	if err != nil {
+		return err
+	}
+	if personal(lc.rec.Widget) {
+		return invalid("a conversation from your contact link is yours; invite a colleague to it instead")
+	}
+	if !s.isAgent(to) {
+		return invalid("%q is not an agent of any queue", to)
+	}
+	if _, ok := s.agents[to]; !ok {
+		if err := s.setAgent(ctx, AgentDoc{User: to, ChatSlots: 3}, s.cfg.Now()); err != nil {
+			return err
+		}
+	}
+	evs, err := s.eng.Reassign(routing.ContactID(id), routing.AgentID(to), s.cfg.Now())
+	s.apply(ctx, evs)
+	switch {
+	case errors.Is(err, routing.ErrState):
+		return fmt.Errorf("%w: %s is offline", errConflict, firstNonEmpty(s.names[to], to))
+	case errors.Is(err, routing.ErrNoSlot):
+		return fmt.Errorf("%w: %s has no free slot for it", errConflict, firstNonEmpty(s.names[to], to))
+	}
+	return err
+}
+
 // ChangeMedia turns a contact in progress into a voice or video contact (or
 // back to chat); the call itself is a messaging call in its conversation.
 func (s *Service) ChangeMedia(ctx context.Context, agent, id, media string) (protocol.ContactView, error) {
