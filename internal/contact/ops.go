@@ -409,12 +409,9 @@ func (s *Service) WrapUp(ctx context.Context, agent, id, code, notes string) (pr
 func (s *Service) Transfer(ctx context.Context, agent, id, queue string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	lc, err := s.handled(agent, id)
+	lc, err := s.transferable(agent, id)
 	if err != nil {
 		return err
-	}
-	if personal(lc.rec.Widget) {
-		return invalid("a conversation from your contact link is yours; invite a colleague to it instead")
 	}
 	q, ok := s.queues[queue]
 	if !ok {
@@ -450,17 +447,23 @@ func (s *Service) Transfer(ctx context.Context, agent, id, queue string) error {
 	return nil
 }
 
+// transferable is a contact in progress with this agent that may be
+// transferred: not one from their contact link. s.mu is held.
+func (s *Service) transferable(agent, id string) (*liveContact, error) {
+	lc, err := s.handled(agent, id)
+	if err == nil && personal(lc.rec.Widget) {
+		err = invalid("a conversation from your contact link is yours; invite a colleague to it instead")
+	}
+	return lc, err
+}
+
 // TransferToAgent hands a contact in progress to a colleague with a free
 // slot for it: they join its conversation and the agent leaves it.
 func (s *Service) TransferToAgent(ctx context.Context, agent, id, to string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	lc, err := s.handled(agent, id)
-	if err != nil {
+	if _, err := s.transferable(agent, id); err != nil {
 		return err
-	}
-	if personal(lc.rec.Widget) {
-		return invalid("a conversation from your contact link is yours; invite a colleague to it instead")
 	}
 	if !s.isAgent(to) {
 		return invalid("%q is not an agent of any queue", to)
