@@ -51,8 +51,9 @@ const shopPage = `<!doctype html><html><head><meta charset="utf-8"><title>Shop</
 // visitor reloads the page mid-conversation and the conversation goes on; the agent turns the chat
 // into a video call from the conversation and each browser decodes the other's video. The contact
 // portal lists the team and Alex as available; on Alex's contact link (/c/alex) the visitor clicks
-// Video call, Alex's workspace rings, he answers, and each decodes the other's video. A widget of a
-// closed queue says so, and the widget with the SDK it loads stays under 50 KB compressed.
+// Video call, Alex's workspace rings, he answers, and each decodes the other's video. With Alex
+// away, a visitor who waits longer than the queue's max wait is asked for a message, which lands in
+// Alex's conversations. A widget of a closed queue says so, and the widget with the SDK it loads stays under 50 KB compressed.
 func TestWidget(t *testing.T) {
 	chromiumPath(t)
 	srv := startServer(t, nil)
@@ -222,6 +223,37 @@ func TestWidget(t *testing.T) {
 		eventually(t, mediaTimeout, "the visitor decoding Alex's video", func() (bool, string) {
 			n := mustEval[float64](visitor, `window.__videoFrames()`)
 			return n >= 10, fmt.Sprintf("%v frames", n)
+		})
+	})
+
+	t.Run("LeaveAMessage", func(t *testing.T) {
+		setT(t, agent, visitor)
+		if got := agentFetch("PUT", "/api/v1/contact/agent/state", `{"state":"paused"}`); !strings.HasPrefix(got, "200") {
+			t.Fatalf("agent paused: %s", got)
+		}
+		q := contactQueue("sales", "Sales", alex.ID, nil)
+		q.MaxWaitSeconds, q.Overflow = 2, contact.OverflowDoc{To: "message"}
+		if _, err := cs.PutQueue(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+		visitor.navigate(shop.URL + "/")
+		visitor.waitJS(15*time.Second, "the widget offering to leave a message", `window.__w()?.querySelector('.launch')?.textContent === 'Leave a message'`)
+		mustEval[any](visitor, `window.__w().querySelector('.launch').click()`)
+		visitor.waitJS(5*time.Second, "the form with an e-mail field", `!!window.__w().querySelector('input[type=email]')`)
+		mustEval[any](visitor, `(() => { const w = window.__w(); w.querySelector('input[type=text]').value = 'Mia';
+			w.querySelector('input[type=email]').value = 'mia@example.com'; w.querySelector('[data-media="chat"]').click(); })()`)
+		visitor.waitJS(15*time.Second, "the widget asking for a message after the queue's max wait",
+			`[...window.__w().querySelectorAll('.note')].some((n) => n.textContent.startsWith('Nobody is available right now')) && !window.__w().querySelector('form').hidden`)
+		mustEval[any](visitor, `(() => { const w = window.__w(); w.querySelector('textarea').value = 'Please write back'; w.querySelector('form').requestSubmit(); })()`)
+		// The message is in Alex's inbox, to answer later.
+		eventually(t, 15*time.Second, "the message in Alex's conversations", func() (bool, string) {
+			got := mustEval[string](agent, `(async () => {
+				const r = await (await fetch('/api/v1/conversations')).json();
+				const c = r.conversations.find((c) => c.name === 'Mia · Sales');
+				if (!c) return 'no conversation';
+				const m = await (await fetch('/api/v1/conversations/' + c.id + '/messages')).json();
+				return JSON.stringify(m); })()`)
+			return strings.Contains(got, "Please write back"), shorten(got)
 		})
 	})
 

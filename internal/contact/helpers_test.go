@@ -46,7 +46,7 @@ func (d directory) UserByUsername(ctx context.Context, name string) (store.User,
 // env is a contact service on a real store and messaging service, with a
 // manual clock: tests call tick.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	st    *store.Store
 	chat  *chat.Service
 	svc   *Service
@@ -54,7 +54,7 @@ type env struct {
 	hooks []string // webhook event types published, in order
 }
 
-func newEnv(t *testing.T, mutate func(*Config)) *env {
+func newEnv(t testing.TB, mutate func(*Config)) *env {
 	t.Helper()
 	st, err := store.Open(t.Context(), t.TempDir())
 	if err != nil {

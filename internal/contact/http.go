@@ -52,18 +52,10 @@ func (s *Service) Routes(mux *http.ServeMux, signedIn SignedIn, clientIP func(*h
 	}))
 	mux.HandleFunc("PUT /api/v1/contact/queues/{id}", admin(func(w http.ResponseWriter, r *http.Request, me chat.Identity) {
 		var d QueueDoc
-		if !readDoc(w, r, &d) {
-			return
+		if readNamedDoc(w, r, &d, &d.ID) {
+			d, err := s.PutQueue(r.Context(), d)
+			s.reply(w, r, "put queue", d, err)
 		}
-		if d.ID == "" {
-			d.ID = r.PathValue("id")
-		}
-		if d.ID != r.PathValue("id") {
-			writeError(w, http.StatusBadRequest, "invalid", "the id in the body differs from the one in the path")
-			return
-		}
-		d, err := s.PutQueue(r.Context(), d)
-		s.reply(w, r, "put queue", d, err)
 	}))
 	mux.HandleFunc("DELETE /api/v1/contact/queues/{id}", admin(func(w http.ResponseWriter, r *http.Request, me chat.Identity) {
 		s.reply(w, r, "delete queue", nil, s.DeleteQueue(r.Context(), r.PathValue("id")))
@@ -73,18 +65,10 @@ func (s *Service) Routes(mux *http.ServeMux, signedIn SignedIn, clientIP func(*h
 	}))
 	mux.HandleFunc("PUT /api/v1/contact/widgets/{id}", admin(func(w http.ResponseWriter, r *http.Request, me chat.Identity) {
 		var d WidgetDoc
-		if !readDoc(w, r, &d) {
-			return
+		if readNamedDoc(w, r, &d, &d.ID) {
+			d, err := s.PutWidget(r.Context(), d)
+			s.reply(w, r, "put widget", d, err)
 		}
-		if d.ID == "" {
-			d.ID = r.PathValue("id")
-		}
-		if d.ID != r.PathValue("id") {
-			writeError(w, http.StatusBadRequest, "invalid", "the id in the body differs from the one in the path")
-			return
-		}
-		d, err := s.PutWidget(r.Context(), d)
-		s.reply(w, r, "put widget", d, err)
 	}))
 	mux.HandleFunc("DELETE /api/v1/contact/widgets/{id}", admin(func(w http.ResponseWriter, r *http.Request, me chat.Identity) {
 		s.reply(w, r, "delete widget", nil, s.DeleteWidget(r.Context(), r.PathValue("id")))
@@ -145,11 +129,19 @@ func (s *Service) Routes(mux *http.ServeMux, signedIn SignedIn, clientIP func(*h
 	mux.HandleFunc("POST /api/v1/contact/contacts/{id}/transfer", agent(func(w http.ResponseWriter, r *http.Request, me chat.Identity) {
 		var req struct {
 			Queue string `json:"queue"`
+			Agent string `json:"agent"`
 		}
 		if !readDoc(w, r, &req) {
 			return
 		}
-		s.reply(w, r, "transfer", nil, s.Transfer(r.Context(), me.UserID, r.PathValue("id"), req.Queue))
+		switch {
+		case (req.Queue == "") == (req.Agent == ""):
+			writeError(w, http.StatusBadRequest, "invalid", "transfer to a queue or to an agent: give one of queue and agent")
+		case req.Agent != "":
+			s.reply(w, r, "transfer", nil, s.TransferToAgent(r.Context(), me.UserID, r.PathValue("id"), req.Agent))
+		default:
+			s.reply(w, r, "transfer", nil, s.Transfer(r.Context(), me.UserID, r.PathValue("id"), req.Queue))
+		}
 	}))
 	mux.HandleFunc("POST /api/v1/contact/contacts/{id}/media", agent(func(w http.ResponseWriter, r *http.Request, me chat.Identity) {
 		var req struct {
@@ -488,6 +480,22 @@ func errText(err error) string {
 func (s *Service) internal(w http.ResponseWriter, what string, err error) {
 	s.log.Error("contact: "+what, "err", err)
 	writeError(w, http.StatusInternalServerError, "internal", "something went wrong on the server; it has been logged")
+}
+
+// readNamedDoc is readDoc for a document named by the path's {id}: an id in
+// the body may be left out, or must be the same.
+func readNamedDoc(w http.ResponseWriter, r *http.Request, v any, id *string) bool {
+	if !readDoc(w, r, v) {
+		return false
+	}
+	if *id == "" {
+		*id = r.PathValue("id")
+	}
+	if *id != r.PathValue("id") {
+		writeError(w, http.StatusBadRequest, "invalid", "the id in the body differs from the one in the path")
+		return false
+	}
+	return true
 }
 
 // readDoc decodes a JSON body strictly, answering 400 when it cannot.

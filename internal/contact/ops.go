@@ -409,12 +409,9 @@ func (s *Service) WrapUp(ctx context.Context, agent, id, code, notes string) (pr
 func (s *Service) Transfer(ctx context.Context, agent, id, queue string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	lc, err := s.handled(agent, id)
+	lc, err := s.transferable(agent, id)
 	if err != nil {
 		return err
-	}
-	if personal(lc.rec.Widget) {
-		return invalid("a conversation from your contact link is yours; invite a colleague to it instead")
 	}
 	q, ok := s.queues[queue]
 	if !ok {
@@ -448,6 +445,43 @@ func (s *Service) Transfer(ctx context.Context, agent, id, queue string) error {
 	s.apply(ctx, evs)
 	s.pushAgent(agent)
 	return nil
+}
+
+// transferable is a contact in progress with this agent that may be
+// transferred: not one from their contact link. s.mu is held.
+func (s *Service) transferable(agent, id string) (*liveContact, error) {
+	lc, err := s.handled(agent, id)
+	if err == nil && personal(lc.rec.Widget) {
+		err = invalid("a conversation from your contact link is yours; invite a colleague to it instead")
+	}
+	return lc, err
+}
+
+// TransferToAgent hands a contact in progress to a colleague with a free
+// slot for it: they join its conversation and the agent leaves it.
+func (s *Service) TransferToAgent(ctx context.Context, agent, id, to string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.transferable(agent, id); err != nil {
+		return err
+	}
+	if !s.isAgent(to) {
+		return invalid("%q is not an agent of any queue", to)
+	}
+	if _, ok := s.agents[to]; !ok {
+		if err := s.setAgent(ctx, AgentDoc{User: to, ChatSlots: 3}, s.cfg.Now()); err != nil {
+			return err
+		}
+	}
+	evs, err := s.eng.Reassign(routing.ContactID(id), routing.AgentID(to), s.cfg.Now())
+	s.apply(ctx, evs)
+	switch {
+	case errors.Is(err, routing.ErrState):
+		return fmt.Errorf("%w: %s is offline", errConflict, firstNonEmpty(s.names[to], to))
+	case errors.Is(err, routing.ErrNoSlot):
+		return fmt.Errorf("%w: %s has no free slot for it", errConflict, firstNonEmpty(s.names[to], to))
+	}
+	return err
 }
 
 // ChangeMedia turns a contact in progress into a voice or video contact (or

@@ -420,6 +420,19 @@ func (s *Service) applyOne(ctx context.Context, ev routing.Event) {
 		lc.rec.Status = statusWaiting
 		s.save(ctx, lc)
 		s.pushVisitor(lc)
+	case routing.EventReassigned:
+		from := string(ev.Agents[0])
+		lc.rec.AgentID = agent
+		s.save(ctx, lc)
+		if err := s.chat.JoinContact(ctx, lc.rec.Conversation, s.agentIdentity(agent)); err != nil {
+			s.log.Error("contact: the colleague could not join the conversation", "contact", id, "err", err)
+		}
+		if err := s.chat.LeaveContact(ctx, lc.rec.Conversation, from); err != nil {
+			s.log.Warn("contact: transfer: leaving the conversation", "contact", id, "err", err)
+		}
+		s.pushBoth(lc)
+		s.pushAgent(from)
+		s.pushAgent(agent)
 	case routing.EventMediaChanged:
 		lc.rec.Media = string(ev.Media)
 		s.save(ctx, lc)

@@ -266,3 +266,42 @@ func TestLeaveAMessage(t *testing.T) {
 		t.Fatal("the message's conversation was closed before anyone answered")
 	}
 }
+
+// A transfer to a colleague: they take over the contact at once (no new
+// line), join the conversation, and the first agent leaves it.
+func TestTransferToAgent(t *testing.T) {
+	e := setup(t, nil)
+	ctx := t.Context()
+	vera := e.visitor("site", "Vera")
+	c, _ := e.svc.Arrive(ctx, vera, ArriveRequest{Media: "chat"})
+	if _, err := e.svc.Accept(ctx, "ann", c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.TransferToAgent(ctx, "ann", c.ID, "nobody"); err == nil {
+		t.Fatal("a transfer to someone who is no agent")
+	}
+	if _, err := e.svc.SetState(ctx, e.identity("bob"), "offline"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.TransferToAgent(ctx, "ann", c.ID, "bob"); !errors.Is(err, errConflict) {
+		t.Fatalf("to an offline colleague: %v", err)
+	}
+	if _, err := e.svc.SetState(ctx, e.identity("bob"), "busy"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.TransferToAgent(ctx, "ann", c.ID, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.members(c.Conversation); !slices.Equal(got, []string{"bob", vera.ID}) {
+		t.Fatalf("members: %v", got)
+	}
+	if v := e.svc.Agent("bob"); len(v.Contacts) != 1 || v.Contacts[0].ID != c.ID {
+		t.Fatalf("bob: %+v", v)
+	}
+	if v := e.svc.Agent("ann"); len(v.Contacts) != 0 || v.State != "available" {
+		t.Fatalf("ann: %+v", v)
+	}
+	if rec, _ := e.st.Contact(ctx, c.ID); rec.AgentID != "bob" || rec.Queue != "sales" {
+		t.Fatalf("record: %+v", rec)
+	}
+}

@@ -167,34 +167,28 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 
 // index serves the single-page app for / and /m/{room}.
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
-	b, err := fs.ReadFile(s.cfg.Web, "index.html")
-	if err != nil {
-		http.Error(w, "web app missing from this build", http.StatusInternalServerError)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "+
-		"img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self' ws: wss:; frame-ancestors 'self'; base-uri 'none'; form-action 'self'")
-	h.Set("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)")
-	w.Write(b)
+	s.page(w, "index.html", "'self'", "camera=(self), microphone=(self), display-capture=(self)")
 }
 
 // contactPage serves the public pages of customer contact: a person's
-// contact link and the portal.
+// contact link and the portal. Nobody may frame them.
 func (s *Server) contactPage(w http.ResponseWriter, r *http.Request) {
-	b, err := fs.ReadFile(s.cfg.Web, "contact.html")
+	s.page(w, "contact.html", "'none'", "camera=(self), microphone=(self)")
+}
+
+// page serves an HTML page of the embedded app with its security headers.
+func (s *Server) page(w http.ResponseWriter, name, frameAncestors, permissions string) {
+	b, err := fs.ReadFile(s.cfg.Web, name)
 	if err != nil {
-		http.Error(w, "contact page missing from this build", http.StatusInternalServerError)
+		http.Error(w, name+" missing from this build", http.StatusInternalServerError)
 		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "+
-		"img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-	h.Set("Permissions-Policy", "camera=(self), microphone=(self)")
+		"img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self' ws: wss:; frame-ancestors "+frameAncestors+"; base-uri 'none'; form-action 'self'")
+	h.Set("Permissions-Policy", permissions)
 	w.Write(b)
 }
 

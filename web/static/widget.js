@@ -27,7 +27,7 @@
   const API = `${HOST}/api/v1/contact`;
 
   const TEXTS = {
-    chat: 'Chat with us', voice: 'Call us', video: 'Video call', message: 'Leave a message', closed: 'We are closed',
+    chat: 'Chat with us', chatWith: 'Chat with {name}', hello: 'Hello! How can we help?', voice: 'Call us', video: 'Video call', message: 'Leave a message', closed: 'We are closed',
     opensAt: 'We open again {when}.', nobody: 'Nobody is available right now. Leave a message and we will get back to you.',
     name: 'Your name (optional)', email: 'Your e-mail, so that we can answer (optional)', start: 'Start', consentAccept: 'I agree', send: 'Send', typeHere: 'Type a message…',
     position: 'You are number {n} in line.', estimate: 'Expected wait: about {m} min.', waiting: 'Waiting for an agent…',
@@ -62,7 +62,11 @@ header button{background:none;border:0;color:#fff;font-size:20px;cursor:pointer;
 .sys{align-self:center;color:#6b7280;font-size:12px}
 .who{display:block;font-size:11px;opacity:.75}
 form{display:flex;gap:6px;padding:10px;border-top:1px solid #e5e7eb}
-input,textarea{flex:1;border:1px solid #d1d5db;border-radius:8px;padding:8px;resize:none;color:#111827;background:#fff}
+input,textarea{border:1px solid #d1d5db;border-radius:8px;padding:8px;resize:none;color:#111827;background:#fff}
+form textarea{flex:1}
+form[hidden],.launch[hidden]{display:none}
+.hello{margin:0 0 4px;font-size:15px;font-weight:600}
+label{display:flex;gap:8px;align-items:flex-start;color:#374151}
 .btn{border:0;border-radius:8px;padding:8px 12px;background:#2563eb;color:#fff;font-weight:600;cursor:pointer}
 .btn.alt{background:#e5e7eb;color:#111827}
 .btn.red{background:#dc2626}
@@ -114,7 +118,8 @@ input,textarea{flex:1;border:1px solid #d1d5db;border-radius:8px;padding:8px;res
 
   function setLauncher() {
     const avail = status.available || {};
-    launch.textContent = !status.open ? t('closed') : avail.chat ? (status.title || t('chat')) : t('message');
+    const title = WIDGET.startsWith('@') ? t('chatWith', { name: status.title }) : (status.title || t('chat'));
+    launch.textContent = !status.open ? t('closed') : avail.chat ? title : t('message');
     launch.classList.toggle('off', !status.open);
     launch.hidden = false;
   }
@@ -132,6 +137,7 @@ input,textarea{flex:1;border:1px solid #d1d5db;border-radius:8px;padding:8px;res
       return;
     }
     const avail = status.available || {};
+    body.append(el('p', { class: 'hello', text: t('hello') }));
     if (!avail.chat) note(t('nobody'));
     const name = el('input', { type: 'text', 'aria-label': t('name'), placeholder: t('name'), maxlength: '64', autocomplete: 'name' });
     const email = el('input', { type: 'email', 'aria-label': t('email'), placeholder: t('email'), maxlength: '254', autocomplete: 'email' });

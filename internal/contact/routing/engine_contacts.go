@@ -221,3 +221,42 @@ func (e *Engine) taken(a *Agent) (chats, calls int) {
 	}
 	return chats, calls
 }
+
+// Reassign hands a contact in progress to another agent (a transfer to a
+// colleague): they must be signed in (not offline) and have a free slot
+// for its media; routing's choice does not apply, the agent chose. The
+// first agent keeps no wrap-up: the contact goes on. Answered keeps its
+// time, so handle time counts from the first answer.
+func (e *Engine) Reassign(id ContactID, to AgentID, now time.Time) ([]Event, error) {
+	e.begin(now)
+	from, ok := e.handler[id]
+	if !ok {
+		return e.finish(now), fmt.Errorf("%w: %s", ErrNotInProgress, id)
+	}
+	b, err := e.agent(to)
+	if err != nil {
+		return e.finish(now), err
+	}
+	if to == from {
+		return e.finish(now), nil
+	}
+	if b.State == Offline {
+		return e.finish(now), fmt.Errorf("%w: %s is offline", ErrState, to)
+	}
+	a, i := e.assignment(id)
+	x := a.Active[i]
+	chats, calls := e.taken(b)
+	if !b.fits(slotOf(x.Media), chats, calls) {
+		return e.finish(now), fmt.Errorf("%w: %s to %s", ErrNoSlot, id, to)
+	}
+	a.Active = slices.Delete(a.Active, i, i+1)
+	b.Active = append(b.Active, x)
+	b.ContactsToday++
+	e.handler[id] = to
+	if x.Visitor != "" {
+		e.s.LastAgent[x.Visitor] = to
+	}
+	e.emit(Event{Kind: EventReassigned, At: now, Contact: id, Queue: x.Queue, Visitor: x.Visitor, Media: x.Media, Agent: to,
+		Agents: []AgentID{from}})
+	return e.finish(now), nil
+}

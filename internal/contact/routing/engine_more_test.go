@@ -126,3 +126,56 @@ func TestEngineErrors(t *testing.T) {
 		t.Errorf("c1 %q after its queue changed, want still offered", e.Status("c1"))
 	}
 }
+
+// Reassign hands a contact in progress to a colleague with a free slot,
+// not to one who is offline or full; the contact's visitor then sticks to
+// the new agent.
+func TestEngineReassign(t *testing.T) {
+	q := Queue{ID: "q", Members: []Member{{Agent: "a"}, {Agent: "b"}, {Agent: "c"}}}
+	e := newEngine(t, Config{}, []Queue{q}, "a", "b", "c")
+	must(t)(e.SetAgentState("c", Offline, t0))
+	must(t)(e.Arrive(Arrival{ID: "x", Queue: "q", Media: Voice, Visitor: "v"}, t0))
+	var offered AgentID
+	for _, a := range []AgentID{"a", "b"} {
+		if _, err := e.Accept("x", a, at(time.Second)); err == nil {
+			offered = a
+		}
+	}
+	if offered == "" {
+		t.Fatal("nobody got the offer")
+	}
+	other := AgentID("b")
+	if offered == "b" {
+		other = "a"
+	}
+	if _, err := e.Reassign("x", "c", at(time.Minute)); !errors.Is(err, ErrState) {
+		t.Fatalf("to an offline agent: %v", err)
+	}
+	// The other agent's call slot is taken: the contact cannot come.
+	must(t)(e.Arrive(Arrival{ID: "y", Queue: "q", Media: Video}, at(time.Minute)))
+	must(t)(e.Accept("y", other, at(time.Minute)))
+	if _, err := e.Reassign("x", other, at(time.Minute)); !errors.Is(err, ErrNoSlot) {
+		t.Fatalf("to an agent on a call: %v", err)
+	}
+	must(t)(e.End("y", at(2*time.Minute)))
+	evs, err := e.Reassign("x", other, at(2*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantKinds(t, evs, "reassigned:"+string(other))
+	if evs[0].Agent != other || evs[0].Agents[0] != offered {
+		t.Fatalf("event %+v", evs[0])
+	}
+	if got := agentOf(t, e, other).Active; len(got) != 1 || got[0].Contact != "x" || !got[0].Answered.Equal(at(time.Second)) {
+		t.Fatalf("%s holds %+v", other, got)
+	}
+	if got := agentOf(t, e, offered).Active; len(got) != 0 {
+		t.Fatalf("%s still holds %+v", offered, got)
+	}
+	if e.Snapshot().LastAgent["v"] != other {
+		t.Fatal("the visitor does not stick to their new agent")
+	}
+	if _, err := e.End("x", at(3*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -17,6 +17,7 @@ const (
 	EventClosed       EventKind = "closed"        // the queue is closed (no after-hours target)
 	EventRequeued     EventKind = "requeued"      // back in line: Agent went offline during it
 	EventMediaChanged EventKind = "media_changed" // a contact in progress changed Media
+	EventReassigned   EventKind = "reassigned"    // a contact in progress went to Agent from Agents[0] (a transfer)
 	EventEnded        EventKind = "ended"         // a contact in progress ended; Handle time
 	EventWrapUp       EventKind = "wrap_up"       // Agent is in wrap-up until Until
 	EventAgentState   EventKind = "agent_state"   // Agent went From To (Reason)

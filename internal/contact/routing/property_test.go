@@ -199,6 +199,11 @@ func (w *world) act() {
 			evs, err := e.ChangeMedia(id, []Media{Chat, Voice, Video}[w.rng.IntN(3)], w.now)
 			w.apply(evs, err, ErrNoSlot)
 		}
+	case r < 92:
+		if id, ok := w.any(w.live("in_progress")); ok {
+			evs, err := e.Reassign(id, w.agents[w.rng.IntN(len(w.agents))], w.now)
+			w.apply(evs, err, ErrNoSlot, ErrState)
+		}
 	default:
 		w.now = w.now.Add(time.Duration(w.rng.IntN(20)) * time.Second)
 		w.apply(e.Tick(w.now), nil)
@@ -300,6 +305,12 @@ func (w *world) record(ev Event) {
 		w.setStatus(en, "ended")
 	case EventMediaChanged:
 		need("in_progress")
+	case EventReassigned:
+		need("in_progress")
+		if len(ev.Agents) != 1 || en.agent != ev.Agents[0] {
+			w.fail("%s reassigned from %v, held by %s", ev.Contact, ev.Agents, en.agent)
+		}
+		en.agent = ev.Agent
 	}
 }
 
