@@ -13,6 +13,9 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+	// Time zones travel in the binary: queues' opening hours and reports
+	// name them, and a minimal host (a container) may have no zoneinfo.
+	_ "time/tzdata"
 
 	"switchboard/internal/app"
 	"switchboard/internal/config"

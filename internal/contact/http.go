@@ -100,6 +100,10 @@ func (s *Service) Routes(mux *http.ServeMux, signedIn SignedIn, clientIP func(*h
 		v, err := s.SetState(r.Context(), me, req.State)
 		s.reply(w, r, "agent state", v, err)
 	}))
+	mux.HandleFunc("GET /api/v1/contact/agent/colleagues", agent(func(w http.ResponseWriter, r *http.Request, me chat.Identity) {
+		queues, agents := s.Colleagues(me.UserID)
+		writeJSON(w, http.StatusOK, map[string]any{"queues": queues, "agents": agents})
+	}))
 	mux.HandleFunc("GET /api/v1/contact/contacts/{id}", agent(func(w http.ResponseWriter, r *http.Request, me chat.Identity) {
 		v, err := s.ContactFor(r.Context(), me, r.PathValue("id"))
 		s.reply(w, r, "contact", v, err)

@@ -393,6 +393,8 @@ func (s *Service) WrapUp(ctx context.Context, agent, id, code, notes string) (pr
 	if lc, ok := s.live[id]; ok {
 		lc.rec.WrapUpCode, lc.rec.Notes = code, notes
 	}
+	s.wraps[agent] = slices.DeleteFunc(s.wraps[agent], func(x *liveContact) bool { return x.rec.ID == id })
+	defer s.pushAgent(agent)
 	if st := s.state[agent]; st.state == routing.WrapUp {
 		evs, _ := s.eng.SetAgentState(routing.AgentID(agent), routing.Available, s.cfg.Now())
 		s.apply(ctx, evs)
@@ -482,6 +484,31 @@ func (s *Service) TransferToAgent(ctx context.Context, agent, id, to string) err
 		return fmt.Errorf("%w: %s has no free slot for it", errConflict, firstNonEmpty(s.names[to], to))
 	}
 	return err
+}
+
+// Colleagues are the queues and agents an agent may transfer a contact to:
+// every queue, and the agents of any queue but themselves, with their state.
+func (s *Service) Colleagues(me string) (queues []protocol.QueueRef, agents []protocol.Colleague) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	queues, agents = []protocol.QueueRef{}, []protocol.Colleague{}
+	seen := map[string]bool{me: true}
+	for _, q := range s.sortedQueues() {
+		queues = append(queues, protocol.QueueRef{ID: q.ID, Name: q.Name})
+		for _, m := range q.Members {
+			if seen[m.User] {
+				continue
+			}
+			seen[m.User] = true
+			st := string(routing.Offline)
+			if a, ok := s.state[m.User]; ok {
+				st = string(a.state)
+			}
+			agents = append(agents, protocol.Colleague{User: m.User, Name: firstNonEmpty(s.names[m.User], m.User), State: st})
+		}
+	}
+	slices.SortFunc(agents, func(a, b protocol.Colleague) int { return strings.Compare(a.Name, b.Name) })
+	return queues, agents
 }
 
 // ChangeMedia turns a contact in progress into a voice or video contact (or

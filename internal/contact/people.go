@@ -155,5 +155,6 @@ func firstNonEmpty(a, b string) string {
 func (s *Service) endPersonal(ctx context.Context, lc *liveContact, now time.Time) {
 	lc.rec.Handle = now.Sub(lc.rec.AnsweredAt)
 	s.finish(ctx, lc, statusEnded, now)
+	s.awaitWrapUp(lc)
 	s.publish(EventEnded, lc, routing.Event{At: now})
 }

@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -105,9 +106,10 @@ type Service struct {
 	live    map[string]*liveContact // contacts not ended, by id
 	open    map[string]string       // visitor id -> their open contact
 	offers  map[string]map[string]time.Time
-	state   map[string]agentState // agents not offline
-	away    map[string]time.Time  // visitor or agent -> since when without a device
-	day     int                   // day of year of the engine's figures
+	state   map[string]agentState     // agents not offline
+	away    map[string]time.Time      // visitor or agent -> since when without a device
+	wraps   map[string][]*liveContact // agent -> contacts they ended and have not wrapped up
+	day     int                       // day of year of the engine's figures
 
 	limits *limiter
 	stop   chan struct{}
@@ -151,6 +153,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		queues: map[string]QueueDoc{}, widgets: map[string]WidgetDoc{}, agents: map[string]AgentDoc{},
 		names: map[string]string{}, live: map[string]*liveContact{}, open: map[string]string{},
 		offers: map[string]map[string]time.Time{}, state: map[string]agentState{}, away: map[string]time.Time{},
+		wraps:  map[string][]*liveContact{},
 		limits: newLimiter(cfg.VisitorsPerMinute), stop: make(chan struct{}),
 	}
 	if err := s.load(ctx); err != nil {
@@ -478,6 +481,7 @@ func (s *Service) applyOne(ctx context.Context, ev routing.Event) {
 	case routing.EventEnded:
 		lc.rec.Handle += ev.Handle
 		s.finish(ctx, lc, statusEnded, ev.At)
+		s.awaitWrapUp(lc)
 		s.pushAgent(agent)
 		s.publish(EventEnded, lc, ev)
 	}
@@ -499,6 +503,22 @@ func (s *Service) visitorGone(ctx context.Context, lc *liveContact, now time.Tim
 		s.finish(ctx, lc, statusEnded, now)
 	}
 	s.apply(ctx, evs)
+}
+
+// awaitWrapUp keeps an ended contact in its agent's view until they wrap
+// it up (the last 20, for a day at most). s.mu is held.
+func (s *Service) awaitWrapUp(lc *liveContact) {
+	a := lc.rec.AgentID
+	if a == "" {
+		return
+	}
+	list := append(s.wraps[a], lc)
+	cut := s.cfg.Now().Add(-24 * time.Hour)
+	list = slices.DeleteFunc(list, func(x *liveContact) bool { return x.rec.EndedAt.Before(cut) })
+	if len(list) > 20 {
+		list = list[len(list)-20:]
+	}
+	s.wraps[a] = list
 }
 
 // finish records the end of a contact and closes its conversation.
@@ -599,9 +619,13 @@ func (s *Service) agentView(id string) protocol.AgentView {
 	for _, q := range s.sortedQueues() {
 		for _, m := range q.Members {
 			if m.User == id {
-				v.Queues = append(v.Queues, protocol.QueueRef{ID: q.ID, Name: q.Name})
+				v.Queues = append(v.Queues, protocol.QueueRef{ID: q.ID, Name: q.Name, WrapUpCodes: q.WrapUpCodes})
 			}
 		}
+	}
+	v.WrapUps = []protocol.ContactView{}
+	for _, lc := range s.wraps[id] {
+		v.WrapUps = append(v.WrapUps, s.view(lc, true))
 	}
 	for _, lc := range s.sortedLive() {
 		if lc.rec.AgentID == id && lc.rec.Status == statusInProgress {

@@ -94,12 +94,20 @@ func TestTransfer(t *testing.T) {
 		rec.Wait != 4*time.Second || rec.Handle != 2*time.Minute {
 		t.Fatalf("record: %+v", rec)
 	}
-	// Bob's wrap-up ends when he writes it.
+	// Bob's wrap-up waits in his view (a console reload finds it) and ends
+	// when he writes it.
+	if v := e.svc.Agent("bob"); len(v.WrapUps) != 1 || v.WrapUps[0].ID != c.ID {
+		t.Fatalf("bob's wrap-ups: %+v", v.WrapUps)
+	}
 	if v, err := e.svc.WrapUp(ctx, "bob", c.ID, "solved", "reset the password"); err != nil || v.WrapUpCode != "solved" {
 		t.Fatalf("wrap-up: %+v %v", v, err)
 	}
-	if v := e.svc.Agent("bob"); v.State != "available" {
-		t.Fatalf("bob after his wrap-up: %s", v.State)
+	if v := e.svc.Agent("bob"); v.State != "available" || len(v.WrapUps) != 0 {
+		t.Fatalf("bob after his wrap-up: %s %+v", v.State, v.WrapUps)
+	}
+	queues, colleagues := e.svc.Colleagues("ann")
+	if len(queues) != 2 || len(colleagues) != 1 || colleagues[0].User != "bob" || colleagues[0].State != "available" {
+		t.Fatalf("ann's transfer targets: %+v %+v", queues, colleagues)
 	}
 	if _, err := e.svc.WrapUp(ctx, "ann", c.ID, "x", ""); !errors.Is(err, errNotFound) {
 		t.Fatalf("ann wrapping up bob's contact: %v", err)

@@ -38,6 +38,9 @@ type QueueDoc struct {
 	// ServiceLevelSeconds is the answer time the service level counts
 	// against (the share of contacts answered within it) [20].
 	ServiceLevelSeconds int `json:"serviceLevelSeconds"`
+	// WrapUpCodes are the outcomes agents choose from when they wrap up
+	// ("sale", "no answer"); none lets them write their own.
+	WrapUpCodes []string `json:"wrapUpCodes,omitempty"`
 }
 
 // MemberDoc is an agent serving a queue.
@@ -153,6 +156,14 @@ func (d QueueDoc) Routing() (routing.Queue, error) {
 	}
 	if len(d.Members) > maxMembers || len(d.Skills) > maxSkills {
 		return routing.Queue{}, invalid("at most %d members and %d skills", maxMembers, maxSkills)
+	}
+	if len(d.WrapUpCodes) > maxSkills {
+		return routing.Queue{}, invalid("at most %d wrap-up codes", maxSkills)
+	}
+	for _, c := range d.WrapUpCodes {
+		if err := checkText("wrap-up code", c, 64, true); err != nil {
+			return routing.Queue{}, err
+		}
 	}
 	for _, m := range d.Media {
 		if !routing.Media(m).Valid() {

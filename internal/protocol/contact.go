@@ -65,10 +65,18 @@ type ContactView struct {
 	Notes        string        `json:"notes,omitempty"`
 }
 
-// QueueRef names a queue.
+// QueueRef names a queue, with the wrap-up codes its agents choose from.
 type QueueRef struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	WrapUpCodes []string `json:"wrapUpCodes,omitempty"`
+}
+
+// Colleague is an agent another agent may transfer a contact to.
+type Colleague struct {
+	User  string `json:"user"`
+	Name  string `json:"name"`
+	State string `json:"state"`
 }
 
 // AgentView is an agent's state, contacts in hand and offers ringing.
@@ -80,4 +88,6 @@ type AgentView struct {
 	Queues    []QueueRef    `json:"queues"`
 	Contacts  []ContactView `json:"contacts"`
 	Offers    []ContactView `json:"offers"`
+	// WrapUps are contacts the agent ended and has not wrapped up yet.
+	WrapUps []ContactView `json:"wrapUps"`
 }
