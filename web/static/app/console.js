@@ -1,7 +1,7 @@
 // The agent console (/console, agents and admins): my status, offers that ring with the visitor's
 // context, my contacts in progress as tabs (several chats at once, each its conversation with the
 // workspace's timeline and composer), escalation to a voice or video call, transfer to another
-// queue, end and wrap-up. The contract: /work/shared/contact/api.md, "Agent console" and
+// queue or a colleague, end and wrap-up (with the queue's wrap-up codes when it has some). The contract: /work/shared/contact/api.md, "Agent console" and
 // "Messaging socket events". Offers and changes arrive on the messaging socket as
 // client.on('contact', msg); the REST answers are applied too, so nothing waits for an event.
 import { h, icon, toast, initials, avatarColor } from './ui.js';
@@ -13,7 +13,7 @@ import {
   pageFrame, notAllowed, AGENT_STATES, STATE_LABEL, MEDIA_LABEL, STATUS_LABEL, waitText, secondsSince, dateTime,
 } from './contact-ui.js';
 
-/** Wrap-up codes offered as suggestions (any code may be typed). */
+/** Wrap-up codes suggested when the queue has none of its own (any code may be typed then). */
 const WRAP_UP_CODES = ['resolved', 'sale', 'follow_up', 'callback', 'not_interested', 'wrong_queue', 'spam'];
 /** Statuses of a contact that is still the agent's to work on. */
 const ACTIVE = new Set(['in_progress', 'wrap_up']);
@@ -353,30 +353,6 @@ export function renderConsole(root, app) {
     client.emit('users', client.users);
   }
 
-  // Contacts that ended and wait for their wrap-up, by id, kept in this tab: the server's agent
-  // view lists contacts in progress only, and a reload must not lose the wrap-up.
-  const WRAPUP_KEY = 'sb.console.wrapups';
-  const pendingWrapUps = () => { try { return JSON.parse(sessionStorage.getItem(WRAPUP_KEY) || '[]'); } catch { return []; } };
-  function setPendingWrapUp(id, pending) {
-    const ids = pendingWrapUps().filter((x) => x !== id);
-    if (pending) ids.push(id);
-    try { sessionStorage.setItem(WRAPUP_KEY, JSON.stringify(ids.slice(-20))); } catch { /* private mode */ }
-  }
-  /** Brings back the contacts of this tab that still wait for a wrap-up. */
-  async function restoreWrapUps() {
-    for (const id of pendingWrapUps()) {
-      if (contacts.has(id)) continue;
-      try {
-        const c = await api(contactURL(id));
-        if (destroyed) return;
-        if (c.wrapUpCode || !['ended', 'wrap_up'].includes(c.status) || c.agent !== client.me?.id) setPendingWrapUp(id, false);
-        else addContact(c);
-      } catch (err) {
-        if (err.status === 404 || err.status === 403) setPendingWrapUp(id, false);
-      }
-    }
-  }
-
   // ------------------------------------------------------------------ my contacts
   function addContact(c, { select = false, call = '' } = {}) {
     knowVisitor(c);
@@ -389,9 +365,9 @@ export function renderConsole(root, app) {
       // (The socket's news of the answer can come before the answer to Accept.)
       if (call) entry.callOnOpen = call;
     }
-    if (c.status === 'wrap_up' || c.status === 'ended') {
+    if ((c.status === 'wrap_up' || c.status === 'ended') && !entry.ended) {
       entry.ended = true;
-      if (!c.wrapUpCode) setPendingWrapUp(c.id, true);
+      entry.endedAt = Date.now();
     }
     entry.view?.update();
     renderTabs();
@@ -576,7 +552,14 @@ export function renderConsole(root, app) {
       if (wrapShown) return;
       wrapShown = true;
       const listId = `cc-codes-${id}`;
-      const code = h('input.input', { type: 'text', id: `cc-code-${id}`, list: listId, maxlength: '64', required: true, 'aria-describedby': `cc-wrap-err-${id}`, 'data-testid': 'wrapup-code', autocomplete: 'off', value: entry.contact.wrapUpCode || '' });
+      // The queue's own codes are the choices when it has some; otherwise any code may be typed.
+      const queueCodes = (agent?.queues || []).find((q) => q.id === entry.contact.queue)?.wrapUpCodes || [];
+      const current = entry.contact.wrapUpCode || '';
+      const code = queueCodes.length
+        ? h('select.select.input', { id: `cc-code-${id}`, required: true, 'aria-describedby': `cc-wrap-err-${id}`, 'data-testid': 'wrapup-code', 'data-choices': 'queue' },
+          h('option', { value: '', text: 'Choose…' }),
+          [...queueCodes, ...(current && !queueCodes.includes(current) ? [current] : [])].map((x) => h('option', { value: x, text: x, 'prop:selected': x === current })))
+        : h('input.input', { type: 'text', id: `cc-code-${id}`, list: listId, maxlength: '64', required: true, 'aria-describedby': `cc-wrap-err-${id}`, 'data-testid': 'wrapup-code', autocomplete: 'off', value: current });
       const notes = h('textarea.input.cc-notes', { id: `cc-notes-${id}`, rows: '2', maxlength: '4000', 'data-testid': 'wrapup-notes' });
       notes.value = entry.contact.notes || draft.value;
       notes.addEventListener('input', () => { notes.dataset.edited = 'true'; });
@@ -590,14 +573,14 @@ export function renderConsole(root, app) {
           h('p.muted.small', { text: 'The conversation has ended. The code goes into the visitor\'s history.' })),
         h('div.cc-wrapup-fields', null,
           h('div.field', null, h('label.field-label', { for: code.id, text: 'Wrap-up code' }), code,
-            h('datalist', { id: listId }, WRAP_UP_CODES.map((x) => h('option', { value: x })))),
+            queueCodes.length ? null : h('datalist', { id: listId }, WRAP_UP_CODES.map((x) => h('option', { value: x })))),
           h('div.field.cc-notes-field', null, h('label.field-label', { for: notes.id, text: 'Notes' }), notes),
           h('div.cc-wrapup-actions', null, save)),
         error);
       form.addEventListener('submit', async (ev) => {
         ev.preventDefault();
         if (!code.value.trim()) {
-          error.textContent = 'Give a wrap-up code.';
+          error.textContent = queueCodes.length ? 'Choose a wrap-up code.' : 'Give a wrap-up code.';
           error.hidden = false;
           code.focus();
           return;
@@ -607,7 +590,6 @@ export function renderConsole(root, app) {
         try {
           await api(contactURL(id, 'wrapup'), { method: 'POST', body: { code: code.value.trim(), notes: notes.value.trim() } });
           toast(`Wrap-up saved for ${visitorName(entry.contact)}.`);
-          setPendingWrapUp(id, false);
           try { sessionStorage.removeItem(draftKey); } catch { /* nothing kept */ }
           removeContact(id);
         } catch (err) {
@@ -662,38 +644,74 @@ export function renderConsole(root, app) {
       await app.calls.start({ conversation: conv.id }, media === 'video');
     }
 
+    /**
+     * Transfer: to another queue (the visitor waits there, first in line) or to a colleague (they
+     * take the contact now, if they have a free slot). The choices and the colleagues' states come
+     * from the server when the dialog opens.
+     */
     async function transfer() {
-      let queues = agent?.queues || [];
-      if (role === 'admin') {
-        try { queues = (await api('/api/v1/contact/queues')).queues || queues; } catch { /* the agent's own queues */ }
+      transferBtn.disabled = true;
+      let data;
+      try {
+        data = await api('/api/v1/contact/agent/colleagues');
+      } catch (err) {
+        toast(`Could not list where to transfer: ${err.message}`, { kind: 'error' });
+        return;
+      } finally {
+        transferBtn.disabled = entry.ended;
       }
-      const others = queues.filter((q) => q.id !== entry.contact.queue);
-      const list = h('ul.pick-list', { role: 'radiogroup', 'aria-label': 'Queues' });
-      let choice = '';
-      for (const q of others) {
-        const radio = h('input', { type: 'radio', name: `cc-transfer-${id}`, value: q.id, 'data-testid': 'transfer-queue' });
-        radio.addEventListener('change', () => { choice = q.id; go.disabled = false; });
-        list.appendChild(h('li', null, h('label.pick-item', null, radio, h('span.person-name', { text: q.name || q.id }))));
-      }
-      if (!others.length) list.appendChild(h('li.muted.pick-empty', { text: 'There is no other queue to transfer to.' }));
+      const queues = (data.queues || []).filter((q) => q.id !== entry.contact.queue);
+      const STATE_RANK = { available: 0, wrap_up: 1, busy: 2, paused: 3, offline: 4 };
+      const colleagues = (data.agents || []).slice().sort((a, b) => (STATE_RANK[a.state] ?? 5) - (STATE_RANK[b.state] ?? 5) || a.name.localeCompare(b.name));
+      let choice = null;
       const go = h('button.btn.btn-primary', { type: 'button', 'data-testid': 'transfer-confirm', text: 'Transfer', disabled: true });
+      const hint = h('p.small', { role: 'status', 'data-testid': 'transfer-hint', text: 'Choose a queue or a colleague.' });
+      const error = h('p.form-error', { role: 'alert', 'data-testid': 'transfer-error', hidden: true });
+      const pick = (c) => {
+        choice = c;
+        go.disabled = false;
+        error.hidden = true;
+        hint.textContent = c.queue
+          ? `${visitorName(entry.contact)} goes back in line in ${c.name}, first, with the conversation so far.`
+          : `${c.name} joins the conversation now and takes it over; you leave it.`;
+      };
+      const radio = (value, testid, onpick, label, extra) => {
+        const r = h('input', { type: 'radio', name: `cc-transfer-${id}`, value, 'data-testid': testid });
+        r.addEventListener('change', onpick);
+        return h('li', null, h('label.pick-item', null, r, h('span.person-name', { text: label }), extra || null));
+      };
+      const queueList = h('ul.pick-list.cc-transfer-list', { 'aria-labelledby': `cc-tq-${id}` },
+        queues.map((q) => radio(q.id, 'transfer-queue', () => pick({ queue: q.id, name: q.name || q.id }), q.name || q.id)));
+      if (!queues.length) queueList.appendChild(h('li.muted.pick-empty', { text: 'There is no other queue.' }));
+      const agentList = h('ul.pick-list.cc-transfer-list', { 'aria-labelledby': `cc-ta-${id}` },
+        colleagues.map((a) => radio(a.user, 'transfer-agent', () => pick({ agent: a.user, name: a.name || a.user }), a.name || a.user,
+          h(`span.cc-state.cc-state-${a.state}`, { 'data-state': a.state, text: STATE_LABEL[a.state] || a.state }))));
+      if (!colleagues.length) agentList.appendChild(h('li.muted.pick-empty', { text: 'No colleague answers a queue yet.' }));
       const dlg = openDialog({
         title: `Transfer ${visitorName(entry.contact)}`, testid: 'transfer-dialog',
-        body: [h('p.small', { text: 'The visitor goes back in line, first, in the queue you choose. The conversation so far goes with them.' }), list],
+        body: [
+          h('div', { role: 'radiogroup', 'aria-label': 'Transfer to' },
+            h('h3.section-title', { id: `cc-tq-${id}`, text: 'To a queue' }), queueList,
+            h('h3.section-title', { id: `cc-ta-${id}`, text: 'To a colleague' }), agentList),
+          hint, error],
         foot: [go],
       });
-      list.querySelector('input')?.focus();
+      dlg.el.classList.add('cc-transfer-dialog');
+      dlg.el.querySelector('input[type="radio"]')?.focus();
       go.addEventListener('click', async () => {
         if (!choice) return;
+        const c = choice;
         go.disabled = true;
         try {
-          await api(contactURL(id, 'transfer'), { method: 'POST', body: { queue: choice } });
+          await api(contactURL(id, 'transfer'), { method: 'POST', body: c.queue ? { queue: c.queue } : { agent: c.agent } });
           dlg.close();
-          toast(`${visitorName(entry.contact)} was transferred to ${others.find((q) => q.id === choice)?.name || choice}.`);
+          toast(`${visitorName(entry.contact)} was transferred to ${c.name}.`);
           removeContact(id);
         } catch (err) {
           go.disabled = false;
-          toast(`Could not transfer: ${err.message}`, { kind: 'error' });
+          // 409: the colleague is offline or has no free slot; the server says which.
+          error.textContent = `Could not transfer: ${err.message}${/[.!?]$/.test(err.message) ? '' : '.'}`;
+          error.hidden = false;
         }
       });
     }
@@ -704,8 +722,8 @@ export function renderConsole(root, app) {
       try {
         const c = await api(contactURL(id, 'end'), { method: 'POST' });
         entry.contact = c;
+        if (!entry.ended) entry.endedAt = Date.now();
         entry.ended = true;
-        setPendingWrapUp(id, true);
         update();
         renderTabs();
       } catch (err) {
@@ -728,7 +746,7 @@ export function renderConsole(root, app) {
         if (timeline) timeline.showLatest();
         markSeen();
         if (focus) {
-          if (entry.ended) wrapBox.querySelector('input')?.focus();
+          if (entry.ended) wrapBox.querySelector('[data-testid="wrapup-code"]')?.focus();
           else composer?.focus();
         }
       },
@@ -753,11 +771,20 @@ export function renderConsole(root, app) {
       mine.add(c.id);
       if (ACTIVE.has(c.status)) addContact(c);
     }
-    // Gone from the server's list: transferred, or wrapped up elsewhere. Ended ones stay for their
-    // wrap-up; one added in the last seconds may be newer than this view (the answer to Accept can
-    // overtake an event sent before it).
-    const recent = (entry) => Date.now() - entry.addedAt < 5000;
-    for (const [id, entry] of contacts) if (!mine.has(id) && !entry.ended && !recent(entry)) removeContact(id);
+    // Contacts I ended and have not wrapped up: the server keeps them (a reload, another tab or
+    // device shows them too).
+    const waiting = new Set();
+    for (const c of view.wrapUps || []) {
+      waiting.add(c.id);
+      if (!c.wrapUpCode) addContact(c);
+    }
+    // Gone from the server's lists: transferred, or wrapped up elsewhere. One added or ended in the
+    // last seconds may be newer than this view (the answer to Accept or End can overtake an event
+    // sent before it).
+    const recent = (entry) => Date.now() - (entry.ended ? entry.endedAt || entry.addedAt : entry.addedAt) < 5000;
+    for (const [id, entry] of contacts) {
+      if (!(entry.ended ? waiting : mine).has(id) && !recent(entry)) removeContact(id);
+    }
     const offered = new Set((view.offers || []).map((c) => c.id));
     for (const c of view.offers || []) addOffer(c);
     for (const [id, entry] of [...offers]) if (!offered.has(id) && !recent(entry)) removeOffer(id);
@@ -767,7 +794,6 @@ export function renderConsole(root, app) {
   async function load() {
     try {
       applyAgent(await api('/api/v1/contact/agent'));
-      await restoreWrapUps();
     } catch (err) {
       if (destroyed) return;
       work.replaceChildren(h('div.ws-empty', { 'data-testid': 'console-error' },

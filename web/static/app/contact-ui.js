@@ -3,6 +3,12 @@
 // formats for waits and times.
 import { h, icon, logo } from './ui.js';
 
+/**
+ * The address of the contact settings (contact-settings.js): the server serves the app at
+ * /supervisor, and the router (main.js) opens the settings for its #settings.
+ */
+export const SETTINGS_PATH = '/supervisor#settings';
+
 /** Agent states, as the console's selector and the dashboard show them. */
 export const AGENT_STATES = [
   { value: 'available', label: 'Available', hint: 'Offers ring here.' },
@@ -52,12 +58,12 @@ export function percent(v) {
 /**
  * The frame of the console and the dashboard: a top bar with the brand, the page's name, links to
  * the other pages the person may open, and a slot for the page's own controls.
- * @param {{title: string, page: 'console'|'supervisor', role: string, navigate: (path: string) => void, controls?: Node[]}} o
+ * @param {{title: string, page: 'console'|'supervisor'|'settings', role: string, navigate: (path: string) => void, controls?: Node[]}} o
  * @returns {{el: HTMLElement, main: HTMLElement, bar: HTMLElement}}
  */
 export function pageFrame(o) {
-  const link = (path, label, iconName, testid) => {
-    const a = h('a.cc-nav-link', { href: path, 'data-testid': testid, 'aria-current': path === `/${o.page}` ? 'page' : null },
+  const link = (path, label, iconName, testid, page) => {
+    const a = h('a.cc-nav-link', { href: path, 'data-testid': testid, 'aria-current': page === o.page ? 'page' : null },
       icon(iconName, { size: 18 }), h('span', { text: label }));
     a.addEventListener('click', (ev) => {
       if (ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.button !== 0) return;
@@ -67,9 +73,10 @@ export function pageFrame(o) {
     return a;
   };
   const nav = h('nav.cc-nav', { 'aria-label': 'Pages' },
-    link('/', 'Messages', 'chat', 'nav-workspace'),
-    o.role === 'agent' || o.role === 'admin' ? link('/console', 'Agent console', 'headset', 'nav-console') : null,
-    o.role === 'admin' ? link('/supervisor', 'Supervisor', 'chart', 'nav-supervisor') : null);
+    link('/', 'Messages', 'chat', 'nav-workspace', 'workspace'),
+    o.role === 'agent' || o.role === 'admin' ? link('/console', 'Agent console', 'headset', 'nav-console', 'console') : null,
+    o.role === 'admin' ? link('/supervisor', 'Supervisor', 'chart', 'nav-supervisor', 'supervisor') : null,
+    o.role === 'admin' ? link(SETTINGS_PATH, 'Contact settings', 'settings', 'nav-settings', 'settings') : null);
   const bar = h('div.cc-controls', null, o.controls || []);
   const header = h('header.cc-top', null,
     h('a.brand', { href: '/', 'aria-label': 'Switchboard home', onclick: (ev) => { ev.preventDefault(); o.navigate('/'); } }, logo(26)),

@@ -6,6 +6,7 @@
 //   /                  signed in: the workspace (#/c/{conversation}); signed out: home (meetings + sign-in)
 //   /console           signed in, agents and admins: the agent console (console.js)
 //   /supervisor        signed in, admins: the supervisor dashboard (supervisor.js)
+//   /supervisor#settings  signed in, admins: the contact settings (contact-settings.js): queues, widgets, agents
 //
 // Once signed in, one messaging connection serves the whole page: incoming calls ring on every screen.
 // The workspace's modules load only then, so meeting links and the signed-out home stay light.
@@ -18,6 +19,14 @@ import { h, logo, toast } from './ui.js';
 const ROOM_RE = /^\/m\/([A-Za-z0-9_-]{1,64})\/?$/;
 const INVITE_RE = /^\/invite\/([A-Za-z0-9_-]{1,128})\/?$/;
 const CONTACT_PAGES = { '/console': 'console', '/supervisor': 'supervisor' };
+const SETTINGS_HASH = '#settings';
+/** The contact page at this address: the settings are the supervisor's address with #settings. */
+function contactPageAt(path, hash) {
+  const page = CONTACT_PAGES[path.replace(/\/$/, '')] || '';
+  return page === 'supervisor' && hash === SETTINGS_HASH ? 'settings' : page;
+}
+/** What identifies a screen: the path and query, and the #settings of the contact settings. */
+const routeKey = () => location.pathname + location.search + (contactPageAt(location.pathname, location.hash) === 'settings' ? SETTINGS_HASH : '');
 const root = document.getElementById('app');
 let current = null;
 let routeSeq = 0;
@@ -88,7 +97,7 @@ async function doSignOut() {
 async function route() {
   const seq = ++routeSeq;
   const path = location.pathname;
-  routedPath = path + location.search;
+  routedPath = routeKey();
   const room = ROOM_RE.exec(path);
   if (room) {
     const params = new URLSearchParams(location.search);
@@ -128,8 +137,8 @@ async function route() {
     show(() => renderHome(root, { navigate }));
     return;
   }
-  // The contact centre's pages: the agent console and the supervisor dashboard.
-  const page = CONTACT_PAGES[path.replace(/\/$/, '')] || '';
+  // The contact centre's pages: the agent console, the supervisor dashboard and the contact settings.
+  const page = contactPageAt(path, location.hash);
   if (path !== '/' && !page) {
     history.replaceState({}, '', `/${location.hash}`);
     routedPath = '/';
@@ -156,11 +165,13 @@ async function route() {
     return;
   }
   if (page) {
-    const mod = await (page === 'console' ? import('./console.js') : import('./supervisor.js'));
+    const loaders = { console: () => import('./console.js'), supervisor: () => import('./supervisor.js'), settings: () => import('./contact-settings.js') };
+    const mod = await loaders[page]();
     if (seq !== routeSeq) return;
     services.workspace = null;
     const opts = { client, calls: services.calls, navigate };
-    show(() => (page === 'console' ? mod.renderConsole(root, opts) : mod.renderSupervisor(root, opts)));
+    const render = { console: 'renderConsole', supervisor: 'renderSupervisor', settings: 'renderContactSettings' };
+    show(() => mod[render[page]](root, opts));
     return;
   }
   const { renderWorkspace } = await import('./workspace.js');
@@ -172,7 +183,7 @@ async function route() {
 }
 
 /** Whether only the #fragment changed, to something that is not a route (the skip link's #main). */
-const notARoute = () => location.pathname + location.search === routedPath && !!location.hash && !location.hash.startsWith('#/');
+const notARoute = () => routeKey() === routedPath && !!location.hash && !location.hash.startsWith('#/');
 
 window.addEventListener('popstate', () => {
   // A change of the #fragment fires popstate too: within the workspace, hashchange handles it.
@@ -182,6 +193,6 @@ window.addEventListener('popstate', () => {
 window.addEventListener('hashchange', () => {
   if (notARoute()) return;
   if (services.workspace && current === services.workspace && location.pathname === '/') services.workspace.onHash();
-  else if (location.pathname + location.search !== routedPath || location.pathname === '/') route();
+  else if (routeKey() !== routedPath || location.pathname === '/') route();
 });
 route();

@@ -4,6 +4,7 @@ import { h, icon, logo, toast, initials, avatarColor } from './ui.js';
 import { shortWhen, preview, STATUS_LABEL, fullWhen } from './format.js';
 import { createTimeline, createThreadList } from './timeline.js';
 import { createComposer } from './composer.js';
+import { SETTINGS_PATH } from './contact-ui.js';
 import {
   newDirectDialog, newGroupDialog, channelsDialog, profileDialog, notifyDialog, joinMeetingDialog, newMeeting, openDialog, personRow,
 } from './dialogs.js';
@@ -58,7 +59,8 @@ export function renderWorkspace(root, app) {
   const peopleBtn = h('button.btn.btn-text.btn-sm.notify-btn', { type: 'button', 'data-testid': 'admin-people', title: 'Accounts and invitations', hidden: !isAdmin() },
     icon('admin', { size: 18 }), h('span', { text: 'People' }));
   peopleBtn.addEventListener('click', openPeople);
-  // The contact centre: the agent console (agents and admins) and the supervisor dashboard (admins).
+  // The contact centre: the agent console (agents and admins), the supervisor dashboard and the
+  // contact settings (admins).
   const isAgent = () => client.me?.role === 'agent' || isAdmin();
   const pageLink = (path, label, iconName, testid) => {
     const a = h('a.ws-app-link', { href: path, 'data-testid': testid }, icon(iconName, { size: 18 }), h('span', { text: label }));
@@ -71,10 +73,12 @@ export function renderWorkspace(root, app) {
   };
   const consoleLink = pageLink('/console', 'Agent console', 'headset', 'open-console');
   const supervisorLink = pageLink('/supervisor', 'Supervisor', 'chart', 'open-supervisor');
-  const apps = h('div.ws-apps', { role: 'group', 'aria-label': 'Customer contact' }, consoleLink, supervisorLink);
+  const settingsLink = pageLink(SETTINGS_PATH, 'Contact settings', 'settings', 'open-contact-settings');
+  const apps = h('div.ws-apps', { role: 'group', 'aria-label': 'Customer contact' }, consoleLink, supervisorLink, settingsLink);
   function syncContact() {
     consoleLink.hidden = !isAgent();
     supervisorLink.hidden = !isAdmin();
+    settingsLink.hidden = !isAdmin();
     apps.hidden = consoleLink.hidden && supervisorLink.hidden;
   }
   syncContact();
