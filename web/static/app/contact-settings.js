@@ -326,7 +326,7 @@ export function renderContactSettings(root, app) {
         h('th', { scope: 'row' }, h('span', { text: personName(u) }), h('span.cs-sub', { text: `@${u.username} · ${u.role}` })),
         h('td.num', { 'data-testid': 'agent-slots', text: p ? String(p.chatSlots) : `${DEFAULT_SLOTS}`, title: p ? '' : 'The default' }),
         h('td', { text: skillsText(p?.skills) || '–' }),
-        h('td', { text: p?.exclusiveCalls ? 'No chats during a call' : 'Chats during a call' }),
+        h('td', { text: p?.exclusiveCalls ? 'No new chats in a call' : 'Chats in a call too' }),
         h('td.cs-wrap', { text: inQueues.join(', ') || 'In no queue' }),
         h('td.cs-actions-col', null, h('span.cs-actions', null,
           rowButton('Edit', `Edit the profile of ${personName(u)}`, 'agent-edit', () => editAgent(u, p))))));
@@ -676,7 +676,7 @@ export function renderContactSettings(root, app) {
   function editAgent(u, p) {
     const slots = h('input.input.input-light', { type: 'number', min: '0', max: '20', step: '1', value: String(p ? p.chatSlots : DEFAULT_SLOTS), 'data-testid': 'agent-chat-slots' });
     const skills = input({ value: skillsText(p?.skills), placeholder: 'english:2, billing', 'data-testid': 'agent-skills' });
-    const exclusive = check('No chats during a voice or video call', p?.exclusiveCalls, { 'data-testid': 'agent-exclusive' });
+    const exclusive = check('No new chats during a voice or video call', p?.exclusiveCalls, { 'data-testid': 'agent-exclusive' });
     formDialog({
       title: `Agent ${personName(u)}`, testid: 'agent-dialog',
       body: [h('div.cs-grid', null,
