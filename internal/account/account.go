@@ -110,6 +110,10 @@ type Config struct {
 	Issuer string
 	// OIDC enables single sign-on when not nil.
 	OIDC *OIDCConfig
+	// Guest, when set, finds people who are not accounts (customer
+	// contact's website visitors) for GET /api/v1/users/{id}, so that the
+	// people talking with them see their names.
+	Guest func(ctx context.Context, id string) (store.User, error)
 	// Ended, when set, is told when a credential stops being valid, so that
 	// connections opened with it (messaging sockets) are closed: credential
 	// is a session or API token id, or "" for all of the user's. It is

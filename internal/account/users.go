@@ -191,6 +191,9 @@ func targetID(r *http.Request, c *caller) string {
 
 func (s *Service) getUser(w http.ResponseWriter, r *http.Request, c *caller) {
 	u, err := s.st.User(r.Context(), targetID(r, c))
+	if errors.Is(err, store.ErrNotFound) && s.cfg.Guest != nil {
+		u, err = s.cfg.Guest(r.Context(), r.PathValue("id")) // its own ids: Guest checks them
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "not_found", "no user with that id")
 		return

@@ -205,6 +205,12 @@ func TestVisitorReachesAgent(t *testing.T) {
 	}
 	visitorBox.wait(t, "the visitor told the agent answered", contactEvent("update", "in_progress"))
 
+	// The agent's people see the visitor's name.
+	var who struct{ DisplayName, Role string }
+	if code := call(t, "GET", a.URL()+"/api/v1/users/"+started.Visitor.ID, alex, "", "", &who); code != 200 || who.DisplayName != "Vera <script> (visitor)" || who.Role != "visitor" {
+		t.Fatalf("the visitor in the directory: %d %+v", code, who)
+	}
+
 	// They talk, in the contact's conversation.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -35,7 +35,9 @@ func (a *App) startPeople() error {
 	}
 	a.accounts, err = account.New(account.Config{Store: a.store, Secure: strings.HasPrefix(a.cfg.PublicURL, "https:"),
 		PublicURL: a.cfg.PublicURL, Logger: a.log, OIDC: sso,
-		Ended: a.credentialEnded})
+		Ended: a.credentialEnded, Guest: func(ctx context.Context, id string) (store.User, error) {
+			return directory{a}.User(ctx, id)
+		}})
 	if err != nil {
 		return err
 	}

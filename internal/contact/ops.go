@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -148,6 +149,9 @@ func (s *Service) AuthenticateVisitor(ctx context.Context, token string) (store.
 	return v, visitorIdentity(v, origins), nil
 }
 
+// visitorIDRE is what newID makes, after "v-".
+var visitorIDRE = regexp.MustCompile(`^v-[A-Za-z0-9_-]{22}$`)
+
 func visitorIdentity(v store.Visitor, origins []string) chat.Identity {
 	return chat.Identity{UserID: v.ID, Username: "visitor", DisplayName: v.DisplayName, Role: chat.RoleVisitor, Session: v.ID, Origins: origins}
 }
@@ -155,6 +159,9 @@ func visitorIdentity(v store.Visitor, origins []string) chat.Identity {
 // VisitorUser is a visitor as the messaging service's directory shows them
 // to the agents in their conversation.
 func (s *Service) VisitorUser(ctx context.Context, id string) (store.User, error) {
+	if !visitorIDRE.MatchString(id) {
+		return store.User{}, store.ErrNotFound
+	}
 	v, err := s.st.Visitor(ctx, id)
 	if err != nil {
 		return store.User{}, err

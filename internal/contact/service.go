@@ -309,6 +309,15 @@ func (s *Service) checkAway(ctx context.Context, now time.Time) {
 		return now.Sub(since) < grace
 	}
 	for id, lc := range s.live {
+		if s.chat.Online(lc.rec.VisitorID) && now.Sub(lc.visitor.LastSeenAt) >= time.Minute {
+			// A visitor talking on their socket keeps their token alive, as
+			// their requests do: the credential sweep would otherwise close
+			// a long conversation when the token's first two hours are over.
+			lc.visitor.LastSeenAt = now
+			if err := s.st.TouchVisitor(ctx, lc.visitor.ID, now, now.Add(s.cfg.VisitorTTL)); err != nil {
+				s.log.Warn("contact: keeping a visitor's token alive", "err", err)
+			}
+		}
 		if lc.rec.Status == statusCallback || present(lc.rec.VisitorID, s.cfg.VisitorGrace) {
 			continue
 		}

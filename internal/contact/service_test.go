@@ -2,10 +2,15 @@ package contact
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"switchboard/internal/chat"
+	"switchboard/internal/client"
 	"switchboard/internal/store"
 )
 
@@ -311,5 +316,45 @@ func TestTransferToAgent(t *testing.T) {
 	}
 	if rec, _ := e.st.Contact(ctx, c.ID); rec.AgentID != "bob" || rec.Queue != "sales" {
 		t.Fatalf("record: %+v", rec)
+	}
+}
+
+// A visitor talking on their socket for longer than the token's lifetime
+// keeps it: the credential sweep must not cut a long conversation.
+func TestTalkingVisitorKeepsToken(t *testing.T) {
+	e := setup(t, nil)
+	ctx := t.Context()
+	tok, v, err := e.svc.StartVisitor(ctx, "site", VisitorRequest{Name: "Vera"}, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Arrive(ctx, v, ArriveRequest{Media: "chat"}); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	e.chat.Routes(mux, func(h func(http.ResponseWriter, *http.Request, chat.Identity)) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			_, id, err := e.svc.AuthenticateVisitor(r.Context(), r.URL.Query().Get("access_token"))
+			if err != nil {
+				http.Error(w, "no", http.StatusUnauthorized)
+				return
+			}
+			h(w, r, id)
+		}
+	}, nil)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	m, err := client.DialMessenger(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/api/v1/connect?access_token="+tok,
+		http.Header{"Origin": {srv.URL}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Drop()
+	for range 3 * 60 { // three hours, a minute at a time
+		e.clock.Advance(time.Minute)
+		e.tick()
+	}
+	if _, _, err := e.svc.AuthenticateVisitor(ctx, tok); err != nil {
+		t.Fatalf("after three hours of talking: %v", err)
 	}
 }

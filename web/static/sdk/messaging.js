@@ -1522,6 +1522,7 @@ export class MessagingClient extends Emitter {
   async loadUsers() {
     const r = await this._fetchJSON('/api/v1/users');
     for (const u of r.users || []) this.users.set(u.id, u);
+    this._directoryLoaded = true;
     this.emit('users', this.users);
     return this.users;
   }
@@ -1529,7 +1530,20 @@ export class MessagingClient extends Emitter {
   /** A person by id (from the directory, or ourselves), or null. @param {string} id */
   user(id) {
     if (this.me && id === this.me.id) return this.users.get(id) || this.me;
-    return this.users.get(id) || null;
+    const u = this.users.get(id);
+    if (!u && id) this._lookUp(id);
+    return u || null;
+  }
+
+  /** @private Someone not in the directory (a website visitor talking with us): asked once, by id. */
+  _lookUp(id) {
+    if (!this._directoryLoaded || this._visitor) return;
+    this._asked = this._asked || new Set();
+    if (this._asked.has(id)) return;
+    this._asked.add(id);
+    this._fetchJSON(`/api/v1/users/${encodeURIComponent(id)}`)
+      .then((u) => { this.users.set(u.id, u); this.emit('users', this.users); })
+      .catch(() => {});
   }
 
   /** A person's display name (or username, or a placeholder). @param {string} id */
