@@ -391,6 +391,12 @@ func (s *Service) WrapUp(ctx context.Context, agent, id, code, notes string) (pr
 	if err != nil {
 		return protocol.ContactView{}, err
 	}
+	s.mu.Lock()
+	codes := s.queues[c.Queue].WrapUpCodes
+	s.mu.Unlock()
+	if len(codes) > 0 && !slices.Contains(codes, code) {
+		return protocol.ContactView{}, invalid("wrap-up code %q: choose one of %s", code, strings.Join(codes, ", "))
+	}
 	c.WrapUpCode, c.Notes = code, notes
 	if err := s.st.SaveContact(ctx, c); err != nil {
 		return protocol.ContactView{}, err

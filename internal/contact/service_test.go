@@ -104,6 +104,14 @@ func TestTransfer(t *testing.T) {
 	if v := e.svc.Agent("bob"); len(v.WrapUps) != 1 || v.WrapUps[0].ID != c.ID {
 		t.Fatalf("bob's wrap-ups: %+v", v.WrapUps)
 	}
+	if _, err := e.svc.PutQueue(ctx, QueueDoc{ID: "support", Name: "support", Members: []MemberDoc{{User: "bob"}}, WrapUpSeconds: 30,
+		WrapUpCodes: []string{"solved", "escalated"}}); err != nil {
+		t.Fatal(err)
+	}
+	var inv *InvalidError
+	if _, err := e.svc.WrapUp(ctx, "bob", c.ID, "whatever", ""); !errors.As(err, &inv) {
+		t.Fatalf("a code the queue does not have: %v", err)
+	}
 	if v, err := e.svc.WrapUp(ctx, "bob", c.ID, "solved", "reset the password"); err != nil || v.WrapUpCode != "solved" {
 		t.Fatalf("wrap-up: %+v %v", v, err)
 	}
