@@ -46,10 +46,11 @@ const shopPage = `<!doctype html><html><head><meta charset="utf-8"><title>Shop</
 <script src="%s/widget.js" data-widget="%s" async></script></body></html>`
 
 // TestWidget is a website visitor reaching an agent through the widget, in real browsers: the
-// widget on another origin shows that an agent is available; the visitor starts a chat and is
-// offered to the agent, who accepts; they exchange messages (the agent in the workspace); the
-// visitor reloads the page mid-conversation and the conversation goes on; the agent turns the chat
-// into a video call from the conversation and each browser decodes the other's video. The contact
+// widget on another origin shows that an agent is available (Alex is available in the agent
+// console); the visitor starts a chat, Alex's console rings with the offer and the visitor's page,
+// he accepts; they exchange messages; the visitor reloads the page mid-conversation and the
+// conversation goes on; Alex turns the chat into a video call from the console and each browser
+// decodes the other's video; he hangs up, ends the contact and wraps it up. The contact
 // portal lists the team and Alex as available; on Alex's contact link (/c/alex) the visitor clicks
 // Video call, Alex's workspace rings, he answers, and each decodes the other's video. With Alex
 // away, a visitor who waits longer than the queue's max wait is asked for a message, which lands in
@@ -108,17 +109,16 @@ func TestWidget(t *testing.T) {
 		t.Fatal(err)
 	}
 	agent.signIn(srv.URL, "alex")
+	agent.openConsole()
+	agent.setAgentState("available")
 	agentFetch := func(method, path, body string) string {
 		js := fmt.Sprintf(`(async () => {
 			const r = await fetch(%q, {method: %q, headers: {'Content-Type': 'application/json', 'X-CSRF-Token': window.__sbChat._csrf}, body: %s});
 			return r.status + ' ' + await r.text(); })()`, path, method, jsBody(body))
 		return mustEval[string](agent, js)
 	}
-	if got := agentFetch("PUT", "/api/v1/contact/agent/state", `{"state":"available"}`); !strings.HasPrefix(got, "200") {
-		t.Fatalf("agent available: %s", got)
-	}
 
-	var contactID, conv string
+	var contactID string
 	t.Run("StartChat", func(t *testing.T) {
 		setT(t, agent, visitor)
 		visitor.navigate(shop.URL + "/")
@@ -128,27 +128,13 @@ func TestWidget(t *testing.T) {
 		visitor.waitJS(5*time.Second, "the panel", `!window.__w().querySelector('.panel').hidden && window.__w().querySelector('[data-media="chat"]')`)
 		mustEval[any](visitor, `(() => { const w = window.__w(); w.querySelector('input[type=text]').value = 'Vera'; w.querySelector('[data-media="chat"]').click(); })()`)
 		visitor.waitJS(15*time.Second, "the visitor in line", `window.__events.some((e) => e.type === 'started')`)
-		// The agent is offered the contact, with the page the visitor is on.
-		var offer string
-		eventually(t, 15*time.Second, "the offer at the agent", func() (bool, string) {
-			offer = agentFetch("GET", "/api/v1/contact/agent", "")
-			return strings.Contains(offer, `"offers":[{`), offer
-		})
-		var view struct {
-			Offers []struct {
-				ID, Page, Conversation string
-				Visitor                struct{ Name string }
-			}
-		}
-		json.Unmarshal([]byte(strings.SplitN(offer, " ", 2)[1]), &view)
-		o := view.Offers[0]
-		if o.Visitor.Name != "Vera" || o.Page != shop.URL+"/" {
-			t.Fatalf("offer: %+v", o)
-		}
-		contactID, conv = o.ID, o.Conversation
-		if got := agentFetch("POST", "/api/v1/contact/contacts/"+contactID+"/accept", ""); !strings.HasPrefix(got, "200") {
-			t.Fatalf("accept: %s", got)
-		}
+		// The agent's console rings with the offer, with the page the visitor is on.
+		agent.waitJS(15*time.Second, "the offer in Alex's console", fmt.Sprintf(`(() => {
+			const o = document.querySelector('[data-testid="offer"]');
+			return o && o.querySelector('[data-testid="offer-name"]')?.textContent === 'Vera' && o.textContent.includes(%q); })()`, shop.URL+"/"))
+		agent.click("offer-accept")
+		agent.waitJS(10*time.Second, "the contact open in the console", `!!document.querySelector('[data-testid="contact-view"]')`)
+		contactID = mustEval[string](agent, `document.querySelector('[data-testid="contact-view"]').dataset.contact`)
 		visitor.waitJS(10*time.Second, "the widget saying Alex is there", `window.__events.some((e) => e.type === 'answered' && e.agent === 'Alex')`)
 	})
 	if t.Failed() {
@@ -158,8 +144,6 @@ func TestWidget(t *testing.T) {
 	t.Run("Messages", func(t *testing.T) {
 		setT(t, agent, visitor)
 		mustEval[any](visitor, `(() => { const w = window.__w(); w.querySelector('textarea').value = 'Is the blue one in stock?'; w.querySelector('form').requestSubmit(); })()`)
-		agent.navigate(srv.URL + "/#/c/" + conv)
-		agent.waitJS(15*time.Second, "the workspace", `window.__sbChat && window.__sbChat.state === 'connected'`)
 		agent.waitMessage(15*time.Second, "Is the blue one in stock?")
 		agent.send("Yes, <b>two</b> left")
 		visitor.waitJS(10*time.Second, "the agent's answer, as text", `[...window.__w().querySelectorAll('.msg.theirs')].some((m) => m.textContent === 'AlexYes, <b>two</b> left')`)
@@ -179,10 +163,7 @@ func TestWidget(t *testing.T) {
 
 	t.Run("EscalateToVideo", func(t *testing.T) {
 		setT(t, agent, visitor)
-		if got := agentFetch("POST", "/api/v1/contact/contacts/"+contactID+"/media", `{"media":"video"}`); !strings.HasPrefix(got, "200") {
-			t.Fatalf("media: %s", got)
-		}
-		agent.click("call-video")
+		agent.click("contact-video") // the contact becomes a video contact, and the console calls the visitor
 		visitor.waitJS(15*time.Second, "the call invitation in the widget", `!!window.__w().querySelector('[data-action="accept-call"]')`)
 		mustEval[any](visitor, `window.__w().querySelector('[data-action="accept-call"]').click()`)
 		agent.waitMediaFrom(mediaTimeout, 10, "Vera")
@@ -197,10 +178,15 @@ func TestWidget(t *testing.T) {
 		agent.click("leave")
 		agent.waitJS(15*time.Second, "the call screen closed", `!document.querySelector('[data-testid="call-layer"]')`)
 		visitor.waitJS(15*time.Second, "the widget's call over", `!window.__w().querySelector('.video')`)
-		if got := agentFetch("POST", "/api/v1/contact/contacts/"+contactID+"/end", ""); !strings.HasPrefix(got, "200") {
-			t.Fatalf("end: %s", got)
-		}
+		agent.click("contact-end")
 		visitor.waitJS(10*time.Second, "the widget saying it ended", `window.__events.some((e) => e.type === 'ended')`)
+		agent.waitJS(10*time.Second, "the wrap-up form", `document.activeElement?.dataset.testid === 'wrapup-code'`)
+		agent.typeInto("wrapup-code", "sale")
+		agent.click("wrapup-save")
+		eventually(t, 10*time.Second, "the wrap-up recorded", func() (bool, string) {
+			got := agentFetch("GET", "/api/v1/contact/contacts/"+contactID, "")
+			return strings.Contains(got, `"wrapUpCode":"sale"`) && strings.Contains(got, `"status":"ended"`), shorten(got)
+		})
 	})
 
 	t.Run("ContactLink", func(t *testing.T) {
@@ -228,9 +214,7 @@ func TestWidget(t *testing.T) {
 
 	t.Run("LeaveAMessage", func(t *testing.T) {
 		setT(t, agent, visitor)
-		if got := agentFetch("PUT", "/api/v1/contact/agent/state", `{"state":"paused"}`); !strings.HasPrefix(got, "200") {
-			t.Fatalf("agent paused: %s", got)
-		}
+		agent.setAgentState("paused")
 		q := contactQueue("sales", "Sales", alex.ID, nil)
 		q.MaxWaitSeconds, q.Overflow = 2, contact.OverflowDoc{To: "message"}
 		if _, err := cs.PutQueue(ctx, q); err != nil {
