@@ -21,6 +21,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -50,6 +51,8 @@ type Server struct {
 	tcp net.Listener
 	tls net.Listener
 	ws  *wsListener
+
+	wsPorts atomic.Uint32 // synthetic ports for WebSocket clients known only by address
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -207,6 +210,9 @@ func (s *Server) Bindings(username string) []Binding {
 
 // BindingCount is the number of live registrations: a gauge for metrics.
 func (s *Server) BindingCount() int { return s.loc.count(s.cfg.Now()) }
+
+// RegisteredUsernames lists the accounts that have live bindings.
+func (s *Server) RegisteredUsernames() []string { return s.loc.usernames(s.cfg.Now()) }
 
 // Unregister drops every binding of username, for when its account is
 // deleted or disabled; the phone's next REGISTER is refused.
