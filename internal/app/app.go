@@ -153,7 +153,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 	if err = a.startPeople(); err != nil {
 		return nil, err
 	}
-	if err = a.startSIP(tlsConf); err != nil {
+	if err = a.startSIP(tlsConf, opts.LoopbackOnly); err != nil {
 		return nil, err
 	}
 	handler := httpd.New(httpd.Config{

@@ -34,7 +34,7 @@ type sipGateway struct {
 // startSIP starts the SIP server when it is enabled. tlsConf is the web
 // server's TLS configuration (nil without a certificate); SIP over TLS
 // shares its certificate.
-func (a *App) startSIP(tlsConf *tls.Config) error {
+func (a *App) startSIP(tlsConf *tls.Config, loopback bool) error {
 	a.sip = &sipGateway{}
 	c := a.cfg.SIP
 	if !c.Enabled {
@@ -56,7 +56,15 @@ func (a *App) startSIP(tlsConf *tls.Config) error {
 			ap, err := netip.ParseAddrPort(r.RemoteAddr)
 			return ap.Addr(), err == nil
 		},
+		OnCall: a.routeSIPCall,
 		Logger: a.log, Metrics: m,
+	}
+	mediaIP := firstNonEmpty(c.ExternalIP, a.cfg.PublicIP)
+	if loopback {
+		mediaIP, sc.RTPBindAddr = "127.0.0.1", "127.0.0.1:0"
+	}
+	if ip, err := netip.ParseAddr(mediaIP); err == nil {
+		sc.MediaIP = ip
 	}
 	if c.TLS != "" {
 		if tlsConf != nil {
@@ -124,6 +132,49 @@ func (a *App) sipAccountWatch() {
 	}
 }
 
+// routeSIPCall decides where a call from a phone goes. Its Request-URI
+// names a user (by username) or an extension (the username of a SIP
+// account linked to a user). Ringing that user's browsers and bridging the
+// media is not built yet: such calls get 480 with a log line that says so.
+func (a *App) routeSIPCall(c *sip.Call) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	user, how, err := a.sipTarget(ctx, c.Target)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		a.log.Info("sip: call refused: no user or extension matches", "call_from", c.From.Username, "to", c.Target)
+		c.Reject(404, "Not Found")
+	case err != nil:
+		a.log.Error("sip: call routing", "to", c.Target, "err", err)
+		c.Reject(500, "Server Internal Error")
+	case user.Disabled:
+		a.log.Info("sip: call refused: the user is disabled", "call_from", c.From.Username, "to", c.Target, "user", user.Username)
+		c.Reject(480, "Temporarily Unavailable")
+	default:
+		a.log.Info("sip: call refused: ringing browsers from phones is not available yet", "call_from", c.From.Username,
+			"to", c.Target, "user", user.Username, "matched", how)
+		c.Reject(480, "Temporarily Unavailable")
+	}
+}
+
+// sipTarget finds the user a call is for: by username, or by an extension
+// (a SIP account linked to a user). ErrNotFound when nothing matches.
+func (a *App) sipTarget(ctx context.Context, target string) (store.User, string, error) {
+	u, err := a.store.UserByUsername(ctx, target)
+	if err == nil || !errors.Is(err, store.ErrNotFound) {
+		return u, "username", err
+	}
+	acct, err := a.store.SIPAccountByUsername(ctx, target)
+	if err != nil {
+		return store.User{}, "", err
+	}
+	if acct.UserID == "" || !acct.Enabled {
+		return store.User{}, "", store.ErrNotFound
+	}
+	u, err = a.store.User(ctx, acct.UserID)
+	return u, "extension", err
+}
+
 func (a *App) registerSIPMetrics(srv *sip.Server, m *sip.Metrics) {
 	counter := func(name, help string, read func() uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(read()) })
@@ -137,6 +188,10 @@ func (a *App) registerSIPMetrics(srv *sip.Server, m *sip.Metrics) {
 		counter("switchboard_sip_auth_failures_total", "Failed SIP authentications: wrong, forged or malformed credentials, unknown or disabled accounts.", m.AuthFailures.Load),
 		counter("switchboard_sip_sources_blocked_total", "Times a source address was blocked after failed SIP authentications.", m.SourcesBlocked.Load),
 		counter("switchboard_sip_users_locked_total", "Times a SIP username was locked after failed authentications from anywhere.", m.UsersLocked.Load),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "switchboard_sip_calls", Help: "Calls from phones now (ringing or answered)."},
+			func() float64 { return float64(srv.ActiveCalls()) }),
+		counter("switchboard_sip_call_attempts_total", "Authenticated calls (INVITEs) from phones.", m.CallAttempts.Load),
+		counter("switchboard_sip_calls_answered_total", "Calls from phones answered.", m.CallsAnswered.Load),
 		counter("switchboard_sip_dropped_total", "SIP messages dropped: blocked source, over the rate limit, or too large.", m.Dropped.Load),
 	)
 }

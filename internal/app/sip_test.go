@@ -343,3 +343,48 @@ func TestSIPTLSWithCertificate(t *testing.T) {
 	}
 	conn.Close()
 }
+
+// invite calls target from user's phone and returns the final status.
+func (p *sipPhone) invite(user, password, target string) int {
+	p.t.Helper()
+	host, port, _ := net.SplitHostPort(p.server)
+	var portN int
+	fmt.Sscan(port, &portN)
+	sdp := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 8\r\n"
+	req := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", User: target, Host: host, Port: portN})
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: "pbx.test"}}
+	from.Params.Add("tag", sip.GenerateTagN(8))
+	req.AppendHeader(from)
+	req.AppendHeader(sip.NewHeader("Contact", "<sip:"+user+"@127.0.0.1:5099>"))
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody([]byte(sdp))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := p.client.Do(ctx, req)
+	if err == nil && res.StatusCode == 401 {
+		res, err = p.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: user, Password: password})
+	}
+	if err != nil {
+		p.t.Fatalf("invite %s: %v", target, err)
+	}
+	return res.StatusCode
+}
+
+// A phone's call names a user or an extension; nothing matching is 404.
+// Until browsers can be rung from phones, a match is 480.
+func TestSIPCallRouting(t *testing.T) {
+	a := startSIPServer(t, nil)
+	root := admin(t, a, "root")
+	member(t, a, "bob")
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/accounts", root, `{"username":"100","password":"phone 100 secret"}`)
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/accounts", root, `{"username":"101","password":"phone 101 secret","userId":"bob"}`)
+	phone := newSIPPhone(t, a)
+	for target, want := range map[string]int{"nobody": 404, "100": 404, "bob": 480, "101": 480} {
+		if code := phone.invite("100", "phone 100 secret", target); code != want {
+			t.Errorf("call to %s: %d, want %d", target, code, want)
+		}
+	}
+	if code := phone.invite("100", "wrong password", "bob"); code != 403 {
+		t.Errorf("call with a wrong password: %d", code)
+	}
+}

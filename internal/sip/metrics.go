@@ -13,4 +13,6 @@ type Metrics struct {
 	SourcesBlocked atomic.Uint64 // times a source address was blocked
 	UsersLocked    atomic.Uint64 // times a username was locked after spread-out failures
 	Dropped        atomic.Uint64 // messages dropped: blocked source, over the rate limit or too large
+	CallAttempts   atomic.Uint64 // authenticated INVITEs from phones
+	CallsAnswered  atomic.Uint64 // calls from phones answered
 }
