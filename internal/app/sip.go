@@ -10,12 +10,16 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"switchboard/internal/account"
+	"switchboard/internal/chat"
+	"switchboard/internal/room"
 	"switchboard/internal/sip"
+	"switchboard/internal/sip/bridge"
 	"switchboard/internal/store"
 )
 
@@ -134,27 +138,112 @@ func (a *App) sipAccountWatch() {
 
 // routeSIPCall decides where a call from a phone goes. Its Request-URI
 // names a user (by username) or an extension (the username of a SIP
-// account linked to a user). Ringing that user's browsers and bridging the
-// media is not built yet: such calls get 480 with a log line that says so.
+// account linked to a user). That user's browsers ring through messaging
+// as for a call from the user the phone belongs to; when one answers, the
+// phone joins the call's room (G.711 only, passed through) as a
+// participant, and the browser joins it with the meetings protocol.
 func (a *App) routeSIPCall(c *sip.Call) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	user, how, err := a.sipTarget(ctx, c.Target)
+	log := a.log.With("call_from", c.From.Username, "to", c.Target)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		a.log.Info("sip: call refused: no user or extension matches", "call_from", c.From.Username, "to", c.Target)
+		log.Info("sip: call refused: no user or extension matches")
 		c.Reject(404, "Not Found")
+		return
 	case err != nil:
-		a.log.Error("sip: call routing", "to", c.Target, "err", err)
+		log.Error("sip: call routing", "err", err)
 		c.Reject(500, "Server Internal Error")
+		return
 	case user.Disabled:
-		a.log.Info("sip: call refused: the user is disabled", "call_from", c.From.Username, "to", c.Target, "user", user.Username)
+		log.Info("sip: call refused: the user is disabled", "user", user.Username)
 		c.Reject(480, "Temporarily Unavailable")
-	default:
-		a.log.Info("sip: call refused: ringing browsers from phones is not available yet", "call_from", c.From.Username,
-			"to", c.Target, "user", user.Username, "matched", how)
+		return
+	case c.From.UserID == "":
+		log.Info("sip: call refused: the calling phone's SIP account is not linked to a user, and only users can ring browsers",
+			"user", user.Username)
 		c.Reject(480, "Temporarily Unavailable")
+		return
+	case c.From.UserID == user.ID:
+		log.Info("sip: call refused: a phone calling its own user", "user", user.Username)
+		c.Reject(486, "Busy Here")
+		return
 	}
+	caller, err := a.store.User(ctx, c.From.UserID)
+	if err != nil {
+		log.Error("sip: call routing: the calling phone's user", "err", err)
+		c.Reject(500, "Server Internal Error")
+		return
+	}
+	mime := "audio/PCMU"
+	if c.Codec.Name == sip.PCMA.Name {
+		mime = "audio/PCMA"
+	}
+	r, err := a.registry.Create(ctx, room.Settings{AudioCodec: mime, MaxParticipants: 2})
+	if err != nil {
+		log.Error("sip: call room", "err", err)
+		c.Reject(500, "Server Internal Error")
+		return
+	}
+	log = log.With("user", user.Username, "matched", how, "room", r.ID())
+	var (
+		mu   sync.Mutex
+		part *bridge.Participant
+	)
+	answered := func() {
+		rs, err := c.Answer()
+		if err != nil {
+			log.Info("sip: call could not be answered", "err", err)
+			return
+		}
+		p, err := bridge.Join(r, rs, c.Codec, firstNonEmpty(c.From.DisplayName, caller.DisplayName, c.From.Username),
+			a.media, a.log, func(reason string) { c.Hangup() })
+		if err != nil {
+			log.Error("sip: call could not join its room", "err", err)
+			c.Hangup()
+			return
+		}
+		mu.Lock()
+		part = p
+		mu.Unlock()
+	}
+	ended := func(reason string) {
+		switch reason {
+		case chat.PhoneDeclined, chat.PhoneBusy:
+			log.Info("sip: call refused: the user declined or is busy", "reason", reason)
+			c.Reject(486, "Busy Here")
+		case chat.PhoneNoAnswer:
+			log.Info("sip: call refused: nobody answered")
+			c.Reject(480, "Temporarily Unavailable")
+		default:
+			c.Hangup() // BYE when answered, 480 when still ringing
+		}
+		mu.Lock()
+		p := part
+		mu.Unlock()
+		if p != nil {
+			p.Leave("hangup")
+		}
+		// The call's room ends with it (the browser was told by messaging).
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		a.registry.Delete(dctx, r.ID())
+	}
+	c.Ringing()
+	id, err := a.chat.CallFromPhone(ctx, chat.PhoneCall{Caller: chat.Identity{UserID: caller.ID, Username: caller.Username,
+		DisplayName: caller.DisplayName, Role: caller.Role}, Callee: user.ID, Room: r.ID(),
+		OnAnswer: func() { go answered() }, OnEnd: func(reason string) { go ended(reason) }})
+	if err != nil {
+		log.Error("sip: call could not ring", "err", err)
+		c.Reject(500, "Server Internal Error")
+		a.registry.Delete(context.Background(), r.ID())
+		return
+	}
+	log.Info("sip: ringing the user's browsers", "chat_call", id)
+	// The phone hanging up (CANCEL before an answer, BYE after) ends the call for the browsers too.
+	<-c.Done()
+	a.chat.EndPhoneCall(id)
 }
 
 // sipTarget finds the user a call is for: by username, or by an extension
