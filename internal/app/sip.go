@@ -281,6 +281,8 @@ func (a *App) registerSIPMetrics(srv *sip.Server, m *sip.Metrics) {
 			func() float64 { return float64(srv.ActiveCalls()) }),
 		counter("switchboard_sip_call_attempts_total", "Authenticated calls (INVITEs) from phones.", m.CallAttempts.Load),
 		counter("switchboard_sip_calls_answered_total", "Calls from phones answered.", m.CallsAnswered.Load),
+		counter("switchboard_sip_rtp_packets_in_total", "RTP packets received from phones in calls.", m.RTPIn.Load),
+		counter("switchboard_sip_rtp_packets_out_total", "RTP packets sent to phones in calls.", m.RTPOut.Load),
 		counter("switchboard_sip_dropped_total", "SIP messages dropped: blocked source, over the rate limit, or too large.", m.Dropped.Load),
 	)
 }

@@ -118,6 +118,7 @@ func (c *Call) Answer() (*RTPSession, error) {
 		c.Reject(500, "Server Internal Error")
 		return nil, err
 	}
+	rs.totals = c.s.m
 	rs.SetRemote(c.Offer.Addr, c.rtpPayloadTypes()...)
 	dtmf := -1
 	if c.Offer.HasDTMF {

@@ -274,6 +274,9 @@ func TestSippCall(t *testing.T) {
 			if call.EndReason() != want || call.Codec != PCMA || rs.PacketsIn.Load() < 50 || rs.PacketsOut.Load() < 40 || !learned {
 				t.Fatal("the call did not carry media both ways or did not end as it should")
 			}
+			if h.m.RTPIn.Load() != rs.PacketsIn.Load() || h.m.RTPOut.Load() != rs.PacketsOut.Load() {
+				t.Fatalf("RTP totals %d/%d, session %d/%d", h.m.RTPIn.Load(), h.m.RTPOut.Load(), rs.PacketsIn.Load(), rs.PacketsOut.Load())
+			}
 			if h.m.CallAttempts.Load() != 1 || h.m.CallsAnswered.Load() != 1 || h.s.ActiveCalls() != 0 {
 				t.Fatalf("metrics: attempts %d answered %d active %d", h.m.CallAttempts.Load(), h.m.CallsAnswered.Load(), h.s.ActiveCalls())
 			}

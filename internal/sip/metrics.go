@@ -15,4 +15,6 @@ type Metrics struct {
 	Dropped        atomic.Uint64 // messages dropped: blocked source, over the rate limit or too large
 	CallAttempts   atomic.Uint64 // authenticated INVITEs from phones
 	CallsAnswered  atomic.Uint64 // calls from phones answered
+	RTPIn          atomic.Uint64 // RTP packets accepted from phones
+	RTPOut         atomic.Uint64 // RTP packets sent to phones
 }

@@ -35,6 +35,7 @@ type RTPSession struct {
 
 	PacketsIn  atomic.Uint64 // accepted RTP packets
 	PacketsOut atomic.Uint64
+	totals     *Metrics // also counted here when set (RTPIn, RTPOut)
 	Dropped    atomic.Uint64 // not RTP, unexpected payload type, or from a stranger
 
 	done chan struct{}
@@ -118,6 +119,9 @@ func (s *RTPSession) Start(onPacket func(*rtp.Packet)) {
 				continue
 			}
 			s.PacketsIn.Add(1)
+			if s.totals != nil {
+				s.totals.RTPIn.Add(1)
+			}
 			if onPacket != nil {
 				onPacket(&p)
 			}
@@ -166,6 +170,9 @@ func (s *RTPSession) WriteRTP(p *rtp.Packet) error {
 		return err
 	}
 	s.PacketsOut.Add(1)
+	if s.totals != nil {
+		s.totals.RTPOut.Add(1)
+	}
 	return nil
 }
 
