@@ -35,7 +35,7 @@ type RTPSession struct {
 
 	PacketsIn  atomic.Uint64 // accepted RTP packets
 	PacketsOut atomic.Uint64
-	totals     *Metrics // also counted here when set (RTPIn, RTPOut)
+	totals     *Metrics      // also counted here when set (RTPIn, RTPOut)
 	Dropped    atomic.Uint64 // not RTP, unexpected payload type, or from a stranger
 
 	done chan struct{}
