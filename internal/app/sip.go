@@ -63,6 +63,7 @@ func (a *App) startSIP(tlsConf *tls.Config, loopback bool) error {
 		OnCall: a.routeSIPCall,
 		Logger: a.log, Metrics: m,
 	}
+	sc.RTPPortMin, sc.RTPPortMax, _ = c.RTPPortRange() // checked by Validate
 	mediaIP := firstNonEmpty(c.ExternalIP, a.cfg.PublicIP)
 	if loopback {
 		mediaIP, sc.RTPBindAddr = "127.0.0.1", "127.0.0.1:0"

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -124,7 +125,9 @@ type SIP struct {
 	// host name. SIP passwords are stored as hashes bound to it.
 	Realm string `toml:"realm"`
 	// ExternalIP is the address put in SDP for media; empty: public_ip.
-	ExternalIP       string        `toml:"external_ip"`
+	ExternalIP string `toml:"external_ip"`
+	// RTPPorts is the UDP port range of calls' media, "10000-20000"; empty: any free port.
+	RTPPorts         string        `toml:"rtp_ports"`
 	DigestAlgorithms []string      `toml:"digest_algorithms"`
 	MinExpires       time.Duration `toml:"min_expires"`
 	MaxExpires       time.Duration `toml:"max_expires"`
@@ -201,7 +204,7 @@ func Default() Config {
 		Chat: Chat{Presence: true},
 		OIDC: OIDC{Scopes: []string{"openid", "email", "profile"}, Role: "member", CreateUsers: true},
 		SIP: SIP{
-			UDP: ":5060", TCP: ":5060", TLS: ":5061",
+			UDP: ":5060", TCP: ":5060", TLS: ":5061", RTPPorts: "10000-20000",
 			DigestAlgorithms:  []string{"MD5", "SHA-256"},
 			MinExpires:        time.Minute,
 			MaxExpires:        time.Hour,
@@ -224,6 +227,7 @@ func Local(dataDir string) Config {
 	c.Media.UDP, c.Media.TCP = "127.0.0.1:0", "127.0.0.1:0"
 	c.TURN.UDP, c.TURN.TCP = "127.0.0.1:0", "127.0.0.1:0"
 	c.SIP.UDP, c.SIP.TCP, c.SIP.TLS = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	c.SIP.RTPPorts = ""
 	return c
 }
 
@@ -417,6 +421,20 @@ func (o *OIDC) validate() []error {
 	return errs
 }
 
+// RTPPortRange parses rtp_ports: (0, 0) when empty.
+func (s *SIP) RTPPortRange() (int, int, error) {
+	if s.RTPPorts == "" {
+		return 0, 0, nil
+	}
+	lo, hi, ok := strings.Cut(s.RTPPorts, "-")
+	a, errA := strconv.Atoi(strings.TrimSpace(lo))
+	b, errB := strconv.Atoi(strings.TrimSpace(hi))
+	if !ok || errA != nil || errB != nil || a < 1024 || b > 65535 || b < a+1 {
+		return 0, 0, fmt.Errorf("sip rtp_ports %q must be a range such as 10000-20000 within 1024-65535 (at least two ports), or empty for any free port", s.RTPPorts)
+	}
+	return a, b, nil
+}
+
 func (s *SIP) validate(mediaUDP string, turn TURN) []error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
@@ -444,6 +462,9 @@ func (s *SIP) validate(mediaUDP string, turn TURN) []error {
 		if _, err := netip.ParseAddr(s.ExternalIP); err != nil {
 			bad("sip external_ip %q is not an IP address (the public address phones send media to, e.g. 203.0.113.7)", s.ExternalIP)
 		}
+	}
+	if _, _, err := s.RTPPortRange(); err != nil {
+		bad("%v", err)
 	}
 	if len(s.DigestAlgorithms) == 0 {
 		bad("sip digest_algorithms is empty: use [\"MD5\", \"SHA-256\"], or [\"SHA-256\"] when every phone supports RFC 8760")

@@ -250,6 +250,7 @@ func TestSIPOptions(t *testing.T) {
 		{"bad realm", []string{"--sip", "--sip-realm", "a b"}, "sip realm \"a b\" must be a plain name"},
 		{"bad external ip", []string{"--sip", "--sip-external-ip", "pbx"}, "sip external_ip \"pbx\" is not an IP address"},
 		{"tiny messages", []string{"--sip", "--sip-max-message-size", "100"}, "sip max_message_size"},
+		{"bad rtp ports", []string{"--sip", "--sip-rtp-ports", "20000-10000"}, "sip rtp_ports \"20000-10000\" must be a range"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Load(tt.args, nil, io.Discard)

@@ -184,6 +184,7 @@ func flagSet(cfg *Config, usage io.Writer) (*flag.FlagSet, *string) {
 	str(&cfg.SIP.TLS, "sip-tls", "sip.tls", "TLS `address` for SIP; opened only when the web server has a certificate (empty disables)")
 	str(&cfg.SIP.Realm, "sip-realm", "sip.realm", "SIP domain and digest `realm` (default: the host of --public-url, else this machine's host name); SIP passwords are bound to it")
 	str(&cfg.SIP.ExternalIP, "sip-external-ip", "sip.external_ip", "`IP` address phones send call media to (default: --public-ip)")
+	str(&cfg.SIP.RTPPorts, "sip-rtp-ports", "sip.rtp_ports", "UDP port `range` for the media of calls with phones, e.g. 10000-20000 (empty: any free port)")
 	list(&cfg.SIP.DigestAlgorithms, "sip-digest-algorithms", "sip.digest_algorithms", "comma-separated digest `algorithms` offered, preferred first: MD5, SHA-256")
 	dur(&cfg.SIP.MinExpires, "sip-min-expires", "sip.min_expires", "shortest registration a phone may ask for (shorter gets 423 Interval Too Brief)")
 	dur(&cfg.SIP.MaxExpires, "sip-max-expires", "sip.max_expires", "longest registration; longer requests are cut to it")

@@ -113,7 +113,14 @@ func (c *Call) Answer() (*RTPSession, error) {
 	c.mu.Unlock()
 
 	media := c.s.mediaIP(c.req)
-	rs, err := ListenRTP(c.s.cfg.RTPBindAddr, media)
+	host, _, _ := net.SplitHostPort(c.s.cfg.RTPBindAddr)
+	var rs *RTPSession
+	var err error
+	if c.s.cfg.RTPPortMin != 0 {
+		rs, err = ListenRTPIn(host, c.s.cfg.RTPPortMin, c.s.cfg.RTPPortMax, media)
+	} else {
+		rs, err = ListenRTP(c.s.cfg.RTPBindAddr, media)
+	}
 	if err != nil {
 		c.Reject(500, "Server Internal Error")
 		return nil, err

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -281,5 +282,29 @@ func TestSippCall(t *testing.T) {
 				t.Fatalf("metrics: attempts %d answered %d active %d", h.m.CallAttempts.Load(), h.m.CallsAnswered.Load(), h.s.ActiveCalls())
 			}
 		})
+	}
+}
+
+// Calls' RTP ports come from the configured range, even ones only.
+func TestListenRTPIn(t *testing.T) {
+	const lo, hi = 47311, 47314 // even ports 47312 and 47314
+	var open []*RTPSession
+	defer func() {
+		for _, s := range open {
+			s.Close()
+		}
+	}()
+	for range 2 {
+		s, err := ListenRTPIn("127.0.0.1", lo, hi, netip.Addr{})
+		if err != nil {
+			t.Skipf("the test's ports are in use: %v", err)
+		}
+		open = append(open, s)
+		if p := s.LocalAddr().Port(); p%2 != 0 || p < lo || p > hi {
+			t.Fatalf("port %d", p)
+		}
+	}
+	if _, err := ListenRTPIn("127.0.0.1", lo, hi, netip.Addr{}); err == nil || !strings.Contains(err.Error(), "taken") {
+		t.Fatalf("a full range: %v", err)
 	}
 }

@@ -105,8 +105,11 @@ type Config struct {
 	// the system routes to the phone through.
 	MediaIP netip.Addr
 	// RTPBindAddr is where each call's RTP socket is opened (port 0: any
-	// free port). Default "0.0.0.0:0".
+	// free port, or one of RTPPortMin-RTPPortMax). Default "0.0.0.0:0".
 	RTPBindAddr string
+	// RTPPortMin and RTPPortMax bound the RTP ports of calls (both 0: any
+	// free port).
+	RTPPortMin, RTPPortMax int
 	// MaxCalls bounds concurrent calls from phones; more get 503 with
 	// Retry-After. Default 500.
 	MaxCalls int
@@ -220,6 +223,11 @@ func (c Config) Validate() error {
 	}
 	if c.RequestsPerSecond < 1 {
 		bad("sip: requests per second per source must be at least 1")
+	}
+	if c.RTPPortMin != 0 || c.RTPPortMax != 0 {
+		if c.RTPPortMin < 1024 || c.RTPPortMax > 65535 || c.RTPPortMax < c.RTPPortMin+1 {
+			bad("sip: the RTP port range %d-%d must lie within 1024-65535 and hold at least two ports", c.RTPPortMin, c.RTPPortMax)
+		}
 	}
 	if c.MaxConnsPerSource < 1 {
 		bad("sip: connections per source must be at least 1")

@@ -3,8 +3,10 @@ package sip
 import (
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -59,6 +61,28 @@ func ListenRTP(addr string, external netip.Addr) (*RTPSession, error) {
 		return nil, fmt.Errorf("sip: listen rtp: %w", err)
 	}
 	return &RTPSession{conn: c, external: external, done: make(chan struct{})}, nil
+}
+
+// ListenRTPIn opens an RTP socket on host at a free even port (RFC 3550
+// section 11) between min and max, trying them from a random start; min 0
+// picks any free port. It is how calls get ports a firewall can allow.
+func ListenRTPIn(host string, min, max int, external netip.Addr) (*RTPSession, error) {
+	if min == 0 {
+		return ListenRTP(net.JoinHostPort(host, "0"), external)
+	}
+	first := min + min%2
+	n := (max-first)/2 + 1
+	if n < 1 {
+		return nil, fmt.Errorf("sip: no even port in the RTP range %d-%d", min, max)
+	}
+	start := mrand.IntN(n)
+	for i := range n {
+		port := first + 2*((start+i)%n)
+		if s, err := ListenRTP(net.JoinHostPort(host, strconv.Itoa(port)), external); err == nil {
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("sip: every RTP port in %d-%d is taken (widen sip.rtp_ports)", min, max)
 }
 
 // LocalAddr is the address to put in SDP.
