@@ -258,3 +258,89 @@ func TestSIPPhoneCallDeclined(t *testing.T) {
 		t.Errorf("call from an unlinked phone: %d, want 480", code)
 	}
 }
+
+// A phone that gives up while the browser rings (CANCEL) stops the
+// ringing: the browser hears the call ended as cancelled.
+func TestSIPPhoneCancelsWhileRinging(t *testing.T) {
+	a := startSIPServer(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	root := admin(t, a, "root")
+	member(t, a, "alice")
+	bobToken := member(t, a, "bob")
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/accounts", root, `{"username":"100","password":"alice desk phone","userId":"alice"}`)
+	events := make(chan protocol.Message, 64)
+	m, err := client.DialMessenger(ctx, "ws"+strings.TrimPrefix(a.URL(), "http")+"/api/v1/connect",
+		map[string][]string{"Authorization": {"Bearer " + bobToken}, "Origin": {a.URL()}},
+		func(msg protocol.Message) { events <- msg })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+
+	phone := newSIPPhone(t, a)
+	srvAddr := a.SIPAddrs().UDP.(*net.UDPAddr)
+	invite := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: srvAddr.Port})
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "100", Host: "pbx.test"}}
+	from.Params.Add("tag", sip.GenerateTagN(8))
+	invite.AppendHeader(from)
+	invite.AppendHeader(sip.NewHeader("Contact", "<sip:100@127.0.0.1>"))
+	invite.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	invite.SetBody([]byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8\r\n"))
+	res, err := phone.client.Do(ctx, invite)
+	if err != nil || res.StatusCode != 401 {
+		t.Fatalf("first INVITE: %v %v", res, err)
+	}
+	tx, err := phone.client.TransactionDigestAuth(ctx, invite, res, sipgo.DigestAuth{Username: "100", Password: "alice desk phone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Terminate()
+	for {
+		var r *sip.Response
+		select {
+		case r = <-tx.Responses():
+		case <-ctx.Done():
+			t.Fatal("no 180")
+		}
+		if r.StatusCode == 180 {
+			break
+		}
+	}
+	var callID string
+	for callID == "" {
+		select {
+		case msg := <-events:
+			if inc, ok := msg.(*protocol.CallIncoming); ok {
+				callID = inc.Call.ID
+			}
+		case <-ctx.Done():
+			t.Fatal("bob's browser did not ring")
+		}
+	}
+	// CANCEL repeats the INVITE's Request-URI, Via, From, To, Call-ID and CSeq number.
+	c := sip.NewRequest(sip.CANCEL, invite.Recipient)
+	c.AppendHeader(invite.Via().Clone())
+	c.AppendHeader(invite.From())
+	c.AppendHeader(invite.To())
+	c.AppendHeader(invite.CallID())
+	c.AppendHeader(&sip.CSeqHeader{SeqNo: invite.CSeq().SeqNo, MethodName: sip.CANCEL})
+	c.AppendHeader(sip.NewHeader("Max-Forwards", "70"))
+	c.SetDestination(srvAddr.String())
+	if err := phone.client.WriteRequest(c); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case msg := <-events:
+			if s, ok := msg.(*protocol.CallState); ok && s.Call == callID && s.State == "ended" {
+				if s.Reason != "cancelled" {
+					t.Fatalf("ended as %q, want cancelled", s.Reason)
+				}
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("the browser kept ringing after the phone cancelled")
+		}
+	}
+}
