@@ -62,7 +62,7 @@ type Call struct {
 	local sip.Uri // our Contact
 
 	mu       sync.Mutex
-	answered bool
+	answered bool // Answer or Reject has begun: the final response is theirs
 	acked    bool
 	ended    bool
 	reason   string
@@ -122,7 +122,8 @@ func (c *Call) Answer() (*RTPSession, error) {
 		rs, err = ListenRTP(c.s.cfg.RTPBindAddr, media)
 	}
 	if err != nil {
-		c.Reject(500, "Server Internal Error")
+		c.respond(500, "Server Internal Error", nil)
+		c.end(EndRejected)
 		return nil, err
 	}
 	rs.totals = c.s.m
@@ -136,9 +137,12 @@ func (c *Call) Answer() (*RTPSession, error) {
 	id := binary.BigEndian.Uint64(sid[:]) >> 2 // positive when printed as int64
 	body := SessionSDP(rs.LocalAddr(), id, 1, []Codec{c.Codec}, dtmf, AnswerDirection(c.Offer.Direction))
 	c.mu.Lock()
-	if c.ended { // cancelled meanwhile
+	if c.ended { // cancelled or hung up meanwhile
 		c.mu.Unlock()
 		rs.Close()
+		// This answer holds the right to the final response (a CANCEL
+		// has had its 487 already; then this one is not sent).
+		c.respond(480, "Temporarily Unavailable", nil)
 		return nil, errors.New("sip: call ended before the answer")
 	}
 	c.rtp = rs
@@ -180,9 +184,6 @@ func (c *Call) retransmit2xx(res *sip.Response) {
 		case <-c.ackCh:
 			t.Stop()
 			return
-		case <-c.done:
-			t.Stop()
-			return
 		case <-c.s.stop:
 			t.Stop()
 			return
@@ -203,12 +204,14 @@ func (c *Call) retransmit2xx(res *sip.Response) {
 
 // Reject refuses a call that is not answered yet with a final response,
 // e.g. 486 Busy Here, 480 Temporarily Unavailable, 404 Not Found, 603 Decline.
+// Once Answer has begun, the final response is its.
 func (c *Call) Reject(code int, reason string) {
 	c.mu.Lock()
-	if c.ended || (c.answered && c.rtp != nil) {
+	if c.ended || c.answered {
 		c.mu.Unlock()
 		return
 	}
+	c.answered = true // holds the final response, as Answer does
 	c.mu.Unlock()
 	c.respond(code, reason, nil)
 	c.end(EndRejected)
@@ -221,18 +224,33 @@ func (c *Call) Hangup() {
 		c.mu.Unlock()
 		return
 	}
-	answered := c.answered && c.rtp != nil
+	answering, answered := c.answered, c.rtp != nil
 	c.mu.Unlock()
-	if !answered {
+	switch {
+	case !answering:
 		c.Reject(480, "Temporarily Unavailable")
-		return
+	case !answered:
+		// Answer (or Reject) is under way and sends the final response;
+		// Answer sees the call ended and answers 480 instead of 200.
+		c.end(EndHangup)
+	default:
+		c.end(EndHangup)
+		c.s.wg.Go(c.sendBye)
 	}
-	c.end(EndHangup)
-	c.s.wg.Go(c.sendBye)
 }
 
-// sendBye sends BYE to the phone, to where its INVITE came from.
+// sendBye sends BYE to the phone, to where its INVITE came from, once
+// the phone has acknowledged our 200 (RFC 3261 section 15: not before the
+// ACK, or the end of the 2xx retransmissions).
 func (c *Call) sendBye() {
+	select {
+	case <-c.ackCh:
+	case <-time.After(64 * sip.T1):
+	case <-c.s.stop:
+		c.s.calls.CompareAndDelete(c.callID, c)
+		return
+	}
+	c.s.calls.CompareAndDelete(c.callID, c)
 	c.mu.Lock()
 	c.cseq++
 	cseq := c.cseq
@@ -309,7 +327,16 @@ func (c *Call) end(reason string) bool {
 	if rs != nil {
 		rs.Close()
 	}
-	c.s.calls.Delete(c.callID)
+	select {
+	case <-c.ackCh:
+		c.s.calls.CompareAndDelete(c.callID, c)
+	default:
+		if rs == nil {
+			c.s.calls.CompareAndDelete(c.callID, c)
+		}
+		// else: answered but not acknowledged yet: the ACK must still find
+		// the call, before sendBye (which forgets it) may send the BYE.
+	}
 	c.s.activeCalls.Add(-1)
 	c.s.log.Info("sip: call ended", "call", c.callID, "from", c.From.Username, "to", c.Target, "reason", reason)
 	return true
@@ -421,7 +448,7 @@ func (s *Server) onAck(req *sip.Request, _ sip.ServerTransaction) {
 	}
 	c := v.(*Call)
 	c.mu.Lock()
-	first := !c.acked && c.answered
+	first := !c.acked && c.rtp != nil
 	if first {
 		c.acked = true
 	}

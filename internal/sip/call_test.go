@@ -308,3 +308,44 @@ func TestListenRTPIn(t *testing.T) {
 		t.Fatalf("a full range: %v", err)
 	}
 }
+
+// Hanging up while the answer is being made sends exactly one final
+// response: 200 followed by BYE, or 480.
+func TestCallHangupRacesAnswer(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.RTPBindAddr = "127.0.0.1:0"
+		c.OnCall = func(call *Call) {
+			go call.Hangup()
+			call.Answer()
+		}
+	})
+	for range 5 {
+		p := dialPhone(t, "udp", h.s.Addrs().UDP.String(), "alice")
+		p.call("bob", "secret", offerPCMU)
+		res := p.readFinal()
+		switch res.StatusCode {
+		case 480:
+		case 200:
+			p.send(fmt.Sprintf("ACK sip:bob@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKack%d;rport\r\nMax-Forwards: 70\r\n"+
+				"From: <sip:alice@%s>;tag=%s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d ACK\r\nContent-Length: 0\r\n\r\n",
+				testRealm, p.local(), time.Now().UnixNano(), testRealm, p.tag, res.To().Value(), p.callID, res.CSeq().SeqNo))
+			req, ok := p.read(3 * time.Second).(*sip.Request)
+			for ok && req.Method != sip.BYE { // 200 retransmissions come first
+				req, ok = p.read(3 * time.Second).(*sip.Request)
+			}
+			if !ok {
+				t.Fatal("answered, then hung up without a BYE")
+			}
+		default:
+			t.Fatalf("final response %d", res.StatusCode)
+		}
+		if m := p.read(300 * time.Millisecond); m != nil {
+			if r, ok := m.(*sip.Response); ok && r.StatusCode >= 200 && r.StatusCode != 200 {
+				t.Fatalf("a second final response: %d", r.StatusCode)
+			}
+		}
+	}
+	if h.s.ActiveCalls() != 0 {
+		t.Fatalf("%d calls left", h.s.ActiveCalls())
+	}
+}
