@@ -147,7 +147,11 @@ func (a *App) routeSIPCall(c *sip.Call) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	user, how, err := a.sipTarget(ctx, c.Target)
-	log := a.log.With("call_from", c.From.Username, "to", c.Target)
+	to := c.Target
+	if len(to) > 64 {
+		to = to[:64] // the phone chose it
+	}
+	log := a.log.With("call_from", c.From.Username, "to", to)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		log.Info("sip: call refused: no user or extension matches")
@@ -250,7 +254,7 @@ func (a *App) routeSIPCall(c *sip.Call) {
 // sipTarget finds the user a call is for: by username, or by an extension
 // (a SIP account linked to a user). ErrNotFound when nothing matches.
 func (a *App) sipTarget(ctx context.Context, target string) (store.User, string, error) {
-	u, err := a.store.UserByUsername(ctx, target)
+	u, err := a.store.UserByUsername(ctx, strings.ToLower(target)) // usernames are lowercase; extensions are not
 	if err == nil || !errors.Is(err, store.ErrNotFound) {
 		return u, "username", err
 	}
