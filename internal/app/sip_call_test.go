@@ -232,6 +232,7 @@ func TestSIPPhoneCallDeclined(t *testing.T) {
 	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/accounts", root, `{"username":"100","password":"alice desk phone","userId":"alice"}`)
 	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/accounts", root, `{"username":"200","password":"lobby phone pw"}`)
 	var self atomic.Pointer[client.Messenger]
+	declined := make(chan error, 1)
 	m, err := client.DialMessenger(ctx, "ws"+strings.TrimPrefix(a.URL(), "http")+"/api/v1/connect",
 		map[string][]string{"Authorization": {"Bearer " + bobToken}, "Origin": {a.URL()}},
 		func(msg protocol.Message) {
@@ -239,9 +240,8 @@ func TestSIPPhoneCallDeclined(t *testing.T) {
 				go func() {
 					c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 					defer cancel()
-					if _, err := self.Load().Request(c, &protocol.CallAction{Action: "decline", Call: inc.Call.ID}); err != nil {
-						t.Error(err)
-					}
+					_, err := self.Load().Request(c, &protocol.CallAction{Action: "decline", Call: inc.Call.ID})
+					declined <- err
 				}()
 			}
 		})
@@ -253,6 +253,9 @@ func TestSIPPhoneCallDeclined(t *testing.T) {
 	phone := newSIPPhone(t, a)
 	if code := phone.invite("100", "alice desk phone", "bob"); code != 486 {
 		t.Errorf("declined call: %d, want 486", code)
+	}
+	if err := <-declined; err != nil {
+		t.Errorf("decline: %v", err)
 	}
 	if code := phone.invite("200", "lobby phone pw", "bob"); code != 480 {
 		t.Errorf("call from an unlinked phone: %d, want 480", code)
