@@ -30,6 +30,8 @@ Usage:
   switchboard apikey list|delete ID  list or delete API keys
   switchboard user add|list|disable|enable|reset-password|reset-totp|invite
                                      manage user accounts (see: switchboard user)
+  switchboard sip account add|list|delete|passwd
+                                     manage SIP accounts for phones (see: switchboard sip)
   switchboard token [options]        mint an access token with an API key (see: switchboard token --help)
   switchboard bench sfu [options]    measure SFU forwarding (see: switchboard bench sfu --help)
   switchboard version                print the version
@@ -53,6 +55,8 @@ func main() {
 		err = apikey(args, os.Stdout)
 	case "user":
 		err = user(args, os.Stdin, os.Stdout)
+	case "sip":
+		err = sipCmd(args, os.Stdin, os.Stdout)
 	case "token":
 		err = token(args, os.Stdout)
 	case "bench":

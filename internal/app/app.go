@@ -78,6 +78,7 @@ type App struct {
 	push     *push.Service
 	hooks    *webhook.Dispatcher
 	callKey  []byte
+	sip      *sipGateway
 }
 
 // New opens storage and every listener, so that when it returns the server's addresses are known
@@ -88,9 +89,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		log = slog.Default()
 	}
 	a = &App{cfg: cfg, log: log, media: &sfu.Metrics{}}
+	self := a // the error returns below set a to nil
 	defer func() {
 		if err != nil {
-			a.closeAll()
+			self.closeAll()
 		}
 	}()
 	if a.store, err = store.OpenDatabase(ctx, cfg.DataDir, cfg.Database); err != nil {
@@ -149,6 +151,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		OriginAllowed: func(origin string) bool { return a.contact != nil && a.contact.OriginAllowed(origin) },
 	})
 	if err = a.startPeople(); err != nil {
+		return nil, err
+	}
+	if err = a.startSIP(tlsConf, opts.LoopbackOnly); err != nil {
 		return nil, err
 	}
 	handler := httpd.New(httpd.Config{
@@ -285,6 +290,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 }
 
 func (a *App) closeAll() {
+	a.stopSIP()
 	if a.contact != nil {
 		a.contact.Close()
 	}

@@ -171,6 +171,7 @@ func (a *App) signedIn(h func(w http.ResponseWriter, r *http.Request, me chat.Id
 // peopleRoutes registers the endpoints of accounts, messaging, push and webhooks.
 func (a *App) peopleRoutes(mux *http.ServeMux) {
 	a.accounts.Routes(mux)
+	a.sipRoutes(mux)
 	a.chat.Routes(mux, a.messagingAuth, a.cfg.AllowedOrigins)
 	a.contact.Routes(mux, a.signedIn, func(r *http.Request) string {
 		host, _, err := net.SplitHostPort(r.RemoteAddr) // the client, behind trusted proxies too

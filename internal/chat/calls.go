@@ -56,6 +56,10 @@ type call struct {
 	// roomMu is held while the call's room is made or changed (answer,
 	// escalation), so that they do not race. Taken before calls.mu.
 	roomMu sync.Mutex
+
+	// A call from a telephone (phone.go): told when answered and ended.
+	onAnswer func()
+	onEnd    func(reason string)
 }
 
 // calls runs the calls: ringing, answering, ending, and the call entries
@@ -259,6 +263,9 @@ func (c *calls) answer(ctx context.Context, k *call, d *device) error {
 		c.accept(k, nil, k.caller) // the caller's ringing device(s) join too
 	}
 	c.accept(k, d, d.me)
+	if k.onAnswer != nil {
+		k.onAnswer()
+	}
 	// The callee's other devices stop ringing.
 	c.s.hub.toDevices(d.me.UserID, protocol.Encode(&protocol.CallState{Call: k.id, State: "ended", Reason: reasonAnswered}),
 		func(x *device) bool { return x != d })
@@ -440,6 +447,9 @@ func (c *calls) end(k *call, reason string) {
 		entry.Outcome = "answered"
 	}
 	c.s.writeEntry(k.conv, k.caller.UserID, entry)
+	if k.onEnd != nil {
+		k.onEnd(reason)
+	}
 }
 
 // writeEntry records a call in its conversation.
@@ -470,6 +480,10 @@ func (c *calls) Add(ctx context.Context, d *device, id string, users []string) e
 	c.mu.Unlock()
 	if !ok {
 		return errorf(protocol.CodeNotFound, "no call %s that you are in", id)
+	}
+	if k.onEnd != nil {
+		// The phone is in the call's room and cannot move to another.
+		return errorf(protocol.CodeInvalidState, "a call with a telephone cannot take more people yet")
 	}
 	if err := c.s.existingUsers(ctx, users); err != nil {
 		return err

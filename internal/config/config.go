@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -34,6 +35,7 @@ type Config struct {
 	Rooms Rooms `toml:"rooms"`
 	Chat  Chat  `toml:"chat"`
 	OIDC  OIDC  `toml:"oidc"`
+	SIP   SIP   `toml:"sip"`
 }
 
 // TLS chooses how HTTPS is served: certificate files, automatic certificates (ACME) for a domain, a
@@ -109,6 +111,54 @@ type OIDC struct {
 	AllowUnverifiedEmail bool `toml:"allow_unverified_email"`
 }
 
+// SIP configures the SIP server (internal/sip): desk phones and softphones register with it over
+// UDP, TCP and TLS, and browser SIP clients over WebSocket at /sip on the web server's port.
+// It is off by default: see docs/deploy.md section 15.
+type SIP struct {
+	Enabled bool   `toml:"enabled"`
+	UDP     string `toml:"udp"` // empty disables the transport
+	TCP     string `toml:"tcp"`
+	// TLS is opened only when the web server has a certificate (tls cert/key, acme_domain or
+	// self_signed), which SIP over TLS shares.
+	TLS string `toml:"tls"`
+	// Realm is the digest realm and SIP domain. Empty: the host of public_url, else this machine's
+	// host name. SIP passwords are stored as hashes bound to it.
+	Realm string `toml:"realm"`
+	// ExternalIP is the address put in SDP for media; empty: public_ip.
+	ExternalIP string `toml:"external_ip"`
+	// RTPPorts is the UDP port range of calls' media, "10000-20000"; empty: any free port.
+	RTPPorts         string        `toml:"rtp_ports"`
+	DigestAlgorithms []string      `toml:"digest_algorithms"`
+	MinExpires       time.Duration `toml:"min_expires"`
+	MaxExpires       time.Duration `toml:"max_expires"`
+	DefaultExpires   time.Duration `toml:"default_expires"`
+	MaxBindings      int           `toml:"max_bindings"`
+	MaxMessageSize   ByteSize      `toml:"max_message_size"`
+	// Protection against password scanners (see internal/sip/guard.go).
+	RequestsPerSecond   int           `toml:"requests_per_second"`
+	MaxConnsPerSource   int           `toml:"max_conns_per_source"`
+	AuthFailuresPerIP   int           `toml:"auth_failures_per_ip"`
+	AuthFailuresPerUser int           `toml:"auth_failures_per_user"`
+	FailureWindow       time.Duration `toml:"failure_window"`
+	BlockTime           time.Duration `toml:"block_time"`
+	UserLockTime        time.Duration `toml:"user_lock_time"`
+}
+
+// SIPRealm is the realm SIP accounts are hashed for: sip.realm, else the host of public_url, else
+// this machine's host name (else "switchboard"). `switchboard sip account` uses the same rule.
+func (c *Config) SIPRealm() string {
+	if c.SIP.Realm != "" {
+		return c.SIP.Realm
+	}
+	if u, err := url.Parse(c.PublicURL); c.PublicURL != "" && err == nil && u.Hostname() != "" {
+		return u.Hostname()
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "switchboard"
+}
+
 // Enabled reports whether single sign-on is configured.
 func (o OIDC) Enabled() bool { return o.Issuer != "" }
 
@@ -153,6 +203,18 @@ func Default() Config {
 		},
 		Chat: Chat{Presence: true},
 		OIDC: OIDC{Scopes: []string{"openid", "email", "profile"}, Role: "member", CreateUsers: true},
+		SIP: SIP{
+			UDP: ":5060", TCP: ":5060", TLS: ":5061", RTPPorts: "10000-20000",
+			DigestAlgorithms:  []string{"MD5", "SHA-256"},
+			MinExpires:        time.Minute,
+			MaxExpires:        time.Hour,
+			DefaultExpires:    10 * time.Minute,
+			MaxBindings:       10,
+			MaxMessageSize:    16 << 10,
+			RequestsPerSecond: 50, MaxConnsPerSource: 100,
+			AuthFailuresPerIP: 10, AuthFailuresPerUser: 30,
+			FailureWindow: time.Minute, BlockTime: 15 * time.Minute, UserLockTime: 5 * time.Minute,
+		},
 	}
 }
 
@@ -164,6 +226,8 @@ func Local(dataDir string) Config {
 	c.DataDir = dataDir
 	c.Media.UDP, c.Media.TCP = "127.0.0.1:0", "127.0.0.1:0"
 	c.TURN.UDP, c.TURN.TCP = "127.0.0.1:0", "127.0.0.1:0"
+	c.SIP.UDP, c.SIP.TCP, c.SIP.TLS = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	c.SIP.RTPPorts = ""
 	return c
 }
 
@@ -298,6 +362,9 @@ func (c *Config) Validate() error {
 		bad("rooms resume_grace must not be negative")
 	}
 	errs = append(errs, c.OIDC.validate()...)
+	if c.SIP.Enabled {
+		errs = append(errs, c.SIP.validate(c.Media.UDP, c.TURN)...)
+	}
 	return errors.Join(errs...)
 }
 
@@ -350,6 +417,83 @@ func (o *OIDC) validate() []error {
 	}
 	if len(o.Name) > 40 || strings.ContainsFunc(o.Name, unicode.IsControl) {
 		bad("oidc name %q is the provider's name for the sign-in button: at most 40 characters, such as Keycloak", o.Name)
+	}
+	return errs
+}
+
+// RTPPortRange parses rtp_ports: (0, 0) when empty.
+func (s *SIP) RTPPortRange() (int, int, error) {
+	if s.RTPPorts == "" {
+		return 0, 0, nil
+	}
+	lo, hi, ok := strings.Cut(s.RTPPorts, "-")
+	a, errA := strconv.Atoi(strings.TrimSpace(lo))
+	b, errB := strconv.Atoi(strings.TrimSpace(hi))
+	if !ok || errA != nil || errB != nil || a < 1024 || b > 65535 || b < a+1 {
+		return 0, 0, fmt.Errorf("sip rtp_ports %q must be a range such as 10000-20000 within 1024-65535 (at least two ports), or empty for any free port", s.RTPPorts)
+	}
+	return a, b, nil
+}
+
+func (s *SIP) validate(mediaUDP string, turn TURN) []error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	for _, l := range []struct{ key, addr string }{{"udp", s.UDP}, {"tcp", s.TCP}, {"tls", s.TLS}} {
+		if _, _, err := net.SplitHostPort(l.addr); l.addr != "" && err != nil {
+			bad("sip %s %q is not host:port (for example :5060 or 192.0.2.10:5060), or empty to turn that transport off", l.key, l.addr)
+		}
+	}
+	if s.UDP == "" && s.TCP == "" && s.TLS == "" {
+		bad("sip is enabled but sip udp, tcp and tls are all empty: set at least sip udp = \":5060\", or sip.enabled = false")
+	}
+	if s.UDP != "" && samePort(s.UDP, mediaUDP) {
+		bad("sip udp %q and media udp %q use the same port; give them different ports", s.UDP, mediaUDP)
+	}
+	if s.UDP != "" && turn.Enabled && samePort(s.UDP, turn.UDP) {
+		bad("sip udp %q and turn udp %q use the same port; give them different ports", s.UDP, turn.UDP)
+	}
+	if s.TCP != "" && turn.Enabled && samePort(s.TCP, turn.TCP) {
+		bad("sip tcp %q and turn tcp %q use the same port; give them different ports", s.TCP, turn.TCP)
+	}
+	if s.Realm != "" && (strings.TrimSpace(s.Realm) != s.Realm || strings.ContainsAny(s.Realm, "\"\\ \t\r\n")) {
+		bad("sip realm %q must be a plain name such as sip.example.com (no spaces or quotes)", s.Realm)
+	}
+	if s.ExternalIP != "" {
+		if _, err := netip.ParseAddr(s.ExternalIP); err != nil {
+			bad("sip external_ip %q is not an IP address (the public address phones send media to, e.g. 203.0.113.7)", s.ExternalIP)
+		}
+	}
+	if _, _, err := s.RTPPortRange(); err != nil {
+		bad("%v", err)
+	}
+	if len(s.DigestAlgorithms) == 0 {
+		bad("sip digest_algorithms is empty: use [\"MD5\", \"SHA-256\"], or [\"SHA-256\"] when every phone supports RFC 8760")
+	}
+	seen := map[string]bool{}
+	for _, a := range s.DigestAlgorithms {
+		if a != "MD5" && a != "SHA-256" {
+			bad("sip digest_algorithms entry %q is not supported: use MD5 and/or SHA-256", a)
+		}
+		if seen[a] {
+			bad("sip digest_algorithms lists %q twice", a)
+		}
+		seen[a] = true
+	}
+	if s.MinExpires < time.Second || s.MinExpires > s.DefaultExpires || s.DefaultExpires > s.MaxExpires {
+		bad("sip registration intervals must satisfy 1s <= min_expires (%s) <= default_expires (%s) <= max_expires (%s)",
+			s.MinExpires, s.DefaultExpires, s.MaxExpires)
+	}
+	if s.MaxBindings < 1 {
+		bad("sip max_bindings must be at least 1 (phones one SIP account may register at once; 10 is the default)")
+	}
+	if s.MaxMessageSize < 1024 || s.MaxMessageSize > 65535 {
+		bad("sip max_message_size %s must be between 1KiB and 65535 bytes (16KiB is the default)", s.MaxMessageSize)
+	}
+	if s.RequestsPerSecond < 1 || s.MaxConnsPerSource < 1 || s.AuthFailuresPerIP < 1 || s.AuthFailuresPerUser < 1 {
+		bad("sip requests_per_second, max_conns_per_source, auth_failures_per_ip and auth_failures_per_user must each be at least 1")
+	}
+	if s.FailureWindow <= 0 || s.BlockTime <= 0 || s.UserLockTime <= 0 {
+		bad("sip failure_window, block_time and user_lock_time must be positive durations such as 1m, 15m, 5m")
 	}
 	return errs
 }

@@ -205,3 +205,70 @@ create_users = false
 		t.Fatalf("the usage text shows a secret:\n%s", help.String())
 	}
 }
+
+// SIP is off by default (docs/deploy.md section 15): a fresh server must start where port 5060 is
+// taken. Turned on, its settings come from the file, the environment and flags like the others.
+func TestSIPOptions(t *testing.T) {
+	def := Default()
+	if def.SIP.Enabled {
+		t.Fatal("sip should be off by default")
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "sip.toml")
+	os.WriteFile(file, []byte("[sip]\nenabled = true\nrealm = \"pbx.example.com\"\ntls = \"\"\nmax_message_size = \"8KiB\"\nblock_time = \"1h\"\n"), 0o600)
+	cfg, err := Load([]string{"--config", file, "--sip-digest-algorithms", "SHA-256,MD5"},
+		[]string{"SWITCHBOARD_SIP_UDP=:5062"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.SIP
+	if !s.Enabled || s.Realm != "pbx.example.com" || s.UDP != ":5062" || s.TCP != ":5060" || s.TLS != "" ||
+		s.MaxMessageSize != 8<<10 || s.BlockTime != time.Hour || strings.Join(s.DigestAlgorithms, ",") != "SHA-256,MD5" {
+		t.Fatalf("sip settings %+v", s)
+	}
+	if cfg.SIPRealm() != "pbx.example.com" {
+		t.Errorf("realm %q", cfg.SIPRealm())
+	}
+	cfg.SIP.Realm, cfg.PublicURL = "", "https://meet.example.com:8443/x"
+	if cfg.SIPRealm() != "meet.example.com" {
+		t.Errorf("realm from public_url: %q", cfg.SIPRealm())
+	}
+
+	typo := filepath.Join(dir, "typo.toml")
+	os.WriteFile(typo, []byte("[sip]\nenabled = true\nrelam = \"x\"\n"), 0o600)
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown key", []string{"--config", typo}, "unknown setting(s) sip.relam"},
+		{"no transport", []string{"--sip", "--sip-udp", "", "--sip-tcp", "", "--sip-tls", ""}, "sip udp, tcp and tls are all empty"},
+		{"bad addr", []string{"--sip", "--sip-udp", "5060"}, "sip udp \"5060\" is not host:port"},
+		{"clash with turn", []string{"--sip", "--sip-udp", ":3478"}, "sip udp \":3478\" and turn udp"},
+		{"bad algorithm", []string{"--sip", "--sip-digest-algorithms", "SHA-512"}, "\"SHA-512\" is not supported"},
+		{"intervals", []string{"--sip", "--sip-min-expires", "2h"}, "min_expires (2h0m0s) <= default_expires"},
+		{"bad realm", []string{"--sip", "--sip-realm", "a b"}, "sip realm \"a b\" must be a plain name"},
+		{"bad external ip", []string{"--sip", "--sip-external-ip", "pbx"}, "sip external_ip \"pbx\" is not an IP address"},
+		{"tiny messages", []string{"--sip", "--sip-max-message-size", "100"}, "sip max_message_size"},
+		{"bad rtp ports", []string{"--sip", "--sip-rtp-ports", "20000-10000"}, "sip rtp_ports \"20000-10000\" must be a range"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(tt.args, nil, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+	// Off, its settings are not checked: a broken [sip] section does not stop a server that does
+	// not use it... except unknown keys, which are always errors.
+	if _, err := Load([]string{"--sip-udp", "5060"}, nil, io.Discard); err != nil {
+		t.Errorf("sip off: %v", err)
+	}
+	var help strings.Builder
+	Load([]string{"--help"}, nil, &help)
+	for _, k := range []string{"[sip.enabled]", "[sip.realm]", "[sip.block_time]", "[sip.max_message_size]"} {
+		if !strings.Contains(help.String(), k) {
+			t.Errorf("--help does not document %s", k)
+		}
+	}
+}

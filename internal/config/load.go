@@ -178,10 +178,32 @@ func flagSet(cfg *Config, usage io.Writer) (*flag.FlagSet, *string) {
 	boolean(&cfg.OIDC.CreateUsers, "oidc-create-users", "oidc.create_users", "single sign-on: create an account at someone's first sign-in (false: only people who have an account with that e-mail address)")
 	boolean(&cfg.OIDC.AllowUnverifiedEmail, "oidc-allow-unverified-email", "oidc.allow_unverified_email", "single sign-on: accept e-mail addresses the provider does not mark verified (only for providers that never do, such as Entra ID, with addresses you control)")
 
+	boolean(&cfg.SIP.Enabled, "sip", "sip.enabled", "run the SIP server for desk phones and softphones (UDP/TCP, TLS with a certificate, WebSocket at /sip)")
+	str(&cfg.SIP.UDP, "sip-udp", "sip.udp", "UDP `address` for SIP (empty disables)")
+	str(&cfg.SIP.TCP, "sip-tcp", "sip.tcp", "TCP `address` for SIP (empty disables)")
+	str(&cfg.SIP.TLS, "sip-tls", "sip.tls", "TLS `address` for SIP; opened only when the web server has a certificate (empty disables)")
+	str(&cfg.SIP.Realm, "sip-realm", "sip.realm", "SIP domain and digest `realm` (default: the host of --public-url, else this machine's host name); SIP passwords are bound to it")
+	str(&cfg.SIP.ExternalIP, "sip-external-ip", "sip.external_ip", "`IP` address phones send call media to (default: --public-ip)")
+	str(&cfg.SIP.RTPPorts, "sip-rtp-ports", "sip.rtp_ports", "UDP port `range` for the media of calls with phones, e.g. 10000-20000 (empty: any free port)")
+	list(&cfg.SIP.DigestAlgorithms, "sip-digest-algorithms", "sip.digest_algorithms", "comma-separated digest `algorithms` offered, preferred first: MD5, SHA-256")
+	dur(&cfg.SIP.MinExpires, "sip-min-expires", "sip.min_expires", "shortest registration a phone may ask for (shorter gets 423 Interval Too Brief)")
+	dur(&cfg.SIP.MaxExpires, "sip-max-expires", "sip.max_expires", "longest registration; longer requests are cut to it")
+	dur(&cfg.SIP.DefaultExpires, "sip-default-expires", "sip.default_expires", "registration length for phones that ask for none")
+	fs.IntVar(&cfg.SIP.MaxBindings, "sip-max-bindings", cfg.SIP.MaxBindings, "most phones registered at once with one SIP account [sip.max_bindings]")
+	fs.Var(&cfg.SIP.MaxMessageSize, "sip-max-message-size", "largest SIP message `size` accepted, e.g. 16KiB [sip.max_message_size]")
+	fs.IntVar(&cfg.SIP.RequestsPerSecond, "sip-requests-per-second", cfg.SIP.RequestsPerSecond, "SIP messages one source address may send per second (bursts of twice that); the rest is dropped [sip.requests_per_second]")
+	fs.IntVar(&cfg.SIP.MaxConnsPerSource, "sip-max-conns-per-source", cfg.SIP.MaxConnsPerSource, "open SIP TCP/TLS connections one source address may hold [sip.max_conns_per_source]")
+	fs.IntVar(&cfg.SIP.AuthFailuresPerIP, "sip-auth-failures-per-ip", cfg.SIP.AuthFailuresPerIP, "failed SIP authentications within --sip-failure-window that block the source address [sip.auth_failures_per_ip]")
+	fs.IntVar(&cfg.SIP.AuthFailuresPerUser, "sip-auth-failures-per-user", cfg.SIP.AuthFailuresPerUser, "failed SIP authentications for one username, from anywhere, within --sip-failure-window that lock the username [sip.auth_failures_per_user]")
+	dur(&cfg.SIP.FailureWindow, "sip-failure-window", "sip.failure_window", "window in which failed SIP authentications are counted")
+	dur(&cfg.SIP.BlockTime, "sip-block-time", "sip.block_time", "how long a source address that failed too often gets no answer at all")
+	dur(&cfg.SIP.UserLockTime, "sip-user-lock-time", "sip.user_lock_time", "how long a username that failed too often is refused, even with the right password")
+
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: switchboard serve [options]
 
-Runs the server: web app, API and signalling over HTTP(S), the SFU, and the embedded TURN server.
+Runs the server: web app, API and signalling over HTTP(S), the SFU, the embedded TURN server and,
+with --sip, the SIP server for phones.
 Every option can also be set in the environment (--turn-udp is SWITCHBOARD_TURN_UDP) or in the TOML
 file given with --config (the key in brackets; dots are tables: [turn] udp = ":3478").
 Precedence: flags, then environment, then file, then defaults.

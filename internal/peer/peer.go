@@ -225,6 +225,7 @@ func (p *Peer) HandleOffer(m *protocol.Offer, reply func(protocol.Message)) {
 			_ = p.pub.AddICECandidate(c)
 		}
 		p.pubPendingCands = nil
+		p.restrictAudio()
 		answer, err := p.pub.CreateAnswer(nil)
 		if err == nil {
 			err = p.pub.SetLocalDescription(answer)
@@ -235,6 +236,26 @@ func (p *Peer) HandleOffer(m *protocol.Offer, reply func(protocol.Message)) {
 		}
 		reply(&protocol.Answer{PC: protocol.PCPublish, SDP: p.pub.LocalDescription().SDP})
 	})
+}
+
+// restrictAudio limits what the client may publish to the room's audio
+// codec, when the room has one (a call with a telephone).
+func (p *Peer) restrictAudio() {
+	mime := p.room.Settings().AudioCodec
+	if mime == "" {
+		return
+	}
+	c, ok := rtc.AudioCodec(mime)
+	if !ok {
+		return
+	}
+	for _, tr := range p.pub.GetTransceivers() {
+		if tr.Kind() == webrtc.RTPCodecTypeAudio {
+			if err := tr.SetCodecPreferences([]webrtc.RTPCodecParameters{c}); err != nil {
+				p.log.Warn("cannot restrict audio codec", "codec", mime, "err", err)
+			}
+		}
+	}
 }
 
 // HandleAnswer applies the client's answer to our subscribe offer.

@@ -60,6 +60,9 @@ type Settings struct {
 	Lobby           bool          `json:"lobby"`
 	MaxParticipants int           `json:"maxParticipants,omitempty"`
 	EmptyTimeout    time.Duration `json:"-"`
+	// AudioCodec, when set (e.g. "audio/PCMU"), is the only audio codec browsers may publish:
+	// a call with a telephone passes G.711 through instead of transcoding.
+	AudioCodec string `json:"-"`
 }
 
 // Errors a join can end with; the signal layer maps them to protocol codes.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/pion/dtls/v3"
@@ -132,6 +133,10 @@ func codecs() []webrtc.RTPCodecParameters {
 	return []webrtc.RTPCodecParameters{
 		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
 			SDPFmtpLine: "minptime=10;useinbandfec=1;usedtx=1"}, PayloadType: 111},
+		// G.711 after Opus: browsers offer Opus first and keep using it; calls with telephones
+		// choose G.711 (room.Settings.AudioCodec) and pass it through without transcoding.
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000, Channels: 1}, PayloadType: 0},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000, Channels: 1}, PayloadType: 8},
 		video(webrtc.MimeTypeVP8, 96, ""), rtx(97, 96),
 		video(webrtc.MimeTypeVP9, 98, "profile-id=0"), rtx(99, 98),
 		video(webrtc.MimeTypeH264, 102, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"), rtx(103, 102),
@@ -139,11 +144,21 @@ func codecs() []webrtc.RTPCodecParameters {
 	}
 }
 
+// AudioCodec returns the registered audio codec with mime type mime (e.g. audio/PCMU).
+func AudioCodec(mime string) (webrtc.RTPCodecParameters, bool) {
+	for _, c := range codecs() {
+		if strings.EqualFold(c.MimeType, mime) && strings.HasPrefix(c.MimeType, "audio/") {
+			return c, true
+		}
+	}
+	return webrtc.RTPCodecParameters{}, false
+}
+
 func newAPI(se webrtc.SettingEngine, publish bool) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	for _, c := range codecs() {
 		kind := webrtc.RTPCodecTypeVideo
-		if c.MimeType == webrtc.MimeTypeOpus {
+		if strings.HasPrefix(c.MimeType, "audio/") {
 			kind = webrtc.RTPCodecTypeAudio
 		}
 		if c.MimeType == webrtc.MimeTypeRTX {

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -155,6 +156,23 @@ func (t *Track) AddLayer(remote *webrtc.TrackRemote) error {
 	return nil
 }
 
+// RTPReader is where a layer's raw RTP packets come from: a
+// *webrtc.TrackRemote, or a reader fed by a publisher that is not a WebRTC
+// peer (a SIP call's plain RTP).
+type RTPReader interface {
+	Read(b []byte) (int, interceptor.Attributes, error)
+}
+
+// AddReader starts the only layer of a non-simulcast track, reading raw RTP
+// packets from r until it returns io.EOF. ssrc is the publisher's SSRC.
+func (t *Track) AddReader(ssrc uint32, r RTPReader) error {
+	if err := t.startLayer(0, ssrc); err != nil {
+		return err
+	}
+	go t.readLoop(0, r)
+	return nil
+}
+
 // startLayer prepares layer l; the caller then runs its read loop.
 func (t *Track) startLayer(l int, ssrc uint32) error {
 	if t.closed.Load() {
@@ -196,7 +214,7 @@ type packet struct {
 	audioLevel int     // raw RFC 6464 byte, -1 if absent
 }
 
-func (t *Track) readLoop(l int, remote *webrtc.TrackRemote) {
+func (t *Track) readLoop(l int, remote RTPReader) {
 	defer func() {
 		if t.active.Add(-1) == 0 {
 			t.Close()

@@ -96,6 +96,24 @@ type Config struct {
 	AuthFailuresPerUser int
 	UserLockTime        time.Duration
 
+	// OnCall receives each authenticated call from a phone, in a goroutine
+	// of its own: it must Answer, Reject or Hangup the call (see Call).
+	// Without it every INVITE gets 480 Temporarily Unavailable.
+	OnCall func(*Call)
+	// MediaIP is the address put in SDP (and Contact) for calls: the
+	// server's public address behind 1:1 NAT. Default: the local address
+	// the system routes to the phone through.
+	MediaIP netip.Addr
+	// RTPBindAddr is where each call's RTP socket is opened (port 0: any
+	// free port, or one of RTPPortMin-RTPPortMax). Default "0.0.0.0:0".
+	RTPBindAddr string
+	// RTPPortMin and RTPPortMax bound the RTP ports of calls (both 0: any
+	// free port).
+	RTPPortMin, RTPPortMax int
+	// MaxCalls bounds concurrent calls from phones; more get 503 with
+	// Retry-After. Default 500.
+	MaxCalls int
+
 	// WebSocketClientAddr, when set, gives the client's address of a SIP
 	// over WebSocket request, e.g. from X-Forwarded-For behind a trusted
 	// proxy; rate limits and blocks apply to that address. When nil or
@@ -141,6 +159,10 @@ func (c Config) WithDefaults() Config {
 	defInt(&c.MaxConnsPerSource, 100)
 	defInt(&c.AuthFailuresPerIP, 10)
 	defInt(&c.AuthFailuresPerUser, 30)
+	defInt(&c.MaxCalls, 500)
+	if c.RTPBindAddr == "" {
+		c.RTPBindAddr = "0.0.0.0:0"
+	}
 	if c.UserAgent == "" {
 		c.UserAgent = "Switchboard"
 	}
@@ -201,6 +223,11 @@ func (c Config) Validate() error {
 	}
 	if c.RequestsPerSecond < 1 {
 		bad("sip: requests per second per source must be at least 1")
+	}
+	if c.RTPPortMin != 0 || c.RTPPortMax != 0 {
+		if c.RTPPortMin < 1024 || c.RTPPortMax > 65535 || c.RTPPortMax < c.RTPPortMin+1 {
+			bad("sip: the RTP port range %d-%d must lie within 1024-65535 and hold at least two ports", c.RTPPortMin, c.RTPPortMax)
+		}
 	}
 	if c.MaxConnsPerSource < 1 {
 		bad("sip: connections per source must be at least 1")

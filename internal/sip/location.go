@@ -71,6 +71,20 @@ func (l *location) count(now time.Time) int {
 	return n
 }
 
+// usernames lists the accounts with live bindings.
+func (l *location) usernames(now time.Time) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for u := range l.bindings {
+		if len(l.liveLocked(u, now)) > 0 {
+			out = append(out, u)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // sweep drops expired bindings of every account.
 func (l *location) sweep(now time.Time) {
 	l.mu.Lock()

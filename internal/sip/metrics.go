@@ -13,4 +13,8 @@ type Metrics struct {
 	SourcesBlocked atomic.Uint64 // times a source address was blocked
 	UsersLocked    atomic.Uint64 // times a username was locked after spread-out failures
 	Dropped        atomic.Uint64 // messages dropped: blocked source, over the rate limit or too large
+	CallAttempts   atomic.Uint64 // authenticated INVITEs from phones
+	CallsAnswered  atomic.Uint64 // calls from phones answered
+	RTPIn          atomic.Uint64 // RTP packets accepted from phones
+	RTPOut         atomic.Uint64 // RTP packets sent to phones
 }

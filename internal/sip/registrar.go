@@ -243,7 +243,7 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, ip net
 		return store.SIPAccount{}, false
 	}
 	if !sameRequestURI(cred.URI, &req.Recipient) {
-		s.failed(req, ip, cred.Username, "digest uri does not match the request", now)
+		s.failed(req, ip, cred.Username, "digest uri "+strconv.Quote(truncate(cred.URI, 96))+" does not match the request", now)
 		s.forbidUnlessBlocked(req, tx, ip, now)
 		return store.SIPAccount{}, false
 	}

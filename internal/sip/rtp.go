@@ -3,8 +3,10 @@ package sip
 import (
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -35,6 +37,7 @@ type RTPSession struct {
 
 	PacketsIn  atomic.Uint64 // accepted RTP packets
 	PacketsOut atomic.Uint64
+	totals     *Metrics      // also counted here when set (RTPIn, RTPOut)
 	Dropped    atomic.Uint64 // not RTP, unexpected payload type, or from a stranger
 
 	done chan struct{}
@@ -58,6 +61,28 @@ func ListenRTP(addr string, external netip.Addr) (*RTPSession, error) {
 		return nil, fmt.Errorf("sip: listen rtp: %w", err)
 	}
 	return &RTPSession{conn: c, external: external, done: make(chan struct{})}, nil
+}
+
+// ListenRTPIn opens an RTP socket on host at a free even port (RFC 3550
+// section 11) between min and max, trying them from a random start; min 0
+// picks any free port. It is how calls get ports a firewall can allow.
+func ListenRTPIn(host string, min, max int, external netip.Addr) (*RTPSession, error) {
+	if min == 0 {
+		return ListenRTP(net.JoinHostPort(host, "0"), external)
+	}
+	first := min + min%2
+	n := (max-first)/2 + 1
+	if n < 1 {
+		return nil, fmt.Errorf("sip: no even port in the RTP range %d-%d", min, max)
+	}
+	start := mrand.IntN(n)
+	for i := range n {
+		port := first + 2*((start+i)%n)
+		if s, err := ListenRTP(net.JoinHostPort(host, strconv.Itoa(port)), external); err == nil {
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("sip: every RTP port in %d-%d is taken (widen sip.rtp_ports)", min, max)
 }
 
 // LocalAddr is the address to put in SDP.
@@ -118,6 +143,9 @@ func (s *RTPSession) Start(onPacket func(*rtp.Packet)) {
 				continue
 			}
 			s.PacketsIn.Add(1)
+			if s.totals != nil {
+				s.totals.RTPIn.Add(1)
+			}
 			if onPacket != nil {
 				onPacket(&p)
 			}
@@ -166,6 +194,9 @@ func (s *RTPSession) WriteRTP(p *rtp.Packet) error {
 		return err
 	}
 	s.PacketsOut.Add(1)
+	if s.totals != nil {
+		s.totals.RTPOut.Add(1)
+	}
 	return nil
 }
 

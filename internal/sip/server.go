@@ -21,6 +21,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -50,6 +51,11 @@ type Server struct {
 	tcp net.Listener
 	tls net.Listener
 	ws  *wsListener
+
+	wsPorts atomic.Uint32 // synthetic ports for WebSocket clients known only by address
+
+	calls       sync.Map // Call-ID -> *Call
+	activeCalls atomic.Int64
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -112,6 +118,8 @@ func New(cfg Config) (*Server, error) {
 	s.srv.OnRegister(s.onRegister)
 	s.srv.OnOptions(s.onOptions)
 	s.srv.OnInvite(s.onInvite)
+	s.srv.OnAck(s.onAck)
+	s.srv.OnBye(s.onBye)
 	s.srv.OnNoRoute(s.onNoRoute)
 
 	if err := s.listen(); err != nil {
@@ -179,6 +187,7 @@ func (s *Server) Addrs() Addrs {
 // Close stops listening, closes every connection and forgets the bindings.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		s.endCalls()
 		close(s.stop)
 		if s.udp != nil {
 			s.udp.Close()
@@ -200,6 +209,9 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// ActiveCalls is the number of calls from phones now (ringing or answered): a gauge.
+func (s *Server) ActiveCalls() int { return int(s.activeCalls.Load()) }
+
 // Bindings returns the live registrations of username, newest first.
 func (s *Server) Bindings(username string) []Binding {
 	return s.loc.lookup(username, s.cfg.Now())
@@ -207,6 +219,9 @@ func (s *Server) Bindings(username string) []Binding {
 
 // BindingCount is the number of live registrations: a gauge for metrics.
 func (s *Server) BindingCount() int { return s.loc.count(s.cfg.Now()) }
+
+// RegisteredUsernames lists the accounts that have live bindings.
+func (s *Server) RegisteredUsernames() []string { return s.loc.usernames(s.cfg.Now()) }
 
 // Unregister drops every binding of username, for when its account is
 // deleted or disabled; the phone's next REGISTER is refused.
@@ -385,22 +400,6 @@ func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 		sip.NewHeader("Allow", allowed),
 		sip.NewHeader("Accept", "application/sdp"),
 		sip.NewHeader("Accept-Language", "en"))
-}
-
-// onInvite refuses calls for now: routing them is the next step (trunks, the
-// media bridge). 480 tells a phone "not now" without implying it erred.
-func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
-	s.m.Requests.Add(1)
-	if s.checkRequire(req, tx) {
-		return
-	}
-	from := ""
-	if f := req.From(); f != nil {
-		from = truncate(f.Address.String(), 128)
-	}
-	s.log.Info("sip: call refused: calls are not routed yet", "from", from,
-		"to", truncate(req.Recipient.String(), 128), "source", req.Source())
-	s.respond(req, tx, 480, "Temporarily Unavailable")
 }
 
 // onNoRoute answers methods we have no handler for. ACK never gets an

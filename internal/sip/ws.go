@@ -133,10 +133,17 @@ func (s *Server) WebSocketHandler() http.Handler {
 		// A hijacked connection keeps the HTTP server's deadlines. Give the
 		// handshake its own, lifted once sipgo has answered it.
 		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		port := int(peer.Port())
+		if port == 0 {
+			// An HTTP server behind a trusted proxy gives the client's
+			// address without a port. sipgo keys its connections by remote
+			// address, so each connection gets a port of its own.
+			port = 1024 + int(s.wsPorts.Add(1)%64512)
+		}
 		rc := &replayConn{
 			Conn:   conn,
 			r:      io.MultiReader(&head, rw.Reader),
-			remote: &net.TCPAddr{IP: client.AsSlice(), Port: int(peer.Port())},
+			remote: &net.TCPAddr{IP: client.AsSlice(), Port: port},
 		}
 		if !s.ws.offer(&deadlineClearingConn{replayConn: rc}) {
 			conn.Close()

@@ -1,0 +1,169 @@
+// Package bridge joins the SIP side of a call (plain RTP on a
+// sip.RTPSession) to WebRTC (pion tracks) without transcoding: the phone
+// and the browser agree on G.711 (PCMU or PCMA), and packets pass through
+// with their payload untouched. Only the RTP header changes: each side sees
+// one continuous stream with its own SSRC, sequence numbers and timestamps,
+// and the payload type it negotiated.
+//
+// It is the media half of a SIP call as a room participant: Track is what
+// the call publishes (the phone's voice), Receive takes what it subscribes
+// to (a browser's voice). A SIP call never reaches the SFU's hot path
+// differently from a browser: Track is an ordinary pion TrackLocal.
+package bridge
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"switchboard/internal/sip"
+)
+
+// Codec is the WebRTC codec of a G.711 SIP codec, with its static payload type.
+func Codec(c sip.Codec) (webrtc.RTPCodecParameters, error) {
+	var mime string
+	switch c.Name {
+	case sip.PCMU.Name:
+		mime = webrtc.MimeTypePCMU
+	case sip.PCMA.Name:
+		mime = webrtc.MimeTypePCMA
+	default:
+		return webrtc.RTPCodecParameters{}, fmt.Errorf("bridge: %s cannot pass through to a browser (use PCMU or PCMA)", c.Name)
+	}
+	def := sip.PCMU
+	if c.Name == sip.PCMA.Name {
+		def = sip.PCMA
+	}
+	return webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 8000, Channels: 1},
+		PayloadType:        webrtc.PayloadType(def.PayloadType),
+	}, nil
+}
+
+// RegisterCodec registers c as the only audio codec a media engine knows, so
+// the browser negotiates exactly the phone's codec.
+func RegisterCodec(me *webrtc.MediaEngine, c sip.Codec) error {
+	p, err := Codec(c)
+	if err != nil {
+		return err
+	}
+	return me.RegisterCodec(p, webrtc.RTPCodecTypeAudio)
+}
+
+// Bridge passes one call's audio both ways.
+type Bridge struct {
+	rtp   *sip.RTPSession
+	codec sip.Codec
+	track *webrtc.TrackLocalStaticRTP
+
+	// Towards the phone: one SSRC, continuous numbering across browser
+	// tracks (a browser that re-publishes starts a new stream).
+	mu        sync.Mutex
+	ssrc      uint32
+	started   bool
+	lastSeq   uint16
+	lastTS    uint32
+	source    uint32 // SSRC of the WebRTC stream now forwarded
+	seqOffset uint16
+	tsOffset  uint32
+
+	ToWebRTC atomic.Uint64 // packets from the phone written to Track
+	ToPhone  atomic.Uint64 // packets from WebRTC sent to the phone
+
+	wg sync.WaitGroup
+}
+
+// New returns a bridge for a call answered with codec on rs. trackID and
+// streamID name Track (the msid a browser sees).
+func New(rs *sip.RTPSession, codec sip.Codec, trackID, streamID string) (*Bridge, error) {
+	p, err := Codec(codec)
+	if err != nil {
+		return nil, err
+	}
+	t, err := webrtc.NewTrackLocalStaticRTP(p.RTPCodecCapability, trackID, streamID)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: %w", err)
+	}
+	var b [4]byte
+	rand.Read(b[:])
+	return &Bridge{rtp: rs, codec: codec, track: t, ssrc: binary.BigEndian.Uint32(b[:])}, nil
+}
+
+// Track is the phone's voice as a WebRTC track: add it to a peer connection.
+func (b *Bridge) Track() *webrtc.TrackLocalStaticRTP { return b.track }
+
+// Start forwards the phone's audio to Track until the RTP session closes.
+// Packets of other payload types (telephone-events) are not forwarded.
+func (b *Bridge) Start() {
+	b.rtp.Start(func(p *rtp.Packet) {
+		if p.PayloadType != b.codec.PayloadType {
+			return
+		}
+		// WriteRTP sets each binding's SSRC and payload type; the rest
+		// (sequence, timestamp, marker) is the phone's, already continuous.
+		if err := b.track.WriteRTP(p); err == nil {
+			b.ToWebRTC.Add(1)
+		}
+	})
+}
+
+// Receive forwards a remote WebRTC track (a browser's voice) to the phone
+// until the track ends. Its codec must be the call's.
+func (b *Bridge) Receive(remote *webrtc.TrackRemote) error {
+	want, _ := Codec(b.codec)
+	if got := remote.Codec().MimeType; !strings.EqualFold(got, want.MimeType) {
+		return fmt.Errorf("bridge: the browser sends %s, the call needs %s", got, want.MimeType)
+	}
+	b.wg.Go(func() {
+		var p rtp.Packet
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := remote.Read(buf)
+			if err != nil {
+				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) {
+					return
+				}
+				continue
+			}
+			if p.Unmarshal(buf[:n]) != nil {
+				continue
+			}
+			b.toPhone(&p)
+		}
+	})
+	return nil
+}
+
+// toPhone rewrites p's header (p belongs to the caller's loop) for the
+// phone's stream and sends it. No lock is held during the write.
+func (b *Bridge) toPhone(p *rtp.Packet) {
+	b.mu.Lock()
+	if !b.started || p.SSRC != b.source {
+		// A new WebRTC stream: continue our numbering where it stopped.
+		if b.started {
+			b.seqOffset = b.lastSeq + 1 - p.SequenceNumber
+			b.tsOffset = b.lastTS + 160 - p.Timestamp // one 20 ms frame later
+		} else {
+			b.seqOffset, b.tsOffset = 0, 0
+		}
+		b.started, b.source = true, p.SSRC
+	}
+	p.Header = rtp.Header{Version: 2, Marker: p.Marker, PayloadType: b.codec.PayloadType,
+		SequenceNumber: p.SequenceNumber + b.seqOffset, Timestamp: p.Timestamp + b.tsOffset, SSRC: b.ssrc}
+	b.lastSeq, b.lastTS = p.SequenceNumber, p.Timestamp
+	b.mu.Unlock()
+	if b.rtp.WriteRTP(p) == nil {
+		b.ToPhone.Add(1)
+	}
+}
+
+// Wait returns when every Receive loop has ended (their tracks ended).
+func (b *Bridge) Wait() { b.wg.Wait() }

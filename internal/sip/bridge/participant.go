@@ -1,0 +1,249 @@
+package bridge
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"switchboard/internal/protocol"
+	"switchboard/internal/room"
+	"switchboard/internal/sfu"
+	"switchboard/internal/sip"
+)
+
+// Participant is a SIP call in a meeting room, like a browser but without
+// a peer connection: it publishes the phone's voice as an sfu.Track fed
+// with the call's RTP, and the first audio track it is given to subscribe
+// to goes to the phone through a DownTrack bound to the call's RTP socket.
+// The room must carry G.711 (room.Settings.AudioCodec) so that nothing is
+// transcoded. A phone hears one other person; mixing several (mix-minus)
+// is for later.
+type Participant struct {
+	id    string
+	room  *room.Room
+	rs    *sip.RTPSession
+	codec sip.Codec
+	wc    webrtc.RTPCodecParameters
+	track *sfu.Track
+	in    *packetReader
+	log   *slog.Logger
+	// onClose is called once when the room ends the participant (removed,
+	// room closed, shutdown), so the call can be hung up.
+	onClose func(reason string)
+
+	mu     sync.Mutex
+	down   *sfu.DownTrack // what the phone hears
+	downID string         // its room track id
+	closed bool
+}
+
+// Join puts the call answered on rs with codec into r under name, and
+// starts the media both ways. ssrc-level details are the bridge's.
+func Join(r *room.Room, rs *sip.RTPSession, codec sip.Codec, name string, metrics *sfu.Metrics, log *slog.Logger,
+	onClose func(reason string),
+) (*Participant, error) {
+	wc, err := Codec(codec)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	p := &Participant{id: "sip_" + room.NewID(), room: r, rs: rs, codec: codec, wc: wc,
+		in: &packetReader{ch: make(chan []byte, 64), done: make(chan struct{})}, onClose: onClose}
+	p.log = log.With("participant", p.id, "room", r.ID())
+	if _, _, err := r.Join(room.JoinRequest{Participant: p, Name: name, Admitted: true,
+		Perms: protocol.Permissions{Publish: true, Subscribe: true}}); err != nil {
+		return nil, fmt.Errorf("bridge: join room: %w", err)
+	}
+	info := protocol.TrackInfo{ID: "t_" + room.NewID(), Participant: p.id, Kind: "audio", Source: "microphone"}
+	p.track = sfu.NewTrack(sfu.TrackOptions{ID: info.ID, StreamID: p.id, Kind: webrtc.RTPCodecTypeAudio,
+		Codec: wc.RTPCodecCapability, Logger: p.log, Metrics: metrics})
+	var b [4]byte
+	rand.Read(b[:])
+	if err := p.track.AddReader(binary.BigEndian.Uint32(b[:]), p.in); err != nil {
+		r.Leave(p.id, "failed")
+		return nil, err
+	}
+	rs.Start(func(pkt *rtp.Packet) {
+		if pkt.PayloadType != codec.PayloadType {
+			return // telephone-events are not forwarded yet
+		}
+		raw, err := pkt.Marshal()
+		if err == nil {
+			p.in.push(raw)
+		}
+	})
+	if err := r.Publish(room.NewTrack(info, p.track)); err != nil {
+		p.Leave("failed")
+		return nil, fmt.Errorf("bridge: publish: %w", err)
+	}
+	p.log.Info("sip call joined the room", "codec", codec.Name)
+	return p, nil
+}
+
+// ID is the participant's id in the room.
+func (p *Participant) ID() string { return p.id }
+
+// Send drops room events: a phone has no use for them.
+func (p *Participant) Send(protocol.Message) {}
+
+// Subscribe binds the first audio track to the phone. It is called with the
+// room's lock held, so the binding happens in a goroutine.
+func (p *Participant) Subscribe(t *room.Track) {
+	media, ok := t.Media.(*sfu.Track)
+	if !ok || t.Kind() != "audio" {
+		return
+	}
+	p.mu.Lock()
+	if p.closed || p.down != nil {
+		p.mu.Unlock()
+		return
+	}
+	dt := media.Subscribe(p.id)
+	p.down, p.downID = dt, t.ID()
+	p.mu.Unlock()
+	go func() {
+		ctx := &phoneContext{p: p}
+		if _, err := dt.Bind(ctx); err != nil {
+			p.log.Warn("the phone cannot hear this track", "track", t.ID(), "err", err)
+		}
+	}()
+}
+
+// Unsubscribe stops what the phone hears when that track goes.
+func (p *Participant) Unsubscribe(t *room.Track) {
+	p.mu.Lock()
+	dt := p.down
+	if dt == nil || p.downID != t.ID() {
+		p.mu.Unlock()
+		return
+	}
+	p.down, p.downID = nil, ""
+	p.mu.Unlock()
+	dt.Close()
+}
+
+// Close is the room ending the participant.
+func (p *Participant) Close(reason string) {
+	if p.stop() && p.onClose != nil {
+		go p.onClose(reason)
+	}
+}
+
+// Leave takes the call out of the room (the call ended).
+func (p *Participant) Leave(reason string) {
+	p.room.Leave(p.id, reason)
+	p.stop()
+}
+
+// stop releases the media once; it reports whether it did.
+func (p *Participant) stop() bool {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return false
+	}
+	p.closed = true
+	dt := p.down
+	p.down = nil
+	p.mu.Unlock()
+	if dt != nil {
+		dt.Close()
+	}
+	p.in.close()
+	if p.track != nil {
+		p.track.Close()
+	}
+	return true
+}
+
+// packetReader feeds raw RTP packets to the sfu.Track's read loop.
+type packetReader struct {
+	ch   chan []byte
+	done chan struct{}
+	once sync.Once
+}
+
+// push queues a packet, dropping it when the reader is behind (as a
+// network would).
+func (r *packetReader) push(b []byte) {
+	select {
+	case r.ch <- b:
+	case <-r.done:
+	default:
+	}
+}
+
+func (r *packetReader) Read(b []byte) (int, interceptor.Attributes, error) {
+	select {
+	case pkt := <-r.ch:
+		return copy(b, pkt), nil, nil
+	case <-r.done:
+		return 0, nil, io.EOF
+	}
+}
+
+func (r *packetReader) close() { r.once.Do(func() { close(r.done) }) }
+
+// phoneContext binds a DownTrack to the call's RTP socket, as pion binds a
+// track to a peer connection: the codec is the phone's (with its payload
+// type), and what the DownTrack writes goes to the phone.
+type phoneContext struct {
+	p    *Participant
+	ssrc webrtc.SSRC
+	once sync.Once
+}
+
+func (c *phoneContext) CodecParameters() []webrtc.RTPCodecParameters {
+	wc := c.p.wc
+	wc.PayloadType = webrtc.PayloadType(c.p.codec.PayloadType)
+	return []webrtc.RTPCodecParameters{wc}
+}
+func (c *phoneContext) HeaderExtensions() []webrtc.RTPHeaderExtensionParameter { return nil }
+func (c *phoneContext) SSRC() webrtc.SSRC {
+	c.once.Do(func() {
+		var b [4]byte
+		rand.Read(b[:])
+		c.ssrc = webrtc.SSRC(binary.BigEndian.Uint32(b[:]))
+	})
+	return c.ssrc
+}
+func (c *phoneContext) SSRCRetransmission() webrtc.SSRC           { return 0 }
+func (c *phoneContext) SSRCForwardErrorCorrection() webrtc.SSRC   { return 0 }
+func (c *phoneContext) WriteStream() webrtc.TrackLocalWriter      { return phoneWriter{c.p.rs} }
+func (c *phoneContext) ID() string                                { return c.p.id }
+func (c *phoneContext) RTCPReader() interceptor.RTCPReader        { return nil }
+func (c *phoneContext) RTCPReaderForSSRC() interceptor.RTCPReader { return nil }
+
+// phoneWriter sends what a DownTrack writes to the phone.
+type phoneWriter struct{ rs *sip.RTPSession }
+
+func (w phoneWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	p := rtp.Packet{Header: *h, Payload: payload}
+	p.Header.Extension, p.Header.Extensions = false, nil // the phone needs none of ours
+	if err := w.rs.WriteRTP(&p); err != nil {
+		return 0, err
+	}
+	return len(payload), nil
+}
+
+func (w phoneWriter) Write(b []byte) (int, error) {
+	var p rtp.Packet
+	if err := p.Unmarshal(b); err != nil {
+		return 0, err
+	}
+	if _, err := w.WriteRTP(&p.Header, p.Payload); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+var _ room.Participant = (*Participant)(nil)
