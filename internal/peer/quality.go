@@ -36,10 +36,11 @@ func (p *Peer) updateQuality() {
 		if pc.ICEConnectionState() == webrtc.ICEConnectionStateDisconnected || pc.ICEConnectionState() == webrtc.ICEConnectionStateFailed {
 			loss = 1
 		}
-		for _, st := range pc.GetStats() {
-			if cp, ok := st.(webrtc.ICECandidatePairStats); ok && cp.Nominated {
-				rtt = max(rtt, cp.CurrentRoundTripTime)
-			}
+		// The selected pair's stats straight from the ICE transport: pion's
+		// GetStats reads a field that a concurrent close writes without a
+		// lock (a data race when the browser leaves).
+		if cp, ok := pc.SCTP().Transport().ICETransport().GetSelectedCandidatePairStats(); ok {
+			rtt = max(rtt, cp.CurrentRoundTripTime)
 		}
 	}
 	q := scoreQuality(loss, rtt)
