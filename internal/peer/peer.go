@@ -170,6 +170,8 @@ func (p *Peer) do(f func()) {
 func (p *Peer) loop() {
 	tick := time.NewTicker(qualityEvery)
 	defer tick.Stop()
+	reports := time.NewTicker(senderReportEvery)
+	defer reports.Stop()
 	for {
 		select {
 		case <-p.queued:
@@ -188,6 +190,8 @@ func (p *Peer) loop() {
 			}
 		case <-tick.C:
 			p.updateQuality()
+		case <-reports.C:
+			p.sendSenderReports()
 		case <-p.done:
 			p.cleanup()
 			return
@@ -360,7 +364,7 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		RequestKeyframe: func(ssrc uint32) {
 			_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
 		},
-		Logger: p.log, Metrics: p.cfg.Metrics,
+		Logger: p.log, Metrics: p.cfg.Metrics, Batch: batcher(p.cfg.Engine),
 	})
 	if err := media.AddLayer(remote); err != nil {
 		p.log.Warn("track refused", "rid", remote.RID(), "err", err)
@@ -389,6 +393,40 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		case <-p.done:
 		}
 	}()
+}
+
+// senderReportEvery is how often the subscribe connection carries RTCP sender reports (lip sync,
+// receivers' statistics): pion's interceptor used the same interval.
+const senderReportEvery = time.Second
+
+// sendSenderReports writes a sender report for every track the subscribe connection has sent media
+// on, several to a compound RTCP packet. Runs in the loop, which owns the subscriptions.
+func (p *Peer) sendSenderReports() {
+	if len(p.subscriptions) == 0 || p.sub.ConnectionState() != webrtc.PeerConnectionStateConnected {
+		return
+	}
+	dts := make([]*sfu.DownTrack, 0, len(p.subscriptions))
+	for _, s := range p.subscriptions {
+		dts = append(dts, s.dt)
+	}
+	pkts := sfu.SenderReports(nil, dts, time.Now())
+	const perPacket = 20 // 28 bytes each: a compound packet well under the MTU
+	for len(pkts) > 0 {
+		n := min(len(pkts), perPacket)
+		if err := p.sub.WriteRTCP(pkts[:n]); err != nil {
+			p.log.Debug("sender reports", "err", err)
+			return
+		}
+		pkts = pkts[n:]
+	}
+}
+
+// batcher is the engine's write batcher, or nil (an untyped nil: the Track checks for it).
+func batcher(e *rtc.Engine) sfu.Batcher {
+	if b := e.Batch(); b != nil {
+		return b
+	}
+	return nil
 }
 
 func (p *Peer) subscribe(t *room.Track) {

@@ -42,6 +42,7 @@ type Engine struct {
 	Subscribe *webrtc.API
 
 	udpConn *net.UDPConn
+	media   net.PacketConn // udpConn, or its batching wrapper
 	tcpLn   net.Listener
 	udpMux  ice.UDPMux
 	tcpMux  ice.TCPMux
@@ -66,7 +67,8 @@ func New(cfg Config) (*Engine, error) {
 	_ = e.udpConn.SetWriteBuffer(4 << 20)
 
 	logs := newLoggerFactory(cfg.Logger)
-	e.udpMux = webrtc.NewICEUDPMux(logs.NewLogger("ice-udp"), mediaConn(e.udpConn, cfg.BatchWrites))
+	e.media = mediaConn(e.udpConn, cfg.BatchWrites)
+	e.udpMux = webrtc.NewICEUDPMux(logs.NewLogger("ice-udp"), e.media)
 	if cfg.TCPAddr != "" {
 		if e.tcpLn, err = net.Listen("tcp", cfg.TCPAddr); err != nil {
 			e.udpMux.Close()
@@ -193,13 +195,10 @@ func newAPI(se webrtc.SettingEngine, publish bool) (*webrtc.API, error) {
 		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.ABSSendTimeURI}, webrtc.RTPCodecTypeVideo); err != nil {
 			return nil, err
 		}
-		// Sender reports for lip sync and stats. NACKs are answered by the SFU from the one packet cache
-		// per published track, so pion's per-sender NACK responder is deliberately absent.
-		sr, err := report.NewSenderInterceptor()
-		if err != nil {
-			return nil, err
-		}
-		reg.Add(sr)
+		// No interceptors on this side. NACKs are answered by the SFU from the one packet cache per
+		// published track, so pion's per-sender NACK responder is deliberately absent; sender reports
+		// come from the DownTracks' own counters (sfu.SenderReports, sent by the peer once a second),
+		// since pion's sender-report interceptor takes a mutex and reads the clock for every packet.
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(reg)), nil
 }
@@ -228,6 +227,22 @@ func (e *Engine) MediaAddrs() []netip.AddrPort {
 		}
 	}
 	return out
+}
+
+// Batcher lets a goroutine send a burst of media writes with one system call: between Hold and the
+// last Release, writes to the media socket are only queued; the last Release sends them.
+type Batcher interface {
+	Hold()
+	Release()
+}
+
+// Batch returns the media socket's Batcher, or nil when writes are not batched (turned off, or not
+// Linux). The SFU holds it while it fans one incoming packet out to its subscribers.
+func (e *Engine) Batch() Batcher {
+	if b, ok := e.media.(Batcher); ok {
+		return b
+	}
+	return nil
 }
 
 // UDPAddr is the bound media socket address (useful when configured with port 0).

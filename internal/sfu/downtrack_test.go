@@ -451,3 +451,62 @@ func TestDownTrackBandwidthProbe(t *testing.T) {
 		t.Fatalf("successful probe undone: layer %d", d.Layer())
 	}
 }
+
+// TestDownTrackSenderReport: the report counts what reached the network (not what pion dropped
+// before DTLS was up), maps RTP time to wall-clock time from the latest frame, extrapolating at the
+// clock rate, and counts a retransmission on the media SSRC (none on an RTX stream).
+func TestDownTrackSenderReport(t *testing.T) {
+	r := newUnitRig(t, 1, 300)
+	d := r.tr.Subscribe("s")
+	if _, ok := d.SenderReport(time.Now()); ok {
+		t.Fatal("a report before Bind")
+	}
+	w := &gateWriter{}
+	bindFake(d, 9, w)
+	r.round(0) // dropped: transport not up
+	if _, ok := d.SenderReport(time.Now()); ok {
+		t.Fatal("a report before anything was sent")
+	}
+	w.open.Store(true)
+	r.round(0)
+	for range 9 {
+		r.round(-1)
+	}
+	got := w.take()
+	if len(got) != 10 {
+		t.Fatalf("sent %d packets, want 10", len(got))
+	}
+	var octets uint32
+	for _, p := range got {
+		octets += uint32(len(p.Payload))
+	}
+	last := got[len(got)-1]
+	r.clock.Add(500 * ms) // half a second after the last frame left
+	wall := time.Date(2026, 12, 7, 9, 0, 0, 250_000_000, time.UTC)
+	sr, ok := d.SenderReport(wall)
+	if !ok {
+		t.Fatal("no report after sending")
+	}
+	if sr.SSRC != 9 || sr.PacketCount != 10 || sr.OctetCount != octets {
+		t.Fatalf("report ssrc %d packets %d octets %d, want 9, 10, %d", sr.SSRC, sr.PacketCount, sr.OctetCount, octets)
+	}
+	if want := last.Timestamp + 45000; sr.RTPTime != want { // 0.5 s at 90 kHz
+		t.Fatalf("RTP time %d, want %d (last frame %d + 0.5 s)", sr.RTPTime, want, last.Timestamp)
+	}
+	if want := uint64(wall.Unix()+2208988800)<<32 | 1<<30; sr.NTPTime != want { // .25 s = 2^30/2^32
+		t.Fatalf("NTP time %x, want %x", sr.NTPTime, want)
+	}
+
+	// A NACKed packet resent on the media SSRC counts; the compound helper includes the report.
+	d.handleRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: 9, Nacks: []rtcp.NackPair{{PacketID: last.SequenceNumber}}}})
+	if n := len(w.take()); n != 1 {
+		t.Fatalf("%d retransmissions, want 1", n)
+	}
+	pkts := SenderReports(nil, []*DownTrack{d, r.tr.Subscribe("unbound")}, wall)
+	if len(pkts) != 1 {
+		t.Fatalf("%d reports, want 1 (the unbound DownTrack has none)", len(pkts))
+	}
+	if sr2 := pkts[0].(*rtcp.SenderReport); sr2.PacketCount != 11 || sr2.OctetCount != octets+uint32(len(last.Payload)) {
+		t.Fatalf("after a retransmission: packets %d octets %d", sr2.PacketCount, sr2.OctetCount)
+	}
+}

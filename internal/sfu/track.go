@@ -49,6 +49,15 @@ type TrackOptions struct {
 	RequestKeyframe func(ssrc uint32)
 	Logger          *slog.Logger
 	Metrics         *Metrics // may be nil
+	// Batch, if set, is held while one incoming packet is fanned out to the subscribers, so
+	// that the copies leave in one system call sent by the read loop itself (rtc.Engine.Batch).
+	Batch Batcher
+}
+
+// Batcher defers network writes between Hold and the last Release, which sends them together.
+type Batcher interface {
+	Hold()
+	Release()
 }
 
 // Track is one published track with all its simulcast layers. It owns one
@@ -273,11 +282,19 @@ func (t *Track) handle(l int, r *layerReader, raw []byte, now int64) {
 	t.maybeStats(now)
 
 	var pkts, bytes uint64
-	for _, d := range *t.subs.Load() {
+	subs := *t.subs.Load()
+	batch := t.opts.Batch
+	if batch != nil && len(subs) > 0 {
+		batch.Hold()
+	}
+	for _, d := range subs {
 		if n := d.forward(l, p, now); n > 0 {
 			pkts++
 			bytes += uint64(n)
 		}
+	}
+	if batch != nil && len(subs) > 0 {
+		batch.Release()
 	}
 	if pkts > 0 {
 		t.metrics.ForwardedPackets.Add(pkts)
