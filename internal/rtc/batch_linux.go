@@ -25,9 +25,8 @@ const (
 // buffer would block them. Reads pass through.
 //
 // Hold and Release let a goroutine that is about to write a burst (the SFU fanning one incoming
-// packet out to its subscribers) send it itself: between Hold and the last Release, writes are
-// queued without waking the flusher, and the last Release sends what is queued with sendmmsg in
-// the releasing goroutine. That saves a goroutine wake-up (a futex and a trip through the
+// packet out to its subscribers) send it itself: while anyone holds, writes are queued without
+// waking the flusher, and Release sends what is queued with sendmmsg in the releasing goroutine. That saves a goroutine wake-up (a futex and a trip through the
 // scheduler) per burst. Whoever sends holds the sending token (sending), so the flusher and a
 // releasing goroutine never send at once; whoever holds it sends until the queue is empty, so a
 // datagram queued meanwhile is never stranded. A writer that finds the ring full wakes the
@@ -138,12 +137,14 @@ func (b *batchConn) Hold() {
 	b.mu.Unlock()
 }
 
-// Release ends a Hold. The last one sends everything queued, in the calling goroutine, unless
-// the flusher is sending already (it then sends these datagrams too).
+// Release ends a Hold and sends everything queued, in the calling goroutine, unless someone (the
+// flusher or another releaser) is sending already: they then send these datagrams too. It does not
+// wait for other holders: under load holds overlap nearly all the time, and waiting for the last
+// one would turn steady fan-outs into rare large bursts.
 func (b *batchConn) Release() {
 	b.mu.Lock()
 	b.holds--
-	if b.holds > 0 || b.sending || b.head == b.tail || b.closed { // closed: the flusher drains
+	if b.sending || b.head == b.tail || b.closed { // closed: the flusher drains
 		b.mu.Unlock()
 		return
 	}

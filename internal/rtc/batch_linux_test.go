@@ -305,8 +305,9 @@ func BenchmarkSend(b *testing.B) {
 	})
 }
 
-// TestBatchHoldRelease: during a hold nothing is sent; the last Release sends everything queued,
-// in the releasing goroutine (the flusher is not needed: it is blocked on purpose here).
+// TestBatchHoldRelease: during a hold nothing is sent, not even datagrams of writers that do not
+// hold; Release sends everything queued, in the releasing goroutine, without waiting for other
+// holders.
 func TestBatchHoldRelease(t *testing.T) {
 	bc := newBatchConn(listenUDP(t, "127.0.0.1:0")).(*batchConn)
 	defer bc.Close()
@@ -330,21 +331,23 @@ func TestBatchHoldRelease(t *testing.T) {
 		t.Fatalf("%d datagrams sent during a hold", n)
 	}
 	bc.Release()
-	time.Sleep(50 * time.Millisecond)
-	if n := s.count(); n != 0 {
-		t.Fatalf("%d datagrams sent before the last Release", n)
-	}
-	bc.Release()
 	bc.mu.Lock()
 	queued := bc.tail - bc.head
 	bc.mu.Unlock()
 	if queued != 0 {
-		t.Fatalf("%d datagrams still queued after the last Release", queued)
+		t.Fatalf("%d datagrams still queued after Release", queued)
 	}
 	s.waitFor(t, 10)
-	// Without a hold, writes go out through the flusher as before.
-	write(10)
+	write(10) // the other holder's: queued until its Release
+	time.Sleep(50 * time.Millisecond)
+	if n := s.count(); n != 10 {
+		t.Fatalf("%d datagrams sent, want 10 (one hold is still on)", n)
+	}
+	bc.Release()
 	s.waitFor(t, 11)
+	// Without a hold, writes go out through the flusher as before.
+	write(11)
+	s.waitFor(t, 12)
 }
 
 // TestBatchHoldConcurrent: holders and plain writers at once, bursts that fill the ring during
