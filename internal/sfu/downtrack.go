@@ -295,10 +295,17 @@ func (d *DownTrack) forward(l int, p *packet, now int64) int {
 			return 0
 		}
 		if !p.keyframe {
+			starting := d.current < 0
 			d.mu.Unlock()
-			if !d.waitingForTransport() {
-				d.track.requestKeyframe(l, now)
+			if d.waitingForTransport() {
+				return 0
 			}
+			if starting && p.replay != nil {
+				if n, ok := d.replay(l, p, now); ok {
+					return n
+				}
+			}
+			d.track.requestKeyframe(l, now)
 			return 0
 		}
 		d.m.begin(seq, ts, p.desc, now, d.track.clockRate)
@@ -359,6 +366,74 @@ func (d *DownTrack) forward(l int, p *packet, now int64) int {
 		d.unready.Store(false)
 	}
 	return n
+}
+
+// replay starts a subscriber that is not receiving anything on layer l at
+// the layer's latest keyframe, if it is recent (replayMaxAge,
+// replayMaxPackets) and still in the cache: the keyframe and every packet
+// after it up to p are sent from the cache, then p itself, all with the
+// usual munging, so the subscriber sees one continuous stream that starts at
+// a keyframe without waiting for the publisher to answer a keyframe request.
+// Called by the layer's read loop (which owns the keyframe mark and the
+// replay scratch). ok is false if nothing could be replayed.
+func (d *DownTrack) replay(l int, p *packet, now int64) (int, bool) {
+	ls := &d.track.layers[l]
+	kf := ls.kf
+	back := p.hdr.SequenceNumber - kf.seq
+	if !kf.valid || now-kf.at > int64(replayMaxAge) || back == 0 || back > replayMaxPackets {
+		return 0, false
+	}
+	c := ls.cache.Load()
+	if c == nil {
+		return 0, false
+	}
+	rs := p.replay
+	total, sent := 0, 0
+	for i := uint16(0); i < back; i++ {
+		n := c.get(kf.seq+i, rs.buf)
+		if n == 0 {
+			if i == 0 {
+				return 0, false // the keyframe itself is gone
+			}
+			continue // lost (or not yet repaired): the subscriber NACKs the gap
+		}
+		raw := rs.buf[:n]
+		hl, err := rs.hdr.Unmarshal(raw)
+		if err != nil {
+			if i == 0 {
+				return 0, false
+			}
+			continue
+		}
+		end := len(raw)
+		if rs.hdr.Padding {
+			if pad := int(raw[end-1]); pad > 0 && hl+pad <= end {
+				end -= pad
+			}
+		}
+		q := &rs.pkt
+		q.hdr = &rs.hdr
+		q.payload = raw[hl:end]
+		q.keyframe = i == 0
+		q.desc = parsePicDesc(d.track.codec, q.payload)
+		q.audioLevel = -1
+		q.replay = nil
+		w := d.forward(l, q, now)
+		if i == 0 && d.Layer() != l {
+			return 0, false // the keyframe was not taken (e.g. dropped before DTLS)
+		}
+		if w > 0 {
+			total += w
+			sent++
+		}
+	}
+	if sent > 0 {
+		d.track.metrics.ForwardedPackets.Add(uint64(sent))
+		d.track.metrics.ForwardedBytes.Add(uint64(total))
+		d.track.metrics.KeyframesReplayed.Add(1)
+	}
+	// p itself follows as the next packet of the segment; the caller counts it.
+	return d.forward(l, p, now), true
 }
 
 // waitingForTransport reports whether writes are being dropped because the

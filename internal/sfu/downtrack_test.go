@@ -383,12 +383,74 @@ func TestDownTrackRestartsAtKeyframeWhenTransportComesUp(t *testing.T) {
 		t.Fatalf("layer %d after a dropped keyframe, want -1 (wait for the next)", d.Layer())
 	}
 	w.open.Store(true)
-	r.round(-1)
-	r.round(0)
+	r.takePLIs()
+	r.round(-1) // the dropped keyframe is replayed from the cache, then this packet
 	r.round(-1)
 	got := w.take()
-	if len(got) != 2 || !IsVP8Keyframe(got[0].Payload) {
+	if len(got) != 3 || !IsVP8Keyframe(got[0].Payload) {
 		t.Fatalf("after the transport came up: %d packets, first keyframe %v", len(got), len(got) > 0 && IsVP8Keyframe(got[0].Payload))
+	}
+	checkContinuity(t, got, 9)
+	if p := r.takePLIs(); len(p) != 0 {
+		t.Fatalf("keyframe requests %v although the cached keyframe was replayed", p)
+	}
+}
+
+// TestDownTrackStartsFromCachedKeyframe: a subscriber that starts gets the layer's latest keyframe
+// and the packets after it from the cache at once, as one continuous stream; a keyframe older than
+// replayMaxAge is not replayed (a keyframe request goes out instead).
+func TestDownTrackStartsFromCachedKeyframe(t *testing.T) {
+	r := newUnitRig(t, 1, 300)
+	r.round(0)
+	for range 5 {
+		r.round(-1)
+	}
+	d := r.tr.Subscribe("s")
+	if p := r.takePLIs(); len(p) != 1 {
+		t.Fatalf("Subscribe sent %d keyframe requests, want 1 (ahead of the answer)", len(p))
+	}
+	w := &recordWriter{}
+	bindFake(d, 9, w)
+	r.round(-1)
+	got := w.take()
+	if len(got) != 7 || !IsVP8Keyframe(got[0].Payload) {
+		t.Fatalf("%d packets (first a keyframe: %v), want the keyframe, 5 cached packets and the new one", len(got), len(got) > 0 && IsVP8Keyframe(got[0].Payload))
+	}
+	checkContinuity(t, got, 9)
+	for i, p := range got {
+		if _, seq, _ := payloadID(p.Payload); seq != r.srcs[0].seq-uint16(6-i) {
+			t.Fatalf("packet %d carries source packet %d, want %d", i, seq, r.srcs[0].seq-uint16(6-i))
+		}
+	}
+	if r.metrics.KeyframesReplayed.Load() != 1 || r.metrics.ForwardedPackets.Load() != 7 {
+		t.Fatalf("metrics: replayed %d, forwarded %d", r.metrics.KeyframesReplayed.Load(), r.metrics.ForwardedPackets.Load())
+	}
+	r.round(-1)
+	if got := w.take(); len(got) != 1 {
+		t.Fatalf("%d packets after the replay, want 1", len(got))
+	}
+
+	// Too old: nothing is replayed; the subscriber waits for a fresh keyframe.
+	r2 := newUnitRig(t, 1, 300)
+	r2.round(0)
+	for range 35 { // 35 x 33 ms > replayMaxAge
+		r2.round(-1)
+	}
+	d2 := r2.tr.Subscribe("s")
+	w2 := &recordWriter{}
+	bindFake(d2, 9, w2)
+	r2.clock.Add(int64(KeyframeRequestInterval)) // past the throttle of the request at Subscribe
+	r2.takePLIs()
+	r2.round(-1)
+	if got := w2.take(); len(got) != 0 {
+		t.Fatalf("%d packets sent from a keyframe older than %v", len(got), replayMaxAge)
+	}
+	if p := r2.takePLIs(); len(p) != 1 {
+		t.Fatalf("%d keyframe requests, want 1", len(p))
+	}
+	r2.round(0)
+	if got := w2.take(); len(got) != 1 || !IsVP8Keyframe(got[0].Payload) {
+		t.Fatalf("the fresh keyframe was not forwarded")
 	}
 }
 
