@@ -395,6 +395,9 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	}()
 }
 
+// offerGatherWait bounds how long a subscribe offer waits for ICE gathering to complete.
+const offerGatherWait = 100 * time.Millisecond
+
 // senderReportEvery is how often the subscribe connection carries RTCP sender reports (lip sync,
 // receivers' statistics): pion's interceptor used the same interval.
 const senderReportEvery = time.Second
@@ -472,6 +475,7 @@ func (p *Peer) negotiate(iceRestart bool) {
 		return
 	}
 	offer, err := p.sub.CreateOffer(&webrtc.OfferOptions{ICERestart: iceRestart})
+	gathered := webrtc.GatheringCompletePromise(p.sub)
 	if err == nil {
 		err = p.sub.SetLocalDescription(offer)
 	}
@@ -479,6 +483,16 @@ func (p *Peer) negotiate(iceRestart bool) {
 		p.log.Warn("cannot offer subscribe connection", "err", err)
 		return
 	}
+	// Our candidates are local addresses of the shared media sockets, gathered in a few
+	// milliseconds: wait for them so that the offer carries them. The browser can then connect
+	// without handling trickled candidates on its main thread, which is busy when it has just
+	// joined (publishing, laying out the call). They are trickled as well, as before.
+	start := time.Now()
+	select {
+	case <-gathered:
+	case <-time.After(offerGatherWait):
+	}
+	p.log.Debug("subscribe offer", "gathering", time.Since(start))
 	p.subNegotiating = true
 	p.Send(&protocol.Offer{PC: protocol.PCSubscribe, SDP: p.sub.LocalDescription().SDP})
 }

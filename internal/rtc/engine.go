@@ -110,6 +110,15 @@ func (e *Engine) settingEngine(logs *loggerFactory) webrtc.SettingEngine {
 	se.SetInterfaceFilter(func(name string) bool { return !isVirtualInterface(name) })
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetICETimeouts(5*time.Second, 20*time.Second, 2*time.Second)
+	// On subscribe connections we are the controlling ICE agent, and we usually learn a browser's
+	// address from its own connectivity checks (peer-reflexive: browsers hide host addresses behind
+	// mDNS names, which we do not resolve, and trickled candidates wait for a page's busy main
+	// thread). pion waits 1 s before nominating a peer-reflexive pair (500 ms for server-reflexive)
+	// in case a better pair turns up; that second was most of a joiner's wait for the first remote
+	// frame. Nominate the best pair that works as soon as one does. Publish connections are not
+	// affected: there the browser offers, so it is the controlling agent and nominates.
+	se.SetPrflxAcceptanceMinWait(0)
+	se.SetSrflxAcceptanceMinWait(0)
 	// AES-GCM first: cheaper per packet than AES-CM with HMAC-SHA1, and browsers support it.
 	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
 	se.SetReceiveMTU(1500)
