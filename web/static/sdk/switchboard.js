@@ -113,17 +113,18 @@ export class SwitchboardError extends Error {
  * @property {() => void} [onWaiting]      Called when the room has a lobby and we wait for a host.
  * @property {boolean} [debug]             Log every signalling message to the console.
  * @property {number} [subscribeWait]      When others already publish in the room, `connect` also waits
- *                                          (at most this many ms; default 1000, 0 = not at all) until the
- *                                          subscribe connection for their tracks is negotiated, so that what
- *                                          the page does next (publishing, laying out the call) does not
- *                                          delay receiving them.
+ *                                          (at most this many ms; default 0, not at all) until the subscribe
+ *                                          connection for their tracks is negotiated, so that what the page
+ *                                          does next (publishing, laying out the call) does not delay
+ *                                          receiving them. `track` events for those tracks may then fire
+ *                                          before `connect` resolves: read `room.tracks` once it has.
  */
 
 
 /**
  * Join a room. Resolves with a connected {@link Room} once the server answers `joined` (after a host
- * admits us, when the room has a lobby) and, if others publish already, once our answer to the server's
- * first subscribe offer has gone out (bounded by `subscribeWait`); rejects with a {@link SwitchboardError}.
+ * admits us, when the room has a lobby) and, with `subscribeWait`, once our answer to the server's first
+ * subscribe offer has gone out if others publish already; rejects with a {@link SwitchboardError}.
  *
  * @param {string} baseURL  The server's address, e.g. `https://meet.example.com` (may be another origin;
  *                          the server must list this page's origin in `allowed_origins`). Empty means this page's origin.
@@ -770,7 +771,7 @@ export class Room extends Emitter {
     // The server offers the subscribe connection right after `joined`. Answering it before the page
     // goes on to publish and render (which keeps the main thread busy for hundreds of milliseconds on
     // a loaded machine) lets the others' media start that much sooner.
-    const wait = this._opts.subscribeWait ?? 1000;
+    const wait = this._opts.subscribeWait || 0;
     const me = this.localParticipant?.id;
     const others = (joined.tracks || []).some((t) => t.participant !== me);
     if (wait > 0 && others && !this.p2p && this.permissions.subscribe) {
