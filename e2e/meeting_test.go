@@ -53,6 +53,9 @@ func TestMeeting(t *testing.T) {
 			}
 			t.Logf("join-to-first-frame %s: %.0f ms (%s)", b.name, ms, mustEval[string](b, `window.__e2e.timeline()`))
 		}
+		// How many subscribers started from a keyframe the SFU had cached rather than one asked for.
+		t.Logf("subscribers started from a cached keyframe: %.0f; keyframe requests sent to publishers: %.0f",
+			metric(t, srv, "switchboard_keyframes_replayed_total"), metric(t, srv, "switchboard_plis_total"))
 		// The UI shows a camera tile per participant, playing, and lists everyone.
 		for _, b := range people {
 			b.waitJS(15*time.Second, "three camera tiles, the remote ones playing video", `(() => {

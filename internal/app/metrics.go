@@ -38,6 +38,7 @@ func newMetrics(media *sfu.Metrics) *metrics {
 		counter("switchboard_retransmitted_packets_total", "Packets resent from the packet cache.", media.Retransmitted.Load),
 		counter("switchboard_nack_cache_misses_total", "NACKed packets no longer in the packet cache.", media.CacheMisses.Load),
 		counter("switchboard_plis_total", "Keyframe requests sent to publishers.", media.PLIsSent.Load),
+		counter("switchboard_keyframes_replayed_total", "Subscribers started from a cached keyframe instead of a keyframe request.", media.KeyframesReplayed.Load),
 	)
 	return m
 }

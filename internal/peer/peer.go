@@ -170,6 +170,8 @@ func (p *Peer) do(f func()) {
 func (p *Peer) loop() {
 	tick := time.NewTicker(qualityEvery)
 	defer tick.Stop()
+	reports := time.NewTicker(senderReportEvery)
+	defer reports.Stop()
 	for {
 		select {
 		case <-p.queued:
@@ -188,6 +190,8 @@ func (p *Peer) loop() {
 			}
 		case <-tick.C:
 			p.updateQuality()
+		case <-reports.C:
+			p.sendSenderReports()
 		case <-p.done:
 			p.cleanup()
 			return
@@ -381,7 +385,7 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		RequestKeyframe: func(ssrc uint32) {
 			_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
 		},
-		Logger: p.log, Metrics: p.cfg.Metrics,
+		Logger: p.log, Metrics: p.cfg.Metrics, Batch: batcher(p.cfg.Engine),
 	})
 	if err := media.AddLayer(remote); err != nil {
 		p.log.Warn("track refused", "rid", remote.RID(), "err", err)
@@ -410,6 +414,43 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		case <-p.done:
 		}
 	}()
+}
+
+// offerGatherWait bounds how long a subscribe offer waits for ICE gathering to complete.
+const offerGatherWait = 100 * time.Millisecond
+
+// senderReportEvery is how often the subscribe connection carries RTCP sender reports (lip sync,
+// receivers' statistics): pion's interceptor used the same interval.
+const senderReportEvery = time.Second
+
+// sendSenderReports writes a sender report for every track the subscribe connection has sent media
+// on, several to a compound RTCP packet. Runs in the loop, which owns the subscriptions.
+func (p *Peer) sendSenderReports() {
+	if len(p.subscriptions) == 0 || p.sub.ConnectionState() != webrtc.PeerConnectionStateConnected {
+		return
+	}
+	dts := make([]*sfu.DownTrack, 0, len(p.subscriptions))
+	for _, s := range p.subscriptions {
+		dts = append(dts, s.dt)
+	}
+	pkts := sfu.SenderReports(nil, dts, time.Now())
+	const perPacket = 20 // 28 bytes each: a compound packet well under the MTU
+	for len(pkts) > 0 {
+		n := min(len(pkts), perPacket)
+		if err := p.sub.WriteRTCP(pkts[:n]); err != nil {
+			p.log.Debug("sender reports", "err", err)
+			return
+		}
+		pkts = pkts[n:]
+	}
+}
+
+// batcher is the engine's write batcher, or nil (an untyped nil: the Track checks for it).
+func batcher(e *rtc.Engine) sfu.Batcher {
+	if b := e.Batch(); b != nil {
+		return b
+	}
+	return nil
 }
 
 func (p *Peer) subscribe(t *room.Track) {
@@ -455,6 +496,7 @@ func (p *Peer) negotiate(iceRestart bool) {
 		return
 	}
 	offer, err := p.sub.CreateOffer(&webrtc.OfferOptions{ICERestart: iceRestart})
+	gathered := webrtc.GatheringCompletePromise(p.sub)
 	if err == nil {
 		err = p.sub.SetLocalDescription(offer)
 	}
@@ -462,6 +504,16 @@ func (p *Peer) negotiate(iceRestart bool) {
 		p.log.Warn("cannot offer subscribe connection", "err", err)
 		return
 	}
+	// Our candidates are local addresses of the shared media sockets, gathered in a few
+	// milliseconds: wait for them so that the offer carries them. The browser can then connect
+	// without handling trickled candidates on its main thread, which is busy when it has just
+	// joined (publishing, laying out the call). They are trickled as well, as before.
+	start := time.Now()
+	select {
+	case <-gathered:
+	case <-time.After(offerGatherWait):
+	}
+	p.log.Debug("subscribe offer", "gathering", time.Since(start))
 	p.subNegotiating = true
 	p.Send(&protocol.Offer{PC: protocol.PCSubscribe, SDP: p.sub.LocalDescription().SDP})
 }

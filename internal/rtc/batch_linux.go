@@ -24,6 +24,14 @@ const (
 // (microseconds): there is no timer. Writes block only when the ring is full, as a full socket
 // buffer would block them. Reads pass through.
 //
+// Hold and Release let a goroutine that is about to write a burst (the SFU fanning one incoming
+// packet out to its subscribers) send it itself: while anyone holds, writes are queued without
+// waking the flusher, and Release sends what is queued with sendmmsg in the releasing goroutine. That saves a goroutine wake-up (a futex and a trip through the
+// scheduler) per burst. Whoever sends holds the sending token (sending), so the flusher and a
+// releasing goroutine never send at once; whoever holds it sends until the queue is empty, so a
+// datagram queued meanwhile is never stranded. A writer that finds the ring full wakes the
+// flusher even during a hold.
+//
 // It implements ice.AddrPortReaderWriter, so pion's UDP mux keeps its allocation-free
 // netip.AddrPort paths (the mux only adapts a bare *net.UDPConn by itself), and its LocalAddr is
 // the socket's *net.UDPAddr (the mux checks it for the unspecified-address case). Nothing is
@@ -39,6 +47,8 @@ type batchConn struct {
 	head    uint64 // first queued slot (the flusher owns [head, head+sending))
 	tail    uint64 // next free slot
 	idle    bool   // the flusher waits on wake
+	holds   int    // goroutines between Hold and Release
+	sending bool   // a goroutine (the flusher or a releaser) is sending [head, ...)
 	closed  bool
 
 	wake chan struct{}
@@ -77,6 +87,10 @@ func (b *batchConn) WriteToAddrPort(p []byte, to netip.AddrPort) (int, error) {
 	}
 	b.mu.Lock()
 	for !b.closed && b.tail-b.head == uint64(len(b.slots)) {
+		if b.holds > 0 && b.idle && !b.sending { // full during a hold: nobody else would send
+			b.idle = false
+			b.kick()
+		}
 		b.waiting++
 		b.space.Wait()
 		b.waiting--
@@ -97,16 +111,84 @@ func (b *batchConn) WriteToAddrPort(p []byte, to netip.AddrPort) (int, error) {
 	s.addr.Port = int(to.Port())
 	s.addr.Zone = a.Zone()
 	b.tail++
-	wake := b.idle
-	b.idle = false
+	// During a hold the last Release sends; while someone sends, they take this datagram too.
+	wake := b.idle && b.holds == 0 && !b.sending
+	if wake {
+		b.idle = false
+	}
 	b.mu.Unlock()
 	if wake {
-		select {
-		case b.wake <- struct{}{}:
-		default:
-		}
+		b.kick()
 	}
 	return len(p), nil
+}
+
+func (b *batchConn) kick() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Hold defers sending until the matching Release: writes in between are only queued.
+func (b *batchConn) Hold() {
+	b.mu.Lock()
+	b.holds++
+	b.mu.Unlock()
+}
+
+// Release ends a Hold and sends everything queued, in the calling goroutine, unless someone (the
+// flusher or another releaser) is sending already: they then send these datagrams too. It does not
+// wait for other holders: under load holds overlap nearly all the time, and waiting for the last
+// one would turn steady fan-outs into rare large bursts.
+func (b *batchConn) Release() {
+	b.mu.Lock()
+	b.holds--
+	if b.sending || b.head == b.tail || b.closed { // closed: the flusher drains
+		b.mu.Unlock()
+		return
+	}
+	b.sendQueued()
+	b.mu.Unlock()
+}
+
+// sendQueued sends until the queue is empty. Called with mu held and the sending token free;
+// returns with mu held and the token free.
+func (b *batchConn) sendQueued() {
+	b.sending = true
+	for b.head != b.tail {
+		n := int(min(b.tail-b.head, batchMax))
+		first := b.head
+		b.mu.Unlock()
+		b.send(first, n)
+		b.mu.Lock()
+		b.head += uint64(n)
+		if b.waiting > 0 {
+			b.space.Broadcast()
+		}
+	}
+	b.sending = false
+	if b.closed { // the flusher may be waiting for the token to drain and exit
+		b.kick()
+	}
+}
+
+// send writes the slots [first, first+n), which belong to the holder of the sending token.
+func (b *batchConn) send(first uint64, n int) {
+	for i := range n {
+		s := &b.slots[(first+uint64(i))%uint64(len(b.slots))]
+		b.msgs[i].Buffers[0] = s.buf[:s.n]
+		b.msgs[i].Addr = &s.addr
+	}
+	for off := 0; off < n; {
+		k, err := b.pc.WriteBatch(b.msgs[off:n], 0)
+		off += max(k, 0) // -1 when the first datagram failed
+		if err != nil {
+			// The datagram at off failed (an unreachable destination, a deadline set by the
+			// ICE mux while it aborts writes, a closed socket): drop it as the network would.
+			off++
+		}
+	}
 }
 
 func (s *batchSlot) ip4(a [4]byte) {
@@ -123,12 +205,13 @@ func (b *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	return b.WriteToAddrPort(p, ua.AddrPort())
 }
 
-// flush is the one goroutine that sends.
+// flush is the goroutine that sends when nobody holds the queue (or when the ring is full).
 func (b *batchConn) flush() {
 	defer close(b.done)
+	b.mu.Lock()
 	for {
-		b.mu.Lock()
-		for b.head == b.tail && !b.closed {
+		for b.sending || (b.head == b.tail && !b.closed) ||
+			(b.holds > 0 && !b.closed && b.tail-b.head < uint64(len(b.slots))) {
 			b.idle = true
 			b.mu.Unlock()
 			<-b.wake
@@ -138,32 +221,7 @@ func (b *batchConn) flush() {
 			b.mu.Unlock()
 			return
 		}
-		n := int(min(b.tail-b.head, batchMax))
-		first := b.head
-		b.mu.Unlock()
-
-		// The slots [first, first+n) are ours until head moves past them.
-		for i := range n {
-			s := &b.slots[(first+uint64(i))%uint64(len(b.slots))]
-			b.msgs[i].Buffers[0] = s.buf[:s.n]
-			b.msgs[i].Addr = &s.addr
-		}
-		for off := 0; off < n; {
-			k, err := b.pc.WriteBatch(b.msgs[off:n], 0)
-			off += max(k, 0) // -1 when the first datagram failed
-			if err != nil {
-				// The datagram at off failed (an unreachable destination, a deadline set by the
-				// ICE mux while it aborts writes, a closed socket): drop it as the network would.
-				off++
-			}
-		}
-
-		b.mu.Lock()
-		b.head += uint64(n)
-		if b.waiting > 0 {
-			b.space.Broadcast()
-		}
-		b.mu.Unlock()
+		b.sendQueued()
 	}
 }
 

@@ -43,6 +43,7 @@ type Engine struct {
 	Subscribe *webrtc.API
 
 	udpConn *net.UDPConn
+	media   net.PacketConn // udpConn, or its batching wrapper
 	tcpLn   net.Listener
 	udpMux  ice.UDPMux
 	tcpMux  ice.TCPMux
@@ -67,7 +68,8 @@ func New(cfg Config) (*Engine, error) {
 	_ = e.udpConn.SetWriteBuffer(4 << 20)
 
 	logs := newLoggerFactory(cfg.Logger)
-	e.udpMux = webrtc.NewICEUDPMux(logs.NewLogger("ice-udp"), mediaConn(e.udpConn, cfg.BatchWrites))
+	e.media = mediaConn(e.udpConn, cfg.BatchWrites)
+	e.udpMux = webrtc.NewICEUDPMux(logs.NewLogger("ice-udp"), e.media)
 	if cfg.TCPAddr != "" {
 		if e.tcpLn, err = net.Listen("tcp", cfg.TCPAddr); err != nil {
 			e.udpMux.Close()
@@ -109,6 +111,15 @@ func (e *Engine) settingEngine(logs *loggerFactory) webrtc.SettingEngine {
 	se.SetInterfaceFilter(func(name string) bool { return !isVirtualInterface(name) })
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetICETimeouts(5*time.Second, 20*time.Second, 2*time.Second)
+	// On subscribe connections we are the controlling ICE agent, and we usually learn a browser's
+	// address from its own connectivity checks (peer-reflexive: browsers hide host addresses behind
+	// mDNS names, which we do not resolve, and trickled candidates wait for a page's busy main
+	// thread). pion waits 1 s before nominating a peer-reflexive pair (500 ms for server-reflexive)
+	// in case a better pair turns up; that second was most of a joiner's wait for the first remote
+	// frame. Nominate the best pair that works as soon as one does. Publish connections are not
+	// affected: there the browser offers, so it is the controlling agent and nominates.
+	se.SetPrflxAcceptanceMinWait(0)
+	se.SetSrflxAcceptanceMinWait(0)
 	// AES-GCM first: cheaper per packet than AES-CM with HMAC-SHA1, and browsers support it.
 	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
 	se.SetReceiveMTU(1500)
@@ -208,13 +219,10 @@ func newAPI(se webrtc.SettingEngine, publish bool) (*webrtc.API, error) {
 		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.ABSSendTimeURI}, webrtc.RTPCodecTypeVideo); err != nil {
 			return nil, err
 		}
-		// Sender reports for lip sync and stats. NACKs are answered by the SFU from the one packet cache
-		// per published track, so pion's per-sender NACK responder is deliberately absent.
-		sr, err := report.NewSenderInterceptor()
-		if err != nil {
-			return nil, err
-		}
-		reg.Add(sr)
+		// No interceptors on this side. NACKs are answered by the SFU from the one packet cache per
+		// published track, so pion's per-sender NACK responder is deliberately absent; sender reports
+		// come from the DownTracks' own counters (sfu.SenderReports, sent by the peer once a second),
+		// since pion's sender-report interceptor takes a mutex and reads the clock for every packet.
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(reg)), nil
 }
@@ -243,6 +251,22 @@ func (e *Engine) MediaAddrs() []netip.AddrPort {
 		}
 	}
 	return out
+}
+
+// Batcher lets a goroutine send a burst of media writes with one system call: between Hold and the
+// last Release, writes to the media socket are only queued; the last Release sends them.
+type Batcher interface {
+	Hold()
+	Release()
+}
+
+// Batch returns the media socket's Batcher, or nil when writes are not batched (turned off, or not
+// Linux). The SFU holds it while it fans one incoming packet out to its subscribers.
+func (e *Engine) Batch() Batcher {
+	if b, ok := e.media.(Batcher); ok {
+		return b
+	}
+	return nil
 }
 
 // UDPAddr is the bound media socket address (useful when configured with port 0).

@@ -14,9 +14,12 @@
 //   - One read loop per published layer (Track.AddLayer). Per packet: read
 //     into a reused buffer, parse into a reused header, insert into the
 //     layer's cache, then for each DownTrack of the copy-on-write subscriber
-//     list: munge under the DownTrack's mutex, write outside it. Nothing on
-//     this path allocates (see BenchmarkForward) and nothing waits on a
-//     subscriber except its (UDP) write.
+//     list: munge under the DownTrack's mutex, write outside it, all between
+//     Hold and Release of TrackOptions.Batch so the copies leave in one
+//     system call. A DownTrack that starts is first sent the layer's latest
+//     keyframe and what followed it, from the cache (DownTrack.replay).
+//     Nothing on this path allocates (see BenchmarkForward) and nothing waits
+//     on a subscriber except its (UDP) write.
 //   - One RTCP loop per DownTrack (DownTrack.HandleRTCP): NACK is answered
 //     from the shared cache, PLI/FIR become a throttled keyframe request,
 //     REMB feeds the layer choice.
@@ -43,7 +46,9 @@
 // video, and abs-send-time (video) so the browser's REMB is accurate; do not
 // negotiate transport-cc there (the browser would stop sending REMB), and do
 // not register pion's NACK responder (the DownTrack answers NACKs from the
-// shared cache; the responder would keep a second copy per subscriber).
+// shared cache; the responder would keep a second copy per subscriber) or its
+// sender-report interceptor: write SenderReports to the connection about once
+// a second instead.
 // Retransmissions go on the RTX stream if video/rtx is negotiated, else on
 // the media SSRC. Publish PC: register the mid/rid/repaired-rid header
 // extensions for simulcast and pion's NACK generator so lost publisher

@@ -61,6 +61,7 @@ type DownTrack struct {
 	m             munger
 	ring          []seqEntry
 	ringMask      uint16
+	sr            srState
 
 	// out[l] is scratch for packets of source layer l, used only by that
 	// layer's read loop (one goroutine per layer), outside mu.
@@ -70,6 +71,19 @@ type DownTrack struct {
 	rtx    scratch
 	rtxIn  rtp.Header
 	rtxSeq uint16 // sequence number of the RFC 4588 RTX stream
+}
+
+// srState is what an RTCP sender report (RFC 3550 6.4.1) says about the media SSRC: packets and
+// payload octets sent, and the RTP timestamp of the latest frame with the time its first packet
+// left, from which the report's RTP time is extrapolated. Kept here, under the DownTrack's mutex
+// that forwarding takes anyway, instead of in pion's sender-report interceptor, which takes a
+// mutex of its own and reads the clock for every packet.
+type srState struct {
+	packets uint32
+	octets  uint32
+	ts      uint32
+	at      int64 // monotonic ns (Track.now) when the frame with ts was first sent
+	valid   bool
 }
 
 // seqEntry maps an outgoing sequence number back to the source packet and
@@ -281,10 +295,17 @@ func (d *DownTrack) forward(l int, p *packet, now int64) int {
 			return 0
 		}
 		if !p.keyframe {
+			starting := d.current < 0
 			d.mu.Unlock()
-			if !d.waitingForTransport() {
-				d.track.requestKeyframe(l, now)
+			if d.waitingForTransport() {
+				return 0
 			}
+			if starting && p.replay != nil {
+				if n, ok := d.replay(l, p, now); ok {
+					return n
+				}
+			}
+			d.track.requestKeyframe(l, now)
 			return 0
 		}
 		d.m.begin(seq, ts, p.desc, now, d.track.clockRate)
@@ -310,6 +331,11 @@ func (d *DownTrack) forward(l int, p *packet, now int64) int {
 		tl0Offset: d.m.tl0Offset,
 		valid:     true,
 	}
+	d.sr.packets++
+	d.sr.octets += uint32(len(p.payload))
+	if r.seq == d.m.lastSeq && (r.ts != d.sr.ts || !d.sr.valid) { // in order, a new frame
+		d.sr.ts, d.sr.at, d.sr.valid = r.ts, now, true
+	}
 	d.mu.Unlock()
 
 	s := &d.out[l]
@@ -320,23 +346,94 @@ func (d *DownTrack) forward(l int, p *packet, now int64) int {
 		p.desc.write(payload, r.pic, r.tl0)
 	}
 	n, err := d.write(b, s, p.hdr.Marker, r.seq, r.ts, p.audioLevel, payload, now)
-	if err == nil && d.Kind() == webrtc.RTPCodecTypeVideo {
-		if n == 0 {
-			// pion drops writes (0, nil) until the subscriber's DTLS is up:
-			// the keyframe we started with never arrived, start over at the
-			// next one.
+	if n == 0 {
+		// Not sent: pion drops writes (0, nil) until the subscriber's DTLS
+		// is up. The sender report must not count it, and for video the
+		// keyframe we started with never arrived: start over at the next.
+		video := err == nil && d.Kind() == webrtc.RTPCodecTypeVideo
+		if video {
 			d.unready.Store(true)
-			d.mu.Lock()
-			if d.current == l {
-				d.current = -1
-				d.curLayer.Store(-1)
-			}
-			d.mu.Unlock()
-		} else if d.unready.Load() {
-			d.unready.Store(false)
 		}
+		d.mu.Lock()
+		d.sr.packets--
+		d.sr.octets -= uint32(len(payload))
+		if video && d.current == l {
+			d.current = -1
+			d.curLayer.Store(-1)
+		}
+		d.mu.Unlock()
+	} else if d.unready.Load() {
+		d.unready.Store(false)
 	}
 	return n
+}
+
+// replay starts a subscriber that is not receiving anything on layer l at
+// the layer's latest keyframe, if it is recent (replayMaxAge,
+// replayMaxPackets) and still in the cache: the keyframe and every packet
+// after it up to p are sent from the cache, then p itself, all with the
+// usual munging, so the subscriber sees one continuous stream that starts at
+// a keyframe without waiting for the publisher to answer a keyframe request.
+// Called by the layer's read loop (which owns the keyframe mark and the
+// replay scratch). ok is false if nothing could be replayed.
+func (d *DownTrack) replay(l int, p *packet, now int64) (int, bool) {
+	ls := &d.track.layers[l]
+	kf := ls.kf
+	back := p.hdr.SequenceNumber - kf.seq
+	if !kf.valid || now-kf.at > int64(replayMaxAge) || back == 0 || back > replayMaxPackets {
+		return 0, false
+	}
+	c := ls.cache.Load()
+	if c == nil {
+		return 0, false
+	}
+	rs := p.replay
+	total, sent := 0, 0
+	for i := uint16(0); i < back; i++ {
+		n := c.get(kf.seq+i, rs.buf)
+		if n == 0 {
+			if i == 0 {
+				return 0, false // the keyframe itself is gone
+			}
+			continue // lost (or not yet repaired): the subscriber NACKs the gap
+		}
+		raw := rs.buf[:n]
+		hl, err := rs.hdr.Unmarshal(raw)
+		if err != nil {
+			if i == 0 {
+				return 0, false
+			}
+			continue
+		}
+		end := len(raw)
+		if rs.hdr.Padding {
+			if pad := int(raw[end-1]); pad > 0 && hl+pad <= end {
+				end -= pad
+			}
+		}
+		q := &rs.pkt
+		q.hdr = &rs.hdr
+		q.payload = raw[hl:end]
+		q.keyframe = i == 0
+		q.desc = parsePicDesc(d.track.codec, q.payload)
+		q.audioLevel = -1
+		q.replay = nil
+		w := d.forward(l, q, now)
+		if i == 0 && d.Layer() != l {
+			return 0, false // the keyframe was not taken (e.g. dropped before DTLS)
+		}
+		if w > 0 {
+			total += w
+			sent++
+		}
+	}
+	if sent > 0 {
+		d.track.metrics.ForwardedPackets.Add(uint64(sent))
+		d.track.metrics.ForwardedBytes.Add(uint64(total))
+		d.track.metrics.KeyframesReplayed.Add(1)
+	}
+	// p itself follows as the next packet of the segment; the caller counts it.
+	return d.forward(l, p, now), true
 }
 
 // waitingForTransport reports whether writes are being dropped because the
@@ -639,11 +736,67 @@ func (d *DownTrack) retransmit(b *binding, seq uint16) {
 		rb.ssrc, rb.pt = b.rtxSSRC, b.rtxPT
 		_, err = d.write(&rb, s, h.Marker, d.rtxSeq, ts, level, payload, now)
 	} else {
-		_, err = d.write(b, s, h.Marker, seq, ts, level, payload, now)
+		var n int
+		n, err = d.write(b, s, h.Marker, seq, ts, level, payload, now)
+		if n > 0 { // a copy on the media SSRC is one more packet sent there
+			d.mu.Lock()
+			d.sr.packets++
+			d.sr.octets += uint32(len(payload))
+			d.mu.Unlock()
+		}
 	}
 	if err == nil {
 		m.Retransmitted.Add(1)
 	}
+}
+
+// SenderReport returns the RTCP sender report for the media this DownTrack
+// has sent, stamped with the wall-clock time wall, and false before it has
+// sent anything (RFC 3550 6.4: such a source sends no SR) or before Bind.
+// The RTP time is the latest frame's timestamp advanced by the time since
+// its first packet left, at the codec's clock rate; a retransmission on the
+// RTX stream is not counted (it has its own SSRC). Safe from any goroutine.
+func (d *DownTrack) SenderReport(wall time.Time) (rtcp.SenderReport, bool) {
+	b := d.bind.Load()
+	if b == nil {
+		return rtcp.SenderReport{}, false
+	}
+	now := d.track.now()
+	d.mu.Lock()
+	sr := d.sr
+	d.mu.Unlock()
+	if !sr.valid || sr.packets == 0 {
+		return rtcp.SenderReport{}, false
+	}
+	elapsed := max(now-sr.at, 0)
+	return rtcp.SenderReport{
+		SSRC:        b.ssrc,
+		NTPTime:     ntpTime(wall),
+		RTPTime:     sr.ts + uint32(uint64(elapsed)*uint64(d.track.clockRate)/uint64(time.Second)),
+		PacketCount: sr.packets,
+		OctetCount:  sr.octets,
+	}, true
+}
+
+// ntpTime is wall in the 64-bit NTP format: seconds since 1900 in the high
+// 32 bits, the fraction of a second in the low 32.
+func ntpTime(wall time.Time) uint64 {
+	const unixToNTP = 2208988800 // seconds from 1900-01-01 to 1970-01-01
+	sec := uint64(wall.Unix()) + unixToNTP
+	frac := uint64(wall.Nanosecond()) << 32 / uint64(time.Second)
+	return sec<<32 | frac
+}
+
+// SenderReports appends the sender reports of the DownTracks that have sent
+// media to pkts; write them to the subscriber's connection about once a
+// second (peer does). Several fit in one compound RTCP packet.
+func SenderReports(pkts []rtcp.Packet, dts []*DownTrack, wall time.Time) []rtcp.Packet {
+	for _, d := range dts {
+		if sr, ok := d.SenderReport(wall); ok {
+			pkts = append(pkts, &sr)
+		}
+	}
+	return pkts
 }
 
 // Loss is the fraction of packets (0..1) the subscriber last reported lost, for connection quality.

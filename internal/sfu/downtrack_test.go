@@ -383,12 +383,74 @@ func TestDownTrackRestartsAtKeyframeWhenTransportComesUp(t *testing.T) {
 		t.Fatalf("layer %d after a dropped keyframe, want -1 (wait for the next)", d.Layer())
 	}
 	w.open.Store(true)
-	r.round(-1)
-	r.round(0)
+	r.takePLIs()
+	r.round(-1) // the dropped keyframe is replayed from the cache, then this packet
 	r.round(-1)
 	got := w.take()
-	if len(got) != 2 || !IsVP8Keyframe(got[0].Payload) {
+	if len(got) != 3 || !IsVP8Keyframe(got[0].Payload) {
 		t.Fatalf("after the transport came up: %d packets, first keyframe %v", len(got), len(got) > 0 && IsVP8Keyframe(got[0].Payload))
+	}
+	checkContinuity(t, got, 9)
+	if p := r.takePLIs(); len(p) != 0 {
+		t.Fatalf("keyframe requests %v although the cached keyframe was replayed", p)
+	}
+}
+
+// TestDownTrackStartsFromCachedKeyframe: a subscriber that starts gets the layer's latest keyframe
+// and the packets after it from the cache at once, as one continuous stream; a keyframe older than
+// replayMaxAge is not replayed (a keyframe request goes out instead).
+func TestDownTrackStartsFromCachedKeyframe(t *testing.T) {
+	r := newUnitRig(t, 1, 300)
+	r.round(0)
+	for range 5 {
+		r.round(-1)
+	}
+	d := r.tr.Subscribe("s")
+	if p := r.takePLIs(); len(p) != 1 {
+		t.Fatalf("Subscribe sent %d keyframe requests, want 1 (ahead of the answer)", len(p))
+	}
+	w := &recordWriter{}
+	bindFake(d, 9, w)
+	r.round(-1)
+	got := w.take()
+	if len(got) != 7 || !IsVP8Keyframe(got[0].Payload) {
+		t.Fatalf("%d packets (first a keyframe: %v), want the keyframe, 5 cached packets and the new one", len(got), len(got) > 0 && IsVP8Keyframe(got[0].Payload))
+	}
+	checkContinuity(t, got, 9)
+	for i, p := range got {
+		if _, seq, _ := payloadID(p.Payload); seq != r.srcs[0].seq-uint16(6-i) {
+			t.Fatalf("packet %d carries source packet %d, want %d", i, seq, r.srcs[0].seq-uint16(6-i))
+		}
+	}
+	if r.metrics.KeyframesReplayed.Load() != 1 || r.metrics.ForwardedPackets.Load() != 7 {
+		t.Fatalf("metrics: replayed %d, forwarded %d", r.metrics.KeyframesReplayed.Load(), r.metrics.ForwardedPackets.Load())
+	}
+	r.round(-1)
+	if got := w.take(); len(got) != 1 {
+		t.Fatalf("%d packets after the replay, want 1", len(got))
+	}
+
+	// Too old: nothing is replayed; the subscriber waits for a fresh keyframe.
+	r2 := newUnitRig(t, 1, 300)
+	r2.round(0)
+	for range 35 { // 35 x 33 ms > replayMaxAge
+		r2.round(-1)
+	}
+	d2 := r2.tr.Subscribe("s")
+	w2 := &recordWriter{}
+	bindFake(d2, 9, w2)
+	r2.clock.Add(int64(KeyframeRequestInterval)) // past the throttle of the request at Subscribe
+	r2.takePLIs()
+	r2.round(-1)
+	if got := w2.take(); len(got) != 0 {
+		t.Fatalf("%d packets sent from a keyframe older than %v", len(got), replayMaxAge)
+	}
+	if p := r2.takePLIs(); len(p) != 1 {
+		t.Fatalf("%d keyframe requests, want 1", len(p))
+	}
+	r2.round(0)
+	if got := w2.take(); len(got) != 1 || !IsVP8Keyframe(got[0].Payload) {
+		t.Fatalf("the fresh keyframe was not forwarded")
 	}
 }
 
@@ -449,5 +511,64 @@ func TestDownTrackBandwidthProbe(t *testing.T) {
 	run(probeWindow + time.Second)
 	if d.Layer() != 1 {
 		t.Fatalf("successful probe undone: layer %d", d.Layer())
+	}
+}
+
+// TestDownTrackSenderReport: the report counts what reached the network (not what pion dropped
+// before DTLS was up), maps RTP time to wall-clock time from the latest frame, extrapolating at the
+// clock rate, and counts a retransmission on the media SSRC (none on an RTX stream).
+func TestDownTrackSenderReport(t *testing.T) {
+	r := newUnitRig(t, 1, 300)
+	d := r.tr.Subscribe("s")
+	if _, ok := d.SenderReport(time.Now()); ok {
+		t.Fatal("a report before Bind")
+	}
+	w := &gateWriter{}
+	bindFake(d, 9, w)
+	r.round(0) // dropped: transport not up
+	if _, ok := d.SenderReport(time.Now()); ok {
+		t.Fatal("a report before anything was sent")
+	}
+	w.open.Store(true)
+	r.round(0)
+	for range 9 {
+		r.round(-1)
+	}
+	got := w.take()
+	if len(got) != 10 {
+		t.Fatalf("sent %d packets, want 10", len(got))
+	}
+	var octets uint32
+	for _, p := range got {
+		octets += uint32(len(p.Payload))
+	}
+	last := got[len(got)-1]
+	r.clock.Add(500 * ms) // half a second after the last frame left
+	wall := time.Date(2026, 12, 7, 9, 0, 0, 250_000_000, time.UTC)
+	sr, ok := d.SenderReport(wall)
+	if !ok {
+		t.Fatal("no report after sending")
+	}
+	if sr.SSRC != 9 || sr.PacketCount != 10 || sr.OctetCount != octets {
+		t.Fatalf("report ssrc %d packets %d octets %d, want 9, 10, %d", sr.SSRC, sr.PacketCount, sr.OctetCount, octets)
+	}
+	if want := last.Timestamp + 45000; sr.RTPTime != want { // 0.5 s at 90 kHz
+		t.Fatalf("RTP time %d, want %d (last frame %d + 0.5 s)", sr.RTPTime, want, last.Timestamp)
+	}
+	if want := uint64(wall.Unix()+2208988800)<<32 | 1<<30; sr.NTPTime != want { // .25 s = 2^30/2^32
+		t.Fatalf("NTP time %x, want %x", sr.NTPTime, want)
+	}
+
+	// A NACKed packet resent on the media SSRC counts; the compound helper includes the report.
+	d.handleRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: 9, Nacks: []rtcp.NackPair{{PacketID: last.SequenceNumber}}}})
+	if n := len(w.take()); n != 1 {
+		t.Fatalf("%d retransmissions, want 1", n)
+	}
+	pkts := SenderReports(nil, []*DownTrack{d, r.tr.Subscribe("unbound")}, wall)
+	if len(pkts) != 1 {
+		t.Fatalf("%d reports, want 1 (the unbound DownTrack has none)", len(pkts))
+	}
+	if sr2 := pkts[0].(*rtcp.SenderReport); sr2.PacketCount != 11 || sr2.OctetCount != octets+uint32(len(last.Payload)) {
+		t.Fatalf("after a retransmission: packets %d octets %d", sr2.PacketCount, sr2.OctetCount)
 	}
 }

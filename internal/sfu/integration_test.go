@@ -158,9 +158,10 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	})
 
 	// Subscriber: record everything received.
-	r.sub.OnTrack(func(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	r.sub.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		rec := r.recorder(remote.Kind())
 		rec.ssrc.Store(uint32(remote.SSRC()))
+		rec.receiver.Store(recv)
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
@@ -230,9 +231,10 @@ func (r *rig) sendRTCP(p rtcp.Packet) { _ = r.sub.WriteRTCP([]rtcp.Packet{p}) }
 
 // recorder keeps every packet the subscriber received.
 type recorder struct {
-	ssrc atomic.Uint32
-	mu   sync.Mutex
-	pkts []*rtp.Packet
+	ssrc     atomic.Uint32
+	receiver atomic.Pointer[webrtc.RTPReceiver]
+	mu       sync.Mutex
+	pkts     []*rtp.Packet
 }
 
 func (c *recorder) add(p *rtp.Packet) {
@@ -611,5 +613,115 @@ func TestIntegrationSimulcast(t *testing.T) {
 	layers := checkVideo(t, video.all())
 	if !slices.Equal(layers, []int{2, 0, 2, 0, 2}) {
 		t.Errorf("layer sequence %v, want [2 0 2 0 2]", layers)
+	}
+}
+
+// TestIntegrationSenderReports: sender reports built from the DownTracks' counters reach a pion
+// subscriber on the media SSRCs, count what it received, and map RTP time to NTP time at the
+// codec's clock rate (audio here: its timestamps advance in real time).
+func TestIntegrationSenderReports(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	r.publish(false, true)
+	r.subscribe(webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio)
+	video, audio := r.recorder(webrtc.RTPCodecTypeVideo), r.recorder(webrtc.RTPCodecTypeAudio)
+	waitFor(t, 8*time.Second, "media at the subscriber", func() bool {
+		return video.count() > 0 && audio.count() > 0 && video.receiver.Load() != nil && audio.receiver.Load() != nil
+	})
+
+	type seen struct {
+		sr       rtcp.SenderReport
+		received int    // packets the subscriber had when the report arrived
+		lastTS   uint32 // timestamp of the latest of them
+	}
+	// Readers first, so that every report is looked at when it arrives.
+	collect := func(rec *recorder) chan seen {
+		ch := make(chan seen, 100)
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			for {
+				pkts, _, err := rec.receiver.Load().ReadRTCP()
+				if err != nil {
+					return
+				}
+				for _, p := range pkts {
+					if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == rec.ssrc.Load() {
+						all := rec.all()
+						select {
+						case ch <- seen{sr: *sr, received: len(all), lastTS: all[len(all)-1].Timestamp}:
+						default:
+						}
+					}
+				}
+			}
+		}()
+		return ch
+	}
+	videoReports, audioReports := collect(video), collect(audio)
+
+	// Send reports as the peer does, every 100 ms instead of every second to keep the test short.
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-r.ctx.Done():
+				return
+			case <-tick.C:
+			}
+			pkts := SenderReports(nil, []*DownTrack{r.down[webrtc.RTPCodecTypeVideo], r.down[webrtc.RTPCodecTypeAudio]}, time.Now())
+			if len(pkts) > 0 {
+				_ = r.srvOut.WriteRTCP(pkts)
+			}
+		}
+	}()
+
+	reports := func(ch chan seen, want int) []seen {
+		var out []seen
+		timeout := time.After(8 * time.Second)
+		for len(out) < want {
+			select {
+			case s := <-ch:
+				out = append(out, s)
+			case <-timeout:
+				t.Fatalf("%d sender reports, want %d", len(out), want)
+			}
+		}
+		return out
+	}
+
+	for _, s := range reports(videoReports, 3) {
+		if d := int(s.sr.PacketCount) - s.received; d < -5 || d > 5 {
+			t.Errorf("video report counts %d packets, the subscriber had %d", s.sr.PacketCount, s.received)
+		}
+		if s.sr.OctetCount < s.sr.PacketCount*100 {
+			t.Errorf("video report: %d octets for %d packets of at least 100 bytes", s.sr.OctetCount, s.sr.PacketCount)
+		}
+	}
+	as := reports(audioReports, 4)
+	for i, s := range as {
+		if d := int(s.sr.PacketCount) - s.received; d < -5 || d > 5 {
+			t.Errorf("audio report counts %d packets, the subscriber had %d", s.sr.PacketCount, s.received)
+		}
+		if s.sr.OctetCount != s.sr.PacketCount*uint32(len(audioPayload(0))) {
+			t.Errorf("audio report: %d octets for %d packets", s.sr.OctetCount, s.sr.PacketCount)
+		}
+		// The report's RTP time is "now" on the stream's clock: within a few packets of the
+		// latest timestamp received (20 ms = 960 at 48 kHz).
+		if d := int32(s.sr.RTPTime - s.lastTS); d < -3*960 || d > 3*960 {
+			t.Errorf("audio report RTP time %d, latest received %d", s.sr.RTPTime, s.lastTS)
+		}
+		if i == 0 {
+			continue
+		}
+		// Between two reports RTP time advances like NTP time, at 48 kHz.
+		p := as[i-1].sr
+		ntp := float64(s.sr.NTPTime-p.NTPTime) / (1 << 32)
+		rtpSec := float64(int32(s.sr.RTPTime-p.RTPTime)) / 48000
+		if ntp <= 0 || rtpSec < ntp-0.03 || rtpSec > ntp+0.03 {
+			t.Errorf("reports %d and %d: %.3f s of NTP time, %.3f s of RTP time", i-1, i, ntp, rtpSec)
+		}
 	}
 }

@@ -16,6 +16,9 @@ type Metrics struct {
 	Retransmitted    atomic.Uint64 // packets resent from the packet cache
 	CacheMisses      atomic.Uint64 // NACKed packets no longer (or never) in the cache
 	PLIsSent         atomic.Uint64 // keyframe requests sent to publishers (after throttling)
+	// KeyframesReplayed counts subscribers started from a cached keyframe
+	// instead of a keyframe request.
+	KeyframesReplayed atomic.Uint64
 }
 
 // keyframeThrottle lets at most one keyframe request through per interval.

@@ -26,6 +26,13 @@ const (
 	audioCacheSize   = 128                    // packets per audio track (2.5 s of 20 ms frames)
 	videoSeqRingSize = 512                    // outgoing seq -> source map per video DownTrack
 	audioSeqRingSize = 128
+
+	// A subscriber that starts is sent the layer's latest keyframe and the
+	// frames after it from the packet cache, instead of waiting for the
+	// publisher to answer a keyframe request, if the keyframe is at most
+	// replayMaxAge old and at most replayMaxPackets packets back.
+	replayMaxAge     = time.Second
+	replayMaxPackets = 256 // < videoCacheSize
 )
 
 // TrackOptions configure a Track.
@@ -50,6 +57,15 @@ type TrackOptions struct {
 	RequestKeyframe func(ssrc uint32)
 	Logger          *slog.Logger
 	Metrics         *Metrics // may be nil
+	// Batch, if set, is held while one incoming packet is fanned out to the subscribers, so
+	// that the copies leave in one system call sent by the read loop itself (rtc.Engine.Batch).
+	Batch Batcher
+}
+
+// Batcher defers network writes between Hold and the last Release, which sends them together.
+type Batcher interface {
+	Hold()
+	Release()
 }
 
 // Track is one published track with all its simulcast layers. It owns one
@@ -92,6 +108,16 @@ type layerState struct {
 	bytes      atomic.Uint64 // received since the last stats tick
 	bitrate    atomic.Int64  // smoothed bits/s
 	size       atomic.Uint64 // width<<32 | height, 0 = unknown
+	// kf is where the latest keyframe starts. Only the layer's read loop
+	// touches it (it is set and read while handling packets of the layer).
+	kf keyframeMark
+}
+
+type keyframeMark struct {
+	seq   uint16 // sequence number of the keyframe's first packet
+	ts    uint32
+	at    int64 // monotonic ns when it arrived
+	valid bool
 }
 
 // NewTrack returns a Track with no layers; add them with AddLayer.
@@ -194,7 +220,16 @@ func (t *Track) startLayer(l int, ssrc uint32) error {
 
 // layerReader is the state one read loop reuses for every packet.
 type layerReader struct {
+	hdr    rtp.Header
+	pkt    packet
+	replay replayScratch
+}
+
+// replayScratch is what a read loop reuses to replay cached packets to a
+// subscriber that starts (DownTrack.replay).
+type replayScratch struct {
 	hdr rtp.Header
+	buf []byte
 	pkt packet
 }
 
@@ -202,6 +237,10 @@ func newLayerReader() *layerReader {
 	r := &layerReader{}
 	r.hdr.CSRC = make([]uint32, 0, 15)
 	r.hdr.Extensions = make([]rtp.Extension, 0, 16)
+	r.replay.hdr.CSRC = make([]uint32, 0, 15)
+	r.replay.hdr.Extensions = make([]rtp.Extension, 0, 16)
+	r.replay.buf = make([]byte, slotSize)
+	r.pkt.replay = &r.replay
 	return r
 }
 
@@ -212,6 +251,9 @@ type packet struct {
 	keyframe   bool    // a subscriber may start (or switch) here
 	desc       picDesc // VP8/VP9 picture ID location
 	audioLevel int     // raw RFC 6464 byte, -1 if absent
+	// replay is the read loop's scratch for replaying cached packets; nil
+	// for a packet that is itself being replayed.
+	replay *replayScratch
 }
 
 func (t *Track) readLoop(l int, remote RTPReader) {
@@ -278,6 +320,11 @@ func (t *Track) handle(l int, r *layerReader, raw []byte, now int64) {
 			p.desc = parsePicDesc(t.codec, p.payload)
 			if p.keyframe {
 				t.noteKeyframeSize(ls, p.payload)
+				// Several packets of one H.264 keyframe may start with a
+				// keyframe NAL unit; the first of them marks it.
+				if !ls.kf.valid || ls.kf.ts != r.hdr.Timestamp {
+					ls.kf = keyframeMark{seq: r.hdr.SequenceNumber, ts: r.hdr.Timestamp, at: now, valid: true}
+				}
 			}
 		}
 	}
@@ -291,11 +338,19 @@ func (t *Track) handle(l int, r *layerReader, raw []byte, now int64) {
 	t.maybeStats(now)
 
 	var pkts, bytes uint64
-	for _, d := range *t.subs.Load() {
+	subs := *t.subs.Load()
+	batch := t.opts.Batch
+	if batch != nil && len(subs) > 0 {
+		batch.Hold()
+	}
+	for _, d := range subs {
 		if n := d.forward(l, p, now); n > 0 {
 			pkts++
 			bytes += uint64(n)
 		}
+	}
+	if batch != nil && len(subs) > 0 {
+		batch.Release()
 	}
 	if pkts > 0 {
 		t.metrics.ForwardedPackets.Add(pkts)
@@ -400,7 +455,12 @@ func (t *Track) Subscribe(subscriberID string) *DownTrack {
 	subs = append(subs, d)
 	t.subs.Store(&subs)
 	t.mu.Unlock()
-	d.reevaluate(t.now())
+	now := t.now()
+	d.reevaluate(now)
+	// Ask for a keyframe now rather than when the subscriber has answered
+	// (Bind): by the time its transport is up, the keyframe is likely in
+	// the cache and is replayed to it at once.
+	d.RequestKeyframe()
 	return d
 }
 

@@ -78,6 +78,9 @@ export function startMeeting(root, { roomId, token, navigate }) {
     try {
       room = await connect('', {
         room: roomId, name: choice.name, token, signal: abort.signal, debug: DEBUG,
+        // Answer the subscribe offer before publishing and laying out the call, which keep the main
+        // thread busy: the others' video starts sooner (the call reads room.tracks when it renders).
+        subscribeWait: 1000,
         onWaiting: () => { waitingPage = showWaiting(); },
       });
     } catch (err) {

@@ -112,12 +112,19 @@ export class SwitchboardError extends Error {
  * @property {AbortSignal} [signal]        Cancels the attempt (e.g. while waiting in the lobby).
  * @property {() => void} [onWaiting]      Called when the room has a lobby and we wait for a host.
  * @property {boolean} [debug]             Log every signalling message to the console.
+ * @property {number} [subscribeWait]      When others already publish in the room, `connect` also waits
+ *                                          (at most this many ms; default 0, not at all) until the subscribe
+ *                                          connection for their tracks is negotiated, so that what the page
+ *                                          does next (publishing, laying out the call) does not delay
+ *                                          receiving them. `track` events for those tracks may then fire
+ *                                          before `connect` resolves: read `room.tracks` once it has.
  */
 
 
 /**
  * Join a room. Resolves with a connected {@link Room} once the server answers `joined` (after a host
- * admits us, when the room has a lobby); rejects with a {@link SwitchboardError}.
+ * admits us, when the room has a lobby) and, with `subscribeWait`, once our answer to the server's first
+ * subscribe offer has gone out if others publish already; rejects with a {@link SwitchboardError}.
  *
  * @param {string} baseURL  The server's address, e.g. `https://meet.example.com` (may be another origin;
  *                          the server must list this page's origin in `allowed_origins`). Empty means this page's origin.
@@ -229,6 +236,9 @@ export class Room extends Emitter {
     this._pubDirty = false;
     this._pubIceRestart = false;
     this._subChain = Promise.resolve();
+    /** @private resolves when an answer to a subscribe offer has been sent (or failed) */
+    this._subAnswered = null;
+    this._onSubAnswered = () => {};
     this._candQueue = { pub: [], sub: [], p2p: [] };
 
     /**
@@ -753,10 +763,22 @@ export class Room extends Emitter {
   async _join() {
     const signal = this._opts.signal;
     if (signal?.aborted) throw new SwitchboardError('aborted', 'cancelled');
+    this._subAnswered = new Promise((resolve) => { this._onSubAnswered = resolve; });
     const { joined, early } = await this._openAndJoin(false, signal);
     this._applyJoined(joined, false);
     this._setState('connected');
     this._handleEarly(early);
+    // The server offers the subscribe connection right after `joined`. Answering it before the page
+    // goes on to publish and render (which keeps the main thread busy for hundreds of milliseconds on
+    // a loaded machine) lets the others' media start that much sooner.
+    const wait = this._opts.subscribeWait || 0;
+    const me = this.localParticipant?.id;
+    const others = (joined.tracks || []).some((t) => t.participant !== me);
+    if (wait > 0 && others && !this.p2p && this.permissions.subscribe) {
+      let timer;
+      await Promise.race([this._subAnswered, new Promise((resolve) => { timer = setTimeout(resolve, wait); })]);
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -1569,6 +1591,7 @@ export class Room extends Emitter {
       } catch (err) {
         this._emitError(new SwitchboardError('internal', `subscribe negotiation failed: ${err.message}`));
       }
+      this._onSubAnswered();
     });
   }
 
