@@ -87,6 +87,11 @@ func (s *Service) CreateInvite(ctx context.Context, role string, ttl time.Durati
 	token := newSecret()
 	inv := store.Invite{ID: newID(), TokenHash: hashToken(token), Role: role, CreatedBy: createdBy,
 		CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	// Invitations used or expired a month ago go: the list stays about
+	// what is current, without a cleanup job.
+	if _, err := s.st.PruneInvites(ctx, s.now().Add(-30*24*time.Hour)); err != nil {
+		return store.Invite{}, "", err
+	}
 	if err := s.st.CreateInvite(ctx, inv); err != nil {
 		return store.Invite{}, "", err
 	}

@@ -203,7 +203,11 @@ func (a *App) conversationFiles(w http.ResponseWriter, r *http.Request, conv str
 	var room string
 	ok := false
 	a.messagingAuth(func(w http.ResponseWriter, r *http.Request, me chat.Identity) {
-		if err := a.chat.CheckMember(r.Context(), me, conv); err != nil {
+		check := a.chat.CheckMember
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			check = a.chat.CheckWritable // no uploads to an archived conversation
+		}
+		if err := check(r.Context(), me, conv); err != nil {
 			chat.WriteError(w, err)
 			return
 		}

@@ -95,6 +95,18 @@ func TestConversationFilesStayPrivate(t *testing.T) {
 			t.Errorf("%s: the file leaked", c.name)
 		}
 	}
+
+	// An archived conversation takes no more files; its files still download.
+	archived := true
+	if _, err := a.store.UpdateConversation(context.Background(), "secret", nil, nil, &archived); err != nil {
+		t.Fatal(err)
+	}
+	if resp := request(t, "POST", a.URL()+"/api/v1/conversations/secret/files?name=more.txt", alice, "more"); resp.StatusCode != http.StatusConflict {
+		t.Errorf("upload to an archived conversation: %s", resp.Status)
+	}
+	if resp := request(t, "GET", a.URL()+fi.URL, alice, ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("download from an archived conversation: %s", resp.Status)
+	}
 }
 
 // browserSession signs username in as a browser does: a session cookie and

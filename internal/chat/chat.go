@@ -231,6 +231,13 @@ func (s *Service) CheckMember(ctx context.Context, me Identity, conv string) err
 	return err
 }
 
+// CheckWritable is CheckMember for adding to conv (uploading a file): not
+// while it is archived.
+func (s *Service) CheckWritable(ctx context.Context, me Identity, conv string) error {
+	_, err := s.writable(ctx, me, conv)
+	return err
+}
+
 // memberIDs returns conv's member user ids, cached: every delivery needs them.
 func (s *Service) memberIDs(ctx context.Context, conv string) ([]string, error) {
 	s.membersMu.Lock()

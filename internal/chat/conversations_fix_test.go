@@ -230,6 +230,11 @@ func TestArchivedIsReadOnly(t *testing.T) {
 	if code, out := h.call(bob.ID, "POST", "/api/v1/conversations/"+ch.ID+"/messages", `{"txn":"3","text":"rest"}`); code != http.StatusConflict {
 		t.Errorf("REST send to an archived channel: %d %v", code, out)
 	}
+	// A retry of a send stored before the archiving (a client that did not
+	// hear the answer) gets its message back, not a refusal.
+	if sent := b.req(t, &protocol.Send{Conversation: ch.ID, Txn: "1", Text: "before"}).(*protocol.Sent); !sent.Duplicate || sent.Entry.Seq != first {
+		t.Errorf("a retried send after the archiving: %+v", sent)
+	}
 	// Reading still works.
 	if hist := b.req(t, &protocol.HistoryReq{Conversation: ch.ID}).(*protocol.HistoryMsg).Messages; len(hist) != 3 {
 		t.Errorf("history of the archived channel: %+v", hist)

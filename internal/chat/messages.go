@@ -57,6 +57,13 @@ func (s *Service) mentions(ctx context.Context, text string, members []string) (
 // with the same txn returns the stored message and delivers nothing again.
 func (s *Service) Send(ctx context.Context, me Identity, req *protocol.Send) (protocol.Entry, bool, error) {
 	if _, err := s.writable(ctx, me, req.Conversation); err != nil {
+		// A retry of a send stored before the conversation was archived gets
+		// its message back, as any retry does.
+		if req.Txn != "" {
+			if prev, perr := s.st.MessageByTxn(ctx, req.Conversation, me.UserID, req.Txn); perr == nil && prev.Kind == store.KindText {
+				return entry(prev), true, nil
+			}
+		}
 		return protocol.Entry{}, false, err
 	}
 	members, err := s.memberIDs(ctx, req.Conversation)

@@ -97,6 +97,15 @@ func scanMessage(row interface{ Scan(...any) error }) (Message, error) {
 	return m, err
 }
 
+// MessageByTxn returns the message sender appended to conv with txn, or
+// ErrNotFound.
+func (s *Store) MessageByTxn(ctx context.Context, conv, sender, txn string) (Message, error) {
+	m, err := scanMessage(s.r.QueryRowContext(ctx,
+		`SELECT `+messageColumns+` FROM messages m WHERE m.conversation_id = ? AND m.sender_id = ? AND m.txn_id = ?`,
+		conv, sender, txn))
+	return m, notFound(err)
+}
+
 // AppendMessage appends m to its conversation's log with the next sequence
 // number and returns it as stored. If the sender already appended a message
 // with the same TxnID to this conversation, nothing is written and that

@@ -675,6 +675,18 @@ func scanInvite(row scanner) (Invite, error) {
 }
 
 // CreateInvite stores inv; a zero CreatedAt is set to now.
+// PruneInvites deletes the invitations used or expired before cutoff: the
+// list an admin sees keeps the recent ones, and the table does not grow for
+// ever. It returns how many went.
+func (s *Store) PruneInvites(ctx context.Context, cutoff time.Time) (int64, error) {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM invites WHERE (used_at <> 0 AND used_at < ?) OR expires_at < ?`,
+		millis(cutoff), millis(cutoff))
+	if err != nil {
+		return 0, fmt.Errorf("store: prune invites: %w", err)
+	}
+	return res.RowsAffected()
+}
+
 func (s *Store) CreateInvite(ctx context.Context, inv Invite) error {
 	if inv.ID == "" || inv.TokenHash == "" || inv.Role == "" {
 		return errors.New("store: create invite: empty id, token hash or role")

@@ -539,10 +539,18 @@ func testInvites(t *testing.T, b backend) {
 		t.Fatalf("invitation used %d times", ok.Load())
 	}
 
-	if err := s.DeleteInvite(ctx, "i2"); err != nil {
-		t.Fatal(err)
+	// Pruning as of half an hour ago drops i2, expired an hour ago; i1 and
+	// i3, used now, go in a prune as of a minute from now.
+	if n, err := s.PruneInvites(ctx, now.Add(-30*time.Minute)); err != nil || n != 1 {
+		t.Fatalf("prune: %d, %v", n, err)
+	}
+	if n, err := s.PruneInvites(ctx, now.Add(time.Minute)); err != nil || n != 2 {
+		t.Fatalf("prune the used ones: %d, %v", n, err)
+	}
+	if list, _ := s.Invites(ctx); len(list) != 0 {
+		t.Fatalf("left after pruning: %+v", list)
 	}
 	if err := s.DeleteInvite(ctx, "i2"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("delete twice: %v", err)
+		t.Fatalf("delete a pruned invite: %v", err)
 	}
 }
