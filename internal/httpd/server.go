@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -66,6 +67,7 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	mux     *http.ServeMux
+	gz      *gzipped
 	limits  *limiter
 	origins []string
 }
@@ -75,7 +77,7 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), limits: newLimiter()}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), limits: newLimiter(), gz: newGzipped(cfg.Web)}
 	for _, o := range cfg.AllowedOrigins {
 		s.origins = append(s.origins, strings.TrimSuffix(o, "/"))
 	}
@@ -205,6 +207,9 @@ func (s *Server) static() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/api/") {
 			writeError(w, http.StatusNotFound, "not_found", "no such API endpoint: "+r.Method+" "+r.URL.Path)
+			return
+		}
+		if name := strings.TrimPrefix(path.Clean(r.URL.Path), "/"); name != "" && s.gz.serve(w, r, name) {
 			return
 		}
 		files.ServeHTTP(w, r)
