@@ -108,6 +108,11 @@ func (c *calls) Start(ctx context.Context, d *device, req *protocol.StartCall) (
 	if err != nil {
 		return protocol.CallInfo{}, s.internal("call", err)
 	}
+	if me.Visitor() && len(members) != 2 {
+		// A visitor calls the one person they talk with (a contact link, their
+		// agent), never a whole team (a message left for a queue).
+		return protocol.CallInfo{}, errorf(protocol.CodeForbidden, "a visitor may only call the one person in their conversation")
+	}
 	k := &call{id: newID(), conv: convID, caller: me, video: req.Video, group: conv.Kind != store.Direct,
 		invited: map[string]bool{}, answered: map[string]bool{}, in: map[string]Identity{}, devices: map[string]bool{d.id: true},
 		started: s.cfg.Now(), watching: conv.Kind != store.Direct}

@@ -76,7 +76,11 @@ func (h *harness) auth(next func(http.ResponseWriter, *http.Request, Identity)) 
 			http.Error(w, `{"code":"unauthorized","message":"sign in"}`, http.StatusUnauthorized)
 			return
 		}
-		next(w, r, Identity{UserID: u.ID, Username: u.Username, DisplayName: u.DisplayName, Role: u.Role})
+		role := u.Role
+		if r.Header.Get("X-Test-Visitor") != "" {
+			role = RoleVisitor
+		}
+		next(w, r, Identity{UserID: u.ID, Username: u.Username, DisplayName: u.DisplayName, Role: role})
 	}
 }
 
@@ -111,9 +115,17 @@ func (h *harness) connect(u store.User) *device_ {
 }
 
 func (h *harness) dial(u store.User, onEvent func(protocol.Message)) (*client.Messenger, error) {
+	return h.dialAs(u, false, onEvent)
+}
+
+// dialAs is dial, as a website visitor when visitor is set.
+func (h *harness) dialAs(u store.User, visitor bool, onEvent func(protocol.Message)) (*client.Messenger, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	hdr := http.Header{"X-Test-User": {u.ID}}
+	if visitor {
+		hdr.Set("X-Test-Visitor", "1")
+	}
 	return client.DialMessenger(ctx, "ws"+strings.TrimPrefix(h.srv.URL, "http")+"/api/v1/connect", hdr, onEvent)
 }
 
