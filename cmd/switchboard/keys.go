@@ -30,6 +30,18 @@ func apikey(args []string, out io.Writer) error {
 		return errors.New("apikey needs a subcommand: create, list or delete")
 	}
 	sub, args := args[0], args[1:]
+	switch sub {
+	case "create", "list", "delete":
+	case "help", "-h", "-help", "--help":
+		fmt.Fprintln(out, `usage:
+  switchboard apikey create [--name N]   a key for minting access tokens (its secret is printed once)
+  switchboard apikey list
+  switchboard apikey delete KEY
+Each takes --data-dir and --database like serve.`)
+		return nil
+	default:
+		return fmt.Errorf("unknown apikey subcommand %q (create, list, delete)", sub)
+	}
 	fs := flag.NewFlagSet("switchboard apikey "+sub, flag.ContinueOnError)
 	openStore := storeFlags(fs)
 	name := fs.String("name", "", "a `label` for the key, e.g. the app that uses it")

@@ -32,6 +32,10 @@ registration (the REST API does both at once).`
 
 // sipCmd manages SIP accounts from the command line.
 func sipCmd(args []string, stdin io.Reader, out io.Writer) error {
+	if len(args) > 0 && (args[len(args)-1] == "--help" || args[len(args)-1] == "-h" || args[0] == "help") {
+		fmt.Fprintln(out, sipUsage)
+		return nil
+	}
 	if len(args) < 2 || args[0] != "account" {
 		return errors.New(sipUsage)
 	}

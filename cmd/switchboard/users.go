@@ -37,6 +37,9 @@ func user(args []string, stdin io.Reader, out io.Writer) error {
 	sub, args := args[0], args[1:]
 	switch sub {
 	case "add", "list", "disable", "enable", "reset-password", "reset-totp", "invite":
+	case "help", "-h", "-help", "--help":
+		fmt.Fprintln(out, userUsage)
+		return nil
 	default:
 		return fmt.Errorf("unknown user subcommand %q\n%s", sub, userUsage)
 	}
