@@ -76,14 +76,14 @@ func (s *Service) JoinContact(ctx context.Context, conv string, agent Identity) 
 
 // AddToContact adds several agents to a contact's conversation at once (a
 // message left for a queue): one log entry and one announcement for all.
-func (s *Service) AddToContact(ctx context.Context, conv string, users []string) error {
+func (s *Service) AddToContact(ctx context.Context, conv, actor string, users []string) error {
 	for _, u := range users {
 		if _, err := s.st.AddMember(ctx, conv, u, "member"); err != nil && !errors.Is(err, store.ErrExists) {
 			return s.internal("add to contact", err)
 		}
 	}
 	s.membersChanged(conv)
-	s.system(ctx, conv, "", map[string]any{"action": "added", "users": users})
+	s.system(ctx, conv, actor, map[string]any{"action": "added", "users": users})
 	s.introduce(ctx, conv, users)
 	_, err := s.announce(ctx, Identity{}, conv)
 	return err

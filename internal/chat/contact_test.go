@@ -25,7 +25,7 @@ func TestVisitorLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.svc.AddToContact(ctx, team.ID, []string{ann.ID, bob.ID}); err != nil {
+	if err := h.svc.AddToContact(ctx, team.ID, vera.ID, []string{ann.ID, bob.ID}); err != nil {
 		t.Fatal(err)
 	}
 	a := h.connect(ann)

@@ -462,6 +462,9 @@ func (s *Service) reply(w http.ResponseWriter, r *http.Request, what string, v a
 		writeError(w, http.StatusConflict, "conflict", errText(err))
 	case errors.Is(err, errForbidden):
 		writeError(w, http.StatusForbidden, "forbidden", errText(err))
+	case errors.Is(err, errRateLimited):
+		w.Header().Set("Retry-After", "3600")
+		writeError(w, http.StatusTooManyRequests, "rate_limited", errText(err))
 	default:
 		var pe *protocol.Error
 		if errors.As(err, &pe) { // from the messaging service

@@ -25,6 +25,9 @@ import (
 // which kind of bearer it holds (and leaked ones are easy to recognise).
 const VisitorTokenPrefix = "sbv_"
 
+// maxContactsPerHour bounds the contacts one visitor starts.
+const maxContactsPerHour = 10
+
 // transferPriority puts a transferred contact ahead of those arriving: the
 // visitor has waited once already.
 const transferPriority = 1000
@@ -93,8 +96,10 @@ func (s *Service) StartVisitor(ctx context.Context, widget string, req VisitorRe
 	now := s.cfg.Now()
 	token := VisitorTokenPrefix + newID() + newID()
 	if strings.HasPrefix(req.Resume, VisitorTokenPrefix) {
+		// Only a token still valid: an old one (in a proxy's log, say) must
+		// not reopen the visitor's past conversations.
 		v, err := s.st.VisitorByTokenHash(ctx, hashToken(req.Resume))
-		if err == nil && v.Widget == widget && now.Sub(v.LastSeenAt) < 30*24*time.Hour {
+		if err == nil && v.Widget == widget && now.Before(v.ExpiresAt) {
 			v.TokenHash, v.LastSeenAt, v.ExpiresAt, v.IP = hashToken(token), now, now.Add(s.cfg.VisitorTTL), ip
 			if req.Name != "" {
 				v.DisplayName = name
@@ -192,6 +197,15 @@ func (s *Service) Arrive(ctx context.Context, v store.Visitor, req ArriveRequest
 	if id, ok := s.open[v.ID]; ok {
 		return s.visitorView(s.live[id]), nil
 	}
+	// A visitor may start 10 contacts an hour: each opens a conversation in
+	// somebody's inbox (a contact link's person's, all of a queue's).
+	recent, err := s.st.VisitorContacts(ctx, v.ID, maxContactsPerHour)
+	if err != nil {
+		return protocol.ContactView{}, err
+	}
+	if len(recent) == maxContactsPerHour && s.cfg.Now().Sub(recent[len(recent)-1].ArrivedAt) < time.Hour {
+		return protocol.ContactView{}, fmt.Errorf("%w: you started %d conversations within the hour; try again later", errRateLimited, maxContactsPerHour)
+	}
 	if personal(v.Widget) {
 		return s.arrivePersonal(ctx, v, media, req)
 	}
@@ -227,7 +241,7 @@ func (s *Service) Arrive(ctx context.Context, v store.Visitor, req ArriveRequest
 		return protocol.ContactView{}, err
 	}
 	if req.Callback {
-		lc.rec.Status = statusCallback
+		lc.rec.Status, lc.callback = statusCallback, true
 	}
 	s.apply(ctx, evs)
 	return s.visitorView(lc), nil
@@ -384,27 +398,35 @@ func (s *Service) WrapUp(ctx context.Context, agent, id, code, notes string) (pr
 	if len([]rune(notes)) > 4000 {
 		return protocol.ContactView{}, invalid("notes: at most 4000 characters")
 	}
-	c, err := s.st.Contact(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && c.AgentID != agent) {
+	// Read, change and write under the lock: the clock must not finish the
+	// contact in between (its record would go back to what was read).
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pending := slices.ContainsFunc(s.wraps[agent], func(x *liveContact) bool { return x.rec.ID == id })
+	lc, live := s.live[id]
+	var c store.Contact
+	if live {
+		c = lc.rec
+	} else {
+		var err error
+		if c, err = s.st.Contact(ctx, id); errors.Is(err, store.ErrNotFound) {
+			return protocol.ContactView{}, fmt.Errorf("%w: you handled no contact %s", errNotFound, id)
+		} else if err != nil {
+			return protocol.ContactView{}, err
+		}
+	}
+	if c.AgentID != agent && !pending { // pending: they transferred it away
 		return protocol.ContactView{}, fmt.Errorf("%w: you handled no contact %s", errNotFound, id)
 	}
-	if err != nil {
-		return protocol.ContactView{}, err
-	}
-	s.mu.Lock()
-	codes := s.queues[c.Queue].WrapUpCodes
-	s.mu.Unlock()
-	if len(codes) > 0 && !slices.Contains(codes, code) {
+	if codes := s.queues[c.Queue].WrapUpCodes; len(codes) > 0 && !slices.Contains(codes, code) {
 		return protocol.ContactView{}, invalid("wrap-up code %q: choose one of %s", code, strings.Join(codes, ", "))
 	}
 	c.WrapUpCode, c.Notes = code, notes
+	if live {
+		lc.rec = c
+	}
 	if err := s.st.SaveContact(ctx, c); err != nil {
 		return protocol.ContactView{}, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if lc, ok := s.live[id]; ok {
-		lc.rec.WrapUpCode, lc.rec.Notes = code, notes
 	}
 	s.wraps[agent] = slices.DeleteFunc(s.wraps[agent], func(x *liveContact) bool { return x.rec.ID == id })
 	defer s.pushAgent(agent)
@@ -444,6 +466,10 @@ func (s *Service) Transfer(ctx context.Context, agent, id, queue string) error {
 			lc.rec.Handle += ev.Handle
 		}
 	}
+	// The agent's part is over: it waits for their wrap-up like an end.
+	mine := *lc
+	mine.rec.EndedAt = now
+	s.awaitWrapUp(&mine)
 	if err != nil {
 		return err
 	}

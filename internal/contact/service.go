@@ -117,9 +117,18 @@ type Service struct {
 }
 
 type liveContact struct {
-	rec     store.Contact
-	visitor store.Visitor
-	until   time.Time // offer expiry while offered
+	rec      store.Contact
+	visitor  store.Visitor
+	until    time.Time // offer expiry while offered
+	callback bool      // a callback request: the visitor need not stay
+}
+
+// waiting is the status of a contact back in line.
+func (lc *liveContact) waiting() string {
+	if lc.callback {
+		return statusCallback
+	}
+	return statusWaiting
 }
 
 type agentState struct {
@@ -229,6 +238,13 @@ func (s *Service) load(ctx context.Context) error {
 		return err
 	}
 	for _, c := range open {
+		if c.Status == statusMessage { // the message waits for its answer: the conversation stays open
+			c.EndedAt = now
+			if err := s.st.SaveContact(ctx, c); err != nil {
+				return err
+			}
+			continue
+		}
 		c.Status, c.EndedAt = statusClosed, now
 		if err := s.st.SaveContact(ctx, c); err != nil {
 			return err
@@ -318,7 +334,7 @@ func (s *Service) checkAway(ctx context.Context, now time.Time) {
 				s.log.Warn("contact: keeping a visitor's token alive", "err", err)
 			}
 		}
-		if lc.rec.Status == statusCallback || present(lc.rec.VisitorID, s.cfg.VisitorGrace) {
+		if lc.callback || present(lc.rec.VisitorID, s.cfg.VisitorGrace) {
 			continue
 		}
 		delete(s.away, lc.rec.VisitorID)
@@ -401,7 +417,7 @@ func (s *Service) applyOne(ctx context.Context, ev routing.Event) {
 			// Under ring all, the others' offers are withdrawn just before
 			// the answer, which says the rest.
 			if lc.rec.Status == statusOffered && ev.Reason != routing.ReasonAnswered {
-				lc.rec.Status, lc.until = statusWaiting, time.Time{}
+				lc.rec.Status, lc.until = lc.waiting(), time.Time{}
 				s.pushVisitor(lc)
 			}
 		}
@@ -429,8 +445,16 @@ func (s *Service) applyOne(ctx context.Context, ev routing.Event) {
 		s.pushAgent(agent)
 		s.publish(EventAnswered, lc, ev)
 	case routing.EventRequeued:
-		lc.rec.Status = statusWaiting
+		// The agent went offline: the contact goes back in line, and the
+		// agent out of its conversation. It keeps its first answer.
+		from := lc.rec.AgentID
+		lc.rec.Status, lc.rec.AgentID = lc.waiting(), ""
 		s.save(ctx, lc)
+		if from != "" {
+			if err := s.chat.LeaveContact(ctx, lc.rec.Conversation, from); err != nil {
+				s.log.Warn("contact: requeue: leaving the conversation", "contact", id, "err", err)
+			}
+		}
 		s.pushVisitor(lc)
 	case routing.EventReassigned:
 		from := string(ev.Agents[0])
@@ -460,7 +484,7 @@ func (s *Service) applyOne(ctx context.Context, ev routing.Event) {
 			if ev.Target.Queue != "" {
 				lc.rec.Queue = string(ev.Target.Queue)
 			}
-			lc.rec.Status, lc.rec.Media = statusCallback, string(routing.Voice)
+			lc.rec.Status, lc.rec.Media, lc.callback = statusCallback, string(routing.Voice), true
 			s.save(ctx, lc)
 			s.pushVisitor(lc)
 		case routing.ToMessage:
@@ -475,7 +499,7 @@ func (s *Service) applyOne(ctx context.Context, ev routing.Event) {
 			for _, m := range s.queues[lc.rec.Queue].Members {
 				agents = append(agents, m.User)
 			}
-			if err := s.chat.AddToContact(ctx, lc.rec.Conversation, agents); err != nil {
+			if err := s.chat.AddToContact(ctx, lc.rec.Conversation, lc.rec.VisitorID, agents); err != nil {
 				s.log.Warn("contact: adding the agents to a message", "contact", id, "err", err)
 			}
 		}
@@ -535,6 +559,7 @@ func (s *Service) finish(ctx context.Context, lc *liveContact, status string, at
 	lc.rec.Status, lc.rec.EndedAt = status, at
 	delete(s.live, lc.rec.ID)
 	delete(s.offers, lc.rec.ID)
+	delete(s.away, lc.rec.VisitorID)
 	if s.open[lc.rec.VisitorID] == lc.rec.ID {
 		delete(s.open, lc.rec.VisitorID)
 	}
@@ -557,7 +582,7 @@ func (s *Service) publish(typ string, lc *liveContact, ev routing.Event) {
 	if s.cfg.Publish == nil {
 		return
 	}
-	data := map[string]any{"contact": s.view(lc, false), "at": ev.At.UTC().Format(time.RFC3339Nano)}
+	data := map[string]any{"contact": s.view(lc, true), "at": ev.At.UTC().Format(time.RFC3339Nano)}
 	if ev.Reason != "" {
 		data["reason"] = string(ev.Reason)
 	}
@@ -679,7 +704,8 @@ func timeJSON(t time.Time) string {
 
 // Errors of the service's operations, mapped to HTTP statuses in http.go.
 var (
-	errNotFound  = errors.New("not found")
-	errConflict  = errors.New("conflict")
-	errForbidden = errors.New("forbidden")
+	errNotFound    = errors.New("not found")
+	errConflict    = errors.New("conflict")
+	errForbidden   = errors.New("forbidden")
+	errRateLimited = errors.New("rate limited")
 )

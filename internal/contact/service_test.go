@@ -122,8 +122,16 @@ func TestTransfer(t *testing.T) {
 	if len(queues) != 2 || len(colleagues) != 1 || colleagues[0].User != "bob" || colleagues[0].State != "available" {
 		t.Fatalf("ann's transfer targets: %+v %+v", queues, colleagues)
 	}
-	if _, err := e.svc.WrapUp(ctx, "ann", c.ID, "x", ""); !errors.Is(err, errNotFound) {
-		t.Fatalf("ann wrapping up bob's contact: %v", err)
+	e.user("cleo", "agent")
+	if _, err := e.svc.WrapUp(ctx, "cleo", c.ID, "solved", ""); !errors.Is(err, errNotFound) {
+		t.Fatalf("cleo wrapping up a contact she never had: %v", err)
+	}
+	// Ann, who transferred it, has her part to wrap up.
+	if v := e.svc.Agent("ann"); len(v.WrapUps) != 1 || v.WrapUps[0].ID != c.ID {
+		t.Fatalf("ann's wrap-ups after the transfer: %+v", v.WrapUps)
+	}
+	if _, err := e.svc.WrapUp(ctx, "ann", c.ID, "escalated", "sent to support"); err != nil {
+		t.Fatalf("ann's wrap-up: %v", err)
 	}
 }
 
@@ -183,8 +191,10 @@ func TestRestartClosesOpenContacts(t *testing.T) {
 	}
 }
 
-// A returning visitor keeps their id with their old token, which then
-// stops working; a token of another widget does not carry over.
+// A visitor starting again with their token (the widget's "Start again")
+// keeps their id, and the old token stops working; an expired token, or
+// one of another widget, starts a new visitor: it must not reopen the
+// visitor's past conversations.
 func TestReturningVisitor(t *testing.T) {
 	e := setup(t, nil)
 	ctx := t.Context()
@@ -192,10 +202,7 @@ func TestReturningVisitor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(3 * time.Hour) // the token has expired
-	if _, _, err := e.svc.AuthenticateVisitor(ctx, tok); !errors.Is(err, ErrBadToken) {
-		t.Fatalf("an expired token: %v", err)
-	}
+	e.clock.Advance(time.Hour)
 	tok2, v2, err := e.svc.StartVisitor(ctx, "site", VisitorRequest{Resume: tok}, "127.0.0.1")
 	if err != nil || v2.ID != v.ID || v2.DisplayName != "Vera" {
 		t.Fatalf("resume: %+v %v", v2, err)
@@ -211,6 +218,13 @@ func TestReturningVisitor(t *testing.T) {
 	}
 	if _, v3, _ := e.svc.StartVisitor(ctx, "other", VisitorRequest{Resume: tok2}, "127.0.0.1"); v3.ID == v.ID {
 		t.Fatal("a token of one widget resumed a visitor at another")
+	}
+	e.clock.Advance(3 * time.Hour) // the token has expired
+	if _, _, err := e.svc.AuthenticateVisitor(ctx, tok2); !errors.Is(err, ErrBadToken) {
+		t.Fatalf("an expired token: %v", err)
+	}
+	if _, v4, _ := e.svc.StartVisitor(ctx, "site", VisitorRequest{Resume: tok2}, "127.0.0.1"); v4.ID == v.ID {
+		t.Fatal("an expired token resumed the visitor")
 	}
 }
 
@@ -365,4 +379,97 @@ func TestTalkingVisitorKeepsToken(t *testing.T) {
 	if _, _, err := e.svc.AuthenticateVisitor(ctx, tok); err != nil {
 		t.Fatalf("after three hours of talking: %v", err)
 	}
+}
+
+// Fixes from a review: a callback request keeps its status and stays when
+// the visitor goes; a requeued contact leaves its agent; one visitor starts
+// at most 10 contacts an hour; a restart keeps a left message open.
+func TestReviewFixes(t *testing.T) {
+	t.Run("CallbackStays", func(t *testing.T) {
+		e := setup(t, func(c *Config) { c.VisitorGrace = 30 * time.Second })
+		ctx := t.Context()
+		vera := e.visitor("site", "Vera")
+		c, err := e.svc.Arrive(ctx, vera, ArriveRequest{Callback: true})
+		if err != nil || c.Status != statusOffered {
+			t.Fatalf("arrive: %+v %v", c, err)
+		}
+		if err := e.svc.Decline(ctx, "ann", c.ID); err != nil {
+			t.Fatal(err)
+		}
+		for range 40 {
+			e.clock.Advance(time.Second)
+			e.tick()
+		}
+		if v, err := e.svc.Current(vera); err != nil || v.Status != statusCallback {
+			t.Fatalf("a callback request after its visitor left: %+v %v", v, err)
+		}
+	})
+	t.Run("RequeueLeavesTheAgent", func(t *testing.T) {
+		e := setup(t, nil)
+		ctx := t.Context()
+		vera := e.visitor("site", "Vera")
+		c, _ := e.svc.Arrive(ctx, vera, ArriveRequest{Media: "chat"})
+		if _, err := e.svc.Accept(ctx, "ann", c.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.SetState(ctx, e.identity("ann"), "offline"); err != nil {
+			t.Fatal(err)
+		}
+		if rec, _ := e.st.Contact(ctx, c.ID); rec.Status != statusWaiting || rec.AgentID != "" {
+			t.Fatalf("record after the requeue: %+v", rec)
+		}
+		if got := e.members(c.Conversation); !slices.Equal(got, []string{vera.ID}) {
+			t.Fatalf("members after the requeue: %v", got)
+		}
+	})
+	t.Run("TenContactsAnHour", func(t *testing.T) {
+		e := setup(t, nil)
+		ctx := t.Context()
+		vera := e.visitor("site", "Vera")
+		for i := range 11 {
+			c, err := e.svc.Arrive(ctx, vera, ArriveRequest{Media: "chat"})
+			if i == 10 {
+				if !errors.Is(err, errRateLimited) {
+					t.Fatalf("the 11th contact within the hour: %v", err)
+				}
+				break
+			}
+			if err != nil {
+				t.Fatalf("contact %d: %v", i+1, err)
+			}
+			if err := e.svc.Leave(ctx, vera, c.ID); err != nil {
+				t.Fatal(err)
+			}
+			e.clock.Advance(time.Minute)
+		}
+		e.clock.Advance(time.Hour)
+		if _, err := e.svc.Arrive(ctx, vera, ArriveRequest{Media: "chat"}); err != nil {
+			t.Fatalf("an hour later: %v", err)
+		}
+	})
+	t.Run("RestartKeepsAMessage", func(t *testing.T) {
+		e := setup(t, nil)
+		ctx := t.Context()
+		if _, err := e.svc.PutQueue(ctx, QueueDoc{ID: "sales", Name: "Sales", Members: []MemberDoc{{User: "ann"}},
+			MaxWaitSeconds: 10, Overflow: OverflowDoc{To: "message"}}); err != nil {
+			t.Fatal(err)
+		}
+		e.svc.SetState(ctx, e.identity("ann"), "paused")
+		vera := e.visitor("site", "Vera")
+		c, _ := e.svc.Arrive(ctx, vera, ArriveRequest{Media: "chat"})
+		e.clock.Advance(11 * time.Second)
+		e.tick()
+		e.svc.Close()
+		svc2, err := New(ctx, Config{Store: e.st, Chat: e.chat, Now: e.clock.Now, manualClock: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer svc2.Close()
+		if rec, _ := e.st.Contact(ctx, c.ID); rec.Status != statusMessage || rec.EndedAt.IsZero() {
+			t.Fatalf("a left message after the restart: %+v", rec)
+		}
+		if conv, _ := e.st.Conversation(ctx, c.Conversation); conv.Archived {
+			t.Fatal("a left message was closed by the restart")
+		}
+	})
 }

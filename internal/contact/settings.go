@@ -270,8 +270,9 @@ func (d WidgetDoc) check(queues map[string]QueueDoc) error {
 // else (no path, no wildcard: a widget's origins are its sites).
 func checkOrigin(o string) error {
 	u, err := url.Parse(o)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
-		return invalid("allowed origin %q: write scheme and host, e.g. https://www.example.com", o)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil || u.Fragment != "" ||
+		strings.ContainsAny(o, "*?[") || o != strings.ToLower(o) {
+		return invalid("allowed origin %q: write scheme and host in lowercase, no wildcard, e.g. https://www.example.com", o)
 	}
 	return nil
 }

@@ -68,7 +68,8 @@ func (g *gzipped) entry(name string) *gzEntry {
 	}
 	b, err := fs.ReadFile(g.files, name)
 	if err != nil {
-		g.cache[name] = nil // a directory, or no such file: the file server answers
+		// A directory, or no such file: the file server answers. Not
+		// remembered: anyone can ask for any name, and the map would grow.
 		return nil
 	}
 	var buf bytes.Buffer

@@ -163,6 +163,7 @@ label{display:flex;gap:8px;align-items:flex-start;color:#374151}
   async function start(media, name, email = '') {
     try {
       const v = await api(`/widgets/${encodeURIComponent(WIDGET)}/visitors`, { method: 'POST', body: JSON.stringify({ name, email, resume: token }) });
+      if (client && v.token !== token) { client.close(); client = null; } // its token is the old one
       token = v.token;
       sessionStorage.setItem(KEY, token);
       await connectClient();
@@ -187,6 +188,12 @@ label{display:flex;gap:8px;align-items:flex-start;color:#374151}
     client.on('conversation', mine);
     client.on('history', mine);
     client.on('incomingCall', onCall);
+    // After a reconnect (the network changed, the server restarted) ask again where the contact is.
+    let first = true;
+    client.on('ready', () => {
+      if (first) { first = false; return; }
+      if (contact) api('/visitor/contact').then((c) => update(c)).catch((err) => { if (err.status === 404) update({ ...contact, status: 'ended' }); });
+    });
     await client.connect();
   }
 
