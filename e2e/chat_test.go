@@ -245,7 +245,11 @@ func TestChatScrollBack(t *testing.T) {
 	a.signIn(srv.URL, "ann")
 
 	opened := time.Now()
-	a.do(10*time.Second, "opening the conversation", chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-testid="conv-item"][data-conversation=%q]`, conv.ID))))
+	// Clicked from the page: the list may redraw between a CDP query and its click (a stale node).
+	a.waitJS(10*time.Second, "opening the conversation", fmt.Sprintf(`(() => {
+		const item = document.querySelector('[data-testid="conv-item"][data-conversation=%q]');
+		if (item) item.click();
+		return !!item; })()`, conv.ID))
 	a.waitJS(10*time.Second, "the newest message", fmt.Sprintf(`[...document.querySelectorAll('[data-testid="message-text"]')].some((m) => m.textContent === 'Message #%d')`, total))
 	openTime := time.Since(opened)
 	t.Logf("opened the conversation and showed its newest message in %v", openTime.Round(time.Millisecond))

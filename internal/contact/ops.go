@@ -455,8 +455,9 @@ func (s *Service) Transfer(ctx context.Context, agent, id, queue string) error {
 		return invalid("no queue %q", queue)
 	}
 	now := s.cfg.Now()
-	// The engine ends the assignment (the agent's wrap-up follows); the
-	// contact is kept out of finish by taking it out of live meanwhile.
+	// The engine ends the assignment; the contact is kept out of finish by
+	// taking it out of live meanwhile.
+	before := s.state[agent].state
 	delete(s.live, id)
 	evs, err := s.eng.End(routing.ContactID(id), now)
 	s.apply(ctx, evs)
@@ -466,10 +467,12 @@ func (s *Service) Transfer(ctx context.Context, agent, id, queue string) error {
 			lc.rec.Handle += ev.Handle
 		}
 	}
-	// The agent's part is over: it waits for their wrap-up like an end.
-	mine := *lc
-	mine.rec.EndedAt = now
-	s.awaitWrapUp(&mine)
+	// Handing it over is not an end: no wrap-up time for the agent (the
+	// contact goes on, and its wrap-up is its last agent's).
+	if st := s.state[agent]; st.state == routing.WrapUp && before == routing.Available {
+		evs, _ := s.eng.SetAgentState(routing.AgentID(agent), routing.Available, now)
+		s.apply(ctx, evs)
+	}
 	if err != nil {
 		return err
 	}
