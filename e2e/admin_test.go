@@ -42,8 +42,12 @@ func TestAdminInvites(t *testing.T) {
 			const row = document.querySelector(%q);
 			return { focus: document.activeElement?.dataset.testid || '', role: row.dataset.role,
 				select: row.querySelector('[data-testid="user-role"]').value, disable: !!row.querySelector('[data-testid="user-disable"]'),
-				text: row.textContent, pending: document.querySelector('[data-testid="invite-none"]')?.textContent || '' };
+				text: row.textContent, pending: document.querySelector('[data-testid="invite-none"]')?.textContent || '',
+				active: row.querySelector('[data-testid="user-last-active"]')?.textContent || '' };
 		})()`, annRow))
+		if !strings.HasPrefix(got["active"].(string), "Last active") {
+			t.Errorf("Ann's row says %q about her last activity, want \"Last active ...\"", got["active"])
+		}
 		if got["focus"] != "invite-role" {
 			t.Errorf("opening People focused %q, want the invitation's role (invite-role)", got["focus"])
 		}

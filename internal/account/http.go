@@ -171,6 +171,7 @@ type userJSON struct {
 	CreatedAt   string `json:"createdAt,omitempty"`
 	TOTPEnabled *bool  `json:"totpEnabled,omitempty"`
 	LockedUntil string `json:"lockedUntil,omitempty"`
+	LastActive  string `json:"lastActiveAt,omitempty"` // admins' list only
 }
 
 func (s *Service) userJSON(u store.User, full bool) userJSON {

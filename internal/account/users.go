@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -174,9 +175,18 @@ func (s *Service) listUsers(w http.ResponseWriter, r *http.Request, c *caller) {
 		s.internal(w, "list users", err)
 		return
 	}
+	var active map[string]time.Time
+	if c.IsAdmin() {
+		if active, err = s.st.LastActive(r.Context()); err != nil {
+			s.internal(w, "list users", err)
+			return
+		}
+	}
 	out := make([]userJSON, 0, len(users))
 	for _, u := range users {
-		out = append(out, s.userJSON(u, c.IsAdmin() || u.ID == c.UserID))
+		j := s.userJSON(u, c.IsAdmin() || u.ID == c.UserID)
+		j.LastActive = timeJSON(active[u.ID])
+		out = append(out, j)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"users": out})
 }

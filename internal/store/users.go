@@ -271,6 +271,31 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 	return users, nil
 }
 
+// LastActive is when each user last used a signed-in session or an API
+// token still on record (signing out forgets a session), by user id.
+func (s *Store) LastActive(ctx context.Context) (map[string]time.Time, error) {
+	rows, err := s.r.QueryContext(ctx,
+		`SELECT user_id, MAX(last_seen_at) FROM sessions GROUP BY user_id
+		 UNION ALL
+		 SELECT user_id, MAX(last_used_at) FROM user_tokens GROUP BY user_id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: last active: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var id string
+		var at int64
+		if err := rows.Scan(&id, &at); err != nil {
+			return nil, fmt.Errorf("store: last active: %w", err)
+		}
+		if t := optMillis(at); t.After(out[id]) {
+			out[id] = t
+		}
+	}
+	return out, rows.Err()
+}
+
 // UpdateUser applies ch and returns the updated user. Disabling a user ends
 // all of their sessions in the same transaction. It refuses (ErrLastAdmin) a
 // change that would leave no enabled admin.

@@ -286,6 +286,7 @@ export function peopleAdminDialog(client, opts = {}) {
 
     const facts = [
       u.createdAt ? h('time', { datetime: u.createdAt, title: fullWhen(u.createdAt), text: `Joined ${when(u.createdAt)}` }) : null,
+      u.lastActiveAt ? h('time', { datetime: u.lastActiveAt, title: fullWhen(u.lastActiveAt), 'data-testid': 'user-last-active', text: `Last active ${when(u.lastActiveAt, { time: true })}` }) : null,
       u.totpEnabled ? h('span', { text: 'Two-factor sign-in on' }) : null,
       u.lockedUntil ? h('span.admin-warn', { title: fullWhen(u.lockedUntil), text: `Sign-in locked until ${when(u.lockedUntil, { time: true })}` }) : null,
     ].filter(Boolean);
