@@ -289,6 +289,8 @@ export class Call extends Emitter {
     this.video = !!info.video;
     this.group = !!info.group;
     this.invited = info.invited || [];
+    /** The extension called, for a call to a desk phone ('' otherwise). */
+    this.phone = info.phone || '';
     /** Whether someone else called us. */
     this.incoming = incoming;
     /** @type {'ringing'|'accepted'|'ended'} */
@@ -1593,9 +1595,11 @@ export class MessagingClient extends Emitter {
   // Calls
 
   /**
-   * Calls a person (a user id, or `{user}`) or the members of a conversation (`{conversation}`).
+   * Calls a person (a user id, or `{user}`), the members of a conversation (`{conversation}`), or a
+   * registered desk phone (`{phone}`: its extension, or the username of a user whose phone is
+   * registered; nobody's browser rings, and `call.phone` is set).
    * Resolves with the {@link Call} once it rings; `call.join()` then yields the meetings Room.
-   * @param {string|{user?: string, conversation?: string}} target
+   * @param {string|{user?: string, conversation?: string, phone?: string}} target
    * @param {{video?: boolean}} [options]
    * @returns {Promise<Call>}
    */
@@ -1604,6 +1608,7 @@ export class MessagingClient extends Emitter {
     if (typeof target === 'string') msg.user = target;
     else if (target && target.conversation) msg.conversation = target.conversation;
     else if (target && target.user) msg.user = target.user;
+    else if (target && target.phone) msg.phone = target.phone;
     const r = await this.request(msg);
     const call = new Call(this, r.call, false);
     this.calls.set(call.id, call);
