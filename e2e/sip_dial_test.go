@@ -40,7 +40,9 @@ func sippPhone(t *testing.T) (string, string) {
 // calls (a UAS scenario answering with PCMA and streaming sipp's G.711
 // capture). Ann, signed in, calls "200": the phone rings and answers, Ann's
 // browser hears it (packets and audio energy, in PCMA) and the phone hears
-// Ann (RTP counted by the server). Ann hangs up; sipp gets the BYE and
+// Ann (RTP counted by the server). Keypad tones pass both ways: the phone's
+// "1" (sipp's RFC 2833 capture) and Ann's "1", "5" (RTCDTMFSender) are
+// counted as key presses by the bridge. Ann hangs up; sipp gets the BYE and
 // finishes its scenario.
 func TestBrowserCallsPhone(t *testing.T) {
 	sipp, dir := sippPhone(t)
@@ -124,6 +126,32 @@ func TestBrowserCallsPhone(t *testing.T) {
 	eventually(t, scaled(10*time.Second), "the phone to hear Ann", func() (bool, string) {
 		n := metric(t, srv, "switchboard_sip_rtp_packets_out_total")
 		return n >= 50, "RTP packets to the phone: " + strconv.FormatFloat(n, 'f', 0, 64)
+	})
+
+	// Keypad tones: the phone pressed 1 (sipp's RFC 2833 capture), which
+	// the bridge detected (by timestamp) and passed on; Ann presses 1 and 5
+	// with RTCDTMFSender, which go to the phone as telephone-events.
+	eventually(t, scaled(10*time.Second), "the phone's key press", func() (bool, string) {
+		n := metric(t, srv, "switchboard_sip_dtmf_keys_in_total")
+		return n >= 1, "keys from the phone: " + strconv.FormatFloat(n, 'f', 0, 64)
+	})
+	sent := mustEval[string](b, `(() => {
+		for (const pc of window.__sb.room.pcs) {
+			for (const s of pc.getSenders()) {
+				if (s.track && s.track.kind === 'audio' && s.dtmf) {
+					if (!s.dtmf.canInsertDTMF) return 'cannot insert DTMF';
+					s.dtmf.insertDTMF('15', 100, 70);
+					return 'ok';
+				}
+			}
+		}
+		return 'no audio sender'; })()`)
+	if sent != "ok" {
+		t.Fatalf("Ann's browser: %s", sent)
+	}
+	eventually(t, scaled(10*time.Second), "Ann's key presses at the phone", func() (bool, string) {
+		n := metric(t, srv, "switchboard_sip_dtmf_keys_out_total")
+		return n >= 2, "keys to the phone: " + strconv.FormatFloat(n, 'f', 0, 64)
 	})
 
 	// Ann hangs up: the phone gets BYE and its scenario ends.

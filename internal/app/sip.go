@@ -210,7 +210,11 @@ func (a *App) routeSIPCall(c *sip.Call) {
 			log.Info("sip: call could not be answered", "err", err)
 			return
 		}
-		p, err := bridge.Join(r, rs, c.Codec, firstNonEmpty(c.From.DisplayName, caller.DisplayName, c.From.Username),
+		dtmf := -1
+		if c.Offer.HasDTMF {
+			dtmf = int(c.Offer.DTMF)
+		}
+		p, err := bridge.Join(r, rs, c.Codec, dtmf, firstNonEmpty(c.From.DisplayName, caller.DisplayName, c.From.Username),
 			a.media, a.log, func(reason string) { c.Hangup() })
 		if err != nil {
 			log.Error("sip: call could not join its room", "err", err)
@@ -296,6 +300,8 @@ func (a *App) registerSIPMetrics(srv *sip.Server, m *sip.Metrics) {
 		counter("switchboard_sip_calls_answered_total", "Calls from phones answered.", m.CallsAnswered.Load),
 		counter("switchboard_sip_rtp_packets_in_total", "RTP packets received from phones in calls.", m.RTPIn.Load),
 		counter("switchboard_sip_rtp_packets_out_total", "RTP packets sent to phones in calls.", m.RTPOut.Load),
+		counter("switchboard_sip_dtmf_keys_in_total", "Key presses (RFC 4733 telephone-events) from phones, passed on to browsers.", m.KeysIn.Load),
+		counter("switchboard_sip_dtmf_keys_out_total", "Key presses (RFC 4733 telephone-events) from browsers sent to phones.", m.KeysOut.Load),
 		counter("switchboard_sip_dropped_total", "SIP messages dropped: blocked source, over the rate limit, or too large.", m.Dropped.Load),
 	)
 }
@@ -736,7 +742,11 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 			cleanup()
 			return
 		}
-		pt, err := bridge.Join(r, oc.RTP(), oc.Codec, ph.Name, a.media, a.log, func(string) { oc.Hangup() })
+		dtmf := -1
+		if oc.Answer.HasDTMF {
+			dtmf = int(oc.Answer.DTMF)
+		}
+		pt, err := bridge.Join(r, oc.RTP(), oc.Codec, dtmf, ph.Name, a.media, a.log, func(string) { oc.Hangup() })
 		if err != nil {
 			log.Error("sip: the phone could not join its room", "err", err)
 			cleanup()
