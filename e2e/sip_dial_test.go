@@ -41,7 +41,7 @@ func sippPhone(t *testing.T) (string, string) {
 // capture). Ann, signed in, calls "200": the phone rings and answers, Ann's
 // browser hears it (packets and audio energy, in PCMA) and the phone hears
 // Ann (RTP counted by the server). Keypad tones pass both ways: the phone's
-// "1" (sipp's RFC 2833 capture) and Ann's "1", "5" (RTCDTMFSender) are
+// "1" (sipp's RFC 2833 capture) and Ann's "1", "5" (the SDK's sendDTMF) are
 // counted as key presses by the bridge. Ann hangs up; sipp gets the BYE and
 // finishes its scenario.
 func TestBrowserCallsPhone(t *testing.T) {
@@ -136,16 +136,9 @@ func TestBrowserCallsPhone(t *testing.T) {
 		return n >= 1, "keys from the phone: " + strconv.FormatFloat(n, 'f', 0, 64)
 	})
 	sent := mustEval[string](b, `(() => {
-		for (const pc of window.__sb.room.pcs) {
-			for (const s of pc.getSenders()) {
-				if (s.track && s.track.kind === 'audio' && s.dtmf) {
-					if (!s.dtmf.canInsertDTMF) return 'cannot insert DTMF';
-					s.dtmf.insertDTMF('15', 100, 70);
-					return 'ok';
-				}
-			}
-		}
-		return 'no audio sender'; })()`)
+		const call = [...window.__sbChat.calls.values()].find((c) => c.phone === '200');
+		if (!call) return 'no call';
+		try { call.sendDTMF('15'); return 'ok'; } catch (e) { return e.message; } })()`)
 	if sent != "ok" {
 		t.Fatalf("Ann's browser: %s", sent)
 	}

@@ -332,6 +332,26 @@ export class Call extends Emitter {
     }
   }
 
+  /**
+   * Send keypad tones (RFC 4733 telephone-events, e.g. for a phone menu): `0`-`9`, `*`, `#`, `A`-`D`, and
+   * `,` for a 2 s pause. Works once joined and publishing audio in a call with a telephone (or any room
+   * whose audio negotiated telephone-event). Throws `invalid_state` otherwise.
+   * @param {string} tones
+   * @param {{duration?: number, gap?: number}} [options] milliseconds per tone (default 100) and between tones (70)
+   */
+  sendDTMF(tones, { duration = 100, gap = 70 } = {}) {
+    for (const pc of this.meeting?.pcs || []) {
+      for (const s of pc.getSenders()) {
+        if (s.track && s.track.kind === 'audio' && s.dtmf) {
+          if (!s.dtmf.canInsertDTMF) throw makeError('invalid_state', 'this call does not carry keypad tones');
+          s.dtmf.insertDTMF(tones, duration, gap);
+          return;
+        }
+      }
+    }
+    throw makeError('invalid_state', 'not sending audio in this call (join and publish first)');
+  }
+
   /** Ring more people into the call (escalation; a two-party call moves to a meeting room). @param {string[]} users */
   async add(users) {
     await this.client.request({ type: 'call.add', call: this.id, users });
