@@ -135,6 +135,7 @@ func TestBrowserCallsPhone(t *testing.T) {
 		n := metric(t, srv, "switchboard_sip_dtmf_keys_in_total")
 		return n >= 1, "keys from the phone: " + strconv.FormatFloat(n, 'f', 0, 64)
 	})
+	b.waitJS(10*time.Second, "the phone's key in the SDK", `[...window.__sbChat.calls.values()].some((c) => c.phone === '200' && c.keys === '1')`)
 	sent := mustEval[string](b, `(() => {
 		const call = [...window.__sbChat.calls.values()].find((c) => c.phone === '200');
 		if (!call) return 'no call';

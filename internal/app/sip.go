@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -201,8 +202,9 @@ func (a *App) routeSIPCall(c *sip.Call) {
 	}
 	log = log.With("user", user.Username, "matched", how, "room", r.ID())
 	var (
-		mu   sync.Mutex
-		part *bridge.Participant
+		mu       sync.Mutex
+		part     *bridge.Participant
+		chatCall atomicString
 	)
 	answered := func() {
 		rs, err := c.Answer()
@@ -221,6 +223,7 @@ func (a *App) routeSIPCall(c *sip.Call) {
 			c.Hangup()
 			return
 		}
+		p.OnKey(func(e sip.DTMFEvent) { go a.chat.PhoneKey(chatCall.Load(), e.Digit) })
 		mu.Lock()
 		part = p
 		mu.Unlock()
@@ -257,6 +260,7 @@ func (a *App) routeSIPCall(c *sip.Call) {
 		a.registry.Delete(context.Background(), r.ID())
 		return
 	}
+	chatCall.Store(id)
 	log.Info("sip: ringing the user's browsers", "chat_call", id)
 	// The phone hanging up (CANCEL before an answer, BYE after) ends the call for the browsers too.
 	<-c.Done()
@@ -621,6 +625,15 @@ func apiError(w http.ResponseWriter, status int, code, message string) {
 	apiJSON(w, status, map[string]string{"code": code, "message": message})
 }
 
+// atomicString is a string set once from one goroutine and read from others.
+type atomicString struct{ v atomic.Value }
+
+func (s *atomicString) Store(v string) { s.v.Store(v) }
+func (s *atomicString) Load() string {
+	v, _ := s.v.Load().(string)
+	return v
+}
+
 // sipPhones lets users call registered phones (chat.Phones): messaging's
 // call request with a phone target.
 type sipPhones struct{ a *App }
@@ -753,6 +766,7 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 			a.chat.EndPhoneCallWith(callID, chat.PhoneFailed)
 			return
 		}
+		pt.OnKey(func(e sip.DTMFEvent) { go a.chat.PhoneKey(callID, e.Digit) })
 		mu.Lock()
 		part = pt
 		mu.Unlock()

@@ -308,6 +308,17 @@ func TestSIPDTMFBothWays(t *testing.T) {
 	talk(25)
 	<-phoneDone
 
+	// The key pressed on the phone is also told over messaging.
+	for dtmf := ""; dtmf != "7"; {
+		select {
+		case msg := <-events:
+			if d, ok := msg.(*protocol.CallDTMF); ok && d.Call == inc.Call.ID {
+				dtmf = d.Digit
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatal("no call.dtmf for the phone's key")
+		}
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	t.Logf("bob heard %d audio packets and keys %q; the phone got keys %q (bob sent events on %d); the phone got %v", bobAudio, bobKeys, phoneKeys, mic.eventPT, phonePTs)

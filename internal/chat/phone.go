@@ -205,3 +205,22 @@ func (s *Service) EndPhoneCallWith(id, reason string) {
 		c.end(k, reason)
 	}
 }
+
+// PhoneKey tells the parties of a call with a telephone that a key was
+// pressed on it (digit: 0-9 * # A-D).
+func (s *Service) PhoneKey(id string, digit byte) {
+	c := s.calls
+	c.mu.Lock()
+	k := c.m[id]
+	var users []string
+	if k != nil && !k.ended {
+		for u := range k.in {
+			users = append(users, u)
+		}
+	}
+	c.mu.Unlock()
+	frame := protocol.Encode(&protocol.CallDTMF{Call: id, Digit: string(digit)})
+	for _, u := range users {
+		s.hub.toUser(u, frame)
+	}
+}

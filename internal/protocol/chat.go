@@ -423,6 +423,16 @@ type CallState struct {
 	Duration int64  `json:"duration,omitempty"` // seconds, when an answered call ends
 }
 
+// CallDTMF is a key pressed on the telephone in a call (RFC 4733 event
+// received from it), told to the call's parties.
+type CallDTMF struct {
+	Head
+	Call  string `json:"call"`
+	Digit string `json:"digit"` // 0-9 * # A-D
+}
+
+func (*CallDTMF) TypeName() string { return "call.dtmf" }
+
 func (*Sync) TypeName() string               { return "sync" }
 func (*HistoryReq) TypeName() string         { return "history" }
 func (*ThreadReq) TypeName() string          { return "thread" }

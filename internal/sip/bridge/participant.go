@@ -40,6 +40,10 @@ type Participant struct {
 	onClose func(reason string)
 	// dtmf is the phone's telephone-event payload type, -1 when it has none.
 	dtmf int
+	// OnKey, when set before media flows (right after Join), is called
+	// (from the RTP read loop: it must not block) for each key pressed on
+	// the phone.
+	onKey atomic.Pointer[func(sip.DTMFEvent)]
 
 	keysFromPhone atomic.Uint64
 	keysToPhone   atomic.Uint64
@@ -96,10 +100,15 @@ func Join(r *room.Room, rs *sip.RTPSession, codec sip.Codec, dtmf int, name stri
 		case dtmf >= 0 && int(pkt.PayloadType) == dtmf:
 			// A key press: counted when it ends (by timestamp), and passed
 			// on in the audio's stream with the room's payload type.
-			if n := len(keys.Feed(pkt.Timestamp, pkt.Payload)); n > 0 {
-				p.keysFromPhone.Add(uint64(n))
-				rs.CountKeys(true, n)
-				p.log.Debug("key pressed on the phone", "keys", n)
+			if evs := keys.Feed(pkt.Timestamp, pkt.Payload); len(evs) > 0 {
+				p.keysFromPhone.Add(uint64(len(evs)))
+				rs.CountKeys(true, len(evs))
+				p.log.Debug("key pressed on the phone", "keys", len(evs))
+				if f := p.onKey.Load(); f != nil {
+					for _, e := range evs {
+						(*f)(e)
+					}
+				}
 			}
 			pkt.PayloadType = roomDTMF
 		default:
@@ -116,6 +125,16 @@ func Join(r *room.Room, rs *sip.RTPSession, codec sip.Codec, dtmf int, name stri
 	}
 	p.log.Info("sip call joined the room", "codec", codec.Name)
 	return p, nil
+}
+
+// OnKey sets what is told of each key pressed on the phone (nil: nothing).
+// It runs in the media read loop and must not block.
+func (p *Participant) OnKey(f func(sip.DTMFEvent)) {
+	if f == nil {
+		p.onKey.Store(nil)
+		return
+	}
+	p.onKey.Store(&f)
 }
 
 // KeysFromPhone is how many key presses (RFC 4733 events) came from the phone.

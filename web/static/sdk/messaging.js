@@ -271,7 +271,8 @@ function toMessage(e) {
  * client's `incomingCall` event.
  *
  * Events: `state` (the call) whenever `state` changes; `ended` ({reason, duration}); `room` (Room)
- * when `join()` connected (again, if the call moved to another room when someone was added).
+ * when `join()` connected (again, if the call moved to another room when someone was added); `dtmf`
+ * (digit) when a key is pressed on the telephone in a call with one.
  */
 export class Call extends Emitter {
   /**
@@ -291,6 +292,8 @@ export class Call extends Emitter {
     this.invited = info.invited || [];
     /** The extension called, for a call to a desk phone ('' otherwise). */
     this.phone = info.phone || '';
+    /** Keys pressed on the telephone in this call so far (also the `dtmf` event, with each digit). */
+    this.keys = '';
     /** Whether someone else called us. */
     this.incoming = incoming;
     /** @type {'ringing'|'accepted'|'ended'} */
@@ -787,6 +790,14 @@ export class MessagingClient extends Emitter {
       case 'presence': this._onPresence(msg.users || {}); return;
       case 'call.incoming': this._onIncomingCall(msg.call); return;
       case 'call.state': this._onCallState(msg); return;
+      case 'call.dtmf': {
+        const call = this.calls.get(msg.call);
+        if (call && typeof msg.digit === 'string') {
+          call.keys += msg.digit;
+          call.emit('dtmf', msg.digit);
+        }
+        return;
+      }
       case 'contact': this.emit('contact', msg); return;
       default:
     }
