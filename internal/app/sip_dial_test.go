@@ -111,8 +111,9 @@ func (p *udpPhone) reply(req *sip.Request, code int, reason, body string) {
 
 // A signed-in user calls a desk phone through the app: by the username of
 // the user the phone belongs to ("bob", whose SIP account 200 is
-// registered). A busy phone (486) ends the call as busy; the next call
-// rings, is answered with PCMU, the caller is sent to the phone's room, and
+// registered). A busy phone (486) ends the call as busy; a call the caller
+// gives up while it rings sends CANCEL; the next call rings, is answered
+// with PCMU, the caller is sent to the phone's room, and
 // the phone hanging up (BYE) ends it as hangup. Names that match no
 // registered phone are not found.
 func TestSIPUserCallsPhone(t *testing.T) {
@@ -170,6 +171,30 @@ func TestSIPUserCallsPhone(t *testing.T) {
 	phone.reply(inv, 486, "Busy Here", "")
 	if s := state(k.ID, "ended"); s.Reason != "busy" {
 		t.Errorf("busy phone: reason %q", s.Reason)
+	}
+
+	// Ann gives up while it rings: the phone gets CANCEL (the ring
+	// timeout takes the same path).
+	res, err = m.Request(ctx, &protocol.StartCall{Phone: "200"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k = res.(*protocol.Calling).Call
+	inv = phone.request("INVITE")
+	phone.reply(inv, 180, "Ringing", "")
+	time.Sleep(100 * time.Millisecond)
+	if _, err := m.Request(ctx, &protocol.CallAction{Action: "hangup", Call: k.ID}); err != nil {
+		t.Fatal(err)
+	}
+	can := phone.request("CANCEL")
+	if can.CallID().Value() != inv.CallID().Value() {
+		t.Fatal("CANCEL for another call")
+	}
+	phone.reply(can, 200, "OK", "")
+	phone.reply(inv, 487, "Request Terminated", "")
+	phone.request("ACK")
+	if s := state(k.ID, "ended"); s.Reason != "cancelled" {
+		t.Errorf("cancelled call: reason %q", s.Reason)
 	}
 
 	// Answered, then the phone hangs up.
