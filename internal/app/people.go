@@ -59,7 +59,7 @@ func (a *App) startPeople() error {
 		Registry:   a.metrics.reg, Logger: a.log}); err != nil {
 		return err
 	}
-	a.chat = chat.New(chat.Config{Store: a.store, Directory: directory{a}, Rooms: callRooms{a},
+	a.chat = chat.New(chat.Config{Store: a.store, Directory: directory{a}, Rooms: callRooms{a}, Phones: sipPhones{a},
 		Notifier: pushNotifier{a.push}, Hooks: messageHooks{a.hooks},
 		PresenceOff: !a.cfg.Chat.Presence, PushText: a.cfg.Chat.PushText, Retention: a.cfg.Chat.Retention,
 		LiveCredentials: a.store.LiveCredentials, Logger: a.log})

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -97,6 +98,14 @@ func (a *App) SIPAddrs() sip.Addrs {
 		return sip.Addrs{}
 	}
 	return a.sip.srv.Addrs()
+}
+
+// SIPBindings are the live registrations of a SIP account (none when SIP is off).
+func (a *App) SIPBindings(username string) []sip.Binding {
+	if a.sip == nil || a.sip.srv == nil {
+		return nil
+	}
+	return a.sip.srv.Bindings(username)
 }
 
 // stopSIP closes the SIP server; safe to call when it never started.
@@ -193,8 +202,9 @@ func (a *App) routeSIPCall(c *sip.Call) {
 	}
 	log = log.With("user", user.Username, "matched", how, "room", r.ID())
 	var (
-		mu   sync.Mutex
-		part *bridge.Participant
+		mu       sync.Mutex
+		part     *bridge.Participant
+		chatCall atomicString
 	)
 	answered := func() {
 		rs, err := c.Answer()
@@ -202,13 +212,18 @@ func (a *App) routeSIPCall(c *sip.Call) {
 			log.Info("sip: call could not be answered", "err", err)
 			return
 		}
-		p, err := bridge.Join(r, rs, c.Codec, firstNonEmpty(c.From.DisplayName, caller.DisplayName, c.From.Username),
+		dtmf := -1
+		if c.Offer.HasDTMF {
+			dtmf = int(c.Offer.DTMF)
+		}
+		p, err := bridge.Join(r, rs, c.Codec, dtmf, firstNonEmpty(c.From.DisplayName, caller.DisplayName, c.From.Username),
 			a.media, a.log, func(reason string) { c.Hangup() })
 		if err != nil {
 			log.Error("sip: call could not join its room", "err", err)
 			c.Hangup()
 			return
 		}
+		p.OnKey(func(e sip.DTMFEvent) { go a.chat.PhoneKey(chatCall.Load(), e.Digit) })
 		mu.Lock()
 		part = p
 		mu.Unlock()
@@ -245,6 +260,7 @@ func (a *App) routeSIPCall(c *sip.Call) {
 		a.registry.Delete(context.Background(), r.ID())
 		return
 	}
+	chatCall.Store(id)
 	log.Info("sip: ringing the user's browsers", "chat_call", id)
 	// The phone hanging up (CANCEL before an answer, BYE after) ends the call for the browsers too.
 	<-c.Done()
@@ -288,6 +304,8 @@ func (a *App) registerSIPMetrics(srv *sip.Server, m *sip.Metrics) {
 		counter("switchboard_sip_calls_answered_total", "Calls from phones answered.", m.CallsAnswered.Load),
 		counter("switchboard_sip_rtp_packets_in_total", "RTP packets received from phones in calls.", m.RTPIn.Load),
 		counter("switchboard_sip_rtp_packets_out_total", "RTP packets sent to phones in calls.", m.RTPOut.Load),
+		counter("switchboard_sip_dtmf_keys_in_total", "Key presses (RFC 4733 telephone-events) from phones, passed on to browsers.", m.KeysIn.Load),
+		counter("switchboard_sip_dtmf_keys_out_total", "Key presses (RFC 4733 telephone-events) from browsers sent to phones.", m.KeysOut.Load),
 		counter("switchboard_sip_dropped_total", "SIP messages dropped: blocked source, over the rate limit, or too large.", m.Dropped.Load),
 	)
 }
@@ -605,4 +623,161 @@ func apiJSON(w http.ResponseWriter, status int, v any) {
 // apiError writes the API's one error shape, {"code","message"} (docs/api.md).
 func apiError(w http.ResponseWriter, status int, code, message string) {
 	apiJSON(w, status, map[string]string{"code": code, "message": message})
+}
+
+// atomicString is a string set once from one goroutine and read from others.
+type atomicString struct{ v atomic.Value }
+
+func (s *atomicString) Store(v string) { s.v.Store(v) }
+func (s *atomicString) Load() string {
+	v, _ := s.v.Load().(string)
+	return v
+}
+
+// sipPhones lets users call registered phones (chat.Phones): messaging's
+// call request with a phone target.
+type sipPhones struct{ a *App }
+
+// FindPhone resolves an extension (an enabled SIP account with a live
+// registration), or else the username of a user with such an account.
+func (p sipPhones) FindPhone(ctx context.Context, caller chat.Identity, target string) (chat.Phone, error) {
+	a := p.a
+	if a.sip == nil || a.sip.srv == nil {
+		return chat.Phone{}, store.ErrNotFound
+	}
+	live := func(acct store.SIPAccount) bool { return acct.Enabled && len(a.sip.srv.Bindings(acct.Username)) > 0 }
+	phone := func(acct store.SIPAccount) chat.Phone {
+		return chat.Phone{Extension: acct.Username, User: acct.UserID, Name: firstNonEmpty(acct.DisplayName, acct.Username)}
+	}
+	acct, err := a.store.SIPAccountByUsername(ctx, target)
+	if err == nil && live(acct) {
+		return phone(acct), nil
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return chat.Phone{}, err
+	}
+	u, err := a.store.UserByUsername(ctx, strings.ToLower(target))
+	if err != nil {
+		return chat.Phone{}, err
+	}
+	list, err := a.store.SIPAccounts(ctx)
+	if err != nil {
+		return chat.Phone{}, err
+	}
+	for _, acct := range list {
+		if acct.UserID == u.ID && live(acct) {
+			ph := phone(acct)
+			if acct.DisplayName == "" {
+				ph.Name = firstNonEmpty(u.DisplayName, acct.Username)
+			}
+			return ph, nil
+		}
+	}
+	return chat.Phone{}, store.ErrNotFound
+}
+
+// DialPhone rings the phone in the background. When it answers, it joins a
+// room carrying its G.711 codec, and the caller's devices are sent there.
+func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone) func(reason string) {
+	a := p.a
+	ctx, cancel := context.WithCancel(context.Background())
+	log := a.log.With("chat_call", callID, "caller", caller.Username, "phone", ph.Extension)
+	var (
+		mu     sync.Mutex
+		ended  bool
+		out    *sip.OutCall
+		part   *bridge.Participant
+		roomID string
+	)
+	// cleanup ends everything on our side once (either side hung up).
+	cleanup := func() {
+		mu.Lock()
+		ended = true
+		oc, pt, rid := out, part, roomID
+		out, part, roomID = nil, nil, ""
+		mu.Unlock()
+		cancel()
+		if oc != nil {
+			oc.Hangup()
+		}
+		if pt != nil {
+			pt.Leave("hangup")
+		}
+		if rid != "" {
+			dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
+			a.registry.Delete(dctx, rid)
+			dcancel()
+		}
+	}
+	go func() {
+		oc, err := a.sip.srv.Dial(ctx, sip.DialRequest{Username: ph.Extension, FromUser: caller.Username,
+			FromDisplay: caller.DisplayName})
+		if err != nil {
+			reason := chat.PhoneFailed
+			var de *sip.DialError
+			switch {
+			case errors.Is(err, sip.ErrDialCancelled):
+				return // ended here first
+			case errors.Is(err, sip.ErrNotRegistered):
+				reason = chat.PhoneNoAnswer
+			case errors.As(err, &de):
+				switch de.Status {
+				case 486, 600:
+					reason = chat.PhoneBusy
+				case 603:
+					reason = chat.PhoneDeclined
+				case 404, 408, 480, 487:
+					reason = chat.PhoneNoAnswer
+				}
+			}
+			log.Info("sip: the phone did not answer", "reason", reason, "err", err)
+			a.chat.EndPhoneCallWith(callID, reason)
+			return
+		}
+		mime := "audio/PCMU"
+		if oc.Codec.Name == sip.PCMA.Name {
+			mime = "audio/PCMA"
+		}
+		rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		r, err := a.registry.Create(rctx, room.Settings{AudioCodec: mime, MaxParticipants: 2})
+		rcancel()
+		if err != nil {
+			log.Error("sip: call room", "err", err)
+			oc.Hangup()
+			a.chat.EndPhoneCallWith(callID, chat.PhoneFailed)
+			return
+		}
+		mu.Lock()
+		out, roomID = oc, r.ID()
+		gone := ended
+		mu.Unlock()
+		if gone {
+			cleanup()
+			return
+		}
+		dtmf := -1
+		if oc.Answer.HasDTMF {
+			dtmf = int(oc.Answer.DTMF)
+		}
+		pt, err := bridge.Join(r, oc.RTP(), oc.Codec, dtmf, ph.Name, a.media, a.log, func(string) { oc.Hangup() })
+		if err != nil {
+			log.Error("sip: the phone could not join its room", "err", err)
+			cleanup()
+			a.chat.EndPhoneCallWith(callID, chat.PhoneFailed)
+			return
+		}
+		pt.OnKey(func(e sip.DTMFEvent) { go a.chat.PhoneKey(callID, e.Digit) })
+		mu.Lock()
+		part = pt
+		mu.Unlock()
+		if !a.chat.PhoneAnswered(callID, r.ID()) {
+			cleanup()
+			return
+		}
+		log.Info("sip: the phone answered", "room", r.ID(), "codec", oc.Codec.Name)
+		<-oc.Done() // the phone hung up (BYE), or we did
+		a.chat.EndPhoneCall(callID)
+		cleanup()
+	}()
+	return func(reason string) { cleanup() }
 }

@@ -60,6 +60,9 @@ type call struct {
 	// A call from a telephone (phone.go): told when answered and ended.
 	onAnswer func()
 	onEnd    func(reason string)
+	// A call to a telephone (phone.go): the extension called. Its onEnd is
+	// set (under calls.mu) once the gateway dials.
+	phone string
 }
 
 // calls runs the calls: ringing, answering, ending, and the call entries
@@ -171,7 +174,8 @@ func (c *calls) info(k *call) protocol.CallInfo {
 		inv = append(inv, u)
 	}
 	slices.Sort(inv)
-	return protocol.CallInfo{ID: k.id, Conversation: k.conv, From: k.caller.UserID, Video: k.video, Group: k.group, Invited: inv}
+	return protocol.CallInfo{ID: k.id, Conversation: k.conv, From: k.caller.UserID, Video: k.video, Group: k.group, Invited: inv,
+		Phone: k.phone}
 }
 
 // busyLocked reports whether one of users is in a call already (calling
@@ -438,6 +442,7 @@ func (c *calls) end(k *call, reason string) {
 	clear(k.in)
 	entry := callEntry{Call: k.id, Video: k.video, Group: k.group, Duration: duration}
 	wasConnected := !k.connected.IsZero()
+	onEnd := k.onEnd
 	c.mu.Unlock()
 	for _, u := range inCall {
 		c.s.pres.inCall(u, -1)
@@ -451,9 +456,11 @@ func (c *calls) end(k *call, reason string) {
 	if wasConnected {
 		entry.Outcome = "answered"
 	}
-	c.s.writeEntry(k.conv, k.caller.UserID, entry)
-	if k.onEnd != nil {
-		k.onEnd(reason)
+	if k.conv != "" { // a call to a phone that belongs to nobody has no conversation
+		c.s.writeEntry(k.conv, k.caller.UserID, entry)
+	}
+	if onEnd != nil {
+		onEnd(reason)
 	}
 }
 
@@ -486,7 +493,7 @@ func (c *calls) Add(ctx context.Context, d *device, id string, users []string) e
 	if !ok {
 		return errorf(protocol.CodeNotFound, "no call %s that you are in", id)
 	}
-	if k.onEnd != nil {
+	if k.onEnd != nil || k.phone != "" {
 		// The phone is in the call's room and cannot move to another.
 		return errorf(protocol.CodeInvalidState, "a call with a telephone cannot take more people yet")
 	}

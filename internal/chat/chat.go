@@ -68,6 +68,7 @@ type Config struct {
 	Notifier  Notifier  // nil: no push notifications
 	Hooks     Hooks     // nil: no webhooks
 	Rooms     CallRooms // nil: calls are refused
+	Phones    Phones    // nil: calls to telephones are refused
 	// Presence off hides everyone's presence (an admin setting).
 	PresenceOff bool
 	// PushText lets push notifications carry message text. Off by default:

@@ -33,7 +33,7 @@ func visitorMay(msg protocol.Message) bool {
 	case *protocol.StartCall:
 		// Only into their own conversation (a contact link's "call me"):
 		// Start checks they are a member.
-		return m.User == "" && m.Conversation != ""
+		return m.User == "" && m.Phone == "" && m.Conversation != ""
 	}
 	return false
 }

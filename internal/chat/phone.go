@@ -2,9 +2,11 @@ package chat
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"switchboard/internal/protocol"
+	"switchboard/internal/store"
 )
 
 // Calls from telephones. A desk phone whose SIP account is linked to a
@@ -86,5 +88,139 @@ func (s *Service) EndPhoneCall(id string) {
 		c.end(k, reasonHangup)
 	} else {
 		c.end(k, reasonCancelled)
+	}
+}
+
+// Calls to telephones. A signed-in user calls a registered desk phone by
+// its extension (a SIP account's username) or by the username of a user
+// whose linked SIP account is registered. The gateway (Phones) rings the
+// phone; nobody's browser rings. When the phone answers, the gateway puts
+// it in a room (G.711) and PhoneAnswered sends the caller's devices there,
+// as for any answered call. The call is written into the caller's direct
+// conversation with the phone's user, or nowhere when the phone belongs to
+// nobody.
+
+// Phones reaches telephones for calls users make to them.
+type Phones interface {
+	// FindPhone resolves what the caller dialled; store.ErrNotFound when no
+	// registered phone matches.
+	FindPhone(ctx context.Context, caller Identity, target string) (Phone, error)
+	// DialPhone starts ringing the phone for the chat call id and returns
+	// at once. The gateway reports back with PhoneAnswered and
+	// EndPhoneCall/EndPhoneCallWith; the returned function ends the
+	// telephone side when the call ends here (CANCEL or BYE).
+	DialPhone(call string, caller Identity, p Phone) (hangup func(reason string))
+}
+
+// Phone is a registered telephone a user may call.
+type Phone struct {
+	Extension string // the SIP account's username
+	User      string // the user it belongs to; "" for none
+	Name      string // how to show it
+}
+
+// StartPhone calls a telephone from device d.
+func (c *calls) StartPhone(ctx context.Context, d *device, req *protocol.StartCall) (protocol.CallInfo, error) {
+	s := c.s
+	me := d.me
+	if s.cfg.Phones == nil || s.cfg.Rooms == nil {
+		return protocol.CallInfo{}, errorf(protocol.CodeInvalidState, "calls to phones are not available on this server")
+	}
+	ph, err := s.cfg.Phones.FindPhone(ctx, me, req.Phone)
+	if errors.Is(err, store.ErrNotFound) {
+		return protocol.CallInfo{}, errorf(protocol.CodeNotFound, "no registered phone matches %q", req.Phone)
+	}
+	if err != nil {
+		return protocol.CallInfo{}, s.internal("call phone", err)
+	}
+	convID := ""
+	if ph.User != "" && ph.User != me.UserID {
+		info, err := s.Direct(ctx, me, ph.User)
+		if err != nil {
+			return protocol.CallInfo{}, err
+		}
+		if _, err := s.writable(ctx, me, info.ID); err != nil {
+			return protocol.CallInfo{}, err
+		}
+		convID = info.ID
+	}
+	k := &call{id: newID(), conv: convID, caller: me, invited: map[string]bool{}, answered: map[string]bool{},
+		in: map[string]Identity{}, devices: map[string]bool{d.id: true}, started: s.cfg.Now(), phone: ph.Extension}
+	info := c.info(k)
+	c.mu.Lock()
+	c.m[k.id] = k
+	k.in[me.UserID] = me
+	k.ring = time.AfterFunc(s.cfg.RingTimeout, func() { c.ringTimeout(k) })
+	c.mu.Unlock()
+	s.pres.inCall(me.UserID, 1)
+	hangup := s.cfg.Phones.DialPhone(k.id, me, ph)
+	c.mu.Lock()
+	ended := k.ended
+	if !ended {
+		k.onEnd = hangup
+	}
+	c.mu.Unlock()
+	if ended {
+		// The phone refused before we got here: the gateway ended its side.
+		return info, nil
+	}
+	// The caller's other devices see the call too.
+	s.hub.toDevices(me.UserID, protocol.Encode(&protocol.CallState{Call: k.id, State: "ringing", By: me.UserID}),
+		func(x *device) bool { return x != d })
+	return info, nil
+}
+
+// PhoneAnswered tells the caller's devices that the phone answered and
+// which room to join. False when the call has ended meanwhile: the gateway
+// then hangs up.
+func (s *Service) PhoneAnswered(id, room string) bool {
+	c := s.calls
+	c.mu.Lock()
+	k := c.m[id]
+	if k == nil || k.ended || k.phone == "" {
+		c.mu.Unlock()
+		return false
+	}
+	k.room = room
+	k.connected = s.cfg.Now()
+	k.ring.Stop()
+	watch := !k.watching
+	k.watching = true
+	c.mu.Unlock()
+	c.accept(k, nil, k.caller)
+	if watch {
+		s.wg.Go(func() { c.watch(k) })
+	}
+	return true
+}
+
+// EndPhoneCallWith ends a call with a telephone for reason (PhoneBusy,
+// PhoneDeclined, PhoneNoAnswer, PhoneFailed, PhoneHangup, PhoneCancelled).
+func (s *Service) EndPhoneCallWith(id, reason string) {
+	c := s.calls
+	c.mu.Lock()
+	k := c.m[id]
+	c.mu.Unlock()
+	if k != nil {
+		c.end(k, reason)
+	}
+}
+
+// PhoneKey tells the parties of a call with a telephone that a key was
+// pressed on it (digit: 0-9 * # A-D).
+func (s *Service) PhoneKey(id string, digit byte) {
+	c := s.calls
+	c.mu.Lock()
+	k := c.m[id]
+	var users []string
+	if k != nil && !k.ended {
+		for u := range k.in {
+			users = append(users, u)
+		}
+	}
+	c.mu.Unlock()
+	frame := protocol.Encode(&protocol.CallDTMF{Call: id, Digit: string(digit)})
+	for _, u := range users {
+		s.hub.toUser(u, frame)
 	}
 }

@@ -217,6 +217,10 @@ func (s *Service) handle(ctx context.Context, d *device, msg protocol.Message) (
 		cs, err := s.Channels(ctx, me)
 		return &protocol.ChannelList{Channels: cs}, err
 	case *protocol.StartCall:
+		if m.Phone != "" {
+			info, err := s.calls.StartPhone(ctx, d, m)
+			return &protocol.Calling{Call: info}, err
+		}
 		info, err := s.calls.Start(ctx, d, m)
 		return &protocol.Calling{Call: info}, err
 	case *protocol.CallAction:

@@ -60,6 +60,7 @@ var deviceMessages = map[string]func() protocol.Message{
 	"calling":       func() protocol.Message { return &protocol.Calling{} },
 	"call.incoming": func() protocol.Message { return &protocol.CallIncoming{} },
 	"call.state":    func() protocol.Message { return &protocol.CallState{} },
+	"call.dtmf":     func() protocol.Message { return &protocol.CallDTMF{} },
 	"contact":       func() protocol.Message { return &protocol.ContactMsg{} },
 	"ok":            func() protocol.Message { return &protocol.OK{} },
 	"pong":          func() protocol.Message { return &protocol.Pong{} },

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -229,7 +231,7 @@ func (p *Peer) HandleOffer(m *protocol.Offer, reply func(protocol.Message)) {
 			_ = p.pub.AddICECandidate(c)
 		}
 		p.pubPendingCands = nil
-		p.restrictAudio()
+		p.restrictAudio(m.SDP)
 		answer, err := p.pub.CreateAnswer(nil)
 		if err == nil {
 			err = p.pub.SetLocalDescription(answer)
@@ -244,7 +246,7 @@ func (p *Peer) HandleOffer(m *protocol.Offer, reply func(protocol.Message)) {
 
 // restrictAudio limits what the client may publish to the room's audio
 // codec, when the room has one (a call with a telephone).
-func (p *Peer) restrictAudio() {
+func (p *Peer) restrictAudio(offer string) {
 	mime := p.room.Settings().AudioCodec
 	if mime == "" {
 		return
@@ -253,13 +255,50 @@ func (p *Peer) restrictAudio() {
 	if !ok {
 		return
 	}
+	prefs := []webrtc.RTPCodecParameters{c}
+	// Keypad tones (RFC 4733) too, with the payload type the client offered:
+	// pion answers with the preference's number but expects the offer's.
+	if pt, ok := offeredTelephoneEvent(offer); ok {
+		te := rtc.TelephoneEvent()
+		te.PayloadType = pt
+		prefs = append(prefs, te)
+	}
 	for _, tr := range p.pub.GetTransceivers() {
 		if tr.Kind() == webrtc.RTPCodecTypeAudio {
-			if err := tr.SetCodecPreferences([]webrtc.RTPCodecParameters{c}); err != nil {
+			if err := tr.SetCodecPreferences(prefs); err != nil {
 				p.log.Warn("cannot restrict audio codec", "codec", mime, "err", err)
 			}
 		}
 	}
+}
+
+// offeredTelephoneEvent finds the payload type of telephone-event/8000 in
+// an offer's audio.
+func offeredTelephoneEvent(offer string) (webrtc.PayloadType, bool) {
+	var parsed sdp.SessionDescription
+	if err := parsed.UnmarshalString(offer); err != nil {
+		return 0, false
+	}
+	for _, md := range parsed.MediaDescriptions {
+		if md.MediaName.Media != "audio" {
+			continue
+		}
+		for _, a := range md.Attributes {
+			if a.Key != "rtpmap" {
+				continue
+			}
+			pt, enc, ok := strings.Cut(a.Value, " ")
+			name, rate, _ := strings.Cut(strings.TrimSpace(enc), "/")
+			rate, _, _ = strings.Cut(rate, "/") // channels
+			if !ok || !strings.EqualFold(name, "telephone-event") || rate != "8000" {
+				continue
+			}
+			if n, err := strconv.ParseUint(pt, 10, 7); err == nil {
+				return webrtc.PayloadType(n), true
+			}
+		}
+	}
+	return 0, false
 }
 
 // HandleAnswer applies the client's answer to our subscribe offer.
@@ -364,10 +403,16 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	if source == "" {
 		source = map[string]string{"audio": "microphone", "video": "camera"}[kind]
 	}
-	var levelExt uint8
-	for _, ext := range recv.GetParameters().HeaderExtensions {
+	var levelExt, dtmfPT uint8
+	params := recv.GetParameters()
+	for _, ext := range params.HeaderExtensions {
 		if ext.URI == sdp.AudioLevelURI {
 			levelExt = uint8(ext.ID)
+		}
+	}
+	for _, c := range params.Codecs {
+		if strings.EqualFold(c.MimeType, rtc.TelephoneEvent().MimeType) && c.ClockRate == 8000 {
+			dtmfPT = uint8(c.PayloadType) // keypad tones share the audio's stream
 		}
 	}
 	info := protocol.TrackInfo{ID: "t_" + randomID(), Participant: p.id, Kind: kind, Source: source,
@@ -381,7 +426,8 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	}
 	media := sfu.NewTrack(sfu.TrackOptions{
 		ID: info.ID, StreamID: stream, Kind: remote.Kind(), Codec: remote.Codec().RTPCodecCapability,
-		AudioLevelExtID: levelExt,
+		AudioLevelExtID: levelExt, DTMFPayloadType: dtmfPT,
+
 		RequestKeyframe: func(ssrc uint32) {
 			_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
 		},

@@ -280,11 +280,14 @@ type MuteConversation struct {
 
 type Channels struct{ Head }
 
-// StartCall calls a person (user) or a conversation's members.
+// StartCall calls a person (user), a conversation's members, or a
+// registered telephone (phone: an extension, or the username of a user whose
+// desk phone is registered).
 type StartCall struct {
 	Head
 	User         string `json:"user,omitempty"`
 	Conversation string `json:"conversation,omitempty"`
+	Phone        string `json:"phone,omitempty"`
 	Video        bool   `json:"video"`
 }
 
@@ -390,6 +393,8 @@ type CallInfo struct {
 	Video        bool     `json:"video"`
 	Group        bool     `json:"group"`
 	Invited      []string `json:"invited"`
+	// Phone is the extension called, for a call to a telephone.
+	Phone string `json:"phone,omitempty"`
 }
 
 // CallIncoming rings a callee's devices.
@@ -417,6 +422,16 @@ type CallState struct {
 	By       string `json:"by,omitempty"`
 	Duration int64  `json:"duration,omitempty"` // seconds, when an answered call ends
 }
+
+// CallDTMF is a key pressed on the telephone in a call (RFC 4733 event
+// received from it), told to the call's parties.
+type CallDTMF struct {
+	Head
+	Call  string `json:"call"`
+	Digit string `json:"digit"` // 0-9 * # A-D
+}
+
+func (*CallDTMF) TypeName() string { return "call.dtmf" }
 
 func (*Sync) TypeName() string               { return "sync" }
 func (*HistoryReq) TypeName() string         { return "history" }
@@ -686,6 +701,12 @@ func (m *UpdateConversation) validate() error {
 }
 
 func (m *StartCall) validate() error {
+	if m.Phone != "" {
+		if m.User != "" || m.Conversation != "" {
+			return fmt.Errorf("give one of user, conversation or phone")
+		}
+		return checkPhone(m.Phone)
+	}
 	if (m.User == "") == (m.Conversation == "") {
 		return fmt.Errorf("give either user or conversation")
 	}
@@ -693,6 +714,20 @@ func (m *StartCall) validate() error {
 		return checkUserID(m.User)
 	}
 	return checkConv(m.Conversation)
+}
+
+// checkPhone accepts what names a phone: an extension or a username, at
+// most 64 printable ASCII characters without spaces (SIP user parts).
+func checkPhone(p string) error {
+	if len(p) > 64 {
+		return fmt.Errorf("phone is longer than 64 characters")
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] <= ' ' || p[i] >= 0x7f {
+			return fmt.Errorf("phone must be printable ASCII without spaces")
+		}
+	}
+	return nil
 }
 
 func (m *CallAction) validate() error {

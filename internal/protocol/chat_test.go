@@ -30,6 +30,8 @@ func TestDecodeChat(t *testing.T) {
 		{"call a user", `{"type":"call","user":"u1","video":true}`, ""},
 		{"call nobody", `{"type":"call","video":true}`, CodeBadRequest},
 		{"call both", `{"type":"call","user":"u","conversation":"c"}`, CodeBadRequest},
+		{"call a phone and a user", `{"type":"call","user":"u","phone":"101"}`, CodeBadRequest},
+		{"call a phone with a space", `{"type":"call","phone":"1 01"}`, CodeBadRequest},
 		{"answer", `{"type":"call.answer","call":"k"}`, ""},
 		{"create group", `{"type":"create","kind":"group","name":"Team","members":["u1","u2"]}`, ""},
 		{"create direct", `{"type":"create","kind":"direct","name":"x"}`, CodeBadRequest},

@@ -148,11 +148,20 @@ func codecs() []webrtc.RTPCodecParameters {
 		// choose G.711 (room.Settings.AudioCodec) and pass it through without transcoding.
 		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000, Channels: 1}, PayloadType: 0},
 		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000, Channels: 1}, PayloadType: 8},
+		TelephoneEvent(),
 		video(webrtc.MimeTypeVP8, 96, ""), rtx(97, 96),
 		video(webrtc.MimeTypeVP9, 98, "profile-id=0"), rtx(99, 98),
 		video(webrtc.MimeTypeH264, 102, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"), rtx(103, 102),
 		video(webrtc.MimeTypeAV1, 45, ""), rtx(46, 45),
 	}
+}
+
+// TelephoneEvent is RFC 4733 telephone-event at G.711's clock: keypad
+// tones in calls with telephones, passed through between a phone and the
+// browsers (rooms with a G.711 AudioCodec negotiate it next to the codec).
+func TelephoneEvent() webrtc.RTPCodecParameters {
+	return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+		MimeType: "audio/telephone-event", ClockRate: 8000, Channels: 1, SDPFmtpLine: "0-15"}, PayloadType: 101}
 }
 
 // AudioCodec returns the registered audio codec with mime type mime (e.g. audio/PCMU).

@@ -106,10 +106,14 @@ type scratch struct {
 }
 
 // binding is the state from Bind: where and how to write.
+// mimeTelephoneEvent is RFC 4733's media type (pion has no constant for it).
+const mimeTelephoneEvent = "audio/telephone-event"
+
 type binding struct {
 	id            string
 	ssrc          uint32
 	pt            uint8
+	dtmfPT        uint8  // the subscriber's telephone-event/8000 payload type; 0: none
 	rtxSSRC       uint32 // 0: retransmit on the media SSRC
 	rtxPT         uint8
 	writer        webrtc.TrackLocalWriter
@@ -179,6 +183,11 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 		ssrc:   uint32(ctx.SSRC()),
 		pt:     uint8(codec.PayloadType),
 		writer: ctx.WriteStream(),
+	}
+	for _, c := range ctx.CodecParameters() {
+		if strings.EqualFold(c.MimeType, mimeTelephoneEvent) && c.ClockRate == 8000 {
+			b.dtmfPT = uint8(c.PayloadType)
+		}
 	}
 	if rtx := uint32(ctx.SSRCRetransmission()); rtx != 0 {
 		if pt, ok := rtxPayloadType(codec.PayloadType, ctx.CodecParameters()); ok {
@@ -312,7 +321,7 @@ func (d *DownTrack) forward(l int, p *packet, now int64) int {
 		d.current = l
 		d.curLayer.Store(int32(l))
 	}
-	if len(p.payload) == 0 {
+	if len(p.payload) == 0 || (p.dtmf && b.dtmfPT == 0) {
 		d.m.skip(seq)
 		d.mu.Unlock()
 		return 0
@@ -344,6 +353,11 @@ func (d *DownTrack) forward(l int, p *packet, now int64) int {
 		n := copy(s.buf, payload)
 		payload = s.buf[:n]
 		p.desc.write(payload, r.pic, r.tl0)
+	}
+	if p.dtmf {
+		rb := *b
+		rb.pt = b.dtmfPT
+		b = &rb
 	}
 	n, err := d.write(b, s, p.hdr.Marker, r.seq, r.ts, p.audioLevel, payload, now)
 	if n == 0 {

@@ -50,6 +50,11 @@ type TrackOptions struct {
 	// AudioLevelExtID is the RFC 6464 header extension id negotiated on the
 	// publisher PC (0 = none).
 	AudioLevelExtID uint8
+	// DTMFPayloadType is the publisher's RFC 4733 telephone-event payload
+	// type (0 = none). Such packets share the audio's SSRC and numbering;
+	// each DownTrack sends them with its subscriber's telephone-event
+	// payload type, or leaves them out when the subscriber has none.
+	DTMFPayloadType uint8
 	// RequestKeyframe sends a PLI for the given publisher SSRC. The Track
 	// throttles calls to one per KeyframeRequestInterval per layer. It is
 	// called from read loops and RTCP loops without locks held; it must not
@@ -251,6 +256,7 @@ type packet struct {
 	keyframe   bool    // a subscriber may start (or switch) here
 	desc       picDesc // VP8/VP9 picture ID location
 	audioLevel int     // raw RFC 6464 byte, -1 if absent
+	dtmf       bool    // an RFC 4733 telephone-event (TrackOptions.DTMFPayloadType)
 	// replay is the read loop's scratch for replaying cached packets; nil
 	// for a packet that is itself being replayed.
 	replay *replayScratch
@@ -307,6 +313,7 @@ func (t *Track) handle(l int, r *layerReader, raw []byte, now int64) {
 	p.hdr = &r.hdr
 	p.payload = raw[hl:end]
 	p.audioLevel = -1
+	p.dtmf = t.opts.DTMFPayloadType != 0 && r.hdr.PayloadType == t.opts.DTMFPayloadType
 	p.desc = noPicDesc
 	p.keyframe = false
 	if len(p.payload) > 0 {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
 	"sync"
 	"time"
 
@@ -112,15 +111,7 @@ func (c *Call) Answer() (*RTPSession, error) {
 	c.answered = true
 	c.mu.Unlock()
 
-	media := c.s.mediaIP(c.req)
-	host, _, _ := net.SplitHostPort(c.s.cfg.RTPBindAddr)
-	var rs *RTPSession
-	var err error
-	if c.s.cfg.RTPPortMin != 0 {
-		rs, err = ListenRTPIn(host, c.s.cfg.RTPPortMin, c.s.cfg.RTPPortMax, media)
-	} else {
-		rs, err = ListenRTP(c.s.cfg.RTPBindAddr, media)
-	}
+	rs, err := c.s.openRTP(c.s.mediaIP(c.req))
 	if err != nil {
 		c.respond(500, "Server Internal Error", nil)
 		c.end(EndRejected)
@@ -461,6 +452,15 @@ func (s *Server) onAck(req *sip.Request, _ sip.ServerTransaction) {
 // onBye ends a call the phone hangs up.
 func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	s.m.Requests.Add(1)
+	if v, ok := s.outCalls.Load(callID(req)); ok {
+		// A phone we called hangs up.
+		if v.(*OutCall).remoteBye(req) {
+			s.respond(req, tx, 200, "OK")
+		} else {
+			s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		}
+		return
+	}
 	v, ok := s.calls.Load(callID(req))
 	if !ok {
 		s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
@@ -500,44 +500,19 @@ func (s *Server) writeResponse(req *sip.Request, res *sip.Response) {
 // localContact is our Contact for a dialog the request starts: the
 // transport's listening address, or the address the phone reached.
 func (s *Server) localContact(req *sip.Request, user string) sip.Uri {
-	host := s.mediaIP(req)
-	port := 0
-	var ad net.Addr
-	switch req.Transport() {
-	case "UDP":
-		if s.udp != nil {
-			ad = s.udp.LocalAddr()
-		}
-	case "TCP":
-		if s.tcp != nil {
-			ad = s.tcp.Addr()
-		}
-	case "TLS":
-		if s.tls != nil {
-			ad = s.tls.Addr()
-		}
-	}
-	if ad != nil {
-		if _, p, err := net.SplitHostPort(ad.String()); err == nil {
-			port, _ = strconv.Atoi(p)
-		}
-	}
-	u := sip.Uri{Scheme: "sip", User: user, Host: host.String(), Port: port}
-	if req.Transport() == "WS" || req.Transport() == "WSS" {
-		u.Host, u.Port = s.cfg.Realm, 0
-		u.UriParams = sip.NewParams()
-		u.UriParams.Add("transport", "ws")
-	}
-	return u
+	return s.contactFor(req.Transport(), s.mediaIP(req), user)
 }
 
 // mediaIP is the address put in SDP and Contact: Config.MediaIP, or the
 // local address the system routes to the request's source through.
-func (s *Server) mediaIP(req *sip.Request) netip.Addr {
+func (s *Server) mediaIP(req *sip.Request) netip.Addr { return s.mediaIPFor(req.Source()) }
+
+// mediaIPFor is mediaIP for a peer at source (host:port).
+func (s *Server) mediaIPFor(source string) netip.Addr {
 	if s.cfg.MediaIP.IsValid() {
 		return s.cfg.MediaIP
 	}
-	if src, err := netip.ParseAddrPort(req.Source()); err == nil {
+	if src, err := netip.ParseAddrPort(source); err == nil {
 		// No packet is sent: a UDP "connection" only asks the routing table.
 		if c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(src)); err == nil {
 			defer c.Close()
@@ -551,6 +526,10 @@ func (s *Server) mediaIP(req *sip.Request) netip.Addr {
 func (s *Server) endCalls() {
 	s.calls.Range(func(_, v any) bool {
 		v.(*Call).Hangup()
+		return true
+	})
+	s.outCalls.Range(func(_, v any) bool {
+		v.(*OutCall).Hangup()
 		return true
 	})
 }

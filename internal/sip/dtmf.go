@@ -58,3 +58,14 @@ func (d *dtmfDetector) feed(timestamp uint32, payload []byte) []DTMFEvent {
 	}
 	return out
 }
+
+// DTMFDetector turns a stream's telephone-event packets into key presses,
+// for users outside this package (the media bridge). Not safe for
+// concurrent use.
+type DTMFDetector struct{ d dtmfDetector }
+
+// Feed takes one telephone-event packet (its RTP timestamp and payload)
+// and returns the key presses it completes.
+func (d *DTMFDetector) Feed(timestamp uint32, payload []byte) []DTMFEvent {
+	return d.d.feed(timestamp, payload)
+}

@@ -17,4 +17,6 @@ type Metrics struct {
 	CallsAnswered  atomic.Uint64 // calls from phones answered
 	RTPIn          atomic.Uint64 // RTP packets accepted from phones
 	RTPOut         atomic.Uint64 // RTP packets sent to phones
+	KeysIn         atomic.Uint64 // key presses (RFC 4733 events) from phones
+	KeysOut        atomic.Uint64 // key presses sent to phones
 }

@@ -180,6 +180,20 @@ func (s *RTPSession) accept(from netip.AddrPort, p *rtp.Packet) bool {
 	return false
 }
 
+// CountKeys adds n key presses (RFC 4733 events, detected by whoever
+// relays the stream) received from the peer (in) or sent to it to the
+// server's metrics.
+func (s *RTPSession) CountKeys(in bool, n int) {
+	if s.totals == nil || n <= 0 {
+		return
+	}
+	if in {
+		s.totals.KeysIn.Add(uint64(n))
+	} else {
+		s.totals.KeysOut.Add(uint64(n))
+	}
+}
+
 // WriteRTP sends p to the peer.
 func (s *RTPSession) WriteRTP(p *rtp.Packet) error {
 	peer, _ := s.Peer()

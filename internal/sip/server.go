@@ -55,6 +55,7 @@ type Server struct {
 	wsPorts atomic.Uint32 // synthetic ports for WebSocket clients known only by address
 
 	calls       sync.Map // Call-ID -> *Call
+	outCalls    sync.Map // Call-ID -> *OutCall (answered calls to phones)
 	activeCalls atomic.Int64
 
 	stop      chan struct{}

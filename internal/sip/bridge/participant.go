@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
@@ -37,6 +38,15 @@ type Participant struct {
 	// onClose is called once when the room ends the participant (removed,
 	// room closed, shutdown), so the call can be hung up.
 	onClose func(reason string)
+	// dtmf is the phone's telephone-event payload type, -1 when it has none.
+	dtmf int
+	// OnKey, when set before media flows (right after Join), is called
+	// (from the RTP read loop: it must not block) for each key pressed on
+	// the phone.
+	onKey atomic.Pointer[func(sip.DTMFEvent)]
+
+	keysFromPhone atomic.Uint64
+	keysToPhone   atomic.Uint64
 
 	mu     sync.Mutex
 	down   *sfu.DownTrack // what the phone hears
@@ -44,9 +54,16 @@ type Participant struct {
 	closed bool
 }
 
+// roomDTMF is the telephone-event payload type of the phone's track in the
+// room (the SFU maps it to each subscriber's).
+const roomDTMF = 101
+
 // Join puts the call answered on rs with codec into r under name, and
-// starts the media both ways. ssrc-level details are the bridge's.
-func Join(r *room.Room, rs *sip.RTPSession, codec sip.Codec, name string, metrics *sfu.Metrics, log *slog.Logger,
+// starts the media both ways. dtmf is the phone's RFC 4733
+// telephone-event payload type (-1: it negotiated none): keypad tones
+// pass through between the phone and the browsers. ssrc-level details are
+// the bridge's.
+func Join(r *room.Room, rs *sip.RTPSession, codec sip.Codec, dtmf int, name string, metrics *sfu.Metrics, log *slog.Logger,
 	onClose func(reason string),
 ) (*Participant, error) {
 	wc, err := Codec(codec)
@@ -57,24 +74,45 @@ func Join(r *room.Room, rs *sip.RTPSession, codec sip.Codec, name string, metric
 		log = slog.Default()
 	}
 	p := &Participant{id: "sip_" + room.NewID(), room: r, rs: rs, codec: codec, wc: wc,
-		in: &packetReader{ch: make(chan []byte, 64), done: make(chan struct{})}, onClose: onClose}
+		in: &packetReader{ch: make(chan []byte, 64), done: make(chan struct{})}, onClose: onClose, dtmf: dtmf}
 	p.log = log.With("participant", p.id, "room", r.ID())
 	if _, _, err := r.Join(room.JoinRequest{Participant: p, Name: name, Admitted: true,
 		Perms: protocol.Permissions{Publish: true, Subscribe: true}}); err != nil {
 		return nil, fmt.Errorf("bridge: join room: %w", err)
 	}
 	info := protocol.TrackInfo{ID: "t_" + room.NewID(), Participant: p.id, Kind: "audio", Source: "microphone"}
+	var dtmfPT uint8
+	if dtmf >= 0 {
+		dtmfPT = roomDTMF
+	}
 	p.track = sfu.NewTrack(sfu.TrackOptions{ID: info.ID, StreamID: p.id, Kind: webrtc.RTPCodecTypeAudio,
-		Codec: wc.RTPCodecCapability, Logger: p.log, Metrics: metrics})
+		Codec: wc.RTPCodecCapability, DTMFPayloadType: dtmfPT, Logger: p.log, Metrics: metrics})
 	var b [4]byte
 	rand.Read(b[:])
 	if err := p.track.AddReader(binary.BigEndian.Uint32(b[:]), p.in); err != nil {
 		r.Leave(p.id, "failed")
 		return nil, err
 	}
+	var keys sip.DTMFDetector
 	rs.Start(func(pkt *rtp.Packet) {
-		if pkt.PayloadType != codec.PayloadType {
-			return // telephone-events are not forwarded yet
+		switch {
+		case pkt.PayloadType == codec.PayloadType:
+		case dtmf >= 0 && int(pkt.PayloadType) == dtmf:
+			// A key press: counted when it ends (by timestamp), and passed
+			// on in the audio's stream with the room's payload type.
+			if evs := keys.Feed(pkt.Timestamp, pkt.Payload); len(evs) > 0 {
+				p.keysFromPhone.Add(uint64(len(evs)))
+				rs.CountKeys(true, len(evs))
+				p.log.Debug("key pressed on the phone", "keys", len(evs))
+				if f := p.onKey.Load(); f != nil {
+					for _, e := range evs {
+						(*f)(e)
+					}
+				}
+			}
+			pkt.PayloadType = roomDTMF
+		default:
+			return
 		}
 		raw, err := pkt.Marshal()
 		if err == nil {
@@ -88,6 +126,22 @@ func Join(r *room.Room, rs *sip.RTPSession, codec sip.Codec, name string, metric
 	p.log.Info("sip call joined the room", "codec", codec.Name)
 	return p, nil
 }
+
+// OnKey sets what is told of each key pressed on the phone (nil: nothing).
+// It runs in the media read loop and must not block.
+func (p *Participant) OnKey(f func(sip.DTMFEvent)) {
+	if f == nil {
+		p.onKey.Store(nil)
+		return
+	}
+	p.onKey.Store(&f)
+}
+
+// KeysFromPhone is how many key presses (RFC 4733 events) came from the phone.
+func (p *Participant) KeysFromPhone() uint64 { return p.keysFromPhone.Load() }
+
+// KeysToPhone is how many key presses from the room were sent to the phone.
+func (p *Participant) KeysToPhone() uint64 { return p.keysToPhone.Load() }
 
 // ID is the participant's id in the room.
 func (p *Participant) ID() string { return p.id }
@@ -205,7 +259,13 @@ type phoneContext struct {
 func (c *phoneContext) CodecParameters() []webrtc.RTPCodecParameters {
 	wc := c.p.wc
 	wc.PayloadType = webrtc.PayloadType(c.p.codec.PayloadType)
-	return []webrtc.RTPCodecParameters{wc}
+	out := []webrtc.RTPCodecParameters{wc}
+	if c.p.dtmf >= 0 {
+		// The DownTrack sends keypad tones with the phone's payload type.
+		out = append(out, webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: "audio/telephone-event", ClockRate: 8000, Channels: 1}, PayloadType: webrtc.PayloadType(c.p.dtmf)})
+	}
+	return out
 }
 func (c *phoneContext) HeaderExtensions() []webrtc.RTPHeaderExtensionParameter { return nil }
 func (c *phoneContext) SSRC() webrtc.SSRC {
@@ -218,24 +278,38 @@ func (c *phoneContext) SSRC() webrtc.SSRC {
 }
 func (c *phoneContext) SSRCRetransmission() webrtc.SSRC           { return 0 }
 func (c *phoneContext) SSRCForwardErrorCorrection() webrtc.SSRC   { return 0 }
-func (c *phoneContext) WriteStream() webrtc.TrackLocalWriter      { return phoneWriter{c.p.rs} }
+func (c *phoneContext) WriteStream() webrtc.TrackLocalWriter      { return &phoneWriter{p: c.p} }
 func (c *phoneContext) ID() string                                { return c.p.id }
 func (c *phoneContext) RTCPReader() interceptor.RTCPReader        { return nil }
 func (c *phoneContext) RTCPReaderForSSRC() interceptor.RTCPReader { return nil }
 
 // phoneWriter sends what a DownTrack writes to the phone.
-type phoneWriter struct{ rs *sip.RTPSession }
+type phoneWriter struct {
+	p    *Participant
+	mu   sync.Mutex
+	keys sip.DTMFDetector
+}
 
-func (w phoneWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+func (w *phoneWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	p := rtp.Packet{Header: *h, Payload: payload}
 	p.Header.Extension, p.Header.Extensions = false, nil // the phone needs none of ours
-	if err := w.rs.WriteRTP(&p); err != nil {
+	if w.p.dtmf >= 0 && int(h.PayloadType) == w.p.dtmf {
+		w.mu.Lock()
+		n := len(w.keys.Feed(h.Timestamp, payload))
+		w.mu.Unlock()
+		if n > 0 {
+			w.p.keysToPhone.Add(uint64(n))
+			w.p.rs.CountKeys(false, n)
+			w.p.log.Debug("key pressed towards the phone", "keys", n)
+		}
+	}
+	if err := w.p.rs.WriteRTP(&p); err != nil {
 		return 0, err
 	}
 	return len(payload), nil
 }
 
-func (w phoneWriter) Write(b []byte) (int, error) {
+func (w *phoneWriter) Write(b []byte) (int, error) {
 	var p rtp.Packet
 	if err := p.Unmarshal(b); err != nil {
 		return 0, err

@@ -18,7 +18,7 @@ const ENDED_TEXT = {
 
 /**
  * @param {import('/sdk/messaging.js').MessagingClient} client
- * @returns {{start: (target: {user?: string, conversation?: string}, video: boolean) => Promise<void>, busy: () => boolean, destroy: () => void}}
+ * @returns {{start: (target: {user?: string, conversation?: string, phone?: string}, video: boolean) => Promise<void>, busy: () => boolean, destroy: () => void}}
  */
 export function installCalls(client) {
   /** @type {Map<string, HTMLElement>} incoming call screens by call id */
@@ -29,6 +29,7 @@ export function installCalls(client) {
   const nameOf = (call) => {
     const conv = client.conversations.get(call.conversation);
     if (call.group && conv) return conv.title;
+    if (call.phone && !conv) return call.phone;
     return client.displayName(call.incoming ? call.from : (conv?.peer || call.invited[0]));
   };
 
@@ -106,10 +107,10 @@ export function installCalls(client) {
       return;
     }
     const conv = target.conversation ? client.conversations.get(target.conversation) : null;
-    const label = conv ? conv.title : client.displayName(target.user);
+    const label = conv ? conv.title : (target.phone || client.displayName(target.user));
     const cancel = h('button.call-btn.call-decline', { type: 'button', 'data-testid': 'call-cancel', 'aria-label': 'Cancel call' }, icon('callEnd', { size: 28 }));
     const status = h('p.call-screen-sub', { role: 'status', text: video ? 'Starting video call…' : 'Starting call…' });
-    const avatarKey = conv?.peer || target.user || target.conversation;
+    const avatarKey = conv?.peer || target.user || target.conversation || target.phone;
     const screen = h('div.call-screen.outgoing', { role: 'dialog', 'aria-modal': 'true', 'aria-label': `Calling ${label}`, 'data-testid': 'outgoing-call' },
       h('div.call-screen-inner', null,
         h('div.ring.calm', { 'aria-hidden': 'true' },
@@ -129,7 +130,7 @@ export function installCalls(client) {
       finish(entry);
     });
     try {
-      const call = await client.call(conv ? { conversation: conv.id } : { user: target.user }, { video });
+      const call = await client.call(conv ? { conversation: conv.id } : target.phone ? { phone: target.phone } : { user: target.user }, { video });
       entry.call = call;
       if (cancelled) {
         call.hangup().catch(() => {});

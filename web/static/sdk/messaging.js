@@ -271,7 +271,8 @@ function toMessage(e) {
  * client's `incomingCall` event.
  *
  * Events: `state` (the call) whenever `state` changes; `ended` ({reason, duration}); `room` (Room)
- * when `join()` connected (again, if the call moved to another room when someone was added).
+ * when `join()` connected (again, if the call moved to another room when someone was added); `dtmf`
+ * (digit) when a key is pressed on the telephone in a call with one.
  */
 export class Call extends Emitter {
   /**
@@ -289,6 +290,10 @@ export class Call extends Emitter {
     this.video = !!info.video;
     this.group = !!info.group;
     this.invited = info.invited || [];
+    /** The extension called, for a call to a desk phone ('' otherwise). */
+    this.phone = info.phone || '';
+    /** Keys pressed on the telephone in this call so far (also the `dtmf` event, with each digit). */
+    this.keys = '';
     /** Whether someone else called us. */
     this.incoming = incoming;
     /** @type {'ringing'|'accepted'|'ended'} */
@@ -328,6 +333,26 @@ export class Call extends Emitter {
       // Leaving a group call that goes on: the server tells the others, not us.
       if (this.state !== 'ended') this.client._onCallState({ call: this.id, state: 'ended', reason: 'hangup' });
     }
+  }
+
+  /**
+   * Send keypad tones (RFC 4733 telephone-events, e.g. for a phone menu): `0`-`9`, `*`, `#`, `A`-`D`, and
+   * `,` for a 2 s pause. Works once joined and publishing audio in a call with a telephone (or any room
+   * whose audio negotiated telephone-event). Throws `invalid_state` otherwise.
+   * @param {string} tones
+   * @param {{duration?: number, gap?: number}} [options] milliseconds per tone (default 100) and between tones (70)
+   */
+  sendDTMF(tones, { duration = 100, gap = 70 } = {}) {
+    for (const pc of this.meeting?.pcs || []) {
+      for (const s of pc.getSenders()) {
+        if (s.track && s.track.kind === 'audio' && s.dtmf) {
+          if (!s.dtmf.canInsertDTMF) throw makeError('invalid_state', 'this call does not carry keypad tones');
+          s.dtmf.insertDTMF(tones, duration, gap);
+          return;
+        }
+      }
+    }
+    throw makeError('invalid_state', 'not sending audio in this call (join and publish first)');
   }
 
   /** Ring more people into the call (escalation; a two-party call moves to a meeting room). @param {string[]} users */
@@ -765,6 +790,14 @@ export class MessagingClient extends Emitter {
       case 'presence': this._onPresence(msg.users || {}); return;
       case 'call.incoming': this._onIncomingCall(msg.call); return;
       case 'call.state': this._onCallState(msg); return;
+      case 'call.dtmf': {
+        const call = this.calls.get(msg.call);
+        if (call && typeof msg.digit === 'string') {
+          call.keys += msg.digit;
+          call.emit('dtmf', msg.digit);
+        }
+        return;
+      }
       case 'contact': this.emit('contact', msg); return;
       default:
     }
@@ -1593,9 +1626,11 @@ export class MessagingClient extends Emitter {
   // Calls
 
   /**
-   * Calls a person (a user id, or `{user}`) or the members of a conversation (`{conversation}`).
+   * Calls a person (a user id, or `{user}`), the members of a conversation (`{conversation}`), or a
+   * registered desk phone (`{phone}`: its extension, or the username of a user whose phone is
+   * registered; nobody's browser rings, and `call.phone` is set).
    * Resolves with the {@link Call} once it rings; `call.join()` then yields the meetings Room.
-   * @param {string|{user?: string, conversation?: string}} target
+   * @param {string|{user?: string, conversation?: string, phone?: string}} target
    * @param {{video?: boolean}} [options]
    * @returns {Promise<Call>}
    */
@@ -1604,6 +1639,7 @@ export class MessagingClient extends Emitter {
     if (typeof target === 'string') msg.user = target;
     else if (target && target.conversation) msg.conversation = target.conversation;
     else if (target && target.user) msg.user = target.user;
+    else if (target && target.phone) msg.phone = target.phone;
     const r = await this.request(msg);
     const call = new Call(this, r.call, false);
     this.calls.set(call.id, call);

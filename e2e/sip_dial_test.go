@@ -1,0 +1,164 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"switchboard/internal/config"
+	"switchboard/internal/sip"
+)
+
+// sippPhone checks that sipp and its pcaps are installed and returns sipp's
+// path and a directory whose ./pcap holds the captures.
+func sippPhone(t *testing.T) (string, string) {
+	t.Helper()
+	sipp, err := exec.LookPath("sipp")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("sipp is not installed (apt-get install sip-tester)")
+		}
+		t.Skip("sipp is not installed (apt-get install sip-tester)")
+	}
+	const pcaps = "/usr/share/sip-tester"
+	if _, err := os.Stat(filepath.Join(pcaps, "g711a.pcap")); err != nil {
+		t.Skip("sipp's pcaps are not installed")
+	}
+	dir := t.TempDir()
+	if err := os.Symlink(pcaps, filepath.Join(dir, "pcap")); err != nil {
+		t.Fatal(err)
+	}
+	return sipp, dir
+}
+
+// A browser calls a desk phone: sipp registers as the front desk's phone
+// (SIP account 200, linked to Ben) and then, from the same port, waits for
+// calls (a UAS scenario answering with PCMA and streaming sipp's G.711
+// capture). Ann, signed in, calls "200": the phone rings and answers, Ann's
+// browser hears it (packets and audio energy, in PCMA) and the phone hears
+// Ann (RTP counted by the server). Keypad tones pass both ways: the phone's
+// "1" (sipp's RFC 2833 capture) and Ann's "1", "5" (the SDK's sendDTMF) are
+// counted as key presses by the bridge. Ann hangs up; sipp gets the BYE and
+// finishes its scenario.
+func TestBrowserCallsPhone(t *testing.T) {
+	sipp, dir := sippPhone(t)
+	srv := startServer(t, func(c *config.Config) {
+		c.SIP.Enabled = true
+		c.SIP.Realm = "pbx.test"
+	})
+	createUser(t, srv, "ann", "Ann", "member")
+	ben := createUser(t, srv, "ben", "Ben", "member")
+	acct, err := sip.NewAccount("200", "Front desk", ben.ID, "pbx.test", "front desk phone", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.app.Store().CreateSIPAccount(context.Background(), acct); err != nil {
+		t.Fatal(err)
+	}
+	target := srv.app.SIPAddrs().UDP.String()
+	port := strconv.Itoa(freePort(t, "127.0.0.1"))
+	ctx, cancel := context.WithTimeout(context.Background(), scaled(90*time.Second))
+	defer cancel()
+
+	// The phone registers...
+	reg, _ := filepath.Abs(filepath.Join("..", "internal", "sip", "testdata", "register.xml"))
+	out, err := exec.CommandContext(ctx, sipp, target, "-sf", reg, "-s", "200", "-au", "200", "-ap", "front desk phone",
+		"-key", "expires", "300", "-i", "127.0.0.1", "-p", port, "-m", "1", "-nostdin", "-timeout", "10s", "-timeout_error").CombinedOutput()
+	if err != nil {
+		t.Fatalf("sipp register: %v\n%s", err, tail(string(out), 4<<10))
+	}
+	if bs := srv.app.SIPBindings("200"); len(bs) != 1 {
+		t.Fatalf("bindings of 200: %+v", bs)
+	}
+	// ...and waits for calls on the same port.
+	scen, _ := filepath.Abs(filepath.Join("..", "internal", "sip", "testdata", "uas_answer_pcma.xml"))
+	cmd := exec.CommandContext(ctx, sipp, "-sf", scen, "-i", "127.0.0.1", "-p", port,
+		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "127.0.0.1")),
+		"-m", "1", "-nostdin", "-timeout", "60s", "-timeout_error")
+	cmd.Dir = dir
+	sippOut := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = sippOut, sippOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sippDone := make(chan error, 1)
+	go func() { sippDone <- cmd.Wait() }()
+	time.Sleep(300 * time.Millisecond) // sipp binds its port
+
+	b := newBrowser(t, "Ann")
+	b.signIn(srv.URL, "ann")
+	b.waitJS(10*time.Second, "the calls module", `!!window.__sbCalls`)
+	mustEval[bool](b, `(() => { window.__sbCalls.start({ phone: '200' }, false); return true; })()`)
+	b.waitJS(20*time.Second, "the call screen, connected", `window.__sb && window.__sb.room && window.__sb.room.state === 'connected' && document.querySelector('[data-testid="call-layer"] [data-testid="call"]')`)
+
+	// Ann hears the phone.
+	eventually(t, scaled(15*time.Second), "Ann to hear the phone", func() (bool, string) {
+		st, err := b.inboundStats()
+		if err != nil {
+			return false, err.Error()
+		}
+		a := st["Front desk/microphone"]
+		return a.Packets >= 40 && a.AudioEnergy > 0, describeStats(st) + "; " + b.diag()
+	})
+	codecs := mustEval[[]string](b, `(async () => {
+		const out = [];
+		for (const pc of window.__sb.room.pcs) {
+			const st = await pc.getStats();
+			st.forEach((s) => {
+				if ((s.type === 'outbound-rtp' || s.type === 'inbound-rtp') && s.kind === 'audio' && s.codecId) {
+					const c = st.get(s.codecId);
+					if (c) out.push(s.type + ':' + c.mimeType);
+				}
+			});
+		}
+		return out; })()`)
+	t.Logf("Ann's audio codecs: %v", codecs)
+	for _, c := range codecs {
+		if c != "outbound-rtp:audio/PCMA" && c != "inbound-rtp:audio/PCMA" {
+			t.Errorf("Ann's browser uses %s in a call with a PCMA phone", c)
+		}
+	}
+	// The phone hears Ann.
+	eventually(t, scaled(10*time.Second), "the phone to hear Ann", func() (bool, string) {
+		n := metric(t, srv, "switchboard_sip_rtp_packets_out_total")
+		return n >= 50, "RTP packets to the phone: " + strconv.FormatFloat(n, 'f', 0, 64)
+	})
+
+	// Keypad tones: the phone pressed 1 (sipp's RFC 2833 capture), which
+	// the bridge detected (by timestamp) and passed on; Ann presses 1 and 5
+	// with RTCDTMFSender, which go to the phone as telephone-events.
+	eventually(t, scaled(10*time.Second), "the phone's key press", func() (bool, string) {
+		n := metric(t, srv, "switchboard_sip_dtmf_keys_in_total")
+		return n >= 1, "keys from the phone: " + strconv.FormatFloat(n, 'f', 0, 64)
+	})
+	b.waitJS(10*time.Second, "the phone's key in the SDK", `[...window.__sbChat.calls.values()].some((c) => c.phone === '200' && c.keys === '1')`)
+	sent := mustEval[string](b, `(() => {
+		const call = [...window.__sbChat.calls.values()].find((c) => c.phone === '200');
+		if (!call) return 'no call';
+		try { call.sendDTMF('15'); return 'ok'; } catch (e) { return e.message; } })()`)
+	if sent != "ok" {
+		t.Fatalf("Ann's browser: %s", sent)
+	}
+	eventually(t, scaled(10*time.Second), "Ann's key presses at the phone", func() (bool, string) {
+		n := metric(t, srv, "switchboard_sip_dtmf_keys_out_total")
+		return n >= 2, "keys to the phone: " + strconv.FormatFloat(n, 'f', 0, 64)
+	})
+
+	// Ann hangs up: the phone gets BYE and its scenario ends.
+	b.click("leave")
+	select {
+	case err := <-sippDone:
+		if err != nil {
+			t.Fatalf("sipp: %v\n%s", err, tail(sippOut.String(), 4<<10))
+		}
+	case <-ctx.Done():
+		t.Fatalf("sipp did not finish\n%s", tail(sippOut.String(), 4<<10))
+	}
+	b.waitJS(15*time.Second, "the call screen closed", `!document.querySelector('[data-testid="call-layer"]')`)
+	t.Logf("RTP from the phone %v, to the phone %v", metric(t, srv, "switchboard_sip_rtp_packets_in_total"),
+		metric(t, srv, "switchboard_sip_rtp_packets_out_total"))
+}
