@@ -40,8 +40,9 @@ type RTPSession struct {
 	totals     *Metrics      // also counted here when set (RTPIn, RTPOut)
 	Dropped    atomic.Uint64 // not RTP, unexpected payload type, or from a stranger
 
-	done chan struct{}
-	wg   sync.WaitGroup
+	done   chan struct{}
+	wg     sync.WaitGroup
+	closed bool // under mu: Start after Close reads nothing (and does not race Close's Wait)
 }
 
 // probation is how many packets in sequence a source not named in the SDP
@@ -122,6 +123,11 @@ func (s *RTPSession) Peer() (netip.AddrPort, bool) {
 // Start reads packets until Close, calling onPacket (from one goroutine) for
 // each accepted one. The packet's payload is only valid during the call.
 func (s *RTPSession) Start(onPacket func(*rtp.Packet)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
 	s.wg.Go(func() {
 		buf := make([]byte, 1500)
 		var p rtp.Packet
@@ -216,6 +222,9 @@ func (s *RTPSession) WriteRTP(p *rtp.Packet) error {
 
 // Close closes the socket and waits for the reader.
 func (s *RTPSession) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	err := s.conn.Close()
 	s.wg.Wait()
 	return err
