@@ -31,19 +31,7 @@ func TestSIPPhoneCallsBrowser(t *testing.T) {
 	a := startSIPServer(t, func(c *config.Config) { c.SIP.RTPPorts = "47400-47499" })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	root := admin(t, a, "root")
-	member(t, a, "alice")
-	bobToken := member(t, a, "bob")
-	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/accounts", root, `{"username":"100","password":"alice desk phone","userId":"alice"}`)
-
-	events := make(chan protocol.Message, 64)
-	m, err := client.DialMessenger(ctx, "ws"+strings.TrimPrefix(a.URL(), "http")+"/api/v1/connect",
-		map[string][]string{"Authorization": {"Bearer " + bobToken}, "Origin": {a.URL()}},
-		func(msg protocol.Message) { events <- msg })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m, events := phoneAndBob(ctx, t, a)
 
 	// The phone: sipgo for signalling, a UDP socket for RTP.
 	ua, _ := sipgo.NewUA()
@@ -61,27 +49,9 @@ func TestSIPPhoneCallsBrowser(t *testing.T) {
 	}
 	defer media.Close()
 	srvAddr := a.SIPAddrs().UDP.(*net.UDPAddr)
-	invite := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: srvAddr.Port})
-	from := &sip.FromHeader{DisplayName: "Desk 100", Address: sip.Uri{Scheme: "sip", User: "100", Host: "pbx.test"}}
-	from.Params.Add("tag", sip.GenerateTagN(8))
-	invite.AppendHeader(from)
-	invite.AppendHeader(sip.NewHeader("Contact", "<sip:100@127.0.0.1>"))
-	invite.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	invite.SetBody([]byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
-		"m=audio " + strconv.Itoa(media.LocalAddr().(*net.UDPAddr).Port) + " RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"))
-	answered := make(chan *sip.Response, 1)
-	go func() {
-		res, err := phoneClient.Do(ctx, invite)
-		if err == nil && res.StatusCode == 401 {
-			res, err = phoneClient.DoDigestAuth(ctx, invite, res, sipgo.DigestAuth{Username: "100", Password: "alice desk phone"})
-		}
-		if err != nil {
-			t.Error(err)
-			close(answered)
-			return
-		}
-		answered <- res
-	}()
+	invite := phoneInvite(srvAddr.Port, "Desk 100",
+		"m=audio "+strconv.Itoa(media.LocalAddr().(*net.UDPAddr).Port)+" RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n")
+	answered := callFromPhone(ctx, t, phoneClient, invite)
 
 	wait := func(what string, match func(protocol.Message) bool) protocol.Message {
 		t.Helper()
@@ -283,13 +253,7 @@ func TestSIPPhoneCancelsWhileRinging(t *testing.T) {
 
 	phone := newSIPPhone(t, a)
 	srvAddr := a.SIPAddrs().UDP.(*net.UDPAddr)
-	invite := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: srvAddr.Port})
-	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "100", Host: "pbx.test"}}
-	from.Params.Add("tag", sip.GenerateTagN(8))
-	invite.AppendHeader(from)
-	invite.AppendHeader(sip.NewHeader("Contact", "<sip:100@127.0.0.1>"))
-	invite.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	invite.SetBody([]byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8\r\n"))
+	invite := phoneInvite(srvAddr.Port, "", "m=audio 40000 RTP/AVP 8\r\n")
 	res, err := phone.client.Do(ctx, invite)
 	if err != nil || res.StatusCode != 401 {
 		t.Fatalf("first INVITE: %v %v", res, err)
@@ -346,4 +310,56 @@ func TestSIPPhoneCancelsWhileRinging(t *testing.T) {
 			t.Fatal("the browser kept ringing after the phone cancelled")
 		}
 	}
+}
+
+// phoneInvite is the INVITE of alice's desk phone (extension 100) for bob,
+// offering media (an SDP m= line and its attributes).
+func phoneInvite(port int, displayName, media string) *sip.Request {
+	invite := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: port})
+	from := &sip.FromHeader{DisplayName: displayName, Address: sip.Uri{Scheme: "sip", User: "100", Host: "pbx.test"}}
+	from.Params.Add("tag", sip.GenerateTagN(8))
+	invite.AppendHeader(from)
+	invite.AppendHeader(sip.NewHeader("Contact", "<sip:100@127.0.0.1>"))
+	invite.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	invite.SetBody([]byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" + media))
+	return invite
+}
+
+// callFromPhone sends invite with the phone's digest credentials; the final
+// answer arrives on the channel (closed on an error).
+func callFromPhone(ctx context.Context, t *testing.T, phone *sipgo.Client, invite *sip.Request) <-chan *sip.Response {
+	answered := make(chan *sip.Response, 1)
+	go func() {
+		res, err := phone.Do(ctx, invite)
+		if err == nil && res.StatusCode == 401 {
+			res, err = phone.DoDigestAuth(ctx, invite, res, sipgo.DigestAuth{Username: "100", Password: "alice desk phone"})
+		}
+		if err != nil {
+			t.Error(err)
+			close(answered)
+			return
+		}
+		answered <- res
+	}()
+	return answered
+}
+
+// phoneAndBob sets the scene of a call from a phone: alice, whose desk phone
+// is SIP account 100, and bob, with a messaging socket whose messages
+// arrive on events (closed when the test ends).
+func phoneAndBob(ctx context.Context, t *testing.T, a *App) (*client.Messenger, chan protocol.Message) {
+	t.Helper()
+	root := admin(t, a, "root")
+	member(t, a, "alice")
+	bobToken := member(t, a, "bob")
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/accounts", root, `{"username":"100","password":"alice desk phone","userId":"alice"}`)
+	events := make(chan protocol.Message, 64)
+	m, err := client.DialMessenger(ctx, "ws"+strings.TrimPrefix(a.URL(), "http")+"/api/v1/connect",
+		map[string][]string{"Authorization": {"Bearer " + bobToken}, "Origin": {a.URL()}},
+		func(msg protocol.Message) { events <- msg })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return m, events
 }

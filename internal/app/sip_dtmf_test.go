@@ -112,19 +112,7 @@ func TestSIPDTMFBothWays(t *testing.T) {
 	a := startSIPServer(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	root := admin(t, a, "root")
-	member(t, a, "alice")
-	bobToken := member(t, a, "bob")
-	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/accounts", root, `{"username":"100","password":"alice desk phone","userId":"alice"}`)
-
-	events := make(chan protocol.Message, 64)
-	m, err := client.DialMessenger(ctx, "ws"+strings.TrimPrefix(a.URL(), "http")+"/api/v1/connect",
-		map[string][]string{"Authorization": {"Bearer " + bobToken}, "Origin": {a.URL()}},
-		func(msg protocol.Message) { events <- msg })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m, events := phoneAndBob(ctx, t, a)
 
 	ua, _ := sipgo.NewUA()
 	defer ua.Close()
@@ -135,27 +123,9 @@ func TestSIPDTMFBothWays(t *testing.T) {
 	}
 	defer media.Close()
 	srvAddr := a.SIPAddrs().UDP.(*net.UDPAddr)
-	invite := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: srvAddr.Port})
-	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "100", Host: "pbx.test"}}
-	from.Params.Add("tag", sip.GenerateTagN(8))
-	invite.AppendHeader(from)
-	invite.AppendHeader(sip.NewHeader("Contact", "<sip:100@127.0.0.1>"))
-	invite.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	invite.SetBody([]byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
-		"m=audio " + strconv.Itoa(media.LocalAddr().(*net.UDPAddr).Port) + " RTP/AVP 0 96\r\na=rtpmap:96 telephone-event/8000\r\n"))
-	answered := make(chan *sip.Response, 1)
-	go func() {
-		res, err := phoneClient.Do(ctx, invite)
-		if err == nil && res.StatusCode == 401 {
-			res, err = phoneClient.DoDigestAuth(ctx, invite, res, sipgo.DigestAuth{Username: "100", Password: "alice desk phone"})
-		}
-		if err != nil {
-			t.Error(err)
-			close(answered)
-			return
-		}
-		answered <- res
-	}()
+	invite := phoneInvite(srvAddr.Port, "",
+		"m=audio "+strconv.Itoa(media.LocalAddr().(*net.UDPAddr).Port)+" RTP/AVP 0 96\r\na=rtpmap:96 telephone-event/8000\r\n")
+	answered := callFromPhone(ctx, t, phoneClient, invite)
 	wait := func(what string, match func(protocol.Message) bool) protocol.Message {
 		t.Helper()
 		for {
