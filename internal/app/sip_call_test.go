@@ -55,16 +55,7 @@ func TestSIPPhoneCallsBrowser(t *testing.T) {
 
 	wait := func(what string, match func(protocol.Message) bool) protocol.Message {
 		t.Helper()
-		for {
-			select {
-			case msg := <-events:
-				if match(msg) {
-					return msg
-				}
-			case <-ctx.Done():
-				t.Fatalf("no %s", what)
-			}
-		}
+		return nextEvent(ctx, t, events, what, match)
 	}
 	inc := wait("call.incoming", func(msg protocol.Message) bool { _, ok := msg.(*protocol.CallIncoming); return ok }).(*protocol.CallIncoming)
 	if inc.Call.From != "alice" {
@@ -238,18 +229,7 @@ func TestSIPPhoneCancelsWhileRinging(t *testing.T) {
 	a := startSIPServer(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	root := admin(t, a, "root")
-	member(t, a, "alice")
-	bobToken := member(t, a, "bob")
-	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/accounts", root, `{"username":"100","password":"alice desk phone","userId":"alice"}`)
-	events := make(chan protocol.Message, 64)
-	m, err := client.DialMessenger(ctx, "ws"+strings.TrimPrefix(a.URL(), "http")+"/api/v1/connect",
-		map[string][]string{"Authorization": {"Bearer " + bobToken}, "Origin": {a.URL()}},
-		func(msg protocol.Message) { events <- msg })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	_, events := phoneAndBob(ctx, t, a)
 
 	phone := newSIPPhone(t, a)
 	srvAddr := a.SIPAddrs().UDP.(*net.UDPAddr)
@@ -274,17 +254,10 @@ func TestSIPPhoneCancelsWhileRinging(t *testing.T) {
 			break
 		}
 	}
-	var callID string
-	for callID == "" {
-		select {
-		case msg := <-events:
-			if inc, ok := msg.(*protocol.CallIncoming); ok {
-				callID = inc.Call.ID
-			}
-		case <-ctx.Done():
-			t.Fatal("bob's browser did not ring")
-		}
-	}
+	callID := nextEvent(ctx, t, events, "ringing at bob's browser", func(msg protocol.Message) bool {
+		_, ok := msg.(*protocol.CallIncoming)
+		return ok
+	}).(*protocol.CallIncoming).Call.ID
 	// CANCEL repeats the INVITE's Request-URI, Via, From, To, Call-ID and CSeq number.
 	c := sip.NewRequest(sip.CANCEL, invite.Recipient)
 	c.AppendHeader(invite.Via().Clone())
@@ -297,18 +270,12 @@ func TestSIPPhoneCancelsWhileRinging(t *testing.T) {
 	if err := phone.client.WriteRequest(c); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		select {
-		case msg := <-events:
-			if s, ok := msg.(*protocol.CallState); ok && s.Call == callID && s.State == "ended" {
-				if s.Reason != "cancelled" {
-					t.Fatalf("ended as %q, want cancelled", s.Reason)
-				}
-				return
-			}
-		case <-ctx.Done():
-			t.Fatal("the browser kept ringing after the phone cancelled")
-		}
+	end := nextEvent(ctx, t, events, "end of the ringing after the phone cancelled", func(msg protocol.Message) bool {
+		s, ok := msg.(*protocol.CallState)
+		return ok && s.Call == callID && s.State == "ended"
+	}).(*protocol.CallState)
+	if end.Reason != "cancelled" {
+		t.Fatalf("ended as %q, want cancelled", end.Reason)
 	}
 }
 
@@ -362,4 +329,19 @@ func phoneAndBob(ctx context.Context, t *testing.T, a *App) (*client.Messenger, 
 	}
 	t.Cleanup(m.Close)
 	return m, events
+}
+
+// nextEvent waits for the first message on events that matches.
+func nextEvent(ctx context.Context, t *testing.T, events <-chan protocol.Message, what string, match func(protocol.Message) bool) protocol.Message {
+	t.Helper()
+	for {
+		select {
+		case msg := <-events:
+			if match(msg) {
+				return msg
+			}
+		case <-ctx.Done():
+			t.Fatalf("no %s", what)
+		}
+	}
 }

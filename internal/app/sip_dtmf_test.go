@@ -128,16 +128,7 @@ func TestSIPDTMFBothWays(t *testing.T) {
 	answered := callFromPhone(ctx, t, phoneClient, invite)
 	wait := func(what string, match func(protocol.Message) bool) protocol.Message {
 		t.Helper()
-		for {
-			select {
-			case msg := <-events:
-				if match(msg) {
-					return msg
-				}
-			case <-ctx.Done():
-				t.Fatalf("no %s", what)
-			}
-		}
+		return nextEvent(ctx, t, events, what, match)
 	}
 	inc := wait("call.incoming", func(msg protocol.Message) bool { _, ok := msg.(*protocol.CallIncoming); return ok }).(*protocol.CallIncoming)
 	if _, err := m.Request(ctx, &protocol.CallAction{Action: "answer", Call: inc.Call.ID}); err != nil {
