@@ -100,6 +100,9 @@ type Config struct {
 	// of its own: it must Answer, Reject or Hangup the call (see Call).
 	// Without it every INVITE gets 480 Temporarily Unavailable.
 	OnCall func(*Call)
+	// OnRecord, when set, receives each call's detail record once the call
+	// has ended (inbound and outbound). It runs in a goroutine of its own.
+	OnRecord func(CallRecord)
 	// MediaIP is the address put in SDP (and Contact) for calls: the
 	// server's public address behind 1:1 NAT. Default: the local address
 	// the system routes to the phone through.
