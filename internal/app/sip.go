@@ -51,7 +51,7 @@ func (a *App) startSIP(tlsConf *tls.Config, loopback bool) error {
 		Realm: a.cfg.SIPRealm(), Accounts: a.store,
 		DigestAlgorithms: c.DigestAlgorithms,
 		MinExpires:       c.MinExpires, MaxExpires: c.MaxExpires, DefaultExpires: c.DefaultExpires,
-		MaxBindings: c.MaxBindings, MaxMessageSize: int(c.MaxMessageSize),
+		MaxBindings: c.MaxBindings, MaxMessageSize: int(c.MaxMessageSize), MaxCalls: c.MaxCalls,
 		RequestsPerSecond: c.RequestsPerSecond, MaxConnsPerSource: c.MaxConnsPerSource,
 		AuthFailuresPerIP: c.AuthFailuresPerIP, AuthFailuresPerUser: c.AuthFailuresPerUser,
 		FailureWindow: c.FailureWindow, BlockTime: c.BlockTime, UserLockTime: c.UserLockTime,
@@ -153,6 +153,9 @@ func (a *App) sipAccountWatch() {
 // phone joins the call's room (G.711 only, passed through) as a
 // participant, and the browser joins it with the meetings protocol.
 func (a *App) routeSIPCall(c *sip.Call) {
+	if a.routePhoneToPhone(c) {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	user, how, err := a.sipTarget(ctx, c.Target)

@@ -127,7 +127,9 @@ type SIP struct {
 	// ExternalIP is the address put in SDP for media; empty: public_ip.
 	ExternalIP string `toml:"external_ip"`
 	// RTPPorts is the UDP port range of calls' media, "10000-20000"; empty: any free port.
-	RTPPorts         string        `toml:"rtp_ports"`
+	RTPPorts string `toml:"rtp_ports"`
+	// MaxCalls bounds concurrent call legs (a call between two phones is two); more get 503.
+	MaxCalls         int           `toml:"max_calls"`
 	DigestAlgorithms []string      `toml:"digest_algorithms"`
 	MinExpires       time.Duration `toml:"min_expires"`
 	MaxExpires       time.Duration `toml:"max_expires"`
@@ -210,6 +212,7 @@ func Default() Config {
 			MaxExpires:        time.Hour,
 			DefaultExpires:    10 * time.Minute,
 			MaxBindings:       10,
+			MaxCalls:          1000,
 			MaxMessageSize:    16 << 10,
 			RequestsPerSecond: 50, MaxConnsPerSource: 100,
 			AuthFailuresPerIP: 10, AuthFailuresPerUser: 30,
@@ -488,6 +491,9 @@ func (s *SIP) validate(mediaUDP string, turn TURN) []error {
 	}
 	if s.MaxMessageSize < 1024 || s.MaxMessageSize > 65535 {
 		bad("sip max_message_size %s must be between 1KiB and 65535 bytes (16KiB is the default)", s.MaxMessageSize)
+	}
+	if s.MaxCalls < 1 {
+		bad("sip max_calls must be at least 1")
 	}
 	if s.RequestsPerSecond < 1 || s.MaxConnsPerSource < 1 || s.AuthFailuresPerIP < 1 || s.AuthFailuresPerUser < 1 {
 		bad("sip requests_per_second, max_conns_per_source, auth_failures_per_ip and auth_failures_per_user must each be at least 1")

@@ -191,6 +191,7 @@ func flagSet(cfg *Config, usage io.Writer) (*flag.FlagSet, *string) {
 	dur(&cfg.SIP.DefaultExpires, "sip-default-expires", "sip.default_expires", "registration length for phones that ask for none")
 	fs.IntVar(&cfg.SIP.MaxBindings, "sip-max-bindings", cfg.SIP.MaxBindings, "most phones registered at once with one SIP account [sip.max_bindings]")
 	fs.Var(&cfg.SIP.MaxMessageSize, "sip-max-message-size", "largest SIP message `size` accepted, e.g. 16KiB [sip.max_message_size]")
+	fs.IntVar(&cfg.SIP.MaxCalls, "sip-max-calls", cfg.SIP.MaxCalls, "concurrent call legs through the SIP gateway (a call between two phones is two); more are refused with 503 [sip.max_calls]")
 	fs.IntVar(&cfg.SIP.RequestsPerSecond, "sip-requests-per-second", cfg.SIP.RequestsPerSecond, "SIP messages one source address may send per second (bursts of twice that); the rest is dropped [sip.requests_per_second]")
 	fs.IntVar(&cfg.SIP.MaxConnsPerSource, "sip-max-conns-per-source", cfg.SIP.MaxConnsPerSource, "open SIP TCP/TLS connections one source address may hold [sip.max_conns_per_source]")
 	fs.IntVar(&cfg.SIP.AuthFailuresPerIP, "sip-auth-failures-per-ip", cfg.SIP.AuthFailuresPerIP, "failed SIP authentications within --sip-failure-window that block the source address [sip.auth_failures_per_ip]")

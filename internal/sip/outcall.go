@@ -50,6 +50,10 @@ type DialRequest struct {
 	Username    string // the SIP account to ring (its newest binding)
 	FromUser    string // user part of our From (the calling user's name)
 	FromDisplay string // display name in From
+	// Codecs are offered, in order; nil offers PassthroughCodecs. A call
+	// bridged to another phone offers only that phone's codec, so the
+	// audio passes through untouched.
+	Codecs []Codec
 	// OnProgress, when set, is called for each provisional response above
 	// 100 (180 Ringing, 183 Session Progress). It must not block.
 	OnProgress func(status int)
@@ -183,7 +187,11 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutCall, error) {
 	}()
 	var sid [8]byte
 	rand.Read(sid[:])
-	body := SessionSDP(rs.LocalAddr(), binary.BigEndian.Uint64(sid[:])>>2, 1, PassthroughCodecs, int(offerDTMF), SendRecv)
+	codecs := r.Codecs
+	if len(codecs) == 0 {
+		codecs = PassthroughCodecs
+	}
+	body := SessionSDP(rs.LocalAddr(), binary.BigEndian.Uint64(sid[:])>>2, 1, codecs, int(offerDTMF), SendRecv)
 
 	contact := s.contactFor(b.Transport, media, r.FromUser)
 	req := sip.NewRequest(sip.INVITE, target)
@@ -259,7 +267,7 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutCall, error) {
 	ans, err := ParseSDP(res.Body())
 	var codec Codec
 	if err == nil {
-		codec, err = Negotiate(ans, PassthroughCodecs)
+		codec, err = Negotiate(ans, codecs)
 	}
 	if err == nil && ans.Addr.Port() == 0 {
 		err = ErrNoAudio
