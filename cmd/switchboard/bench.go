@@ -40,17 +40,19 @@ func bench(args []string) error {
 			return benchSFU(args[1:])
 		case "chat":
 			return benchChat(args[1:])
+		case "sip":
+			return benchSIP(args[1:])
 		case "serve-child": // hidden: the server under test, started by bench sfu
 			return sfubench.ServeChild(args[1:])
 		case "baseline-child": // hidden: the plain pion forwarder, started by bench sfu
 			return sfubench.BaselineChild(args[1:])
 		}
 	}
-	fmt.Fprint(os.Stderr, "Usage: switchboard bench sfu|chat [options]   (see: switchboard bench sfu --help)\n")
+	fmt.Fprint(os.Stderr, "Usage: switchboard bench sfu|chat|sip [options]   (see: switchboard bench sfu --help)\n")
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 		return flag.ErrHelp
 	}
-	return errors.New("bench: unknown or missing benchmark (have: sfu, chat)")
+	return errors.New("bench: unknown or missing benchmark (have: sfu, chat, sip)")
 }
 
 func benchSFU(args []string) error {
@@ -161,19 +163,27 @@ func benchChat(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	return runBench(*jsonOut, func(ctx context.Context, exe string) ([]sfubench.ChatResult, error) {
+		o.Launch = sfubench.ChatLauncher(exe)
+		o.Progress = os.Stderr
+		return sfubench.RunChat(ctx, o)
+	}, func(rs []sfubench.ChatResult) { sfubench.WriteChatTable(os.Stdout, o, rs) })
+}
+
+// runBench runs a benchmark that starts the server from this binary, with a context that Ctrl-C
+// ends, and prints what it measured (even after an error) as JSON or as a table.
+func runBench[R any](jsonOut bool, run func(ctx context.Context, exe string) ([]R, error), table func([]R)) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	o.Launch = sfubench.ChatLauncher(exe)
-	o.Progress = os.Stderr
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	results, err := sfubench.RunChat(ctx, o)
+	results, err := run(ctx, exe)
 	if len(results) == 0 {
 		return err
 	}
-	if *jsonOut {
+	if jsonOut {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		if jerr := enc.Encode(results); jerr != nil {
@@ -181,6 +191,46 @@ func benchChat(args []string) error {
 		}
 		return err
 	}
-	sfubench.WriteChatTable(os.Stdout, o, results)
+	table(results)
 	return err
+}
+
+const benchSIPUsage = `Usage: switchboard bench sip [options]
+
+Measures the SIP gateway: --calls calls between pairs of desk phones (Go SIP phones in this
+process, registered with digest authentication) through a Switchboard server started as a child
+process with SIP on loopback. Calls are set up at --setup-rate a second; each is bridged by the
+server through a two-party G.711 room (audio passed through, as for a phone and a browser), with
+PCMU flowing both ways every 20 ms for --duration. It reports call setups per second and setup time
+(INVITE to answer, through the gateway to the callee and back), RTP loss and one-way latency phone
+to phone, and the server's CPU. Progress goes to stderr, the table (or JSON) to stdout. Linux only;
+needs about 2 file descriptors per call leg (ulimit -n).
+
+Options:
+`
+
+func benchSIP(args []string) error {
+	o := sfubench.DefaultSIPOptions()
+	fs := flag.NewFlagSet("bench sip", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), benchSIPUsage)
+		fs.PrintDefaults()
+	}
+	fs.IntVar(&o.Calls, "calls", o.Calls, "concurrent calls (each two legs: the caller's and the callee's)")
+	fs.IntVar(&o.SetupRate, "setup-rate", o.SetupRate, "new calls per second while setting up")
+	fs.DurationVar(&o.Duration, "duration", o.Duration, "measurement window with audio flowing")
+	fs.IntVar(&o.Runs, "runs", o.Runs, "repeat this many times and report medians")
+	fs.IntVar(&o.LoadgenProcs, "loadgen-procs", o.LoadgenProcs, "GOMAXPROCS of the load generator (the phones), 0 for Go's default; the server child always has Go's default")
+	jsonOut := fs.Bool("json", false, "print the results as JSON instead of a table")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return runBench(*jsonOut, func(ctx context.Context, exe string) ([]sfubench.SIPResult, error) {
+		o.Launch = sfubench.SIPLauncher(exe)
+		o.Progress = os.Stderr
+		return sfubench.RunSIP(ctx, o)
+	}, func(rs []sfubench.SIPResult) { sfubench.WriteSIPTable(os.Stdout, o, rs) })
 }

@@ -34,6 +34,8 @@ Usage:
                                      manage SIP accounts for phones (see: switchboard sip)
   switchboard token [options]        mint an access token with an API key (see: switchboard token --help)
   switchboard bench sfu [options]    measure SFU forwarding (see: switchboard bench sfu --help)
+  switchboard bench chat [options]   measure messaging (see: switchboard bench chat --help)
+  switchboard bench sip [options]    measure the SIP gateway (see: switchboard bench sip --help)
   switchboard version                print the version
 
 With no command, switchboard runs "serve".

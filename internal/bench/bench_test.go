@@ -109,3 +109,36 @@ func TestStamp(t *testing.T) {
 		t.Error("a truncated packet must not yield a stamp")
 	}
 }
+
+// TestTinySIP runs the SIP gateway benchmark with a few calls in-process, so
+// that it keeps working as the gateway changes: every call is set up and
+// bridged, and the audio arrives both through the gateway and directly.
+func TestTinySIP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server and SIP phones")
+	}
+	o := DefaultSIPOptions()
+	o.Calls, o.SetupRate, o.Duration, o.LoadgenProcs = 4, 20, time.Second, 0
+	o.Launch = func(ctx context.Context, dataDir, sipAddr string) (*Server, error) {
+		t.Setenv(sipEnv, sipAddr)
+		return InProcessLauncher(dataDir)(ctx, "switchboard", "", nil)
+	}
+	var progress bytes.Buffer
+	o.Progress = &progress
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rs, err := RunSIP(ctx, o)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	r := rs[0]
+	// 4 calls x 2 legs x 50 packets a second for 1 s.
+	if r.Calls != 4 || r.Failed != 0 || r.PacketsSent < 300 || r.LossPercent > 5 || r.BaselineLossPercent > 5 || r.P50ms <= 0 {
+		t.Errorf("result %+v", r)
+	}
+	var table bytes.Buffer
+	WriteSIPTable(&table, o, rs)
+	if !strings.Contains(table.String(), "setups/s") {
+		t.Errorf("table:\n%s", table.String())
+	}
+}

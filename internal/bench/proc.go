@@ -165,6 +165,15 @@ func serveSwitchboard(ctx context.Context, dataDir string, ready func(string)) e
 		}
 		cfg.Media.BatchWrites = on
 	}
+	// bench sip: SIP on loopback, with the per-source limits that protect a
+	// public server opened up, because every benchmark phone comes from
+	// 127.0.0.1.
+	if addr := os.Getenv(sipEnv); addr != "" {
+		s := &cfg.SIP
+		s.Enabled, s.UDP, s.TCP, s.TLS, s.Realm = true, addr, "", "", benchRealm
+		s.RequestsPerSecond, s.AuthFailuresPerIP, s.AuthFailuresPerUser = 1_000_000, 1_000_000, 1_000_000
+		s.MaxCalls = 20_000
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
