@@ -3,8 +3,8 @@
 #
 # Installs what the tests need when it is missing (as root on Debian: Chromium for the browser
 # tests, a font for legible screenshots, gcc for -race, PostgreSQL for the store tests (they start
-# a throwaway server from its binaries), sipp for the SIP tests, iproute2 and iptables for the
-# NAT test),
+# a throwaway server from its binaries), sipp for the SIP tests, Node.js and npm for JsSIP (a
+# browser SIP client, from npm), iproute2 and iptables for the NAT test),
 # then checks formatting, vets and runs every test with the race detector. Quick when everything
 # is installed.
 #
@@ -48,6 +48,9 @@ need libc6-dev test -e /usr/include/stdlib.h
 need postgresql bash -c 'command -v initdb || compgen -G "/usr/lib/postgresql/*/bin/initdb"'
 # The SIP tests (internal/sip) register real SIP peers: sipp, from Debian's sip-tester.
 need sip-tester command -v sipp
+# A standard browser SIP client (e2e/sip_jssip_test.go): JsSIP from npm, bundled with esbuild.
+need nodejs command -v node
+need npm command -v npm
 # The NAT test (e2e/nat_test.go) builds namespaces, a NAT and a firewall (it runs as root only).
 if [[ $(id -u) -eq 0 ]]; then
   need iproute2 command -v ip
@@ -92,6 +95,17 @@ if ((${#missing[@]})); then
 fi
 if [[ -x $chromium_bin ]]; then
   "$chromium_bin" --version 2>/dev/null | head -n1 || true
+fi
+
+# JsSIP for the browser: npm ci and a bundle, again whenever the lock file changes.
+if command -v npm >/dev/null 2>&1; then
+  if [[ ! -f e2e/jssip/dist/jssip.js || e2e/jssip/package-lock.json -nt e2e/jssip/dist/jssip.js ]]; then
+    step "JsSIP for the browser tests (npm ci in e2e/jssip)"
+    (cd e2e/jssip && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+  fi
+elif [[ ${CI:-} != "" ]]; then
+  echo "CI is set: the JsSIP browser test needs npm (apt-get install npm)" >&2
+  exit 1
 fi
 
 # ---------------------------------------------------------------------------------------- checks

@@ -210,7 +210,7 @@ func (a *App) routeSIPCall(c *sip.Call) {
 		chatCall atomicString
 	)
 	answered := func() {
-		rs, err := c.Answer()
+		rs, err := a.answerSIP(c)
 		if err != nil {
 			log.Info("sip: call could not be answered", "err", err)
 			return

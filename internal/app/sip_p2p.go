@@ -88,7 +88,7 @@ func (a *App) routePhoneToPhone(c *sip.Call) bool {
 		a.registry.Delete(dctx, r.ID())
 		cancel()
 	}()
-	rs, err := c.Answer()
+	rs, err := a.answerSIP(c)
 	if err != nil {
 		log.Info("sip: call could not be answered", "err", err)
 		out.Hangup()

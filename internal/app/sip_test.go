@@ -371,7 +371,8 @@ func (p *sipPhone) invite(user, password, target string) int {
 }
 
 // A phone's call names a user (any case) or an extension; nothing matching
-// is 404. A phone linked to no user cannot ring anyone: a match is 480.
+// is 404. A phone linked to no user cannot ring anyone: a match is 480; its
+// own extension is busy (486).
 func TestSIPCallRouting(t *testing.T) {
 	a := startSIPServer(t, nil)
 	root := admin(t, a, "root")
@@ -379,7 +380,7 @@ func TestSIPCallRouting(t *testing.T) {
 	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/accounts", root, `{"username":"100","password":"phone 100 secret"}`)
 	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/accounts", root, `{"username":"101","password":"phone 101 secret","userId":"bob"}`)
 	phone := newSIPPhone(t, a)
-	for target, want := range map[string]int{"nobody": 404, "100": 404, "bob": 480, "Bob": 480, "101": 480} {
+	for target, want := range map[string]int{"nobody": 404, "100": 486, "bob": 480, "Bob": 480, "101": 480} {
 		if code := phone.invite("100", "phone 100 secret", target); code != want {
 			t.Errorf("call to %s: %d, want %d", target, code, want)
 		}

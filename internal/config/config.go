@@ -207,7 +207,7 @@ func Default() Config {
 		OIDC: OIDC{Scopes: []string{"openid", "email", "profile"}, Role: "member", CreateUsers: true},
 		SIP: SIP{
 			UDP: ":5060", TCP: ":5060", TLS: ":5061", RTPPorts: "10000-20000",
-			DigestAlgorithms:  []string{"MD5", "SHA-256"},
+			DigestAlgorithms:  []string{"MD5"},
 			MinExpires:        time.Minute,
 			MaxExpires:        time.Hour,
 			DefaultExpires:    10 * time.Minute,

@@ -66,7 +66,8 @@ type Call struct {
 	ended    bool
 	reason   string
 	cseq     uint32
-	rtp      *RTPSession
+	up       bool        // the 200 is sent (or being sent): the call is answered
+	rtp      *RTPSession // nil for a WebRTC call (its media is the app's)
 	done     chan struct{}
 	ackCh    chan struct{}
 	final    chan struct{} // closed when a final response has been sent
@@ -103,14 +104,12 @@ func (c *Call) Ringing() {
 // Answer opens the call's RTP socket and answers 200 OK with our SDP: the
 // chosen codec only, and telephone-event when the phone offered it.
 func (c *Call) Answer() (*RTPSession, error) {
-	c.mu.Lock()
-	if c.ended || c.answered {
-		c.mu.Unlock()
-		return nil, errors.New("sip: call already ended or answered")
+	if c.Offer.WebRTC {
+		return nil, errors.New("sip: a WebRTC offer is answered with AnswerSDP")
 	}
-	c.answered = true
-	c.mu.Unlock()
-
+	if err := c.claimAnswer(); err != nil {
+		return nil, err
+	}
 	rs, err := c.s.openRTP(c.s.mediaIP(c.req))
 	if err != nil {
 		c.respond(500, "Server Internal Error", nil)
@@ -127,30 +126,42 @@ func (c *Call) Answer() (*RTPSession, error) {
 	rand.Read(sid[:])
 	id := binary.BigEndian.Uint64(sid[:]) >> 2 // positive when printed as int64
 	body := SessionSDP(rs.LocalAddr(), id, 1, []Codec{c.Codec}, dtmf, AnswerDirection(c.Offer.Direction))
+	if err := c.sendAnswer(body, rs); err != nil {
+		return nil, err
+	}
+	c.s.log.Info("sip: call answered", "call", c.callID, "from", c.From.Username, "to", c.Target, "codec", c.Codec.Name,
+		"rtp_local", rs.LocalAddr().String(), "rtp_remote", c.Offer.Addr.String())
+	return rs, nil
+}
+
+// sendAnswer sends the 200 with body, the call's media being rs (nil for a
+// WebRTC call, whose media is the app's peer connection), and keeps
+// sending it until the ACK. The call must be claimed (c.answered) already.
+func (c *Call) sendAnswer(body []byte, rs *RTPSession) error {
 	c.mu.Lock()
 	if c.ended { // cancelled or hung up meanwhile
 		c.mu.Unlock()
-		rs.Close()
+		if rs != nil {
+			rs.Close()
+		}
 		// This answer holds the right to the final response (a CANCEL
 		// has had its 487 already; then this one is not sent).
 		c.respond(480, "Temporarily Unavailable", nil)
-		return nil, errors.New("sip: call ended before the answer")
+		return errors.New("sip: call ended before the answer")
 	}
-	c.rtp = rs
+	c.rtp, c.up = rs, true
 	c.mu.Unlock()
 	res := c.response(200, "OK", body)
 	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	err = c.tx.Respond(res)
+	err := c.tx.Respond(res)
 	c.finalSet.Do(func() { close(c.final) })
 	if err != nil {
 		c.end(EndHangup)
-		return nil, fmt.Errorf("sip: answer: %w", err)
+		return fmt.Errorf("sip: answer: %w", err)
 	}
 	c.s.m.CallsAnswered.Add(1)
-	c.s.log.Info("sip: call answered", "call", c.callID, "from", c.From.Username, "to", c.Target, "codec", c.Codec.Name,
-		"rtp_local", rs.LocalAddr().String(), "rtp_remote", c.Offer.Addr.String())
 	c.s.wg.Go(func() { c.retransmit2xx(res) })
-	return rs, nil
+	return nil
 }
 
 func (c *Call) rtpPayloadTypes() []uint8 {
@@ -211,22 +222,22 @@ func (c *Call) Reject(code int, reason string) {
 // Hangup ends the call: BYE when answered, 480 when still ringing.
 func (c *Call) Hangup() {
 	c.mu.Lock()
-	if c.ended {
-		c.mu.Unlock()
-		return
-	}
-	answering, answered := c.answered, c.rtp != nil
+	ended, answering := c.ended, c.answered
 	c.mu.Unlock()
 	switch {
+	case ended:
 	case !answering:
 		c.Reject(480, "Temporarily Unavailable")
-	case !answered:
-		// Answer (or Reject) is under way and sends the final response;
-		// Answer sees the call ended and answers 480 instead of 200.
-		c.end(EndHangup)
-	default:
-		c.end(EndHangup)
-		c.s.wg.Go(c.sendBye)
+	case c.end(EndHangup):
+		// An answer under way either sent its 200 before this (up) or sees
+		// the call ended and answers 480 instead: up is settled once ended
+		// is set, because sendAnswer checks one and sets the other together.
+		c.mu.Lock()
+		up := c.up
+		c.mu.Unlock()
+		if up {
+			c.s.wg.Go(c.sendBye)
+		}
 	}
 }
 
@@ -267,7 +278,7 @@ func (c *Call) sendBye() {
 	defer cancel()
 	res, err := c.s.client.Do(ctx, bye)
 	switch {
-	case err != nil:
+	case err != nil || res == nil: // sipgo gives no response when the transaction ends without one
 		c.s.log.Info("sip: BYE to the phone got no answer", "call", c.callID, "err", err)
 	case res.StatusCode >= 300:
 		c.s.log.Info("sip: BYE to the phone refused", "call", c.callID, "status", res.StatusCode)
@@ -312,7 +323,7 @@ func (c *Call) end(reason string) bool {
 		return false
 	}
 	c.ended, c.reason = true, reason
-	rs := c.rtp
+	rs, up := c.rtp, c.up
 	c.mu.Unlock()
 	close(c.done)
 	if rs != nil {
@@ -322,7 +333,7 @@ func (c *Call) end(reason string) bool {
 	case <-c.ackCh:
 		c.s.calls.CompareAndDelete(c.callID, c)
 	default:
-		if rs == nil {
+		if !up {
 			c.s.calls.CompareAndDelete(c.callID, c)
 		}
 		// else: answered but not acknowledged yet: the ACK must still find
@@ -439,7 +450,7 @@ func (s *Server) onAck(req *sip.Request, _ sip.ServerTransaction) {
 	}
 	c := v.(*Call)
 	c.mu.Lock()
-	first := !c.acked && c.rtp != nil
+	first := !c.acked && c.up
 	if first {
 		c.acked = true
 	}

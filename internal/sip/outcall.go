@@ -272,6 +272,9 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutCall, error) {
 	if err == nil && ans.Addr.Port() == 0 {
 		err = ErrNoAudio
 	}
+	if err == nil && ans.WebRTC { // we offered plain RTP
+		err = ErrSecureMedia
+	}
 	if err != nil {
 		// Confirm the dialog (a 2xx must be acknowledged), then end it.
 		s.log.Info("sip: call to phone: unusable answer", "call", id, "to", r.Username, "err", err)

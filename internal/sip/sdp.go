@@ -50,6 +50,10 @@ type MediaDescription struct {
 	DTMF      uint8          // telephone-event payload type at 8000 Hz
 	HasDTMF   bool
 	Direction string
+	// WebRTC marks an offer from a browser SIP client (JsSIP, SIP.js): ICE
+	// and DTLS-SRTP on UDP/TLS/RTP/SAVPF. Its media needs a peer
+	// connection (Call.AnswerSDP), not an RTPSession.
+	WebRTC bool
 }
 
 // Errors that map to 488 Not Acceptable Here.
@@ -77,6 +81,11 @@ func ParseSDP(body []byte) (MediaDescription, error) {
 			continue
 		}
 		proto := strings.Join(md.MediaName.Protos, "/")
+		if proto == "UDP/TLS/RTP/SAVPF" && hasFingerprint(&sd, md) {
+			d, err := parseAudio(&sd, md)
+			d.WebRTC = true
+			return d, err
+		}
 		if proto != "RTP/AVP" {
 			secure = secure || strings.Contains(proto, "SAVP")
 			continue
@@ -87,6 +96,17 @@ func ParseSDP(body []byte) (MediaDescription, error) {
 		return MediaDescription{}, ErrSecureMedia
 	}
 	return MediaDescription{}, ErrNoAudio
+}
+
+// hasFingerprint tells whether a stream has a DTLS certificate fingerprint
+// (session or media level): what makes SAVPF WebRTC rather than SDES.
+func hasFingerprint(sd *sdp.SessionDescription, md *sdp.MediaDescription) bool {
+	for _, a := range append(append([]sdp.Attribute{}, sd.Attributes...), md.Attributes...) {
+		if a.Key == "fingerprint" {
+			return true
+		}
+	}
+	return false
 }
 
 func parseAudio(sd *sdp.SessionDescription, md *sdp.MediaDescription) (MediaDescription, error) {

@@ -29,7 +29,7 @@ import (
 type Participant struct {
 	id    string
 	room  *room.Room
-	rs    *sip.RTPSession
+	rs    Media
 	codec sip.Codec
 	wc    webrtc.RTPCodecParameters
 	track *sfu.Track
@@ -63,7 +63,7 @@ const roomDTMF = 101
 // telephone-event payload type (-1: it negotiated none): keypad tones
 // pass through between the phone and the browsers. ssrc-level details are
 // the bridge's.
-func Join(r *room.Room, rs *sip.RTPSession, codec sip.Codec, dtmf int, name string, metrics *sfu.Metrics, log *slog.Logger,
+func Join(r *room.Room, rs Media, codec sip.Codec, dtmf int, name string, metrics *sfu.Metrics, log *slog.Logger,
 	onClose func(reason string),
 ) (*Participant, error) {
 	wc, err := Codec(codec)

@@ -1,0 +1,157 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"switchboard/internal/config"
+	"switchboard/internal/sip"
+)
+
+// jssipBundle is JsSIP from npm, bundled for the browser by scripts/test.sh
+// (npm ci && npm run build in e2e/jssip).
+func jssipBundle(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("jssip", "dist", "jssip.js"))
+	if err != nil {
+		msg := "JsSIP is not built: run ./scripts/test.sh, or npm ci && npm run build in e2e/jssip"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return b
+}
+
+// jssipPage is a page on another origin running a JsSIP user agent with
+// Ann's SIP account 300: it registers over SIP over WebSocket, and
+// window.call(target) places a call with the fake microphone, reporting
+// the session's state in window.sip.
+const jssipPage = `<!doctype html><meta charset="utf-8"><title>JsSIP</title>
+<script src="/jssip.js"></script>
+<script>
+JsSIP.debug.enable('JsSIP:*');
+window.sip = { reg: 'pending', call: 'idle', cause: '' };
+const ua = new JsSIP.UA({
+  sockets: [new JsSIP.WebSocketInterface(new URLSearchParams(location.search).get('ws'))],
+  uri: 'sip:300@pbx.test', password: 'ann browser phone', display_name: 'Ann (JsSIP)',
+  register: true, session_timers: false,
+});
+ua.on('registered', () => { window.sip.reg = 'ok'; });
+ua.on('registrationFailed', (e) => { window.sip.reg = 'failed: ' + e.cause; });
+ua.start();
+window.call = (target) => {
+  const s = ua.call('sip:' + target + '@pbx.test', { mediaConstraints: { audio: true, video: false }, pcConfig: { iceServers: [] } });
+  window.session = s;
+  window.sip.call = 'calling';
+  s.on('progress', () => { window.sip.call = 'ringing'; });
+  s.on('confirmed', () => {
+    window.sip.call = 'confirmed';
+    // Play what the call receives (Chromium measures received audio energy as it plays it).
+    const tracks = s.connection.getReceivers().map((r) => r.track).filter((t) => t && t.kind === 'audio');
+    const a = document.createElement('audio');
+    a.autoplay = true; a.srcObject = new MediaStream(tracks); document.body.appendChild(a);
+  });
+  s.on('failed', (e) => { window.sip.call = 'failed'; window.sip.cause = e.cause; });
+  s.on('ended', (e) => { window.sip.call = 'ended'; window.sip.cause = e.cause; });
+};
+window.inbound = async () => {
+  const st = await window.session.connection.getStats();
+  let out = { packets: 0, energy: 0, codec: '' };
+  st.forEach((s) => {
+    if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+      out.packets = s.packetsReceived; out.energy = s.totalAudioEnergy || 0;
+      const c = s.codecId && st.get(s.codecId); if (c) out.codec = c.mimeType;
+    }
+  });
+  return out;
+};
+</script>`
+
+// A standard SIP-over-WebSocket client in a browser: JsSIP (from npm) on
+// another origin registers with Ann's SIP account over /sip, with digest
+// authentication, and calls Ben. Its WebRTC offer (ICE, DTLS-SRTP) is
+// answered by a peer connection on the SFU's sockets with G.711 alone; Ben's
+// browser rings, he accepts, and each browser hears the other (packets and
+// audio energy), with nothing transcoded. JsSIP hangs up and Ben's call
+// screen closes.
+func TestJsSIPCallsBrowser(t *testing.T) {
+	bundle := jssipBundle(t)
+	srv := startServer(t, func(c *config.Config) {
+		c.SIP.Enabled = true
+		c.SIP.Realm = "pbx.test"
+	})
+	ann := createUser(t, srv, "ann", "Ann", "member")
+	createUser(t, srv, "ben", "Ben", "member")
+	acct, err := sip.NewAccount("300", "", ann.ID, "pbx.test", "ann browser phone", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.app.Store().CreateSIPAccount(context.Background(), acct); err != nil {
+		t.Fatal(err)
+	}
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/jssip.js" {
+			w.Header().Set("Content-Type", "text/javascript")
+			w.Write(bundle)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		w.Write([]byte(jssipPage))
+	}))
+	defer site.Close()
+
+	ben := newBrowser(t, "Ben")
+	ben.signIn(srv.URL, "ben")
+
+	phone := newBrowser(t, "JsSIP")
+	phone.navigate(site.URL + "/?ws=" + "ws" + strings.TrimPrefix(srv.URL, "http") + "/sip")
+	phone.waitJS(15*time.Second, "JsSIP registered", `window.sip && window.sip.reg === 'ok'`)
+	if bs := srv.app.SIPBindings("300"); len(bs) != 1 || !strings.EqualFold(bs[0].Transport, "ws") {
+		t.Fatalf("bindings of 300: %+v", bs)
+	}
+	mustEval[bool](phone, `(() => { window.call('ben'); return true; })()`)
+
+	ben.waitJS(20*time.Second, "the incoming call screen", `(() => {
+		const s = document.querySelector('[data-testid="incoming-call"]');
+		return s && s.textContent.includes('Ann'); })()`)
+	ben.click("call-accept")
+	phone.waitJS(20*time.Second, "JsSIP's call confirmed", `window.sip.call === 'confirmed'`)
+	ben.waitJS(20*time.Second, "the call screen, connected", `window.__sb && window.__sb.room && window.__sb.room.state === 'connected' && document.querySelector('[data-testid="call-layer"] [data-testid="call"]')`)
+
+	eventually(t, scaled(15*time.Second), "Ben to hear JsSIP", func() (bool, string) {
+		st, err := ben.inboundStats()
+		if err != nil {
+			return false, err.Error()
+		}
+		a := st["Ann/microphone"]
+		return a.Packets >= 40 && a.AudioEnergy > 0, describeStats(st) + "; " + ben.diag()
+	})
+	type inbound struct {
+		Packets float64 `json:"packets"`
+		Energy  float64 `json:"energy"`
+		Codec   string  `json:"codec"`
+	}
+	var heard inbound
+	eventually(t, scaled(15*time.Second), "JsSIP to hear Ben", func() (bool, string) {
+		heard = mustEval[inbound](phone, `window.inbound()`)
+		return heard.Packets >= 40 && heard.Energy > 0, fmt.Sprintf("JsSIP's inbound audio: %+v", heard)
+	})
+	if heard.Codec != "audio/PCMU" && heard.Codec != "audio/PCMA" {
+		t.Errorf("JsSIP receives %q; want G.711 passed through", heard.Codec)
+	}
+
+	mustEval[bool](phone, `(() => { window.session.terminate(); return true; })()`)
+	ben.waitJS(15*time.Second, "Ben's call screen closed", `!document.querySelector('[data-testid="call-layer"]')`)
+	eventually(t, scaled(10*time.Second), "the call to end on the server", func() (bool, string) {
+		n := metric(t, srv, "switchboard_sip_calls")
+		return n == 0, fmt.Sprintf("%v calls up", n)
+	})
+}

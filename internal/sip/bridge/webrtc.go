@@ -1,0 +1,159 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"switchboard/internal/sip"
+)
+
+// Media is what a call's audio travels on: a desk phone's RTP socket
+// (*sip.RTPSession), or a peer connection for a browser SIP client
+// (WebRTCMedia). The Participant reads the caller's packets through Start
+// and sends what the call hears with WriteRTP.
+type Media interface {
+	Start(onPacket func(*rtp.Packet))
+	WriteRTP(*rtp.Packet) error
+	CountKeys(in bool, n int)
+}
+
+var _ Media = (*sip.RTPSession)(nil)
+
+// WebRTCMedia is the media of a call from a browser SIP client (JsSIP,
+// SIP.js): a pion peer connection on the SFU's sockets that answered the
+// client's offer with the call's G.711 codec alone. It carries audio both
+// ways like a phone's RTP socket, so the call joins a room as any phone
+// does and nothing is transcoded; the SFU's ICE and DTLS do the rest.
+type WebRTCMedia struct {
+	pc     *webrtc.PeerConnection
+	local  *webrtc.TrackLocalStaticRTP
+	remote chan *webrtc.TrackRemote
+	done   chan struct{}
+	once   sync.Once
+}
+
+// gatherTimeout bounds the wait for our ICE candidates before answering:
+// SIP has no trickle ICE, so the answer must carry them.
+const gatherTimeout = 2 * time.Second
+
+// NewWebRTCMedia answers offer (the INVITE's SDP) with a peer connection of
+// api that sends and receives codec. onFailed runs once if the connection
+// fails or closes from the network side (the call should then end). It
+// returns the SDP answer for the 200.
+func NewWebRTCMedia(api *webrtc.API, offer []byte, codec sip.Codec, onFailed func()) (*WebRTCMedia, []byte, error) {
+	wc, err := Codec(codec)
+	if err != nil {
+		return nil, nil, err
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, nil, err
+	}
+	m := &WebRTCMedia{pc: pc, remote: make(chan *webrtc.TrackRemote, 1), done: make(chan struct{})}
+	fail := func(err error) (*WebRTCMedia, []byte, error) {
+		m.Close()
+		return nil, nil, err
+	}
+	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if t.Kind() == webrtc.RTPCodecTypeAudio {
+			select {
+			case m.remote <- t:
+			default:
+			}
+		}
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
+			select {
+			case <-m.done: // closed by us
+			default:
+				if onFailed != nil {
+					go onFailed()
+				}
+			}
+		}
+	})
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(offer)}); err != nil {
+		return fail(fmt.Errorf("bridge: the WebRTC offer: %w", err))
+	}
+	if m.local, err = webrtc.NewTrackLocalStaticRTP(wc.RTPCodecCapability, "audio", "sip"); err != nil {
+		return fail(err)
+	}
+	// AddTrack takes over the offer's audio transceiver (sendrecv).
+	sender, err := pc.AddTrack(m.local)
+	if err != nil {
+		return fail(err)
+	}
+	for _, t := range pc.GetTransceivers() {
+		if t.Sender() == sender {
+			// Only the call's codec, so the client sends what the room carries.
+			if err := t.SetCodecPreferences([]webrtc.RTPCodecParameters{wc}); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	go func() { // RTCP from the client keeps pion's interceptors going
+		for {
+			if _, _, err := sender.ReadRTCP(); err != nil {
+				return
+			}
+		}
+	}()
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return fail(fmt.Errorf("bridge: WebRTC answer: %w", err))
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return fail(err)
+	}
+	select {
+	case <-gathered:
+	case <-time.After(gatherTimeout):
+	}
+	ld := pc.LocalDescription()
+	if ld == nil {
+		return fail(errors.New("bridge: no local description"))
+	}
+	return m, []byte(ld.SDP), nil
+}
+
+// Start reads the client's audio once its track arrives.
+func (m *WebRTCMedia) Start(onPacket func(*rtp.Packet)) {
+	go func() {
+		var t *webrtc.TrackRemote
+		select {
+		case t = <-m.remote:
+		case <-m.done:
+			return
+		}
+		for {
+			pkt, _, err := t.ReadRTP()
+			if err != nil {
+				return
+			}
+			onPacket(pkt)
+		}
+	}()
+}
+
+// WriteRTP sends audio to the client (pion sets its SSRC and payload type).
+func (m *WebRTCMedia) WriteRTP(p *rtp.Packet) error { return m.local.WriteRTP(p) }
+
+// CountKeys: browser SIP clients send keys by SIP INFO, counted there.
+func (m *WebRTCMedia) CountKeys(bool, int) {}
+
+// Close ends the peer connection.
+func (m *WebRTCMedia) Close() error {
+	var err error
+	m.once.Do(func() {
+		close(m.done)
+		err = m.pc.Close()
+	})
+	return err
+}
