@@ -32,8 +32,8 @@ func visitorMay(msg protocol.Message) bool {
 		return m.Action == "answer" || m.Action == "decline" || m.Action == "hangup"
 	case *protocol.StartCall:
 		// Only into their own conversation (a contact link's "call me"):
-		// Start checks they are a member.
-		return m.User == "" && m.Phone == "" && m.Conversation != ""
+		// Start checks they are a member; or their widget's telephone.
+		return m.User == "" && m.Phone == "" && (m.Conversation != "") != m.ClickToCall
 	}
 	return false
 }

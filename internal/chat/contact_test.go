@@ -47,6 +47,7 @@ func TestVisitorLimits(t *testing.T) {
 		"search":        &protocol.Search{Query: "hello"},
 		"call a user":   &protocol.StartCall{User: ann.ID},
 		"call the team": &protocol.StartCall{Conversation: team.ID},
+		"call a phone":  &protocol.StartCall{Phone: "100"},
 	} {
 		if code := d.reqErr(t, msg); code != protocol.CodeForbidden {
 			t.Errorf("a visitor's %s: %s, want forbidden", name, code)
@@ -57,6 +58,13 @@ func TestVisitorLimits(t *testing.T) {
 	}
 	if c := d.req(t, &protocol.StartCall{Conversation: mine.ID, Video: true}).(*protocol.Calling); c.Call.ID == "" {
 		t.Errorf("a visitor calling their agent: %+v", c)
+	}
+	// Click-to-call asks the server for the widget's phone; none here.
+	if code := d.reqErr(t, &protocol.StartCall{ClickToCall: true}); code != protocol.CodeInvalidState {
+		t.Errorf("click-to-call without telephones: %s", code)
+	}
+	if code := a.reqErr(t, &protocol.StartCall{ClickToCall: true}); code != protocol.CodeBadRequest {
+		t.Errorf("click-to-call by a user: %s", code)
 	}
 }
 

@@ -134,7 +134,7 @@ func (c *calls) StartPhone(ctx context.Context, d *device, req *protocol.StartCa
 		return protocol.CallInfo{}, s.internal("call phone", err)
 	}
 	convID := ""
-	if ph.User != "" && ph.User != me.UserID {
+	if ph.User != "" && ph.User != me.UserID && !me.Visitor() {
 		info, err := s.Direct(ctx, me, ph.User)
 		if err != nil {
 			return protocol.CallInfo{}, err

@@ -217,6 +217,10 @@ func (s *Service) handle(ctx context.Context, d *device, msg protocol.Message) (
 		cs, err := s.Channels(ctx, me)
 		return &protocol.ChannelList{Channels: cs}, err
 	case *protocol.StartCall:
+		if m.ClickToCall {
+			info, err := s.calls.ClickToCall(ctx, d)
+			return &protocol.Calling{Call: info}, err
+		}
 		if m.Phone != "" {
 			info, err := s.calls.StartPhone(ctx, d, m)
 			return &protocol.Calling{Call: info}, err

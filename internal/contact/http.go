@@ -249,8 +249,11 @@ func (s *Service) status(wd WidgetDoc) Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q := s.queues[wd.Queue]
-	st := Status{ID: wd.ID, Title: wd.Title, Consent: wd.Consent, Texts: wd.Texts, Queue: q.Name, Media: q.Media,
+	st := Status{ID: wd.ID, Title: wd.Title, Consent: wd.Consent, Texts: wd.Texts, Queue: q.Name, Media: slices.Clone(q.Media),
 		Available: map[string]bool{}, Hours: q.Hours}
+	if wd.Phone != "" {
+		st.Media = append(st.Media, "phone")
+	}
 	rq, err := q.Routing()
 	now := s.cfg.Now()
 	st.Open = err == nil && rq.Open(now)
@@ -289,6 +292,9 @@ func (s *Service) status(wd WidgetDoc) Status {
 			delete(st.Available, m)
 		}
 	}
+	// The phone answers whenever the queue is open (its own hours are its
+	// owner's business).
+	st.Available["phone"] = wd.Phone != ""
 	return st
 }
 

@@ -112,6 +112,7 @@ type Service struct {
 	day     int                       // day of year of the engine's figures
 
 	limits *limiter
+	calls  map[string][]time.Time // visitor -> their recent click-to-call calls
 	stop   chan struct{}
 	wg     sync.WaitGroup
 }
@@ -163,7 +164,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		names: map[string]string{}, live: map[string]*liveContact{}, open: map[string]string{},
 		offers: map[string]map[string]time.Time{}, state: map[string]agentState{}, away: map[string]time.Time{},
 		wraps:  map[string][]*liveContact{},
-		limits: newLimiter(cfg.VisitorsPerMinute), stop: make(chan struct{}),
+		limits: newLimiter(cfg.VisitorsPerMinute), calls: map[string][]time.Time{}, stop: make(chan struct{}),
 	}
 	if err := s.load(ctx); err != nil {
 		return nil, err

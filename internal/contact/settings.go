@@ -76,6 +76,10 @@ type WidgetDoc struct {
 	Texts map[string]string `json:"texts,omitempty"`
 	// Listed shows the widget's queue on the contact portal (/contact).
 	Listed bool `json:"listed,omitempty"`
+	// Phone, when set, is the telephone the widget's "Call us by phone"
+	// button calls through the SIP gateway (click-to-call): a number (to a
+	// trunk) or an extension. Visitors never see or choose it.
+	Phone string `json:"phone,omitempty"`
 }
 
 // AgentDoc is an agent's routing profile.
@@ -263,8 +267,14 @@ func (d WidgetDoc) check(queues map[string]QueueDoc) error {
 			return err
 		}
 	}
+	if d.Phone != "" && !phoneRE.MatchString(d.Phone) {
+		return invalid("phone %q: a number (+15551234567) or an extension: up to 64 letters, digits and + * # . _ -", d.Phone)
+	}
 	return nil
 }
+
+// phoneRE is what a widget's click-to-call destination may look like.
+var phoneRE = regexp.MustCompile(`^[+]?[0-9A-Za-z*#._-]{1,64}$`)
 
 // checkOrigin accepts a web origin: scheme, host and optional port, nothing
 // else (no path, no wildcard: a widget's origins are its sites).

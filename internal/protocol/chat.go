@@ -289,6 +289,9 @@ type StartCall struct {
 	Conversation string `json:"conversation,omitempty"`
 	Phone        string `json:"phone,omitempty"`
 	Video        bool   `json:"video"`
+	// ClickToCall: a website visitor calls the telephone their widget is
+	// set up to call (the server knows which; the visitor never names it).
+	ClickToCall bool `json:"clickToCall,omitempty"`
 }
 
 // CallAction is call.answer, call.decline or call.hangup.
@@ -701,6 +704,12 @@ func (m *UpdateConversation) validate() error {
 }
 
 func (m *StartCall) validate() error {
+	if m.ClickToCall {
+		if m.User != "" || m.Conversation != "" || m.Phone != "" {
+			return fmt.Errorf("clickToCall calls the widget's phone: give no user, conversation or phone")
+		}
+		return nil
+	}
 	if m.Phone != "" {
 		if m.User != "" || m.Conversation != "" {
 			return fmt.Errorf("give one of user, conversation or phone")

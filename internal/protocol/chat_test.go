@@ -32,6 +32,8 @@ func TestDecodeChat(t *testing.T) {
 		{"call both", `{"type":"call","user":"u","conversation":"c"}`, CodeBadRequest},
 		{"call a phone and a user", `{"type":"call","user":"u","phone":"101"}`, CodeBadRequest},
 		{"call a phone with a space", `{"type":"call","phone":"1 01"}`, CodeBadRequest},
+		{"click to call", `{"type":"call","clickToCall":true}`, ""},
+		{"click to call a number", `{"type":"call","clickToCall":true,"phone":"+15551234567"}`, CodeBadRequest},
 		{"answer", `{"type":"call.answer","call":"k"}`, ""},
 		{"create group", `{"type":"create","kind":"group","name":"Team","members":["u1","u2"]}`, ""},
 		{"create direct", `{"type":"create","kind":"direct","name":"x"}`, CodeBadRequest},

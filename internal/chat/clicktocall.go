@@ -1,0 +1,41 @@
+package chat
+
+import (
+	"context"
+	"errors"
+
+	"switchboard/internal/protocol"
+)
+
+// Click-to-call. A website visitor (a widget's token, no account) may call
+// one telephone: the number or extension the widget is set up with, which
+// Config.ClickToCall looks up (and limits) on the server. The visitor asks
+// with call {clickToCall: true} and never names the destination, so a
+// visitor's token is not a dialler; the call then runs as a user's call to
+// a telephone does (ringing, accepted with a room, ended), written into no
+// conversation.
+
+// ErrTooManyCalls, wrapped in ClickToCall's error, refuses a call as
+// rate_limited; other errors refuse it as forbidden, with their text.
+var ErrTooManyCalls = errors.New("too many calls")
+
+// ClickToCall calls the telephone of visitor device d's widget.
+func (c *calls) ClickToCall(ctx context.Context, d *device) (protocol.CallInfo, error) {
+	s := c.s
+	if !d.me.Visitor() {
+		return protocol.CallInfo{}, errorf(protocol.CodeBadRequest, "clickToCall is for website visitors; call a phone with phone")
+	}
+	if s.cfg.ClickToCall == nil {
+		return protocol.CallInfo{}, errorf(protocol.CodeInvalidState, "calls to telephones are not available on this server")
+	}
+	target, err := s.cfg.ClickToCall(ctx, d.me)
+	switch {
+	case errors.Is(err, ErrTooManyCalls):
+		return protocol.CallInfo{}, errorf(protocol.CodeRateLimited, "%s", err.Error())
+	case err != nil:
+		return protocol.CallInfo{}, errorf(protocol.CodeForbidden, "%s", err.Error())
+	}
+	info, err := c.StartPhone(ctx, d, &protocol.StartCall{Phone: target})
+	info.Phone = "" // the destination is the organisation's business
+	return info, err
+}
