@@ -123,8 +123,11 @@ func (c *calls) phoneParty(id string, me Identity) (*call, PhoneControl, error) 
 		return nil, nil, errorf(protocol.CodeNotFound, "no call %s that you are in", id)
 	}
 	if k.ctl.pc == nil {
-		if k.phone != "" || k.onEnd != nil {
+		if (k.phone != "" || k.onEnd != nil) && k.connected.IsZero() {
 			return nil, nil, errorf(protocol.CodeInvalidState, "the telephone has not answered yet")
+		}
+		if k.phone != "" || k.onEnd != nil {
+			return nil, nil, errorf(protocol.CodeInvalidState, "this call's telephone cannot be held or transferred")
 		}
 		return nil, nil, errorf(protocol.CodeInvalidState, "only calls with a telephone can be held or transferred")
 	}

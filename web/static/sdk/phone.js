@@ -37,7 +37,7 @@ export function normalizeNumber(target) {
   if (SIP_URI.test(s) && !UNSAFE.test(s) && s.length <= 64) return s;
   const compact = s.replace(/[\s().\-\u00a0\u2010-\u2015/]/g, '');
   if (DIALABLE.test(compact) && /[0-9]/.test(compact)) return compact;
-  if (NAME.test(s) && !UNSAFE.test(s)) return s;
+  if (NAME.test(s) && !UNSAFE.test(s) && /[A-Za-z0-9]/.test(s)) return s;
   throw new SwitchboardError('bad_request', `cannot call "${s.slice(0, 40)}": use a number, an extension or a sip: address`);
 }
 
