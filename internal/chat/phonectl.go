@@ -24,8 +24,9 @@ type PhoneControl interface {
 const reasonTransferred = "transferred"
 
 // PhoneTransferredReason is the reason PhoneCall.OnEnd and DialPhone's
-// hang-up function get when the phone was transferred: the gateway then
-// leaves the phone to its new party instead of hanging it up.
+// hang-up function get when the phone was transferred: the gateway ends its
+// leg as a transferor does after the REFER succeeded (BYE, unless the phone
+// already hung up), and leaves the phone's new call alone.
 const PhoneTransferredReason = reasonTransferred
 
 // ByPhone is CallState.By when the telephone itself held or resumed.
