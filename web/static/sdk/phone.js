@@ -267,7 +267,12 @@ export class Phone extends Emitter {
     const to = normalizeNumber(target);
     const inner = await this.client.call({ phone: to });
     const pc = new PhoneCall(this, inner, to);
-    if (inner.state !== 'ended') this.calls.set(pc.id, pc);
+    if (inner.state === 'ended') {
+      // Refused at once (busy): nothing to join; the caller reads pc.cause.
+      for (const off of pc._offs) off();
+      return pc;
+    }
+    this.calls.set(pc.id, pc);
     pc._startMedia();
     return pc;
   }
