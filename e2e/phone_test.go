@@ -57,6 +57,7 @@ func TestDialerCallsPhone(t *testing.T) {
 	}
 	b.click("dial-call")
 	b.waitJS(20*time.Second, "the call connected", `document.querySelector('[data-testid="in-call-state"]')?.dataset.state === 'active'`)
+	b.shot("phone-in-call")
 	if name := mustEval[string](b, `document.querySelector('[data-testid="in-call-name"]').textContent`); name != "200" {
 		t.Errorf("in-call name %q", name)
 	}
@@ -170,6 +171,7 @@ func TestTelephonyPages(t *testing.T) {
 	if d := mustEval[string](b, `document.querySelector('[data-testid="history-duration"]').textContent`); !strings.Contains(d, "1:05") {
 		t.Errorf("duration %q", d)
 	}
+	b.shot("phone-dialer")
 	// Paste a formatted number: it is normalised.
 	v := mustEval[string](b, `(() => {
 		const input = document.querySelector('[data-testid="dial-number"]');
@@ -189,6 +191,7 @@ func TestTelephonyPages(t *testing.T) {
 	// At a phone's width nothing overflows sideways.
 	b.do(10*time.Second, "a phone-sized window", chromedp.EmulateViewport(390, 800))
 	b.waitJS(5*time.Second, "the dialer fitting", `document.documentElement.scrollWidth <= 390 && document.querySelector('.cc-main').scrollWidth <= 390`)
+	b.shot("phone-dialer-narrow")
 	b.do(10*time.Second, "a desktop window again", chromedp.EmulateViewport(1280, 900))
 
 	// The admin page: records.
@@ -198,6 +201,7 @@ func TestTelephonyPages(t *testing.T) {
 		t.Fatalf("record's caller shown as %q", from)
 	}
 	b.waitJS(5*time.Second, "the charts drawn", `document.querySelectorAll('[data-testid="chart-per-hour"] svg rect').length >= 3 && document.querySelectorAll('[data-testid="chart-loss"] svg rect').length >= 1`)
+	b.shot("telephony-records")
 	b.selectValue(`[data-testid="rec-outcome"]`, "no_answer")
 	b.do(10*time.Second, "filtering", chromedp.Click(`.tel-filters button[type="submit"]`))
 	b.waitJS(10*time.Second, "one unanswered call", `document.querySelectorAll('[data-testid="rec-row"]').length === 1 && document.querySelector('[data-testid="rec-row"]').dataset.outcome === 'no_answer'`)
@@ -220,6 +224,7 @@ func TestTelephonyPages(t *testing.T) {
 	b.waitJS(10*time.Second, "the generated password", `(document.querySelector('[data-testid="acc-password-value"]')?.textContent || '').length >= 10`)
 	b.do(5*time.Second, "closing the password", chromedp.Click(`[data-testid="acc-password-dialog"] [data-testid="dialog-close"]`))
 	b.waitJS(10*time.Second, "the account listed", `!!document.querySelector('[data-testid="acc-row"][data-username="300"]')`)
+	b.shot("telephony-accounts")
 	// A second one with the same extension: the server's message is shown in the form.
 	b.click("acc-add")
 	b.typeInto("acc-username", "300")
@@ -269,6 +274,7 @@ func TestTelephonyPages(t *testing.T) {
 	b.typeInto("trunk-host", "bad host")
 	b.typeInto("trunk-prefixes", "+44, +33")
 	b.click("trunk-save")
+	b.shot("telephony-trunk-form")
 	b.waitJS(10*time.Second, "the server's validation message", `(() => { const e = document.querySelector('[data-testid="trunk-form-error"]'); return e && !e.hidden && e.textContent.includes('is not a host name'); })()`)
 	sent := mustEval[string](b, `JSON.stringify(window.__tel.find((c) => c[0] === 'POST')[2])`)
 	if sent != `{"name":"Second","host":"bad host","transport":"udp","register":true,"enabled":true,"username":"","authUsername":"","fromDomain":"","inboundIPs":[],"outboundPrefixes":["+44","+33"],"numberFormat":"e164","maxCalls":0}` {

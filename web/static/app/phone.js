@@ -71,7 +71,7 @@ export function renderPhone(root, app) {
   // ------------------------------------------------------------------ dialer
   const number = h('input.input.ph-number', {
     type: 'tel', inputmode: 'tel', autocomplete: 'off', spellcheck: 'false', maxlength: '64',
-    placeholder: 'Number, extension or sip: address', 'aria-label': 'Number to call', 'data-testid': 'dial-number',
+    placeholder: 'Enter a number', 'aria-label': 'Number, extension or sip: address to call', title: 'A phone number, an extension, a username or a sip: address', 'data-testid': 'dial-number',
   });
   const backspace = h('button.icon-btn.ph-backspace', { type: 'button', 'aria-label': 'Delete the last digit', title: 'Delete', 'data-testid': 'dial-backspace' }, icon('back', { size: 20 }));
   const dialError = h('p.form-error', { role: 'alert', 'data-testid': 'dial-error', hidden: true });
