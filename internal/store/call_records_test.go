@@ -121,3 +121,23 @@ func testCallRecords(t *testing.T, b backend) {
 		t.Fatalf("after the sweep: %d", got)
 	}
 }
+
+// BenchmarkAddCallRecord is what one record costs to store on SQLite: the
+// gateway's writer must keep up with call setups (two legs per bridged call).
+func BenchmarkAddCallRecord(b *testing.B) {
+	s, err := Open(b.Context(), b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	t0 := time.Now()
+	r := CallRecord{CallID: "c@x", Direction: "outbound", From: "ann", To: "+15551234567", Started: t0, Answered: t0, Ended: t0,
+		Outcome: "answered", Status: 200, Codec: "PCMU", PacketsSent: 3000, PacketsReceived: 3000}
+	b.ResetTimer()
+	for i := range b.N {
+		r.ID = fmt.Sprintf("cdr_%d", i)
+		if err := s.AddCallRecord(b.Context(), r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
