@@ -14,7 +14,11 @@ import (
 // it). The gateway reports what the phone does with PhoneEarly, PhoneHeld
 // and PhoneTransferred.
 
-// PhoneControl is what the gateway can do with a telephone in a call besides hanging up.
+// PhoneControl is what the gateway can do with a telephone in a call besides
+// hanging up. Both are called from a device's request (which waits for them),
+// so they must return within seconds: Hold once the re-INVITE is answered,
+// Transfer once the REFER is accepted (202); a transfer that fails after that
+// is reported with PhoneTransferFailed.
 type PhoneControl interface {
 	Hold(held bool) error         // re-INVITE sendonly/sendrecv to the phone
 	Transfer(target string) error // blind transfer of the phone to target; returns once started
@@ -105,6 +109,26 @@ func (s *Service) PhoneTransferred(callID string) {
 	}
 }
 
+// PhoneTransferFailed tells the parties that a transfer that had started
+// did not complete (the NOTIFY reported a failure): the call goes on as it
+// was, told as its state again with reason transfer_failed.
+func (s *Service) PhoneTransferFailed(callID string) {
+	c := s.calls
+	c.mu.Lock()
+	k := c.m[callID]
+	if k == nil || k.ended || !k.ctl.transferring {
+		c.mu.Unlock()
+		return
+	}
+	k.ctl.transferring = false
+	held := k.ctl.held
+	c.mu.Unlock()
+	s.phoneStateWhy(k, holdState(held), ByPhone, reasonTransferFailed)
+}
+
+// reasonTransferFailed goes with the state a call returns to after a failed transfer.
+const reasonTransferFailed = "transfer_failed"
+
 func holdState(held bool) string {
 	if held {
 		return "held"
@@ -180,7 +204,7 @@ func (c *calls) Transfer(_ context.Context, d *device, id, target string) error 
 		ended := k.ended
 		c.mu.Unlock()
 		if !ended {
-			c.s.phoneState(k, holdState(held), d.me.UserID)
+			c.s.phoneStateWhy(k, holdState(held), d.me.UserID, reasonTransferFailed)
 		}
 		c.s.log.Info("chat: transfer failed", "call", id, "err", err)
 		return errorf(protocol.CodeInvalidState, "the transfer to %s failed: %v", target, err)
@@ -189,7 +213,10 @@ func (c *calls) Transfer(_ context.Context, d *device, id, target string) error 
 }
 
 // phoneState tells every party's devices the call's new state.
-func (s *Service) phoneState(k *call, state, by string) {
+func (s *Service) phoneState(k *call, state, by string) { s.phoneStateWhy(k, state, by, "") }
+
+// phoneStateWhy is phoneState with a reason.
+func (s *Service) phoneStateWhy(k *call, state, by, reason string) {
 	c := s.calls
 	c.mu.Lock()
 	if k.ended {
@@ -201,7 +228,7 @@ func (s *Service) phoneState(k *call, state, by string) {
 		users = append(users, u)
 	}
 	c.mu.Unlock()
-	frame := protocol.Encode(&protocol.CallState{Call: k.id, State: state, By: by})
+	frame := protocol.Encode(&protocol.CallState{Call: k.id, State: state, By: by, Reason: reason})
 	for _, u := range users {
 		if u != "" {
 			s.hub.toUser(u, frame)

@@ -18,6 +18,7 @@ type fakeControl struct {
 	holds []bool
 	to    []string
 	fail  error
+	late  bool // the transfer starts but its outcome is left to the test
 }
 
 func (f *fakeControl) Hold(held bool) error {
@@ -37,7 +38,9 @@ func (f *fakeControl) Transfer(target string) error {
 		return f.fail
 	}
 	f.to = append(f.to, target)
-	go f.s.PhoneTransferred(f.call) // the REFER succeeded; the phone's leg ends
+	if !f.late {
+		go f.s.PhoneTransferred(f.call) // the REFER succeeded; the phone's leg ends
+	}
 	return nil
 }
 
@@ -132,12 +135,33 @@ func TestPhoneControl(t *testing.T) {
 		t.Fatalf("failed transfer: %s", code)
 	}
 	a2.wait(t, "transferring", stateBy("transferring", alice.ID))
-	a2.waitCount(t, "active after the failed transfer", 2, stateBy("active", alice.ID))
+	a2.wait(t, "active after the failed transfer", func(m protocol.Message) bool {
+		s, ok := m.(*protocol.CallState)
+		return ok && s.State == "active" && s.By == alice.ID && s.Reason == reasonTransferFailed
+	})
 	if code := a1.reqErr(t, &protocol.CallAction{Action: "hold", Call: k.ID}); code != protocol.CodeInvalidState {
 		t.Fatalf("hold refused by the phone: %s", code)
 	}
 	ctl.mu.Lock()
 	ctl.fail = nil
+	ctl.mu.Unlock()
+
+	// A transfer that started but failed later (the gateway says so): the call goes on.
+	ctl.mu.Lock()
+	ctl.late = true
+	ctl.mu.Unlock()
+	a1.req(t, &protocol.CallTransfer{Call: k.ID, Target: "300"})
+	if code := a1.reqErr(t, &protocol.CallAction{Action: "hold", Call: k.ID}); code != protocol.CodeInvalidState {
+		t.Fatalf("hold while transferring: %s", code)
+	}
+	h.svc.PhoneTransferFailed(k.ID)
+	a2.wait(t, "active after the late failure", func(m protocol.Message) bool {
+		s, ok := m.(*protocol.CallState)
+		return ok && s.State == "active" && s.By == ByPhone && s.Reason == reasonTransferFailed
+	})
+	h.svc.PhoneTransferFailed(k.ID) // twice: nothing more
+	ctl.mu.Lock()
+	ctl.late = false
 	ctl.mu.Unlock()
 
 	// The transfer works: the call ends for everyone, and the gateway is told why.
@@ -148,7 +172,7 @@ func TestPhoneControl(t *testing.T) {
 	if r := <-phones.hung; r != PhoneTransferredReason {
 		t.Fatalf("gateway told %q", r)
 	}
-	if _, to := ctl.seen(); len(to) != 1 || to[0] != "+15557654321" {
+	if _, to := ctl.seen(); len(to) != 2 || to[1] != "+15557654321" {
 		t.Fatalf("transfers %v", to)
 	}
 	if code := a1.reqErr(t, &protocol.CallAction{Action: "resume", Call: k.ID}); code != protocol.CodeNotFound {

@@ -432,7 +432,7 @@ type CallState struct {
 	Head
 	Call     string `json:"call"`
 	State    string `json:"state"`            // ringing | early | accepted | held | active | transferring | ended
-	Reason   string `json:"reason,omitempty"` // ended: answered_elsewhere | declined | busy | no_answer | cancelled | hangup | failed | transferred
+	Reason   string `json:"reason,omitempty"` // ended: answered_elsewhere | declined | busy | no_answer | cancelled | hangup | failed | transferred; active/held: transfer_failed
 	Room     string `json:"room,omitempty"`
 	P2P      bool   `json:"p2p,omitempty"`
 	Token    string `json:"token,omitempty"`

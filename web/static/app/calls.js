@@ -260,6 +260,7 @@ export function installCalls(client) {
       sync();
       if (call.state === 'held' && call.heldBy === 'phone') toast('The other side put the call on hold');
     });
+    call.on('transferFailed', () => { if (active === entry) toast('The transfer did not go through: the call goes on.', { kind: 'error' }); });
     holdBtn.addEventListener('click', () => (call.held ? call.resume() : call.hold()).catch((err) => toast(`Could not ${call.held ? 'resume' : 'hold'}: ${err.message}`, { kind: 'error' })));
     keysBtn.addEventListener('click', () => {
       const typed = h('p.ph-in-keys', { 'aria-live': 'polite', 'data-testid': 'call-keys-sent' });

@@ -212,6 +212,7 @@ export function renderPhone(root, app) {
     callOffs = [
       call.on('state', update),
       call.on('error', (err) => toast(`Call audio: ${err.message}`, { kind: 'error' })),
+      call.on('transferFailed', () => toast('The transfer did not go through: the call goes on.', { kind: 'error' })),
       call.once('ended', ({ cause, duration }) => ended(call, cause, duration)),
     ];
     hangupBtn.focus();

@@ -277,7 +277,8 @@ function toMessage(e) {
  *
  * A call with a telephone has more states: `early` (its room carries ringback before the answer: `join()`
  * enters it at once), `held` and `active` (hold and resume, `heldBy` a user id or `'phone'`) and
- * `transferring`; `hold()`, `resume()` and `transfer(target)` drive them. {@link Phone} wraps such calls
+ * `transferring` (a transfer that fails brings the call back with the `transferFailed` event); `hold()`,
+ * `resume()` and `transfer(target)` drive them. {@link Phone} wraps such calls
  * with media handling (`client.phone`).
  */
 export class Call extends Emitter {
@@ -447,7 +448,7 @@ export class Call extends Emitter {
     if (this.state === 'ended') return;
     const movedRoom = m.state === 'accepted' && this.room && m.room && m.room !== this.room;
     this.state = m.state;
-    if (m.reason) this.reason = m.reason;
+    if (m.reason && m.state === 'ended') this.reason = m.reason;
     if (m.room) this.room = m.room;
     if (m.token) this.token = m.token;
     if (m.state === 'accepted') this.p2p = !!m.p2p;
@@ -457,6 +458,7 @@ export class Call extends Emitter {
     }
     if (m.duration) this.duration = m.duration;
     this.emit('state', this);
+    if (m.reason === 'transfer_failed') this.emit('transferFailed', { by: m.by || '' });
     if (movedRoom && this.meeting) this._connect().catch((err) => this.emit('error', err));
     if (m.state === 'ended') {
       const meeting = this.meeting;

@@ -55,7 +55,8 @@ function phoneState(callState) {
  * messaging {@link Call} underneath).
  *
  * Events: `state` (state, phoneCall), `ended` ({cause, duration}), `dtmf` (digit pressed on the
- * telephone), `media` (remoteStream, once the other side's audio arrives), `error` (a media problem).
+ * telephone), `media` (remoteStream, once the other side's audio arrives), `transferFailed` (the
+ * call is back after a transfer that did not go through), `error` (a media problem).
  */
 export class PhoneCall extends Emitter {
   /**
@@ -95,6 +96,7 @@ export class PhoneCall extends Emitter {
       call.on('state', () => this._onState()),
       call.on('dtmf', (d) => this.emit('dtmf', d)),
       call.on('room', (room) => this._adopt(room)),
+      call.on('transferFailed', () => this.emit('transferFailed')),
     ];
   }
 
