@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"switchboard/internal/config"
-	"switchboard/internal/sip"
 )
 
 // sippPhone checks that sipp and its pcaps are installed and returns sipp's
@@ -52,42 +51,9 @@ func TestBrowserCallsPhone(t *testing.T) {
 	})
 	createUser(t, srv, "ann", "Ann", "member")
 	ben := createUser(t, srv, "ben", "Ben", "member")
-	acct, err := sip.NewAccount("200", "Front desk", ben.ID, "pbx.test", "front desk phone", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := srv.app.Store().CreateSIPAccount(context.Background(), acct); err != nil {
-		t.Fatal(err)
-	}
-	target := srv.app.SIPAddrs().UDP.String()
-	port := strconv.Itoa(freePort(t, "127.0.0.1"))
 	ctx, cancel := context.WithTimeout(context.Background(), scaled(90*time.Second))
 	defer cancel()
-
-	// The phone registers...
-	reg, _ := filepath.Abs(filepath.Join("..", "internal", "sip", "testdata", "register.xml"))
-	out, err := exec.CommandContext(ctx, sipp, target, "-sf", reg, "-s", "200", "-au", "200", "-ap", "front desk phone",
-		"-key", "expires", "300", "-i", "127.0.0.1", "-p", port, "-m", "1", "-nostdin", "-timeout", "10s", "-timeout_error").CombinedOutput()
-	if err != nil {
-		t.Fatalf("sipp register: %v\n%s", err, tail(string(out), 4<<10))
-	}
-	if bs := srv.app.SIPBindings("200"); len(bs) != 1 {
-		t.Fatalf("bindings of 200: %+v", bs)
-	}
-	// ...and waits for calls on the same port.
-	scen, _ := filepath.Abs(filepath.Join("..", "internal", "sip", "testdata", "uas_answer_pcma.xml"))
-	cmd := exec.CommandContext(ctx, sipp, "-sf", scen, "-i", "127.0.0.1", "-p", port,
-		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "127.0.0.1")),
-		"-m", "1", "-nostdin", "-timeout", "60s", "-timeout_error")
-	cmd.Dir = dir
-	sippOut := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = sippOut, sippOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sippDone := make(chan error, 1)
-	go func() { sippDone <- cmd.Wait() }()
-	time.Sleep(300 * time.Millisecond) // sipp binds its port
+	phone := startDeskPhone(t, ctx, srv, sipp, dir, "pbx.test", "200", "Front desk", "front desk phone", ben.ID)
 
 	b := newBrowser(t, "Ann")
 	b.signIn(srv.URL, "ann")
@@ -150,14 +116,7 @@ func TestBrowserCallsPhone(t *testing.T) {
 
 	// Ann hangs up: the phone gets BYE and its scenario ends.
 	b.click("leave")
-	select {
-	case err := <-sippDone:
-		if err != nil {
-			t.Fatalf("sipp: %v\n%s", err, tail(sippOut.String(), 4<<10))
-		}
-	case <-ctx.Done():
-		t.Fatalf("sipp did not finish\n%s", tail(sippOut.String(), 4<<10))
-	}
+	phone.waitBye(t, ctx)
 	b.waitJS(15*time.Second, "the call screen closed", `!document.querySelector('[data-testid="call-layer"]')`)
 	t.Logf("RTP from the phone %v, to the phone %v", metric(t, srv, "switchboard_sip_rtp_packets_in_total"),
 		metric(t, srv, "switchboard_sip_rtp_packets_out_total"))

@@ -79,6 +79,7 @@ type App struct {
 	hooks    *webhook.Dispatcher
 	callKey  []byte
 	sip      *sipGateway
+	records  callRecorder // call detail records on their way to the store (sip_records.go)
 }
 
 // New opens storage and every listener, so that when it returns the server's addresses are known

@@ -63,6 +63,8 @@ func (a *App) startSIP(tlsConf *tls.Config, loopback bool) error {
 		},
 		OnCall: a.routeSIPCall,
 		Logger: a.log, Metrics: m,
+		// Call detail records (sip_records.go).
+		OnRecord: a.saveCallRecord,
 	}
 	sc.RTPPortMin, sc.RTPPortMax, _ = c.RTPPortRange() // checked by Validate
 	mediaIP := firstNonEmpty(c.ExternalIP, a.cfg.PublicIP)
@@ -303,7 +305,6 @@ func (a *App) registerSIPMetrics(srv *sip.Server, m *sip.Metrics) {
 		counter("switchboard_sip_users_locked_total", "Times a SIP username was locked after failed authentications from anywhere.", m.UsersLocked.Load),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "switchboard_sip_calls", Help: "Calls from phones now (ringing or answered)."},
 			func() float64 { return float64(srv.ActiveCalls()) }),
-		counter("switchboard_sip_call_attempts_total", "Authenticated calls (INVITEs) from phones.", m.CallAttempts.Load),
 		counter("switchboard_sip_calls_answered_total", "Calls from phones answered.", m.CallsAnswered.Load),
 		counter("switchboard_sip_rtp_packets_in_total", "RTP packets received from phones in calls.", m.RTPIn.Load),
 		counter("switchboard_sip_rtp_packets_out_total", "RTP packets sent to phones in calls.", m.RTPOut.Load),
@@ -311,6 +312,7 @@ func (a *App) registerSIPMetrics(srv *sip.Server, m *sip.Metrics) {
 		counter("switchboard_sip_dtmf_keys_out_total", "Key presses (RFC 4733 telephone-events) from browsers sent to phones.", m.KeysOut.Load),
 		counter("switchboard_sip_dropped_total", "SIP messages dropped: blocked source, over the rate limit, or too large.", m.Dropped.Load),
 	)
+	a.registerCallRecordMetrics() // switchboard_sip_call_attempts_total{direction,outcome}, from the records
 }
 
 // sipRoutes mounts SIP over WebSocket and the admins' API.
@@ -349,6 +351,7 @@ func (a *App) sipRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /api/v1/sip/accounts/{id}", admin(a.sipAccountDelete))
 	mux.HandleFunc("POST /api/v1/sip/accounts/{id}/password", admin(a.sipAccountPassword))
 	mux.HandleFunc("DELETE /api/v1/sip/blocks/{ip}", admin(a.sipUnblock))
+	a.sipRecordRoutes(mux)
 }
 
 // sipAccountJSON is a SIP account as the API shows it: never its hashes.

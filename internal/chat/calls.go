@@ -63,6 +63,7 @@ type call struct {
 	// A call to a telephone (phone.go): the extension called. Its onEnd is
 	// set (under calls.mu) once the gateway dials.
 	phone string
+	ctl   phoneCtl // hold and transfer of the telephone (phonectl.go)
 }
 
 // calls runs the calls: ringing, answering, ending, and the call entries

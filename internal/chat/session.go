@@ -228,7 +228,12 @@ func (s *Service) handle(ctx context.Context, d *device, msg protocol.Message) (
 		info, err := s.calls.Start(ctx, d, m)
 		return &protocol.Calling{Call: info}, err
 	case *protocol.CallAction:
+		if m.Action == "hold" || m.Action == "resume" { // phonectl.go
+			return nil, s.calls.Hold(ctx, d, m.Call, m.Action == "hold")
+		}
 		return nil, s.calls.Act(ctx, d, m.Action, m.Call)
+	case *protocol.CallTransfer:
+		return nil, s.calls.Transfer(ctx, d, m.Call, m.Target)
 	case *protocol.CallAdd:
 		return nil, s.calls.Add(ctx, d, m.Call, m.Users)
 	}

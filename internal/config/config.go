@@ -144,6 +144,8 @@ type SIP struct {
 	FailureWindow       time.Duration `toml:"failure_window"`
 	BlockTime           time.Duration `toml:"block_time"`
 	UserLockTime        time.Duration `toml:"user_lock_time"`
+	// RecordRetention is how long call detail records are kept; 0 keeps them forever.
+	RecordRetention time.Duration `toml:"record_retention"`
 }
 
 // SIPRealm is the realm SIP accounts are hashed for: sip.realm, else the host of public_url, else
@@ -217,6 +219,7 @@ func Default() Config {
 			RequestsPerSecond: 50, MaxConnsPerSource: 100,
 			AuthFailuresPerIP: 10, AuthFailuresPerUser: 30,
 			FailureWindow: time.Minute, BlockTime: 15 * time.Minute, UserLockTime: 5 * time.Minute,
+			RecordRetention: 90 * 24 * time.Hour,
 		},
 	}
 }
@@ -500,6 +503,9 @@ func (s *SIP) validate(mediaUDP string, turn TURN) []error {
 	}
 	if s.FailureWindow <= 0 || s.BlockTime <= 0 || s.UserLockTime <= 0 {
 		bad("sip failure_window, block_time and user_lock_time must be positive durations such as 1m, 15m, 5m")
+	}
+	if s.RecordRetention < 0 || (s.RecordRetention > 0 && s.RecordRetention < time.Hour) {
+		bad("sip record_retention %s must be at least 1h (2160h, 90 days, is the default), or 0 to keep call records forever", s.RecordRetention)
 	}
 	return errs
 }

@@ -113,6 +113,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /contact", s.contactPage)    // the contact portal
 	m.HandleFunc("GET /console", s.index)
 	m.HandleFunc("GET /supervisor", s.index)
+	m.HandleFunc("GET /phone", s.index)     // the dialer
+	m.HandleFunc("GET /telephony", s.index) // the telephony admin page
 	m.HandleFunc("GET /m/{room}", s.index)
 	// Pages of the signed-in app that links point at (first-run setup,
 	// invitations); the app reads their path and query.

@@ -43,7 +43,11 @@ var chatRequests = map[string]func() Message{
 	},
 	"call.hangup": func() Message { return &CallAction{Action: "hangup"} },
 	"call.add":    func() Message { return &CallAdd{} },
-	"ping":        func() Message { return &Ping{} },
+	// Calls with a telephone (docs/protocol.md, "Calls with telephones").
+	"call.hold":     func() Message { return &CallAction{Action: "hold"} },
+	"call.resume":   func() Message { return &CallAction{Action: "resume"} },
+	"call.transfer": func() Message { return &CallTransfer{} },
+	"ping":          func() Message { return &Ping{} },
 }
 
 // DecodeChat parses one frame of the messaging protocol, like Decode.
@@ -294,7 +298,8 @@ type StartCall struct {
 	ClickToCall bool `json:"clickToCall,omitempty"`
 }
 
-// CallAction is call.answer, call.decline or call.hangup.
+// CallAction is call.answer, call.decline or call.hangup, and for calls
+// with a telephone call.hold and call.resume.
 type CallAction struct {
 	Head
 	Call   string `json:"call"`
@@ -305,6 +310,14 @@ type CallAdd struct {
 	Head
 	Call  string   `json:"call"`
 	Users []string `json:"users"`
+}
+
+// CallTransfer hands the telephone in a call over to target (blind
+// transfer): a phone number, an extension, a username or a sip: URI.
+type CallTransfer struct {
+	Head
+	Call   string `json:"call"`
+	Target string `json:"target"`
 }
 
 // ---- server to device ----
@@ -398,6 +411,8 @@ type CallInfo struct {
 	Invited      []string `json:"invited"`
 	// Phone is the extension called, for a call to a telephone.
 	Phone string `json:"phone,omitempty"`
+	// PhoneName is the telephone's display name, when it has one.
+	PhoneName string `json:"phoneName,omitempty"`
 }
 
 // CallIncoming rings a callee's devices.
@@ -413,12 +428,14 @@ type Calling struct {
 }
 
 // CallState tells a call's parties what happened: ringing, accepted (with the
-// room to join), or ended with a reason.
+// room to join), or ended with a reason. Calls with a telephone also have
+// early (a room to hear ringback in before the answer), held and active
+// (hold and resume, By a user id or "phone") and transferring.
 type CallState struct {
 	Head
 	Call     string `json:"call"`
-	State    string `json:"state"`            // ringing | accepted | ended
-	Reason   string `json:"reason,omitempty"` // ended: answered_elsewhere | declined | busy | no_answer | cancelled | hangup | failed
+	State    string `json:"state"`            // ringing | early | accepted | held | active | transferring | ended
+	Reason   string `json:"reason,omitempty"` // ended: answered_elsewhere | declined | busy | no_answer | cancelled | hangup | failed | transferred; active/held: transfer_failed
 	Room     string `json:"room,omitempty"`
 	P2P      bool   `json:"p2p,omitempty"`
 	Token    string `json:"token,omitempty"`
@@ -461,6 +478,7 @@ func (*Channels) TypeName() string           { return "channels" }
 func (*StartCall) TypeName() string          { return "call" }
 func (m *CallAction) TypeName() string       { return "call." + m.Action }
 func (*CallAdd) TypeName() string            { return "call.add" }
+func (*CallTransfer) TypeName() string       { return "call.transfer" }
 func (*Ready) TypeName() string              { return "ready" }
 func (*EventMsg) TypeName() string           { return "event" }
 func (*Events) TypeName() string             { return "events" }
@@ -742,6 +760,28 @@ func checkPhone(p string) error {
 func (m *CallAction) validate() error {
 	if m.Call == "" || len(m.Call) > maxIDLen {
 		return fmt.Errorf("call must be a call id")
+	}
+	return nil
+}
+
+// maxTransferTarget bounds a transfer target: a number, an extension, a
+// username or a sip: URI.
+const maxTransferTarget = 128
+
+func (m *CallTransfer) validate() error {
+	if m.Call == "" || len(m.Call) > maxIDLen {
+		return fmt.Errorf("call must be a call id")
+	}
+	if m.Target == "" {
+		return fmt.Errorf("target must name a number, an extension, a username or a sip: address")
+	}
+	if len(m.Target) > maxTransferTarget {
+		return fmt.Errorf("target is longer than %d characters", maxTransferTarget)
+	}
+	for i := 0; i < len(m.Target); i++ {
+		if c := m.Target[i]; c <= ' ' || c >= 0x7f || c == '<' || c == '>' || c == '"' {
+			return fmt.Errorf("target must be printable ASCII without spaces, quotes or angle brackets")
+		}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import { h, icon, toast, initials, avatarColor } from './ui.js';
 import { getMedia, mediaProblemText, stopStream } from './media.js';
 import { renderCall } from './call.js';
 import { openDialog } from './dialogs.js';
+import { keypad } from './phone.js';
 
 const ENDED_TEXT = {
   declined: 'The call was declined',
@@ -14,7 +15,11 @@ const ENDED_TEXT = {
   failed: 'The call failed',
   hangup: 'Call ended',
   answered_elsewhere: 'Answered on another device',
+  transferred: 'The call was transferred',
 };
+
+/** Whether a call has a telephone in it (a desk phone or a number): it can be held and transferred. */
+const withPhone = (call) => !!call.phone || !call.from;
 
 /**
  * @param {import('/sdk/messaging.js').MessagingClient} client
@@ -29,7 +34,8 @@ export function installCalls(client) {
   const nameOf = (call) => {
     const conv = client.conversations.get(call.conversation);
     if (call.group && conv) return conv.title;
-    if (call.phone && !conv) return call.phone;
+    if (call.phone && !conv) return call.phoneName || call.phone;
+    if (!call.from) return call.phoneName || call.phone || 'Unknown number';
     return client.displayName(call.incoming ? call.from : (conv?.peer || call.invited[0]));
   };
 
@@ -37,7 +43,7 @@ export function installCalls(client) {
   function showIncoming(call) {
     if (ringing.has(call.id) || (active && active.call === call)) return;
     const conv = client.conversations.get(call.conversation);
-    const who = client.displayName(call.from);
+    const who = call.from ? client.displayName(call.from) : (call.phoneName ? `${call.phoneName} (${call.phone})` : call.phone || 'Unknown number');
     const titleId = `inc-${call.id}`;
     const accept = h('button.call-btn.call-accept', { type: 'button', 'data-testid': 'call-accept', 'aria-label': call.video ? 'Accept video call' : 'Accept call' },
       icon(call.video ? 'cam' : 'phone', { size: 28 }));
@@ -51,7 +57,7 @@ export function installCalls(client) {
         h('span.ring-wave'), h('span.ring-wave.w2'), h('span.ring-wave.w3'),
         h('div.avatar.avatar-xl', { style: { background: avatarColor(call.from) }, text: initials(who) })),
       h('h1', { id: titleId, text: who }),
-      h('p.call-screen-sub', { text: `${call.video ? 'Incoming video call' : 'Incoming call'}${call.group && conv ? ` in ${conv.title}` : ''}` }),
+      h('p.call-screen-sub', { text: `${call.video ? 'Incoming video call' : call.from ? 'Incoming call' : 'Incoming phone call'}${call.group && conv ? ` in ${conv.title}` : ''}` }),
       h('div.call-screen-actions', null,
         h('div.call-action', null, decline, h('span', { text: 'Decline' })),
         h('div.call-action', null, accept, h('span', { text: 'Accept' })))));
@@ -144,13 +150,20 @@ export function installCalls(client) {
       }
       status.textContent = call.group ? 'Opening the call…' : `Calling ${label}…`;
       call.on('state', () => {
+        if (call.state === 'early' && active === entry && !entry.view) status.textContent = `Ringing ${label}…`;
         if (call.state === 'ended' && active === entry && !entry.view) {
           toast(ENDED_TEXT[call.reason] || 'The call ended');
           finish(entry);
         }
       });
       if (call.state === 'accepted') enter(call, entry);
-      else call.once('state', () => { if (call.state === 'accepted' && active === entry) enter(call, entry); });
+      else {
+        // Early media (a telephone's ringback) comes first: wait for the answer itself.
+        const off = call.on('state', () => {
+          if (call.state === 'accepted' || call.state === 'ended') off();
+          if (call.state === 'accepted' && active === entry) enter(call, entry);
+        });
+      }
     } catch (err) {
       toast(`Could not call: ${err.message}`, { kind: 'error' });
       finish(entry);
@@ -221,13 +234,66 @@ export function installCalls(client) {
     addBtn.addEventListener('click', () => addPeople(call));
     entry.view = renderCall(layer, {
       room, stream, micOn: true, camOn: call.video && stream.getVideoTracks().length > 0,
-      roomId: room.id, title: nameOf(call), private: true, headerActions: [addBtn],
+      roomId: room.id, title: nameOf(call), private: true, headerActions: withPhone(call) ? phoneActions(call, entry) : [addBtn],
       onEnd: () => {
         if (entry.ending) return;
         if (call.state !== 'ended') call.hangup().catch(() => {});
         finish(entry);
       },
     });
+  }
+
+  /** Hold, keypad and transfer for a call with a telephone, in the call screen's header. */
+  function phoneActions(call, entry) {
+    const holdLabel = h('span', { text: 'Hold' });
+    const holdBtn = h('button.chip-btn', { type: 'button', 'data-testid': 'call-hold', 'aria-pressed': 'false', title: 'Put the call on hold' }, icon('door', { size: 18 }), holdLabel);
+    const keysBtn = h('button.chip-btn', { type: 'button', 'data-testid': 'call-keypad', title: 'Keypad tones' }, icon('keyboard', { size: 18 }), h('span', { text: 'Keypad' }));
+    const moveBtn = h('button.chip-btn', { type: 'button', 'data-testid': 'call-transfer', title: 'Transfer the call' }, icon('swap', { size: 18 }), h('span', { text: 'Transfer' }));
+    const sync = () => {
+      holdLabel.textContent = call.held ? 'Resume' : 'Hold';
+      holdBtn.setAttribute('aria-pressed', String(call.held));
+      holdBtn.title = call.held ? (call.heldBy === 'phone' ? 'The other side put the call on hold' : 'Take the call off hold') : 'Put the call on hold';
+    };
+    sync();
+    const off = call.on('state', () => {
+      if (active !== entry || call.state === 'ended') { off(); return; }
+      sync();
+      if (call.state === 'held' && call.heldBy === 'phone') toast('The other side put the call on hold');
+    });
+    call.on('transferFailed', () => { if (active === entry) toast('The transfer did not go through: the call goes on.', { kind: 'error' }); });
+    holdBtn.addEventListener('click', () => (call.held ? call.resume() : call.hold()).catch((err) => toast(`Could not ${call.held ? 'resume' : 'hold'}: ${err.message}`, { kind: 'error' })));
+    keysBtn.addEventListener('click', () => {
+      const typed = h('p.ph-in-keys', { 'aria-live': 'polite', 'data-testid': 'call-keys-sent' });
+      const pad = keypad((d) => {
+        try {
+          call.sendDTMF(d);
+          typed.textContent = (typed.textContent + d).slice(-24);
+        } catch (err) {
+          toast(`Keypad: ${err.message}`, { kind: 'error' });
+        }
+      }, { testid: 'call-dtmf', label: 'Keypad tones' });
+      openDialog({ title: 'Keypad', testid: 'call-keypad-dialog', body: [typed, pad] });
+      pad.querySelector('button')?.focus();
+    });
+    moveBtn.addEventListener('click', () => {
+      const input = h('input.input.input-light', { type: 'tel', autocomplete: 'off', 'aria-label': 'Transfer to', placeholder: 'Number, extension or username', 'data-testid': 'transfer-target' });
+      const err = h('p.form-error', { role: 'alert', hidden: true });
+      const go = h('button.btn.btn-primary', { type: 'button', text: 'Transfer', 'data-testid': 'transfer-go' });
+      const dlg = openDialog({ title: 'Transfer the call', testid: 'transfer-dialog', body: [input, err], foot: [go] });
+      const submit = async () => {
+        try {
+          await call.transfer(input.value.trim());
+          dlg.close();
+        } catch (e) {
+          err.textContent = e.message;
+          err.hidden = false;
+        }
+      };
+      go.addEventListener('click', submit);
+      input.addEventListener('keydown', (ev) => { if (ev.key === 'Enter') submit(); });
+      input.focus();
+    });
+    return [holdBtn, keysBtn, moveBtn];
   }
 
   function addPeople(call) {

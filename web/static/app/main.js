@@ -7,6 +7,8 @@
 //   /console           signed in, agents and admins: the agent console (console.js)
 //   /supervisor        signed in, admins: the supervisor dashboard (supervisor.js)
 //   /supervisor#settings  signed in, admins: the contact settings (contact-settings.js): queues, widgets, agents
+//   /phone             signed in: the dialer and call history (phone.js)
+//   /telephony         signed in, admins: SIP accounts, trunks, numbers, call records (telephony.js)
 //
 // Once signed in, one messaging connection serves the whole page: incoming calls ring on every screen.
 // The workspace's modules load only then, so meeting links and the signed-out home stay light.
@@ -18,7 +20,7 @@ import { h, logo, toast } from './ui.js';
 
 const ROOM_RE = /^\/m\/([A-Za-z0-9_-]{1,64})\/?$/;
 const INVITE_RE = /^\/invite\/([A-Za-z0-9_-]{1,128})\/?$/;
-const CONTACT_PAGES = { '/console': 'console', '/supervisor': 'supervisor' };
+const CONTACT_PAGES = { '/console': 'console', '/supervisor': 'supervisor', '/phone': 'phone', '/telephony': 'telephony' };
 const SETTINGS_HASH = '#settings';
 /** The contact page at this address: the settings are the supervisor's address with #settings. */
 function contactPageAt(path, hash) {
@@ -166,12 +168,13 @@ async function route() {
     return;
   }
   if (page) {
-    const loaders = { console: () => import('./console.js'), supervisor: () => import('./supervisor.js'), settings: () => import('./contact-settings.js') };
+    const loaders = { console: () => import('./console.js'), supervisor: () => import('./supervisor.js'), settings: () => import('./contact-settings.js'),
+      phone: () => import('./phone.js'), telephony: () => import('./telephony.js') };
     const mod = await loaders[page]();
     if (seq !== routeSeq) return;
     services.workspace = null;
     const opts = { client, calls: services.calls, navigate };
-    const render = { console: 'renderConsole', supervisor: 'renderSupervisor', settings: 'renderContactSettings' };
+    const render = { console: 'renderConsole', supervisor: 'renderSupervisor', settings: 'renderContactSettings', phone: 'renderPhone', telephony: 'renderTelephony' };
     show(() => mod[render[page]](root, opts));
     return;
   }

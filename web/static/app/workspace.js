@@ -82,9 +82,18 @@ export function renderWorkspace(root, app) {
     apps.hidden = consoleLink.hidden && supervisorLink.hidden;
   }
   syncContact();
+  // Telephony (when the server has SIP on): the dialer, and for admins the telephony page.
+  const phoneLink = pageLink('/phone', 'Phone', 'phone', 'open-phone');
+  const telephonyLink = pageLink('/telephony', 'Telephony', 'admin', 'open-telephony');
+  const phoneApps = h('div.ws-apps', { role: 'group', 'aria-label': 'Telephony', hidden: true }, phoneLink, telephonyLink);
+  import('./phone.js').then((m) => m.phoneFeature()).then((info) => {
+    phoneApps.hidden = !info.enabled;
+    telephonyLink.hidden = !isAdmin();
+  }).catch(() => {});
   /** After a change of role (ours, or by another admin: the socket reconnects with it). */
   function syncAdmin() {
     syncContact();
+    telephonyLink.hidden = !isAdmin();
     if (peopleBtn.hidden === !isAdmin()) return;
     peopleBtn.hidden = !isAdmin();
     showEmptyIfOpen();
@@ -105,6 +114,7 @@ export function renderWorkspace(root, app) {
       sideBtn('people', 'New group', 'new-group', () => newGroupDialog(client, openConv)),
       sideBtn('tag', 'Channels', 'browse-channels', () => channelsDialog(client, openConv))),
     list,
+    phoneApps,
     apps,
     h('div.ws-foot', null, notifyBtn, peopleBtn, connection));
 

@@ -24,6 +24,7 @@
  */
 import { connect, SwitchboardError } from './switchboard.js';
 import { Emitter } from './emitter.js';
+import { Phone } from './phone.js';
 
 const REQUEST_TIMEOUT_MS = 15000;
 const PING_INTERVAL_MS = 20000;
@@ -273,6 +274,12 @@ function toMessage(e) {
  * Events: `state` (the call) whenever `state` changes; `ended` ({reason, duration}); `room` (Room)
  * when `join()` connected (again, if the call moved to another room when someone was added); `dtmf`
  * (digit) when a key is pressed on the telephone in a call with one.
+ *
+ * A call with a telephone has more states: `early` (its room carries ringback before the answer: `join()`
+ * enters it at once), `held` and `active` (hold and resume, `heldBy` a user id or `'phone'`) and
+ * `transferring` (a transfer that fails brings the call back with the `transferFailed` event); `hold()`,
+ * `resume()` and `transfer(target)` drive them. {@link Phone} wraps such calls
+ * with media handling (`client.phone`).
  */
 export class Call extends Emitter {
   /**
@@ -290,15 +297,20 @@ export class Call extends Emitter {
     this.video = !!info.video;
     this.group = !!info.group;
     this.invited = info.invited || [];
-    /** The extension called, for a call to a desk phone ('' otherwise). */
+    /** The extension called, for a call to a desk phone; the caller's number for a call from one ('' otherwise). */
     this.phone = info.phone || '';
+    /** The telephone's display name, when known. */
+    this.phoneName = info.phoneName || '';
+    /** Whether the telephone call is on hold, and who held it (a user id, or 'phone'). */
+    this.held = false;
+    this.heldBy = '';
     /** Keys pressed on the telephone in this call so far (also the `dtmf` event, with each digit). */
     this.keys = '';
     /** Whether someone else called us. */
     this.incoming = incoming;
-    /** @type {'ringing'|'accepted'|'ended'} */
+    /** @type {'ringing'|'early'|'accepted'|'held'|'active'|'transferring'|'ended'} */
     this.state = 'ringing';
-    /** Why it ended: answered_elsewhere, declined, busy, no_answer, cancelled, hangup, failed. */
+    /** Why it ended: answered_elsewhere, declined, busy, no_answer, cancelled, hangup, failed, transferred. */
     this.reason = '';
     /** The meeting room to join once accepted, its join token, and whether it is peer-to-peer. */
     this.room = '';
@@ -355,6 +367,30 @@ export class Call extends Emitter {
     throw makeError('invalid_state', 'not sending audio in this call (join and publish first)');
   }
 
+  /** Put the telephone in this call on hold (`invalid_state` for calls without one). */
+  async hold() {
+    await this.client.request({ type: 'call.hold', call: this.id });
+  }
+
+  /** Take the telephone in this call off hold. */
+  async resume() {
+    await this.client.request({ type: 'call.resume', call: this.id });
+  }
+
+  /**
+   * Hand the telephone in this call over to `target` (blind transfer): a number, an extension, a username
+   * or a `sip:` address. The call then ends with reason `transferred`.
+   * @param {string} target
+   */
+  async transfer(target) {
+    await this.client.request({ type: 'call.transfer', call: this.id, target });
+  }
+
+  /** Whether the call has a room to be in now: answered, or early media from a telephone. */
+  get joinable() {
+    return !!this.room && this.state !== 'ringing' && this.state !== 'ended';
+  }
+
   /** Ring more people into the call (escalation; a two-party call moves to a meeting room). @param {string[]} users */
   async add(users) {
     await this.client.request({ type: 'call.add', call: this.id, users });
@@ -369,10 +405,10 @@ export class Call extends Emitter {
   async join(options = {}) {
     this._joinOptions = options;
     if (this.state === 'ended') throw makeError('invalid_state', 'the call has ended');
-    if (this.state !== 'accepted') {
+    if (!this.joinable) {
       await new Promise((resolve, reject) => {
         const off = this.on('state', () => {
-          if (this.state === 'accepted') { off(); resolve(); }
+          if (this.joinable) { off(); resolve(); }
           if (this.state === 'ended') { off(); reject(makeError('invalid_state', `the call ended: ${this.reason}`)); }
         });
       });
@@ -412,12 +448,17 @@ export class Call extends Emitter {
     if (this.state === 'ended') return;
     const movedRoom = m.state === 'accepted' && this.room && m.room && m.room !== this.room;
     this.state = m.state;
-    if (m.reason) this.reason = m.reason;
+    if (m.reason && m.state === 'ended') this.reason = m.reason;
     if (m.room) this.room = m.room;
     if (m.token) this.token = m.token;
     if (m.state === 'accepted') this.p2p = !!m.p2p;
+    if (m.state === 'held' || m.state === 'active') {
+      this.held = m.state === 'held';
+      this.heldBy = this.held ? (m.by || '') : '';
+    }
     if (m.duration) this.duration = m.duration;
     this.emit('state', this);
+    if (m.reason === 'transfer_failed') this.emit('transferFailed', { by: m.by || '' });
     if (movedRoom && this.meeting) this._connect().catch((err) => this.emit('error', err));
     if (m.state === 'ended') {
       const meeting = this.meeting;
@@ -502,6 +543,7 @@ export class MessagingClient extends Emitter {
     this.users = new Map();
     /** @type {Map<string, Call>} calls in progress by id */
     this.calls = new Map();
+    this._phone = null;
 
     this._ws = null;
     this._nextId = 0;
@@ -1650,6 +1692,15 @@ export class MessagingClient extends Emitter {
     return call;
   }
 
+  /**
+   * The browser phone: calls to and from telephones with their media handled (see {@link Phone}).
+   * @type {Phone}
+   */
+  get phone() {
+    if (!this._phone) this._phone = new Phone(this);
+    return this._phone;
+  }
+
   /** @private */
   _onIncomingCall(info) {
     if (!info || !info.id) return;
@@ -1663,6 +1714,7 @@ export class MessagingClient extends Emitter {
       this.calls.set(call.id, call);
     }
     this.emit('incomingCall', call);
+    if (this._phone && (call.phone || !call.from)) this._phone._incoming(call);
   }
 
   /** @private */
@@ -1707,4 +1759,5 @@ export async function signIn(baseURL = '', options = {}) {
   return client;
 }
 
+export { Phone, PhoneCall, normalizeNumber } from './phone.js';
 export default { signIn, MessagingClient, Conversation, Call, STATUSES };
