@@ -27,7 +27,7 @@
   const API = `${HOST}/api/v1/contact`;
 
   const TEXTS = {
-    chat: 'Chat with us', chatWith: 'Chat with {name}', hello: 'Hello! How can we help?', voice: 'Call us', video: 'Video call', message: 'Leave a message', closed: 'We are closed',
+    chat: 'Chat with us', chatWith: 'Chat with {name}', hello: 'Hello! How can we help?', voice: 'Call us', video: 'Video call', phone: 'Call us by phone', message: 'Leave a message', closed: 'We are closed',
     opensAt: 'We open again {when}.', nobody: 'Nobody is available right now. Leave a message and we will get back to you.',
     name: 'Your name (optional)', email: 'Your e-mail, so that we can answer (optional)', start: 'Start', consentAccept: 'I agree', send: 'Send', typeHere: 'Type a message…',
     position: 'You are number {n} in line.', estimate: 'Expected wait: about {m} min.', waiting: 'Waiting for an agent…',
@@ -167,6 +167,12 @@ label{display:flex;gap:8px;align-items:flex-start;color:#374151}
       token = v.token;
       sessionStorage.setItem(KEY, token);
       await connectClient();
+      // Click-to-call: the widget's telephone, through the server; no agent, no conversation.
+      if (media === 'phone') {
+        emit('started', { media });
+        placeCall(false, { clickToCall: true });
+        return;
+      }
       contact = await api('/visitor/contacts', { method: 'POST', body: JSON.stringify({ media, page: location.href, referrer: document.referrer }) });
       emit('started', { media, contact: contact.id });
       showContact();
@@ -280,11 +286,11 @@ label{display:flex;gap:8px;align-items:flex-start;color:#374151}
     emit('call', { state: 'ringing', video: c.video });
   }
 
-  async function placeCall(video) {
-    const box = el('div', { class: 'note call' }, t('calling'));
+  async function placeCall(video, target = { conversation: contact.conversation }) {
+    const box = el('div', { class: 'note call', 'data-call': target.clickToCall ? 'phone' : 'contact' }, t('calling'));
     body.append(box);
     try {
-      call = await client.call({ conversation: contact.conversation }, { video });
+      call = await client.call(target, { video });
       call.on('ended', () => { box.remove(); emit('call', { state: 'ended' }); });
       await joinCall(box, false);
     } catch (err) {

@@ -23,7 +23,7 @@ const MEDIA = ['chat', 'voice', 'video'];
 const DAYS = [['mon', 'Monday'], ['tue', 'Tuesday'], ['wed', 'Wednesday'], ['thu', 'Thursday'], ['fri', 'Friday'], ['sat', 'Saturday'], ['sun', 'Sunday']];
 const ID_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 /** The widget's words that a widget's texts may replace (widget.js), for the hint. */
-const TEXT_KEYS = ['chat', 'hello', 'voice', 'video', 'message', 'closed', 'opensAt', 'nobody', 'name', 'email', 'start',
+const TEXT_KEYS = ['chat', 'hello', 'voice', 'video', 'phone', 'message', 'closed', 'opensAt', 'nobody', 'name', 'email', 'start',
   'consentAccept', 'send', 'typeHere', 'position', 'estimate', 'waiting', 'joined', 'ended', 'again', 'close', 'leave',
   'callback', 'blocked'];
 const DEFAULT_SLOTS = 3;
@@ -579,13 +579,15 @@ export function renderContactSettings(root, app) {
     const consent = textarea({ 'data-testid': 'widget-consent', maxlength: '1000', placeholder: 'We keep this conversation for 30 days.' });
     consent.value = w.consent || '';
     const listed = check('List it on the contact portal', w.listed, { 'data-testid': 'widget-listed' });
+    const phone = input({ value: w.phone || '', maxlength: '64', 'data-testid': 'widget-phone', placeholder: '+15551234567', inputmode: 'tel', autocomplete: 'off' });
     const texts = textarea({ 'data-testid': 'widget-texts', rows: '4', placeholder: 'chat = Discutons\nsend = Envoyer' });
     texts.value = textsText(w.texts);
     const body = [
       h('fieldset', null, h('legend', { text: 'Widget' }), h('div.cs-grid', null,
         field('Queue', queue, { hint: 'Where its visitors wait.' }),
         field('Id', id, { hint: isNew ? 'In the embed code: lowercase letters, digits, - and _.' : 'The id of a widget cannot change.' }),
-        field('Title', title, { hint: 'On its button and at the top of the chat.', wide: true }))),
+        field('Title', title, { hint: 'On its button and at the top of the chat.', wide: true }),
+        field('Phone (click-to-call)', phone, { hint: 'A number or extension visitors can call from the widget through the SIP gateway, while the queue is open; they never see it. Empty: no phone button.', wide: true }))),
       h('fieldset', null, h('legend', { text: 'Where it may appear' }),
         field('Allowed sites', origins, { hint: 'One origin per line: scheme and host, and the port if not the usual one, e.g. https://www.example.com. No paths. This server\'s own pages are always allowed.' }),
         listed.el, h('p.cs-hint', null, 'Listed widgets show on the contact portal, ', h('a', { href: '/contact', target: '_blank', rel: 'noopener', text: `${location.origin}/contact` }), '.')),
@@ -603,6 +605,7 @@ export function renderContactSettings(root, app) {
         const doc = { id: wid, queue: queue.value, title: title.value.trim(), allowedOrigins: listOf(origins.value, /[\s,]+/) };
         if (consent.value.trim()) doc.consent = consent.value.trim();
         if (listed.box.checked) doc.listed = true;
+        if (phone.value.trim()) doc.phone = phone.value.trim().replace(/[\s().-]/g, '');
         try {
           const t = parseTexts(texts.value);
           if (Object.keys(t).length) doc.texts = t;

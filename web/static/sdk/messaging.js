@@ -1670,9 +1670,10 @@ export class MessagingClient extends Emitter {
   /**
    * Calls a person (a user id, or `{user}`), the members of a conversation (`{conversation}`), or a
    * registered desk phone (`{phone}`: its extension, or the username of a user whose phone is
-   * registered; nobody's browser rings, and `call.phone` is set).
+   * registered; nobody's browser rings, and `call.phone` is set). A website visitor (a widget's
+   * token) may call the telephone their widget is set up with: `{clickToCall: true}`.
    * Resolves with the {@link Call} once it rings; `call.join()` then yields the meetings Room.
-   * @param {string|{user?: string, conversation?: string, phone?: string}} target
+   * @param {string|{user?: string, conversation?: string, phone?: string, clickToCall?: boolean}} target
    * @param {{video?: boolean}} [options]
    * @returns {Promise<Call>}
    */
@@ -1682,6 +1683,7 @@ export class MessagingClient extends Emitter {
     else if (target && target.conversation) msg.conversation = target.conversation;
     else if (target && target.user) msg.user = target.user;
     else if (target && target.phone) msg.phone = target.phone;
+    else if (target && target.clickToCall) msg.clickToCall = true;
     const r = await this.request(msg);
     const call = new Call(this, r.call, false);
     this.calls.set(call.id, call);
