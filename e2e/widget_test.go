@@ -84,7 +84,7 @@ func TestWidget(t *testing.T) {
 
 	t.Run("Size", func(t *testing.T) {
 		total := 0
-		for _, p := range []string{"/widget.js", "/sdk/messaging.js", "/sdk/switchboard.js", "/sdk/emitter.js"} {
+		for _, p := range []string{"/widget.js", "/sdk/messaging.js", "/sdk/switchboard.js", "/sdk/emitter.js", "/sdk/phone.js"} {
 			resp, err := http.Get(srv.URL + p)
 			if err != nil {
 				t.Fatal(err)
