@@ -228,14 +228,22 @@ func runSIP(ctx context.Context, o *SIPOptions, run int) (*SIPResult, error) {
 			}
 			setup.record(uint64(time.Since(t0).Microseconds()))
 			lastAnswer.Store(int64(time.Since(start)))
+			var in *client.PhoneCall
 			select {
-			case in := <-inbound[callerName(i)]:
-				<-in.Answered()
-				calls[i] = &sipCall{out: out, in: in}
+			case in = <-inbound[callerName(i)]:
 			case <-cctx.Done():
-				out.Hangup(context.Background())
-				failed.Add(1)
 			}
+			if in != nil {
+				select {
+				case <-in.Answered():
+					calls[i] = &sipCall{out: out, in: in}
+					return
+				case <-in.Done():
+				case <-cctx.Done():
+				}
+			}
+			out.Hangup(context.Background())
+			failed.Add(1)
 		})
 		if (i+1)%100 == 0 {
 			o.progressf("placed %d/%d calls", i+1, o.Calls)

@@ -36,6 +36,11 @@ func (c *calls) ClickToCall(ctx context.Context, d *device) (protocol.CallInfo, 
 		return protocol.CallInfo{}, errorf(protocol.CodeForbidden, "%s", err.Error())
 	}
 	info, err := c.StartPhone(ctx, d, &protocol.StartCall{Phone: target})
-	info.Phone = "" // the destination is the organisation's business
+	info.Phone = "" // the destination is the organisation's business, and so are the gateway's errors
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		s.log.Info("chat: click-to-call refused", "visitor", d.me.UserID, "code", pe.Code, "err", pe.Message)
+		return info, errorf(protocol.CodeInvalidState, "we cannot take your call right now; please try again later")
+	}
 	return info, err
 }

@@ -4,19 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"switchboard/internal/chat"
+	"switchboard/internal/store"
 )
 
 // Click-to-call: a widget with a phone (WidgetDoc.Phone) offers visitors a
 // "Call us by phone" button. Each call costs the organisation a line (and,
-// over a trunk, money), so a visitor may place a few calls within a window,
-// while the widget's queue is open, and only to that one destination.
+// over a trunk, money), so visitors from one address (an IPv6 /64) may
+// place a few calls within a window, while the widget's queue is open, and
+// only to that one destination. The limit is by address, not by visitor:
+// a new visitor session costs nothing.
 const (
-	maxCallsPerVisitor = 3
+	maxCallsPerAddress = 3
 	callWindow         = 10 * time.Minute
-	maxCallers         = 10_000 // visitors remembered; beyond it stale ones are swept
+	maxCallers         = 10_000 // addresses remembered; beyond it stale ones are swept
 )
 
 // ClickToCall is messaging's Config.ClickToCall: the telephone the
@@ -43,16 +47,31 @@ func (s *Service) ClickToCall(ctx context.Context, visitor chat.Identity) (strin
 			}
 		}
 	}
+	key := callerKey(v)
 	var recent []time.Time
-	for _, t := range s.calls[v.ID] {
+	for _, t := range s.calls[key] {
 		if now.Sub(t) < callWindow {
 			recent = append(recent, t)
 		}
 	}
-	if len(recent) >= maxCallsPerVisitor {
-		return "", fmt.Errorf("%w: %d calls within %v; try again later", chat.ErrTooManyCalls, maxCallsPerVisitor, callWindow)
+	if len(recent) >= maxCallsPerAddress {
+		return "", fmt.Errorf("%w: %d calls from your address within %v; try again later", chat.ErrTooManyCalls, maxCallsPerAddress, callWindow)
 	}
-	s.calls[v.ID] = append(recent, now)
+	s.calls[key] = append(recent, now)
 	s.log.Info("contact: click-to-call", "visitor", v.ID, "widget", w.ID)
 	return w.Phone, nil
+}
+
+// callerKey is who the click-to-call limit counts: the visitor's address,
+// an IPv6 /64 as one.
+func callerKey(v store.Visitor) string {
+	ip, err := netip.ParseAddr(v.IP)
+	if err != nil {
+		return "visitor " + v.ID
+	}
+	if ip.Is6() && !ip.Is4In6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.Unmap().String()
 }

@@ -38,13 +38,17 @@ func TestClickToCall(t *testing.T) {
 	if q := e.svc.queues["sales"]; slices.Contains(q.Media, "phone") {
 		t.Fatal("the status changed the queue's media")
 	}
-	for i := range maxCallsPerVisitor {
+	for i := range maxCallsPerAddress {
 		if got, err := e.svc.ClickToCall(ctx, visitorIdentity(vera, nil)); err != nil || got != "+15551234567" {
 			t.Fatalf("call %d: %q %v", i+1, got, err)
 		}
 	}
 	if _, err := e.svc.ClickToCall(ctx, visitorIdentity(vera, nil)); !errors.Is(err, chat.ErrTooManyCalls) {
 		t.Fatalf("a call beyond the limit: %v", err)
+	}
+	// A new visit from the same address does not start the count again.
+	if _, err := e.svc.ClickToCall(ctx, visitorIdentity(e.visitor("site", "Vera again"), nil)); !errors.Is(err, chat.ErrTooManyCalls) {
+		t.Fatalf("a new visitor from the same address: %v", err)
 	}
 	e.clock.Advance(callWindow)
 	if _, err := e.svc.ClickToCall(ctx, visitorIdentity(vera, nil)); err != nil {

@@ -83,7 +83,9 @@ func ParseSDP(body []byte) (MediaDescription, error) {
 		proto := strings.Join(md.MediaName.Protos, "/")
 		if proto == "UDP/TLS/RTP/SAVPF" && hasFingerprint(&sd, md) {
 			d, err := parseAudio(&sd, md)
-			d.WebRTC = true
+			// The peer connection answering it negotiates the call's codec
+			// alone: keys from such clients come by SIP INFO.
+			d.WebRTC, d.HasDTMF, d.DTMF = true, false, 0
 			return d, err
 		}
 		if proto != "RTP/AVP" {

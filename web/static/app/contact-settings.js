@@ -605,7 +605,9 @@ export function renderContactSettings(root, app) {
         const doc = { id: wid, queue: queue.value, title: title.value.trim(), allowedOrigins: listOf(origins.value, /[\s,]+/) };
         if (consent.value.trim()) doc.consent = consent.value.trim();
         if (listed.box.checked) doc.listed = true;
-        if (phone.value.trim()) doc.phone = phone.value.trim().replace(/[\s().-]/g, '');
+        // A number loses its separators; an extension (front-desk) is kept as typed.
+        const ph = phone.value.trim();
+        if (ph) doc.phone = /^[+\d\s().-]+$/.test(ph) ? ph.replace(/[\s().-]/g, '') : ph;
         try {
           const t = parseTexts(texts.value);
           if (Object.keys(t).length) doc.texts = t;
