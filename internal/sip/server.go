@@ -58,6 +58,8 @@ type Server struct {
 	outCalls    sync.Map // Call-ID -> *OutCall (answered calls to phones)
 	activeCalls atomic.Int64
 
+	trunks trunks // trunk.go
+
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -189,6 +191,7 @@ func (s *Server) Addrs() Addrs {
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.endCalls()
+		s.closeTrunks() // un-REGISTER while the transports still work
 		close(s.stop)
 		if s.udp != nil {
 			s.udp.Close()
