@@ -25,15 +25,15 @@ func TestNormalizeNumber(t *testing.T) {
 		{us, "555-123-4567", "+15551234567"},
 		{us, "1 555 123 4567", "+15551234567"},
 		{us, "011 44 20 7946 0000", "+442079460000"},
-		{none, "+0123456", ""},               // a country code never starts with 0
-		{none, "+1234567890123456", ""},      // 16 digits
-		{none, "+12", ""},                    // too short
-		{none, "+1555abc", ""},               // letters
-		{none, "+1555;user=phone", ""},       // URI syntax
-		{none, "", ""},                       // nothing
-		{none, "+", ""},                      // no digits
-		{none, "1+5551234567", ""},           // + not at the start
-		{uk, "0", ""},                        // national prefix alone
+		{none, "+0123456", ""},              // a country code never starts with 0
+		{none, "+1234567890123456", ""},     // 16 digits
+		{none, "+12", ""},                   // too short
+		{none, "+1555abc", ""},              // letters
+		{none, "+1555;user=phone", ""},      // URI syntax
+		{none, "", ""},                      // nothing
+		{none, "+", ""},                     // no digits
+		{none, "1+5551234567", ""},          // + not at the start
+		{uk, "0", ""},                       // national prefix alone
 		{none, strings.Repeat("1", 65), ""}, // too long to read
 	} {
 		got, err := c.plan.Normalize(c.in)

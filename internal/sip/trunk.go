@@ -147,8 +147,8 @@ func (t Trunk) hostPort() (string, int, error) {
 			return "", 0, fmt.Errorf("host %q has a bad port", t.Host)
 		}
 		host, port = hh, n
-	} else if strings.Count(h, ":") == 1 {
-		return "", 0, fmt.Errorf("host %q has a bad port", t.Host)
+	} else if _, perr := netip.ParseAddr(h); strings.Contains(h, ":") && perr != nil {
+		return "", 0, fmt.Errorf("host %q has a bad port (write IPv6 addresses as [2001:db8::1]:5060)", t.Host)
 	}
 	if host == "" {
 		return "", 0, fmt.Errorf("host %q has no host name", t.Host)
