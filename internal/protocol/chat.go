@@ -395,6 +395,9 @@ type CallInfo struct {
 	Invited      []string `json:"invited"`
 	// Phone is the extension called, for a call to a telephone.
 	Phone string `json:"phone,omitempty"`
+	// PhoneName is the caller's display name for a call from a telephone
+	// number over a trunk (then From is "" and Phone the number).
+	PhoneName string `json:"phoneName,omitempty"`
 }
 
 // CallIncoming rings a callee's devices.
