@@ -163,9 +163,10 @@ type Phones interface {
 
 // Phone is a registered telephone a user may call.
 type Phone struct {
-	Extension string // the SIP account's username
+	Extension string // the SIP account's username, or the E.164 number called through Trunk
 	User      string // the user it belongs to; "" for none
 	Name      string // how to show it
+	Trunk     string // the trunk a number is called through; "" for a registered phone
 }
 
 // StartPhone calls a telephone from device d.
