@@ -35,6 +35,8 @@ type sipGateway struct {
 	metrics *sip.Metrics
 	stop    chan struct{}
 	done    chan struct{}
+
+	trunksMu sync.Mutex // serializes loadSIPTrunks (sip_trunks.go)
 }
 
 // startSIP starts the SIP server when it is enabled. tlsConf is the web

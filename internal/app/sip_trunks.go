@@ -78,6 +78,9 @@ func (a *App) loadSIPTrunks(ctx context.Context) error {
 	if a.sip == nil || a.sip.srv == nil {
 		return nil
 	}
+	// One load at a time, so an older list never replaces a newer one.
+	a.sip.trunksMu.Lock()
+	defer a.sip.trunksMu.Unlock()
 	list, err := a.store.SIPTrunks(ctx)
 	if err != nil {
 		return err
@@ -621,9 +624,10 @@ func (a *App) routeTrunkCall(c *sip.Call) {
 // up (for the log line when nothing matches).
 func (a *App) numberFor(ctx context.Context, c *sip.Call) (string, store.SIPNumber, error) {
 	plan := a.numberPlan()
+	trunk, _ := a.sip.srv.Trunk(c.Trunk)
 	tried := []string{}
 	for _, cand := range []string{c.Target, c.ToUser} {
-		num, err := plan.Normalize(cand)
+		num, err := plan.ParseAs(cand, trunk.NumberFormat) // as the trunk writes numbers
 		if err != nil || slices.Contains(tried, num) {
 			continue
 		}
@@ -657,6 +661,11 @@ func (p sipPhones) findNumber(caller chat.Identity, target string) (chat.Phone, 
 		return chat.Phone{}, store.ErrNotFound
 	}
 	num, err := a.numberPlan().Normalize(target)
+	if err != nil && strings.Trim(target, "0123456789") == "" {
+		// Digits that are neither national nor international here: E.164
+		// without its "+".
+		num, err = a.numberPlan().ParseAs(target, sip.FormatDigits)
+	}
 	if err != nil {
 		a.log.Info("sip: not a number to call", "caller", caller.Username, "err", numberMessage(err))
 		return chat.Phone{}, store.ErrNotFound

@@ -113,6 +113,16 @@ func (p NumberPlan) Normalize(s string) (string, error) {
 	return "+" + d, nil
 }
 
+// ParseAs reads a number written in format, as a trunk writes them:
+// FormatDigits numbers are E.164 without the "+" (a national prefix could
+// not be told from a country code there); the others as Normalize.
+func (p NumberPlan) ParseAs(s, format string) (string, error) {
+	if t := strings.TrimSpace(s); format == FormatDigits && allDigits(t) {
+		return p.Normalize("+" + t)
+	}
+	return p.Normalize(s)
+}
+
 func hasAnyPrefix(s string, prefixes []string) string {
 	for _, p := range prefixes {
 		if strings.HasPrefix(s, p) {
@@ -145,8 +155,10 @@ func (p NumberPlan) Format(e164, format string) string {
 	case FormatDigits:
 		return d
 	case FormatNational:
-		if p.CountryCode != "" && strings.HasPrefix(d, p.CountryCode) {
-			return p.nationalPrefix() + d[len(p.CountryCode):]
+		// A national number starting with 0 (Italy keeps it after +39)
+		// could not be told from one with the prefix: write those in full.
+		if nsn, ok := strings.CutPrefix(d, p.CountryCode); p.CountryCode != "" && ok && nsn != "" && nsn[0] != '0' {
+			return p.nationalPrefix() + nsn
 		}
 		return p.internationalPrefixes()[0] + d
 	}

@@ -53,6 +53,24 @@ func TestNormalizeNumber(t *testing.T) {
 	}
 }
 
+func TestParseAs(t *testing.T) {
+	uk := NumberPlan{CountryCode: "44"}
+	for _, c := range []struct{ in, format, want string }{
+		{"442079460000", FormatDigits, "+442079460000"},
+		{"15551234567", FormatDigits, "+15551234567"},
+		{"02079460000", FormatNational, "+442079460000"},
+		{"+442079460000", FormatDigits, "+442079460000"},
+		{"02079460000", FormatE164, "+442079460000"},
+	} {
+		if got, err := uk.ParseAs(c.in, c.format); err != nil || got != c.want {
+			t.Errorf("ParseAs(%q, %q) = %q, %v; want %q", c.in, c.format, got, err, c.want)
+		}
+	}
+	if _, err := uk.ParseAs("0207", FormatDigits); err == nil {
+		t.Error("digits starting with 0 read as E.164")
+	}
+}
+
 func TestFormatNumber(t *testing.T) {
 	uk, us := NumberPlan{CountryCode: "44"}, NumberPlan{CountryCode: "1"}
 	for _, c := range []struct {
@@ -138,10 +156,10 @@ func FuzzNormalizeNumber(f *testing.F) {
 		if !IsE164(n) {
 			t.Fatalf("Normalize(%q) = %q, not E.164", s, n)
 		}
-		// Normalizing is idempotent, and every format reads back (national
-		// and e164) to the same number.
-		for _, f := range []string{FormatE164, FormatNational} {
-			back, err := p.Normalize(p.Format(n, f))
+		// Normalizing is idempotent, and every format reads back to the
+		// same number.
+		for _, f := range []string{FormatE164, FormatNational, FormatDigits} {
+			back, err := p.ParseAs(p.Format(n, f), f)
 			if err != nil || back != n {
 				if f == FormatNational && cc == "" {
 					continue

@@ -269,6 +269,14 @@ func (s *Server) Trunks() []Trunk {
 	return out
 }
 
+// Trunk returns the configured trunk with id.
+func (s *Server) Trunk(id string) (Trunk, bool) {
+	if ts := s.trunk(id); ts != nil {
+		return ts.Trunk, true
+	}
+	return Trunk{}, false
+}
+
 // TrunkStatus is the registration and call state of trunk id (zero when unknown).
 func (s *Server) TrunkStatus(id string) TrunkStatus {
 	s.trunks.mu.RLock()
