@@ -310,3 +310,22 @@ func TestTrunkValidate(t *testing.T) {
 		t.Error("bad network accepted")
 	}
 }
+
+// A registration that fails is retried with backoff and recovers by
+// itself once the registrar accepts it (here: the account appears).
+func TestTrunkRegisterRetries(t *testing.T) {
+	b := newHarness(t, nil)
+	a := newHarness(t, nil)
+	a.s.trunks.retry = 100 * time.Millisecond
+	a.s.SetTrunks([]Trunk{{ID: "tb", Name: "B", Enabled: true, Host: b.s.Addrs().UDP.String(), Transport: TransportUDP,
+		Register: true, Username: "dave", Password: "dave's pw", FromDomain: testRealm}})
+	waitFor(t, "the failure", func() bool { return a.s.TrunkStatus("tb").LastError != "" })
+	if st := a.s.TrunkStatus("tb"); st.Registered || !strings.Contains(st.LastError, "403") {
+		t.Fatalf("status %+v", st)
+	}
+	b.accts.add("dave", "dave's pw", true)
+	waitFor(t, "the registration after a retry", func() bool { return a.s.TrunkStatus("tb").Registered })
+	if st := a.s.TrunkStatus("tb"); st.LastError != "" || len(b.s.Bindings("dave")) != 1 {
+		t.Fatalf("status %+v, bindings %v", st, b.s.Bindings("dave"))
+	}
+}
