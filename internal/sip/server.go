@@ -295,6 +295,9 @@ func (s *Server) readFilter(p sip.TransportReadProps, data []byte) ([]byte, erro
 		s.m.Dropped.Add(1)
 		return nil, nil
 	}
+	if s.inboundTrunk(ip) != nil { // a provider's busy trunk is not a scanner (trunk.go)
+		return data, nil
+	}
 	if !s.guard.admit(ip, s.cfg.Now()) {
 		s.m.Dropped.Add(1)
 		if udp {

@@ -278,6 +278,10 @@ func (r *registration) granted(res *sip.Response, asked time.Duration) time.Dura
 func (s *Server) toTrunk(req *sip.Request, t Trunk, dest netip.AddrPort) {
 	req.SetTransport(t.sipTransport())
 	req.SetDestination(dest.String())
+	if host, port, err := t.hostPort(); err == nil && t.Transport == TransportTLS {
+		// By name, so the provider's certificate is checked against it.
+		req.SetDestination(net.JoinHostPort(host, strconv.Itoa(port)))
+	}
 	if t.Transport == TransportUDP && s.udp != nil {
 		if ua, ok := s.udp.LocalAddr().(*net.UDPAddr); ok {
 			req.Laddr = sip.Addr{IP: ua.IP, Port: ua.Port}

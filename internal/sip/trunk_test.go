@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os/exec"
 	"path/filepath"
@@ -327,5 +328,37 @@ func TestTrunkRegisterRetries(t *testing.T) {
 	waitFor(t, "the registration after a retry", func() bool { return a.s.TrunkStatus("tb").Registered })
 	if st := a.s.TrunkStatus("tb"); st.LastError != "" || len(b.s.Bindings("dave")) != 1 {
 		t.Fatalf("status %+v, bindings %v", st, b.s.Bindings("dave"))
+	}
+}
+
+// A trunk peer's messages are not rate-limited like a stranger's: a busy
+// provider sends more than one source may.
+func TestTrunkPeerNotRateLimited(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.RequestsPerSecond = 1 })
+	addr := h.s.Addrs().UDP.String()
+	options := func(p *phone) int {
+		n := 0
+		for range 5 {
+			p.send(fmt.Sprintf("OPTIONS sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKo%d;rport\r\nMax-Forwards: 70\r\n"+
+				"From: <sip:peer@provider.test>;tag=o\r\nTo: <sip:%s>\r\nCall-ID: o%d@test\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+				testRealm, p.local(), time.Now().UnixNano(), testRealm, time.Now().UnixNano()))
+		}
+		for {
+			p.conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			if _, err := p.br.ReadString('\n'); err != nil {
+				return n
+			}
+			n++
+		}
+	}
+	if got := options(dialPhone(t, "udp", addr, "stranger")); got == 0 {
+		t.Fatal("no answer at all")
+	}
+	strangerLines := options(dialPhone(t, "udp", addr, "stranger2"))
+	h.s.SetTrunks([]Trunk{{ID: "p", Name: "Peer", Enabled: true, Host: "192.0.2.1", Transport: TransportUDP,
+		InboundIPs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}})
+	peerLines := options(dialPhone(t, "udp", addr, "peer"))
+	if peerLines <= strangerLines {
+		t.Fatalf("the peer got %d lines of answers, a rate-limited stranger %d", peerLines, strangerLines)
 	}
 }
