@@ -667,7 +667,7 @@ func (p sipPhones) findNumber(caller chat.Identity, target string) (chat.Phone, 
 		num, err = a.numberPlan().ParseAs(target, sip.FormatDigits)
 	}
 	if err != nil {
-		a.log.Info("sip: not a number to call", "caller", caller.Username, "err", numberMessage(err))
+		a.log.Debug("sip: not a number to call", "caller", caller.Username, "err", numberMessage(err))
 		return chat.Phone{}, store.ErrNotFound
 	}
 	t, ok := sip.ChooseTrunk(a.sip.srv.Trunks(), num)

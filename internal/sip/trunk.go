@@ -281,13 +281,17 @@ func (s *Server) Trunk(id string) (Trunk, bool) {
 func (s *Server) TrunkStatus(id string) TrunkStatus {
 	s.trunks.mu.RLock()
 	ts := s.trunks.m[id]
+	var reg *registration
+	if ts != nil {
+		reg = ts.reg // changed under the write lock
+	}
 	s.trunks.mu.RUnlock()
 	if ts == nil {
 		return TrunkStatus{}
 	}
 	var st TrunkStatus
-	if ts.reg != nil {
-		st = ts.reg.status()
+	if reg != nil {
+		st = reg.status()
 	}
 	st.ActiveCalls = int(ts.active.Load())
 	return st
