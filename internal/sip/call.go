@@ -271,7 +271,7 @@ func (c *Call) sendBye() {
 	defer cancel()
 	res, err := c.s.client.Do(ctx, bye)
 	switch {
-	case err != nil:
+	case err != nil || res == nil: // sipgo returns neither when the server closes
 		c.s.log.Info("sip: BYE to the phone got no answer", "call", c.callID, "err", err)
 	case res.StatusCode >= 300:
 		c.s.log.Info("sip: BYE to the phone refused", "call", c.callID, "status", res.StatusCode)

@@ -24,6 +24,8 @@ import (
 // (Expires: 0) when the trunk is removed or changed or the server closes.
 // One Call-ID per registration, increasing CSeq (RFC 3261 10.2.4).
 
+var errNoResponse = errors.New("the transaction ended without a response")
+
 // trunkRegisterExpires is the expiry we ask providers for.
 const trunkRegisterExpires = 600 * time.Second
 
@@ -193,8 +195,14 @@ func (r *registration) do(ctx context.Context, expires time.Duration) (*sip.Resp
 	}
 	req := r.request(dest, expires)
 	res, err := r.s.client.Do(ctx, req)
+	if err == nil && res == nil {
+		err = errNoResponse // sipgo: the transaction ended (the server is closing)
+	}
 	if err == nil && (res.StatusCode == 401 || res.StatusCode == 407) {
 		res, err = r.s.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: r.t.authUser(), Password: r.t.Password})
+		if err == nil && res == nil {
+			err = errNoResponse
+		}
 		if err == nil && (res.StatusCode == 401 || res.StatusCode == 407 || res.StatusCode == 403) {
 			err = fmt.Errorf("the registrar refused the trunk's credentials (%d %s)", res.StatusCode, res.Reason)
 		}
