@@ -110,6 +110,15 @@ func (r *registration) from(ip netip.Addr) bool {
 func (r *registration) run() {
 	defer close(r.done)
 	log := r.s.log.With("trunk", r.t.Name, "registrar", r.t.Host)
+	if r.t.Transport == TransportUDP && r.s.udp != nil {
+		// Register from the listening port, so wait (briefly) until it serves.
+		for i := 0; i < 100; i++ {
+			if _, ok := r.s.udpLaddr(); ok || r.ctx.Err() != nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	backoff := r.retryMin
 	for {
 		exp, err := r.register(trunkRegisterExpires)
@@ -290,9 +299,29 @@ func (s *Server) toTrunk(req *sip.Request, t Trunk, dest netip.AddrPort) {
 		// By name, so the provider's certificate is checked against it.
 		req.SetDestination(net.JoinHostPort(host, strconv.Itoa(port)))
 	}
-	if t.Transport == TransportUDP && s.udp != nil {
-		if ua, ok := s.udp.LocalAddr().(*net.UDPAddr); ok {
-			req.Laddr = sip.Addr{IP: ua.IP, Port: ua.Port}
+	if t.Transport == TransportUDP {
+		if a, ok := s.udpLaddr(); ok {
+			req.Laddr = a
 		}
 	}
+}
+
+// udpLaddr is the listening UDP socket's address, once sipgo serves it
+// (it starts in a goroutine of New; before, a request naming it as its
+// local address would make sipgo try to bind it again).
+func (s *Server) udpLaddr() (sip.Addr, bool) {
+	if s.udp == nil {
+		return sip.Addr{}, false
+	}
+	ua, ok := s.udp.LocalAddr().(*net.UDPAddr)
+	if !ok {
+		return sip.Addr{}, false
+	}
+	a := sip.Addr{IP: ua.IP, Port: ua.Port}
+	c, err := s.ua.TransportLayer().GetConnection("udp", a.String())
+	if err != nil {
+		return sip.Addr{}, false
+	}
+	c.TryClose() // gives back Get's reference; a listener is never closed by it
+	return a, true
 }
