@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -220,7 +221,7 @@ func (s *Server) SetTrunks(list []Trunk) {
 	s.trunks.mu.Lock()
 	old := s.trunks.m
 	next := make(map[string]*trunkState, len(list))
-	var stop []*registration
+	var stop, start []*registration
 	for _, t := range list {
 		ts := &trunkState{Trunk: t, active: &atomic.Int64{}}
 		if o := old[t.ID]; o != nil {
@@ -232,6 +233,9 @@ func (s *Server) SetTrunks(list []Trunk) {
 		}
 		if ts.reg == nil && t.Enabled && t.Register {
 			ts.reg = s.newRegistration(t)
+		}
+		if ts.reg != nil {
+			start = append(start, ts.reg)
 		}
 		next[t.ID] = ts
 	}
@@ -245,10 +249,8 @@ func (s *Server) SetTrunks(list []Trunk) {
 	for _, r := range stop {
 		r.close()
 	}
-	for _, ts := range next {
-		if ts.reg != nil {
-			ts.reg.start()
-		}
+	for _, r := range start {
+		r.start() // once; a kept registration runs already
 	}
 }
 
@@ -266,6 +268,8 @@ func (s *Server) Trunks() []Trunk {
 	for _, ts := range s.trunks.m {
 		out = append(out, ts.Trunk)
 	}
+	// In a fixed order, so that of two default trunks the same one is chosen.
+	slices.SortFunc(out, func(a, b Trunk) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
