@@ -124,6 +124,7 @@ func (r *registration) run() {
 		exp, err := r.register(trunkRegisterExpires)
 		var wait time.Duration
 		r.mu.Lock()
+		was := r.st.Registered && r.st.LastError == ""
 		if err != nil {
 			r.st.LastError = err.Error()
 			if !r.s.cfg.Now().Before(r.st.ExpiresAt) {
@@ -139,8 +140,10 @@ func (r *registration) run() {
 			if r.ctx.Err() == nil {
 				log.Warn("sip: trunk registration failed", "err", err, "retry_in", wait)
 			}
-		} else {
+		} else if !was {
 			log.Info("sip: trunk registered", "expires", exp)
+		} else {
+			log.Debug("sip: trunk registration refreshed", "expires", exp)
 		}
 		t := time.NewTimer(wait)
 		select {
