@@ -362,3 +362,25 @@ func TestTrunkPeerNotRateLimited(t *testing.T) {
 		t.Fatalf("the peer got %d lines of answers, a rate-limited stranger %d", peerLines, strangerLines)
 	}
 }
+
+// BenchmarkInboundTrunk is what every SIP message pays in readFilter to
+// learn whether it comes from a trunk peer: 10 trunks of 5 networks each.
+func BenchmarkInboundTrunk(b *testing.B) {
+	s := &Server{}
+	var list []Trunk
+	for i := range 10 {
+		t := Trunk{ID: strconv.Itoa(i), Name: "T" + strconv.Itoa(i), Enabled: true}
+		for j := range 5 {
+			t.InboundIPs = append(t.InboundIPs, netip.MustParsePrefix("198.51."+strconv.Itoa(i*10+j)+".0/24"))
+		}
+		list = append(list, t)
+	}
+	s.SetTrunks(list)
+	ip := netip.MustParseAddr("203.0.113.9") // matches none: the common case
+	b.ReportAllocs()
+	for b.Loop() {
+		if s.inboundTrunk(ip) != nil {
+			b.Fatal("matched")
+		}
+	}
+}
