@@ -52,28 +52,9 @@ func TestBrowserCallsNumberThroughTrunk(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // sipp binds its port
 
 	// An admin adds the trunk over REST.
-	accounts, err := account.New(account.Config{Store: srv.app.Store()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, err := accounts.CreateToken(ctx, root.ID, "e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest("POST", srv.URL+"/api/v1/sip/trunks", strings.NewReader(`{"name":"Provider",
+	adminPost(t, srv, root.ID, "/api/v1/sip/trunks", `{"name":"Provider",
 		"host":"127.0.0.1:`+port+`","username":"trunkuser","password":"trunk secret","fromDomain":"provider.test",
-		"outboundPrefixes":["+44"],"numberFormat":"national","maxCalls":2}`))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != http.StatusCreated {
-		t.Fatalf("create trunk: %d %s", res.StatusCode, body)
-	}
+		"outboundPrefixes":["+44"],"numberFormat":"national","maxCalls":2}`)
 
 	b := newBrowser(t, "Ann")
 	b.signIn(srv.URL, "ann")
@@ -98,6 +79,98 @@ func TestBrowserCallsNumberThroughTrunk(t *testing.T) {
 
 	// Ann hangs up: the provider gets BYE and its scenario ends.
 	b.click("leave")
+	select {
+	case err := <-sippDone:
+		if err != nil {
+			t.Fatalf("sipp: %v\n%s", err, tail(sippOut.String(), 4<<10))
+		}
+	case <-ctx.Done():
+		t.Fatalf("sipp did not finish\n%s", tail(sippOut.String(), 4<<10))
+	}
+	b.waitJS(15*time.Second, "the call screen closed", `!document.querySelector('[data-testid="call-layer"]')`)
+}
+
+// adminPost sends an admin's POST to the REST API and fails the test
+// unless it answers 201.
+func adminPost(t *testing.T, srv *server, adminID, path, body string) {
+	t.Helper()
+	accounts, err := account.New(account.Config{Store: srv.app.Store()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := accounts.CreateToken(context.Background(), adminID, "e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("POST %s: %d %s", path, res.StatusCode, b)
+	}
+}
+
+// A call from the telephone network rings a browser: sipp plays a
+// provider's trunk (an IP-authenticated peer, no digest) and calls the
+// number +15551234567, which an admin routed to Ben. Ben's page rings (the
+// call carries the caller's number), he accepts, his browser hears the
+// caller (sipp's G.711 capture: packets and audio energy, from the
+// participant named after the caller's display name), the caller hears
+// him (RTP counted by the server), and the caller hanging up closes the
+// call screen.
+func TestNumberCallsBrowserThroughTrunk(t *testing.T) {
+	sipp, dir := sippPhone(t)
+	srv := startServer(t, func(c *config.Config) {
+		c.SIP.Enabled = true
+		c.SIP.Realm = "pbx.test"
+	})
+	root := createUser(t, srv, "root", "Root", "admin")
+	createUser(t, srv, "ben", "Ben", "member")
+	adminPost(t, srv, root.ID, "/api/v1/sip/trunks", `{"name":"Provider","host":"127.0.0.1:5999","inboundIPs":["127.0.0.1"]}`)
+	adminPost(t, srv, root.ID, "/api/v1/sip/numbers", `{"number":"+15551234567","label":"Support","target":{"kind":"user","value":"ben"}}`)
+
+	b := newBrowser(t, "Ben")
+	b.signIn(srv.URL, "ben")
+	b.waitJS(10*time.Second, "the calls module", `!!window.__sbCalls`)
+
+	scen, _ := filepath.Abs(filepath.Join("..", "internal", "sip", "testdata", "uac_trunk_call.xml"))
+	ctx, cancel := context.WithTimeout(context.Background(), scaled(60*time.Second))
+	defer cancel()
+	cmd := exec.CommandContext(ctx, sipp, srv.app.SIPAddrs().UDP.String(), "-sf", scen, "-s", "+15551234567",
+		"-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t, "127.0.0.1")), "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "127.0.0.1")),
+		"-m", "1", "-nostdin", "-timeout", "50s", "-timeout_error")
+	cmd.Dir = dir
+	sippOut := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = sippOut, sippOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sippDone := make(chan error, 1)
+	go func() { sippDone <- cmd.Wait() }()
+
+	b.waitJS(15*time.Second, "the incoming call screen", `!!document.querySelector('[data-testid="incoming-call"]')`)
+	b.waitJS(5*time.Second, "the caller's number in the SDK", `[...window.__sbChat.calls.values()].some((c) => c.phone === '+15557654321' && !c.from)`)
+	b.click("call-accept")
+	b.waitJS(20*time.Second, "the call screen, connected", `window.__sb && window.__sb.room && window.__sb.room.state === 'connected' && document.querySelector('[data-testid="call-layer"] [data-testid="call"]')`)
+
+	eventually(t, scaled(15*time.Second), "Ben to hear the caller", func() (bool, string) {
+		st, err := b.inboundStats()
+		if err != nil {
+			return false, err.Error()
+		}
+		a := st["Jane Caller/microphone"]
+		return a.Packets >= 40 && a.AudioEnergy > 0, describeStats(st) + "; " + b.diag()
+	})
+	eventually(t, scaled(10*time.Second), "the caller to hear Ben", func() (bool, string) {
+		n := metric(t, srv, "switchboard_sip_rtp_packets_out_total")
+		return n >= 50, "RTP packets to the provider: " + strconv.FormatFloat(n, 'f', 0, 64)
+	})
 	select {
 	case err := <-sippDone:
 		if err != nil {
