@@ -612,10 +612,15 @@ func (a *App) routeTrunkCall(c *sip.Call) {
 		c.Reject(480, "Temporarily Unavailable")
 		return
 	}
-	caller := firstNonEmpty(c.CallerName, c.CallerNumber, "unknown")
+	// The caller's number in E.164 when it reads as one (trunks write it their way).
+	from := firstNonEmpty(c.CallerNumber, "anonymous")
+	if e164, err := a.numberPlan().ParseAs(from, trunk.NumberFormat); err == nil {
+		from = e164
+	}
+	caller := firstNonEmpty(c.CallerName, from)
 	a.connectSIPCall(c, log.With("user", user.Username), caller,
 		func(ctx context.Context, room string, onAnswer func(), onEnd func(string)) (string, error) {
-			return a.chat.CallFromNumber(ctx, chat.NumberCall{Number: firstNonEmpty(c.CallerNumber, "anonymous"),
+			return a.chat.CallFromNumber(ctx, chat.NumberCall{Number: from,
 				Name: c.CallerName, Callee: user.ID, Room: room, OnAnswer: onAnswer, OnEnd: onEnd})
 		})
 }

@@ -278,7 +278,7 @@ func TestSIPTrunkCallsUser(t *testing.T) {
 	answered := make(chan answer, 1)
 	go func() {
 		// National (NANP) form in the Request-URI: read with the default country code.
-		inv, res, err := peer.invite(ctx, "5551234567", "+15557654321", "Jane Caller")
+		inv, res, err := peer.invite(ctx, "5551234567", "555-765-4321", "Jane Caller") // the caller national too
 		if err != nil {
 			t.Error(err)
 		}
