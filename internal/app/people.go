@@ -65,7 +65,7 @@ func (a *App) startPeople() error {
 		PresenceOff: !a.cfg.Chat.Presence, PushText: a.cfg.Chat.PushText, Retention: a.cfg.Chat.Retention,
 		LiveCredentials: a.store.LiveCredentials, Logger: a.log})
 	a.contact, err = contact.New(ctx, contact.Config{Store: a.store, Chat: a.chat, Logger: a.log,
-		Publish: a.contactEvents()})
+		Publish: a.contactEvents(), CanCall: a.canClickToCall})
 	return err
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -34,6 +35,8 @@ type sipGateway struct {
 	metrics *sip.Metrics
 	stop    chan struct{}
 	done    chan struct{}
+
+	trunksMu sync.Mutex // serializes loadSIPTrunks (sip_trunks.go)
 }
 
 // startSIP starts the SIP server when it is enabled. tlsConf is the web
@@ -90,6 +93,9 @@ func (a *App) startSIP(tlsConf *tls.Config, loopback bool) error {
 	}
 	a.sip = &sipGateway{srv: srv, metrics: m, stop: make(chan struct{}), done: make(chan struct{})}
 	a.registerSIPMetrics(srv, m)
+	if err := a.loadSIPTrunks(context.Background()); err != nil { // sip_trunks.go
+		a.log.Error("sip: loading trunks", "err", err)
+	}
 	go a.sipAccountWatch()
 	return nil
 }
@@ -155,6 +161,10 @@ func (a *App) sipAccountWatch() {
 // phone joins the call's room (G.711 only, passed through) as a
 // participant, and the browser joins it with the meetings protocol.
 func (a *App) routeSIPCall(c *sip.Call) {
+	if c.Trunk != "" {
+		a.routeTrunkCall(c) // by the number dialled (sip_trunks.go)
+		return
+	}
 	if a.routePhoneToPhone(c) {
 		return
 	}
@@ -195,6 +205,23 @@ func (a *App) routeSIPCall(c *sip.Call) {
 		c.Reject(500, "Server Internal Error")
 		return
 	}
+	a.connectSIPCall(c, log.With("user", user.Username, "matched", how),
+		firstNonEmpty(c.From.DisplayName, caller.DisplayName, c.From.Username),
+		func(ctx context.Context, room string, onAnswer func(), onEnd func(string)) (string, error) {
+			return a.chat.CallFromPhone(ctx, chat.PhoneCall{Caller: chat.Identity{UserID: caller.ID, Username: caller.Username,
+				DisplayName: caller.DisplayName, Role: caller.Role}, Callee: user.ID, Room: room, OnAnswer: onAnswer, OnEnd: onEnd})
+		})
+}
+
+// connectSIPCall connects a routed call from a phone or a trunk to a
+// user's browsers: it makes the call's room (G.711, two people), rings
+// through messaging with ring, answers the phone and bridges it into the
+// room when a browser answers, and ends either side with the other.
+// callerName is how the phone shows in the room.
+func (a *App) connectSIPCall(c *sip.Call, log *slog.Logger, callerName string,
+	ring func(ctx context.Context, room string, onAnswer func(), onEnd func(reason string)) (string, error)) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	mime := "audio/PCMU"
 	if c.Codec.Name == sip.PCMA.Name {
 		mime = "audio/PCMA"
@@ -205,7 +232,7 @@ func (a *App) routeSIPCall(c *sip.Call) {
 		c.Reject(500, "Server Internal Error")
 		return
 	}
-	log = log.With("user", user.Username, "matched", how, "room", r.ID())
+	log = log.With("room", r.ID())
 	var (
 		mu       sync.Mutex
 		part     *bridge.Participant
@@ -221,8 +248,7 @@ func (a *App) routeSIPCall(c *sip.Call) {
 		if c.Offer.HasDTMF {
 			dtmf = int(c.Offer.DTMF)
 		}
-		p, err := bridge.Join(r, rs, c.Codec, dtmf, firstNonEmpty(c.From.DisplayName, caller.DisplayName, c.From.Username),
-			a.media, a.log, func(reason string) { c.Hangup() })
+		p, err := bridge.Join(r, rs, c.Codec, dtmf, callerName, a.media, a.log, func(reason string) { c.Hangup() })
 		if err != nil {
 			log.Error("sip: call could not join its room", "err", err)
 			c.Hangup()
@@ -256,9 +282,7 @@ func (a *App) routeSIPCall(c *sip.Call) {
 		a.registry.Delete(dctx, r.ID())
 	}
 	c.Ringing()
-	id, err := a.chat.CallFromPhone(ctx, chat.PhoneCall{Caller: chat.Identity{UserID: caller.ID, Username: caller.Username,
-		DisplayName: caller.DisplayName, Role: caller.Role}, Callee: user.ID, Room: r.ID(),
-		OnAnswer: func() { go answered() }, OnEnd: func(reason string) { go ended(reason) }})
+	id, err := ring(ctx, r.ID(), func() { go answered() }, func(reason string) { go ended(reason) })
 	if err != nil {
 		log.Error("sip: call could not ring", "err", err)
 		c.Reject(500, "Server Internal Error")
@@ -352,6 +376,7 @@ func (a *App) sipRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/sip/accounts/{id}/password", admin(a.sipAccountPassword))
 	mux.HandleFunc("DELETE /api/v1/sip/blocks/{ip}", admin(a.sipUnblock))
 	a.sipRecordRoutes(mux)
+	a.sipTrunkRoutes(mux) // sip_trunks.go
 }
 
 // sipAccountJSON is a SIP account as the API shows it: never its hashes.
@@ -645,8 +670,10 @@ func (s *atomicString) Load() string {
 type sipPhones struct{ a *App }
 
 // FindPhone resolves an extension (an enabled SIP account with a live
-// registration), or else the username of a user with such an account.
-func (p sipPhones) FindPhone(ctx context.Context, caller chat.Identity, target string) (chat.Phone, error) {
+// registration), or else the username of a user with such an account, or
+// else a telephone number (anything that reads as E.164 with
+// sip.default_country_code) with a trunk to call it through.
+func (p sipPhones) FindPhone(ctx context.Context, caller chat.Identity, target string, byServer bool) (chat.Phone, error) {
 	a := p.a
 	if a.sip == nil || a.sip.srv == nil {
 		return chat.Phone{}, store.ErrNotFound
@@ -663,6 +690,9 @@ func (p sipPhones) FindPhone(ctx context.Context, caller chat.Identity, target s
 		return chat.Phone{}, err
 	}
 	u, err := a.store.UserByUsername(ctx, strings.ToLower(target))
+	if errors.Is(err, store.ErrNotFound) {
+		return p.findNumber(caller, target, byServer) // a telephone number, through a trunk (sip_trunks.go)
+	}
 	if err != nil {
 		return chat.Phone{}, err
 	}
@@ -682,12 +712,24 @@ func (p sipPhones) FindPhone(ctx context.Context, caller chat.Identity, target s
 	return chat.Phone{}, store.ErrNotFound
 }
 
-// DialPhone rings the phone in the background. When it answers, it joins a
-// room carrying its G.711 codec, and the caller's devices are sent there.
+// DialPhone rings the phone, or calls the number through its trunk, in the
+// background. When it answers, it joins a room carrying its G.711 codec,
+// and the caller's devices are sent there.
 func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone) func(reason string) {
 	a := p.a
 	ctx, cancel := context.WithCancel(context.Background())
 	log := a.log.With("chat_call", callID, "caller", caller.Username, "phone", ph.Extension)
+	dial := func() (*sip.OutCall, error) {
+		return a.sip.srv.Dial(ctx, sip.DialRequest{Username: ph.Extension, FromUser: caller.Username,
+			FromDisplay: caller.DisplayName})
+	}
+	if ph.Trunk != "" {
+		log = log.With("trunk", ph.Trunk)
+		dial = func() (*sip.OutCall, error) {
+			return a.sip.srv.DialTrunk(ctx, sip.TrunkDialRequest{Trunk: ph.Trunk, Number: ph.Extension, Plan: a.numberPlan(),
+				FromUser: caller.Username, FromDisplay: caller.DisplayName})
+		}
+	}
 	var (
 		mu     sync.Mutex
 		ended  bool
@@ -716,8 +758,7 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 		}
 	}
 	go func() {
-		oc, err := a.sip.srv.Dial(ctx, sip.DialRequest{Username: ph.Extension, FromUser: caller.Username,
-			FromDisplay: caller.DisplayName})
+		oc, err := dial()
 		if err != nil {
 			reason := chat.PhoneFailed
 			var de *sip.DialError
@@ -726,6 +767,8 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 				return // ended here first
 			case errors.Is(err, sip.ErrNotRegistered):
 				reason = chat.PhoneNoAnswer
+			case errors.Is(err, sip.ErrTrunkBusy):
+				log.Warn("sip: call out refused: the trunk is at its call limit (maxCalls)")
 			case errors.As(err, &de):
 				switch de.Status {
 				case 486, 600:

@@ -64,6 +64,9 @@ type call struct {
 	// set (under calls.mu) once the gateway dials.
 	phone string
 	ctl   phoneCtl // hold and transfer of the telephone (phonectl.go)
+	// A call from a number over a trunk (CallFromNumber): the caller's
+	// display name; phone is the number.
+	phoneName string
 }
 
 // calls runs the calls: ringing, answering, ending, and the call entries
@@ -176,7 +179,7 @@ func (c *calls) info(k *call) protocol.CallInfo {
 	}
 	slices.Sort(inv)
 	return protocol.CallInfo{ID: k.id, Conversation: k.conv, From: k.caller.UserID, Video: k.video, Group: k.group, Invited: inv,
-		Phone: k.phone}
+		Phone: k.phone, PhoneName: k.phoneName}
 }
 
 // busyLocked reports whether one of users is in a call already (calling

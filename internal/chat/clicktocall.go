@@ -35,7 +35,7 @@ func (c *calls) ClickToCall(ctx context.Context, d *device) (protocol.CallInfo, 
 	case err != nil:
 		return protocol.CallInfo{}, errorf(protocol.CodeForbidden, "%s", err.Error())
 	}
-	info, err := c.StartPhone(ctx, d, &protocol.StartCall{Phone: target})
+	info, err := c.startPhone(ctx, d, &protocol.StartCall{Phone: target}, true)
 	info.Phone = "" // the destination is the organisation's business, and so are the gateway's errors
 	var pe *protocol.Error
 	if errors.As(err, &pe) {

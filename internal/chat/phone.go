@@ -73,6 +73,55 @@ func (s *Service) CallFromPhone(ctx context.Context, pc PhoneCall) (string, erro
 	return k.id, nil
 }
 
+// Calls from telephone numbers. A call that comes in over a trunk has no
+// user behind it: the callee's devices ring with call.incoming whose from
+// is "" and phone the caller's number (phoneName its display name, when
+// the trunk gave one). No conversation is involved, so nothing is written
+// anywhere; otherwise it runs like a call from a desk phone: the gateway's
+// room, OnAnswer and OnEnd, and EndPhoneCall when the caller hangs up.
+
+// NumberCall describes a call from a telephone number.
+type NumberCall struct {
+	Number string // the caller's number (E.164 when the trunk sent one)
+	Name   string // the caller's display name, "" when unknown
+	Callee string // user id
+	Room   string // the room the call will join
+	// OnAnswer and OnEnd as for PhoneCall.
+	OnAnswer func()
+	OnEnd    func(reason string)
+}
+
+// CallFromNumber rings the callee for a call from a telephone number and
+// returns the call's id.
+func (s *Service) CallFromNumber(ctx context.Context, nc NumberCall) (string, error) {
+	if nc.Number == "" || nc.Callee == "" || nc.Room == "" {
+		return "", errors.New("chat: a call from a number needs the number, the callee and a room")
+	}
+	c := s.calls
+	name := nc.Name
+	if name == "" {
+		name = nc.Number
+	}
+	k := &call{id: newID(), caller: Identity{DisplayName: name}, invited: map[string]bool{nc.Callee: true},
+		answered: map[string]bool{}, in: map[string]Identity{}, devices: map[string]bool{}, room: nc.Room,
+		started: s.cfg.Now(), onAnswer: nc.OnAnswer, onEnd: nc.OnEnd, phone: nc.Number, phoneName: nc.Name}
+	c.mu.Lock()
+	busy := c.busyLocked(k.invited)
+	if !busy {
+		c.m[k.id] = k
+		k.ring = time.AfterFunc(s.cfg.RingTimeout, func() { c.ringTimeout(k) })
+	}
+	c.mu.Unlock()
+	if busy {
+		clear(k.invited)
+		c.end(k, reasonBusy)
+		return k.id, nil
+	}
+	s.hub.toUser(nc.Callee, protocol.Encode(&protocol.CallIncoming{Call: c.info(k)}))
+	s.notifyCall(ctx, nc.Callee, k, store.Conversation{})
+	return k.id, nil
+}
+
 // EndPhoneCall ends a call from a phone that hung up (before an answer:
 // cancelled; after: hangup).
 func (s *Service) EndPhoneCall(id string) {
@@ -103,8 +152,9 @@ func (s *Service) EndPhoneCall(id string) {
 // Phones reaches telephones for calls users make to them.
 type Phones interface {
 	// FindPhone resolves what the caller dialled; store.ErrNotFound when no
-	// registered phone matches.
-	FindPhone(ctx context.Context, caller Identity, target string) (Phone, error)
+	// registered phone matches. byServer is a destination an admin set up
+	// (click-to-call): the caller's own right to dial numbers does not apply.
+	FindPhone(ctx context.Context, caller Identity, target string, byServer bool) (Phone, error)
 	// DialPhone starts ringing the phone for the chat call id and returns
 	// at once. The gateway reports back with PhoneAnswered and
 	// EndPhoneCall/EndPhoneCallWith; the returned function ends the
@@ -114,19 +164,25 @@ type Phones interface {
 
 // Phone is a registered telephone a user may call.
 type Phone struct {
-	Extension string // the SIP account's username
+	Extension string // the SIP account's username, or the E.164 number called through Trunk
 	User      string // the user it belongs to; "" for none
 	Name      string // how to show it
+	Trunk     string // the trunk a number is called through; "" for a registered phone
 }
 
 // StartPhone calls a telephone from device d.
 func (c *calls) StartPhone(ctx context.Context, d *device, req *protocol.StartCall) (protocol.CallInfo, error) {
+	return c.startPhone(ctx, d, req, false)
+}
+
+// startPhone calls req.Phone from device d; byServer: see Phones.FindPhone.
+func (c *calls) startPhone(ctx context.Context, d *device, req *protocol.StartCall, byServer bool) (protocol.CallInfo, error) {
 	s := c.s
 	me := d.me
 	if s.cfg.Phones == nil || s.cfg.Rooms == nil {
 		return protocol.CallInfo{}, errorf(protocol.CodeInvalidState, "calls to phones are not available on this server")
 	}
-	ph, err := s.cfg.Phones.FindPhone(ctx, me, req.Phone)
+	ph, err := s.cfg.Phones.FindPhone(ctx, me, req.Phone, byServer)
 	if errors.Is(err, store.ErrNotFound) {
 		return protocol.CallInfo{}, errorf(protocol.CodeNotFound, "no registered phone matches %q", req.Phone)
 	}

@@ -18,7 +18,7 @@ type fakePhones struct {
 	hung chan string // reasons the chat side ended them for
 }
 
-func (f *fakePhones) FindPhone(_ context.Context, _ Identity, target string) (Phone, error) {
+func (f *fakePhones) FindPhone(_ context.Context, _ Identity, target string, _ bool) (Phone, error) {
 	if target != "200" {
 		return Phone{}, store.ErrNotFound
 	}
@@ -117,4 +117,49 @@ func TestCallToUnownedPhone(t *testing.T) {
 	a.wait(t, "accepted", callState("accepted", ""))
 	h.svc.EndPhoneCall(k.ID)
 	a.wait(t, "ended", callState("ended", reasonHangup))
+}
+
+// A call from a telephone number over a trunk rings the callee with no
+// caller user and no conversation: the number and its name in call info.
+// Answering tells the gateway and sends the callee to the gateway's room;
+// the caller hanging up ends it; declining reaches the gateway too.
+func TestCallFromNumber(t *testing.T) {
+	h := newHarness(t, options{})
+	bob := h.user("bob", "member")
+	b := h.connect(bob)
+	answered, ended := make(chan bool, 2), make(chan string, 2)
+	start := func() string {
+		id, err := h.svc.CallFromNumber(t.Context(), NumberCall{Number: "+15551234567", Name: "Reception", Callee: bob.ID,
+			Room: "room-9", OnAnswer: func() { answered <- true }, OnEnd: func(r string) { ended <- r }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	id := start()
+	in := b.wait(t, "incoming", isIncoming).(*protocol.CallIncoming).Call
+	if in.ID != id || in.From != "" || in.Phone != "+15551234567" || in.PhoneName != "Reception" || in.Conversation != "" {
+		t.Fatalf("incoming %+v", in)
+	}
+	b.req(t, &protocol.CallAction{Action: "answer", Call: id})
+	acc := b.wait(t, "accepted", callState("accepted", "")).(*protocol.CallState)
+	if acc.Room != "room-9" || acc.Token == "" {
+		t.Fatalf("accepted %+v", acc)
+	}
+	<-answered
+	h.svc.EndPhoneCall(id)
+	b.wait(t, "ended", callState("ended", reasonHangup))
+	if r := <-ended; r != reasonHangup {
+		t.Fatalf("gateway told %q", r)
+	}
+
+	id = start()
+	b.wait(t, "incoming", isIncoming)
+	b.req(t, &protocol.CallAction{Action: "decline", Call: id})
+	if r := <-ended; r != reasonDeclined {
+		t.Fatalf("declined: gateway told %q", r)
+	}
+	if _, err := h.svc.CallFromNumber(t.Context(), NumberCall{Callee: bob.ID, Room: "r"}); err == nil {
+		t.Fatal("a call without a number accepted")
+	}
 }

@@ -146,6 +146,9 @@ type SIP struct {
 	UserLockTime        time.Duration `toml:"user_lock_time"`
 	// RecordRetention is how long call detail records are kept; 0 keeps them forever.
 	RecordRetention time.Duration `toml:"record_retention"`
+	// DefaultCountryCode ("1", "44") reads national numbers as E.164 for calls over trunks;
+	// empty: numbers must be international (+...).
+	DefaultCountryCode string `toml:"default_country_code"`
 }
 
 // SIPRealm is the realm SIP accounts are hashed for: sip.realm, else the host of public_url, else
@@ -471,6 +474,9 @@ func (s *SIP) validate(mediaUDP string, turn TURN) []error {
 	}
 	if _, _, err := s.RTPPortRange(); err != nil {
 		bad("%v", err)
+	}
+	if cc := strings.TrimPrefix(s.DefaultCountryCode, "+"); cc != "" && (len(cc) > 3 || cc[0] == '0' || strings.Trim(cc, "0123456789") != "") {
+		bad("sip default_country_code %q must be a country calling code of 1 to 3 digits, such as 1 or 44 (or empty)", s.DefaultCountryCode)
 	}
 	if len(s.DigestAlgorithms) == 0 {
 		bad("sip digest_algorithms is empty: use [\"MD5\", \"SHA-256\"], or [\"SHA-256\"] when every phone supports RFC 8760")

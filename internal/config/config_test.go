@@ -251,6 +251,7 @@ func TestSIPOptions(t *testing.T) {
 		{"bad external ip", []string{"--sip", "--sip-external-ip", "pbx"}, "sip external_ip \"pbx\" is not an IP address"},
 		{"tiny messages", []string{"--sip", "--sip-max-message-size", "100"}, "sip max_message_size"},
 		{"bad rtp ports", []string{"--sip", "--sip-rtp-ports", "20000-10000"}, "sip rtp_ports \"20000-10000\" must be a range"},
+		{"bad country code", []string{"--sip", "--sip-default-country-code", "044"}, "sip default_country_code \"044\" must be"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Load(tt.args, nil, io.Discard)

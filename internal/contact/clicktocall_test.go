@@ -13,7 +13,8 @@ import (
 // saying which), gives it to the widget's visitors only, a few times per
 // window, and not while its queue is closed; a malformed phone is refused.
 func TestClickToCall(t *testing.T) {
-	e := setup(t, nil)
+	reachable := true
+	e := setup(t, func(c *Config) { c.CanCall = func(string) bool { return reachable } })
 	ctx := t.Context()
 	vera := e.visitor("site", "Vera")
 	if _, err := e.svc.ClickToCall(ctx, visitorIdentity(vera, nil)); err == nil {
@@ -38,6 +39,12 @@ func TestClickToCall(t *testing.T) {
 	if q := e.svc.queues["sales"]; slices.Contains(q.Media, "phone") {
 		t.Fatal("the status changed the queue's media")
 	}
+	// A phone the gateway cannot reach now (not registered, no trunk) is not offered.
+	reachable = false
+	if st := e.svc.status(e.svc.widgets["site"]); slices.Contains(st.Media, "phone") || st.Available["phone"] {
+		t.Fatalf("an unreachable phone offered: %+v", st)
+	}
+	reachable = true
 	for i := range maxCallsPerAddress {
 		if got, err := e.svc.ClickToCall(ctx, visitorIdentity(vera, nil)); err != nil || got != "+15551234567" {
 			t.Fatalf("call %d: %q %v", i+1, got, err)

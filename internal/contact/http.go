@@ -246,12 +246,13 @@ type Status struct {
 }
 
 func (s *Service) status(wd WidgetDoc) Status {
+	phone := wd.Phone != "" && s.cfg.CanCall != nil && s.cfg.CanCall(wd.Phone) // before the lock: it may read the store
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q := s.queues[wd.Queue]
 	st := Status{ID: wd.ID, Title: wd.Title, Consent: wd.Consent, Texts: wd.Texts, Queue: q.Name, Media: slices.Clone(q.Media),
 		Available: map[string]bool{}, Hours: q.Hours}
-	if wd.Phone != "" {
+	if phone {
 		st.Media = append(st.Media, "phone")
 	}
 	rq, err := q.Routing()
@@ -294,7 +295,7 @@ func (s *Service) status(wd WidgetDoc) Status {
 	}
 	// The phone answers whenever the queue is open (its own hours are its
 	// owner's business).
-	st.Available["phone"] = wd.Phone != ""
+	st.Available["phone"] = phone
 	return st
 }
 

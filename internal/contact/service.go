@@ -56,6 +56,9 @@ type Config struct {
 	AgentGrace time.Duration
 	// VisitorsPerMinute bounds new visitor sessions per client address [10].
 	VisitorsPerMinute int
+	// CanCall tells whether a widget's click-to-call phone can be called
+	// now (the gateway is on and it resolves); nil: never.
+	CanCall func(target string) bool
 	// Seed seeds weighted random routing.
 	Seed uint64
 

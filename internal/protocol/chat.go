@@ -411,7 +411,8 @@ type CallInfo struct {
 	Invited      []string `json:"invited"`
 	// Phone is the extension called, for a call to a telephone.
 	Phone string `json:"phone,omitempty"`
-	// PhoneName is the telephone's display name, when it has one.
+	// PhoneName is the telephone's display name, when it has one: for a
+	// call from a number over a trunk, From is "" and Phone the number.
 	PhoneName string `json:"phoneName,omitempty"`
 }
 

@@ -52,6 +52,10 @@ type Call struct {
 	// of the Request-URI (a username, an extension or a number).
 	From   store.SIPAccount
 	Target string
+	// Trunk is the id of the trunk a call came over ("" from a phone);
+	// then CallerNumber and CallerName are the From user and display name,
+	// and ToUser the To header's user (trunk.go).
+	Trunk, CallerNumber, CallerName, ToUser string
 	// Codec is the G.711 codec chosen from the phone's offer, with the
 	// phone's payload type; Offer is the offer as parsed.
 	Codec Codec
@@ -278,7 +282,7 @@ func (c *Call) sendBye() {
 	defer cancel()
 	res, err := c.s.client.Do(ctx, bye)
 	switch {
-	case err != nil || res == nil: // sipgo gives no response when the transaction ends without one
+	case err != nil || res == nil: // sipgo returns neither when the server closes
 		c.s.log.Info("sip: BYE to the phone got no answer", "call", c.callID, "err", err)
 	case res.StatusCode >= 300:
 		c.s.log.Info("sip: BYE to the phone refused", "call", c.callID, "status", res.StatusCode)
@@ -379,7 +383,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if s.guard.blocked(ip, now) {
 		return
 	}
-	acct, ok := s.authenticate(req, tx, ip, now)
+	acct, trunk, ok := s.authenticateCall(req, tx, ip, now) // trunks need no challenge (trunk.go)
 	if !ok {
 		return
 	}
@@ -405,7 +409,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, 503, "Service Unavailable", sip.NewHeader("Retry-After", "30"))
 		return
 	}
-	c := &Call{s: s, req: req, tx: tx, callID: callID(req), From: acct, Target: target, Codec: codec, Offer: offer,
+	c := &Call{s: s, req: req, tx: tx, callID: callID(req), From: acct, Target: target, Trunk: trunk, Codec: codec, Offer: offer,
 		toTag: sip.GenerateTagN(16), cseq: 1, done: make(chan struct{}), ackCh: make(chan struct{}),
 		final: make(chan struct{})}
 	c.local = s.localContact(req, target)
@@ -416,6 +420,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	s.activeCalls.Add(1)
+	if !s.startTrunkCall(c) { // the trunk's call limit (trunk.go)
+		return
+	}
 	s.log.Info("sip: incoming call", "call", c.callID, "from", acct.Username, "to", truncate(target, 64),
 		"source", req.Source(), "transport", req.Transport(), "codec", codec.Name)
 	cancelled := make(chan struct{})

@@ -69,6 +69,9 @@ type OutCall struct {
 	// To is the account called; Binding the registration used.
 	To      string
 	Binding Binding
+	// Trunk is the id of the trunk a call went out on ("" to a phone); To
+	// is then the E.164 number (trunk_dial.go).
+	Trunk string
 	// Codec is the G.711 codec of the phone's answer, with its payload type;
 	// Answer is the answer as parsed.
 	Codec  Codec

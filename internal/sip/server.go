@@ -58,6 +58,8 @@ type Server struct {
 	outCalls    sync.Map // Call-ID -> *OutCall (answered calls to phones)
 	activeCalls atomic.Int64
 
+	trunks trunks // trunk.go
+
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -189,6 +191,7 @@ func (s *Server) Addrs() Addrs {
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.endCalls()
+		s.closeTrunks() // un-REGISTER while the transports still work
 		close(s.stop)
 		if s.udp != nil {
 			s.udp.Close()
@@ -291,6 +294,9 @@ func (s *Server) readFilter(p sip.TransportReadProps, data []byte) ([]byte, erro
 	if udp && len(data) > s.cfg.MaxMessageSize {
 		s.m.Dropped.Add(1)
 		return nil, nil
+	}
+	if s.inboundTrunk(ip) != nil { // a provider's busy trunk is not a scanner (trunk.go)
+		return data, nil
 	}
 	if !s.guard.admit(ip, s.cfg.Now()) {
 		s.m.Dropped.Add(1)

@@ -1,0 +1,183 @@
+package e2e
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"switchboard/internal/account"
+	"switchboard/internal/config"
+)
+
+// A browser calls a telephone number out through a trunk. The provider is
+// sipp (uas_trunk_answer.xml): it challenges the INVITE (digest with the
+// trunk's credentials), rings, answers with PCMA and echoes the RTP it
+// receives (-rtp_echo). Ann, signed in, calls "02079460000" (national,
+// read with sip.default_country_code 44; the trunk writes it nationally):
+// the call connects, Ann hears her own voice come back from the provider
+// (packets and audio energy: it went to sipp and back), the server counts
+// RTP both ways, Ann hangs up and sipp gets the BYE, ending its scenario.
+func TestBrowserCallsNumberThroughTrunk(t *testing.T) {
+	sipp, dir := sippPhone(t)
+	srv := startServer(t, func(c *config.Config) {
+		c.SIP.Enabled = true
+		c.SIP.Realm = "pbx.test"
+		c.SIP.DefaultCountryCode = "44"
+	})
+	root := createUser(t, srv, "root", "Root", "admin")
+	createUser(t, srv, "ann", "Ann", "member")
+	ctx, cancel := context.WithTimeout(context.Background(), scaled(90*time.Second))
+	defer cancel()
+
+	// The provider waits for the call.
+	port := strconv.Itoa(freePort(t, "127.0.0.1"))
+	scen, _ := filepath.Abs(filepath.Join("..", "internal", "sip", "testdata", "uas_trunk_answer.xml"))
+	cmd := exec.CommandContext(ctx, sipp, "-sf", scen, "-i", "127.0.0.1", "-p", port, "-rtp_echo",
+		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "127.0.0.1")),
+		"-m", "1", "-nostdin", "-timeout", "60s", "-timeout_error")
+	cmd.Dir = dir
+	sippOut := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = sippOut, sippOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sippDone := make(chan error, 1)
+	go func() { sippDone <- cmd.Wait() }()
+	time.Sleep(300 * time.Millisecond) // sipp binds its port
+
+	// An admin adds the trunk over REST.
+	adminPost(t, srv, root.ID, "/api/v1/sip/trunks", `{"name":"Provider",
+		"host":"127.0.0.1:`+port+`","username":"trunkuser","password":"trunk secret","fromDomain":"provider.test",
+		"outboundPrefixes":["+44"],"numberFormat":"national","maxCalls":2}`)
+
+	b := newBrowser(t, "Ann")
+	b.signIn(srv.URL, "ann")
+	b.waitJS(10*time.Second, "the calls module", `!!window.__sbCalls`)
+	mustEval[bool](b, `(() => { window.__sbCalls.start({ phone: '02079460000' }, false); return true; })()`)
+	b.waitJS(20*time.Second, "the call screen, connected", `window.__sb && window.__sb.room && window.__sb.room.state === 'connected' && document.querySelector('[data-testid="call-layer"] [data-testid="call"]')`)
+
+	// Ann hears her own voice back from the provider: it went out through
+	// the trunk and came back.
+	eventually(t, scaled(15*time.Second), "Ann to hear the provider", func() (bool, string) {
+		st, err := b.inboundStats()
+		if err != nil {
+			return false, err.Error()
+		}
+		a := st["+442079460000/microphone"]
+		return a.Packets >= 40 && a.AudioEnergy > 0, describeStats(st) + "; " + b.diag()
+	})
+	eventually(t, scaled(10*time.Second), "RTP both ways at the gateway", func() (bool, string) {
+		in, out := metric(t, srv, "switchboard_sip_rtp_packets_in_total"), metric(t, srv, "switchboard_sip_rtp_packets_out_total")
+		return in >= 40 && out >= 40, "RTP from the provider " + strconv.FormatFloat(in, 'f', 0, 64) + ", to it " + strconv.FormatFloat(out, 'f', 0, 64)
+	})
+
+	// Ann hangs up: the provider gets BYE and its scenario ends.
+	b.click("leave")
+	select {
+	case err := <-sippDone:
+		if err != nil {
+			t.Fatalf("sipp: %v\n%s", err, tail(sippOut.String(), 4<<10))
+		}
+	case <-ctx.Done():
+		t.Fatalf("sipp did not finish\n%s", tail(sippOut.String(), 4<<10))
+	}
+	b.waitJS(15*time.Second, "the call screen closed", `!document.querySelector('[data-testid="call-layer"]')`)
+}
+
+// adminPost sends an admin's POST to the REST API and fails the test
+// unless it answers 201.
+func adminPost(t *testing.T, srv *server, adminID, path, body string) {
+	t.Helper()
+	accounts, err := account.New(account.Config{Store: srv.app.Store()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := accounts.CreateToken(context.Background(), adminID, "e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("POST %s: %d %s", path, res.StatusCode, b)
+	}
+}
+
+// A call from the telephone network rings a browser: sipp plays a
+// provider's trunk (an IP-authenticated peer, no digest) and calls the
+// number +15551234567, which an admin routed to Ben. Ben's page rings (the
+// call carries the caller's number), he accepts, his browser hears the
+// caller (sipp's G.711 capture: packets and audio energy, from the
+// participant named after the caller's display name), the caller hears
+// him (RTP counted by the server), and the caller hanging up closes the
+// call screen.
+func TestNumberCallsBrowserThroughTrunk(t *testing.T) {
+	sipp, dir := sippPhone(t)
+	srv := startServer(t, func(c *config.Config) {
+		c.SIP.Enabled = true
+		c.SIP.Realm = "pbx.test"
+	})
+	root := createUser(t, srv, "root", "Root", "admin")
+	createUser(t, srv, "ben", "Ben", "member")
+	adminPost(t, srv, root.ID, "/api/v1/sip/trunks", `{"name":"Provider","host":"127.0.0.1:5999","inboundIPs":["127.0.0.1"]}`)
+	adminPost(t, srv, root.ID, "/api/v1/sip/numbers", `{"number":"+15551234567","label":"Support","target":{"kind":"user","value":"ben"}}`)
+
+	b := newBrowser(t, "Ben")
+	b.signIn(srv.URL, "ben")
+	b.waitJS(10*time.Second, "the calls module", `!!window.__sbCalls`)
+
+	scen, _ := filepath.Abs(filepath.Join("..", "internal", "sip", "testdata", "uac_trunk_call.xml"))
+	ctx, cancel := context.WithTimeout(context.Background(), scaled(60*time.Second))
+	defer cancel()
+	cmd := exec.CommandContext(ctx, sipp, srv.app.SIPAddrs().UDP.String(), "-sf", scen, "-s", "+15551234567",
+		"-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t, "127.0.0.1")), "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "127.0.0.1")),
+		"-m", "1", "-nostdin", "-timeout", "50s", "-timeout_error")
+	cmd.Dir = dir
+	sippOut := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = sippOut, sippOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sippDone := make(chan error, 1)
+	go func() { sippDone <- cmd.Wait() }()
+
+	b.waitJS(15*time.Second, "the incoming call screen", `!!document.querySelector('[data-testid="incoming-call"]')`)
+	b.waitJS(5*time.Second, "the caller's number in the SDK", `[...window.__sbChat.calls.values()].some((c) => c.phone === '+15557654321' && !c.from)`)
+	b.click("call-accept")
+	b.waitJS(20*time.Second, "the call screen, connected", `window.__sb && window.__sb.room && window.__sb.room.state === 'connected' && document.querySelector('[data-testid="call-layer"] [data-testid="call"]')`)
+
+	eventually(t, scaled(15*time.Second), "Ben to hear the caller", func() (bool, string) {
+		st, err := b.inboundStats()
+		if err != nil {
+			return false, err.Error()
+		}
+		a := st["Jane Caller/microphone"]
+		return a.Packets >= 40 && a.AudioEnergy > 0, describeStats(st) + "; " + b.diag()
+	})
+	eventually(t, scaled(10*time.Second), "the caller to hear Ben", func() (bool, string) {
+		n := metric(t, srv, "switchboard_sip_rtp_packets_out_total")
+		return n >= 50, "RTP packets to the provider: " + strconv.FormatFloat(n, 'f', 0, 64)
+	})
+	select {
+	case err := <-sippDone:
+		if err != nil {
+			t.Fatalf("sipp: %v\n%s", err, tail(sippOut.String(), 4<<10))
+		}
+	case <-ctx.Done():
+		t.Fatalf("sipp did not finish\n%s", tail(sippOut.String(), 4<<10))
+	}
+	b.waitJS(15*time.Second, "the call screen closed", `!document.querySelector('[data-testid="call-layer"]')`)
+}
