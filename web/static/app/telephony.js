@@ -231,6 +231,11 @@ export function renderTelephony(root, app) {
     const u = app.client.users.get(id);
     return u ? (u.displayName || u.username) : id;
   };
+  /** A person by their username (numbers name people so), for showing. */
+  const personByUsername = (username) => {
+    const u = [...app.client.users.values()].find((x) => x.username === String(username).toLowerCase());
+    return u ? (u.displayName || u.username) : username;
+  };
 
   async function loadAccounts() {
     try {
@@ -468,7 +473,7 @@ export function renderTelephony(root, app) {
     return h('tr', { 'data-testid': 'number-row', 'data-number': n.number },
       h('th', { scope: 'row', text: n.number }),
       h('td', { text: n.label || '–' }),
-      h('td', { text: `${TARGET_KIND[target.kind] || target.kind || '?'}: ${target.kind === 'user' ? userName(target.value) : target.value || ''}` }),
+      h('td', { text: `${TARGET_KIND[target.kind] || target.kind || '?'}: ${target.kind === 'user' ? personByUsername(target.value) : target.value || ''}` }),
       h('td', { text: n.trunk ? (tr ? tr.name : n.trunk) : 'Any' }),
       h('td', null, h('span.tel-actions', null,
         act('Edit', 'number-edit', () => numberForm(n)),
@@ -490,12 +495,8 @@ export function renderTelephony(root, app) {
     const dlg = openDialog({ title: n ? `Edit ${n.number}` : 'Add a number', testid: 'number-dialog', wide: true, body: [form], foot: [save] });
     const submit = async (ev) => {
       ev?.preventDefault();
-      let target = value.value.trim();
-      if (kind.value === 'user') {
-        // People are picked by username; the API wants their id.
-        const u = [...app.client.users.values()].find((x) => x.username === target.toLowerCase() || x.id === target);
-        if (u) target = u.id;
-      }
+      // People are named by username (the server checks it exists).
+      const target = kind.value === 'user' ? value.value.trim().toLowerCase() : value.value.trim();
       const body = { label: label.value.trim(), trunk: trunk.value, target: { kind: kind.value, value: target } };
       if (!n) body.number = number.value.replace(/[\s().-]/g, '');
       save.disabled = true;
