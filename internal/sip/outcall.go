@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -53,14 +52,29 @@ type DialRequest struct {
 	// OnProgress, when set, is called for each provisional response above
 	// 100 (180 Ringing, 183 Session Progress). It must not block.
 	OnProgress func(status int)
+	// OnEarly, when set, is called once (before OnProgress of the same
+	// response) when a provisional response brings SDP: early media, the
+	// callee's ringback or announcements. Its RTP session is the call's;
+	// Dial closes it when the call is not answered. It must not block.
+	OnEarly func(EarlyMedia)
+}
+
+// EarlyMedia is the media of a call to a phone before its answer: a 183
+// (or 180) Session Progress with SDP. RTP is the call's RTP socket (the
+// same one OutCall.RTP returns once answered), set to the phone's early
+// address; DTMF is its telephone-event payload type, -1 when none.
+type EarlyMedia struct {
+	RTP   *RTPSession
+	Codec Codec
+	DTMF  int
 }
 
 // OutCall is an answered call to a phone. Its methods may be called from
-// any goroutine.
+// any goroutine; the call control methods (Hold, Resume, Transfer, OnHold,
+// OnRefer, ...) are its dialog's, shared with Call.
 type OutCall struct {
-	s      *Server
-	sess   *sipgo.DialogClientSession
-	callID string
+	dialog
+	sess *sipgo.DialogClientSession
 
 	// To is the account called; Binding the registration used.
 	To      string
@@ -69,76 +83,23 @@ type OutCall struct {
 	// Answer is the answer as parsed.
 	Codec  Codec
 	Answer MediaDescription
-
-	mu     sync.Mutex
-	rtp    *RTPSession
-	ended  bool
-	reason string
-	done   chan struct{}
-}
-
-// Done is closed when the call has ended.
-func (c *OutCall) Done() <-chan struct{} { return c.done }
-
-// RTP is the call's media socket.
-func (c *OutCall) RTP() *RTPSession { return c.rtp }
-
-// EndReason says why the call ended (one of the End constants); "" while it lasts.
-func (c *OutCall) EndReason() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.reason
 }
 
 // Hangup sends BYE and ends the call.
-func (c *OutCall) Hangup() {
-	if !c.end(EndHangup) {
-		return
-	}
-	c.s.wg.Go(c.sendBye)
-}
+func (c *OutCall) Hangup() { c.hangup(EndHangup) }
 
-func (c *OutCall) sendBye() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.sess.Bye(ctx); err != nil {
-		c.s.log.Info("sip: BYE to the phone failed", "call", c.callID, "err", err)
-	}
-}
-
-// end marks the call ended once and closes its media.
+// end marks the call ended once (see dialog.end) and logs it.
 func (c *OutCall) end(reason string) bool {
-	c.mu.Lock()
-	if c.ended {
-		c.mu.Unlock()
+	if !c.dialog.end(reason) {
 		return false
 	}
-	c.ended, c.reason = true, reason
-	rs := c.rtp
-	c.mu.Unlock()
-	close(c.done)
-	if rs != nil {
-		rs.Close()
-	}
-	c.s.outCalls.CompareAndDelete(c.callID, c)
-	c.s.activeCalls.Add(-1)
 	c.s.log.Info("sip: call to phone ended", "call", c.callID, "to", c.To, "reason", reason)
 	return true
 }
 
 // remoteBye ends the call the phone hung up, if req is that phone's BYE.
 func (c *OutCall) remoteBye(req *sip.Request) bool {
-	res := c.sess.InviteResponse
-	if res == nil {
-		return false
-	}
-	to, from := res.To(), req.From()
-	if to == nil || from == nil {
-		return false
-	}
-	want, _ := to.Params.Get("tag")
-	got, _ := from.Params.Get("tag")
-	if want == "" || want != got {
+	if !c.fromPeer(req) {
 		return false
 	}
 	c.end(EndRemoteBye)
@@ -147,11 +108,21 @@ func (c *OutCall) remoteBye(req *sip.Request) bool {
 
 // Dial calls a registered phone and waits for its answer; see the comment
 // at the top of this file. Cancelling ctx before the answer cancels the call.
-func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutCall, error) {
+func (s *Server) Dial(ctx context.Context, r DialRequest) (_ *OutCall, err error) {
 	bs := s.loc.lookup(r.Username, s.cfg.Now())
 	if len(bs) == 0 {
 		return nil, ErrNotRegistered
 	}
+	// A call that is not answered gets its record here; an answered one
+	// when it ends.
+	rec := CallRecord{Direction: RecordOutbound, From: r.FromUser, FromName: r.FromDisplay, To: r.Username,
+		Started: s.cfg.Now()}
+	callRecords := false // once the OutCall exists, its end gives the record
+	defer func() {
+		if err != nil && !callRecords {
+			s.emitRecord(failedDial(rec, err, s.cfg.Now()))
+		}
+	}()
 	b := bs[0]
 	var target sip.Uri
 	if err := sip.ParseUri(b.Contact, &target); err != nil {
@@ -189,7 +160,8 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutCall, error) {
 	req := sip.NewRequest(sip.INVITE, target)
 	from := &sip.FromHeader{DisplayName: r.FromDisplay, Address: sip.Uri{Scheme: "sip", User: r.FromUser, Host: s.cfg.Realm}}
 	from.Params = sip.NewParams()
-	from.Params.Add("tag", sip.GenerateTagN(16))
+	fromTag := sip.GenerateTagN(16)
+	from.Params.Add("tag", fromTag)
 	req.AppendHeader(from)
 	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: r.Username, Host: s.cfg.Realm}})
 	req.AppendHeader(&sip.ContactHeader{Address: contact})
@@ -197,6 +169,8 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutCall, error) {
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(body)
 	s.toBinding(req, b)
+	s.dialTimerHeaders(req)
+	rec.CallID = callID(req)
 
 	dua := sipgo.DialogUA{Client: s.client, ContactHDR: sip.ContactHeader{Address: contact}, RewriteContact: true}
 	sess, err := dua.WriteInvite(context.Background(), req)
@@ -223,7 +197,13 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutCall, error) {
 		}
 	}()
 
+	var early *EarlyMedia
 	err = sess.WaitAnswer(wctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
+		if res.StatusCode > 100 && res.StatusCode < 200 && early == nil && len(res.Body()) > 0 {
+			if early = s.earlyMedia(id, rs, res); early != nil && r.OnEarly != nil {
+				r.OnEarly(*early)
+			}
+		}
 		if res.StatusCode > 100 && res.StatusCode < 200 && r.OnProgress != nil {
 			r.OnProgress(res.StatusCode)
 		}
@@ -280,19 +260,93 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutCall, error) {
 		pts = append(pts, ans.DTMF)
 	}
 	rs.SetRemote(ans.Addr, pts...)
-	c := &OutCall{s: s, sess: sess, callID: id, To: r.Username, Binding: b, Codec: codec, Answer: ans, rtp: rs,
-		done: make(chan struct{})}
+	if early != nil && early.Codec.Name != codec.Name {
+		// The bridge joined with the early codec; the answer's wins.
+		s.log.Warn("sip: the phone answered with another codec than its early media", "call", id,
+			"early", early.Codec.Name, "codec", codec.Name)
+	}
+	c := &OutCall{dialog: newDialog(s, id, RecordOutbound), sess: sess, To: r.Username, Binding: b, Codec: codec, Answer: ans}
+	c.rec = rec
+	c.forget = func() { s.outCalls.CompareAndDelete(id, c) }
+	close(c.byeReady) // our ACK goes right away
+	// The dialog: we are the From side; requests go to the phone's
+	// Contact, sent the way its REGISTER came.
+	c.local, c.localTag = from.Address, fromTag
+	c.remote = res.To().Address
+	c.remoteTag, _ = res.To().Params.Get("tag")
+	c.target = target
+	if ct := res.Contact(); ct != nil {
+		c.target = ct.Address
+	}
+	c.dest, c.transport, c.contact = b.Source, b.Transport, contact
+	if h := req.CSeq(); h != nil {
+		c.cseq = h.SeqNo
+	}
+	dtmf := -1
+	if ans.HasDTMF {
+		dtmf = int(ans.DTMF)
+	}
+	if ans.Direction == SendOnly || ans.Direction == Inactive {
+		c.heldByPeer = true
+		rs.SetPaused(true)
+	}
+	c.answered(rs, codec, dtmf)
+	c.answerTimer(res)
 	s.outCalls.Store(id, c)
+	keepRTP, counted, callRecords = true, false, true // the call owns them now: its end releases them
 	if err := sess.Ack(context.Background()); err != nil {
-		s.outCalls.Delete(id)
 		s.log.Info("sip: call to phone: ACK failed", "call", id, "err", err)
+		c.end(EndFailed)
 		return nil, &DialError{Status: 500, Reason: "ACK failed"}
 	}
-	keepRTP, counted = true, false
 	s.m.CallsAnswered.Add(1)
 	s.log.Info("sip: phone answered", "call", id, "to", r.Username, "codec", codec.Name,
 		"rtp_local", rs.LocalAddr().String(), "rtp_remote", ans.Addr.String())
 	return c, nil
+}
+
+// earlyMedia points rs at the SDP of a provisional response (early media);
+// nil when the SDP is unusable (the call goes on without early media).
+func (s *Server) earlyMedia(id string, rs *RTPSession, res *sip.Response) *EarlyMedia {
+	md, err := ParseSDP(res.Body())
+	var codec Codec
+	if err == nil {
+		codec, err = Negotiate(md, PassthroughCodecs)
+	}
+	if err == nil && md.Addr.Port() == 0 {
+		err = ErrNoAudio
+	}
+	if err != nil {
+		s.log.Info("sip: early media ignored: unusable SDP", "call", id, "status", res.StatusCode, "err", err)
+		return nil
+	}
+	rs.totals = s.m
+	pts := []uint8{codec.PayloadType}
+	dtmf := -1
+	if md.HasDTMF {
+		pts, dtmf = append(pts, md.DTMF), int(md.DTMF)
+	}
+	rs.SetRemote(md.Addr, pts...)
+	s.log.Info("sip: early media from the phone", "call", id, "status", res.StatusCode, "codec", codec.Name,
+		"rtp_remote", md.Addr.String())
+	return &EarlyMedia{RTP: rs, Codec: codec, DTMF: dtmf}
+}
+
+// failedDial is the record of a call to a phone that was not answered.
+func failedDial(rec CallRecord, err error, now time.Time) CallRecord {
+	rec.Ended, rec.Cause, rec.Status = now, EndFailed, 0
+	var de *DialError
+	switch {
+	case errors.Is(err, ErrDialCancelled):
+		rec.Cause, rec.Status = EndCancelled, 487
+	case errors.As(err, &de):
+		rec.Status = de.Status
+		if de.Status >= 300 && de.Status != 408 && de.Status != 488 && de.Status < 500 || de.Status >= 600 {
+			rec.Cause = EndRejected
+		}
+	}
+	rec.Outcome = outcomeOf(false, rec.Status, rec.Cause)
+	return rec
 }
 
 // offerDTMF is the telephone-event payload type in our offers.
