@@ -91,7 +91,6 @@ func (c *Call) Answer() (*RTPSession, error) {
 		c.end(EndRejected)
 		return nil, err
 	}
-	rs.totals = c.s.m
 	rs.SetRemote(c.Offer.Addr, c.rtpPayloadTypes()...)
 	dtmf := -1
 	if c.Offer.HasDTMF {

@@ -349,9 +349,9 @@ func (d *dialog) sendBye() {
 	}
 	d.forget()
 	bye, _ := d.newRequest(sip.BYE)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := d.s.requestContext(10 * time.Second)
 	defer cancel()
-	res, err := d.s.client.Do(ctx, bye)
+	res, err := d.do(ctx, bye, nil)
 	switch {
 	case err != nil:
 		d.s.log.Info("sip: BYE to the phone got no answer", "call", d.callID, "err", err)
@@ -417,6 +417,20 @@ func outcomeOf(answered bool, status int, cause string) string {
 		return OutcomeRejected
 	}
 	return OutcomeFailed
+}
+
+// requestContext bounds a request of ours to timeout, and to the server's
+// life: a closing server sends its BYEs once and does not wait for answers.
+func (s *Server) requestContext(timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // emitRecord hands a call detail record to Config.OnRecord.
@@ -538,10 +552,7 @@ func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if d == nil {
 		return
 	}
-	d.mu.Lock()
-	busy := d.changing || d.reAck != nil
-	d.mu.Unlock()
-	if busy {
+	if d.busy() {
 		s.respond(req, tx, 491, "Request Pending")
 		return
 	}
@@ -575,6 +586,28 @@ func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 			d.hangup(EndNoAck)
 		}
 	})
+}
+
+// busy reports whether a session change is under way: one of our
+// re-INVITEs, or the phone's last one not yet acknowledged. The ACK and a
+// new re-INVITE sent right after it may be handled in either order, so a
+// missing ACK is waited for a moment.
+func (d *dialog) busy() bool {
+	d.mu.Lock()
+	changing, ack := d.changing, d.reAck
+	d.mu.Unlock()
+	if changing {
+		return true
+	}
+	if ack == nil {
+		return false
+	}
+	select {
+	case <-ack:
+		return false
+	case <-time.After(250 * time.Millisecond):
+		return true
+	}
 }
 
 // takeOffer answers an SDP offer inside the call: our SDP and 200, or 488
@@ -686,10 +719,7 @@ func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	var body []byte
 	if len(req.Body()) > 0 {
-		d.mu.Lock()
-		busy := d.changing || d.reAck != nil
-		d.mu.Unlock()
-		if busy {
+		if d.busy() {
 			s.respond(req, tx, 491, "Request Pending")
 			return
 		}

@@ -170,7 +170,6 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (_ *OutCall, err error
 	req.SetBody(body)
 	s.toBinding(req, b)
 	s.dialTimerHeaders(req)
-	rec.CallID = callID(req)
 
 	dua := sipgo.DialogUA{Client: s.client, ContactHDR: sip.ContactHeader{Address: contact}, RewriteContact: true}
 	sess, err := dua.WriteInvite(context.Background(), req)
@@ -183,6 +182,7 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (_ *OutCall, err error
 		}
 	}()
 	id := callID(req)
+	rec.CallID = id
 	s.log.Info("sip: calling a phone", "call", id, "to", r.Username, "from", r.FromUser, "destination", b.Source,
 		"transport", b.Transport)
 
@@ -254,7 +254,6 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (_ *OutCall, err error
 		}
 		return nil, &DialError{Status: 488, Reason: "Not Acceptable Here"}
 	}
-	rs.totals = s.m
 	pts := []uint8{codec.PayloadType}
 	if ans.HasDTMF {
 		pts = append(pts, ans.DTMF)
@@ -320,7 +319,6 @@ func (s *Server) earlyMedia(id string, rs *RTPSession, res *sip.Response) *Early
 		s.log.Info("sip: early media ignored: unusable SDP", "call", id, "status", res.StatusCode, "err", err)
 		return nil
 	}
-	rs.totals = s.m
 	pts := []uint8{codec.PayloadType}
 	dtmf := -1
 	if md.HasDTMF {
@@ -355,10 +353,17 @@ const offerDTMF = 101
 // openRTP opens a call's RTP socket in the configured range, announcing media.
 func (s *Server) openRTP(media netip.Addr) (*RTPSession, error) {
 	host, _, _ := net.SplitHostPort(s.cfg.RTPBindAddr)
+	var rs *RTPSession
+	var err error
 	if s.cfg.RTPPortMin != 0 {
-		return ListenRTPIn(host, s.cfg.RTPPortMin, s.cfg.RTPPortMax, media)
+		rs, err = ListenRTPIn(host, s.cfg.RTPPortMin, s.cfg.RTPPortMax, media)
+	} else {
+		rs, err = ListenRTP(s.cfg.RTPBindAddr, media)
 	}
-	return ListenRTP(s.cfg.RTPBindAddr, media)
+	if err == nil {
+		rs.totals = s.m // before any reader starts: early media may start one
+	}
+	return rs, err
 }
 
 // contactFor is our Contact for a dialog over transport with a peer that
