@@ -314,9 +314,15 @@ func (s *RTPSession) WriteRTP(p *rtp.Packet) error {
 	return nil
 }
 
+// Done is closed when the session is closed.
+func (s *RTPSession) Done() <-chan struct{} { return s.done }
+
 // Close closes the socket and waits for the reader.
 func (s *RTPSession) Close() error {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.done)
+	}
 	s.closed = true
 	s.mu.Unlock()
 	err := s.conn.Close()
