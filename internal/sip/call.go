@@ -109,6 +109,7 @@ func (c *Call) Answer() (*RTPSession, error) {
 		c.respond(480, "Temporarily Unavailable", nil)
 		return nil, errors.New("sip: call ended before the answer")
 	}
+	c.rtp = rs // from here on, the call's end closes it
 	c.heldByPeer = held
 	rs.SetPaused(held)
 	c.timer.interval, c.timer.weRefresh = c.seInterval, c.seWeRefresh
@@ -216,15 +217,6 @@ func (c *Call) setReason(r string) {
 	c.mu.Lock()
 	c.reason = r
 	c.mu.Unlock()
-}
-
-// end marks the call ended once (see dialog.end) and logs it.
-func (c *Call) end(reason string) bool {
-	if !c.dialog.end(reason) {
-		return false
-	}
-	c.s.log.Info("sip: call ended", "call", c.callID, "from", c.From.Username, "to", c.Target, "reason", reason)
-	return true
 }
 
 // onInvite handles a new call from a phone. Without Config.OnCall, calls

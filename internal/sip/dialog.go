@@ -396,6 +396,8 @@ func (d *dialog) end(reason string) bool {
 		rec.Status = 487
 	}
 	rec.Outcome = outcomeOf(!rec.Answered.IsZero(), rec.Status, reason)
+	d.s.log.Info("sip: call ended", "call", d.callID, "direction", rec.Direction, "from", rec.From, "to", rec.To,
+		"reason", reason, "outcome", rec.Outcome)
 	d.s.emitRecord(rec)
 	return true
 }

@@ -88,15 +88,6 @@ type OutCall struct {
 // Hangup sends BYE and ends the call.
 func (c *OutCall) Hangup() { c.hangup(EndHangup) }
 
-// end marks the call ended once (see dialog.end) and logs it.
-func (c *OutCall) end(reason string) bool {
-	if !c.dialog.end(reason) {
-		return false
-	}
-	c.s.log.Info("sip: call to phone ended", "call", c.callID, "to", c.To, "reason", reason)
-	return true
-}
-
 // remoteBye ends the call the phone hung up, if req is that phone's BYE.
 func (c *OutCall) remoteBye(req *sip.Request) bool {
 	if !c.fromPeer(req) {
