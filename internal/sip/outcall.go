@@ -106,8 +106,10 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (_ *OutCall, err error
 	}
 	// A call that is not answered gets its record here; an answered one
 	// when it ends.
-	rec := CallRecord{Direction: RecordOutbound, From: r.FromUser, FromName: r.FromDisplay, To: r.Username,
-		Started: s.cfg.Now()}
+	// (Its Call-ID is the INVITE's once there is one; a call refused before
+	// that, at capacity, gets one of its own so records stay distinct.)
+	rec := CallRecord{CallID: sip.GenerateTagN(16) + "@" + s.cfg.Realm, Direction: RecordOutbound, From: r.FromUser,
+		FromName: r.FromDisplay, To: r.Username, Started: s.cfg.Now()}
 	callRecords := false // once the OutCall exists, its end gives the record
 	defer func() {
 		if err != nil && !callRecords {
