@@ -133,8 +133,7 @@ func (c *Call) Answer() (*RTPSession, error) {
 	c.s.wg.Go(func() {
 		if !c.s.retransmit2xx(c.req, res, c.byeReady, c.done) {
 			c.s.log.Info("sip: call hung up: the phone never acknowledged the answer", "call", c.callID)
-			c.Hangup()
-			c.setReason(EndNoAck)
+			c.hangup(EndNoAck) // the record's cause too
 		}
 	})
 	return rs, nil
@@ -211,12 +210,6 @@ func (c *Call) respond(code int, reason string, body []byte) {
 		c.mu.Unlock()
 		c.finalSet.Do(func() { close(c.final) })
 	}
-}
-
-func (c *Call) setReason(r string) {
-	c.mu.Lock()
-	c.reason = r
-	c.mu.Unlock()
 }
 
 // onInvite handles a new call from a phone. Without Config.OnCall, calls
