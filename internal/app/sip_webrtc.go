@@ -22,6 +22,7 @@ func (a *App) answerSIP(c *sip.Call) (bridge.Media, error) {
 		c.Reject(488, "Not Acceptable Here")
 		return nil, err
 	}
+	c.OnInfoKey(m.SignalledKey) // JsSIP sends keys by SIP INFO
 	if err := c.AnswerSDP(answer); err != nil {
 		m.Close()
 		return nil, err

@@ -1,9 +1,6 @@
 package sip
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -41,12 +38,12 @@ const (
 )
 
 // Call is one call from a phone. Its methods may be called from any
-// goroutine.
+// goroutine; the call control methods (Hold, Resume, Transfer, OnHold,
+// OnRefer, ...) are its dialog's, shared with OutCall.
 type Call struct {
-	s      *Server
-	req    *sip.Request
-	tx     sip.ServerTransaction
-	callID string
+	dialog
+	req *sip.Request
+	tx  sip.ServerTransaction
 
 	// From is the authenticated account that calls; Target the user part
 	// of the Request-URI (a username, an extension or a number).
@@ -61,44 +58,20 @@ type Call struct {
 	Codec Codec
 	Offer MediaDescription
 
-	toTag string
-	local sip.Uri // our Contact
+	// The session timer the INVITE asked for (RFC 4028).
+	seInterval  time.Duration
+	seWeRefresh bool
 
-	mu       sync.Mutex
-	answered bool // Answer or Reject has begun: the final response is theirs
-	acked    bool
-	ended    bool
-	reason   string
-	cseq     uint32
-	up       bool        // the 200 is sent (or being sent): the call is answered
-	rtp      *RTPSession // nil for a WebRTC call (its media is the app's)
-	done     chan struct{}
-	ackCh    chan struct{}
-	final    chan struct{} // closed when a final response has been sent
-	finalSet sync.Once
-}
-
-// Done is closed when the call has ended.
-func (c *Call) Done() <-chan struct{} { return c.done }
-
-// EndReason says why the call ended (one of the End constants); "" while it lasts.
-func (c *Call) EndReason() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.reason
-}
-
-// RTP is the call's media socket once answered (nil before).
-func (c *Call) RTP() *RTPSession {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.rtp
+	answering bool          // Answer or Reject has begun: the final response is theirs (under mu)
+	acked     bool          // under mu
+	final     chan struct{} // closed when a final response has been sent
+	finalSet  sync.Once
 }
 
 // Ringing tells the phone the callee is being alerted (180).
 func (c *Call) Ringing() {
 	c.mu.Lock()
-	ended := c.ended || c.answered
+	ended := c.ended || c.answering
 	c.mu.Unlock()
 	if !ended {
 		c.respond(180, "Ringing", nil)
@@ -114,23 +87,20 @@ func (c *Call) Answer() (*RTPSession, error) {
 	if err := c.claimAnswer(); err != nil {
 		return nil, err
 	}
+
 	rs, err := c.s.openRTP(c.s.mediaIP(c.req))
 	if err != nil {
 		c.respond(500, "Server Internal Error", nil)
 		c.end(EndRejected)
 		return nil, err
 	}
-	rs.totals = c.s.m
 	rs.SetRemote(c.Offer.Addr, c.rtpPayloadTypes()...)
 	dtmf := -1
 	if c.Offer.HasDTMF {
 		dtmf = int(c.Offer.DTMF)
 	}
-	var sid [8]byte
-	rand.Read(sid[:])
-	id := binary.BigEndian.Uint64(sid[:]) >> 2 // positive when printed as int64
-	body := SessionSDP(rs.LocalAddr(), id, 1, []Codec{c.Codec}, dtmf, AnswerDirection(c.Offer.Direction))
-	if err := c.sendAnswer(body, rs); err != nil {
+	body := SessionSDP(rs.LocalAddr(), c.sdpID, c.sdpVer, []Codec{c.Codec}, dtmf, AnswerDirection(c.Offer.Direction))
+	if err := c.sendAnswer(body, rs, dtmf); err != nil {
 		return nil, err
 	}
 	c.s.log.Info("sip: call answered", "call", c.callID, "from", c.From.Username, "to", c.Target, "codec", c.Codec.Name,
@@ -140,8 +110,11 @@ func (c *Call) Answer() (*RTPSession, error) {
 
 // sendAnswer sends the 200 with body, the call's media being rs (nil for a
 // WebRTC call, whose media is the app's peer connection), and keeps
-// sending it until the ACK. The call must be claimed (c.answered) already.
-func (c *Call) sendAnswer(body []byte, rs *RTPSession) error {
+// sending it until the ACK. The call must be claimed (claimAnswer) already.
+func (c *Call) sendAnswer(body []byte, rs *RTPSession, dtmf int) error {
+	// The phone may answer our offer held already (a=sendonly): it wants
+	// no media from us until it resumes.
+	held := c.Offer.Direction == SendOnly || c.Offer.Direction == Inactive
 	c.mu.Lock()
 	if c.ended { // cancelled or hung up meanwhile
 		c.mu.Unlock()
@@ -153,18 +126,37 @@ func (c *Call) sendAnswer(body []byte, rs *RTPSession) error {
 		c.respond(480, "Temporarily Unavailable", nil)
 		return errors.New("sip: call ended before the answer")
 	}
+	// From here on the call's end closes rs, and a hang-up sends BYE (up is
+	// set together with the check above: see Hangup).
 	c.rtp, c.up = rs, true
-	c.mu.Unlock()
+	c.heldByPeer = held
+	if rs != nil {
+		rs.SetPaused(held)
+	}
+	if rs != nil { // a WebRTC call cannot be refreshed by re-INVITE: no session timer of ours
+		c.timer.interval, c.timer.weRefresh = c.seInterval, c.seWeRefresh
+	}
 	res := c.response(200, "OK", body)
 	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	c.sessionHeaders(c.req, res)
+	c.mu.Unlock()
+	c.answered(rs, c.Codec, dtmf)
 	err := c.tx.Respond(res)
 	c.finalSet.Do(func() { close(c.final) })
 	if err != nil {
 		c.end(EndHangup)
 		return fmt.Errorf("sip: answer: %w", err)
 	}
+	c.mu.Lock()
+	c.arm()
+	c.mu.Unlock()
 	c.s.m.CallsAnswered.Add(1)
-	c.s.wg.Go(func() { c.retransmit2xx(res) })
+	c.s.wg.Go(func() {
+		if !c.s.retransmit2xx(c.req, res, c.byeReady, c.done) {
+			c.s.log.Info("sip: call hung up: the phone never acknowledged the answer", "call", c.callID)
+			c.hangup(EndNoAck) // the record's cause too
+		}
+	})
 	return nil
 }
 
@@ -176,49 +168,17 @@ func (c *Call) rtpPayloadTypes() []uint8 {
 	return pts
 }
 
-// retransmit2xx resends the 200 until the ACK comes (RFC 3261 13.3.1.4):
-// over UDP the transaction layer does not do it for a 2xx. Without an ACK
-// after 64*T1 the call is hung up.
-func (c *Call) retransmit2xx(res *sip.Response) {
-	interval := sip.T1
-	deadline := time.NewTimer(64 * sip.T1)
-	defer deadline.Stop()
-	reliable := c.req.Transport() != "UDP"
-	for {
-		t := time.NewTimer(interval)
-		select {
-		case <-c.ackCh:
-			t.Stop()
-			return
-		case <-c.s.stop:
-			t.Stop()
-			return
-		case <-deadline.C:
-			t.Stop()
-			c.s.log.Info("sip: call hung up: the phone never acknowledged the answer", "call", c.callID)
-			c.Hangup()
-			c.setReason(EndNoAck)
-			return
-		case <-t.C:
-			if !reliable {
-				c.s.writeResponse(c.req, res)
-			}
-			interval = min(2*interval, sip.T2)
-		}
-	}
-}
-
 // Reject refuses a call that is not answered yet with a final response,
 // e.g. 486 Busy Here, 480 Temporarily Unavailable, 404 Not Found, 603 Decline.
 // Once Answer has begun, the final response is its.
 func (c *Call) Reject(code int, reason string) {
-	c.mu.Lock()
-	if c.ended || c.answered {
-		c.mu.Unlock()
-		return
+	if c.claimAnswer() == nil { // holds the final response, as Answer does
+		c.refuse(code, reason)
 	}
-	c.answered = true // holds the final response, as Answer does
-	c.mu.Unlock()
+}
+
+// refuse sends the final response of a claimed call and ends it.
+func (c *Call) refuse(code int, reason string) {
 	c.respond(code, reason, nil)
 	c.end(EndRejected)
 }
@@ -226,66 +186,26 @@ func (c *Call) Reject(code int, reason string) {
 // Hangup ends the call: BYE when answered, 480 when still ringing.
 func (c *Call) Hangup() {
 	c.mu.Lock()
-	ended, answering := c.ended, c.answered
-	c.mu.Unlock()
 	switch {
-	case ended:
-	case !answering:
-		c.Reject(480, "Temporarily Unavailable")
-	case c.end(EndHangup):
+	case c.ended:
+		c.mu.Unlock()
+	case !c.answering:
+		c.answering = true // claimed here, so that no Answer slips in
+		c.mu.Unlock()
+		c.refuse(480, "Temporarily Unavailable")
+	default:
+		c.mu.Unlock()
 		// An answer under way either sent its 200 before this (up) or sees
 		// the call ended and answers 480 instead: up is settled once ended
 		// is set, because sendAnswer checks one and sets the other together.
-		c.mu.Lock()
-		up := c.up
-		c.mu.Unlock()
-		if up {
-			c.s.wg.Go(c.sendBye)
+		if c.end(EndHangup) {
+			c.mu.Lock()
+			up := c.up
+			c.mu.Unlock()
+			if up {
+				c.s.wg.Go(c.sendBye)
+			}
 		}
-	}
-}
-
-// sendBye sends BYE to the phone, to where its INVITE came from, once
-// the phone has acknowledged our 200 (RFC 3261 section 15: not before the
-// ACK, or the end of the 2xx retransmissions).
-func (c *Call) sendBye() {
-	select {
-	case <-c.ackCh:
-	case <-time.After(64 * sip.T1):
-	case <-c.s.stop:
-		c.s.calls.CompareAndDelete(c.callID, c)
-		return
-	}
-	c.s.calls.CompareAndDelete(c.callID, c)
-	c.mu.Lock()
-	c.cseq++
-	cseq := c.cseq
-	c.mu.Unlock()
-	target := c.req.Recipient
-	if ct := c.req.Contact(); ct != nil {
-		target = ct.Address
-	}
-	bye := sip.NewRequest(sip.BYE, target)
-	from := &sip.FromHeader{Address: c.req.To().Address}
-	from.Params.Add("tag", c.toTag)
-	bye.AppendHeader(from)
-	to := &sip.ToHeader{Address: c.req.From().Address, Params: c.req.From().Params.Clone()}
-	bye.AppendHeader(to)
-	callID := sip.CallIDHeader(c.callID)
-	bye.AppendHeader(&callID)
-	bye.AppendHeader(&sip.CSeqHeader{SeqNo: cseq, MethodName: sip.BYE})
-	bye.AppendHeader(sip.NewHeader("Max-Forwards", "70"))
-	bye.SetTransport(c.req.Transport())
-	bye.SetDestination(c.req.Source())
-	bye.AppendHeader(sip.NewHeader("User-Agent", c.s.cfg.UserAgent))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	res, err := c.s.client.Do(ctx, bye)
-	switch {
-	case err != nil || res == nil: // sipgo returns neither when the server closes
-		c.s.log.Info("sip: BYE to the phone got no answer", "call", c.callID, "err", err)
-	case res.StatusCode >= 300:
-		c.s.log.Info("sip: BYE to the phone refused", "call", c.callID, "status", res.StatusCode)
 	}
 }
 
@@ -293,12 +213,12 @@ func (c *Call) response(code int, reason string, body []byte) *sip.Response {
 	res := sip.NewResponseFromRequest(c.req, code, reason, body)
 	if to := res.To(); to != nil {
 		if _, ok := to.Params.Get("tag"); !ok {
-			to.Params.Add("tag", c.toTag)
+			to.Params.Add("tag", c.localTag)
 		}
 	}
 	res.AppendHeader(sip.NewHeader("Server", c.s.cfg.UserAgent))
 	if code >= 180 && code < 300 {
-		res.AppendHeader(&sip.ContactHeader{Address: c.local})
+		res.AppendHeader(&sip.ContactHeader{Address: c.contact})
 		res.AppendHeader(sip.NewHeader("Allow", allowed))
 	}
 	return res
@@ -309,43 +229,13 @@ func (c *Call) respond(code int, reason string, body []byte) {
 		c.s.log.Debug("sip: call response failed", "call", c.callID, "code", code, "err", err)
 	}
 	if code >= 200 {
+		c.mu.Lock()
+		if c.rec.Status == 0 {
+			c.rec.Status = code
+		}
+		c.mu.Unlock()
 		c.finalSet.Do(func() { close(c.final) })
 	}
-}
-
-func (c *Call) setReason(r string) {
-	c.mu.Lock()
-	c.reason = r
-	c.mu.Unlock()
-}
-
-// end marks the call ended once, closes its media and forgets it.
-func (c *Call) end(reason string) bool {
-	c.mu.Lock()
-	if c.ended {
-		c.mu.Unlock()
-		return false
-	}
-	c.ended, c.reason = true, reason
-	rs, up := c.rtp, c.up
-	c.mu.Unlock()
-	close(c.done)
-	if rs != nil {
-		rs.Close()
-	}
-	select {
-	case <-c.ackCh:
-		c.s.calls.CompareAndDelete(c.callID, c)
-	default:
-		if !up {
-			c.s.calls.CompareAndDelete(c.callID, c)
-		}
-		// else: answered but not acknowledged yet: the ACK must still find
-		// the call, before sendBye (which forgets it) may send the BYE.
-	}
-	c.s.activeCalls.Add(-1)
-	c.s.log.Info("sip: call ended", "call", c.callID, "from", c.From.Username, "to", c.Target, "reason", reason)
-	return true
 }
 
 // onInvite handles a new call from a phone. Without Config.OnCall, calls
@@ -361,10 +251,8 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if to := req.To(); to != nil {
 		if _, inDialog := to.Params.Get("tag"); inDialog {
-			// A re-INVITE (hold, a new address): not handled yet. 488 keeps
-			// the current session as it is (RFC 3261 14.2).
-			s.log.Info("sip: re-INVITE refused: not supported yet", "call", callID(req), "source", req.Source())
-			s.respond(req, tx, 488, "Not Acceptable Here")
+			// A re-INVITE: hold, resume, a new address, a refresh.
+			s.onReInvite(req, tx)
 			return
 		}
 	}
@@ -394,25 +282,55 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if err == nil {
 		codec, err = Negotiate(offer, PassthroughCodecs)
 	}
+	// refused records an authenticated call refused before it began.
+	refused := func(code int) {
+		now := s.cfg.Now()
+		s.emitRecord(CallRecord{CallID: callID(req), Direction: RecordInbound, From: acct.Username, FromName: fromName(req),
+			To: target, Started: now, Ended: now, Outcome: outcomeOf(false, code, EndRejected), Status: code, Cause: EndRejected})
+	}
 	if err != nil {
 		s.log.Info("sip: call refused: no usable media offer", "from", acct.Username, "to", truncate(target, 64),
 			"source", req.Source(), "err", err)
 		s.respond(req, tx, 488, "Not Acceptable Here")
+		refused(488)
 		return
 	}
 	if offer.Addr.Port() == 0 {
 		s.respond(req, tx, 488, "Not Acceptable Here")
+		refused(488)
 		return
+	}
+	seInterval, seWeRefresh, tooBrief := s.inviteTimer(req)
+	if tooBrief {
+		s.respond(req, tx, 422, "Session Interval Too Small",
+			sip.NewHeader("Min-SE", fmt.Sprintf("%d", int(s.cfg.MinSessionExpires/time.Second))))
+		return // the phone retries with a longer interval: the same call
 	}
 	if int(s.activeCalls.Load()) >= s.cfg.MaxCalls {
 		s.log.Warn("sip: call refused: at capacity", "from", acct.Username, "max_calls", s.cfg.MaxCalls)
 		s.respond(req, tx, 503, "Service Unavailable", sip.NewHeader("Retry-After", "30"))
+		refused(503)
 		return
 	}
-	c := &Call{s: s, req: req, tx: tx, callID: callID(req), From: acct, Target: target, Trunk: trunk, Codec: codec, Offer: offer,
-		toTag: sip.GenerateTagN(16), cseq: 1, done: make(chan struct{}), ackCh: make(chan struct{}),
-		final: make(chan struct{})}
-	c.local = s.localContact(req, target)
+	c := &Call{dialog: newDialog(s, callID(req), RecordInbound), req: req, tx: tx, From: acct, Target: target, Trunk: trunk,
+		Codec: codec, Offer: offer, seInterval: seInterval, seWeRefresh: seWeRefresh, final: make(chan struct{})}
+	c.forget = func() { s.calls.CompareAndDelete(c.callID, c) }
+	// The dialog: we are the To side; requests go to the phone's Contact,
+	// sent where its INVITE came from, over the same connection.
+	c.local, c.localTag = req.To().Address, sip.GenerateTagN(16)
+	c.remote = req.From().Address
+	c.remoteTag, _ = req.From().Params.Get("tag")
+	c.target = req.Recipient
+	if ct := req.Contact(); ct != nil {
+		c.target = ct.Address
+	}
+	c.dest, c.transport = req.Source(), req.Transport()
+	c.contact = s.localContact(req, target)
+	c.cseq = 1
+	if h := req.CSeq(); h != nil {
+		c.peerCSeq = h.SeqNo
+	}
+	c.rec.From, c.rec.FromName, c.rec.To = acct.Username, fromName(req), target
 	if _, dup := s.calls.LoadOrStore(c.callID, c); dup {
 		// A retransmission would have been absorbed by the transaction
 		// layer; this is a second INVITE with the same Call-ID.
@@ -449,8 +367,11 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
-// onAck confirms an answered call.
+// onAck confirms an answered call, or our answer to a re-INVITE.
 func (s *Server) onAck(req *sip.Request, _ sip.ServerTransaction) {
+	if d := s.dialogOf(req); d != nil && d.onAckInDialog(req) {
+		return
+	}
 	v, ok := s.calls.Load(callID(req))
 	if !ok {
 		return
@@ -463,8 +384,16 @@ func (s *Server) onAck(req *sip.Request, _ sip.ServerTransaction) {
 	}
 	c.mu.Unlock()
 	if first {
-		close(c.ackCh)
+		close(c.byeReady)
 	}
+}
+
+// fromName is the display name of a request's From.
+func fromName(req *sip.Request) string {
+	if f := req.From(); f != nil {
+		return truncate(f.DisplayName, 128)
+	}
+	return ""
 }
 
 // onBye ends a call the phone hangs up.
@@ -486,18 +415,12 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c := v.(*Call)
 	// Only the phone of the dialog may end it: its tag is the INVITE's From tag.
-	if f, t := req.From(), c.req.From(); f == nil || t == nil || !sameTag(f, t) {
+	if !c.fromPeer(req) {
 		s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
 		return
 	}
 	s.respond(req, tx, 200, "OK")
 	c.end(EndRemoteBye)
-}
-
-func sameTag(a *sip.FromHeader, b *sip.FromHeader) bool {
-	ta, _ := a.Params.Get("tag")
-	tb, _ := b.Params.Get("tag")
-	return ta != "" && ta == tb
 }
 
 func callID(req *sip.Request) string {

@@ -119,6 +119,20 @@ type Config struct {
 	// Retry-After. Default 500.
 	MaxCalls int
 
+	// MediaTimeout hangs up an answered call (not on hold) whose phone
+	// sends no RTP or RTCP for this long, with cause "media-timeout": a
+	// phone that lost power or network never sends BYE. Default 30 s;
+	// negative turns the check off.
+	MediaTimeout time.Duration
+	// SessionExpires is the session timer interval (RFC 4028) we ask for
+	// and accept at most; phones that support timers refresh calls within
+	// it, or we refresh them, and a call nobody refreshes is hung up with
+	// cause "session-expired". Default 30 minutes; negative turns session
+	// timers off. MinSessionExpires is the shortest interval we accept
+	// (shorter ones get 422 with Min-SE); default 90 s, RFC 4028's minimum.
+	SessionExpires    time.Duration
+	MinSessionExpires time.Duration
+
 	// WebSocketClientAddr, when set, gives the client's address of a SIP
 	// over WebSocket request, e.g. from X-Forwarded-For behind a trusted
 	// proxy; rate limits and blocks apply to that address. When nil or
@@ -158,6 +172,9 @@ func (c Config) WithDefaults() Config {
 	def(&c.FailureWindow, time.Minute)
 	def(&c.BlockTime, 15*time.Minute)
 	def(&c.UserLockTime, 5*time.Minute)
+	def(&c.MediaTimeout, 30*time.Second)
+	def(&c.SessionExpires, 30*time.Minute)
+	def(&c.MinSessionExpires, 90*time.Second)
 	defInt(&c.MaxBindings, 10)
 	defInt(&c.MaxMessageSize, 16<<10)
 	defInt(&c.RequestsPerSecond, 50)
@@ -242,6 +259,11 @@ func (c Config) Validate() error {
 	}
 	if c.FailureWindow <= 0 || c.BlockTime <= 0 || c.UserLockTime <= 0 {
 		bad("sip: the failure window, block time and user lock time must be positive")
+	}
+	if c.SessionExpires > 0 && (c.MinSessionExpires < time.Second || c.SessionExpires < c.MinSessionExpires ||
+		c.SessionExpires%time.Second != 0 || c.MinSessionExpires%time.Second != 0) {
+		bad("sip: session timers must satisfy 1s <= min (%s) <= session expires (%s), in whole seconds",
+			c.MinSessionExpires, c.SessionExpires)
 	}
 	return errors.Join(errs...)
 }

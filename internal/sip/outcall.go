@@ -9,8 +9,9 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"sync"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -57,14 +58,29 @@ type DialRequest struct {
 	// OnProgress, when set, is called for each provisional response above
 	// 100 (180 Ringing, 183 Session Progress). It must not block.
 	OnProgress func(status int)
+	// OnEarly, when set, is called once (before OnProgress of the same
+	// response) when a provisional response brings SDP: early media, the
+	// callee's ringback or announcements. Its RTP session is the call's;
+	// Dial closes it when the call is not answered. It must not block.
+	OnEarly func(EarlyMedia)
+}
+
+// EarlyMedia is the media of a call to a phone before its answer: a 183
+// (or 180) Session Progress with SDP. RTP is the call's RTP socket (the
+// same one OutCall.RTP returns once answered), set to the phone's early
+// address; DTMF is its telephone-event payload type, -1 when none.
+type EarlyMedia struct {
+	RTP   *RTPSession
+	Codec Codec
+	DTMF  int
 }
 
 // OutCall is an answered call to a phone. Its methods may be called from
-// any goroutine.
+// any goroutine; the call control methods (Hold, Resume, Transfer, OnHold,
+// OnRefer, ...) are its dialog's, shared with Call.
 type OutCall struct {
-	s      *Server
-	sess   *sipgo.DialogClientSession
-	callID string
+	dialog
+	sess *sipgo.DialogClientSession
 
 	// To is the account called; Binding the registration used.
 	To      string
@@ -76,76 +92,14 @@ type OutCall struct {
 	// Answer is the answer as parsed.
 	Codec  Codec
 	Answer MediaDescription
-
-	mu     sync.Mutex
-	rtp    *RTPSession
-	ended  bool
-	reason string
-	done   chan struct{}
-}
-
-// Done is closed when the call has ended.
-func (c *OutCall) Done() <-chan struct{} { return c.done }
-
-// RTP is the call's media socket.
-func (c *OutCall) RTP() *RTPSession { return c.rtp }
-
-// EndReason says why the call ended (one of the End constants); "" while it lasts.
-func (c *OutCall) EndReason() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.reason
 }
 
 // Hangup sends BYE and ends the call.
-func (c *OutCall) Hangup() {
-	if !c.end(EndHangup) {
-		return
-	}
-	c.s.wg.Go(c.sendBye)
-}
-
-func (c *OutCall) sendBye() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.sess.Bye(ctx); err != nil {
-		c.s.log.Info("sip: BYE to the phone failed", "call", c.callID, "err", err)
-	}
-}
-
-// end marks the call ended once and closes its media.
-func (c *OutCall) end(reason string) bool {
-	c.mu.Lock()
-	if c.ended {
-		c.mu.Unlock()
-		return false
-	}
-	c.ended, c.reason = true, reason
-	rs := c.rtp
-	c.mu.Unlock()
-	close(c.done)
-	if rs != nil {
-		rs.Close()
-	}
-	c.s.outCalls.CompareAndDelete(c.callID, c)
-	c.s.activeCalls.Add(-1)
-	c.s.log.Info("sip: call to phone ended", "call", c.callID, "to", c.To, "reason", reason)
-	return true
-}
+func (c *OutCall) Hangup() { c.hangup(EndHangup) }
 
 // remoteBye ends the call the phone hung up, if req is that phone's BYE.
 func (c *OutCall) remoteBye(req *sip.Request) bool {
-	res := c.sess.InviteResponse
-	if res == nil {
-		return false
-	}
-	to, from := res.To(), req.From()
-	if to == nil || from == nil {
-		return false
-	}
-	want, _ := to.Params.Get("tag")
-	got, _ := from.Params.Get("tag")
-	if want == "" || want != got {
+	if !c.fromPeer(req) {
 		return false
 	}
 	c.end(EndRemoteBye)
@@ -157,6 +111,7 @@ func (c *OutCall) remoteBye(req *sip.Request) bool {
 func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutCall, error) {
 	bs := s.loc.lookup(r.Username, s.cfg.Now())
 	if len(bs) == 0 {
+		s.emitRecord(failedDial(s.dialRecord(r.FromUser, r.FromDisplay, r.Username, ""), ErrNotRegistered, s.cfg.Now()))
 		return nil, ErrNotRegistered
 	}
 	b := bs[0]
@@ -164,9 +119,56 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutCall, error) {
 	if err := sip.ParseUri(b.Contact, &target); err != nil {
 		return nil, fmt.Errorf("sip: the binding of %s: %w", r.Username, err)
 	}
+	media := s.mediaIPFor(b.Source)
+	contact := s.contactFor(b.Transport, media, r.FromUser)
+	req := sip.NewRequest(sip.INVITE, target)
+	from := &sip.FromHeader{DisplayName: cleanDisplayName(r.FromDisplay), Address: sip.Uri{Scheme: "sip", User: r.FromUser, Host: s.cfg.Realm}}
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: r.Username, Host: s.cfg.Realm}})
+	s.toBinding(req, b)
+	return s.dial(ctx, req, outgoing{DialRequest: r, label: r.Username, binding: b, media: media, contact: contact,
+		dest: b.Source, transport: b.Transport})
+}
+
+// outgoing is where a call out goes, beyond its INVITE: what Dial and
+// DialTrunk hand to dial.
+type outgoing struct {
+	DialRequest                     // codecs, callbacks, From for the record
+	label       string              // whom we call: OutCall.To and the record's To
+	binding     Binding             // the registration rung (Dial)
+	trunk       string              // the trunk's id (DialTrunk)
+	media       netip.Addr          // our SDP address
+	contact     sip.Uri             // our Contact
+	dest        string              // where in-dialog requests go
+	transport   string              // and how
+	auth        sipgo.AnswerOptions // credentials for a challenge (trunks)
+}
+
+// dialRecord starts the record of a call out.
+func (s *Server) dialRecord(fromUser, fromName, to, trunk string) CallRecord {
+	// Its Call-ID is the INVITE's once there is one; a call refused before
+	// that (at capacity) gets one of its own, so records stay distinct.
+	return CallRecord{CallID: sip.GenerateTagN(16) + "@" + s.cfg.Realm, Direction: RecordOutbound, From: fromUser,
+		FromName: fromName, To: to, Trunk: trunk, Started: s.cfg.Now()}
+}
+
+// dial offers our media in req (its Request-URI, From and To set, its
+// destination chosen), sends it and waits for the answer: the part of a
+// call out that does not depend on where it goes.
+func (s *Server) dial(ctx context.Context, req *sip.Request, o outgoing) (_ *OutCall, err error) {
+	r := o.DialRequest
+	// A call that is not answered gets its record here; an answered one
+	// when it ends.
+	rec := s.dialRecord(r.FromUser, r.FromDisplay, o.label, o.trunk)
+	callRecords := false // once the OutCall exists, its end gives the record
+	defer func() {
+		if err != nil && !callRecords {
+			s.emitRecord(failedDial(rec, err, s.cfg.Now()))
+		}
+	}()
 	if int(s.activeCalls.Add(1)) > s.cfg.MaxCalls {
 		s.activeCalls.Add(-1)
-		s.log.Warn("sip: call to phone refused: at capacity", "to", r.Username, "max_calls", s.cfg.MaxCalls)
+		s.log.Warn("sip: call out refused: at capacity", "to", o.label, "max_calls", s.cfg.MaxCalls)
 		return nil, &DialError{Status: 503, Reason: "Service Unavailable"}
 	}
 	counted := true
@@ -177,8 +179,7 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutCall, error) {
 	}()
 	s.m.CallAttempts.Add(1)
 
-	media := s.mediaIPFor(b.Source)
-	rs, err := s.openRTP(media)
+	rs, err := s.openRTP(o.media)
 	if err != nil {
 		return nil, err
 	}
@@ -194,25 +195,20 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutCall, error) {
 	if len(codecs) == 0 {
 		codecs = PassthroughCodecs
 	}
-	body := SessionSDP(rs.LocalAddr(), binary.BigEndian.Uint64(sid[:])>>2, 1, codecs, int(offerDTMF), SendRecv)
-
-	contact := s.contactFor(b.Transport, media, r.FromUser)
-	req := sip.NewRequest(sip.INVITE, target)
-	from := &sip.FromHeader{DisplayName: r.FromDisplay, Address: sip.Uri{Scheme: "sip", User: r.FromUser, Host: s.cfg.Realm}}
+	from := req.From()
 	from.Params = sip.NewParams()
-	from.Params.Add("tag", sip.GenerateTagN(16))
-	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: r.Username, Host: s.cfg.Realm}})
-	req.AppendHeader(&sip.ContactHeader{Address: contact})
+	fromTag := sip.GenerateTagN(16)
+	from.Params.Add("tag", fromTag)
+	req.AppendHeader(&sip.ContactHeader{Address: o.contact})
 	req.AppendHeader(sip.NewHeader("Allow", allowed))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.SetBody(body)
-	s.toBinding(req, b)
+	req.SetBody(SessionSDP(rs.LocalAddr(), binary.BigEndian.Uint64(sid[:])>>2, 1, codecs, int(offerDTMF), SendRecv))
+	s.dialTimerHeaders(req)
 
-	dua := sipgo.DialogUA{Client: s.client, ContactHDR: sip.ContactHeader{Address: contact}, RewriteContact: true}
+	dua := sipgo.DialogUA{Client: s.client, ContactHDR: sip.ContactHeader{Address: o.contact}, RewriteContact: true}
 	sess, err := dua.WriteInvite(context.Background(), req)
 	if err != nil {
-		return nil, fmt.Errorf("sip: invite %s: %w", r.Username, err)
+		return nil, fmt.Errorf("sip: invite %s: %w", o.label, err)
 	}
 	defer func() {
 		if !keepRTP {
@@ -220,8 +216,12 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutCall, error) {
 		}
 	}()
 	id := callID(req)
-	s.log.Info("sip: calling a phone", "call", id, "to", r.Username, "from", r.FromUser, "destination", b.Source,
-		"transport", b.Transport)
+	rec.CallID = id
+	log := s.log.With("call", id, "to", o.label)
+	if o.trunk != "" {
+		log = log.With("trunk", o.trunk)
+	}
+	log.Info("sip: calling out", "from", r.FromUser, "destination", req.Destination(), "transport", req.Transport())
 
 	// The server closing cancels the call too.
 	wctx, cancel := context.WithCancel(ctx)
@@ -234,12 +234,20 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutCall, error) {
 		}
 	}()
 
-	err = sess.WaitAnswer(wctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
+	var early *EarlyMedia
+	opts := o.auth
+	opts.OnResponse = func(res *sip.Response) error {
+		if res.StatusCode > 100 && res.StatusCode < 200 && early == nil && len(res.Body()) > 0 {
+			if early = s.earlyMedia(id, rs, res); early != nil && r.OnEarly != nil {
+				r.OnEarly(*early)
+			}
+		}
 		if res.StatusCode > 100 && res.StatusCode < 200 && r.OnProgress != nil {
 			r.OnProgress(res.StatusCode)
 		}
 		return nil
-	}})
+	}
+	err = sess.WaitAnswer(wctx, opts)
 	answered := err == nil
 	if !answered && wctx.Err() != nil && sess.InviteResponse != nil && sess.InviteResponse.IsSuccess() {
 		// The 200 crossed our CANCEL: confirm the dialog, then end it.
@@ -255,13 +263,13 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutCall, error) {
 		var dr *sipgo.ErrDialogResponse
 		switch {
 		case wctx.Err() != nil:
-			s.log.Info("sip: call to phone cancelled", "call", id, "to", r.Username)
+			log.Info("sip: call out cancelled")
 			return nil, ErrDialCancelled
 		case errors.As(err, &dr):
-			s.log.Info("sip: call to phone refused", "call", id, "to", r.Username, "status", dr.Res.StatusCode)
+			log.Info("sip: call out refused", "status", dr.Res.StatusCode)
 			return nil, &DialError{Status: dr.Res.StatusCode, Reason: dr.Res.Reason}
 		default:
-			s.log.Info("sip: call to phone got no answer", "call", id, "to", r.Username, "err", err)
+			log.Info("sip: call out got no answer", "err", err)
 			return nil, &DialError{Status: 408, Reason: "Request Timeout"}
 		}
 	}
@@ -280,7 +288,7 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutCall, error) {
 	}
 	if err != nil {
 		// Confirm the dialog (a 2xx must be acknowledged), then end it.
-		s.log.Info("sip: call to phone: unusable answer", "call", id, "to", r.Username, "err", err)
+		log.Info("sip: call out: unusable answer", "err", err)
 		if sess.Ack(context.Background()) == nil {
 			bctx, bcancel := context.WithTimeout(context.Background(), 10*time.Second)
 			sess.Bye(bctx)
@@ -288,25 +296,115 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutCall, error) {
 		}
 		return nil, &DialError{Status: 488, Reason: "Not Acceptable Here"}
 	}
-	rs.totals = s.m
 	pts := []uint8{codec.PayloadType}
 	if ans.HasDTMF {
 		pts = append(pts, ans.DTMF)
 	}
 	rs.SetRemote(ans.Addr, pts...)
-	c := &OutCall{s: s, sess: sess, callID: id, To: r.Username, Binding: b, Codec: codec, Answer: ans, rtp: rs,
-		done: make(chan struct{})}
+	if early != nil && early.Codec.Name != codec.Name {
+		// The bridge joined with the early codec; the answer's wins.
+		log.Warn("sip: the phone answered with another codec than its early media", "early", early.Codec.Name, "codec", codec.Name)
+	}
+	c := &OutCall{dialog: newDialog(s, id, RecordOutbound), sess: sess, To: o.label, Binding: o.binding, Trunk: o.trunk,
+		Codec: codec, Answer: ans}
+	c.rec = rec
+	c.forget = func() { s.outCalls.CompareAndDelete(id, c) }
+	close(c.byeReady) // our ACK goes right away
+	// The dialog: we are the From side; requests go to the phone's
+	// Contact, sent the way the INVITE went.
+	c.local, c.localTag = from.Address, fromTag
+	c.remote = res.To().Address
+	c.remoteTag, _ = res.To().Params.Get("tag")
+	c.target = req.Recipient
+	if ct := res.Contact(); ct != nil {
+		c.target = ct.Address
+	}
+	c.dest, c.transport, c.contact = o.dest, o.transport, o.contact
+	if h := req.CSeq(); h != nil {
+		c.cseq = h.SeqNo
+	}
+	dtmf := -1
+	if ans.HasDTMF {
+		dtmf = int(ans.DTMF)
+	}
+	if ans.Direction == SendOnly || ans.Direction == Inactive {
+		c.heldByPeer = true
+		rs.SetPaused(true)
+	}
+	c.answered(rs, codec, dtmf)
+	c.answerTimer(res)
 	s.outCalls.Store(id, c)
+	keepRTP, counted, callRecords = true, false, true // the call owns them now: its end releases them
 	if err := sess.Ack(context.Background()); err != nil {
-		s.outCalls.Delete(id)
-		s.log.Info("sip: call to phone: ACK failed", "call", id, "err", err)
+		log.Info("sip: call out: ACK failed", "err", err)
+		c.end(EndFailed)
 		return nil, &DialError{Status: 500, Reason: "ACK failed"}
 	}
-	keepRTP, counted = true, false
 	s.m.CallsAnswered.Add(1)
-	s.log.Info("sip: phone answered", "call", id, "to", r.Username, "codec", codec.Name,
-		"rtp_local", rs.LocalAddr().String(), "rtp_remote", ans.Addr.String())
+	log.Info("sip: call out answered", "codec", codec.Name, "rtp_local", rs.LocalAddr().String(), "rtp_remote", ans.Addr.String())
 	return c, nil
+}
+
+// cleanDisplayName makes a display name safe in a quoted From: sipgo
+// writes it between quotes as it is, so a quote or backslash (a visitor
+// may name themselves anything) could forge another caller.
+func cleanDisplayName(name string) string {
+	name = strings.Map(func(r rune) rune {
+		if r == '"' || r == '\\' || r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(name, ""))
+	if len(name) > 64 {
+		name = name[:64]
+		for !utf8.ValidString(name) {
+			name = name[:len(name)-1]
+		}
+	}
+	return name
+}
+
+// earlyMedia points rs at the SDP of a provisional response (early media);
+// nil when the SDP is unusable (the call goes on without early media).
+func (s *Server) earlyMedia(id string, rs *RTPSession, res *sip.Response) *EarlyMedia {
+	md, err := ParseSDP(res.Body())
+	var codec Codec
+	if err == nil {
+		codec, err = Negotiate(md, PassthroughCodecs)
+	}
+	if err == nil && md.Addr.Port() == 0 {
+		err = ErrNoAudio
+	}
+	if err != nil {
+		s.log.Info("sip: early media ignored: unusable SDP", "call", id, "status", res.StatusCode, "err", err)
+		return nil
+	}
+	pts := []uint8{codec.PayloadType}
+	dtmf := -1
+	if md.HasDTMF {
+		pts, dtmf = append(pts, md.DTMF), int(md.DTMF)
+	}
+	rs.SetRemote(md.Addr, pts...)
+	s.log.Info("sip: early media from the phone", "call", id, "status", res.StatusCode, "codec", codec.Name,
+		"rtp_remote", md.Addr.String())
+	return &EarlyMedia{RTP: rs, Codec: codec, DTMF: dtmf}
+}
+
+// failedDial is the record of a call to a phone that was not answered.
+func failedDial(rec CallRecord, err error, now time.Time) CallRecord {
+	rec.Ended, rec.Cause, rec.Status = now, EndFailed, 0
+	var de *DialError
+	switch {
+	case errors.Is(err, ErrDialCancelled):
+		rec.Cause, rec.Status = EndCancelled, 487
+	case errors.As(err, &de):
+		rec.Status = de.Status
+		if de.Status >= 300 && de.Status != 408 && de.Status != 488 && de.Status < 500 || de.Status >= 600 {
+			rec.Cause = EndRejected
+		}
+	}
+	rec.Outcome = outcomeOf(false, rec.Status, rec.Cause)
+	return rec
 }
 
 // offerDTMF is the telephone-event payload type in our offers.
@@ -315,10 +413,17 @@ const offerDTMF = 101
 // openRTP opens a call's RTP socket in the configured range, announcing media.
 func (s *Server) openRTP(media netip.Addr) (*RTPSession, error) {
 	host, _, _ := net.SplitHostPort(s.cfg.RTPBindAddr)
+	var rs *RTPSession
+	var err error
 	if s.cfg.RTPPortMin != 0 {
-		return ListenRTPIn(host, s.cfg.RTPPortMin, s.cfg.RTPPortMax, media)
+		rs, err = ListenRTPIn(host, s.cfg.RTPPortMin, s.cfg.RTPPortMax, media)
+	} else {
+		rs, err = ListenRTP(s.cfg.RTPBindAddr, media)
 	}
-	return ListenRTP(s.cfg.RTPBindAddr, media)
+	if err == nil {
+		rs.totals = s.m // before any reader starts: early media may start one
+	}
+	return rs, err
 }
 
 // contactFor is our Contact for a dialog over transport with a peer that

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtp"
 )
@@ -34,6 +35,13 @@ type RTPSession struct {
 	candSeq   uint16
 	candCount int
 	payloads  map[uint8]bool // accepted payload types; nil accepts all
+	audioPT   int            // the codec's payload type (the first given to SetRemote), -1 when unknown
+	stats     rtpStats
+
+	created time.Time    // for arrival times (monotonic)
+	lastIn  atomic.Int64 // when the peer last sent RTP or RTCP, as time since created
+	paused  atomic.Bool  // the peer does not want our media (it put the call on hold): WriteRTP drops
+	onKey   atomic.Pointer[func(DTMFEvent)]
 
 	PacketsIn  atomic.Uint64 // accepted RTP packets
 	PacketsOut atomic.Uint64
@@ -61,7 +69,7 @@ func ListenRTP(addr string, external netip.Addr) (*RTPSession, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sip: listen rtp: %w", err)
 	}
-	return &RTPSession{conn: c, external: external, done: make(chan struct{})}, nil
+	return &RTPSession{conn: c, external: external, done: make(chan struct{}), audioPT: -1, created: time.Now()}, nil
 }
 
 // ListenRTPIn opens an RTP socket on host at a free even port (RFC 3550
@@ -104,12 +112,20 @@ func (s *RTPSession) SetRemote(addr netip.AddrPort, payloadTypes ...uint8) {
 	s.signalled, s.peer, s.learned = addr, addr, false
 	s.candidate, s.candCount = netip.AddrPort{}, 0
 	s.payloads = nil
+	s.audioPT = -1
 	if len(payloadTypes) > 0 {
+		s.audioPT = int(payloadTypes[0])
 		s.payloads = map[uint8]bool{}
 		for _, pt := range payloadTypes {
 			s.payloads[pt] = true
 		}
 	}
+}
+
+func (s *RTPSession) signalledAddr() netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.signalled
 }
 
 // Peer returns where packets are sent, and whether it was learned from
@@ -140,6 +156,15 @@ func (s *RTPSession) Start(onPacket func(*rtp.Packet)) {
 				continue
 			}
 			from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+			if isRTCP(buf[:n]) {
+				// RTCP multiplexed on the RTP port (RFC 5761): not
+				// media, but it shows the peer is alive.
+				if s.fromPeerIP(from) {
+					s.lastIn.Store(int64(time.Since(s.created)))
+				}
+				s.Dropped.Add(1)
+				continue
+			}
 			if err := p.Unmarshal(buf[:n]); err != nil || p.Version != 2 {
 				s.Dropped.Add(1)
 				continue
@@ -167,10 +192,15 @@ func (s *RTPSession) accept(from netip.AddrPort, p *rtp.Packet) bool {
 		return false
 	}
 	if s.learned {
-		return from == s.peer
+		if from != s.peer {
+			return false
+		}
+		s.count(p)
+		return true
 	}
 	if from.Addr() == s.signalled.Addr() {
 		s.peer, s.learned = from, true
+		s.count(p)
 		return true
 	}
 	if from == s.candidate && p.SequenceNumber == s.candSeq+1 {
@@ -181,9 +211,70 @@ func (s *RTPSession) accept(from netip.AddrPort, p *rtp.Packet) bool {
 	s.candSeq = p.SequenceNumber
 	if s.candCount >= probation {
 		s.peer, s.learned = from, true
+		s.count(p)
 		return true
 	}
 	return false
+}
+
+// count updates the statistics and the liveness clock for an accepted
+// packet; s.mu is held.
+func (s *RTPSession) count(p *rtp.Packet) {
+	now := time.Since(s.created)
+	s.lastIn.Store(int64(now))
+	s.stats.update(&p.Header, now, 8000, int(p.PayloadType) == s.audioPT)
+}
+
+// isRTCP tells RTCP from RTP on a shared port (RFC 5761 section 4):
+// RTCP packet types 200-204 fall where RTP would have payload types 72-76.
+func isRTCP(b []byte) bool {
+	return len(b) >= 8 && b[0]>>6 == 2 && b[1] >= 200 && b[1] <= 204
+}
+
+func (s *RTPSession) fromPeerIP(from netip.AddrPort) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return from.Addr() == s.peer.Addr() || from.Addr() == s.signalled.Addr()
+}
+
+// Stats returns the call's media statistics so far. The clock rate of
+// every codec we pass (G.711, G.722's RTP clock) is 8000 Hz.
+func (s *RTPSession) Stats() RTPStats {
+	s.mu.Lock()
+	recv, lost, jitter := s.stats.snapshot(8000)
+	s.mu.Unlock()
+	return RTPStats{PacketsSent: s.PacketsOut.Load(), PacketsReceived: recv, PacketsLost: lost, JitterMillis: jitter}
+}
+
+// SinceLastPacket is how long ago the peer last sent RTP or RTCP (or the
+// session opened, when it never did).
+func (s *RTPSession) SinceLastPacket() time.Duration {
+	return time.Since(s.created) - time.Duration(s.lastIn.Load())
+}
+
+// SetPaused stops (true) or resumes what WriteRTP sends: a peer that
+// holds the call (a=sendonly, inactive) wants no media from us.
+func (s *RTPSession) SetPaused(paused bool) { s.paused.Store(paused) }
+
+// OnSignalledKey sets what is told of key presses that came by signalling
+// (SIP INFO) rather than in the RTP stream; the media bridge sets it to
+// report them like RFC 4733 keys and to relay them in band. nil: nothing.
+func (s *RTPSession) OnSignalledKey(f func(DTMFEvent)) {
+	if f == nil {
+		s.onKey.Store(nil)
+		return
+	}
+	s.onKey.Store(&f)
+}
+
+// signalledKey hands a key press from SIP INFO to whoever listens.
+func (s *RTPSession) signalledKey(e DTMFEvent) bool {
+	f := s.onKey.Load()
+	if f == nil {
+		return false
+	}
+	(*f)(e)
+	return true
 }
 
 // CountKeys adds n key presses (RFC 4733 events, detected by whoever
@@ -202,6 +293,9 @@ func (s *RTPSession) CountKeys(in bool, n int) {
 
 // WriteRTP sends p to the peer.
 func (s *RTPSession) WriteRTP(p *rtp.Packet) error {
+	if s.paused.Load() {
+		return nil
+	}
 	peer, _ := s.Peer()
 	if !peer.IsValid() || peer.Port() == 0 {
 		return errors.New("sip: rtp peer unknown")
@@ -220,9 +314,15 @@ func (s *RTPSession) WriteRTP(p *rtp.Packet) error {
 	return nil
 }
 
+// Done is closed when the session is closed.
+func (s *RTPSession) Done() <-chan struct{} { return s.done }
+
 // Close closes the socket and waits for the reader.
 func (s *RTPSession) Close() error {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.done)
+	}
 	s.closed = true
 	s.mu.Unlock()
 	err := s.conn.Close()

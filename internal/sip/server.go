@@ -29,7 +29,7 @@ import (
 )
 
 // allowed is the Allow header we send: the methods we answer.
-const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER"
+const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, REFER, NOTIFY, UPDATE"
 
 // Server is a running SIP server. Create it with New; it listens from then
 // until Close.
@@ -123,6 +123,7 @@ func New(cfg Config) (*Server, error) {
 	s.srv.OnInvite(s.onInvite)
 	s.srv.OnAck(s.onAck)
 	s.srv.OnBye(s.onBye)
+	s.registerDialogHandlers()
 	s.srv.OnNoRoute(s.onNoRoute)
 
 	if err := s.listen(); err != nil {

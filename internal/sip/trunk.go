@@ -396,7 +396,7 @@ func (s *Server) startTrunkCall(c *Call) bool {
 	if !ts.acquire() {
 		s.log.Warn("sip: call from trunk refused: at the trunk's call limit", "call", c.callID, "trunk", ts.Name, "max_calls", ts.MaxCalls)
 		c.mu.Lock()
-		c.answered = true
+		c.answering = true
 		c.mu.Unlock()
 		c.respondWith(503, "Service Unavailable", sip.NewHeader("Retry-After", "30"))
 		c.end(EndRejected)

@@ -18,7 +18,7 @@ func (c *Call) AnswerSDP(body []byte) error {
 	if err := c.claimAnswer(); err != nil {
 		return err
 	}
-	if err := c.sendAnswer(body, nil); err != nil {
+	if err := c.sendAnswer(body, nil, -1); err != nil {
 		return err
 	}
 	c.s.log.Info("sip: call answered", "call", c.callID, "from", c.From.Username, "to", c.Target, "codec", c.Codec.Name,
@@ -30,10 +30,10 @@ func (c *Call) AnswerSDP(body []byte) error {
 func (c *Call) claimAnswer() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ended || c.answered {
+	if c.ended || c.answering {
 		return errors.New("sip: call already ended or answered")
 	}
-	c.answered = true
+	c.answering = true
 	return nil
 }
 

@@ -12,8 +12,6 @@
 package bridge
 
 import (
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -65,15 +63,9 @@ type Bridge struct {
 	track *webrtc.TrackLocalStaticRTP
 
 	// Towards the phone: one SSRC, continuous numbering across browser
-	// tracks (a browser that re-publishes starts a new stream).
-	mu        sync.Mutex
-	ssrc      uint32
-	started   bool
-	lastSeq   uint16
-	lastTS    uint32
-	source    uint32 // SSRC of the WebRTC stream now forwarded
-	seqOffset uint16
-	tsOffset  uint32
+	// tracks (a browser that re-publishes starts a new stream), silence
+	// while the browser sends nothing.
+	out *toPhone
 
 	ToWebRTC atomic.Uint64 // packets from the phone written to Track
 	ToPhone  atomic.Uint64 // packets from WebRTC sent to the phone
@@ -92,17 +84,18 @@ func New(rs *sip.RTPSession, codec sip.Codec, trackID, streamID string) (*Bridge
 	if err != nil {
 		return nil, fmt.Errorf("bridge: %w", err)
 	}
-	var b [4]byte
-	rand.Read(b[:])
-	return &Bridge{rtp: rs, codec: codec, track: t, ssrc: binary.BigEndian.Uint32(b[:])}, nil
+	return &Bridge{rtp: rs, codec: codec, track: t, out: newToPhone(rs, codec)}, nil
 }
 
 // Track is the phone's voice as a WebRTC track: add it to a peer connection.
 func (b *Bridge) Track() *webrtc.TrackLocalStaticRTP { return b.track }
 
-// Start forwards the phone's audio to Track until the RTP session closes.
-// Packets of other payload types (telephone-events) are not forwarded.
+// Start forwards the phone's audio to Track until the RTP session closes,
+// and keeps the phone's stream alive with silence while the browser sends
+// nothing. Packets of other payload types (telephone-events) are not
+// forwarded.
 func (b *Bridge) Start() {
+	go b.out.run(b.rtp.Done())
 	b.rtp.Start(func(p *rtp.Packet) {
 		if p.PayloadType != b.codec.PayloadType {
 			return
@@ -142,25 +135,10 @@ func (b *Bridge) Receive(remote *webrtc.TrackRemote) error {
 	return nil
 }
 
-// toPhone rewrites p's header (p belongs to the caller's loop) for the
-// phone's stream and sends it. No lock is held during the write.
+// toPhone sends p (it belongs to the caller's loop; its header is
+// rewritten) in the phone's stream.
 func (b *Bridge) toPhone(p *rtp.Packet) {
-	b.mu.Lock()
-	if !b.started || p.SSRC != b.source {
-		// A new WebRTC stream: continue our numbering where it stopped.
-		if b.started {
-			b.seqOffset = b.lastSeq + 1 - p.SequenceNumber
-			b.tsOffset = b.lastTS + 160 - p.Timestamp // one 20 ms frame later
-		} else {
-			b.seqOffset, b.tsOffset = 0, 0
-		}
-		b.started, b.source = true, p.SSRC
-	}
-	p.Header = rtp.Header{Version: 2, Marker: p.Marker, PayloadType: b.codec.PayloadType,
-		SequenceNumber: p.SequenceNumber + b.seqOffset, Timestamp: p.Timestamp + b.tsOffset, SSRC: b.ssrc}
-	b.lastSeq, b.lastTS = p.SequenceNumber, p.Timestamp
-	b.mu.Unlock()
-	if b.rtp.WriteRTP(p) == nil {
+	if b.out.write(p, b.codec.PayloadType) == nil {
 		b.ToPhone.Add(1)
 	}
 }

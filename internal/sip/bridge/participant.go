@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
@@ -41,12 +43,24 @@ type Participant struct {
 	// dtmf is the phone's telephone-event payload type, -1 when it has none.
 	dtmf int
 	// OnKey, when set before media flows (right after Join), is called
-	// (from the RTP read loop: it must not block) for each key pressed on
-	// the phone.
+	// (from the RTP read loop, or the SIP server for INFO keys: it must not
+	// block) for each key pressed on the phone.
 	onKey atomic.Pointer[func(sip.DTMFEvent)]
 
 	keysFromPhone atomic.Uint64
 	keysToPhone   atomic.Uint64
+
+	// The phone's stream into the room, renumbered so that key presses
+	// from SIP INFO can be inserted into it as RFC 4733 packets.
+	inMu      sync.Mutex
+	inStarted bool
+	inSSRC    uint32
+	inSeq     uint16    // last sequence number pushed
+	inTS      uint32    // timestamp of the last audio packet
+	inAt      time.Time // when it came
+	seqShift  uint16    // packets inserted so far
+
+	out *toPhone // what the phone hears, with silence when nothing comes
 
 	mu     sync.Mutex
 	down   *sfu.DownTrack // what the phone hears
@@ -74,19 +88,18 @@ func Join(r *room.Room, rs Media, codec sip.Codec, dtmf int, name string, metric
 		log = slog.Default()
 	}
 	p := &Participant{id: "sip_" + room.NewID(), room: r, rs: rs, codec: codec, wc: wc,
-		in: &packetReader{ch: make(chan []byte, 64), done: make(chan struct{})}, onClose: onClose, dtmf: dtmf}
+		in: &packetReader{ch: make(chan []byte, 64), done: make(chan struct{})}, onClose: onClose, dtmf: dtmf,
+		out: newToPhone(rs, codec)}
 	p.log = log.With("participant", p.id, "room", r.ID())
 	if _, _, err := r.Join(room.JoinRequest{Participant: p, Name: name, Admitted: true,
 		Perms: protocol.Permissions{Publish: true, Subscribe: true}}); err != nil {
 		return nil, fmt.Errorf("bridge: join room: %w", err)
 	}
 	info := protocol.TrackInfo{ID: "t_" + room.NewID(), Participant: p.id, Kind: "audio", Source: "microphone"}
-	var dtmfPT uint8
-	if dtmf >= 0 {
-		dtmfPT = roomDTMF
-	}
+	// Keys come in band (RFC 4733, when the phone negotiated it) or by
+	// SIP INFO; both go into the room as telephone-events.
 	p.track = sfu.NewTrack(sfu.TrackOptions{ID: info.ID, StreamID: p.id, Kind: webrtc.RTPCodecTypeAudio,
-		Codec: wc.RTPCodecCapability, DTMFPayloadType: dtmfPT, Logger: p.log, Metrics: metrics})
+		Codec: wc.RTPCodecCapability, DTMFPayloadType: roomDTMF, Logger: p.log, Metrics: metrics})
 	var b [4]byte
 	rand.Read(b[:])
 	if err := p.track.AddReader(binary.BigEndian.Uint32(b[:]), p.in); err != nil {
@@ -114,11 +127,10 @@ func Join(r *room.Room, rs Media, codec sip.Codec, dtmf int, name string, metric
 		default:
 			return
 		}
-		raw, err := pkt.Marshal()
-		if err == nil {
-			p.in.push(raw)
-		}
+		p.intoRoom(pkt)
 	})
+	rs.OnSignalledKey(p.signalledKey)
+	go p.out.run(p.in.done)
 	if err := r.Publish(room.NewTrack(info, p.track)); err != nil {
 		p.Leave("failed")
 		return nil, fmt.Errorf("bridge: publish: %w", err)
@@ -126,6 +138,75 @@ func Join(r *room.Room, rs Media, codec sip.Codec, dtmf int, name string, metric
 	p.log.Info("sip call joined the room", "codec", codec.Name)
 	return p, nil
 }
+
+// intoRoom pushes a packet of the phone's into the room, renumbered after
+// the key presses inserted so far.
+func (p *Participant) intoRoom(pkt *rtp.Packet) {
+	p.inMu.Lock()
+	pkt.SequenceNumber += p.seqShift
+	p.inStarted, p.inSSRC, p.inSeq = true, pkt.SSRC, pkt.SequenceNumber
+	if pkt.PayloadType != roomDTMF {
+		p.inTS, p.inAt = pkt.Timestamp, time.Now()
+	}
+	raw, err := pkt.Marshal()
+	p.inMu.Unlock()
+	if err == nil {
+		p.in.push(raw)
+	}
+}
+
+// signalledKey takes a key pressed on the phone that came by SIP INFO:
+// it is reported like an RFC 4733 key, and put into the phone's stream in
+// the room as telephone-event packets (start, then the end three times),
+// at the stream's current time, so browsers and other phones get it in
+// band.
+func (p *Participant) signalledKey(e sip.DTMFEvent) {
+	ev := strings.IndexByte("0123456789*#ABCD", e.Digit)
+	if ev < 0 {
+		return
+	}
+	p.keysFromPhone.Add(1)
+	p.log.Debug("key pressed on the phone (SIP INFO)")
+	if f := p.onKey.Load(); f != nil {
+		(*f)(e)
+	}
+	now := time.Now()
+	p.inMu.Lock()
+	if !p.inStarted {
+		var b [10]byte
+		rand.Read(b[:])
+		p.inSSRC, p.inSeq, p.inTS = binary.BigEndian.Uint32(b[:4]), binary.BigEndian.Uint16(b[4:6]), binary.BigEndian.Uint32(b[6:])
+		p.inStarted, p.inAt = true, now
+	}
+	ts := p.inTS + uint32(now.Sub(p.inAt)/time.Millisecond)*8
+	raws := make([][]byte, 0, 4)
+	for i := range 4 {
+		end := i > 0
+		dur := e.Duration
+		if !end {
+			dur = min(dur, 160)
+		}
+		flags := byte(10) // volume -10 dBm0
+		if end {
+			flags |= 0x80
+		}
+		p.inSeq++
+		p.seqShift++
+		pkt := rtp.Packet{Header: rtp.Header{Version: 2, Marker: i == 0, PayloadType: roomDTMF, SequenceNumber: p.inSeq,
+			Timestamp: ts, SSRC: p.inSSRC}, Payload: []byte{byte(ev), flags, byte(dur >> 8), byte(dur)}}
+		if raw, err := pkt.Marshal(); err == nil {
+			raws = append(raws, raw)
+		}
+	}
+	p.inMu.Unlock()
+	for _, raw := range raws {
+		p.in.push(raw)
+	}
+}
+
+// SilenceFrames is how many silence frames the phone was sent because
+// the room sent it nothing (a muted or held browser).
+func (p *Participant) SilenceFrames() uint64 { return p.out.silenceFrames() }
 
 // OnKey sets what is told of each key pressed on the phone (nil: nothing).
 // It runs in the media read loop and must not block.
@@ -213,6 +294,7 @@ func (p *Participant) stop() bool {
 		dt.Close()
 	}
 	p.in.close()
+	p.rs.OnSignalledKey(nil)
 	if p.track != nil {
 		p.track.Close()
 	}
@@ -303,7 +385,7 @@ func (w *phoneWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 			w.p.log.Debug("key pressed towards the phone", "keys", n)
 		}
 	}
-	if err := w.p.rs.WriteRTP(&p); err != nil {
+	if err := w.p.out.write(&p, h.PayloadType); err != nil {
 		return 0, err
 	}
 	return len(payload), nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
@@ -20,6 +21,8 @@ type Media interface {
 	Start(onPacket func(*rtp.Packet))
 	WriteRTP(*rtp.Packet) error
 	CountKeys(in bool, n int)
+	// OnSignalledKey sets who hears keys that came by signalling (SIP INFO).
+	OnSignalledKey(func(sip.DTMFEvent))
 }
 
 var _ Media = (*sip.RTPSession)(nil)
@@ -30,6 +33,7 @@ var _ Media = (*sip.RTPSession)(nil)
 // ways like a phone's RTP socket, so the call joins a room as any phone
 // does and nothing is transcoded; the SFU's ICE and DTLS do the rest.
 type WebRTCMedia struct {
+	keys   atomic.Pointer[func(sip.DTMFEvent)]
 	pc     *webrtc.PeerConnection
 	local  *webrtc.TrackLocalStaticRTP
 	remote chan *webrtc.TrackRemote
@@ -145,8 +149,25 @@ func (m *WebRTCMedia) Start(onPacket func(*rtp.Packet)) {
 // WriteRTP sends audio to the client (pion sets its SSRC and payload type).
 func (m *WebRTCMedia) WriteRTP(p *rtp.Packet) error { return m.local.WriteRTP(p) }
 
-// CountKeys: browser SIP clients send keys by SIP INFO, counted there.
+// CountKeys: browser SIP clients send keys by SIP INFO (SignalledKey).
 func (m *WebRTCMedia) CountKeys(bool, int) {}
+
+// OnSignalledKey sets who hears the client's keys (nil: nobody).
+func (m *WebRTCMedia) OnSignalledKey(f func(sip.DTMFEvent)) {
+	if f == nil {
+		m.keys.Store(nil)
+		return
+	}
+	m.keys.Store(&f)
+}
+
+// SignalledKey passes on a key the client sent by SIP INFO
+// (Call.OnInfoKey).
+func (m *WebRTCMedia) SignalledKey(e sip.DTMFEvent) {
+	if f := m.keys.Load(); f != nil {
+		(*f)(e)
+	}
+}
 
 // Close ends the peer connection.
 func (m *WebRTCMedia) Close() error {
