@@ -142,6 +142,9 @@ type SIP struct {
 	FailureWindow       time.Duration `toml:"failure_window"`
 	BlockTime           time.Duration `toml:"block_time"`
 	UserLockTime        time.Duration `toml:"user_lock_time"`
+	// ConferenceExtension is the extension phones dial to join a meeting by its PIN (keypad);
+	// empty turns dial-in off. Needs a build with Opus (-tags libopus).
+	ConferenceExtension string `toml:"conference_extension"`
 }
 
 // SIPRealm is the realm SIP accounts are hashed for: sip.realm, else the host of public_url, else
@@ -214,6 +217,7 @@ func Default() Config {
 			RequestsPerSecond: 50, MaxConnsPerSource: 100,
 			AuthFailuresPerIP: 10, AuthFailuresPerUser: 30,
 			FailureWindow: time.Minute, BlockTime: 15 * time.Minute, UserLockTime: 5 * time.Minute,
+			ConferenceExtension: "meet",
 		},
 	}
 }

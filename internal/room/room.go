@@ -87,6 +87,7 @@ type ChatLog interface {
 // Room is one meeting.
 type Room struct {
 	id       string
+	pin      string // dial-in PIN, "" when none; set before the room is shared
 	settings Settings
 	reg      *Registry
 	log      *slog.Logger
@@ -144,6 +145,7 @@ func newRoom(id string, s Settings, reg *Registry) *Room {
 		members: map[string]*member{}, lobby: map[string]*pending{}, tracks: map[string]*Track{},
 		lobbyOn: s.Lobby, done: make(chan struct{}),
 	}
+	reg.assignPINLocked(r) // newRoom is called with reg.mu held
 	go r.speakerLoop()
 	r.mu.Lock()
 	r.armEmptyTimerLocked()
@@ -241,7 +243,11 @@ func (r *Room) infoLocked() protocol.RoomInfo {
 	if r.settings.P2P {
 		max = 2
 	}
-	return protocol.RoomInfo{ID: r.id, P2P: r.settings.P2P, Locked: r.locked, Lobby: r.lobbyOn, MaxParticipants: max}
+	info := protocol.RoomInfo{ID: r.id, P2P: r.settings.P2P, Locked: r.locked, Lobby: r.lobbyOn, MaxParticipants: max}
+	if r.pin != "" {
+		info.PIN, info.DialIn = r.pin, r.reg.cfg.DialIn
+	}
+	return info
 }
 
 // Leave removes a participant (or a lobby entry) and everything it published.
