@@ -140,7 +140,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 	}
 
 	a.registry = room.NewRegistry(
-		room.Config{OpenCreation: cfg.Rooms.OpenCreation, MaxParticipants: cfg.Rooms.MaxParticipants, EmptyTimeout: cfg.Rooms.EmptyTimeout},
+		room.Config{OpenCreation: cfg.Rooms.OpenCreation, MaxParticipants: cfg.Rooms.MaxParticipants, EmptyTimeout: cfg.Rooms.EmptyTimeout,
+			DialIn: dialInExtension(cfg)},
 		chatLog{a.store}, roomStore{a.store},
 		room.Metrics{Rooms: gaugeAdd(a.metrics.rooms), Participants: gaugeAdd(a.metrics.participants), Tracks: gaugeAdd(a.metrics.tracks)},
 		log)
@@ -149,6 +150,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		OpenJoin: cfg.Rooms.OpenCreation, VerifyToken: a.verifyToken, ICEServers: a.iceServers, SFUMetrics: a.media,
 		OnError: func(code string) { a.metrics.signallingErrors.WithLabelValues(code).Inc() }, Logger: log,
 		OriginAllowed: func(origin string) bool { return a.contact != nil && a.contact.OriginAllowed(origin) },
+		DialOut:       a.dialOut,
 	})
 	if err = a.startPeople(); err != nil {
 		return nil, err

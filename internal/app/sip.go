@@ -153,6 +153,10 @@ func (a *App) sipAccountWatch() {
 // phone joins the call's room (G.711 only, passed through) as a
 // participant, and the browser joins it with the meetings protocol.
 func (a *App) routeSIPCall(c *sip.Call) {
+	if c.Target == a.cfg.SIP.ConferenceExtension && c.Target != "" {
+		a.routeConference(c)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	user, how, err := a.sipTarget(ctx, c.Target)
