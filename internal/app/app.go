@@ -79,6 +79,7 @@ type App struct {
 	hooks    *webhook.Dispatcher
 	callKey  []byte
 	sip      *sipGateway
+	phones   phoneStats // phones in meetings (sip_conference.go)
 }
 
 // New opens storage and every listener, so that when it returns the server's addresses are known
@@ -158,6 +159,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 	if err = a.startSIP(tlsConf, opts.LoopbackOnly); err != nil {
 		return nil, err
 	}
+	a.registerConferenceMetrics()
 	handler := httpd.New(httpd.Config{
 		Registry: a.registry, Signal: a.signal, Sessions: a.signal, Files: a.store, Keys: a.store, Web: web.Static(),
 		Metrics:        promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}),

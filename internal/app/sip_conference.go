@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"switchboard/internal/audio"
 	"switchboard/internal/config"
@@ -18,6 +21,9 @@ import (
 // dials the conference extension and keys a meeting's PIN, or a host rings
 // a phone from the meeting. Either way the phone is a bridge.Conference in
 // the room, transcoding between its G.711 and the meeting's Opus.
+
+// phoneStats count what phones in meetings do, for the metrics.
+type phoneStats = bridge.ConferenceStats
 
 // Dial-in prompt limits.
 const (
@@ -57,7 +63,8 @@ func (a *App) routeConference(c *sip.Call) {
 		log.Info("sip: conference call could not be answered", "err", err)
 		return
 	}
-	conf, err := bridge.NewConference(rs, c.Codec, int(c.Offer.DTMF), a.media, a.log, func(string) { c.Hangup() })
+	conf, err := bridge.NewConference(rs, c.Codec, int(c.Offer.DTMF), bridge.ConferenceOptions{
+		Metrics: a.media, Stats: &a.phones, Logger: a.log, OnClose: func(string) { c.Hangup() }})
 	if err != nil {
 		log.Error("sip: conference call", "err", err)
 		c.Hangup()
@@ -205,7 +212,8 @@ func (a *App) dialOut(r *room.Room, host, target string, progress func(protocol.
 		if oc.Answer.HasDTMF {
 			dtmf = int(oc.Answer.DTMF)
 		}
-		conf, err := bridge.NewConference(oc.RTP(), oc.Codec, dtmf, a.media, a.log, func(string) { oc.Hangup() })
+		conf, err := bridge.NewConference(oc.RTP(), oc.Codec, dtmf, bridge.ConferenceOptions{
+			Metrics: a.media, Stats: &a.phones, Logger: a.log, OnClose: func(string) { oc.Hangup() }})
 		if err == nil {
 			if err = conf.Join(r, name); err != nil {
 				conf.Leave("failed")
@@ -224,4 +232,24 @@ func (a *App) dialOut(r *room.Room, host, target string, progress func(protocol.
 		send(protocol.DialEnded, "", conf.ID())
 	}()
 	return nil
+}
+
+// registerConferenceMetrics exports what phones in meetings do.
+func (a *App) registerConferenceMetrics() {
+	gauge := func(name, help string, read func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, read)
+	}
+	counter := func(name, help string, v *atomic.Uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
+	}
+	s := &a.phones
+	a.metrics.reg.MustRegister(
+		gauge("switchboard_sip_transcoding_sessions", "Phones in Opus meetings now (each transcodes Opus and G.711 both ways).",
+			func() float64 { return float64(s.Sessions.Load()) }),
+		counter("switchboard_sip_conference_frames_to_phone_total", "20 ms G.711 frames of meeting audio sent to phones.", &s.FramesToPhone),
+		counter("switchboard_sip_conference_voiced_frames_to_phone_total",
+			"Frames sent to phones with sound in them (louder than -60 dBov).", &s.VoicedToPhone),
+		counter("switchboard_sip_conference_frames_to_room_total", "20 ms Opus frames of phones' voices published in meetings.",
+			&s.FramesToRoom),
+	)
 }

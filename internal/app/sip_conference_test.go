@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"io"
 	"math"
 	"net"
 	"net/netip"
@@ -340,6 +341,20 @@ func TestSIPDialInToMeeting(t *testing.T) {
 			t.Fatalf("the phone hears ann %.3f, bob %.3f, itself %.4f; ann hears the phone %.3f, bob %.3f", a5, a13, own, annAmp, bobAmp)
 		}
 	}
+	m := conferenceMetrics(t, a)
+	if !strings.Contains(m, "switchboard_sip_transcoding_sessions 1") ||
+		!strings.Contains(m, "switchboard_sip_conference_voiced_frames_to_phone_total") {
+		t.Errorf("metrics lack the conference: %s", m)
+	}
+}
+
+// conferenceMetrics returns the metrics page.
+func conferenceMetrics(t *testing.T, a *App) string {
+	t.Helper()
+	resp := send(t, "GET", a.URL()+"/metrics", nil, "")
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
 }
 
 // TestSIPDialInWrongPINs: three wrong PINs and the call is hung up.

@@ -42,6 +42,7 @@ type Conference struct {
 	log     *slog.Logger
 	onClose func(reason string)
 	onKey   atomic.Pointer[func(sip.DTMFEvent)]
+	stats   *ConferenceStats
 
 	// Phone -> room, owned by the RTP read loop.
 	up      *audio.Upsampler
@@ -93,14 +94,32 @@ var ConferenceCodec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, C
 // ErrConferenceCodec is returned for a call whose codec is not G.711.
 var ErrConferenceCodec = errors.New("bridge: a phone in a meeting needs G.711 (PCMU or PCMA)")
 
+// ConferenceOptions are a Conference's optional parts.
+type ConferenceOptions struct {
+	Metrics *sfu.Metrics     // the SFU's counters, for the published track
+	Stats   *ConferenceStats // shared by all conferences, for the server's metrics
+	Logger  *slog.Logger
+	// OnClose is called once when the room ends the participant (removed,
+	// room closed, shutdown), so the call can be hung up.
+	OnClose func(reason string)
+}
+
+// ConferenceStats count what all conferences of a server do.
+type ConferenceStats struct {
+	Sessions      atomic.Int64  // conferences running (transcoding sessions)
+	FramesToPhone atomic.Uint64 // G.711 frames sent to phones
+	VoicedToPhone atomic.Uint64 // of those, frames with sound (louder than -60 dBov)
+	FramesToRoom  atomic.Uint64 // Opus frames published from phones
+}
+
+// voicedLevel is the loudest RFC 6464 level (-dBov) counted as silence.
+const voicedLevel = 60
+
 // NewConference takes over an answered call's RTP (rs, with the call's
 // G.711 codec and telephone-event payload type dtmf, -1 for none) and
 // starts its media: silence (or tones) to the phone every 20 ms. It fails
-// with audio.ErrNoOpus in a build without libopus. onClose is called once
-// when the room ends the participant, so the call can be hung up.
-func NewConference(rs *sip.RTPSession, codec sip.Codec, dtmf int, metrics *sfu.Metrics, log *slog.Logger,
-	onClose func(reason string),
-) (*Conference, error) {
+// with audio.ErrNoOpus in a build without libopus.
+func NewConference(rs *sip.RTPSession, codec sip.Codec, dtmf int, opts ConferenceOptions) (*Conference, error) {
 	law, err := audio.LawOf(codec.Name)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConferenceCodec, err)
@@ -112,11 +131,17 @@ func NewConference(rs *sip.RTPSession, codec sip.Codec, dtmf int, metrics *sfu.M
 	if _, err := audio.NewOpusDecoder(); err != nil {
 		return nil, err
 	}
+	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	c := &Conference{id: "sip_" + room.NewID(), rs: rs, codec: codec, law: law, dtmf: dtmf, metrics: metrics,
-		onClose: onClose, up: audio.NewUpsampler(), enc: enc, outSSRC: randUint32(), outSeq: uint16(randUint32()),
+	stats := opts.Stats
+	if stats == nil {
+		stats = &ConferenceStats{}
+	}
+	stats.Sessions.Add(1)
+	c := &Conference{id: "sip_" + room.NewID(), rs: rs, codec: codec, law: law, dtmf: dtmf, metrics: opts.Metrics,
+		stats: stats, onClose: opts.OnClose, up: audio.NewUpsampler(), enc: enc, outSSRC: randUint32(), outSeq: uint16(randUint32()),
 		sources: map[string]*confSource{}, done: make(chan struct{}),
 		in: &packetReader{ch: make(chan []byte, 64), done: make(chan struct{})}}
 	c.log = log.With("participant", c.id)
@@ -271,6 +296,7 @@ func (c *Conference) fromPhone(p *rtp.Packet) {
 		if raw, err := out.Marshal(); err == nil {
 			c.in.push(raw)
 			c.FramesToRoom.Add(1)
+			c.stats.FramesToRoom.Add(1)
 		}
 	}
 }
@@ -292,14 +318,7 @@ func (c *Conference) toPhoneLoop() {
 		ssrc    = randUint32()
 		first   = true
 	)
-	tick := time.NewTicker(audio.Frame)
-	defer tick.Stop()
-	for {
-		select {
-		case <-c.done:
-			return
-		case <-tick.C:
-		}
+	frame := func() {
 		c.mu.Lock()
 		srcs = srcs[:0]
 		for _, s := range c.sources {
@@ -361,6 +380,33 @@ func (c *Conference) toPhoneLoop() {
 		if c.rs.WriteRTP(&pkt) == nil {
 			first = false
 			c.FramesToPhone.Add(1)
+			c.stats.FramesToPhone.Add(1)
+			if audio.Level(out8) <= voicedLevel {
+				c.stats.VoicedToPhone.Add(1)
+			}
+		}
+	}
+	// Frames go by the clock, not by ticks: a loop woken late (a busy
+	// machine) sends what is due, so the phone gets 50 frames a second;
+	// after a long stall the backlog is skipped rather than burst.
+	const maxCatchUp = 5
+	start, sent := time.Now(), 0
+	tick := time.NewTicker(audio.Frame)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-tick.C:
+		}
+		due := int(time.Since(start)/audio.Frame) + 1 - sent
+		if due > maxCatchUp {
+			sent += due - maxCatchUp
+			due = maxCatchUp
+		}
+		for range due {
+			frame()
+			sent++
 		}
 	}
 }
@@ -430,6 +476,7 @@ func (c *Conference) stop() bool {
 	}
 	c.closed = true
 	close(c.done)
+	c.stats.Sessions.Add(-1)
 	srcs := c.sources
 	c.sources = map[string]*confSource{}
 	track := c.track

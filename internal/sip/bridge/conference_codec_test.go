@@ -14,7 +14,7 @@ func TestConferenceRefusesG722(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rs.Close()
-	if _, err := NewConference(rs, sip.G722, -1, nil, nil, nil); !errors.Is(err, ErrConferenceCodec) {
+	if _, err := NewConference(rs, sip.G722, -1, ConferenceOptions{}); !errors.Is(err, ErrConferenceCodec) {
 		t.Fatalf("NewConference(G722): %v", err)
 	}
 }

@@ -18,7 +18,7 @@ func TestConferenceNeedsOpus(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rs.Close()
-	if _, err := NewConference(rs, sip.PCMU, -1, nil, nil, nil); !errors.Is(err, audio.ErrNoOpus) {
+	if _, err := NewConference(rs, sip.PCMU, -1, ConferenceOptions{}); !errors.Is(err, audio.ErrNoOpus) {
 		t.Fatalf("NewConference: %v, want audio.ErrNoOpus", err)
 	}
 }
