@@ -253,3 +253,12 @@ func (a *App) registerConferenceMetrics() {
 			&s.FramesToRoom),
 	)
 }
+
+// MeetingPIN is the dial-in PIN of a live meeting ("" when it has none or
+// is not live), for tests and tools that dial in.
+func (a *App) MeetingPIN(roomID string) string {
+	if r, ok := a.registry.Get(roomID); ok {
+		return r.PIN()
+	}
+	return ""
+}
