@@ -60,7 +60,7 @@ func newTalker(ctx context.Context, t *testing.T, a *App, roomID, name string, f
 			if tr.Kind() != webrtc.RTPCodecTypeAudio {
 				return
 			}
-			dec, err := audio.NewOpusDecoder()
+			dec, err := audio.NewOpusDecoder(audio.Rate)
 			if err != nil {
 				t.Error(err)
 				return
@@ -88,7 +88,7 @@ func newTalker(ctx context.Context, t *testing.T, a *App, roomID, name string, f
 	if err := c.Publish(ctx, map[webrtc.TrackLocal]string{mic: "microphone"}); err != nil {
 		t.Fatal(err)
 	}
-	enc, err := audio.NewOpusEncoder()
+	enc, err := audio.NewOpusEncoder(audio.Rate)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,9 @@
 package audio
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // ErrNoOpus is what the Opus constructors return in a build without
 // libopus.
@@ -27,14 +30,22 @@ type OpusReceiver struct {
 // maxConceal is the longest gap (in packets) that is concealed.
 const maxConceal = 5
 
-// NewOpusReceiver returns a receiver with its own decoder (ErrNoOpus
-// without libopus).
-func NewOpusReceiver() (*OpusReceiver, error) {
-	d, err := NewOpusDecoder()
+// NewOpusReceiver returns a receiver with its own decoder to PCM at rate
+// (ErrNoOpus without libopus).
+func NewOpusReceiver(rate int) (*OpusReceiver, error) {
+	d, err := NewOpusDecoder(rate)
 	if err != nil {
 		return nil, err
 	}
-	return &OpusReceiver{dec: d, buf: make([]int16, 0, 6*FrameSamples)}, nil
+	return &OpusReceiver{dec: d, buf: make([]int16, 0, 6*rate/50)}, nil
+}
+
+// checkRate accepts the two rates this package works at.
+func checkRate(rate int) error {
+	if rate != PhoneRate && rate != Rate {
+		return fmt.Errorf("audio: opus at %d Hz: use %d or %d", rate, PhoneRate, Rate)
+	}
+	return nil
 }
 
 // Packet decodes the packet with sequence number seq and returns the PCM it

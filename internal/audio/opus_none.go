@@ -9,7 +9,7 @@ const OpusAvailable = false
 type OpusEncoder struct{}
 
 // NewOpusEncoder returns ErrNoOpus: this build has no libopus.
-func NewOpusEncoder() (*OpusEncoder, error) { return nil, ErrNoOpus }
+func NewOpusEncoder(rate int) (*OpusEncoder, error) { return nil, ErrNoOpus }
 
 // Encode returns ErrNoOpus.
 func (e *OpusEncoder) Encode(dst []byte, pcm []int16) ([]byte, error) { return dst, ErrNoOpus }
@@ -18,7 +18,7 @@ func (e *OpusEncoder) Encode(dst []byte, pcm []int16) ([]byte, error) { return d
 type OpusDecoder struct{}
 
 // NewOpusDecoder returns ErrNoOpus: this build has no libopus.
-func NewOpusDecoder() (*OpusDecoder, error) { return nil, ErrNoOpus }
+func NewOpusDecoder(rate int) (*OpusDecoder, error) { return nil, ErrNoOpus }
 
 // Decode returns ErrNoOpus.
 func (d *OpusDecoder) Decode(payload []byte, dst []int16) ([]int16, error) { return dst, ErrNoOpus }

@@ -8,10 +8,10 @@ import (
 )
 
 func TestNoOpusSaysHowToGetIt(t *testing.T) {
-	if _, err := NewOpusEncoder(); !errors.Is(err, ErrNoOpus) {
+	if _, err := NewOpusEncoder(Rate); !errors.Is(err, ErrNoOpus) {
 		t.Fatalf("encoder: %v, want ErrNoOpus", err)
 	}
-	if _, err := NewOpusReceiver(); !errors.Is(err, ErrNoOpus) {
+	if _, err := NewOpusReceiver(Rate); !errors.Is(err, ErrNoOpus) {
 		t.Fatalf("receiver: %v, want ErrNoOpus", err)
 	}
 }

@@ -7,41 +7,49 @@ import (
 	"time"
 )
 
-// TestOpusRoundTrip encodes a tone and decodes it: after the codec's
-// start-up the tone comes back at about its level.
+// TestOpusRoundTrip encodes a tone and decodes it, at either rate on
+// either side (the Opus stream does not depend on them): after the codec's
+// start-up the tone comes back at about its level and frequency.
 func TestOpusRoundTrip(t *testing.T) {
-	enc, err := NewOpusEncoder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rx, err := NewOpusReceiver()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []int16
-	for f := range 50 {
-		pkt, err := enc.Encode(nil, Tone(nil, 440, Rate, f*FrameSamples, FrameSamples, 0.3))
+	for _, tc := range []struct{ in, out int }{
+		{Rate, Rate}, {PhoneRate, Rate}, {Rate, PhoneRate}, {PhoneRate, PhoneRate},
+	} {
+		enc, err := NewOpusEncoder(tc.in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(pkt) == 0 || len(pkt) > 200 {
-			t.Fatalf("packet of %d bytes for 20 ms at %d bit/s", len(pkt), OpusBitrate)
-		}
-		pcm, err := rx.Packet(uint16(f), pkt)
+		rx, err := NewOpusReceiver(tc.out)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(pcm) != FrameSamples {
-			t.Fatalf("frame %d: %d samples", f, len(pcm))
+		var out []int16
+		for f := range 50 {
+			pkt, err := enc.Encode(nil, Tone(nil, 440, tc.in, f*tc.in/50, tc.in/50, 0.3))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(pkt) == 0 || len(pkt) > 200 {
+				t.Fatalf("packet of %d bytes for 20 ms at %d bit/s", len(pkt), OpusBitrate)
+			}
+			pcm, err := rx.Packet(uint16(f), pkt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(pcm) != tc.out/50 {
+				t.Fatalf("%d -> %d Hz, frame %d: %d samples", tc.in, tc.out, f, len(pcm))
+			}
+			out = append(out, pcm...)
 		}
-		out = append(out, pcm...)
+		checkTone(t, "opus", 440, tc.out, out[len(out)/2:], 0.3, 0.6, 1.4)
+		if _, err := enc.Encode(nil, make([]int16, 100)); err == nil {
+			t.Error("encoding a short frame succeeded")
+		}
+		if _, err := rx.Packet(50, []byte{0xff, 0xff, 0xff}); err == nil {
+			t.Error("decoding garbage succeeded")
+		}
 	}
-	checkTone(t, "opus", 440, Rate, out[len(out)/2:], 0.3, 0.6, 1.4)
-	if _, err := enc.Encode(nil, make([]int16, 100)); err == nil {
-		t.Error("encoding a short frame succeeded")
-	}
-	if _, err := rx.Packet(50, []byte{0xff, 0xff, 0xff}); err == nil {
-		t.Error("decoding garbage succeeded")
+	if _, err := NewOpusEncoder(44100); err == nil {
+		t.Error("an encoder at 44.1 kHz")
 	}
 }
 
@@ -49,8 +57,8 @@ func TestOpusRoundTrip(t *testing.T) {
 // (FEC from the next packet, PLC before it) so the stream keeps its timing,
 // ignores late packets, and leaves long gaps (mute, DTX) alone.
 func TestOpusReceiverConceals(t *testing.T) {
-	enc, _ := NewOpusEncoder()
-	rx, _ := NewOpusReceiver()
+	enc, _ := NewOpusEncoder(Rate)
+	rx, _ := NewOpusReceiver(PhoneRate)
 	var pkts [][]byte
 	for f := range 40 {
 		p, err := enc.Encode(nil, Tone(nil, 440, Rate, f*FrameSamples, FrameSamples, 0.3))
@@ -59,7 +67,6 @@ func TestOpusReceiverConceals(t *testing.T) {
 		}
 		pkts = append(pkts, p)
 	}
-	total := 0
 	for _, tc := range []struct {
 		seq  int
 		want int // frames out
@@ -71,36 +78,87 @@ func TestOpusReceiverConceals(t *testing.T) {
 		if err != nil {
 			t.Fatalf("packet %d: %v", tc.seq, err)
 		}
-		if len(pcm) != tc.want*FrameSamples {
+		if len(pcm) != tc.want*PhoneFrameSamples {
 			t.Fatalf("packet %d: %d samples, want %d frames", tc.seq, len(pcm), tc.want)
 		}
-		total += len(pcm)
 	}
 	if rx.Lost != 14 || rx.Recovered != 4 {
 		t.Errorf("lost %d recovered %d, want 14 and 4", rx.Lost, rx.Recovered)
 	}
 }
 
-// BenchmarkTranscodeCall is one phone call in a meeting for one second of
-// audio, both directions as the conference participant does them:
-// meeting -> phone: decode one speaker's Opus, mix, downsample, encode
-// G.711; phone -> meeting: decode G.711, upsample, level, encode Opus.
-// Its result gives transcoded calls per core: 1 s / (time per op).
-func BenchmarkTranscodeCall(b *testing.B) {
-	enc, _ := NewOpusEncoder()
-	var pkts [][]byte
+// callFixture is one call's media for a second: a meeting speaker's Opus
+// packets and the phone's G.711 frames.
+func callFixture() (opusPkts, phone [][]byte) {
+	enc, _ := NewOpusEncoder(Rate)
 	for f := range 50 {
 		p, _ := enc.Encode(nil, Tone(nil, 440, Rate, f*FrameSamples, FrameSamples, 0.3))
-		pkts = append(pkts, p)
+		opusPkts = append(opusPkts, p)
 	}
-	phone := make([][]byte, 50)
-	for f := range phone {
-		phone[f] = EncodeG711(ULaw, nil, Tone(nil, 700, PhoneRate, f*PhoneFrameSamples, PhoneFrameSamples, 0.3))
+	for f := range 50 {
+		phone = append(phone, EncodeG711(ULaw, nil, Tone(nil, 700, PhoneRate, f*PhoneFrameSamples, PhoneFrameSamples, 0.3)))
 	}
-	rx, _ := NewOpusReceiver()
+	return opusPkts, phone
+}
+
+// reportCalls turns time per op (one call for one second) into calls per core.
+func reportCalls(b *testing.B) {
+	b.StopTimer()
+	if perOp := b.Elapsed() / time.Duration(b.N); perOp > 0 {
+		b.ReportMetric(float64(time.Second)/float64(perOp), "calls/core")
+	}
+}
+
+// BenchmarkTranscodeCall is one phone call in a meeting for one second of
+// audio, both directions as bridge.Conference does them: meeting -> phone:
+// decode one speaker's Opus (libopus straight to 8 kHz), mix, encode
+// G.711; phone -> meeting: decode G.711, level, encode Opus from 8 kHz.
+// calls/core is 1 s / (time per op).
+func BenchmarkTranscodeCall(b *testing.B) {
+	pkts, phone := callFixture()
+	rx, _ := NewOpusReceiver(PhoneRate)
+	mix := NewMixer(PhoneFrameSamples, 3)
+	toRoom, _ := NewOpusEncoder(PhoneRate)
+	var (
+		seq     uint16
+		out8    = make([]int16, 0, PhoneFrameSamples)
+		g711    = make([]byte, 0, PhoneFrameSamples)
+		in8     = make([]int16, 0, PhoneFrameSamples)
+		opusOut = make([]byte, 0, OpusPayloadMax)
+	)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		for f := range 50 {
+			pcm, err := rx.Packet(seq, pkts[f])
+			seq++
+			if err != nil {
+				b.Fatal(err)
+			}
+			mix.Push("speaker", pcm)
+			mix.Tick()
+			out8 = mix.Output(out8[:0], "")
+			g711 = EncodeG711(ULaw, g711[:0], out8)
+
+			in8 = DecodeG711(ULaw, in8[:0], phone[f])
+			_ = Level(in8)
+			if opusOut, err = toRoom.Encode(opusOut[:0], in8); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	reportCalls(b)
+}
+
+// BenchmarkTranscodeCallResampled is the same call with the codec at 48
+// kHz and our FIR resampler between it and G.711: the alternative
+// bridge.Conference does not take (docs/performance.md).
+func BenchmarkTranscodeCallResampled(b *testing.B) {
+	pkts, phone := callFixture()
+	rx, _ := NewOpusReceiver(Rate)
 	mix := NewMixer(FrameSamples, 3)
 	down, up := NewDownsampler(), NewUpsampler()
-	toRoom, _ := NewOpusEncoder()
+	toRoom, _ := NewOpusEncoder(Rate)
 	var (
 		seq     uint16
 		out48   = make([]int16, 0, FrameSamples)
@@ -114,7 +172,6 @@ func BenchmarkTranscodeCall(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		for f := range 50 {
-			// To the phone.
 			pcm, err := rx.Packet(seq, pkts[f])
 			seq++
 			if err != nil {
@@ -125,7 +182,7 @@ func BenchmarkTranscodeCall(b *testing.B) {
 			out48 = mix.Output(out48[:0], "")
 			out8, _ = down.Process(out8[:0], out48)
 			g711 = EncodeG711(ULaw, g711[:0], out8)
-			// From the phone.
+
 			in8 = DecodeG711(ULaw, in8[:0], phone[f])
 			in48 = up.Process(in48[:0], in8)
 			_ = Level(in48)
@@ -134,9 +191,5 @@ func BenchmarkTranscodeCall(b *testing.B) {
 			}
 		}
 	}
-	b.StopTimer()
-	perOp := b.Elapsed() / time.Duration(b.N)
-	if perOp > 0 {
-		b.ReportMetric(float64(time.Second)/float64(perOp), "calls/core")
-	}
+	reportCalls(b)
 }

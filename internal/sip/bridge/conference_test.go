@@ -72,7 +72,7 @@ func newSpeaker(t *testing.T, r *room.Room, id string, freq float64, drop int) *
 	if err := r.Publish(room.NewTrack(info, s.track)); err != nil {
 		t.Fatal(err)
 	}
-	enc, err := audio.NewOpusEncoder()
+	enc, err := audio.NewOpusEncoder(audio.Rate)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func (l *listener) subscribe(t *room.Track, self string) {
 	l.levels[t.Publisher()] = t
 	l.mu.Unlock()
 	dt := media.Subscribe(self)
-	dec, err := audio.NewOpusDecoder()
+	dec, err := audio.NewOpusDecoder(audio.Rate)
 	if err != nil {
 		panic(err)
 	}
