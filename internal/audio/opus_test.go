@@ -193,3 +193,25 @@ func BenchmarkTranscodeCallResampled(b *testing.B) {
 	}
 	reportCalls(b)
 }
+
+// FuzzOpusReceiver: packets from the network (a browser's RTP payloads,
+// any sequence numbers) never panic the receiver, and one packet yields at
+// most maxConceal frames of concealment plus 120 ms of audio.
+func FuzzOpusReceiver(f *testing.F) {
+	enc, _ := NewOpusEncoder(Rate)
+	good, _ := enc.Encode(nil, Tone(nil, 440, Rate, 0, FrameSamples, 0.3))
+	f.Add(uint16(1), good)
+	f.Add(uint16(3), []byte{0xfc, 0xff, 0xfe})
+	f.Add(uint16(0), []byte{})
+	f.Fuzz(func(t *testing.T, seq uint16, payload []byte) {
+		rx, err := NewOpusReceiver(PhoneRate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rx.Packet(0, good)
+		pcm, _ := rx.Packet(seq, payload)
+		if max := (maxConceal + 6) * PhoneFrameSamples; len(pcm) > max {
+			t.Fatalf("%d samples from one packet", len(pcm))
+		}
+	})
+}

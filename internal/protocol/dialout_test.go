@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -32,4 +33,26 @@ func TestDecodeDialOut(t *testing.T) {
 			t.Errorf("%s: %v, want %s", tc.name, err, tc.code)
 		}
 	}
+}
+
+// FuzzDecodeDialOut: a dialOut frame either decodes to a valid target or is a bad_request, never a panic.
+func FuzzDecodeDialOut(f *testing.F) {
+	for _, s := range []string{`1001`, `+15551234567`, `sip:alice@example.com`, ``, "a\x00b", `10 01`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		frame, _ := json.Marshal(map[string]string{"type": "dialOut", "id": "1", "target": target})
+		m, err := Decode(frame)
+		if err != nil {
+			var pe *Error
+			if !errors.As(err, &pe) || pe.Code != CodeBadRequest {
+				t.Fatalf("%q: %v", target, err)
+			}
+			return
+		}
+		d := m.(*DialOut)
+		if d.Target == "" || len(d.Target) > MaxDialTarget || strings.ContainsAny(d.Target, " \x00\n") {
+			t.Fatalf("accepted target %q", d.Target)
+		}
+	})
 }
