@@ -137,7 +137,7 @@ timeout=${TEST_TIMEOUT:-20m}
 # go test runs packages in parallel. The browser tests (./e2e) start several Chromiums that need
 # the whole machine (CI has two cores), so everything else runs first, then e2e alone, verbosely
 # so that its measurements (join-to-first-frame, reconnect time) appear in the log.
-step "go test -race (all packages but e2e, timeout $timeout)"
+step "go test -race ${opus_tags[*]} (all packages but e2e, timeout $timeout)"
 mapfile -t pkgs < <(go list ./... | grep -v '/e2e$')
 # shellcheck disable=SC2086
 go test -race -timeout "$timeout" "${opus_tags[@]}" ${GO_TEST_FLAGS:-} "${pkgs[@]}"
@@ -151,7 +151,7 @@ if ((${#opus_tags[@]})); then
 fi
 
 if go list ./e2e >/dev/null 2>&1; then
-  step "go test -race ./e2e (browser tests, timeout $timeout)"
+  step "go test -race ${opus_tags[*]} ./e2e (browser tests, timeout $timeout)"
   # shellcheck disable=SC2086
   go test -race -timeout "$timeout" -v "${opus_tags[@]}" ${GO_TEST_FLAGS:-} ./e2e/
   echo "done at $(elapsed)"
