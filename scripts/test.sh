@@ -3,8 +3,8 @@
 #
 # Installs what the tests need when it is missing (as root on Debian: Chromium for the browser
 # tests, a font for legible screenshots, gcc for -race, PostgreSQL for the store tests (they start
-# a throwaway server from its binaries), sipp for the SIP tests, iproute2 and iptables for the
-# NAT test),
+# a throwaway server from its binaries), sipp for the SIP tests, libopus-dev and pkg-config for
+# Opus transcoding (phones in meetings), iproute2 and iptables for the NAT test),
 # then checks formatting, vets and runs every test with the race detector. Quick when everything
 # is installed.
 #
