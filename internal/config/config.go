@@ -487,6 +487,9 @@ func (s *SIP) validate(mediaUDP string, turn TURN) []error {
 		bad("sip registration intervals must satisfy 1s <= min_expires (%s) <= default_expires (%s) <= max_expires (%s)",
 			s.MinExpires, s.DefaultExpires, s.MaxExpires)
 	}
+	if e := s.ConferenceExtension; len(e) > 64 || strings.ContainsAny(e, " \t\r\n@:;<>\"/?") {
+		bad("sip conference_extension %q must be the user part of a SIP address (digits or a word such as meet), or empty to turn dial-in off", e)
+	}
 	if s.MaxBindings < 1 {
 		bad("sip max_bindings must be at least 1 (phones one SIP account may register at once; 10 is the default)")
 	}
