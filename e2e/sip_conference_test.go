@@ -179,6 +179,10 @@ func TestHostCallsPhoneIntoMeeting(t *testing.T) {
 	a.typeInto("dial-out-target", "200")
 	a.click("dial-out")
 	a.waitJS(20*time.Second, "the phone to answer", `window.__dial.some((p) => p.state === 'answered')`)
+	if os.Getenv("E2E_SCREENSHOTS") != "" {
+		a.waitJS(5*time.Second, "the phone in the people panel", `document.body.textContent.includes('Front desk')`)
+		a.screenshot("/tmp/e2e-dial-out.png")
+	}
 
 	eventually(t, scaled(20*time.Second), "Bob to hear the phone", func() (bool, string) {
 		st, err := b.inboundStats()

@@ -43,9 +43,9 @@ export function dialOutForm(room) {
   return form;
 }
 
+// 'answered' has no toast of its own: the phone joining the meeting already shows "… joined".
 const PROGRESS_TEXT = {
   ringing: (t) => `${t} is ringing`,
-  answered: (t) => `${t} answered and joined the meeting`,
   ended: (t) => `${t} hung up`,
 };
 
