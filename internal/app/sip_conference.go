@@ -183,6 +183,13 @@ func (a *App) dialOut(r *room.Room, host, target string, progress func(protocol.
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), dialOutRingTO)
 		defer cancel()
+		go func() { // the meeting ending while the phone rings cancels the call
+			select {
+			case <-r.Done():
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 		oc, err := a.sip.srv.Dial(ctx, sip.DialRequest{Username: target, FromUser: "meeting", FromDisplay: "Meeting",
 			OnProgress: func(status int) {
 				if status == 180 || status == 183 {

@@ -399,6 +399,7 @@ func TestSIPMeetingDialOut(t *testing.T) {
 	}
 	inv := phone.request("INVITE")
 	phone.reply(inv, 180, "Ringing", "")
+	time.Sleep(100 * time.Millisecond) // ringing is reported before the answer comes
 	media := newRTPPhone(t)
 	phone.reply(inv, 200, "OK", "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio "+
 		strconv.Itoa(media.port())+" RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
@@ -435,6 +436,18 @@ func TestSIPMeetingDialOut(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+
+	// A second call rings while the meeting ends: the phone gets CANCEL.
+	if _, err := host.c.Request(ctx, &protocol.DialOut{Target: "200"}); err != nil {
+		t.Fatal(err)
+	}
+	inv = phone.request("INVITE")
+	phone.reply(inv, 180, "Ringing", "")
+	time.Sleep(100 * time.Millisecond)
+	a.registry.Delete(ctx, "dialouttest") // ends the live room (it was never saved: ErrNotFound)
+	can := phone.request("CANCEL")
+	phone.reply(can, 200, "OK", "")
+	phone.reply(inv, 487, "Request Terminated", "")
 }
 
 func lastSecond(pcm []int16) []int16 {

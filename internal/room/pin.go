@@ -54,3 +54,6 @@ func (r *Room) IsHost(pid string) bool {
 	m, ok := r.members[pid]
 	return ok && m.info.Host
 }
+
+// Done is closed when the room has ended.
+func (r *Room) Done() <-chan struct{} { return r.done }
