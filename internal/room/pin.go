@@ -57,3 +57,25 @@ func (r *Room) IsHost(pid string) bool {
 
 // Done is closed when the room has ended.
 func (r *Room) Done() <-chan struct{} { return r.done }
+
+// onlyGuestsLocked reports whether every member is a guest (also when the room is empty): then the
+// next participant who is no guest leads. Rooms start empty, so the creator becomes host; a phone
+// that dials in first leaves the role to the first person after it.
+func (r *Room) onlyGuestsLocked() bool {
+	for _, m := range r.members {
+		if !m.guest {
+			return false
+		}
+	}
+	return true
+}
+
+// nextHostLocked is the longest-present member who may be host, or nil.
+func (r *Room) nextHostLocked() *member {
+	for _, id := range r.joinOrder {
+		if m := r.members[id]; m != nil && !m.guest {
+			return m
+		}
+	}
+	return nil
+}

@@ -73,3 +73,34 @@ func TestIsHost(t *testing.T) {
 		t.Fatalf("hosts: a %v b %v", r.IsHost("a"), r.IsHost("b"))
 	}
 }
+
+// A guest (a phone) never becomes host: one that is first in a meeting
+// leaves the role to the first person after it, and a host who leaves
+// hands over to the longest-present person, not to a guest.
+func TestGuestsAreNeverHosts(t *testing.T) {
+	g := newRegistry(time.Minute)
+	r, _ := g.Create(context.Background(), Settings{})
+	phone, a, b := newFake("phone"), newFake("a"), newFake("b")
+	r.Join(JoinRequest{Participant: phone, Name: "Phone", Guest: true})
+	if r.IsHost("phone") {
+		t.Fatal("a phone first in the room became host")
+	}
+	r.Join(JoinRequest{Participant: a, Name: "A"})
+	r.Join(JoinRequest{Participant: b, Name: "B"})
+	if !r.IsHost("a") || r.IsHost("b") {
+		t.Fatalf("hosts after the phone: a %v, b %v", r.IsHost("a"), r.IsHost("b"))
+	}
+	r.Leave("a", "left")
+	if !r.IsHost("b") || r.IsHost("phone") {
+		t.Fatalf("after the host left: b %v, phone %v", r.IsHost("b"), r.IsHost("phone"))
+	}
+	r.Leave("b", "left")
+	if r.IsHost("phone") {
+		t.Fatal("the phone took over as host")
+	}
+	c := newFake("c")
+	r.Join(JoinRequest{Participant: c, Name: "C"})
+	if !r.IsHost("c") {
+		t.Fatal("the first person after the phone alone is not host")
+	}
+}

@@ -112,6 +112,7 @@ type member struct {
 	p     Participant
 	info  protocol.ParticipantInfo
 	perms protocol.Permissions
+	guest bool // never a host (JoinRequest.Guest)
 }
 
 type pending struct {
@@ -129,6 +130,8 @@ type JoinRequest struct {
 	Host bool
 	// Admitted: a host let this participant in from the lobby.
 	Admitted bool
+	// Guest: never becomes host, not even first in the room (a phone: it cannot admit or mute).
+	Guest bool
 }
 
 // Snapshot is the room as a newly joined participant first sees it.
@@ -178,7 +181,7 @@ func (r *Room) Join(req JoinRequest) (snap *Snapshot, wait <-chan bool, err erro
 	if len(r.members) >= max {
 		return nil, nil, ErrFull
 	}
-	info := protocol.ParticipantInfo{ID: p.ID(), Name: req.Name, Host: req.Host || len(r.members) == 0 && r.hostlessLocked()}
+	info := protocol.ParticipantInfo{ID: p.ID(), Name: req.Name, Host: req.Host || !req.Guest && r.onlyGuestsLocked()}
 	if !info.Host && !req.Admitted {
 		if r.locked {
 			return nil, nil, ErrLocked
@@ -194,7 +197,7 @@ func (r *Room) Join(req JoinRequest) (snap *Snapshot, wait <-chan bool, err erro
 		r.emptyTimer.Stop()
 		r.emptyTimer = nil
 	}
-	m := &member{p: p, info: info, perms: req.Perms}
+	m := &member{p: p, info: info, perms: req.Perms, guest: req.Guest}
 	r.broadcastLocked(&protocol.ParticipantJoined{Participant: info}, "")
 	r.members[p.ID()] = m
 	r.joinOrder = append(r.joinOrder, p.ID())
@@ -273,9 +276,8 @@ func (r *Room) Leave(pid, reason string) {
 	r.reg.metrics.participants(-1)
 	r.broadcastLocked(&protocol.ParticipantLeft{Participant: pid, Reason: reason}, "")
 	r.log.Info("participant left", "participant", pid, "reason", reason, "count", len(r.members))
-	if m.info.Host && r.hostlessLocked() && len(r.joinOrder) > 0 {
+	if next := r.nextHostLocked(); m.info.Host && r.hostlessLocked() && next != nil {
 		// Someone must be able to admit, mute and lock: the longest-present member takes over.
-		next := r.members[r.joinOrder[0]]
 		next.info.Host = true
 		next.perms.Moderate = true
 		r.broadcastLocked(&protocol.ParticipantUpdated{Participant: next.info}, "")

@@ -217,7 +217,7 @@ func (c *Conference) Join(r *room.Room, name string) error {
 	c.room = r
 	c.mu.Unlock()
 	log := c.log.With("room", r.ID())
-	if _, _, err := r.Join(room.JoinRequest{Participant: c, Name: name, Admitted: true,
+	if _, _, err := r.Join(room.JoinRequest{Participant: c, Name: name, Admitted: true, Guest: true,
 		Perms: protocol.Permissions{Publish: true, Subscribe: true}}); err != nil {
 		c.mu.Lock()
 		c.room = nil
