@@ -270,7 +270,8 @@ func (ph *fakePhone) close() {
 // TestConferencePhoneHearsTheRoom puts a phone into an Opus meeting with
 // two speakers (one losing a packet in ten): the phone hears both tones
 // and not its own, the speakers hear the phone's tone as Opus with an
-// audio level, and when a speaker leaves the phone stops hearing it.
+// audio level, when a speaker leaves the phone stops hearing it, and one
+// who joins later is heard.
 func TestConferencePhoneHearsTheRoom(t *testing.T) {
 	const (
 		phoneTone = 700.0
@@ -368,6 +369,16 @@ func TestConferencePhoneHearsTheRoom(t *testing.T) {
 		t.Errorf("the phone no longer hears alice (%.3f)", amp)
 	}
 
+	// Carol joins later: she is in the mix as soon as she speaks.
+	carol := newSpeaker(t, r, "carol", 1900, 0)
+	defer carol.leave()
+	time.Sleep(600 * time.Millisecond)
+	pcm, _ = phone.heard()
+	last = pcm[len(pcm)-audio.PhoneRate/4:]
+	if amp := amplitude(last, 1900, audio.PhoneRate); amp < 0.1 {
+		t.Errorf("the phone does not hear carol, who joined after it (%.3f)", amp)
+	}
+
 	// The room ends: the call is told.
 	reg.Shutdown("room-closed")
 	select {
@@ -413,6 +424,8 @@ func TestConferenceSilenceWhenAlone(t *testing.T) {
 	n0 := conf.FramesToPhone.Load()
 	time.Sleep(time.Second)
 	if n := conf.FramesToPhone.Load() - n0; n < 40 || n > 60 {
-		t.Errorf("%d frames to the phone in 1 s, want about 50", n)
+		peer, learned := rs.Peer()
+		t.Errorf("%d frames to the phone in 1 s, want about 50 (rtp out %d, peer %v learned %v, dropped %d)", n,
+			rs.PacketsOut.Load(), peer, learned, rs.Dropped.Load())
 	}
 }
