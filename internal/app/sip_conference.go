@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,8 +23,68 @@ import (
 // a phone from the meeting. Either way the phone is a bridge.Conference in
 // the room, transcoding between its G.711 and the meeting's Opus.
 
-// phoneStats count what phones in meetings do, for the metrics.
-type phoneStats = bridge.ConferenceStats
+// phoneStats is the state of phones in meetings: counters for the metrics,
+// and the wrong-PIN guard.
+type phoneStats struct {
+	bridge.ConferenceStats
+	pins pinGuard
+}
+
+// pinGuard limits wrong PINs per caller: a PIN is a short secret, and three
+// tries per call would otherwise allow guessing by calling again and again.
+// Callers are told apart by their SIP account (calls without one share a
+// bucket).
+type pinGuard struct {
+	mu    sync.Mutex
+	fails map[string][]time.Time // wrong PINs within pinFailWindow, oldest first
+	now   func() time.Time       // nil: time.Now
+}
+
+const (
+	pinFailLimit  = 10 // wrong PINs ...
+	pinFailWindow = 15 * time.Minute
+)
+
+func (g *pinGuard) clock() time.Time {
+	if g.now != nil {
+		return g.now()
+	}
+	return time.Now()
+}
+
+// recent drops failures older than the window and returns the rest; mu held.
+func (g *pinGuard) recentLocked(who string) []time.Time {
+	cut := g.clock().Add(-pinFailWindow)
+	list := g.fails[who]
+	for len(list) > 0 && list[0].Before(cut) {
+		list = list[1:]
+	}
+	if len(list) == 0 {
+		delete(g.fails, who)
+		return nil
+	}
+	g.fails[who] = list
+	return list
+}
+
+// blocked reports whether who got the PIN wrong too often lately.
+func (g *pinGuard) blocked(who string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.recentLocked(who)) >= pinFailLimit
+}
+
+// failed notes a wrong PIN from who and reports whether who is now blocked.
+func (g *pinGuard) failed(who string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.fails == nil {
+		g.fails = map[string][]time.Time{}
+	}
+	list := append(g.recentLocked(who), g.clock())
+	g.fails[who] = list
+	return len(list) >= pinFailLimit
+}
 
 // Dial-in prompt limits.
 const (
@@ -52,6 +113,12 @@ func (a *App) routeConference(c *sip.Call) {
 		c.Reject(503, "Service Unavailable")
 		return
 	}
+	caller := "account:" + c.From.Username
+	if a.phones.pins.blocked(caller) {
+		log.Info("sip: conference call refused: too many wrong meeting PINs from this caller lately", "window", pinFailWindow)
+		c.Reject(403, "Forbidden")
+		return
+	}
 	if !c.Offer.HasDTMF {
 		// Without telephone-events the caller cannot key a PIN.
 		log.Info("sip: conference call refused: the phone offers no RFC 4733 telephone-event for keying the PIN")
@@ -64,7 +131,7 @@ func (a *App) routeConference(c *sip.Call) {
 		return
 	}
 	conf, err := bridge.NewConference(rs, c.Codec, int(c.Offer.DTMF), bridge.ConferenceOptions{
-		Metrics: a.media, Stats: &a.phones, Logger: a.log, OnClose: func(string) { c.Hangup() }})
+		Metrics: a.media, Stats: &a.phones.ConferenceStats, Logger: a.log, OnClose: func(string) { c.Hangup() }})
 	if err != nil {
 		log.Error("sip: conference call", "err", err)
 		c.Hangup()
@@ -78,7 +145,7 @@ func (a *App) routeConference(c *sip.Call) {
 		default: // a flood of keys: the PIN will be wrong anyway
 		}
 	})
-	r, ok := a.collectPIN(conf, keys, c.Done(), log)
+	r, ok := a.collectPIN(conf, keys, c.Done(), caller, log)
 	if !ok {
 		c.Hangup()
 		return
@@ -98,7 +165,7 @@ func (a *App) routeConference(c *sip.Call) {
 // collectPIN plays the prompt and reads a PIN, up to pinTries times; it
 // returns the meeting, or false when the caller hung up or never got it
 // right (they are told with the error tone).
-func (a *App) collectPIN(conf *bridge.Conference, keys <-chan byte, done <-chan struct{}, log *slog.Logger) (*room.Room, bool) {
+func (a *App) collectPIN(conf *bridge.Conference, keys <-chan byte, done <-chan struct{}, caller string, log *slog.Logger) (*room.Room, bool) {
 	for try := 1; try <= pinTries; try++ {
 		conf.Play(bridge.PromptTone)
 		pin, ok := readPIN(keys, done)
@@ -114,6 +181,12 @@ func (a *App) collectPIN(conf *bridge.Conference, keys <-chan byte, done <-chan 
 		}
 		// The PIN is a meeting's key: not logged.
 		log.Info("sip: wrong or no meeting PIN keyed", "try", try, "digits", len(pin))
+		if a.phones.pins.failed(caller) {
+			log.Warn("sip: too many wrong meeting PINs from this caller: refusing its dial-in calls for a while",
+				"window", pinFailWindow)
+			wait(conf.Play(bridge.ErrorTone), done)
+			return nil, false
+		}
 		wait(conf.Play(bridge.ErrorTone), done)
 	}
 	return nil, false
@@ -220,7 +293,7 @@ func (a *App) dialOut(r *room.Room, host, target string, progress func(protocol.
 			dtmf = int(oc.Answer.DTMF)
 		}
 		conf, err := bridge.NewConference(oc.RTP(), oc.Codec, dtmf, bridge.ConferenceOptions{
-			Metrics: a.media, Stats: &a.phones, Logger: a.log, OnClose: func(string) { oc.Hangup() }})
+			Metrics: a.media, Stats: &a.phones.ConferenceStats, Logger: a.log, OnClose: func(string) { oc.Hangup() }})
 		if err == nil {
 			if err = conf.Join(r, name); err != nil {
 				conf.Leave("failed")
@@ -249,7 +322,7 @@ func (a *App) registerConferenceMetrics() {
 	counter := func(name, help string, v *atomic.Uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
 	}
-	s := &a.phones
+	s := &a.phones.ConferenceStats
 	a.metrics.reg.MustRegister(
 		gauge("switchboard_sip_transcoding_sessions", "Phones in Opus meetings now (each transcodes Opus and G.711 both ways).",
 			func() float64 { return float64(s.Sessions.Load()) }),

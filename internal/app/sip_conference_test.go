@@ -375,6 +375,26 @@ func TestSIPDialInWrongPINs(t *testing.T) {
 	}
 }
 
+// TestSIPDialInBlockedAfterWrongPINs: a caller that got the PIN wrong too
+// often lately is refused before the prompt.
+func TestSIPDialInBlockedAfterWrongPINs(t *testing.T) {
+	a := conferenceScene(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for range pinFailLimit {
+		a.phones.pins.failed("account:100")
+	}
+	ua, _ := sipgo.NewUA()
+	defer ua.Close()
+	phone, _ := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
+	invite := phoneInvite(a.SIPAddrs().UDP.(*net.UDPAddr).Port, "Desk 100",
+		"m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n")
+	invite.Recipient.User = "meet"
+	if res := <-callFromPhone(ctx, t, phone, invite); res == nil || res.StatusCode != 403 {
+		t.Fatalf("a caller with too many wrong PINs got %v, want 403", res)
+	}
+}
+
 // TestSIPMeetingDialOut: a host calls a registered phone into the meeting;
 // others may not; unknown targets are not found.
 func TestSIPMeetingDialOut(t *testing.T) {
