@@ -80,6 +80,7 @@ type App struct {
 	callKey  []byte
 	sip      *sipGateway
 	records  callRecorder // call detail records on their way to the store (sip_records.go)
+	phones   phoneStats   // phones in meetings (sip_conference.go)
 }
 
 // New opens storage and every listener, so that when it returns the server's addresses are known
@@ -141,7 +142,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 	}
 
 	a.registry = room.NewRegistry(
-		room.Config{OpenCreation: cfg.Rooms.OpenCreation, MaxParticipants: cfg.Rooms.MaxParticipants, EmptyTimeout: cfg.Rooms.EmptyTimeout},
+		room.Config{OpenCreation: cfg.Rooms.OpenCreation, MaxParticipants: cfg.Rooms.MaxParticipants, EmptyTimeout: cfg.Rooms.EmptyTimeout,
+			DialIn: dialInExtension(cfg)},
 		chatLog{a.store}, roomStore{a.store},
 		room.Metrics{Rooms: gaugeAdd(a.metrics.rooms), Participants: gaugeAdd(a.metrics.participants), Tracks: gaugeAdd(a.metrics.tracks)},
 		log)
@@ -150,6 +152,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		OpenJoin: cfg.Rooms.OpenCreation, VerifyToken: a.verifyToken, ICEServers: a.iceServers, SFUMetrics: a.media,
 		OnError: func(code string) { a.metrics.signallingErrors.WithLabelValues(code).Inc() }, Logger: log,
 		OriginAllowed: func(origin string) bool { return a.contact != nil && a.contact.OriginAllowed(origin) },
+		DialOut:       a.dialOut,
 	})
 	if err = a.startPeople(); err != nil {
 		return nil, err
@@ -157,6 +160,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 	if err = a.startSIP(tlsConf, opts.LoopbackOnly); err != nil {
 		return nil, err
 	}
+	a.registerConferenceMetrics()
 	handler := httpd.New(httpd.Config{
 		Registry: a.registry, Signal: a.signal, Sessions: a.signal, Files: a.store, Keys: a.store, Web: web.Static(),
 		Metrics:        promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}),

@@ -165,6 +165,10 @@ func (a *App) routeSIPCall(c *sip.Call) {
 		a.routeTrunkCall(c) // by the number dialled (sip_trunks.go)
 		return
 	}
+	if c.Target == a.cfg.SIP.ConferenceExtension && c.Target != "" {
+		a.routeConference(c) // a meeting by its PIN (sip_conference.go)
+		return
+	}
 	if a.routePhoneToPhone(c) {
 		return
 	}

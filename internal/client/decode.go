@@ -28,6 +28,7 @@ var serverMessages = map[string]func() protocol.Message{
 	"muted":               func() protocol.Message { return &protocol.Muted{} },
 	"bye":                 func() protocol.Message { return &protocol.Bye{} },
 	"relay":               func() protocol.Message { return &protocol.Relay{} },
+	"dial-progress":       func() protocol.Message { return &protocol.DialProgress{} },
 }
 
 func decodeServer(data []byte) (protocol.Message, error) {

@@ -149,6 +149,9 @@ type SIP struct {
 	// DefaultCountryCode ("1", "44") reads national numbers as E.164 for calls over trunks;
 	// empty: numbers must be international (+...).
 	DefaultCountryCode string `toml:"default_country_code"`
+	// ConferenceExtension is the extension phones dial to join a meeting by its PIN (keypad);
+	// empty turns dial-in off. Needs a build with Opus (-tags libopus).
+	ConferenceExtension string `toml:"conference_extension"`
 }
 
 // SIPRealm is the realm SIP accounts are hashed for: sip.realm, else the host of public_url, else
@@ -222,7 +225,8 @@ func Default() Config {
 			RequestsPerSecond: 50, MaxConnsPerSource: 100,
 			AuthFailuresPerIP: 10, AuthFailuresPerUser: 30,
 			FailureWindow: time.Minute, BlockTime: 15 * time.Minute, UserLockTime: 5 * time.Minute,
-			RecordRetention: 90 * 24 * time.Hour,
+			RecordRetention:     90 * 24 * time.Hour,
+			ConferenceExtension: "meet",
 		},
 	}
 }
@@ -494,6 +498,9 @@ func (s *SIP) validate(mediaUDP string, turn TURN) []error {
 	if s.MinExpires < time.Second || s.MinExpires > s.DefaultExpires || s.DefaultExpires > s.MaxExpires {
 		bad("sip registration intervals must satisfy 1s <= min_expires (%s) <= default_expires (%s) <= max_expires (%s)",
 			s.MinExpires, s.DefaultExpires, s.MaxExpires)
+	}
+	if e := s.ConferenceExtension; len(e) > 64 || strings.ContainsAny(e, " \t\r\n@:;<>\"/?") {
+		bad("sip conference_extension %q must be the user part of a SIP address (digits or a word such as meet), or empty to turn dial-in off", e)
 	}
 	if s.MaxBindings < 1 {
 		bad("sip max_bindings must be at least 1 (phones one SIP account may register at once; 10 is the default)")

@@ -201,6 +201,7 @@ func flagSet(cfg *Config, usage io.Writer) (*flag.FlagSet, *string) {
 	dur(&cfg.SIP.BlockTime, "sip-block-time", "sip.block_time", "how long a source address that failed too often gets no answer at all")
 	dur(&cfg.SIP.UserLockTime, "sip-user-lock-time", "sip.user_lock_time", "how long a username that failed too often is refused, even with the right password")
 	dur(&cfg.SIP.RecordRetention, "sip-record-retention", "sip.record_retention", "how long call detail records are kept (0: forever)")
+	str(&cfg.SIP.ConferenceExtension, "sip-conference-extension", "sip.conference_extension", "`extension` phones dial to join a meeting by its PIN (empty: no dial-in; needs a build with -tags libopus)")
 
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: switchboard serve [options]

@@ -53,6 +53,7 @@ var requests = map[string]func() Message{
 	"ping":      func() Message { return &Ping{} },
 	"leave":     func() Message { return &Leave{} },
 	"relay":     func() Message { return &Relay{} },
+	"dialOut":   func() Message { return &DialOut{} },
 }
 
 // Decode parses one client frame of the meeting signalling into its message type and checks its

@@ -52,6 +52,9 @@ type RoomInfo struct {
 	Locked          bool   `json:"locked"`
 	Lobby           bool   `json:"lobby"`
 	MaxParticipants int    `json:"maxParticipants"`
+	// PIN and DialIn: phones join by calling the extension DialIn and keying PIN (when SIP is on).
+	PIN    string `json:"pin,omitempty"`
+	DialIn string `json:"dialIn,omitempty"`
 }
 
 // ChatMessage is one message of a room's chat.

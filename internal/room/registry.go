@@ -17,6 +17,9 @@ type Config struct {
 	OpenCreation    bool
 	MaxParticipants int
 	EmptyTimeout    time.Duration
+	// DialIn, when set (SIP is on), is the extension phones dial to join a meeting: every meeting
+	// gets a PIN for it (pin.go).
+	DialIn string
 }
 
 // RoomStore persists rooms created through the API, so their links outlive a restart.
@@ -51,6 +54,7 @@ type Registry struct {
 
 	mu    sync.Mutex
 	rooms map[string]*Room
+	pins  map[string]*Room // dial-in PINs of live rooms
 }
 
 // NewRegistry makes an empty registry.
@@ -152,6 +156,7 @@ func (g *Registry) close(r *Room, reason string) {
 	g.mu.Lock()
 	if g.rooms[r.id] == r {
 		delete(g.rooms, r.id)
+		delete(g.pins, r.pin)
 		g.metrics.rooms(-1)
 	}
 	g.mu.Unlock()

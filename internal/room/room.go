@@ -87,6 +87,7 @@ type ChatLog interface {
 // Room is one meeting.
 type Room struct {
 	id       string
+	pin      string // dial-in PIN, "" when none; set before the room is shared
 	settings Settings
 	reg      *Registry
 	log      *slog.Logger
@@ -111,6 +112,7 @@ type member struct {
 	p     Participant
 	info  protocol.ParticipantInfo
 	perms protocol.Permissions
+	guest bool // never a host (JoinRequest.Guest)
 }
 
 type pending struct {
@@ -128,6 +130,8 @@ type JoinRequest struct {
 	Host bool
 	// Admitted: a host let this participant in from the lobby.
 	Admitted bool
+	// Guest: never becomes host, not even first in the room (a phone: it cannot admit or mute).
+	Guest bool
 }
 
 // Snapshot is the room as a newly joined participant first sees it.
@@ -144,6 +148,7 @@ func newRoom(id string, s Settings, reg *Registry) *Room {
 		members: map[string]*member{}, lobby: map[string]*pending{}, tracks: map[string]*Track{},
 		lobbyOn: s.Lobby, done: make(chan struct{}),
 	}
+	reg.assignPINLocked(r) // newRoom is called with reg.mu held
 	go r.speakerLoop()
 	r.mu.Lock()
 	r.armEmptyTimerLocked()
@@ -176,7 +181,7 @@ func (r *Room) Join(req JoinRequest) (snap *Snapshot, wait <-chan bool, err erro
 	if len(r.members) >= max {
 		return nil, nil, ErrFull
 	}
-	info := protocol.ParticipantInfo{ID: p.ID(), Name: req.Name, Host: req.Host || len(r.members) == 0 && r.hostlessLocked()}
+	info := protocol.ParticipantInfo{ID: p.ID(), Name: req.Name, Host: req.Host || !req.Guest && r.onlyGuestsLocked()}
 	if !info.Host && !req.Admitted {
 		if r.locked {
 			return nil, nil, ErrLocked
@@ -192,7 +197,7 @@ func (r *Room) Join(req JoinRequest) (snap *Snapshot, wait <-chan bool, err erro
 		r.emptyTimer.Stop()
 		r.emptyTimer = nil
 	}
-	m := &member{p: p, info: info, perms: req.Perms}
+	m := &member{p: p, info: info, perms: req.Perms, guest: req.Guest}
 	r.broadcastLocked(&protocol.ParticipantJoined{Participant: info}, "")
 	r.members[p.ID()] = m
 	r.joinOrder = append(r.joinOrder, p.ID())
@@ -241,7 +246,11 @@ func (r *Room) infoLocked() protocol.RoomInfo {
 	if r.settings.P2P {
 		max = 2
 	}
-	return protocol.RoomInfo{ID: r.id, P2P: r.settings.P2P, Locked: r.locked, Lobby: r.lobbyOn, MaxParticipants: max}
+	info := protocol.RoomInfo{ID: r.id, P2P: r.settings.P2P, Locked: r.locked, Lobby: r.lobbyOn, MaxParticipants: max}
+	if r.pin != "" {
+		info.PIN, info.DialIn = r.pin, r.reg.cfg.DialIn
+	}
+	return info
 }
 
 // Leave removes a participant (or a lobby entry) and everything it published.
@@ -267,9 +276,8 @@ func (r *Room) Leave(pid, reason string) {
 	r.reg.metrics.participants(-1)
 	r.broadcastLocked(&protocol.ParticipantLeft{Participant: pid, Reason: reason}, "")
 	r.log.Info("participant left", "participant", pid, "reason", reason, "count", len(r.members))
-	if m.info.Host && r.hostlessLocked() && len(r.joinOrder) > 0 {
+	if next := r.nextHostLocked(); m.info.Host && r.hostlessLocked() && next != nil {
 		// Someone must be able to admit, mute and lock: the longest-present member takes over.
-		next := r.members[r.joinOrder[0]]
 		next.info.Host = true
 		next.perms.Moderate = true
 		r.broadcastLocked(&protocol.ParticipantUpdated{Participant: next.info}, "")

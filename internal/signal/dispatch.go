@@ -63,6 +63,15 @@ func (c *conn) dispatch(ctx context.Context, msg protocol.Message) {
 		ok(nil)
 	case *protocol.Host:
 		ok(r.Host(p.ID(), m.Action, m.Participant))
+	case *protocol.DialOut:
+		switch {
+		case c.s.cfg.DialOut == nil:
+			c.reply(id, protocol.Errorf(protocol.CodeInvalidState, "this server has no telephony (SIP is off)"))
+		case !r.IsHost(p.ID()):
+			c.reply(id, protocol.Errorf(protocol.CodeForbidden, "only a host may call a phone into the meeting"))
+		default:
+			ok(c.s.cfg.DialOut(r, p.ID(), m.Target, p.Send))
+		}
 	case *protocol.Relay:
 		if !r.Settings().P2P {
 			c.reply(id, protocol.Errorf(protocol.CodeInvalidState, "relay is only for peer-to-peer meetings"))

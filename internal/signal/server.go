@@ -44,6 +44,9 @@ type Config struct {
 	JoinTimeout  time.Duration // default 10s
 	IdleTimeout  time.Duration // default 30s
 	SendQueueLen int           // default 256
+	// DialOut rings a telephone into room r for host (dialOut); progress
+	// sends that host dial-progress events. nil: telephony is off.
+	DialOut func(r *room.Room, host, target string, progress func(protocol.Message)) error
 }
 
 // Server accepts signalling sockets.

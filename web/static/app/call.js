@@ -4,6 +4,7 @@ import { getTrack, store, stopStream } from './media.js';
 import { createChat } from './chat.js';
 import { createPeople } from './people.js';
 import { createSettings } from './settings.js';
+import { dialInLine, showDialProgress } from './phones.js';
 
 const LAYOUT_KEY = 'sb.layout';
 
@@ -99,7 +100,8 @@ export function renderCall(root, opts) {
       }, icon('close', { size: 18 }))),
     h('p.muted', { text: 'Share this link with people you want in the meeting' }),
     h('div.alone-link', null, h('span.alone-url', { text: roomLink }),
-      h('button.icon-btn', { type: 'button', 'aria-label': 'Copy meeting link', title: 'Copy meeting link', 'data-testid': 'invite-copy', onclick: () => copyLink() }, icon('copy', { size: 20 }))));
+      h('button.icon-btn', { type: 'button', 'aria-label': 'Copy meeting link', title: 'Copy meeting link', 'data-testid': 'invite-copy', onclick: () => copyLink() }, icon('copy', { size: 20 }))),
+    dialInLine(room));
   const lockBadge = h('span.lock-badge', { title: 'The meeting is locked', hidden: true }, icon('lock', { size: 16, label: 'Locked' }));
   const clock = h('span.clock');
   const header = h('header.call-header', null,
@@ -666,6 +668,7 @@ export function renderCall(root, opts) {
 
   // ------------------------------------------------------------------ room events
   const on = (ev, fn) => offs.push(room.on(ev, fn));
+  on('dialProgress', showDialProgress);
   const handState = new Map();
   on('participant', (p) => {
     toast(`${p.name} joined`);

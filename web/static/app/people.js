@@ -1,5 +1,6 @@
 // Participants panel: list with host badge and raised hands first; host controls for hosts.
 import { h, icon, clear, initials, avatarColor, toast } from './ui.js';
+import { dialInLine, dialOutForm } from './phones.js';
 
 /**
  * @param {import('/sdk/switchboard.js').Room} room
@@ -13,6 +14,7 @@ export function createPeople(room, opts) {
     h('div.panel-head', null, title, closeBtn), body);
 
   const fail = (what) => (err) => toast(`Could not ${what}: ${err.message}`, { kind: 'error' });
+  const dialForm = room.dialIn ? dialOutForm(room) : null; // hosts call phones in when there is telephony
 
   function sw(label, checked, onChange, testid) {
     const input = h('input', { type: 'checkbox', role: 'switch', 'data-testid': testid, 'prop:checked': !!checked });
@@ -28,13 +30,16 @@ export function createPeople(room, opts) {
     const focusedTestId = document.activeElement && el.contains(document.activeElement) ? document.activeElement.dataset.testid : null;
     const focusedPid = focusedTestId ? document.activeElement.closest('[data-participant]')?.dataset.participant : null;
     clear(body);
+    const dialIn = dialInLine(room);
+    if (dialIn) body.appendChild(dialIn);
 
     if (isHost) {
       const info = room.info || {};
       body.appendChild(h('div.host-controls', { 'aria-label': 'Host controls', role: 'group' },
         h('h3.section-title', { text: 'Host controls' }),
         sw('Lock meeting', info.locked, (v) => room.host.lock(v).catch(fail(v ? 'lock the meeting' : 'unlock the meeting')), 'host-lock'),
-        sw('Ask to join (lobby)', info.lobby, (v) => room.host.lobby(v).catch(fail('change the lobby')), 'host-lobby')));
+        sw('Ask to join (lobby)', info.lobby, (v) => room.host.lobby(v).catch(fail('change the lobby')), 'host-lobby'),
+        dialForm));
       if (room.lobby.size) {
         const waiting = h('ul.people-list', { 'aria-label': 'Waiting to join' });
         for (const p of room.lobby.values()) {

@@ -294,6 +294,25 @@ export class Room extends Emitter {
   }
 
   /**
+   * How a telephone dials into this meeting, when the server has telephony: the extension (or
+   * number) to call and the 9-digit PIN to key, else null.
+   * @returns {{extension: string, pin: string}|null}
+   */
+  get dialIn() {
+    return this.info && this.info.pin ? { extension: this.info.dialIn || '', pin: this.info.pin } : null;
+  }
+
+  /**
+   * Rings a telephone (a SIP extension) and brings it into the meeting when it answers. Hosts only.
+   * Resolves once the phone is being called; progress arrives as `dialProgress` events
+   * `{target, state: 'ringing'|'answered'|'failed'|'ended', participant?, reason?}`.
+   * @param {string} target
+   */
+  async dialOut(target) {
+    await this._request({ type: 'dialOut', target: String(target) });
+  }
+
+  /**
    * The peer connections, for tests and diagnostics: `{pub, sub}` in SFU rooms, `{p2p}` in
    * peer-to-peer rooms (entries may be null).
    * @returns {{pub?: RTCPeerConnection|null, sub?: RTCPeerConnection|null, p2p?: RTCPeerConnection|null}}
@@ -1034,6 +1053,9 @@ export class Room extends Emitter {
         break;
       case 'relay':
         this._onRelay(msg.from, msg.data);
+        break;
+      case 'dial-progress':
+        this.emit('dialProgress', { target: msg.target, state: msg.state, participant: msg.participant, reason: msg.reason });
         break;
       case 'bye':
         this._closing = true;
