@@ -119,8 +119,8 @@ func TestPhoneDialsIntoMeeting(t *testing.T) {
 }
 
 // A host calls a desk phone into the meeting from the people panel: sipp
-// registers as the front desk's phone (SIP account 200) and waits with
-// uas_answer_pcma.xml; Ann, the host, types 200 into "Call a phone". The
+// registers as the front desk's phone (SIP account 200) and waits
+// (startDeskPhone); Ann, the host, types 200 into "Call a phone". The
 // phone rings and answers, Ann is told, Bob (not a host, who has no such
 // form) hears the phone's capture, the phone is sent the meeting's sound,
 // and Ann removing the phone from the meeting hangs it up (sipp gets BYE).
@@ -130,43 +130,15 @@ func TestHostCallsPhoneIntoMeeting(t *testing.T) {
 		c.SIP.Enabled = true
 		c.SIP.Realm = "pbx.test"
 	})
-	acct, err := sip.NewAccount("200", "Front desk", "", "pbx.test", "front desk phone", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := srv.app.Store().CreateSIPAccount(context.Background(), acct); err != nil {
-		t.Fatal(err)
-	}
-	target := srv.app.SIPAddrs().UDP.String()
-	port := strconv.Itoa(freePort(t, "127.0.0.1"))
 	ctx, cancel := context.WithTimeout(context.Background(), scaled(90*time.Second))
 	defer cancel()
-	reg, _ := filepath.Abs(filepath.Join("..", "internal", "sip", "testdata", "register.xml"))
-	out, err := exec.CommandContext(ctx, sippBin, target, "-sf", reg, "-s", "200", "-au", "200", "-ap", "front desk phone",
-		"-key", "expires", "300", "-i", "127.0.0.1", "-p", port, "-m", "1", "-nostdin", "-timeout", "10s", "-timeout_error").CombinedOutput()
-	if err != nil {
-		t.Fatalf("sipp register: %v\n%s", err, tail(string(out), 4<<10))
-	}
+	phone := startDeskPhone(t, ctx, srv, sippBin, dir, "pbx.test", "200", "Front desk", "front desk phone", "")
 
 	roomID := srv.createRoom(t)
 	a := newBrowser(t, "Ann")
 	a.joinViaLink(srv.URL + "/m/" + roomID)
 	b := newBrowser(t, "Bob")
 	b.joinViaLink(srv.URL + "/m/" + roomID)
-
-	scen, _ := filepath.Abs(filepath.Join("..", "internal", "sip", "testdata", "uas_answer_pcma.xml"))
-	cmd := exec.CommandContext(ctx, sippBin, "-sf", scen, "-i", "127.0.0.1", "-p", port,
-		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "127.0.0.1")),
-		"-m", "1", "-nostdin", "-timeout", "60s", "-timeout_error")
-	cmd.Dir = dir
-	sippOut := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = sippOut, sippOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sippDone := make(chan error, 1)
-	go func() { sippDone <- cmd.Wait() }()
-	time.Sleep(300 * time.Millisecond) // sipp binds its port
 
 	b.click("people-toggle")
 	b.waitJS(5*time.Second, "Bob's people panel", `!!document.querySelector('[data-testid="dial-in"]')`)
@@ -190,7 +162,7 @@ func TestHostCallsPhoneIntoMeeting(t *testing.T) {
 			return false, err.Error()
 		}
 		p := st["Front desk/microphone"]
-		return p.Packets >= 100 && p.AudioEnergy > 0, describeStats(st) + "; sipp: " + tail(sippOut.String(), 1<<10)
+		return p.Packets >= 100 && p.AudioEnergy > 0, describeStats(st) + "; sipp: " + tail(phone.out.String(), 1<<10)
 	})
 	eventually(t, scaled(15*time.Second), "sound sent to the phone", func() (bool, string) {
 		voiced := metric(t, srv, "switchboard_sip_conference_voiced_frames_to_phone_total")
@@ -198,14 +170,7 @@ func TestHostCallsPhoneIntoMeeting(t *testing.T) {
 	})
 
 	mustEval[bool](a, `(() => { const p = window.__dial.find((p) => p.state === 'answered'); window.__sb.room.host.remove(p.participant); return true; })()`)
-	select {
-	case err := <-sippDone:
-		if err != nil {
-			t.Fatalf("sipp: %v\n%s", err, tail(sippOut.String(), 4<<10))
-		}
-	case <-ctx.Done():
-		t.Fatalf("sipp did not finish\n%s", tail(sippOut.String(), 4<<10))
-	}
+	phone.waitBye(t, ctx)
 	a.waitJS(10*time.Second, "the ended progress", `window.__dial.some((p) => p.state === 'ended')`)
 	if states := mustEval[[]string](a, `window.__dial.map((p) => p.state)`); states[0] != "ringing" {
 		t.Errorf("dial progress %v", states)

@@ -13,7 +13,8 @@ import (
 
 // deskPhone is a sipp desk phone registered with the server and waiting for
 // one call, which it answers with PCMA (streaming sipp's G.711 capture and
-// pressing 1 by RFC 2833), then waits for the BYE.
+// pressing 1 by RFC 2833), then waits for the BYE (uas_answer_pcma.xml, or
+// another scenario of internal/sip/testdata).
 type deskPhone struct {
 	done <-chan error // sipp's exit once its scenario ended
 	out  *syncBuffer
@@ -23,6 +24,11 @@ type deskPhone struct {
 // linked to ownerID and shown as name), registers sipp with it, then starts
 // sipp answering calls on the same port, in sippPhone's dir (the captures).
 func startDeskPhone(t *testing.T, ctx context.Context, srv *server, sipp, dir, realm, ext, name, pw, ownerID string) *deskPhone {
+	return startDeskPhoneWith(t, ctx, srv, sipp, dir, realm, ext, name, pw, ownerID, "uas_answer_pcma.xml")
+}
+
+// startDeskPhoneWith is startDeskPhone answering with scenario.
+func startDeskPhoneWith(t *testing.T, ctx context.Context, srv *server, sipp, dir, realm, ext, name, pw, ownerID, scenario string) *deskPhone {
 	t.Helper()
 	acct, err := sip.NewAccount(ext, name, ownerID, realm, pw, true)
 	if err != nil {
@@ -45,7 +51,7 @@ func startDeskPhone(t *testing.T, ctx context.Context, srv *server, sipp, dir, r
 		t.Fatalf("bindings of %s: %+v", ext, bs)
 	}
 	// ...and waits for calls on the same port.
-	scen, _ := filepath.Abs(filepath.Join("..", "internal", "sip", "testdata", "uas_answer_pcma.xml"))
+	scen, _ := filepath.Abs(filepath.Join("..", "internal", "sip", "testdata", scenario))
 	cmd := exec.CommandContext(ctx, sipp, "-sf", scen, "-i", "127.0.0.1", "-p", port,
 		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "127.0.0.1")),
 		"-m", "1", "-nostdin", "-timeout", "60s", "-timeout_error")

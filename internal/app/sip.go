@@ -226,11 +226,7 @@ func (a *App) connectSIPCall(c *sip.Call, log *slog.Logger, callerName string,
 	ring func(ctx context.Context, room string, onAnswer func(), onEnd func(reason string)) (string, error)) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	mime := "audio/PCMU"
-	if c.Codec.Name == sip.PCMA.Name {
-		mime = "audio/PCMA"
-	}
-	r, err := a.registry.Create(ctx, room.Settings{AudioCodec: mime, MaxParticipants: 2})
+	r, err := a.registry.Create(ctx, room.Settings{AudioCodec: g711Mime(c.Codec), MaxParticipants: 2})
 	if err != nil {
 		log.Error("sip: call room", "err", err)
 		c.Reject(500, "Server Internal Error")
@@ -262,6 +258,9 @@ func (a *App) connectSIPCall(c *sip.Call, log *slog.Logger, callerName string,
 		mu.Lock()
 		part = p
 		mu.Unlock()
+		// The user who answered may hold and transfer the phone (transfers
+		// to numbers as a member may dial them).
+		a.controlPhone(chatCall.Load(), c, chat.Identity{Role: "member"})
 	}
 	ended := func(reason string) {
 		switch reason {
@@ -297,7 +296,7 @@ func (a *App) connectSIPCall(c *sip.Call, log *slog.Logger, callerName string,
 	log.Info("sip: ringing the user's browsers", "chat_call", id)
 	// The phone hanging up (CANCEL before an answer, BYE after) ends the call for the browsers too.
 	<-c.Done()
-	a.chat.EndPhoneCall(id)
+	a.phoneEnded(id, c)
 }
 
 // sipTarget finds the user a call is for: by username, or by an extension
@@ -723,23 +722,13 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 	a := p.a
 	ctx, cancel := context.WithCancel(context.Background())
 	log := a.log.With("chat_call", callID, "caller", caller.Username, "phone", ph.Extension)
-	dial := func() (*sip.OutCall, error) {
-		return a.sip.srv.Dial(ctx, sip.DialRequest{Username: ph.Extension, FromUser: caller.Username,
-			FromDisplay: caller.DisplayName})
-	}
-	if ph.Trunk != "" {
-		log = log.With("trunk", ph.Trunk)
-		dial = func() (*sip.OutCall, error) {
-			return a.sip.srv.DialTrunk(ctx, sip.TrunkDialRequest{Trunk: ph.Trunk, Number: ph.Extension, Plan: a.numberPlan(),
-				FromUser: caller.Username, FromDisplay: caller.DisplayName})
-		}
-	}
 	var (
-		mu     sync.Mutex
-		ended  bool
-		out    *sip.OutCall
-		part   *bridge.Participant
-		roomID string
+		mu      sync.Mutex
+		ended   bool
+		out     *sip.OutCall
+		part    *bridge.Participant
+		roomID  string
+		joining sync.Mutex // one room and participant per call: early media or the answer makes them
 	)
 	// cleanup ends everything on our side once (either side hung up).
 	cleanup := func() {
@@ -761,6 +750,62 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 			dcancel()
 		}
 	}
+	// join puts the phone's media in the call's room, made on first use:
+	// at the phone's early media (ringback the caller hears) or its answer.
+	join := func(rs *sip.RTPSession, codec sip.Codec, dtmf int) (string, error) {
+		joining.Lock()
+		defer joining.Unlock()
+		mu.Lock()
+		rid, gone := roomID, ended
+		mu.Unlock()
+		if gone {
+			return "", sip.ErrCallEnded
+		}
+		if rid != "" {
+			return rid, nil
+		}
+		rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		r, err := a.registry.Create(rctx, room.Settings{AudioCodec: g711Mime(codec), MaxParticipants: 2})
+		rcancel()
+		if err != nil {
+			return "", err
+		}
+		pt, err := bridge.Join(r, rs, codec, dtmf, ph.Name, a.media, a.log, func(string) { cleanup() })
+		if err != nil {
+			dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
+			a.registry.Delete(dctx, r.ID())
+			dcancel()
+			return "", err
+		}
+		pt.OnKey(func(e sip.DTMFEvent) { go a.chat.PhoneKey(callID, e.Digit) })
+		mu.Lock()
+		part, roomID, gone = pt, r.ID(), ended
+		mu.Unlock()
+		if gone {
+			cleanup()
+			return "", sip.ErrCallEnded
+		}
+		return r.ID(), nil
+	}
+	onEarly := func(e sip.EarlyMedia) {
+		go func() {
+			rid, err := join(e.RTP, e.Codec, e.DTMF)
+			if err == nil && a.chat.PhoneEarly(callID, rid) {
+				log.Info("sip: early media from the phone: the caller hears it", "room", rid)
+			}
+		}()
+	}
+	dial := func() (*sip.OutCall, error) {
+		return a.sip.srv.Dial(ctx, sip.DialRequest{Username: ph.Extension, FromUser: caller.Username,
+			FromDisplay: caller.DisplayName, OnEarly: onEarly})
+	}
+	if ph.Trunk != "" {
+		log = log.With("trunk", ph.Trunk)
+		dial = func() (*sip.OutCall, error) {
+			return a.sip.srv.DialTrunk(ctx, sip.TrunkDialRequest{Trunk: ph.Trunk, Number: ph.Extension, Plan: a.numberPlan(),
+				FromUser: caller.Username, FromDisplay: caller.DisplayName, OnEarly: onEarly})
+		}
+	}
 	go func() {
 		oc, err := dial()
 		if err != nil {
@@ -768,7 +813,8 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 			var de *sip.DialError
 			switch {
 			case errors.Is(err, sip.ErrDialCancelled):
-				return // ended here first
+				cleanup() // ended here first; an early room goes too
+				return
 			case errors.Is(err, sip.ErrNotRegistered):
 				reason = chat.PhoneNoAnswer
 			case errors.Is(err, sip.ErrTrunkBusy):
@@ -784,24 +830,12 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 				}
 			}
 			log.Info("sip: the phone did not answer", "reason", reason, "err", err)
+			cleanup()
 			a.chat.EndPhoneCallWith(callID, reason)
 			return
 		}
-		mime := "audio/PCMU"
-		if oc.Codec.Name == sip.PCMA.Name {
-			mime = "audio/PCMA"
-		}
-		rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
-		r, err := a.registry.Create(rctx, room.Settings{AudioCodec: mime, MaxParticipants: 2})
-		rcancel()
-		if err != nil {
-			log.Error("sip: call room", "err", err)
-			oc.Hangup()
-			a.chat.EndPhoneCallWith(callID, chat.PhoneFailed)
-			return
-		}
 		mu.Lock()
-		out, roomID = oc, r.ID()
+		out = oc
 		gone := ended
 		mu.Unlock()
 		if gone {
@@ -812,24 +846,21 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 		if oc.Answer.HasDTMF {
 			dtmf = int(oc.Answer.DTMF)
 		}
-		pt, err := bridge.Join(r, oc.RTP(), oc.Codec, dtmf, ph.Name, a.media, a.log, func(string) { oc.Hangup() })
+		rid, err := join(oc.RTP(), oc.Codec, dtmf)
 		if err != nil {
 			log.Error("sip: the phone could not join its room", "err", err)
 			cleanup()
 			a.chat.EndPhoneCallWith(callID, chat.PhoneFailed)
 			return
 		}
-		pt.OnKey(func(e sip.DTMFEvent) { go a.chat.PhoneKey(callID, e.Digit) })
-		mu.Lock()
-		part = pt
-		mu.Unlock()
-		if !a.chat.PhoneAnswered(callID, r.ID()) {
+		a.controlPhone(callID, oc, caller)
+		if !a.chat.PhoneAnswered(callID, rid) {
 			cleanup()
 			return
 		}
-		log.Info("sip: the phone answered", "room", r.ID(), "codec", oc.Codec.Name)
-		<-oc.Done() // the phone hung up (BYE), or we did
-		a.chat.EndPhoneCall(callID)
+		log.Info("sip: the phone answered", "room", rid, "codec", oc.Codec.Name)
+		<-oc.Done() // the phone hung up (BYE), or we did, or it took a transfer
+		a.phoneEnded(callID, oc)
 		cleanup()
 	}()
 	return func(reason string) { cleanup() }

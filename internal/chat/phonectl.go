@@ -41,6 +41,7 @@ type phoneCtl struct {
 	pc           PhoneControl
 	held         bool
 	transferring bool
+	changing     bool // a hold or resume is under way (one request at a time)
 }
 
 // SetPhoneControl gives the call its telephone's controls (the gateway, once
@@ -136,8 +137,11 @@ func holdState(held bool) string {
 	return "active"
 }
 
-// phoneParty finds a call with a telephone that me is in, for a request.
-func (c *calls) phoneParty(id string, me Identity) (*call, PhoneControl, error) {
+// phoneParty finds a call with a telephone that me is in, for a request,
+// and marks the telephone busy with it (transfer: transferring; else
+// changing), so that two requests never reach the phone at once; release
+// clears changing.
+func (c *calls) phoneParty(id string, me Identity, transfer bool) (*call, PhoneControl, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k := c.m[id]
@@ -159,12 +163,20 @@ func (c *calls) phoneParty(id string, me Identity) (*call, PhoneControl, error) 
 	if k.ctl.transferring {
 		return nil, nil, errorf(protocol.CodeInvalidState, "the call is being transferred")
 	}
+	if k.ctl.changing {
+		return nil, nil, errorf(protocol.CodeInvalidState, "the telephone is being put on hold or taken off; try again")
+	}
+	if transfer {
+		k.ctl.transferring = true
+	} else {
+		k.ctl.changing = true
+	}
 	return k, k.ctl.pc, nil
 }
 
 // Hold puts the telephone in call id on hold (held) or resumes it, for device d.
 func (c *calls) Hold(_ context.Context, d *device, id string, held bool) error {
-	k, pc, err := c.phoneParty(id, d.me)
+	k, pc, err := c.phoneParty(id, d.me, false)
 	if err != nil {
 		return err
 	}
@@ -172,15 +184,22 @@ func (c *calls) Hold(_ context.Context, d *device, id string, held bool) error {
 	same := k.ctl.held == held
 	c.mu.Unlock()
 	if same {
+		c.mu.Lock()
+		k.ctl.changing = false
+		c.mu.Unlock()
 		return nil // already so: nothing to tell the phone
 	}
-	if err := pc.Hold(held); err != nil {
+	err = pc.Hold(held)
+	c.mu.Lock()
+	k.ctl.changing = false
+	if err == nil {
+		k.ctl.held = held
+	}
+	c.mu.Unlock()
+	if err != nil {
 		c.s.log.Info("chat: the telephone did not take the hold or resume", "call", id, "held", held, "err", err)
 		return errorf(protocol.CodeInvalidState, "the telephone refused: %v", err)
 	}
-	c.mu.Lock()
-	k.ctl.held = held
-	c.mu.Unlock()
 	c.s.phoneState(k, holdState(held), d.me.UserID)
 	return nil
 }
@@ -189,12 +208,11 @@ func (c *calls) Hold(_ context.Context, d *device, id string, held bool) error {
 // call ends (transferred) when the gateway reports PhoneTransferred; when the
 // transfer cannot start the call goes on as it was.
 func (c *calls) Transfer(_ context.Context, d *device, id, target string) error {
-	k, pc, err := c.phoneParty(id, d.me)
+	k, pc, err := c.phoneParty(id, d.me, true)
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
-	k.ctl.transferring = true
 	held := k.ctl.held
 	c.mu.Unlock()
 	c.s.phoneState(k, "transferring", d.me.UserID)
