@@ -47,7 +47,7 @@ func TestSIPPhoneCallsPhone(t *testing.T) {
 		t.Fatal(err)
 	}
 	rang := make(chan *client.PhoneCall, 1)
-	store.OnCall = func(c *client.PhoneCall) bool { rang <- c; return true }
+	store.OnCall(func(c *client.PhoneCall) bool { rang <- c; return true })
 
 	for target, want := range map[string]int{"fax": 480, "lobby": 486} {
 		_, err := lobby.Call(ctx, target)

@@ -193,7 +193,7 @@ func runSIP(ctx context.Context, o *SIPOptions, run int) (*SIPResult, error) {
 				var q *client.Phone
 				q, err = callees.Register(ctx, calleeName(i), benchPassword, time.Hour)
 				if err == nil {
-					q.OnCall = func(c *client.PhoneCall) bool { ch <- c; return true }
+					q.OnCall(func(c *client.PhoneCall) bool { ch <- c; return true })
 				}
 			}
 			if err != nil {

@@ -42,10 +42,16 @@ type Phones struct {
 type Phone struct {
 	b                  *Phones
 	Username, password string
-	// OnCall, when set, decides about each incoming call: return true to
-	// answer it (200 with PCMU). Without it calls are answered. The call's
-	// media can be used once answered (see PhoneCall.Answered).
-	OnCall func(*PhoneCall) bool
+	onCall             func(*PhoneCall) bool // under b.mu
+}
+
+// OnCall sets who decides about each incoming call: return true to answer
+// it (200 with PCMU). Without it calls are answered. The call's media can
+// be used once answered (see PhoneCall.Answered).
+func (p *Phone) OnCall(f func(*PhoneCall) bool) {
+	p.b.mu.Lock()
+	p.onCall = f
+	p.b.mu.Unlock()
 }
 
 // PhoneCall is a call a phone placed or got.
@@ -253,6 +259,10 @@ func (e *CallRefused) Error() string { return fmt.Sprintf("call refused: %d %s",
 func (b *Phones) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	b.mu.Lock()
 	p := b.phones[req.Recipient.User]
+	var decide func(*PhoneCall) bool
+	if p != nil {
+		decide = p.onCall
+	}
 	b.mu.Unlock()
 	if p == nil {
 		tx.Respond(sip.NewResponseFromRequest(req, 404, "Not Found", nil))
@@ -277,7 +287,7 @@ func (b *Phones) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	call.Remote = md.Addr
 	call.From = req.From().Address.User
 	call.bye = func(ctx context.Context) error { return sess.Bye(ctx) }
-	if p.OnCall != nil && !p.OnCall(call) {
+	if decide != nil && !decide(call) {
 		sess.Respond(486, "Busy Here", nil)
 		sess.Close()
 		call.end()
