@@ -213,7 +213,8 @@ func (a *App) routeSIPCall(c *sip.Call) {
 		firstNonEmpty(c.From.DisplayName, caller.DisplayName, c.From.Username),
 		func(ctx context.Context, room string, onAnswer func(), onEnd func(string)) (string, error) {
 			return a.chat.CallFromPhone(ctx, chat.PhoneCall{Caller: chat.Identity{UserID: caller.ID, Username: caller.Username,
-				DisplayName: caller.DisplayName, Role: caller.Role}, Callee: user.ID, Room: room, OnAnswer: onAnswer, OnEnd: onEnd})
+				DisplayName: caller.DisplayName, Role: caller.Role}, Callee: user.ID, Room: room, OnAnswer: onAnswer, OnEnd: onEnd,
+				Extension: c.From.Username, Name: c.From.DisplayName})
 		})
 }
 

@@ -31,6 +31,9 @@ type PhoneCall struct {
 	Caller Identity // the user the phone belongs to
 	Callee string   // user id
 	Room   string   // the room the phone is in or will join
+	// Extension and Name are the calling phone's (CallInfo.phone and
+	// phoneName: the callee's devices see a call with a telephone).
+	Extension, Name string
 	// OnAnswer is called when a device answers (from that device's request:
 	// it must not block); OnEnd once when the call ends, with the reason.
 	OnAnswer func()
@@ -48,7 +51,7 @@ func (s *Service) CallFromPhone(ctx context.Context, pc PhoneCall) (string, erro
 	c := s.calls
 	k := &call{id: newID(), conv: info.ID, caller: pc.Caller, invited: map[string]bool{pc.Callee: true},
 		answered: map[string]bool{}, in: map[string]Identity{}, devices: map[string]bool{}, room: pc.Room,
-		started: s.cfg.Now(), onAnswer: pc.OnAnswer, onEnd: pc.OnEnd}
+		started: s.cfg.Now(), onAnswer: pc.OnAnswer, onEnd: pc.OnEnd, phone: pc.Extension, phoneName: pc.Name}
 	c.mu.Lock()
 	busy := c.busyLocked(k.invited)
 	if !busy {
