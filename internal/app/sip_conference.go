@@ -114,6 +114,9 @@ func (a *App) routeConference(c *sip.Call) {
 		return
 	}
 	caller := "account:" + c.From.Username
+	if c.Trunk != "" { // callers over a trunk are told apart by their number
+		caller = "number:" + c.Trunk + ":" + c.CallerNumber
+	}
 	if a.phones.pins.blocked(caller) {
 		log.Info("sip: conference call refused: too many wrong meeting PINs from this caller lately", "window", pinFailWindow)
 		c.Reject(403, "Forbidden")
@@ -151,6 +154,9 @@ func (a *App) routeConference(c *sip.Call) {
 		return
 	}
 	name := firstNonEmpty(c.From.DisplayName, c.From.Username, "Phone")
+	if c.Trunk != "" {
+		name = firstNonEmpty(c.CallerName, c.CallerNumber, "Phone")
+	}
 	if err := conf.Join(r, name); err != nil {
 		log.Info("sip: the phone could not join the meeting", "room", r.ID(), "err", err)
 		wait(conf.Play(bridge.ErrorTone), c.Done())

@@ -561,8 +561,9 @@ func randomHex(n int) string {
 // dialled: the Request-URI's user, else the To user, read as E.164 and
 // looked up in the numbers (a number bound to another trunk does not
 // match). A user target rings that user's browsers; an extension, the
-// browsers of the SIP account's user. Meetings and queues are not wired
-// yet (480). Nothing matching is 404.
+// browsers of the SIP account's user; a conference number asks for a
+// meeting's PIN (routeConference). Queues are not wired yet (480).
+// Nothing matching is 404.
 func (a *App) routeTrunkCall(c *sip.Call) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -593,6 +594,11 @@ func (a *App) routeTrunkCall(c *sip.Call) {
 		if err == nil {
 			user, err = a.store.User(ctx, acct.UserID)
 		}
+	case targetConference:
+		// Callers key the meeting's PIN, whatever the number's value.
+		log.Info("sip: call from trunk to the meetings' dial-in number")
+		a.routeConference(c)
+		return
 	default:
 		log.Info("sip: call from trunk refused: calls to a " + n.TargetKind + " are not wired yet")
 		c.Reject(480, "Temporarily Unavailable")
