@@ -484,15 +484,22 @@ func (a *App) sipAccountCreate(w http.ResponseWriter, r *http.Request, me accoun
 // sipAccountByPath finds the account named by the path's id, answering 404 when there is none.
 func (a *App) sipAccountByPath(w http.ResponseWriter, r *http.Request) (store.SIPAccount, bool) {
 	acct, err := a.store.SIPAccount(r.Context(), r.PathValue("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		apiError(w, http.StatusNotFound, "not_found", "no such SIP account")
-		return acct, false
+	return found(a, w, acct, err, "no such SIP account", "sip: account get")
+}
+
+// found answers a lookup named by a request's path: 404 with notFound when
+// there is no such thing, 500 (logged as what) when the lookup failed.
+func found[T any](a *App, w http.ResponseWriter, v T, err error, notFound, what string) (T, bool) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		apiError(w, http.StatusNotFound, "not_found", notFound)
+		return v, false
+	case err != nil:
+		a.log.Error(what, "err", err)
+		apiError(w, http.StatusInternalServerError, "internal", "request failed")
+		return v, false
 	}
-	if err != nil {
-		a.sipInternal(w, "get", err)
-		return acct, false
-	}
-	return acct, true
+	return v, true
 }
 
 func (a *App) sipAccountGet(w http.ResponseWriter, r *http.Request, _ account.Identity) {

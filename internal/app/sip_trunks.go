@@ -274,15 +274,7 @@ func (a *App) sipTrunkCreate(w http.ResponseWriter, r *http.Request, me account.
 
 func (a *App) sipTrunkByPath(w http.ResponseWriter, r *http.Request) (store.SIPTrunk, bool) {
 	t, err := a.store.SIPTrunk(r.Context(), r.PathValue("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		apiError(w, http.StatusNotFound, "not_found", "no such trunk")
-		return t, false
-	}
-	if err != nil {
-		a.sipTrunkInternal(w, "get", err)
-		return t, false
-	}
-	return t, true
+	return found(a, w, t, err, "no such trunk", "sip: trunk API get")
 }
 
 func (a *App) sipTrunkGet(w http.ResponseWriter, r *http.Request, _ account.Identity) {
@@ -481,15 +473,7 @@ func (a *App) sipNumberByPath(w http.ResponseWriter, r *http.Request) (store.SIP
 		return store.SIPNumber{}, false
 	}
 	n, err := a.store.SIPNumber(r.Context(), num)
-	if errors.Is(err, store.ErrNotFound) {
-		apiError(w, http.StatusNotFound, "not_found", "no such number")
-		return n, false
-	}
-	if err != nil {
-		a.sipTrunkInternal(w, "get number", err)
-		return n, false
-	}
-	return n, true
+	return found(a, w, n, err, "no such number", "sip: trunk API get number")
 }
 
 func (a *App) sipNumberGet(w http.ResponseWriter, r *http.Request, _ account.Identity) {
