@@ -55,6 +55,7 @@ func (a *App) startSIP(tlsConf *tls.Config, loopback bool) error {
 		DigestAlgorithms: c.DigestAlgorithms,
 		MinExpires:       c.MinExpires, MaxExpires: c.MaxExpires, DefaultExpires: c.DefaultExpires,
 		MaxBindings: c.MaxBindings, MaxMessageSize: int(c.MaxMessageSize), MaxCalls: c.MaxCalls,
+		MediaTimeout: offIfZero(c.MediaTimeout), SessionExpires: offIfZero(c.SessionExpires), MinSessionExpires: c.MinSessionExpires,
 		RequestsPerSecond: c.RequestsPerSecond, MaxConnsPerSource: c.MaxConnsPerSource,
 		AuthFailuresPerIP: c.AuthFailuresPerIP, AuthFailuresPerUser: c.AuthFailuresPerUser,
 		FailureWindow: c.FailureWindow, BlockTime: c.BlockTime, UserLockTime: c.UserLockTime,
@@ -872,4 +873,13 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 		cleanup()
 	}()
 	return func(reason string) { cleanup() }
+}
+
+// offIfZero maps the config's "0 = off" to sip.Config's (there 0 means the
+// default and a negative value off).
+func offIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -128,6 +128,12 @@ type SIP struct {
 	ExternalIP string `toml:"external_ip"`
 	// RTPPorts is the UDP port range of calls' media, "10000-20000"; empty: any free port.
 	RTPPorts string `toml:"rtp_ports"`
+	// MediaTimeout hangs up an answered call whose phone sends no RTP or RTCP for that long (not
+	// while on hold); 0 turns it off. SessionExpires is the RFC 4028 session timer asked for (0:
+	// none), MinSessionExpires the shortest accepted from phones.
+	MediaTimeout      time.Duration `toml:"media_timeout"`
+	SessionExpires    time.Duration `toml:"session_expires"`
+	MinSessionExpires time.Duration `toml:"min_session_expires"`
 	// MaxCalls bounds concurrent call legs (a call between two phones is two); more get 503.
 	MaxCalls         int           `toml:"max_calls"`
 	DigestAlgorithms []string      `toml:"digest_algorithms"`
@@ -221,6 +227,9 @@ func Default() Config {
 			DefaultExpires:    10 * time.Minute,
 			MaxBindings:       10,
 			MaxCalls:          1000,
+			MediaTimeout:      30 * time.Second,
+			SessionExpires:    30 * time.Minute,
+			MinSessionExpires: 90 * time.Second,
 			MaxMessageSize:    16 << 10,
 			RequestsPerSecond: 50, MaxConnsPerSource: 100,
 			AuthFailuresPerIP: 10, AuthFailuresPerUser: 30,
@@ -510,6 +519,13 @@ func (s *SIP) validate(mediaUDP string, turn TURN) []error {
 	}
 	if s.MaxCalls < 1 {
 		bad("sip max_calls must be at least 1")
+	}
+	if s.MediaTimeout < 0 || (s.MediaTimeout > 0 && s.MediaTimeout < 5*time.Second) {
+		bad("sip media_timeout %s: 0 (off) or at least 5s (30s is the default)", s.MediaTimeout)
+	}
+	if s.SessionExpires < 0 || (s.SessionExpires > 0 && (s.MinSessionExpires < 90*time.Second || s.SessionExpires < s.MinSessionExpires)) {
+		bad("sip session timers must satisfy 90s <= min_session_expires (%s) <= session_expires (%s), or session_expires = 0 (off)",
+			s.MinSessionExpires, s.SessionExpires)
 	}
 	if s.RequestsPerSecond < 1 || s.MaxConnsPerSource < 1 || s.AuthFailuresPerIP < 1 || s.AuthFailuresPerUser < 1 {
 		bad("sip requests_per_second, max_conns_per_source, auth_failures_per_ip and auth_failures_per_user must each be at least 1")
