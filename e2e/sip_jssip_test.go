@@ -47,14 +47,13 @@ const ua = new JsSIP.UA({
 ua.on('registered', () => { window.sip.reg = 'ok'; });
 ua.on('registrationFailed', (e) => { window.sip.reg = 'failed: ' + e.cause; });
 ua.start();
-window.call = (target) => {
-  const s = ua.call('sip:' + target + '@pbx.test', { mediaConstraints: { audio: true, video: false }, pcConfig: { iceServers: [] } });
+// follow reports a session's state in window.sip and plays what it receives
+// (Chromium measures received audio energy as it plays it).
+const follow = (s) => {
   window.session = s;
-  window.sip.call = 'calling';
   s.on('progress', () => { window.sip.call = 'ringing'; });
   s.on('confirmed', () => {
     window.sip.call = 'confirmed';
-    // Play what the call receives (Chromium measures received audio energy as it plays it).
     const tracks = s.connection.getReceivers().map((r) => r.track).filter((t) => t && t.kind === 'audio');
     const a = document.createElement('audio');
     a.autoplay = true; a.srcObject = new MediaStream(tracks); document.body.appendChild(a);
@@ -62,6 +61,17 @@ window.call = (target) => {
   s.on('failed', (e) => { window.sip.call = 'failed'; window.sip.cause = e.cause; });
   s.on('ended', (e) => { window.sip.call = 'ended'; window.sip.cause = e.cause; });
 };
+window.call = (target) => {
+  window.sip.call = 'calling';
+  follow(ua.call('sip:' + target + '@pbx.test', { mediaConstraints: { audio: true, video: false }, pcConfig: { iceServers: [] } }));
+};
+// Calls to this phone are answered at once.
+ua.on('newRTCSession', (e) => {
+  if (e.originator !== 'remote') return;
+  window.sip.call = 'incoming';
+  follow(e.session);
+  e.session.answer({ mediaConstraints: { audio: true, video: false }, pcConfig: { iceServers: [] } });
+});
 window.inbound = async () => {
   const st = await window.session.connection.getStats();
   let out = { packets: 0, energy: 0, codec: '' };
@@ -75,16 +85,13 @@ window.inbound = async () => {
 };
 </script>`
 
-// A standard SIP-over-WebSocket client in a browser: JsSIP (from npm) on
-// another origin registers with Ann's SIP account over /sip, with digest
-// authentication, and calls Ben. Its WebRTC offer (ICE, DTLS-SRTP) is
-// answered by a peer connection on the SFU's sockets with G.711 alone; Ben's
-// browser rings, he accepts, and each browser hears the other (packets and
-// audio energy), with nothing transcoded. JsSIP hangs up and Ben's call
-// screen closes.
-func TestJsSIPCallsBrowser(t *testing.T) {
+// jssipScene is a server with SIP, Ann and Ben, and a JsSIP page (another
+// origin) registered as Ann's SIP account 300 over /sip with digest
+// authentication; Ben is signed in in his browser.
+func jssipScene(t *testing.T) (srv *server, ben, phone *browser) {
+	t.Helper()
 	bundle := jssipBundle(t)
-	srv := startServer(t, func(c *config.Config) {
+	srv = startServer(t, func(c *config.Config) {
 		c.SIP.Enabled = true
 		c.SIP.Realm = "pbx.test"
 	})
@@ -106,17 +113,57 @@ func TestJsSIPCallsBrowser(t *testing.T) {
 		w.Header().Set("Content-Type", "text/html")
 		w.Write([]byte(jssipPage))
 	}))
-	defer site.Close()
+	t.Cleanup(site.Close)
 
-	ben := newBrowser(t, "Ben")
+	ben = newBrowser(t, "Ben")
 	ben.signIn(srv.URL, "ben")
-
-	phone := newBrowser(t, "JsSIP")
+	phone = newBrowser(t, "JsSIP")
 	phone.navigate(site.URL + "/?ws=" + "ws" + strings.TrimPrefix(srv.URL, "http") + "/sip")
 	phone.waitJS(15*time.Second, "JsSIP registered", `window.sip && window.sip.reg === 'ok'`)
 	if bs := srv.app.SIPBindings("300"); len(bs) != 1 || !strings.EqualFold(bs[0].Transport, "ws") {
 		t.Fatalf("bindings of 300: %+v", bs)
 	}
+	return srv, ben, phone
+}
+
+// jssipHeard is what JsSIP's call receives.
+type jssipHeard struct {
+	Packets float64 `json:"packets"`
+	Energy  float64 `json:"energy"`
+	Codec   string  `json:"codec"`
+}
+
+// bothHear checks that Ben hears the JsSIP phone (as who) and JsSIP hears
+// Ben, in G.711 passed through.
+func bothHear(t *testing.T, ben, phone *browser, who string) {
+	t.Helper()
+	eventually(t, scaled(15*time.Second), "Ben to hear JsSIP", func() (bool, string) {
+		st, err := ben.inboundStats()
+		if err != nil {
+			return false, err.Error()
+		}
+		a := st[who+"/microphone"]
+		return a.Packets >= 40 && a.AudioEnergy > 0, describeStats(st) + "; " + ben.diag()
+	})
+	var heard jssipHeard
+	eventually(t, scaled(15*time.Second), "JsSIP to hear Ben", func() (bool, string) {
+		heard = mustEval[jssipHeard](phone, `window.inbound()`)
+		return heard.Packets >= 40 && heard.Energy > 0, fmt.Sprintf("JsSIP's inbound audio: %+v", heard)
+	})
+	if heard.Codec != "audio/PCMU" && heard.Codec != "audio/PCMA" {
+		t.Errorf("JsSIP receives %q; want G.711 passed through", heard.Codec)
+	}
+}
+
+// A standard SIP-over-WebSocket client in a browser: JsSIP (from npm) on
+// another origin registers with Ann's SIP account over /sip, with digest
+// authentication, and calls Ben. Its WebRTC offer (ICE, DTLS-SRTP) is
+// answered by a peer connection on the SFU's sockets with G.711 alone; Ben's
+// browser rings, he accepts, and each browser hears the other (packets and
+// audio energy), with nothing transcoded. JsSIP hangs up and Ben's call
+// screen closes.
+func TestJsSIPCallsBrowser(t *testing.T) {
+	srv, ben, phone := jssipScene(t)
 	mustEval[bool](phone, `(() => { window.call('ben'); return true; })()`)
 
 	ben.waitJS(20*time.Second, "the incoming call screen", `(() => {
@@ -126,30 +173,29 @@ func TestJsSIPCallsBrowser(t *testing.T) {
 	phone.waitJS(20*time.Second, "JsSIP's call confirmed", `window.sip.call === 'confirmed'`)
 	ben.waitJS(20*time.Second, "the call screen, connected", `window.__sb && window.__sb.room && window.__sb.room.state === 'connected' && document.querySelector('[data-testid="call-layer"] [data-testid="call"]')`)
 
-	eventually(t, scaled(15*time.Second), "Ben to hear JsSIP", func() (bool, string) {
-		st, err := ben.inboundStats()
-		if err != nil {
-			return false, err.Error()
-		}
-		a := st["Ann/microphone"]
-		return a.Packets >= 40 && a.AudioEnergy > 0, describeStats(st) + "; " + ben.diag()
-	})
-	type inbound struct {
-		Packets float64 `json:"packets"`
-		Energy  float64 `json:"energy"`
-		Codec   string  `json:"codec"`
-	}
-	var heard inbound
-	eventually(t, scaled(15*time.Second), "JsSIP to hear Ben", func() (bool, string) {
-		heard = mustEval[inbound](phone, `window.inbound()`)
-		return heard.Packets >= 40 && heard.Energy > 0, fmt.Sprintf("JsSIP's inbound audio: %+v", heard)
-	})
-	if heard.Codec != "audio/PCMU" && heard.Codec != "audio/PCMA" {
-		t.Errorf("JsSIP receives %q; want G.711 passed through", heard.Codec)
-	}
+	bothHear(t, ben, phone, "Ann")
 
 	mustEval[bool](phone, `(() => { window.session.terminate(); return true; })()`)
 	ben.waitJS(15*time.Second, "Ben's call screen closed", `!document.querySelector('[data-testid="call-layer"]')`)
+	eventually(t, scaled(10*time.Second), "the call to end on the server", func() (bool, string) {
+		n := metric(t, srv, "switchboard_sip_calls")
+		return n == 0, fmt.Sprintf("%v calls up", n)
+	})
+}
+
+// A browser user calls a browser SIP client: Ben dials Ann's extension 300,
+// registered by JsSIP over WebSocket. The gateway offers it WebRTC (a peer
+// connection of ours, G.711 alone) rather than plain RTP; JsSIP answers at
+// once and each hears the other. Ben hangs up and JsSIP's call ends.
+func TestBrowserCallsJsSIP(t *testing.T) {
+	srv, ben, phone := jssipScene(t)
+	ben.waitJS(10*time.Second, "the calls module", `!!window.__sbCalls`)
+	mustEval[bool](ben, `(() => { window.__sbCalls.start({ phone: '300' }, false); return true; })()`)
+	phone.waitJS(20*time.Second, "JsSIP's call confirmed", `window.sip.call === 'confirmed'`)
+	ben.waitJS(20*time.Second, "the call screen, connected", `window.__sb && window.__sb.room && window.__sb.room.state === 'connected' && document.querySelector('[data-testid="call-layer"] [data-testid="call"]')`)
+	bothHear(t, ben, phone, "300")
+	ben.click("leave")
+	phone.waitJS(15*time.Second, "JsSIP's call ended", `window.sip.call === 'ended'`)
 	eventually(t, scaled(10*time.Second), "the call to end on the server", func() (bool, string) {
 		n := metric(t, srv, "switchboard_sip_calls")
 		return n == 0, fmt.Sprintf("%v calls up", n)

@@ -761,7 +761,7 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 	}
 	// join puts the phone's media in the call's room, made on first use:
 	// at the phone's early media (ringback the caller hears) or its answer.
-	join := func(rs *sip.RTPSession, codec sip.Codec, dtmf int) (string, error) {
+	join := func(rs bridge.Media, codec sip.Codec, dtmf int) (string, error) {
 		joining.Lock()
 		defer joining.Unlock()
 		mu.Lock()
@@ -804,9 +804,25 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 			}
 		}()
 	}
+	// A phone registered over WebSocket is a browser SIP client (JsSIP,
+	// SIP.js): it gets a WebRTC offer from a peer connection of ours, which
+	// then carries the call's media instead of an RTP socket.
+	var webrtcMedia *bridge.WebRTCMedia
 	dial := func() (*sip.OutCall, error) {
-		return a.sip.srv.Dial(ctx, sip.DialRequest{Username: ph.Extension, FromUser: caller.Username,
-			FromDisplay: caller.DisplayName, OnEarly: onEarly})
+		req := sip.DialRequest{Username: ph.Extension, FromUser: caller.Username, FromDisplay: caller.DisplayName, OnEarly: onEarly}
+		if bs := a.sip.srv.Bindings(ph.Extension); len(bs) > 0 && strings.HasPrefix(strings.ToLower(bs[0].Transport), "ws") {
+			m, offer, err := bridge.NewWebRTCOffer(a.engine.Publish, sip.PassthroughCodecs[0], cleanup)
+			if err != nil {
+				return nil, err
+			}
+			webrtcMedia = m
+			req.SDPOffer, req.OnSDPAnswer, req.OnEarly = offer, m.SetAnswer, nil
+		}
+		oc, err := a.sip.srv.Dial(ctx, req)
+		if err != nil && webrtcMedia != nil {
+			webrtcMedia.Close()
+		}
+		return oc, err
 	}
 	if ph.Trunk != "" {
 		log = log.With("trunk", ph.Trunk)
@@ -855,7 +871,13 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 		if oc.Answer.HasDTMF {
 			dtmf = int(oc.Answer.DTMF)
 		}
-		rid, err := join(oc.RTP(), oc.Codec, dtmf)
+		var media bridge.Media = oc.RTP()
+		if webrtcMedia != nil {
+			media, dtmf = webrtcMedia, -1
+			oc.OnInfoKey(webrtcMedia.SignalledKey)
+			defer webrtcMedia.Close()
+		}
+		rid, err := join(media, oc.Codec, dtmf)
 		if err != nil {
 			log.Error("sip: the phone could not join its room", "err", err)
 			cleanup()

@@ -58,6 +58,13 @@ type DialRequest struct {
 	// OnProgress, when set, is called for each provisional response above
 	// 100 (180 Ringing, 183 Session Progress). It must not block.
 	OnProgress func(status int)
+	// SDPOffer, when set, is sent instead of our plain RTP offer: a peer
+	// connection's, for a phone registered over WebSocket (a browser SIP
+	// client: its media is ICE and DTLS-SRTP). The answer's SDP then goes
+	// to OnSDPAnswer (an error refuses it: ACK, BYE, 488), the call has no
+	// RTP session of ours, and there is no early media.
+	SDPOffer    []byte
+	OnSDPAnswer func(answer []byte) error
 	// OnEarly, when set, is called once (before OnProgress of the same
 	// response) when a provisional response brings SDP: early media, the
 	// callee's ringback or announcements. Its RTP session is the call's;
@@ -179,13 +186,15 @@ func (s *Server) dial(ctx context.Context, req *sip.Request, o outgoing) (_ *Out
 	}()
 	s.m.CallAttempts.Add(1)
 
-	rs, err := s.openRTP(o.media)
-	if err != nil {
-		return nil, err
+	var rs *RTPSession // nil when the media is the caller's peer connection (SDPOffer)
+	if r.SDPOffer == nil {
+		if rs, err = s.openRTP(o.media); err != nil {
+			return nil, err
+		}
 	}
 	keepRTP := false
 	defer func() {
-		if !keepRTP {
+		if !keepRTP && rs != nil {
 			rs.Close()
 		}
 	}()
@@ -202,7 +211,11 @@ func (s *Server) dial(ctx context.Context, req *sip.Request, o outgoing) (_ *Out
 	req.AppendHeader(&sip.ContactHeader{Address: o.contact})
 	req.AppendHeader(sip.NewHeader("Allow", allowed))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.SetBody(SessionSDP(rs.LocalAddr(), binary.BigEndian.Uint64(sid[:])>>2, 1, codecs, int(offerDTMF), SendRecv))
+	if rs != nil {
+		req.SetBody(SessionSDP(rs.LocalAddr(), binary.BigEndian.Uint64(sid[:])>>2, 1, codecs, int(offerDTMF), SendRecv))
+	} else {
+		req.SetBody(r.SDPOffer)
+	}
 	s.dialTimerHeaders(req)
 
 	dua := sipgo.DialogUA{Client: s.client, ContactHDR: sip.ContactHeader{Address: o.contact}, RewriteContact: true}
@@ -237,7 +250,7 @@ func (s *Server) dial(ctx context.Context, req *sip.Request, o outgoing) (_ *Out
 	var early *EarlyMedia
 	opts := o.auth
 	opts.OnResponse = func(res *sip.Response) error {
-		if res.StatusCode > 100 && res.StatusCode < 200 && early == nil && len(res.Body()) > 0 {
+		if res.StatusCode > 100 && res.StatusCode < 200 && early == nil && len(res.Body()) > 0 && rs != nil {
 			if early = s.earlyMedia(id, rs, res); early != nil && r.OnEarly != nil {
 				r.OnEarly(*early)
 			}
@@ -283,8 +296,11 @@ func (s *Server) dial(ctx context.Context, req *sip.Request, o outgoing) (_ *Out
 	if err == nil && ans.Addr.Port() == 0 {
 		err = ErrNoAudio
 	}
-	if err == nil && ans.WebRTC { // we offered plain RTP
+	if err == nil && ans.WebRTC != (rs == nil) { // the answer must be in the offer's kind
 		err = ErrSecureMedia
+	}
+	if err == nil && rs == nil {
+		err = r.OnSDPAnswer(res.Body())
 	}
 	if err != nil {
 		// Confirm the dialog (a 2xx must be acknowledged), then end it.
@@ -296,11 +312,13 @@ func (s *Server) dial(ctx context.Context, req *sip.Request, o outgoing) (_ *Out
 		}
 		return nil, &DialError{Status: 488, Reason: "Not Acceptable Here"}
 	}
-	pts := []uint8{codec.PayloadType}
-	if ans.HasDTMF {
-		pts = append(pts, ans.DTMF)
+	if rs != nil {
+		pts := []uint8{codec.PayloadType}
+		if ans.HasDTMF {
+			pts = append(pts, ans.DTMF)
+		}
+		rs.SetRemote(ans.Addr, pts...)
 	}
-	rs.SetRemote(ans.Addr, pts...)
 	if early != nil && early.Codec.Name != codec.Name {
 		// The bridge joined with the early codec; the answer's wins.
 		log.Warn("sip: the phone answered with another codec than its early media", "early", early.Codec.Name, "codec", codec.Name)
@@ -327,7 +345,7 @@ func (s *Server) dial(ctx context.Context, req *sip.Request, o outgoing) (_ *Out
 	if ans.HasDTMF {
 		dtmf = int(ans.DTMF)
 	}
-	if ans.Direction == SendOnly || ans.Direction == Inactive {
+	if (ans.Direction == SendOnly || ans.Direction == Inactive) && rs != nil {
 		c.heldByPeer = true
 		rs.SetPaused(true)
 	}
@@ -341,7 +359,11 @@ func (s *Server) dial(ctx context.Context, req *sip.Request, o outgoing) (_ *Out
 		return nil, &DialError{Status: 500, Reason: "ACK failed"}
 	}
 	s.m.CallsAnswered.Add(1)
-	log.Info("sip: call out answered", "codec", codec.Name, "rtp_local", rs.LocalAddr().String(), "rtp_remote", ans.Addr.String())
+	if rs == nil {
+		log.Info("sip: call out answered", "codec", codec.Name, "media", "webrtc")
+	} else {
+		log.Info("sip: call out answered", "codec", codec.Name, "rtp_local", rs.LocalAddr().String(), "rtp_remote", ans.Addr.String())
+	}
 	return c, nil
 }
 

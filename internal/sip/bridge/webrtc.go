@@ -50,19 +50,71 @@ const gatherTimeout = 2 * time.Second
 // fails or closes from the network side (the call should then end). It
 // returns the SDP answer for the 200.
 func NewWebRTCMedia(api *webrtc.API, offer []byte, codec sip.Codec, onFailed func()) (*WebRTCMedia, []byte, error) {
-	wc, err := Codec(codec)
+	m, err := newWebRTCMedia(api, onFailed)
 	if err != nil {
 		return nil, nil, err
 	}
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		return nil, nil, err
+	if err := m.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(offer)}); err != nil {
+		m.Close()
+		return nil, nil, fmt.Errorf("bridge: the WebRTC offer: %w", err)
 	}
-	m := &WebRTCMedia{pc: pc, remote: make(chan *webrtc.TrackRemote, 1), done: make(chan struct{})}
-	fail := func(err error) (*WebRTCMedia, []byte, error) {
+	// AddTrack takes over the offer's audio transceiver (sendrecv).
+	if err := m.addTrack(codec); err != nil {
 		m.Close()
 		return nil, nil, err
 	}
+	answer, err := m.pc.CreateAnswer(nil)
+	if err != nil {
+		m.Close()
+		return nil, nil, fmt.Errorf("bridge: WebRTC answer: %w", err)
+	}
+	sdp, err := m.describe(answer)
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	return m, sdp, nil
+}
+
+// NewWebRTCOffer is NewWebRTCMedia for a call we place to a browser SIP
+// client: it returns the offer for the INVITE; SetAnswer takes the answer.
+func NewWebRTCOffer(api *webrtc.API, codec sip.Codec, onFailed func()) (*WebRTCMedia, []byte, error) {
+	m, err := newWebRTCMedia(api, onFailed)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := m.addTrack(codec); err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	offer, err := m.pc.CreateOffer(nil)
+	if err != nil {
+		m.Close()
+		return nil, nil, fmt.Errorf("bridge: WebRTC offer: %w", err)
+	}
+	sdp, err := m.describe(offer)
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	return m, sdp, nil
+}
+
+// SetAnswer takes the client's answer to NewWebRTCOffer's offer.
+func (m *WebRTCMedia) SetAnswer(answer []byte) error {
+	if err := m.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
+		return fmt.Errorf("bridge: the WebRTC answer: %w", err)
+	}
+	return nil
+}
+
+// newWebRTCMedia makes the peer connection and watches it.
+func newWebRTCMedia(api *webrtc.API, onFailed func()) (*WebRTCMedia, error) {
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	m := &WebRTCMedia{pc: pc, remote: make(chan *webrtc.TrackRemote, 1), done: make(chan struct{})}
 	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		if t.Kind() == webrtc.RTPCodecTypeAudio {
 			select {
@@ -82,22 +134,27 @@ func NewWebRTCMedia(api *webrtc.API, offer []byte, codec sip.Codec, onFailed fun
 			}
 		}
 	})
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(offer)}); err != nil {
-		return fail(fmt.Errorf("bridge: the WebRTC offer: %w", err))
+	return m, nil
+}
+
+// addTrack adds what the call hears, in codec alone (so the client sends
+// what the room carries), and keeps reading the client's RTCP.
+func (m *WebRTCMedia) addTrack(codec sip.Codec) error {
+	wc, err := Codec(codec)
+	if err != nil {
+		return err
 	}
 	if m.local, err = webrtc.NewTrackLocalStaticRTP(wc.RTPCodecCapability, "audio", "sip"); err != nil {
-		return fail(err)
+		return err
 	}
-	// AddTrack takes over the offer's audio transceiver (sendrecv).
-	sender, err := pc.AddTrack(m.local)
+	sender, err := m.pc.AddTrack(m.local)
 	if err != nil {
-		return fail(err)
+		return err
 	}
-	for _, t := range pc.GetTransceivers() {
+	for _, t := range m.pc.GetTransceivers() {
 		if t.Sender() == sender {
-			// Only the call's codec, so the client sends what the room carries.
 			if err := t.SetCodecPreferences([]webrtc.RTPCodecParameters{wc}); err != nil {
-				return fail(err)
+				return err
 			}
 		}
 	}
@@ -108,23 +165,25 @@ func NewWebRTCMedia(api *webrtc.API, offer []byte, codec sip.Codec, onFailed fun
 			}
 		}
 	}()
-	answer, err := pc.CreateAnswer(nil)
-	if err != nil {
-		return fail(fmt.Errorf("bridge: WebRTC answer: %w", err))
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(answer); err != nil {
-		return fail(err)
+	return nil
+}
+
+// describe sets our description and waits (a little) for our ICE
+// candidates, which SIP carries in the SDP: there is no trickle ICE.
+func (m *WebRTCMedia) describe(d webrtc.SessionDescription) ([]byte, error) {
+	gathered := webrtc.GatheringCompletePromise(m.pc)
+	if err := m.pc.SetLocalDescription(d); err != nil {
+		return nil, err
 	}
 	select {
 	case <-gathered:
 	case <-time.After(gatherTimeout):
 	}
-	ld := pc.LocalDescription()
+	ld := m.pc.LocalDescription()
 	if ld == nil {
-		return fail(errors.New("bridge: no local description"))
+		return nil, errors.New("bridge: no local description")
 	}
-	return m, []byte(ld.SDP), nil
+	return []byte(ld.SDP), nil
 }
 
 // Start reads the client's audio once its track arrives.
