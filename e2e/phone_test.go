@@ -73,10 +73,7 @@ func TestDialerCallsPhone(t *testing.T) {
 	if !mustEval[bool](b, `(() => { const a = document.querySelector('audio[data-phone-call]'); return !!a && !!a.srcObject && a.srcObject.getAudioTracks().length === 1; })()`) {
 		t.Error("the phone call plays no audio element")
 	}
-	eventually(t, scaled(10*time.Second), "the phone to hear Ann", func() (bool, string) {
-		n := metric(t, srv, "switchboard_sip_rtp_packets_out_total")
-		return n >= 50, "RTP packets to the phone: " + strconv.FormatFloat(n, 'f', 0, 64)
-	})
+	phoneHears(t, srv, 50)
 	b.waitJS(10*time.Second, "the phone's key in the call", `window.__sbPhonePage.call.keys === '1'`)
 
 	// Keypad tones from the in-call keypad.

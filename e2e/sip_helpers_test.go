@@ -51,10 +51,19 @@ func startDeskPhoneWith(t *testing.T, ctx context.Context, srv *server, sipp, di
 		t.Fatalf("bindings of %s: %+v", ext, bs)
 	}
 	// ...and waits for calls on the same port.
+	return startSipp(t, ctx, sipp, dir, scenario, "-p", port)
+}
+
+// startSipp runs sipp with a scenario of internal/sip/testdata for one
+// call, in dir (whose ./pcap holds the captures), media on loopback, with
+// more arguments (the target, -p, -s, ...); it returns once sipp has had
+// time to bind its port.
+func startSipp(t *testing.T, ctx context.Context, sipp, dir, scenario string, args ...string) *deskPhone {
+	t.Helper()
 	scen, _ := filepath.Abs(filepath.Join("..", "internal", "sip", "testdata", scenario))
-	cmd := exec.CommandContext(ctx, sipp, "-sf", scen, "-i", "127.0.0.1", "-p", port,
-		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "127.0.0.1")),
+	args = append(args, "-sf", scen, "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "127.0.0.1")),
 		"-m", "1", "-nostdin", "-timeout", "60s", "-timeout_error")
+	cmd := exec.CommandContext(ctx, sipp, args...)
 	cmd.Dir = dir
 	sippOut := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = sippOut, sippOut
@@ -67,6 +76,29 @@ func startDeskPhoneWith(t *testing.T, ctx context.Context, srv *server, sipp, di
 	return &deskPhone{done: done, out: sippOut}
 }
 
+// hearsPhone waits until b receives audio (packets and energy) from the
+// participant named who: a phone in its call.
+func hearsPhone(t *testing.T, b *browser, who string) {
+	t.Helper()
+	eventually(t, scaled(15*time.Second), b.name+" to hear "+who, func() (bool, string) {
+		st, err := b.inboundStats()
+		if err != nil {
+			return false, err.Error()
+		}
+		a := st[who+"/microphone"]
+		return a.Packets >= 40 && a.AudioEnergy > 0, describeStats(st) + "; " + b.diag()
+	})
+}
+
+// phoneHears waits until the server has sent phones at least n RTP packets.
+func phoneHears(t *testing.T, srv *server, n float64) {
+	t.Helper()
+	eventually(t, scaled(10*time.Second), "the phone to hear the browser", func() (bool, string) {
+		got := metric(t, srv, "switchboard_sip_rtp_packets_out_total")
+		return got >= n, "RTP packets to phones: " + strconv.FormatFloat(got, 'f', 0, 64)
+	})
+}
+
 // waitBye waits until the phone's scenario ended well (it got the BYE).
 func (p *deskPhone) waitBye(t *testing.T, ctx context.Context) {
 	t.Helper()
@@ -77,5 +109,29 @@ func (p *deskPhone) waitBye(t *testing.T, ctx context.Context) {
 		}
 	case <-ctx.Done():
 		t.Fatalf("sipp did not finish\n%s", tail(p.out.String(), 4<<10))
+	}
+}
+
+// usesOnlyCodec checks that b's call (its meetings room) sends and receives
+// audio in codec alone: G.711 passed through, nothing transcoded.
+func usesOnlyCodec(t *testing.T, b *browser, codec string) {
+	t.Helper()
+	codecs := mustEval[[]string](b, `(async () => {
+		const out = [];
+		for (const pc of window.__sb.room.pcs) {
+			const st = await pc.getStats();
+			st.forEach((s) => {
+				if ((s.type === 'outbound-rtp' || s.type === 'inbound-rtp') && s.kind === 'audio' && s.codecId) {
+					const c = st.get(s.codecId);
+					if (c) out.push(c.mimeType);
+				}
+			});
+		}
+		return out; })()`)
+	t.Logf("%s's audio codecs: %v", b.name, codecs)
+	for _, c := range codecs {
+		if c != codec {
+			t.Errorf("%s's browser uses %s, want %s alone", b.name, c, codec)
+		}
 	}
 }

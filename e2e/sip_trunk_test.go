@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,19 +35,7 @@ func TestBrowserCallsNumberThroughTrunk(t *testing.T) {
 
 	// The provider waits for the call.
 	port := strconv.Itoa(freePort(t, "127.0.0.1"))
-	scen, _ := filepath.Abs(filepath.Join("..", "internal", "sip", "testdata", "uas_trunk_answer.xml"))
-	cmd := exec.CommandContext(ctx, sipp, "-sf", scen, "-i", "127.0.0.1", "-p", port, "-rtp_echo",
-		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "127.0.0.1")),
-		"-m", "1", "-nostdin", "-timeout", "60s", "-timeout_error")
-	cmd.Dir = dir
-	sippOut := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = sippOut, sippOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sippDone := make(chan error, 1)
-	go func() { sippDone <- cmd.Wait() }()
-	time.Sleep(300 * time.Millisecond) // sipp binds its port
+	provider := startSipp(t, ctx, sipp, dir, "uas_trunk_answer.xml", "-p", port, "-rtp_echo")
 
 	// An admin adds the trunk over REST.
 	adminPost(t, srv, root.ID, "/api/v1/sip/trunks", `{"name":"Provider",
@@ -64,14 +50,7 @@ func TestBrowserCallsNumberThroughTrunk(t *testing.T) {
 
 	// Ann hears her own voice back from the provider: it went out through
 	// the trunk and came back.
-	eventually(t, scaled(15*time.Second), "Ann to hear the provider", func() (bool, string) {
-		st, err := b.inboundStats()
-		if err != nil {
-			return false, err.Error()
-		}
-		a := st["+442079460000/microphone"]
-		return a.Packets >= 40 && a.AudioEnergy > 0, describeStats(st) + "; " + b.diag()
-	})
+	hearsPhone(t, b, "+442079460000")
 	eventually(t, scaled(10*time.Second), "RTP both ways at the gateway", func() (bool, string) {
 		in, out := metric(t, srv, "switchboard_sip_rtp_packets_in_total"), metric(t, srv, "switchboard_sip_rtp_packets_out_total")
 		return in >= 40 && out >= 40, "RTP from the provider " + strconv.FormatFloat(in, 'f', 0, 64) + ", to it " + strconv.FormatFloat(out, 'f', 0, 64)
@@ -79,14 +58,7 @@ func TestBrowserCallsNumberThroughTrunk(t *testing.T) {
 
 	// Ann hangs up: the provider gets BYE and its scenario ends.
 	b.click("leave")
-	select {
-	case err := <-sippDone:
-		if err != nil {
-			t.Fatalf("sipp: %v\n%s", err, tail(sippOut.String(), 4<<10))
-		}
-	case <-ctx.Done():
-		t.Fatalf("sipp did not finish\n%s", tail(sippOut.String(), 4<<10))
-	}
+	provider.waitBye(t, ctx)
 	b.waitJS(15*time.Second, "the call screen closed", `!document.querySelector('[data-testid="call-layer"]')`)
 }
 
@@ -139,45 +111,18 @@ func TestNumberCallsBrowserThroughTrunk(t *testing.T) {
 	b.signIn(srv.URL, "ben")
 	b.waitJS(10*time.Second, "the calls module", `!!window.__sbCalls`)
 
-	scen, _ := filepath.Abs(filepath.Join("..", "internal", "sip", "testdata", "uac_trunk_call.xml"))
 	ctx, cancel := context.WithTimeout(context.Background(), scaled(60*time.Second))
 	defer cancel()
-	cmd := exec.CommandContext(ctx, sipp, srv.app.SIPAddrs().UDP.String(), "-sf", scen, "-s", "+15551234567",
-		"-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t, "127.0.0.1")), "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "127.0.0.1")),
-		"-m", "1", "-nostdin", "-timeout", "50s", "-timeout_error")
-	cmd.Dir = dir
-	sippOut := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = sippOut, sippOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sippDone := make(chan error, 1)
-	go func() { sippDone <- cmd.Wait() }()
+	caller := startSipp(t, ctx, sipp, dir, "uac_trunk_call.xml", srv.app.SIPAddrs().UDP.String(), "-s", "+15551234567",
+		"-p", strconv.Itoa(freePort(t, "127.0.0.1")))
 
 	b.waitJS(15*time.Second, "the incoming call screen", `!!document.querySelector('[data-testid="incoming-call"]')`)
 	b.waitJS(5*time.Second, "the caller's number in the SDK", `[...window.__sbChat.calls.values()].some((c) => c.phone === '+15557654321' && !c.from)`)
 	b.click("call-accept")
 	b.waitJS(20*time.Second, "the call screen, connected", `window.__sb && window.__sb.room && window.__sb.room.state === 'connected' && document.querySelector('[data-testid="call-layer"] [data-testid="call"]')`)
 
-	eventually(t, scaled(15*time.Second), "Ben to hear the caller", func() (bool, string) {
-		st, err := b.inboundStats()
-		if err != nil {
-			return false, err.Error()
-		}
-		a := st["Jane Caller/microphone"]
-		return a.Packets >= 40 && a.AudioEnergy > 0, describeStats(st) + "; " + b.diag()
-	})
-	eventually(t, scaled(10*time.Second), "the caller to hear Ben", func() (bool, string) {
-		n := metric(t, srv, "switchboard_sip_rtp_packets_out_total")
-		return n >= 50, "RTP packets to the provider: " + strconv.FormatFloat(n, 'f', 0, 64)
-	})
-	select {
-	case err := <-sippDone:
-		if err != nil {
-			t.Fatalf("sipp: %v\n%s", err, tail(sippOut.String(), 4<<10))
-		}
-	case <-ctx.Done():
-		t.Fatalf("sipp did not finish\n%s", tail(sippOut.String(), 4<<10))
-	}
+	hearsPhone(t, b, "Jane Caller")
+	phoneHears(t, srv, 50)
+	caller.waitBye(t, ctx) // the caller hangs up at the end of its scenario
 	b.waitJS(15*time.Second, "the call screen closed", `!document.querySelector('[data-testid="call-layer"]')`)
 }

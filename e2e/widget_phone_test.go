@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"testing"
 	"time"
 
@@ -72,10 +71,7 @@ func TestWidgetClickToCall(t *testing.T) {
 			return { packets, energy }; })()`)
 		return st["packets"] >= 40 && st["energy"] > 0, fmt.Sprintf("visitor's inbound audio: %v", st)
 	})
-	eventually(t, scaled(10*time.Second), "the phone to hear the visitor", func() (bool, string) {
-		n := metric(t, srv, "switchboard_sip_rtp_packets_out_total")
-		return n >= 50, "RTP packets to the phone: " + strconv.FormatFloat(n, 'f', 0, 64)
-	})
+	phoneHears(t, srv, 50)
 
 	mustEval[any](visitor, `window.__w().querySelector('[data-call="phone"] .btn.red').click()`)
 	phone.waitBye(t, ctx)
