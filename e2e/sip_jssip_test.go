@@ -42,7 +42,7 @@ window.sip = { reg: 'pending', call: 'idle', cause: '' };
 const ua = new JsSIP.UA({
   sockets: [new JsSIP.WebSocketInterface(new URLSearchParams(location.search).get('ws'))],
   uri: 'sip:300@pbx.test', password: 'ann browser phone', display_name: 'Ann (JsSIP)',
-  register: true, session_timers: false,
+  register: true, // session timers on, as JsSIP's default: it refreshes by UPDATE
 });
 ua.on('registered', () => { window.sip.reg = 'ok'; });
 ua.on('registrationFailed', (e) => { window.sip.reg = 'failed: ' + e.cause; });
@@ -160,8 +160,8 @@ func bothHear(t *testing.T, ben, phone *browser, who string) {
 // authentication, and calls Ben. Its WebRTC offer (ICE, DTLS-SRTP) is
 // answered by a peer connection on the SFU's sockets with G.711 alone; Ben's
 // browser rings, he accepts, and each browser hears the other (packets and
-// audio energy), with nothing transcoded. JsSIP hangs up and Ben's call
-// screen closes.
+// audio energy), with nothing transcoded. A key pressed in JsSIP (SIP
+// INFO) reaches Ben's page. JsSIP hangs up and Ben's call screen closes.
 func TestJsSIPCallsBrowser(t *testing.T) {
 	srv, ben, phone := jssipScene(t)
 	mustEval[bool](phone, `(() => { window.call('ben'); return true; })()`)
@@ -174,6 +174,11 @@ func TestJsSIPCallsBrowser(t *testing.T) {
 	ben.waitJS(20*time.Second, "the call screen, connected", `window.__sb && window.__sb.room && window.__sb.room.state === 'connected' && document.querySelector('[data-testid="call-layer"] [data-testid="call"]')`)
 
 	bothHear(t, ben, phone, "Ann")
+
+	// A key pressed in JsSIP goes by SIP INFO (its default), into the call's
+	// room, and to Ben's page as the call's dtmf.
+	mustEval[bool](phone, `(() => { window.session.sendDTMF('5'); return true; })()`)
+	ben.waitJS(10*time.Second, "JsSIP's key in Ben's call", `[...window.__sbChat.calls.values()].some((c) => (c.keys || '').includes('5'))`)
 
 	mustEval[bool](phone, `(() => { window.session.terminate(); return true; })()`)
 	ben.waitJS(15*time.Second, "Ben's call screen closed", `!document.querySelector('[data-testid="call-layer"]')`)

@@ -221,7 +221,7 @@ func (a *App) conversationFiles(w http.ResponseWriter, r *http.Request, conv str
 type callRooms struct{ a *App }
 
 func (c callRooms) CreateRoom(ctx context.Context, p2p bool) (string, error) {
-	r, err := c.a.registry.Create(ctx, room.Settings{P2P: p2p})
+	r, err := c.a.registry.Create(ctx, room.Settings{P2P: p2p, Call: true})
 	if err != nil {
 		return "", err
 	}

@@ -260,9 +260,8 @@ func (a *App) connectSIPCall(c *sip.Call, log *slog.Logger, callerName string,
 		mu.Lock()
 		part = p
 		mu.Unlock()
-		// The user who answered may hold and transfer the phone (transfers
-		// to numbers as a member may dial them).
-		a.controlPhone(chatCall.Load(), c, chat.Identity{Role: "member"})
+		// The user who answered may hold and transfer the phone.
+		a.controlPhone(chatCall.Load(), c, p, c.Trunk)
 	}
 	ended := func(reason string) {
 		switch reason {
@@ -838,7 +837,10 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 			var de *sip.DialError
 			switch {
 			case errors.Is(err, sip.ErrDialCancelled):
-				cleanup() // ended here first; an early room goes too
+				// Ended here first (nothing to tell), or by our side giving up:
+				// the early room closing, the server stopping.
+				cleanup()
+				a.chat.EndPhoneCallWith(callID, chat.PhoneFailed)
 				return
 			case errors.Is(err, sip.ErrNotRegistered):
 				reason = chat.PhoneNoAnswer
@@ -859,6 +861,9 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 			a.chat.EndPhoneCallWith(callID, reason)
 			return
 		}
+		if webrtcMedia != nil {
+			defer webrtcMedia.Close() // on every way out, the hang-up racing the answer included
+		}
 		mu.Lock()
 		out = oc
 		gone := ended
@@ -875,7 +880,6 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 		if webrtcMedia != nil {
 			media, dtmf = webrtcMedia, -1
 			oc.OnInfoKey(webrtcMedia.SignalledKey)
-			defer webrtcMedia.Close()
 		}
 		rid, err := join(media, oc.Codec, dtmf)
 		if err != nil {
@@ -884,7 +888,10 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 			a.chat.EndPhoneCallWith(callID, chat.PhoneFailed)
 			return
 		}
-		a.controlPhone(callID, oc, caller)
+		mu.Lock()
+		pt := part
+		mu.Unlock()
+		a.controlPhone(callID, oc, pt, oc.Trunk)
 		if !a.chat.PhoneAnswered(callID, rid) {
 			cleanup()
 			return

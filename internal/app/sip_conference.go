@@ -157,7 +157,7 @@ func (a *App) routeConference(c *sip.Call) {
 	if c.Trunk != "" {
 		name = firstNonEmpty(c.CallerName, c.CallerNumber, "Phone")
 	}
-	if err := conf.Join(r, name); err != nil {
+	if err := conf.Join(r, name, false); err != nil { // a locked meeting refuses, a lobby waits
 		log.Info("sip: the phone could not join the meeting", "room", r.ID(), "err", err)
 		wait(conf.Play(bridge.ErrorTone), c.Done())
 		c.Hangup()
@@ -301,7 +301,7 @@ func (a *App) dialOut(r *room.Room, host, target string, progress func(protocol.
 		conf, err := bridge.NewConference(oc.RTP(), oc.Codec, dtmf, bridge.ConferenceOptions{
 			Metrics: a.media, Stats: &a.phones.ConferenceStats, Logger: a.log, OnClose: func(string) { oc.Hangup() }})
 		if err == nil {
-			if err = conf.Join(r, name); err != nil {
+			if err = conf.Join(r, name, true); err != nil { // a host's own call
 				conf.Leave("failed")
 			}
 		}

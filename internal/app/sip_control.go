@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"switchboard/internal/chat"
 	"switchboard/internal/sip"
+	"switchboard/internal/sip/bridge"
 	"switchboard/internal/store"
 )
 
@@ -31,15 +31,17 @@ type sipDialog interface {
 type sipControl struct {
 	a      *App
 	leg    sipDialog
-	callID string        // the messaging call
-	caller chat.Identity // who may transfer the phone, and to where
+	part   *bridge.Participant // the phone in the call's room
+	trunk  string              // the trunk the leg runs over, "" for a registered phone
+	callID string              // the messaging call
 }
 
 // controlPhone gives messaging's call callID its telephone's controls and
-// reports the phone's own holds. Call it once the phone answered.
-func (a *App) controlPhone(callID string, leg sipDialog, caller chat.Identity) {
+// reports the phone's own holds. Call it once the phone answered and is in
+// the call's room (part).
+func (a *App) controlPhone(callID string, leg sipDialog, part *bridge.Participant, trunk string) {
 	leg.OnHold(func(held bool) { a.chat.PhoneHeld(callID, held) })
-	a.chat.SetPhoneControl(callID, sipControl{a: a, leg: leg, callID: callID, caller: caller})
+	a.chat.SetPhoneControl(callID, sipControl{a: a, leg: leg, part: part, trunk: trunk, callID: callID})
 }
 
 // phoneEnded tells messaging that the phone's leg ended: by a transfer the
@@ -52,37 +54,61 @@ func (a *App) phoneEnded(callID string, leg sipDialog) {
 	a.chat.EndPhoneCall(callID)
 }
 
-// Hold puts the phone on hold (re-INVITE a=sendonly) or takes it off.
+// Hold puts the phone on hold or takes it off: the re-INVITE (a=sendonly)
+// asks the phone to stop sending, and the bridge stops sending it the room
+// (silence instead), so a held caller hears nothing said meanwhile.
 func (c sipControl) Hold(held bool) error {
-	if held {
-		return c.leg.Hold()
+	mute := func(on bool) {
+		if c.part != nil {
+			c.part.SetHeld(on)
+		}
 	}
-	return c.leg.Resume()
+	if !held {
+		if err := c.leg.Resume(); err != nil {
+			return err
+		}
+		mute(false)
+		return nil
+	}
+	mute(true)
+	if err := c.leg.Hold(); err != nil {
+		mute(false)
+		return err
+	}
+	return nil
 }
 
-// transferTarget is what a user may transfer a phone to: a username, an
-// extension or a number, never a SIP URI of another host (the phone would
-// call it on our behalf).
-var transferTarget = regexp.MustCompile(`^\+?[0-9A-Za-z*#._-]{1,64}$`)
+// transferTarget is what a phone may be transferred to: a username or an
+// extension, never a SIP URI of another host (the phone would call it on
+// our behalf).
+var transferTarget = regexp.MustCompile(`^[0-9A-Za-z*#._-]{1,64}$`)
 
 // errBadTarget refuses a transfer target.
-var errBadTarget = errors.New("transfer to a person's username, an extension or a phone number this server can call")
+var errBadTarget = errors.New("transfer a phone to a person's username or to an extension of this server")
 
 // Transfer asks the phone to call target instead (REFER). It returns once
 // the target is checked; the REFER's outcome comes later: the call ends as
 // transferred, or messaging hears PhoneTransferFailed and the call goes on.
+//
+// The phone's new call comes back to us as sip:target@realm and is routed
+// as its own calls are (routeSIPCall): to a user's browsers or to another
+// extension. So the target must be one of those; numbers are refused,
+// since a desk phone's call to a number is not routed. A leg over a trunk
+// is refused too: the provider would place the new call itself, past the
+// trunk's limits and our records.
 func (c sipControl) Transfer(target string) error {
+	if c.trunk != "" {
+		return errors.New("a call over a trunk cannot be transferred (yet)")
+	}
 	target = strings.TrimSpace(target)
 	if !transferTarget.MatchString(target) {
 		return errBadTarget
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	// The phone's new call comes back to us (sip:target@realm), where it is
-	// routed like any other: the target must be one we can reach, and a
-	// number one the transferring user may call.
 	if _, err := c.a.store.UserByUsername(ctx, strings.ToLower(target)); errors.Is(err, store.ErrNotFound) {
-		if _, err := (sipPhones{c.a}).FindPhone(ctx, c.caller, target, false); err != nil {
+		acct, err := c.a.store.SIPAccountByUsername(ctx, target)
+		if err != nil || !acct.Enabled {
 			return errBadTarget
 		}
 	} else if err != nil {

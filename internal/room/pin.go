@@ -9,10 +9,11 @@ import (
 const PINDigits = 9
 
 // assignPINLocked gives a new room a random dial-in PIN that no live room
-// has, when dial-in is on. Rooms of calls with a telephone (AudioCodec
-// set: G.711 passed through, two members) are no meetings and get none.
+// has, when dial-in is on. Rooms of calls (between people, Call; with a
+// telephone, AudioCodec: G.711 passed through) are no meetings and get none:
+// a PIN would let anyone who learnt it into a private call.
 func (g *Registry) assignPINLocked(r *Room) {
-	if g.cfg.DialIn == "" || r.settings.AudioCodec != "" {
+	if g.cfg.DialIn == "" || r.settings.AudioCodec != "" || r.settings.Call {
 		return
 	}
 	if g.pins == nil {

@@ -63,6 +63,9 @@ type Settings struct {
 	// AudioCodec, when set (e.g. "audio/PCMU"), is the only audio codec browsers may publish:
 	// a call with a telephone passes G.711 through instead of transcoding.
 	AudioCodec string `json:"-"`
+	// Call marks the room of a call between people (messaging): no meeting,
+	// so no dial-in PIN.
+	Call bool `json:"-"`
 }
 
 // Errors a join can end with; the signal layer maps them to protocol codes.

@@ -140,13 +140,16 @@ func (c *Call) sendAnswer(body []byte, rs *RTPSession, dtmf int) error {
 	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	c.sessionHeaders(c.req, res)
 	c.mu.Unlock()
-	c.answered(rs, c.Codec, dtmf)
 	err := c.tx.Respond(res)
 	c.finalSet.Do(func() { close(c.final) })
-	if err != nil {
+	if err != nil { // cancelled meanwhile: no answer went, and no BYE is due
+		c.mu.Lock()
+		c.up = false
+		c.mu.Unlock()
 		c.end(EndHangup)
 		return fmt.Errorf("sip: answer: %w", err)
 	}
+	c.answered(rs, c.Codec, dtmf)
 	c.mu.Lock()
 	c.arm()
 	c.mu.Unlock()
@@ -382,9 +385,13 @@ func (s *Server) onAck(req *sip.Request, _ sip.ServerTransaction) {
 	if first {
 		c.acked = true
 	}
+	ended := c.ended
 	c.mu.Unlock()
 	if first {
 		close(c.byeReady)
+	}
+	if ended { // it ended while our 200 waited for this ACK
+		c.forget()
 	}
 }
 

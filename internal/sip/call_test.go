@@ -348,4 +348,17 @@ func TestCallHangupRacesAnswer(t *testing.T) {
 	if h.s.ActiveCalls() != 0 {
 		t.Fatalf("%d calls left", h.s.ActiveCalls())
 	}
+	// And none is left in the table that in-dialog requests search.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := 0
+		h.s.calls.Range(func(_, _ any) bool { n++; return true })
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d ended calls still in the table", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

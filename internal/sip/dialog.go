@@ -386,7 +386,7 @@ func (d *dialog) end(reason string) bool {
 	case <-d.byeReady:
 		d.forget()
 	default:
-		if !up {
+		if !up || reason == EndRemoteBye { // no BYE of ours will look for it
 			d.forget()
 		}
 		// else: answered but not acknowledged yet: the ACK must still find
@@ -536,7 +536,7 @@ func (s *Server) inDialog(req *sip.Request, tx sip.ServerTransaction) *dialog {
 		return nil
 	}
 	d.mu.Lock()
-	live := !d.ended && d.rtp != nil
+	live := !d.ended && d.up // a WebRTC call is live with no RTP session of ours
 	d.mu.Unlock()
 	if !live {
 		s.respond(req, tx, 481, "Call/Transaction Does Not Exist")

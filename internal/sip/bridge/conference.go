@@ -206,9 +206,15 @@ func (c *Conference) Play(tones []Tone) time.Duration {
 	return d
 }
 
+// lobbyWait bounds how long a phone waits in a meeting's lobby.
+const lobbyWait = 5 * time.Minute
+
 // Join puts the phone into r under name: it subscribes to every audio
 // track there and publishes the phone's voice. A Conference joins once.
-func (c *Conference) Join(r *room.Room, name string) error {
+// admitted is a host's own call (dial-out); a phone that dialled in is not,
+// so a locked meeting refuses it (room.ErrLocked) and one with a lobby
+// keeps it waiting there until a host lets it in (room.ErrDenied if not).
+func (c *Conference) Join(r *room.Room, name string, admitted bool) error {
 	c.mu.Lock()
 	if c.closed || c.room != nil {
 		c.mu.Unlock()
@@ -217,12 +223,36 @@ func (c *Conference) Join(r *room.Room, name string) error {
 	c.room = r
 	c.mu.Unlock()
 	log := c.log.With("room", r.ID())
-	if _, _, err := r.Join(room.JoinRequest{Participant: c, Name: name, Admitted: true, Guest: true,
-		Perms: protocol.Permissions{Publish: true, Subscribe: true}}); err != nil {
+	fail := func(err error) error {
 		c.mu.Lock()
 		c.room = nil
 		c.mu.Unlock()
 		return fmt.Errorf("bridge: join room: %w", err)
+	}
+	_, wait, err := r.Join(room.JoinRequest{Participant: c, Name: name, Admitted: admitted, Guest: true,
+		Perms: protocol.Permissions{Publish: true, Subscribe: true}})
+	if err != nil {
+		return fail(err)
+	}
+	if wait != nil {
+		log.Info("phone waiting in the meeting's lobby")
+		select {
+		case ok := <-wait:
+			if !ok {
+				return fail(room.ErrDenied)
+			}
+			// Let in: now join for real, as the signal layer does.
+			if _, _, err := r.Join(room.JoinRequest{Participant: c, Name: name, Admitted: true, Guest: true,
+				Perms: protocol.Permissions{Publish: true, Subscribe: true}}); err != nil {
+				return fail(err)
+			}
+		case <-c.done:
+			r.Leave(c.id, "gone")
+			return fail(errors.New("the call ended in the lobby"))
+		case <-time.After(lobbyWait):
+			r.Leave(c.id, "timeout")
+			return fail(room.ErrDenied)
+		}
 	}
 	info := protocol.TrackInfo{ID: "t_" + room.NewID(), Participant: c.id, Kind: "audio", Source: "microphone"}
 	track := sfu.NewTrack(sfu.TrackOptions{ID: info.ID, StreamID: c.id, Kind: webrtc.RTPCodecTypeAudio,

@@ -4,6 +4,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math"
 	"net"
@@ -322,10 +323,10 @@ func TestConferencePhoneHearsTheRoom(t *testing.T) {
 		t.Fatalf("the phone did not hear the prompt (660 Hz amplitude %.3f)", amplitude(pcm, 660, audio.PhoneRate))
 	}
 
-	if err := conf.Join(r, "Phone"); err != nil {
+	if err := conf.Join(r, "Phone", true); err != nil {
 		t.Fatal(err)
 	}
-	if err := conf.Join(r, "Phone"); err == nil {
+	if err := conf.Join(r, "Phone", true); err == nil {
 		t.Fatal("joined twice")
 	}
 	time.Sleep(1500 * time.Millisecond)
@@ -416,7 +417,7 @@ func TestConferenceSilenceWhenAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conf.Leave("hangup")
-	if err := conf.Join(r, "Phone"); err != nil {
+	if err := conf.Join(r, "Phone", true); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -427,5 +428,55 @@ func TestConferenceSilenceWhenAlone(t *testing.T) {
 		peer, learned := rs.Peer()
 		t.Errorf("%d frames to the phone in 1 s, want about 50 (rtp out %d, peer %v learned %v, dropped %d)", n,
 			rs.PacketsOut.Load(), peer, learned, rs.Dropped.Load())
+	}
+}
+
+// A phone that dialled in is a guest like any other: a locked meeting
+// refuses it, and with the lobby on it waits there until the host lets it
+// in (a host's own dial-out skips both).
+func TestConferenceDialInLockAndLobby(t *testing.T) {
+	reg := room.NewRegistry(room.Config{MaxParticipants: 10, EmptyTimeout: time.Minute}, memChat{}, memRooms{}, room.Metrics{},
+		slog.New(slog.DiscardHandler))
+	defer reg.Shutdown("test")
+	r, _ := reg.Create(context.Background(), room.Settings{})
+	host := newSpeaker(t, r, "alice", 500, 0) // the first in leads
+	defer host.leave()
+	phoneConf := func() *Conference {
+		rs, err := sip.ListenRTP("127.0.0.1:0", netip.Addr{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rs.Close() })
+		conf, err := NewConference(rs, sip.PCMU, 101, ConferenceOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conf.Leave("hangup") })
+		return conf
+	}
+	if err := r.Host("alice", "lock", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := phoneConf().Join(r, "Dialled in", false); !errors.Is(err, room.ErrLocked) {
+		t.Fatalf("a locked meeting: %v", err)
+	}
+	if err := phoneConf().Join(r, "Dialled out", true); err != nil {
+		t.Fatalf("the host's dial-out into a locked meeting: %v", err)
+	}
+	r.Host("alice", "unlock", "")
+	r.Host("alice", "lobby-on", "")
+	joined := make(chan error, 1)
+	conf := phoneConf()
+	go func() { joined <- conf.Join(r, "Waiting", false) }()
+	select {
+	case err := <-joined:
+		t.Fatalf("joined past the lobby: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := r.Host("alice", "admit", conf.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-joined; err != nil {
+		t.Fatalf("admitted from the lobby: %v", err)
 	}
 }

@@ -208,6 +208,10 @@ func (p *Participant) signalledKey(e sip.DTMFEvent) {
 // the room sent it nothing (a muted or held browser).
 func (p *Participant) SilenceFrames() uint64 { return p.out.silenceFrames() }
 
+// SetHeld is our hold of the phone: while held it hears silence, nothing
+// of the room (the re-INVITE only asks the phone to stop sending).
+func (p *Participant) SetHeld(held bool) { p.out.hold(held) }
+
 // OnKey sets what is told of each key pressed on the phone (nil: nothing).
 // It runs in the media read loop and must not block.
 func (p *Participant) OnKey(f func(sip.DTMFEvent)) {

@@ -34,8 +34,17 @@ type toPhone struct {
 	lastSeq  uint16
 	lastTS   uint32
 	lastSent time.Time
+	held     bool // we hold the phone: it hears silence, never the room
 
 	silenceSent uint64 // under mu
+}
+
+// hold stops (true) or restarts what the phone hears from the room: while
+// held, real packets are dropped and the silence frames take over.
+func (s *toPhone) hold(held bool) {
+	s.mu.Lock()
+	s.held = held
+	s.mu.Unlock()
 }
 
 // frameSamples is one 20 ms frame at 8 kHz; silenceAfter is how long the
@@ -66,6 +75,10 @@ func newToPhone(rs interface{ WriteRTP(*rtp.Packet) error }, codec sip.Codec) *t
 func (s *toPhone) write(p *rtp.Packet, payloadType uint8) error {
 	now := time.Now()
 	s.mu.Lock()
+	if s.held {
+		s.mu.Unlock()
+		return nil
+	}
 	switch {
 	case !s.started:
 		s.seqOff, s.tsOff = 0, 0

@@ -152,3 +152,49 @@ func TestSignalledKeyIntoRoom(t *testing.T) {
 		t.Fatalf("audio after the key: %v", pk.Header)
 	}
 }
+
+// A phone we hold hears nothing of the room: real packets are dropped and
+// silence frames go instead; after the resume the room's audio comes again.
+func TestHeldPhoneHearsSilence(t *testing.T) {
+	w := &capturedRTP{}
+	out := newToPhone(w, sip.PCMU)
+	audio := func(seq uint16) *rtp.Packet {
+		return &rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 9, SequenceNumber: seq, Timestamp: uint32(seq) * 160}, Payload: frame(3)}
+	}
+	out.write(audio(1), 0)
+	out.hold(true)
+	out.write(audio(2), 0)
+	out.tick(time.Now().Add(time.Second)) // long after the last packet: silence
+	out.hold(false)
+	out.write(audio(3), 0)
+	got := w.payloads()
+	if len(got) != 3 || got[0][0] != 3 || got[1][0] != 0xFF || got[2][0] != 3 {
+		t.Fatalf("the phone got %d packets, first bytes %v; want audio, silence, audio", len(got), firstBytes(got))
+	}
+}
+
+// capturedRTP keeps what a toPhone sends.
+type capturedRTP struct{ pkts []rtp.Packet }
+
+func (c *capturedRTP) WriteRTP(p *rtp.Packet) error {
+	q := *p
+	q.Payload = append([]byte(nil), p.Payload...)
+	c.pkts = append(c.pkts, q)
+	return nil
+}
+
+func (c *capturedRTP) payloads() [][]byte {
+	var out [][]byte
+	for _, p := range c.pkts {
+		out = append(out, p.Payload)
+	}
+	return out
+}
+
+func firstBytes(ps [][]byte) []byte {
+	var out []byte
+	for _, p := range ps {
+		out = append(out, p[0])
+	}
+	return out
+}
