@@ -20,8 +20,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
-	"switchboard/internal/client"
 	"switchboard/internal/audio"
+	"switchboard/internal/client"
 	"switchboard/internal/config"
 	"switchboard/internal/protocol"
 	sbsip "switchboard/internal/sip"
