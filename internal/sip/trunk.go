@@ -418,6 +418,11 @@ func (c *Call) respondWith(code int, reason string, headers ...sip.Header) {
 	if err := c.tx.Respond(res); err != nil {
 		c.s.log.Debug("sip: call response failed", "call", c.callID, "code", code, "err", err)
 	}
+	c.mu.Lock()
+	if c.rec.Status == 0 {
+		c.rec.Status = code // the call's record says why it was refused
+	}
+	c.mu.Unlock()
 	c.finalSet.Do(func() { close(c.final) })
 }
 

@@ -144,6 +144,12 @@ func NewConference(rs *sip.RTPSession, codec sip.Codec, dtmf int, opts Conferenc
 		in: &packetReader{ch: make(chan []byte, 64), done: make(chan struct{})}}
 	c.log = log.With("participant", c.id)
 	rs.Start(c.fromPhone)
+	// Keys sent by SIP INFO count as keypad tones too (a PIN keyed so).
+	rs.OnSignalledKey(func(e sip.DTMFEvent) {
+		if f := c.onKey.Load(); f != nil {
+			(*f)(e)
+		}
+	})
 	c.loop.Go(c.toPhoneLoop)
 	return c, nil
 }
@@ -510,6 +516,7 @@ func (c *Conference) stop() bool {
 		s.dt.Close()
 	}
 	c.in.close()
+	c.rs.OnSignalledKey(nil)
 	if track != nil {
 		track.Close()
 	}
