@@ -358,19 +358,7 @@ func (a *App) sipRoutes(mux *http.ServeMux) {
 	if a.sip != nil && a.sip.srv != nil {
 		mux.Handle("GET /sip", a.sip.srv.WebSocketHandler())
 	}
-	admin := func(h func(w http.ResponseWriter, r *http.Request, me account.Identity)) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			me, ok := a.whoIs(w, r)
-			if !ok {
-				return
-			}
-			if !me.IsAdmin() {
-				apiError(w, http.StatusForbidden, "forbidden", "only admins manage SIP accounts")
-				return
-			}
-			h(w, r, me)
-		}
-	}
+	admin := a.adminAPI("only admins manage SIP accounts")
 	mux.HandleFunc("GET /api/v1/sip", admin(a.sipStatus))
 	mux.HandleFunc("GET /api/v1/sip/accounts", admin(a.sipAccountList))
 	mux.HandleFunc("POST /api/v1/sip/accounts", admin(a.sipAccountCreate))
@@ -381,6 +369,24 @@ func (a *App) sipRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /api/v1/sip/blocks/{ip}", admin(a.sipUnblock))
 	a.sipRecordRoutes(mux)
 	a.sipTrunkRoutes(mux) // sip_trunks.go
+}
+
+// adminAPI wraps handlers of the admins' API: a signed-in admin passes,
+// anyone else gets 401 or 403 with forbidden.
+func (a *App) adminAPI(forbidden string) func(h func(w http.ResponseWriter, r *http.Request, me account.Identity)) http.HandlerFunc {
+	return func(h func(w http.ResponseWriter, r *http.Request, me account.Identity)) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			me, ok := a.whoIs(w, r)
+			if !ok {
+				return
+			}
+			if !me.IsAdmin() {
+				apiError(w, http.StatusForbidden, "forbidden", forbidden)
+				return
+			}
+			h(w, r, me)
+		}
+	}
 }
 
 // sipAccountJSON is a SIP account as the API shows it: never its hashes.

@@ -239,17 +239,8 @@ func clip(s string, n int) string {
 //	GET /api/v1/me/calls    the signed-in user's phone calls; same parameters but user and format
 //	GET /api/v1/me/phone    {"enabled", "extensions"}: whether this server has SIP on (the dialer)
 func (a *App) sipRecordRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /api/v1/sip/calls", func(w http.ResponseWriter, r *http.Request) {
-		me, ok := a.whoIs(w, r)
-		if !ok {
-			return
-		}
-		if !me.IsAdmin() {
-			apiError(w, http.StatusForbidden, "forbidden", "only admins see every call record (your own calls: GET /api/v1/me/calls)")
-			return
-		}
-		a.listCallRecords(w, r, "")
-	})
+	mux.HandleFunc("GET /api/v1/sip/calls", a.adminAPI("only admins see every call record (your own calls: GET /api/v1/me/calls)")(
+		func(w http.ResponseWriter, r *http.Request, _ account.Identity) { a.listCallRecords(w, r, "") }))
 	mux.HandleFunc("GET /api/v1/me/calls", func(w http.ResponseWriter, r *http.Request) {
 		me, ok := a.whoIs(w, r)
 		if !ok {

@@ -41,19 +41,7 @@ const (
 )
 
 func (a *App) sipTrunkRoutes(mux *http.ServeMux) {
-	admin := func(h func(w http.ResponseWriter, r *http.Request, me account.Identity)) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			me, ok := a.whoIs(w, r)
-			if !ok {
-				return
-			}
-			if !me.IsAdmin() {
-				apiError(w, http.StatusForbidden, "forbidden", "only admins manage SIP trunks and numbers")
-				return
-			}
-			h(w, r, me)
-		}
-	}
+	admin := a.adminAPI("only admins manage SIP trunks and numbers")
 	mux.HandleFunc("GET /api/v1/sip/trunks", admin(a.sipTrunkList))
 	mux.HandleFunc("POST /api/v1/sip/trunks", admin(a.sipTrunkCreate))
 	mux.HandleFunc("GET /api/v1/sip/trunks/{id}", admin(a.sipTrunkGet))
