@@ -216,16 +216,10 @@ export function renderTelephony(root, app) {
   }
 
   // ------------------------------------------------------------------ SIP accounts
-  const accError = h('p.form-error', { role: 'alert', hidden: true, 'data-testid': 'acc-error' });
-  const accBody = h('tbody', { 'data-testid': 'acc-rows' });
-  const accAdd = h('button.btn.btn-primary.btn-sm', { type: 'button', 'data-testid': 'acc-add' }, icon('add', { size: 18 }), h('span', { text: 'Add a SIP account' }));
-  accAdd.addEventListener('click', () => accountForm());
-  panels.accounts.append(h('div.cc-card', null,
-    h('div.cc-section-head.ph-history-head', null, h('h2.cc-card-title', { text: 'SIP accounts' }), accAdd),
-    h('p.muted.small', { text: 'Desk phones and softphones register with these. Link one to a person to let it ring their browser and call from it.' }),
-    accError,
-    h('div.cc-table-wrap', null, h('table.cc-table', { 'aria-label': 'SIP accounts' },
-      h('thead', null, h('tr', null, th('Extension'), th('Name'), th('Person'), th('Registered'), th('State'), th('Actions'))), accBody))));
+  const { error: accError, body: accBody } = listPanel(panels.accounts, {
+    id: 'acc', title: 'SIP accounts', add: 'Add a SIP account', onAdd: () => accountForm(),
+    hint: 'Desk phones and softphones register with these. Link one to a person to let it ring their browser and call from it.',
+    columns: [th('Extension'), th('Name'), th('Person'), th('Registered'), th('State'), th('Actions')] });
 
   const userName = (id) => {
     const u = app.client.users.get(id);
@@ -312,36 +306,23 @@ export function renderTelephony(root, app) {
       ev?.preventDefault();
       const body = { username: username.value.trim(), displayName: name.value.trim(), userId: user.value };
       if (password.value) body.password = password.value;
-      save.disabled = true;
-      try {
+      await saving(save, err, async () => {
         const out = await api('/api/v1/sip/accounts', { method: 'POST', body });
         dlg.close();
         if (out.password) showPassword('SIP account added', out.username, out.password);
         else toast(`${out.username} added`);
         loadAccounts();
-      } catch (e) {
-        err.textContent = e.message;
-        err.hidden = false;
-      } finally {
-        save.disabled = false;
-      }
+      });
     };
-    form.addEventListener('submit', submit);
-    save.addEventListener('click', submit);
+    onSubmit(form, save, submit);
     username.focus();
   }
 
   // ------------------------------------------------------------------ trunks (contract B)
-  const trError = h('p.form-error', { role: 'alert', hidden: true, 'data-testid': 'trunk-error' });
-  const trBody = h('tbody', { 'data-testid': 'trunk-rows' });
-  const trAdd = h('button.btn.btn-primary.btn-sm', { type: 'button', 'data-testid': 'trunk-add' }, icon('add', { size: 18 }), h('span', { text: 'Add a trunk' }));
-  trAdd.addEventListener('click', () => trunkForm(null));
-  panels.trunks.append(h('div.cc-card', null,
-    h('div.ph-history-head', null, h('h2.cc-card-title', { text: 'Trunks' }), trAdd),
-    h('p.muted.small', { text: 'Your providers: calls to phone numbers go out through them, and calls to your numbers come in.' }),
-    trError,
-    h('div.cc-table-wrap', null, h('table.cc-table', { 'aria-label': 'Trunks' },
-      h('thead', null, h('tr', null, th('Name'), th('Host'), th('Registration'), th('Prefixes'), th('Calls', 'num'), th('State'), th('Actions'))), trBody))));
+  const { error: trError, body: trBody } = listPanel(panels.trunks, {
+    id: 'trunk', title: 'Trunks', add: 'Add a trunk', onAdd: () => trunkForm(null),
+    hint: 'Your providers: calls to phone numbers go out through them, and calls to your numbers come in.',
+    columns: [th('Name'), th('Host'), th('Registration'), th('Prefixes'), th('Calls', 'num'), th('State'), th('Actions')] });
   let trunkList = [];
 
   async function loadTrunks() {
@@ -420,36 +401,23 @@ export function renderTelephony(root, app) {
         inboundIPs: splitList(inboundIPs.value), outboundPrefixes: splitList(prefixes.value), numberFormat: format.value, maxCalls: n,
       };
       if (password.value) body.password = password.value;
-      save.disabled = true;
-      try {
+      await saving(save, err, async () => {
         if (t) await api(`/api/v1/sip/trunks/${encodeURIComponent(t.id)}`, { method: 'PATCH', body });
         else await api('/api/v1/sip/trunks', { method: 'POST', body });
         dlg.close();
         toast(t ? `${body.name} saved` : `${body.name} added`);
         loadTrunks();
-      } catch (e) {
-        err.textContent = e.message;
-        err.hidden = false;
-      } finally {
-        save.disabled = false;
-      }
+      });
     };
-    form.addEventListener('submit', submit);
-    save.addEventListener('click', submit);
+    onSubmit(form, save, submit);
     name.focus();
   }
 
   // ------------------------------------------------------------------ numbers (contract B)
-  const nuError = h('p.form-error', { role: 'alert', hidden: true, 'data-testid': 'number-error' });
-  const nuBody = h('tbody', { 'data-testid': 'number-rows' });
-  const nuAdd = h('button.btn.btn-primary.btn-sm', { type: 'button', 'data-testid': 'number-add' }, icon('add', { size: 18 }), h('span', { text: 'Add a number' }));
-  nuAdd.addEventListener('click', () => numberForm(null));
-  panels.numbers.append(h('div.cc-card', null,
-    h('div.ph-history-head', null, h('h2.cc-card-title', { text: 'Numbers' }), nuAdd),
-    h('p.muted.small', { text: 'Where calls to your numbers go: a person, an extension, a meeting (callers enter its PIN) or a queue.' }),
-    nuError,
-    h('div.cc-table-wrap', null, h('table.cc-table', { 'aria-label': 'Numbers' },
-      h('thead', null, h('tr', null, th('Number'), th('Label'), th('Goes to'), th('Trunk'), th('Actions'))), nuBody))));
+  const { error: nuError, body: nuBody } = listPanel(panels.numbers, {
+    id: 'number', title: 'Numbers', add: 'Add a number', onAdd: () => numberForm(null),
+    hint: 'Where calls to your numbers go: a person, an extension, a meeting (callers enter its PIN) or a queue.',
+    columns: [th('Number'), th('Label'), th('Goes to'), th('Trunk'), th('Actions')] });
   const TARGET_KIND = { user: 'Person', extension: 'Extension', conference: 'Meeting', queue: 'Queue' };
 
   async function loadNumbers() {
@@ -499,26 +467,56 @@ export function renderTelephony(root, app) {
       const target = kind.value === 'user' ? value.value.trim().toLowerCase() : value.value.trim();
       const body = { label: label.value.trim(), trunk: trunk.value, target: { kind: kind.value, value: target } };
       if (!n) body.number = number.value.replace(/[\s().-]/g, '');
-      save.disabled = true;
-      try {
+      await saving(save, err, async () => {
         if (n) await api(`/api/v1/sip/numbers/${encodeURIComponent(n.number)}`, { method: 'PATCH', body });
         else await api('/api/v1/sip/numbers', { method: 'POST', body });
         dlg.close();
         toast(n ? `${n.number} saved` : `${body.number} added`);
         loadNumbers();
-      } catch (e) {
-        err.textContent = e.message;
-        err.hidden = false;
-      } finally {
-        save.disabled = false;
-      }
+      });
     };
-    form.addEventListener('submit', submit);
-    save.addEventListener('click', submit);
+    onSubmit(form, save, submit);
     (n ? label : number).focus();
   }
 
   // ------------------------------------------------------------------ shared
+  /**
+   * A tab's card: title, add button, hint, error line and a table; returns the error line and the body.
+   * @param {HTMLElement} panel
+   * @param {{id: string, title: string, add: string, onAdd: () => void, hint: string, columns: HTMLElement[]}} o
+   */
+  function listPanel(panel, o) {
+    const error = h('p.form-error', { role: 'alert', hidden: true, 'data-testid': `${o.id}-error` });
+    const body = h('tbody', { 'data-testid': `${o.id}-rows` });
+    const add = h('button.btn.btn-primary.btn-sm', { type: 'button', 'data-testid': `${o.id}-add` }, icon('add', { size: 18 }), h('span', { text: o.add }));
+    add.addEventListener('click', o.onAdd);
+    panel.append(h('div.cc-card', null,
+      h('div.cc-section-head.ph-history-head', null, h('h2.cc-card-title', { text: o.title }), add),
+      h('p.muted.small', { text: o.hint }),
+      error,
+      h('div.cc-table-wrap', null, h('table.cc-table', { 'aria-label': o.title }, h('thead', null, h('tr', null, o.columns)), body))));
+    return { error, body };
+  }
+
+  /** A form's save: the button disabled meanwhile, the server's refusal shown in err. */
+  async function saving(save, err, work) {
+    save.disabled = true;
+    try {
+      await work();
+    } catch (e) {
+      err.textContent = e.message;
+      err.hidden = false;
+    } finally {
+      save.disabled = false;
+    }
+  }
+
+  /** Enter in the form and the dialog's save button both submit. */
+  function onSubmit(form, save, submit) {
+    form.addEventListener('submit', submit);
+    save.addEventListener('click', submit);
+  }
+
   function showError(el, err) {
     if (destroyed) return;
     el.textContent = err.status === 404 && /no such API endpoint/.test(err.message) ? 'This server does not offer this yet: its trunks and numbers API is missing.' : err.message;
