@@ -436,15 +436,22 @@ func (a *App) sipStatus(w http.ResponseWriter, r *http.Request, _ account.Identi
 
 func (a *App) sipAccountList(w http.ResponseWriter, r *http.Request, _ account.Identity) {
 	list, err := a.store.SIPAccounts(r.Context())
+	apiList(a, w, "accounts", list, err, a.sipAccountJSON)
+}
+
+// apiList answers {key: [...]} with each of list shown by show, or 500
+// when reading the list failed.
+func apiList[T, J any](a *App, w http.ResponseWriter, key string, list []T, err error, show func(T) J) {
 	if err != nil {
-		a.sipInternal(w, "list", err)
+		a.log.Error("api: list "+key, "err", err)
+		apiError(w, http.StatusInternalServerError, "internal", "request failed")
 		return
 	}
-	out := make([]sipAccountJSON, 0, len(list))
-	for _, acct := range list {
-		out = append(out, a.sipAccountJSON(acct))
+	out := make([]J, 0, len(list))
+	for _, v := range list {
+		out = append(out, show(v))
 	}
-	apiJSON(w, http.StatusOK, map[string]any{"accounts": out})
+	apiJSON(w, http.StatusOK, map[string]any{key: out})
 }
 
 func (a *App) sipAccountCreate(w http.ResponseWriter, r *http.Request, me account.Identity) {

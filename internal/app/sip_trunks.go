@@ -224,15 +224,7 @@ func checkTrunk(t *store.SIPTrunk) error {
 
 func (a *App) sipTrunkList(w http.ResponseWriter, r *http.Request, _ account.Identity) {
 	list, err := a.store.SIPTrunks(r.Context())
-	if err != nil {
-		a.sipTrunkInternal(w, "list", err)
-		return
-	}
-	out := make([]sipTrunkJSON, 0, len(list))
-	for _, t := range list {
-		out = append(out, a.sipTrunkJSON(t))
-	}
-	apiJSON(w, http.StatusOK, map[string]any{"trunks": out})
+	apiList(a, w, "trunks", list, err, a.sipTrunkJSON)
 }
 
 func (a *App) sipTrunkCreate(w http.ResponseWriter, r *http.Request, me account.Identity) {
@@ -383,15 +375,7 @@ func (a *App) checkNumber(ctx context.Context, n store.SIPNumber) (string, error
 
 func (a *App) sipNumberList(w http.ResponseWriter, r *http.Request, _ account.Identity) {
 	list, err := a.store.SIPNumbers(r.Context())
-	if err != nil {
-		a.sipTrunkInternal(w, "list numbers", err)
-		return
-	}
-	out := make([]sipNumberJSON, 0, len(list))
-	for _, n := range list {
-		out = append(out, sipNumberOut(n))
-	}
-	apiJSON(w, http.StatusOK, map[string]any{"numbers": out})
+	apiList(a, w, "numbers", list, err, sipNumberOut)
 }
 
 // saveNumber validates n and stores it (create or update), answering the request.
