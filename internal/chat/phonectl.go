@@ -39,7 +39,8 @@ const ByPhone = "phone"
 // phoneCtl is a call's telephone control state, guarded by calls.mu.
 type phoneCtl struct {
 	pc           PhoneControl
-	held         bool
+	held         bool // we (a party) hold the phone
+	heldByPhone  bool // the phone holds us
 	transferring bool
 	changing     bool // a hold or resume is under way (one request at a time)
 }
@@ -89,13 +90,14 @@ func (s *Service) PhoneHeld(callID string, held bool) {
 	c := s.calls
 	c.mu.Lock()
 	k := c.m[callID]
-	if k == nil || k.ended || k.ctl.held == held {
+	if k == nil || k.ended || k.ctl.heldByPhone == held {
 		c.mu.Unlock()
 		return
 	}
-	k.ctl.held = held
+	k.ctl.heldByPhone = held
+	either := held || k.ctl.held
 	c.mu.Unlock()
-	s.phoneState(k, holdState(held), ByPhone)
+	s.phoneState(k, holdState(either), ByPhone)
 }
 
 // PhoneTransferred ends a call whose telephone was transferred (by us, or by
@@ -122,7 +124,7 @@ func (s *Service) PhoneTransferFailed(callID string) {
 		return
 	}
 	k.ctl.transferring = false
-	held := k.ctl.held
+	held := k.ctl.held || k.ctl.heldByPhone
 	c.mu.Unlock()
 	s.phoneStateWhy(k, holdState(held), ByPhone, reasonTransferFailed)
 }
@@ -195,12 +197,13 @@ func (c *calls) Hold(_ context.Context, d *device, id string, held bool) error {
 	if err == nil {
 		k.ctl.held = held
 	}
+	either := k.ctl.held || k.ctl.heldByPhone // the phone may hold us still
 	c.mu.Unlock()
 	if err != nil {
 		c.s.log.Info("chat: the telephone did not take the hold or resume", "call", id, "held", held, "err", err)
 		return errorf(protocol.CodeInvalidState, "the telephone refused: %v", err)
 	}
-	c.s.phoneState(k, holdState(held), d.me.UserID)
+	c.s.phoneState(k, holdState(either), d.me.UserID)
 	return nil
 }
 
@@ -213,7 +216,7 @@ func (c *calls) Transfer(_ context.Context, d *device, id, target string) error 
 		return err
 	}
 	c.mu.Lock()
-	held := k.ctl.held
+	held := k.ctl.held || k.ctl.heldByPhone
 	c.mu.Unlock()
 	c.s.phoneState(k, "transferring", d.me.UserID)
 	if err := pc.Transfer(target); err != nil {

@@ -121,6 +121,21 @@ func TestPhoneControl(t *testing.T) {
 	h.svc.PhoneHeld(k.ID, false)
 	a2.wait(t, "resumed by the phone", stateBy("active", ByPhone))
 
+	// Both hold: each hold is the holder's own. Our hold while the phone
+	// holds still reaches the phone; our resume leaves the call held (by the
+	// phone), and it is active once the phone resumes too.
+	h.svc.PhoneHeld(k.ID, true)
+	a1.wait(t, "held by the phone again", stateBy("held", ByPhone))
+	a1.req(t, &protocol.CallAction{Action: "hold", Call: k.ID})
+	a1.wait(t, "held by alice too", stateBy("held", alice.ID))
+	a1.req(t, &protocol.CallAction{Action: "resume", Call: k.ID})
+	a1.wait(t, "still held: the phone's hold", stateBy("held", alice.ID))
+	h.svc.PhoneHeld(k.ID, false)
+	a1.wait(t, "active once both resumed", stateBy("active", ByPhone))
+	if holds, _ := ctl.seen(); len(holds) != 4 || !holds[2] || holds[3] {
+		t.Fatalf("the phone was told %v", holds)
+	}
+
 	// Bad targets, then a transfer the phone refuses: the call goes on.
 	if code := a1.reqErr(t, &protocol.CallTransfer{Call: k.ID, Target: "sip:<x>"}); code != protocol.CodeBadRequest {
 		t.Fatalf("bad target: %s", code)
