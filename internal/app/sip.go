@@ -88,6 +88,7 @@ func (a *App) startSIP(tlsConf *tls.Config, loopback bool) error {
 				"sip_tls", c.TLS)
 		}
 	}
+	a.registerCallRecordMetrics() // before any call can end: saveCallRecord reads them unlocked
 	srv, err := sip.New(sc)
 	if err != nil {
 		return fmt.Errorf("%w (the SIP server is on: set different sip addresses, or sip.enabled = false / --sip=false)", err)
@@ -340,7 +341,6 @@ func (a *App) registerSIPMetrics(srv *sip.Server, m *sip.Metrics) {
 		counter("switchboard_sip_dtmf_keys_out_total", "Key presses (RFC 4733 telephone-events) from browsers sent to phones.", m.KeysOut.Load),
 		counter("switchboard_sip_dropped_total", "SIP messages dropped: blocked source, over the rate limit, or too large.", m.Dropped.Load),
 	)
-	a.registerCallRecordMetrics() // switchboard_sip_call_attempts_total{direction,outcome}, from the records
 }
 
 // sipRoutes mounts SIP over WebSocket and the admins' API.

@@ -637,10 +637,28 @@ func (p sipPhones) findNumber(caller chat.Identity, target string, byServer bool
 		a.log.Debug("sip: not a number to call", "caller", caller.Username, "err", numberMessage(err))
 		return chat.Phone{}, store.ErrNotFound
 	}
+	if !byServer && !dialAllowed(a.cfg.SIP.DialPrefixes, num) {
+		a.log.Info("sip: call out refused: the number is outside sip.dial_prefixes", "caller", caller.Username, "number", num)
+		return chat.Phone{}, store.ErrNotFound
+	}
 	t, ok := sip.ChooseTrunk(a.sip.srv.Trunks(), num)
 	if !ok {
 		a.log.Info("sip: no trunk for the number", "caller", caller.Username, "number", num)
 		return chat.Phone{}, store.ErrNotFound
 	}
 	return chat.Phone{Extension: num, Name: num, Trunk: t.ID}, nil
+}
+
+// dialAllowed tells whether users may call the E.164 number: any when no
+// prefixes are set (sip.dial_prefixes), else one of them must match.
+func dialAllowed(prefixes []string, number string) bool {
+	if len(prefixes) == 0 {
+		return true
+	}
+	for _, p := range prefixes {
+		if strings.HasPrefix(number, p) {
+			return true
+		}
+	}
+	return false
 }

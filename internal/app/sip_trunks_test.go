@@ -402,11 +402,14 @@ func freeUDPPort(t *testing.T) int {
 
 // Ann calls a number out through a trunk whose provider (sipp) demands
 // digest: the call connects, the provider hears her and she hears it (sipp
-// echoes her audio), she hangs up and sipp gets the BYE. A guest-free
-// check: a number with no trunk for it is not found.
+// echoes her audio), she hangs up and sipp gets the BYE. A number with no
+// trunk for it is not found, nor one outside sip.dial_prefixes.
 func TestSIPUserCallsNumber(t *testing.T) {
 	port, wait := sippProvider(t)
-	a := startSIPServer(t, func(c *config.Config) { c.SIP.DefaultCountryCode = "44" })
+	a := startSIPServer(t, func(c *config.Config) {
+		c.SIP.DefaultCountryCode = "44"
+		c.SIP.DialPrefixes = []string{"+4420", "+1"} // London and North America only
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	root := admin(t, a, "root")
@@ -423,6 +426,9 @@ func TestSIPUserCallsNumber(t *testing.T) {
 	defer m.Close()
 	if _, err := m.Request(ctx, &protocol.StartCall{Phone: "+15551234567"}); err == nil || !strings.Contains(err.Error(), protocol.CodeNotFound) {
 		t.Fatalf("a number without a trunk: %v", err)
+	}
+	if _, err := m.Request(ctx, &protocol.StartCall{Phone: "+449098790000"}); err == nil || !strings.Contains(err.Error(), protocol.CodeNotFound) {
+		t.Fatalf("a premium number outside sip.dial_prefixes: %v", err) // the trunk takes +44, the prefixes do not
 	}
 	res, err := m.Request(ctx, &protocol.StartCall{Phone: "02079460000"})
 	if err != nil {

@@ -155,6 +155,9 @@ type SIP struct {
 	// DefaultCountryCode ("1", "44") reads national numbers as E.164 for calls over trunks;
 	// empty: numbers must be international (+...).
 	DefaultCountryCode string `toml:"default_country_code"`
+	// DialPrefixes, when set, are the only E.164 prefixes ("+1", "+4420") users may call out
+	// (toll fraud: premium and far-away numbers); empty: any number a trunk takes.
+	DialPrefixes []string `toml:"dial_prefixes"`
 	// ConferenceExtension is the extension phones dial to join a meeting by its PIN (keypad);
 	// empty turns dial-in off. Needs a build with Opus (-tags libopus).
 	ConferenceExtension string `toml:"conference_extension"`
@@ -487,6 +490,11 @@ func (s *SIP) validate(mediaUDP string, turn TURN) []error {
 	}
 	if _, _, err := s.RTPPortRange(); err != nil {
 		bad("%v", err)
+	}
+	for _, p := range s.DialPrefixes {
+		if len(p) < 2 || p[0] != '+' || strings.Trim(p[1:], "0123456789") != "" {
+			bad("sip dial_prefixes %q: each an E.164 prefix, + and digits, such as +1 or +4420", p)
+		}
 	}
 	if cc := strings.TrimPrefix(s.DefaultCountryCode, "+"); cc != "" && (len(cc) > 3 || cc[0] == '0' || strings.Trim(cc, "0123456789") != "") {
 		bad("sip default_country_code %q must be a country calling code of 1 to 3 digits, such as 1 or 44 (or empty)", s.DefaultCountryCode)

@@ -103,7 +103,8 @@ type Config struct {
 	// Without it every INVITE gets 480 Temporarily Unavailable.
 	OnCall func(*Call)
 	// OnRecord, when set, receives each call's detail record once the call
-	// has ended (inbound and outbound). It runs in a goroutine of its own.
+	// has ended (inbound and outbound). It is called from the goroutine that
+	// ended the call and must not block (queue the record).
 	OnRecord func(CallRecord)
 	// MediaIP is the address put in SDP (and Contact) for calls: the
 	// server's public address behind 1:1 NAT. Default: the local address

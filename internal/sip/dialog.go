@@ -442,7 +442,9 @@ func (s *Server) emitRecord(rec CallRecord) {
 	if s.cfg.OnRecord == nil {
 		return
 	}
-	s.wg.Go(func() { s.cfg.OnRecord(rec) })
+	// Called in place: a record can end a call while the server closes,
+	// when starting a goroutine in s.wg would race its Wait.
+	s.cfg.OnRecord(rec)
 }
 
 // answered records that media started: the record's answer time, the
