@@ -154,7 +154,7 @@ func (c *Call) sendAnswer(body []byte, rs *RTPSession, dtmf int) error {
 	c.arm()
 	c.mu.Unlock()
 	c.s.m.CallsAnswered.Add(1)
-	c.s.wg.Go(func() {
+	c.s.spawn(func() {
 		if !c.s.retransmit2xx(c.req, res, c.byeReady, c.done) {
 			c.s.log.Info("sip: call hung up: the phone never acknowledged the answer", "call", c.callID)
 			c.hangup(EndNoAck) // the record's cause too
@@ -206,7 +206,7 @@ func (c *Call) Hangup() {
 			up := c.up
 			c.mu.Unlock()
 			if up {
-				c.s.wg.Go(c.sendBye)
+				c.s.spawn(c.sendBye)
 			}
 		}
 	}
@@ -350,7 +350,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	var cancelOnce sync.Once
 	tx.OnCancel(func(*sip.Request) { cancelOnce.Do(func() { close(cancelled) }) })
 	c.respond(100, "Trying", nil)
-	s.wg.Go(func() { s.cfg.OnCall(c) })
+	s.spawn(func() { s.cfg.OnCall(c) })
 	// sipgo ends the INVITE transaction when this handler returns, so it
 	// waits for the final response. A CANCEL (answered 200 and 487 by the
 	// transaction layer) ends the transaction before it.

@@ -334,7 +334,7 @@ func (d *dialog) sendAck(cseq uint32) {
 // hangup ends the call and sends BYE.
 func (d *dialog) hangup(reason string) {
 	if d.end(reason) {
-		d.s.wg.Go(d.sendBye)
+		d.s.spawn(d.sendBye)
 	}
 }
 
@@ -456,7 +456,7 @@ func (d *dialog) answered(rs *RTPSession, codec Codec, dtmf int) {
 	d.mediaSince = time.Now()
 	d.mu.Unlock()
 	if t := d.s.cfg.MediaTimeout; t > 0 && rs != nil { // a WebRTC call's peer connection watches its own
-		d.s.wg.Go(func() { d.watchMedia(t) })
+		d.s.spawn(func() { d.watchMedia(t) })
 	}
 }
 
@@ -580,7 +580,7 @@ func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("sip: re-INVITE answer failed", "call", d.callID, "err", err)
 	}
-	s.wg.Go(func() {
+	s.spawn(func() {
 		ok := s.retransmit2xx(req, res, ack, d.done)
 		d.mu.Lock()
 		if d.reAck == ack {

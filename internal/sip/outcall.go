@@ -265,7 +265,7 @@ func (s *Server) dial(ctx context.Context, req *sip.Request, o outgoing) (_ *Out
 	if !answered && wctx.Err() != nil && sess.InviteResponse != nil && sess.InviteResponse.IsSuccess() {
 		// The 200 crossed our CANCEL: confirm the dialog, then end it.
 		if sess.Ack(context.Background()) == nil {
-			s.wg.Go(func() {
+			s.spawn(func() {
 				bctx, bcancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer bcancel()
 				sess.Bye(bctx)

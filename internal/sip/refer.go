@@ -211,7 +211,7 @@ func (s *Server) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 	var once sync.Once
 	result := func(err error) {
 		once.Do(func() {
-			s.wg.Go(func() {
+			s.spawn(func() {
 				<-trying
 				frag, state := "SIP/2.0 200 OK", "terminated;reason=noresource"
 				if err != nil {
@@ -233,7 +233,7 @@ func (s *Server) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	s.log.Info("sip: transfer asked by the phone", "call", d.callID, "target", truncate(target, 64))
 	s.respond(req, tx, 202, "Accepted")
-	s.wg.Go(func() {
+	s.spawn(func() {
 		d.notifyRefer("SIP/2.0 100 Trying", "active;expires=60")
 		close(trying)
 	})

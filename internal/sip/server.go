@@ -63,6 +63,8 @@ type Server struct {
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+	closingMu sync.Mutex
+	closing   bool // Close waits on wg (see spawn)
 }
 
 // New validates cfg, opens its listeners and starts serving. Listen errors
@@ -189,6 +191,19 @@ func (s *Server) Addrs() Addrs {
 }
 
 // Close stops listening, closes every connection and forgets the bindings.
+// spawn runs f in a goroutine the server's Close waits for; once Close
+// is waiting, in a goroutine of its own (a WaitGroup may not grow while
+// waited on: calls still end, and send their BYEs, as the server closes).
+func (s *Server) spawn(f func()) {
+	s.closingMu.Lock()
+	defer s.closingMu.Unlock()
+	if s.closing {
+		go f()
+		return
+	}
+	s.wg.Go(f)
+}
+
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.endCalls()
@@ -210,6 +225,9 @@ func (s *Server) Close() error {
 			s.ua.Close()
 		}
 	})
+	s.closingMu.Lock()
+	s.closing = true
+	s.closingMu.Unlock()
 	s.wg.Wait()
 	return nil
 }

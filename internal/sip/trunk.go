@@ -402,7 +402,7 @@ func (s *Server) startTrunkCall(c *Call) bool {
 		c.end(EndRejected)
 		return false
 	}
-	s.wg.Go(func() {
+	s.spawn(func() {
 		<-c.done
 		ts.release()
 	})

@@ -90,7 +90,7 @@ func (s *Server) DialTrunk(ctx context.Context, r TrunkDialRequest) (*OutCall, e
 		return nil, err
 	}
 	keep = true
-	s.wg.Go(func() {
+	s.spawn(func() {
 		<-c.done
 		ts.release()
 	})

@@ -71,7 +71,7 @@ func (r *registration) start() {
 		r.mu.Lock()
 		r.started = true
 		r.mu.Unlock()
-		r.s.wg.Go(r.run)
+		r.s.spawn(r.run)
 	})
 }
 
