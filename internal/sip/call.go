@@ -99,7 +99,18 @@ func (c *Call) Answer() (*RTPSession, error) {
 	if c.Offer.HasDTMF {
 		dtmf = int(c.Offer.DTMF)
 	}
-	body := SessionSDP(rs.LocalAddr(), c.sdpID, c.sdpVer, []Codec{c.Codec}, dtmf, AnswerDirection(c.Offer.Direction))
+	if c.Offer.SRTP != nil { // SDES-SRTP: our key in the answer, theirs to decrypt
+		c.mu.Lock()
+		c.sdes = answerCrypto(c.Offer.SRTP)
+		c.mu.Unlock()
+		if err := rs.SetSRTP(c.sdes, c.Offer.SRTP); err != nil {
+			rs.Close()
+			c.respond(488, "Not Acceptable Here", nil)
+			c.end(EndRejected)
+			return nil, err
+		}
+	}
+	body := sessionSDP(rs.LocalAddr(), c.sdpID, c.sdpVer, []Codec{c.Codec}, dtmf, AnswerDirection(c.Offer.Direction), c.sdes)
 	if err := c.sendAnswer(body, rs, dtmf); err != nil {
 		return nil, err
 	}

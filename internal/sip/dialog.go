@@ -84,6 +84,7 @@ type dialog struct {
 	onHold     func(bool)
 	onRefer    func(target string, result func(error)) error
 	onInfoKey  func(DTMFEvent)
+	sdes       *SDES // our SRTP key when the call's media is SDES-SRTP (the same in every answer)
 	timer      sessionTimer
 	rec        CallRecord
 	done       chan struct{}
@@ -180,7 +181,7 @@ func (d *dialog) localSDP(bump bool, direction string) []byte {
 	if bump {
 		d.sdpVer++
 	}
-	return SessionSDP(d.rtp.LocalAddr(), d.sdpID, d.sdpVer, []Codec{d.codec}, d.dtmf, direction)
+	return sessionSDP(d.rtp.LocalAddr(), d.sdpID, d.sdpVer, []Codec{d.codec}, d.dtmf, direction, d.sdes)
 }
 
 // ourDirection is what we offer: sendonly while we hold the phone.

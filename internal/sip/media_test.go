@@ -78,6 +78,8 @@ func FuzzSDP(f *testing.F) {
 	f.Add([]byte(sippOffer))
 	f.Add([]byte("v=0\r\nm=audio 1 RTP/AVP 0\r\n"))
 	f.Add([]byte("v=0\r\no=- 1 1 IN IP4 ::1\r\ns=-\r\nc=IN IP6 ::1\r\nt=0 0\r\nm=audio 99999 RTP/AVP 0 127 128\r\na=rtpmap:127 telephone-event/8000\r\n"))
+	f.Add([]byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/SAVP 0\r\n" +
+		"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH|2^31\r\n"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		d, err := ParseSDP(body)
 		if err != nil {

@@ -296,7 +296,7 @@ func (s *Server) dial(ctx context.Context, req *sip.Request, o outgoing) (_ *Out
 	if err == nil && ans.Addr.Port() == 0 {
 		err = ErrNoAudio
 	}
-	if err == nil && ans.WebRTC != (rs == nil) { // the answer must be in the offer's kind
+	if err == nil && (ans.WebRTC != (rs == nil) || ans.SRTP != nil) { // the answer must be in the offer's kind
 		err = ErrSecureMedia
 	}
 	if err == nil && rs == nil {
@@ -396,6 +396,9 @@ func (s *Server) earlyMedia(id string, rs *RTPSession, res *sip.Response) *Early
 	}
 	if err == nil && md.Addr.Port() == 0 {
 		err = ErrNoAudio
+	}
+	if err == nil && (md.SRTP != nil || md.WebRTC) { // we offered plain RTP
+		err = ErrSecureMedia
 	}
 	if err != nil {
 		s.log.Info("sip: early media ignored: unusable SDP", "call", id, "status", res.StatusCode, "err", err)

@@ -50,7 +50,8 @@ type RTPSession struct {
 
 	done   chan struct{}
 	wg     sync.WaitGroup
-	closed bool // under mu: Start after Close reads nothing (and does not race Close's Wait)
+	closed bool                     // under mu: Start after Close reads nothing (and does not race Close's Wait)
+	srtp   atomic.Pointer[srtpPair] // SDES-SRTP keys, when the call's media is encrypted
 }
 
 // probation is how many packets in sequence a source not named in the SDP
@@ -146,6 +147,7 @@ func (s *RTPSession) Start(onPacket func(*rtp.Packet)) {
 	}
 	s.wg.Go(func() {
 		buf := make([]byte, 1500)
+		plain := make([]byte, 1500) // decrypted SRTP
 		var p rtp.Packet
 		for {
 			n, from, err := s.conn.ReadFromUDPAddrPort(buf)
@@ -156,7 +158,8 @@ func (s *RTPSession) Start(onPacket func(*rtp.Packet)) {
 				continue
 			}
 			from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-			if isRTCP(buf[:n]) {
+			pkt := buf[:n]
+			if isRTCP(pkt) {
 				// RTCP multiplexed on the RTP port (RFC 5761): not
 				// media, but it shows the peer is alive.
 				if s.fromPeerIP(from) {
@@ -165,7 +168,16 @@ func (s *RTPSession) Start(onPacket func(*rtp.Packet)) {
 				s.Dropped.Add(1)
 				continue
 			}
-			if err := p.Unmarshal(buf[:n]); err != nil || p.Version != 2 {
+			if sp := s.srtp.Load(); sp != nil {
+				// Authenticated first: a forged or replayed packet goes no further.
+				dec, err := sp.in.DecryptRTP(plain[:0], pkt, nil)
+				if err != nil {
+					s.Dropped.Add(1)
+					continue
+				}
+				pkt = dec
+			}
+			if err := p.Unmarshal(pkt); err != nil || p.Version != 2 {
 				s.Dropped.Add(1)
 				continue
 			}
@@ -304,6 +316,11 @@ func (s *RTPSession) WriteRTP(p *rtp.Packet) error {
 	if err != nil {
 		return err
 	}
+	if sp := s.srtp.Load(); sp != nil {
+		if b, err = sp.encrypt(b); err != nil {
+			return err
+		}
+	}
 	if _, err := s.conn.WriteToUDPAddrPort(b, peer); err != nil {
 		return err
 	}
@@ -328,4 +345,15 @@ func (s *RTPSession) Close() error {
 	err := s.conn.Close()
 	s.wg.Wait()
 	return err
+}
+
+// SetSRTP encrypts the call's media with ours and decrypts it with theirs
+// (SDES, sdes.go). Call it before Start and the first WriteRTP.
+func (s *RTPSession) SetSRTP(ours, theirs *SDES) error {
+	pair, err := newSRTPPair(ours, theirs)
+	if err != nil {
+		return err
+	}
+	s.srtp.Store(pair)
+	return nil
 }

@@ -54,6 +54,8 @@ type MediaDescription struct {
 	// and DTLS-SRTP on UDP/TLS/RTP/SAVPF. Its media needs a peer
 	// connection (Call.AnswerSDP), not an RTPSession.
 	WebRTC bool
+	// SRTP is the peer's SDES key (RTP/SAVP with a=crypto, sdes.go).
+	SRTP *SDES
 }
 
 // Errors that map to 488 Not Acceptable Here.
@@ -86,6 +88,16 @@ func ParseSDP(body []byte) (MediaDescription, error) {
 			// The peer connection answering it negotiates the call's codec
 			// alone: keys from such clients come by SIP INFO.
 			d.WebRTC, d.HasDTMF, d.DTMF = true, false, 0
+			return d, err
+		}
+		if proto == "RTP/SAVP" || proto == "RTP/SAVPF" {
+			key, ok := parseCrypto(md)
+			if !ok { // DTLS without WebRTC, or no suite we take
+				secure = true
+				continue
+			}
+			d, err := parseAudio(&sd, md)
+			d.SRTP = key
 			return d, err
 		}
 		if proto != "RTP/AVP" {
@@ -209,6 +221,11 @@ func AnswerDirection(offered string) string {
 // not negative, and a direction. version must grow with every new SDP of the
 // same session (RFC 3264 section 8).
 func SessionSDP(local netip.AddrPort, sessionID, version uint64, codecs []Codec, dtmf int, direction string) []byte {
+	return sessionSDP(local, sessionID, version, codecs, dtmf, direction, nil)
+}
+
+// sessionSDP is SessionSDP with our SDES key when the media is SRTP.
+func sessionSDP(local netip.AddrPort, sessionID, version uint64, codecs []Codec, dtmf int, direction string, key *SDES) []byte {
 	ipv := "IP4"
 	if local.Addr().Is6() {
 		ipv = "IP6"
@@ -219,7 +236,11 @@ func SessionSDP(local netip.AddrPort, sessionID, version uint64, codecs []Codec,
 	b.WriteString("s=-\r\n")
 	fmt.Fprintf(&b, "c=IN %s %s\r\n", ipv, local.Addr())
 	b.WriteString("t=0 0\r\n")
-	fmt.Fprintf(&b, "m=audio %d RTP/AVP", local.Port())
+	proto := "RTP/AVP"
+	if key != nil {
+		proto = "RTP/SAVP"
+	}
+	fmt.Fprintf(&b, "m=audio %d %s", local.Port(), proto)
 	for _, c := range codecs {
 		fmt.Fprintf(&b, " %d", c.PayloadType)
 	}
@@ -232,6 +253,9 @@ func SessionSDP(local netip.AddrPort, sessionID, version uint64, codecs []Codec,
 	}
 	if dtmf >= 0 {
 		fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\n", dtmf, dtmf)
+	}
+	if key != nil {
+		fmt.Fprintf(&b, "a=crypto:%s\r\n", key.attribute())
 	}
 	b.WriteString("a=ptime:20\r\n")
 	fmt.Fprintf(&b, "a=%s\r\n", direction)
