@@ -22,6 +22,20 @@ import (
 // (packets and audio energy: it went to sipp and back), the server counts
 // RTP both ways, Ann hangs up and sipp gets the BYE, ending its scenario.
 func TestBrowserCallsNumberThroughTrunk(t *testing.T) {
+	callNumberThroughTrunk(t, "uas_trunk_answer.xml", "audio/PCMA")
+}
+
+// The same call to a provider that takes G.722: trunk calls offer it first
+// (wideband), and the browser sends and plays it as it is, as it does
+// G.711; Ann hears her voice back in G.722.
+func TestBrowserCallsNumberWideband(t *testing.T) {
+	callNumberThroughTrunk(t, "uas_trunk_answer_g722.xml", "audio/G722")
+}
+
+// callNumberThroughTrunk is the call out through a trunk to a sipp provider
+// answering with scenario, in codec.
+func callNumberThroughTrunk(t *testing.T, scenario, codec string) {
+	t.Helper()
 	sipp, dir := sippPhone(t)
 	srv := startServer(t, func(c *config.Config) {
 		c.SIP.Enabled = true
@@ -35,7 +49,7 @@ func TestBrowserCallsNumberThroughTrunk(t *testing.T) {
 
 	// The provider waits for the call.
 	port := strconv.Itoa(freePort(t, "127.0.0.1"))
-	provider := startSipp(t, ctx, sipp, dir, "uas_trunk_answer.xml", "-p", port, "-rtp_echo")
+	provider := startSipp(t, ctx, sipp, dir, scenario, "-p", port, "-rtp_echo")
 
 	// An admin adds the trunk over REST.
 	adminPost(t, srv, root.ID, "/api/v1/sip/trunks", `{"name":"Provider",
@@ -51,6 +65,7 @@ func TestBrowserCallsNumberThroughTrunk(t *testing.T) {
 	// Ann hears her own voice back from the provider: it went out through
 	// the trunk and came back.
 	hearsPhone(t, b, "+442079460000")
+	usesOnlyCodec(t, b, codec)
 	eventually(t, scaled(10*time.Second), "RTP both ways at the gateway", func() (bool, string) {
 		in, out := metric(t, srv, "switchboard_sip_rtp_packets_in_total"), metric(t, srv, "switchboard_sip_rtp_packets_out_total")
 		return in >= 40 && out >= 40, "RTP from the provider " + strconv.FormatFloat(in, 'f', 0, 64) + ", to it " + strconv.FormatFloat(out, 'f', 0, 64)

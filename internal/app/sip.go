@@ -229,7 +229,7 @@ func (a *App) connectSIPCall(c *sip.Call, log *slog.Logger, callerName string,
 	ring func(ctx context.Context, room string, onAnswer func(), onEnd func(reason string)) (string, error)) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	r, err := a.registry.Create(ctx, room.Settings{AudioCodec: g711Mime(c.Codec), MaxParticipants: 2})
+	r, err := a.registry.Create(ctx, room.Settings{AudioCodec: roomCodec(c.Codec), MaxParticipants: 2})
 	if err != nil {
 		log.Error("sip: call room", "err", err)
 		c.Reject(500, "Server Internal Error")
@@ -786,7 +786,7 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 			return rid, nil
 		}
 		rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
-		r, err := a.registry.Create(rctx, room.Settings{AudioCodec: g711Mime(codec), MaxParticipants: 2})
+		r, err := a.registry.Create(rctx, room.Settings{AudioCodec: roomCodec(codec), MaxParticipants: 2})
 		rcancel()
 		if err != nil {
 			return "", err

@@ -75,7 +75,7 @@ func (a *App) routePhoneToPhone(c *sip.Call) bool {
 	}
 
 	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
-	r, err := a.registry.Create(rctx, room.Settings{AudioCodec: g711Mime(c.Codec), MaxParticipants: 2})
+	r, err := a.registry.Create(rctx, room.Settings{AudioCodec: roomCodec(c.Codec), MaxParticipants: 2})
 	rcancel()
 	if err != nil {
 		log.Error("sip: call room", "err", err)
@@ -120,10 +120,13 @@ func (a *App) routePhoneToPhone(c *sip.Call) bool {
 	return true
 }
 
-// g711Mime is the room codec that carries c untouched.
-func g711Mime(c sip.Codec) string {
-	if c.Name == sip.PCMA.Name {
+// roomCodec is the room codec that carries c untouched.
+func roomCodec(c sip.Codec) string {
+	switch c.Name {
+	case sip.PCMA.Name:
 		return "audio/PCMA"
+	case sip.G722.Name:
+		return "audio/G722"
 	}
 	return "audio/PCMU"
 }

@@ -148,6 +148,8 @@ func codecs() []webrtc.RTPCodecParameters {
 		// choose G.711 (room.Settings.AudioCodec) and pass it through without transcoding.
 		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000, Channels: 1}, PayloadType: 0},
 		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000, Channels: 1}, PayloadType: 8},
+		// G.722 (wideband) for trunk calls whose provider takes it; its RTP clock is 8000 (RFC 3551).
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeG722, ClockRate: 8000, Channels: 1}, PayloadType: 9},
 		TelephoneEvent(),
 		video(webrtc.MimeTypeVP8, 96, ""), rtx(97, 96),
 		video(webrtc.MimeTypeVP9, 98, "profile-id=0"), rtx(99, 98),

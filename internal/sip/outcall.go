@@ -251,7 +251,7 @@ func (s *Server) dial(ctx context.Context, req *sip.Request, o outgoing) (_ *Out
 	opts := o.auth
 	opts.OnResponse = func(res *sip.Response) error {
 		if res.StatusCode > 100 && res.StatusCode < 200 && early == nil && len(res.Body()) > 0 && rs != nil {
-			if early = s.earlyMedia(id, rs, res); early != nil && r.OnEarly != nil {
+			if early = s.earlyMedia(id, rs, res, codecs); early != nil && r.OnEarly != nil {
 				r.OnEarly(*early)
 			}
 		}
@@ -388,11 +388,11 @@ func cleanDisplayName(name string) string {
 
 // earlyMedia points rs at the SDP of a provisional response (early media);
 // nil when the SDP is unusable (the call goes on without early media).
-func (s *Server) earlyMedia(id string, rs *RTPSession, res *sip.Response) *EarlyMedia {
+func (s *Server) earlyMedia(id string, rs *RTPSession, res *sip.Response, offered []Codec) *EarlyMedia {
 	md, err := ParseSDP(res.Body())
 	var codec Codec
 	if err == nil {
-		codec, err = Negotiate(md, PassthroughCodecs)
+		codec, err = Negotiate(md, offered)
 	}
 	if err == nil && md.Addr.Port() == 0 {
 		err = ErrNoAudio

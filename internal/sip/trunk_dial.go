@@ -17,6 +17,10 @@ import (
 // answer is handled as for calls to phones (Dial): the same errors, the
 // same OutCall, which also counts against the trunk's MaxCalls until it ends.
 
+// TrunkCodecs are offered on calls out through a trunk, wideband first:
+// browsers play G.722 as they play G.711, so it passes through too.
+var TrunkCodecs = []Codec{G722, PCMU, PCMA}
+
 // ErrNoTrunk is returned by DialTrunk for an unknown or disabled trunk.
 var ErrNoTrunk = errors.New("sip: no such trunk, or it is disabled")
 
@@ -83,7 +87,7 @@ func (s *Server) DialTrunk(ctx context.Context, r TrunkDialRequest) (*OutCall, e
 
 	c, err := s.dial(ctx, req, outgoing{
 		DialRequest: DialRequest{FromUser: firstNonEmptyString(r.FromUser, fromUser), FromDisplay: r.FromDisplay,
-			OnProgress: r.OnProgress, OnEarly: r.OnEarly},
+			OnProgress: r.OnProgress, OnEarly: r.OnEarly, Codecs: TrunkCodecs},
 		label: r.Number, trunk: t.ID, media: media, contact: contact, dest: dest.String(), transport: t.sipTransport(),
 		auth: sipgo.AnswerOptions{Username: t.authUser(), Password: t.Password}})
 	if err != nil {

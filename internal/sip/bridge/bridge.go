@@ -25,24 +25,27 @@ import (
 	"switchboard/internal/sip"
 )
 
-// Codec is the WebRTC codec of a G.711 SIP codec, with its static payload type.
+// passThrough are the SIP codecs a browser plays as they are, with their
+// WebRTC names; each has a static payload type.
+var passThrough = map[string]struct {
+	mime  string
+	codec sip.Codec
+}{
+	sip.PCMU.Name: {webrtc.MimeTypePCMU, sip.PCMU},
+	sip.PCMA.Name: {webrtc.MimeTypePCMA, sip.PCMA},
+	sip.G722.Name: {webrtc.MimeTypeG722, sip.G722}, // RTP clock 8000 for 16 kHz audio (RFC 3551)
+}
+
+// Codec is the WebRTC codec of a SIP codec that passes through (G.711,
+// G.722), with its static payload type.
 func Codec(c sip.Codec) (webrtc.RTPCodecParameters, error) {
-	var mime string
-	switch c.Name {
-	case sip.PCMU.Name:
-		mime = webrtc.MimeTypePCMU
-	case sip.PCMA.Name:
-		mime = webrtc.MimeTypePCMA
-	default:
-		return webrtc.RTPCodecParameters{}, fmt.Errorf("bridge: %s cannot pass through to a browser (use PCMU or PCMA)", c.Name)
-	}
-	def := sip.PCMU
-	if c.Name == sip.PCMA.Name {
-		def = sip.PCMA
+	p, ok := passThrough[c.Name]
+	if !ok {
+		return webrtc.RTPCodecParameters{}, fmt.Errorf("bridge: %s cannot pass through to a browser (use PCMU, PCMA or G722)", c.Name)
 	}
 	return webrtc.RTPCodecParameters{
-		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 8000, Channels: 1},
-		PayloadType:        webrtc.PayloadType(def.PayloadType),
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: p.mime, ClockRate: 8000, Channels: 1},
+		PayloadType:        webrtc.PayloadType(p.codec.PayloadType),
 	}, nil
 }
 

@@ -35,8 +35,11 @@ func TestCodec(t *testing.T) {
 	if c, err := Codec(sip.PCMA); err != nil || c.MimeType != webrtc.MimeTypePCMA || c.PayloadType != 8 || c.ClockRate != 8000 {
 		t.Fatalf("%+v, %v", c, err)
 	}
-	if _, err := Codec(sip.G722); err == nil {
-		t.Fatal("G.722 accepted for pass-through")
+	if c, err := Codec(sip.G722); err != nil || c.MimeType != webrtc.MimeTypeG722 || c.PayloadType != 9 || c.ClockRate != 8000 {
+		t.Fatalf("G.722: %+v, %v", c, err) // browsers play it too; its RTP clock is 8000 (RFC 3551)
+	}
+	if _, err := Codec(sip.Codec{Name: "GSM", PayloadType: 3, ClockRate: 8000}); err == nil {
+		t.Fatal("GSM accepted for pass-through")
 	}
 }
 

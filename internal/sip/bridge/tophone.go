@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"sync"
@@ -56,14 +57,11 @@ const (
 )
 
 func newToPhone(rs interface{ WriteRTP(*rtp.Packet) error }, codec sip.Codec) *toPhone {
-	// The G.711 code of zero amplitude: 0xFF in µ-law, 0xD5 in A-law.
-	fill := byte(0xFF)
-	if codec.Name == sip.PCMA.Name {
-		fill = 0xD5
-	}
-	silence := make([]byte, frameSamples)
-	for i := range silence {
-		silence[i] = fill
+	// The G.711 code of zero amplitude: 0xFF in µ-law, 0xD5 in A-law. G.722
+	// (ADPCM) has no constant one: its calls get no silence frames.
+	var silence []byte
+	if fill, ok := map[string]byte{sip.PCMU.Name: 0xFF, sip.PCMA.Name: 0xD5}[codec.Name]; ok {
+		silence = bytes.Repeat([]byte{fill}, frameSamples)
 	}
 	var b [4]byte
 	rand.Read(b[:])
@@ -100,6 +98,9 @@ func (s *toPhone) write(p *rtp.Packet, payloadType uint8) error {
 
 // tick sends a silence frame when nothing was sent for silenceAfter.
 func (s *toPhone) tick(now time.Time) {
+	if s.silence == nil {
+		return
+	}
 	s.mu.Lock()
 	if s.started && now.Sub(s.lastSent) < silenceAfter {
 		s.mu.Unlock()
