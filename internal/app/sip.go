@@ -182,19 +182,10 @@ func (a *App) routeSIPCall(c *sip.Call) {
 		to = to[:64] // the phone chose it
 	}
 	log := a.log.With("call_from", c.From.Username, "to", to)
+	if refuseTarget(c, log, user, err, "sip: call refused: no user or extension matches") {
+		return
+	}
 	switch {
-	case errors.Is(err, store.ErrNotFound):
-		log.Info("sip: call refused: no user or extension matches")
-		c.Reject(404, "Not Found")
-		return
-	case err != nil:
-		log.Error("sip: call routing", "err", err)
-		c.Reject(500, "Server Internal Error")
-		return
-	case user.Disabled:
-		log.Info("sip: call refused: the user is disabled", "user", user.Username)
-		c.Reject(480, "Temporarily Unavailable")
-		return
 	case c.From.UserID == "":
 		log.Info("sip: call refused: the calling phone's SIP account is not linked to a user, and only users can ring browsers",
 			"user", user.Username)
@@ -924,4 +915,24 @@ func offIfZero(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// refuseTarget answers a call whose target user could not be found (404,
+// logged as notFound), looked up (500) or rung (disabled: 480); it
+// reports whether it refused the call.
+func refuseTarget(c *sip.Call, log *slog.Logger, user store.User, err error, notFound string) bool {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		log.Info(notFound)
+		c.Reject(404, "Not Found")
+	case err != nil:
+		log.Error("sip: call routing", "err", err)
+		c.Reject(500, "Server Internal Error")
+	case user.Disabled:
+		log.Info("sip: call refused: the user is disabled", "user", user.Username)
+		c.Reject(480, "Temporarily Unavailable")
+	default:
+		return false
+	}
+	return true
 }

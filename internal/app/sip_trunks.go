@@ -560,18 +560,7 @@ func (a *App) routeTrunkCall(c *sip.Call) {
 		c.Reject(480, "Temporarily Unavailable")
 		return
 	}
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		log.Info("sip: call from trunk refused: the number's target does not exist (any more)")
-		c.Reject(404, "Not Found")
-		return
-	case err != nil:
-		log.Error("sip: call routing", "err", err)
-		c.Reject(500, "Server Internal Error")
-		return
-	case user.Disabled:
-		log.Info("sip: call refused: the user is disabled", "user", user.Username)
-		c.Reject(480, "Temporarily Unavailable")
+	if refuseTarget(c, log, user, err, "sip: call from trunk refused: the number's target does not exist (any more)") {
 		return
 	}
 	// The caller's number in E.164 when it reads as one (trunks write it their way).
