@@ -85,6 +85,7 @@ type dialog struct {
 	onRefer    func(target string, result func(error)) error
 	onInfoKey  func(DTMFEvent)
 	sdes       *SDES // our SRTP key when the call's media is SDES-SRTP (the same in every answer)
+	peerAllow  bool  // the phone's Allow lists UPDATE: our session refreshes use it (timer.go)
 	timer      sessionTimer
 	rec        CallRecord
 	done       chan struct{}

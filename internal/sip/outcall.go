@@ -65,6 +65,18 @@ type DialRequest struct {
 	// RTP session of ours, and there is no early media.
 	SDPOffer    []byte
 	OnSDPAnswer func(answer []byte) error
+	// WebRTCOffer, when set, is sent only to the bindings registered over
+	// WebSocket (browser SIP clients), while the others get our RTP offer:
+	// a call to an account with a desk phone and a browser rings both.
+	// OnWebRTCAnswer takes the answer when such a binding wins (then
+	// OutCall.WebRTC is true and the call has no RTP session of ours).
+	// Without either offer, bindings over WebSocket are not rung.
+	WebRTCOffer    []byte
+	OnWebRTCAnswer func(answer []byte) error
+	// SRTP offers RTP/SAVP with an SDES key (a=crypto) and refuses an
+	// answer without one (488, the call ends). Dial also sets it when the
+	// account's MediaEncryption is "sdes".
+	SRTP bool
 	// OnEarly, when set, is called once (before OnProgress of the same
 	// response) when a provisional response brings SDP: early media, the
 	// callee's ringback or announcements. Its RTP session is the call's;
@@ -87,7 +99,6 @@ type EarlyMedia struct {
 // OnRefer, ...) are its dialog's, shared with Call.
 type OutCall struct {
 	dialog
-	sess *sipgo.DialogClientSession
 
 	// To is the account called; Binding the registration used.
 	To      string
@@ -99,6 +110,10 @@ type OutCall struct {
 	// Answer is the answer as parsed.
 	Codec  Codec
 	Answer MediaDescription
+	// WebRTC is true when the answer is to the WebRTC offer (SDPOffer, or
+	// WebRTCOffer on a binding over WebSocket): the media is the app's
+	// peer connection and RTP() is nil.
+	WebRTC bool
 }
 
 // Hangup sends BYE and ends the call.
@@ -114,41 +129,55 @@ func (c *OutCall) remoteBye(req *sip.Request) bool {
 }
 
 // Dial calls a registered phone and waits for its answer; see the comment
-// at the top of this file. Cancelling ctx before the answer cancels the call.
+// at the top of this file. Every live binding of the account rings
+// (fork.go); cancelling ctx before the answer cancels them all.
 func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutCall, error) {
 	bs := s.loc.lookup(r.Username, s.cfg.Now())
-	if len(bs) == 0 {
+	var branches []*branch
+	for _, b := range bs {
+		ws := strings.HasPrefix(b.Transport, "WS")
+		if ws && r.WebRTCOffer == nil && r.SDPOffer == nil {
+			// A browser SIP client has no plain RTP: without a WebRTC
+			// offer it cannot take this call.
+			s.log.Info("sip: call out skips a binding over WebSocket: no WebRTC offer", "to", r.Username, "source", b.Source)
+			continue
+		}
+		var target sip.Uri
+		if err := sip.ParseUri(b.Contact, &target); err != nil {
+			s.log.Warn("sip: call out skips a binding with a bad Contact", "to", r.Username, "err", err)
+			continue
+		}
+		media := s.mediaIPFor(b.Source)
+		contact := s.contactFor(b.Transport, media, r.FromUser)
+		req := sip.NewRequest(sip.INVITE, target)
+		from := &sip.FromHeader{DisplayName: cleanDisplayName(r.FromDisplay), Address: sip.Uri{Scheme: "sip", User: r.FromUser, Host: s.cfg.Realm}}
+		req.AppendHeader(from)
+		req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: r.Username, Host: s.cfg.Realm}})
+		s.toBinding(req, b)
+		branches = append(branches, &branch{req: req, webrtc: ws && r.WebRTCOffer != nil,
+			o: outgoing{binding: b, media: media, contact: contact, dest: b.Source, transport: b.Transport}})
+	}
+	if len(branches) == 0 {
 		s.emitRecord(failedDial(s.dialRecord(r.FromUser, r.FromDisplay, r.Username, ""), ErrNotRegistered, s.cfg.Now()))
 		return nil, ErrNotRegistered
 	}
-	b := bs[0]
-	var target sip.Uri
-	if err := sip.ParseUri(b.Contact, &target); err != nil {
-		return nil, fmt.Errorf("sip: the binding of %s: %w", r.Username, err)
+	if !r.SRTP && s.cfg.Accounts != nil {
+		// The account may ask for encrypted media (media_encryption).
+		if acct, err := s.cfg.Accounts.SIPAccountByUsername(ctx, r.Username); err == nil && acct.MediaEncryption == MediaSDES {
+			r.SRTP = true
+		}
 	}
-	media := s.mediaIPFor(b.Source)
-	contact := s.contactFor(b.Transport, media, r.FromUser)
-	req := sip.NewRequest(sip.INVITE, target)
-	from := &sip.FromHeader{DisplayName: cleanDisplayName(r.FromDisplay), Address: sip.Uri{Scheme: "sip", User: r.FromUser, Host: s.cfg.Realm}}
-	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: r.Username, Host: s.cfg.Realm}})
-	s.toBinding(req, b)
-	return s.dial(ctx, req, outgoing{DialRequest: r, label: r.Username, binding: b, media: media, contact: contact,
-		dest: b.Source, transport: b.Transport})
+	return s.dial(ctx, r, r.Username, "", branches)
 }
 
-// outgoing is where a call out goes, beyond its INVITE: what Dial and
-// DialTrunk hand to dial.
+// outgoing is where one branch of a call out goes, beyond its INVITE.
 type outgoing struct {
-	DialRequest                     // codecs, callbacks, From for the record
-	label       string              // whom we call: OutCall.To and the record's To
-	binding     Binding             // the registration rung (Dial)
-	trunk       string              // the trunk's id (DialTrunk)
-	media       netip.Addr          // our SDP address
-	contact     sip.Uri             // our Contact
-	dest        string              // where in-dialog requests go
-	transport   string              // and how
-	auth        sipgo.AnswerOptions // credentials for a challenge (trunks)
+	binding   Binding             // the registration rung (Dial)
+	media     netip.Addr          // our SDP address
+	contact   sip.Uri             // our Contact
+	dest      string              // where in-dialog requests go
+	transport string              // and how
+	auth      sipgo.AnswerOptions // credentials for a challenge (trunks)
 }
 
 // dialRecord starts the record of a call out.
@@ -159,14 +188,14 @@ func (s *Server) dialRecord(fromUser, fromName, to, trunk string) CallRecord {
 		FromName: fromName, To: to, Trunk: trunk, Started: s.cfg.Now()}
 }
 
-// dial offers our media in req (its Request-URI, From and To set, its
-// destination chosen), sends it and waits for the answer: the part of a
-// call out that does not depend on where it goes.
-func (s *Server) dial(ctx context.Context, req *sip.Request, o outgoing) (_ *OutCall, err error) {
-	r := o.DialRequest
+// dial offers our media on every branch (each INVITE's Request-URI, From
+// and To set, its destination chosen), sends them and waits for the
+// answer (fork.go): the part of a call out that does not depend on where
+// it goes. label is whom we call (OutCall.To, the record's To).
+func (s *Server) dial(ctx context.Context, r DialRequest, label, trunk string, branches []*branch) (_ *OutCall, err error) {
 	// A call that is not answered gets its record here; an answered one
-	// when it ends.
-	rec := s.dialRecord(r.FromUser, r.FromDisplay, o.label, o.trunk)
+	// when it ends. One record for all its branches.
+	rec := s.dialRecord(r.FromUser, r.FromDisplay, label, trunk)
 	callRecords := false // once the OutCall exists, its end gives the record
 	defer func() {
 		if err != nil && !callRecords {
@@ -175,7 +204,7 @@ func (s *Server) dial(ctx context.Context, req *sip.Request, o outgoing) (_ *Out
 	}()
 	if int(s.activeCalls.Add(1)) > s.cfg.MaxCalls {
 		s.activeCalls.Add(-1)
-		s.log.Warn("sip: call out refused: at capacity", "to", o.label, "max_calls", s.cfg.MaxCalls)
+		s.log.Warn("sip: call out refused: at capacity", "to", label, "max_calls", s.cfg.MaxCalls)
 		return nil, &DialError{Status: 503, Reason: "Service Unavailable"}
 	}
 	counted := true
@@ -186,10 +215,19 @@ func (s *Server) dial(ctx context.Context, req *sip.Request, o outgoing) (_ *Out
 	}()
 	s.m.CallAttempts.Add(1)
 
-	var rs *RTPSession // nil when the media is the caller's peer connection (SDPOffer)
-	if r.SDPOffer == nil {
-		if rs, err = s.openRTP(o.media); err != nil {
-			return nil, err
+	// One RTP socket for the branches offered our RTP: whichever answers
+	// (or sends early media first) gets it.
+	var rs *RTPSession
+	var ours *SDES // our SRTP key when we offer SDES
+	for _, b := range branches {
+		if !b.webrtc && r.SDPOffer == nil {
+			if rs, err = s.openRTP(b.o.media); err != nil {
+				return nil, err
+			}
+			if r.SRTP {
+				ours = offerCrypto()
+			}
+			break
 		}
 	}
 	keepRTP := false
@@ -204,91 +242,146 @@ func (s *Server) dial(ctx context.Context, req *sip.Request, o outgoing) (_ *Out
 	if len(codecs) == 0 {
 		codecs = PassthroughCodecs
 	}
-	from := req.From()
-	from.Params = sip.NewParams()
-	fromTag := sip.GenerateTagN(16)
-	from.Params.Add("tag", fromTag)
-	req.AppendHeader(&sip.ContactHeader{Address: o.contact})
-	req.AppendHeader(sip.NewHeader("Allow", allowed))
-	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	if rs != nil {
-		req.SetBody(SessionSDP(rs.LocalAddr(), binary.BigEndian.Uint64(sid[:])>>2, 1, codecs, int(offerDTMF), SendRecv))
-	} else {
-		req.SetBody(r.SDPOffer)
-	}
-	s.dialTimerHeaders(req)
-
-	dua := sipgo.DialogUA{Client: s.client, ContactHDR: sip.ContactHeader{Address: o.contact}, RewriteContact: true}
-	sess, err := dua.WriteInvite(context.Background(), req)
-	if err != nil {
-		return nil, fmt.Errorf("sip: invite %s: %w", o.label, err)
-	}
-	defer func() {
-		if !keepRTP {
-			sess.Close()
-		}
-	}()
-	id := callID(req)
-	rec.CallID = id
-	log := s.log.With("call", id, "to", o.label)
-	if o.trunk != "" {
-		log = log.With("trunk", o.trunk)
-	}
-	log.Info("sip: calling out", "from", r.FromUser, "destination", req.Destination(), "transport", req.Transport())
-
-	// The server closing cancels the call too.
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-s.stop:
-			cancel()
-		case <-wctx.Done():
-		}
-	}()
-
-	var early *EarlyMedia
-	opts := o.auth
-	opts.OnResponse = func(res *sip.Response) error {
-		if res.StatusCode > 100 && res.StatusCode < 200 && early == nil && len(res.Body()) > 0 && rs != nil {
-			if early = s.earlyMedia(id, rs, res, codecs); early != nil && r.OnEarly != nil {
-				r.OnEarly(*early)
-			}
-		}
-		if res.StatusCode > 100 && res.StatusCode < 200 && r.OnProgress != nil {
-			r.OnProgress(res.StatusCode)
-		}
-		return nil
-	}
-	err = sess.WaitAnswer(wctx, opts)
-	answered := err == nil
-	if !answered && wctx.Err() != nil && sess.InviteResponse != nil && sess.InviteResponse.IsSuccess() {
-		// The 200 crossed our CANCEL: confirm the dialog, then end it.
-		if sess.Ack(context.Background()) == nil {
-			s.spawn(func() {
-				bctx, bcancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer bcancel()
-				sess.Bye(bctx)
-			})
-		}
-	}
-	if !answered {
-		var dr *sipgo.ErrDialogResponse
+	for _, b := range branches {
+		b.stop = make(chan struct{})
+		from := b.req.From()
+		from.Params = sip.NewParams()
+		from.Params.Add("tag", sip.GenerateTagN(16))
+		cid := sip.CallIDHeader(sip.GenerateTagN(24) + "@" + s.cfg.Realm)
+		b.req.AppendHeader(&cid)
+		b.req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.INVITE})
+		b.req.AppendHeader(sip.NewHeader("Max-Forwards", "70"))
+		b.req.AppendHeader(&sip.ContactHeader{Address: b.o.contact})
+		b.req.AppendHeader(sip.NewHeader("Allow", allowed))
+		b.req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 		switch {
-		case wctx.Err() != nil:
-			log.Info("sip: call out cancelled")
-			return nil, ErrDialCancelled
-		case errors.As(err, &dr):
-			log.Info("sip: call out refused", "status", dr.Res.StatusCode)
-			return nil, &DialError{Status: dr.Res.StatusCode, Reason: dr.Res.Reason}
+		case b.webrtc:
+			b.req.SetBody(r.WebRTCOffer)
+		case r.SDPOffer != nil:
+			b.req.SetBody(r.SDPOffer)
 		default:
-			log.Info("sip: call out got no answer", "err", err)
-			return nil, &DialError{Status: 408, Reason: "Request Timeout"}
+			local := netip.AddrPortFrom(b.o.media, rs.LocalAddr().Port())
+			if s.cfg.MediaIP.IsValid() || !b.o.media.IsValid() || b.o.media.IsUnspecified() {
+				local = rs.LocalAddr()
+			}
+			b.req.SetBody(sessionSDP(local, binary.BigEndian.Uint64(sid[:])>>2, 1, codecs, int(offerDTMF), SendRecv, ours))
+		}
+		s.dialTimerHeaders(b.req)
+	}
+	log := s.log.With("to", label)
+	if trunk != "" {
+		log = log.With("trunk", trunk)
+	}
+	if len(branches) == 1 {
+		log = log.With("call", callID(branches[0].req))
+		log.Info("sip: calling out", "from", r.FromUser, "destination", branches[0].req.Destination(),
+			"transport", branches[0].req.Transport(), "srtp", ours != nil)
+	} else {
+		for _, b := range branches {
+			log.Info("sip: calling out: ringing a binding", "from", r.FromUser, "call", callID(b.req),
+				"destination", b.req.Destination(), "transport", b.req.Transport(), "webrtc", b.webrtc, "srtp", ours != nil && !b.webrtc)
 		}
 	}
 
-	res := sess.InviteResponse
+	f := &fork{events: make(chan forkEvent, 4*len(branches)), done: make(chan struct{})}
+	defer close(f.done)
+	for _, b := range branches {
+		s.spawn(func() { s.runBranch(f, b) })
+	}
+	cancelAll := func(reason string) {
+		for _, b := range branches {
+			b.cancel(reason)
+		}
+	}
+
+	var (
+		early    *EarlyMedia
+		reported = map[int]bool{}
+		finals   []int
+		reasons  = map[int]string{}
+		pending  = len(branches)
+		win      forkEvent
+		done     = ctx.Done()
+		stop     = s.stop
+		gaveUp   bool // cancelled, but a branch had already won
+	)
+	for win.b == nil {
+		if pending == 0 {
+			st := bestStatus(finals)
+			reason := reasons[st]
+			if reason == "" {
+				reason = "Request Timeout"
+			}
+			log.Info("sip: call out refused", "status", st, "branches", len(branches))
+			return nil, &DialError{Status: st, Reason: reason}
+		}
+		select {
+		case ev := <-f.events:
+			switch {
+			case ev.err != nil:
+				pending--
+				finals = append(finals, 408)
+				log.Info("sip: call out got no answer", "call", callID(ev.b.req), "err", ev.err)
+			case ev.res.IsProvisional():
+				st := ev.res.StatusCode
+				if early == nil && rs != nil && !ev.b.webrtc && len(ev.res.Body()) > 0 {
+					// The first branch with early media has it.
+					if early = s.earlyMedia(callID(ev.b.req), rs, ev.res, codecs, ours); early != nil && r.OnEarly != nil {
+						r.OnEarly(*early)
+					}
+				}
+				if !reported[st] && r.OnProgress != nil {
+					reported[st] = true
+					r.OnProgress(st)
+				}
+			case ev.res.IsSuccess():
+				win = ev
+			default:
+				pending--
+				st := ev.res.StatusCode
+				finals = append(finals, st)
+				reasons[st] = ev.res.Reason
+				log.Info("sip: a branch of the call out refused", "call", callID(ev.b.req), "status", st)
+				if st >= 600 && f.decide() {
+					cancelAll("")
+					log.Info("sip: call out refused everywhere", "status", st)
+					return nil, &DialError{Status: st, Reason: ev.res.Reason}
+				}
+			}
+		case <-done:
+			done, stop = nil, nil
+			if f.decide() {
+				cancelAll("")
+				log.Info("sip: call out cancelled")
+				return nil, ErrDialCancelled
+			}
+			gaveUp = true // the winner's 2xx is on its way: confirm it, then end it
+		case <-stop:
+			done, stop = nil, nil
+			if f.decide() {
+				cancelAll("")
+				log.Info("sip: call out cancelled: the server is closing")
+				return nil, ErrDialCancelled
+			}
+			gaveUp = true
+		}
+	}
+	cancelAll(reasonElsewhere)
+	b, res := win.b, win.res
+	if gaveUp {
+		// The 200 crossed our CANCEL: confirm the dialog, then end it.
+		s.spawn(func() { s.ackAndBye(b, res, win.tx) })
+		log.Info("sip: call out cancelled")
+		return nil, ErrDialCancelled
+	}
+	id := callID(b.req)
+	rec.CallID = id
+	log = log.With("call", id)
+
 	ans, err := ParseSDP(res.Body())
+	if ours != nil && errors.Is(err, ErrSecureMedia) { // RTP/SAVP without a key we take
+		err = ErrNoCrypto
+	}
 	var codec Codec
 	if err == nil {
 		codec, err = Negotiate(ans, codecs)
@@ -296,23 +389,38 @@ func (s *Server) dial(ctx context.Context, req *sip.Request, o outgoing) (_ *Out
 	if err == nil && ans.Addr.Port() == 0 {
 		err = ErrNoAudio
 	}
-	if err == nil && (ans.WebRTC != (rs == nil) || ans.SRTP != nil) { // the answer must be in the offer's kind
+	webrtcMedia := b.webrtc || r.SDPOffer != nil
+	if err == nil && ans.WebRTC != webrtcMedia { // the answer must be in the offer's kind
 		err = ErrSecureMedia
 	}
-	if err == nil && rs == nil {
+	if err == nil && !webrtcMedia {
+		err = checkAnswerCrypto(ours, ans.SRTP)
+	}
+	if err == nil && b.webrtc {
+		err = r.OnWebRTCAnswer(res.Body())
+	} else if err == nil && webrtcMedia {
 		err = r.OnSDPAnswer(res.Body())
+	}
+	if err == nil && ours != nil {
+		err = rs.SetSRTP(ours, ans.SRTP)
 	}
 	if err != nil {
 		// Confirm the dialog (a 2xx must be acknowledged), then end it.
 		log.Info("sip: call out: unusable answer", "err", err)
-		if sess.Ack(context.Background()) == nil {
-			bctx, bcancel := context.WithTimeout(context.Background(), 10*time.Second)
-			sess.Bye(bctx)
-			bcancel()
+		s.ackAndBye(b, res, win.tx)
+		if errors.Is(err, ErrNoCrypto) {
+			return nil, &DialError{Status: 488, Reason: "Not Acceptable Here (no SRTP)"}
 		}
 		return nil, &DialError{Status: 488, Reason: "Not Acceptable Here"}
 	}
+	if webrtcMedia && rs != nil {
+		rs.Close() // a WebRTC branch won: the RTP branches' socket is not needed
+		rs = nil
+	}
 	if rs != nil {
+		if b.o.media.IsValid() && !b.o.media.IsUnspecified() && !s.cfg.MediaIP.IsValid() {
+			rs.external.Store(&b.o.media) // the winner's route to us
+		}
 		pts := []uint8{codec.PayloadType}
 		if ans.HasDTMF {
 			pts = append(pts, ans.DTMF)
@@ -323,24 +431,15 @@ func (s *Server) dial(ctx context.Context, req *sip.Request, o outgoing) (_ *Out
 		// The bridge joined with the early codec; the answer's wins.
 		log.Warn("sip: the phone answered with another codec than its early media", "early", early.Codec.Name, "codec", codec.Name)
 	}
-	c := &OutCall{dialog: newDialog(s, id, RecordOutbound), sess: sess, To: o.label, Binding: o.binding, Trunk: o.trunk,
-		Codec: codec, Answer: ans}
+	c := &OutCall{dialog: newDialog(s, id, RecordOutbound), To: label, Binding: b.o.binding, Trunk: trunk,
+		Codec: codec, Answer: ans, WebRTC: webrtcMedia}
+	setBranchDialog(&c.dialog, b, res)
+	inviteSeq := c.cseq // before the session timer may send requests
 	c.rec = rec
+	c.sdes = ours
+	c.peerAllow = allows(res, "UPDATE")
 	c.forget = func() { s.outCalls.CompareAndDelete(id, c) }
 	close(c.byeReady) // our ACK goes right away
-	// The dialog: we are the From side; requests go to the phone's
-	// Contact, sent the way the INVITE went.
-	c.local, c.localTag = from.Address, fromTag
-	c.remote = res.To().Address
-	c.remoteTag, _ = res.To().Params.Get("tag")
-	c.target = req.Recipient
-	if ct := res.Contact(); ct != nil {
-		c.target = ct.Address
-	}
-	c.dest, c.transport, c.contact = o.dest, o.transport, o.contact
-	if h := req.CSeq(); h != nil {
-		c.cseq = h.SeqNo
-	}
 	dtmf := -1
 	if ans.HasDTMF {
 		dtmf = int(ans.DTMF)
@@ -353,16 +452,19 @@ func (s *Server) dial(ctx context.Context, req *sip.Request, o outgoing) (_ *Out
 	c.answerTimer(res)
 	s.outCalls.Store(id, c)
 	keepRTP, counted, callRecords = true, false, true // the call owns them now: its end releases them
-	if err := sess.Ack(context.Background()); err != nil {
-		log.Info("sip: call out: ACK failed", "err", err)
-		c.end(EndFailed)
-		return nil, &DialError{Status: 500, Reason: "ACK failed"}
-	}
+	c.sendAck(inviteSeq)
+	win.tx.OnRetransmission(func(r *sip.Response) {
+		if r.IsSuccess() {
+			c.sendAck(inviteSeq) // our ACK was lost
+		}
+	})
 	s.m.CallsAnswered.Add(1)
-	if rs == nil {
-		log.Info("sip: call out answered", "codec", codec.Name, "media", "webrtc")
-	} else {
-		log.Info("sip: call out answered", "codec", codec.Name, "rtp_local", rs.LocalAddr().String(), "rtp_remote", ans.Addr.String())
+	switch {
+	case rs == nil:
+		log.Info("sip: call out answered", "codec", codec.Name, "media", "webrtc", "binding", b.o.binding.Source)
+	default:
+		log.Info("sip: call out answered", "codec", codec.Name, "rtp_local", rs.LocalAddr().String(),
+			"rtp_remote", ans.Addr.String(), "srtp", ours != nil, "binding", b.o.binding.Source)
 	}
 	return c, nil
 }
@@ -388,7 +490,7 @@ func cleanDisplayName(name string) string {
 
 // earlyMedia points rs at the SDP of a provisional response (early media);
 // nil when the SDP is unusable (the call goes on without early media).
-func (s *Server) earlyMedia(id string, rs *RTPSession, res *sip.Response, offered []Codec) *EarlyMedia {
+func (s *Server) earlyMedia(id string, rs *RTPSession, res *sip.Response, offered []Codec, ours *SDES) *EarlyMedia {
 	md, err := ParseSDP(res.Body())
 	var codec Codec
 	if err == nil {
@@ -397,8 +499,14 @@ func (s *Server) earlyMedia(id string, rs *RTPSession, res *sip.Response, offere
 	if err == nil && md.Addr.Port() == 0 {
 		err = ErrNoAudio
 	}
-	if err == nil && (md.SRTP != nil || md.WebRTC) { // we offered plain RTP
+	if err == nil && md.WebRTC { // we offered RTP
 		err = ErrSecureMedia
+	}
+	if err == nil {
+		err = checkAnswerCrypto(ours, md.SRTP)
+	}
+	if err == nil && ours != nil {
+		err = rs.SetSRTP(ours, md.SRTP)
 	}
 	if err != nil {
 		s.log.Info("sip: early media ignored: unusable SDP", "call", id, "status", res.StatusCode, "err", err)

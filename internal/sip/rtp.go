@@ -25,7 +25,7 @@ import (
 // until SetRemote (a re-INVITE) starts learning again.
 type RTPSession struct {
 	conn     *net.UDPConn
-	external netip.Addr
+	external atomic.Pointer[netip.Addr] // announced in SDP when set (NAT, or a forked call's winning route)
 
 	mu        sync.Mutex
 	signalled netip.AddrPort // from SDP
@@ -70,7 +70,9 @@ func ListenRTP(addr string, external netip.Addr) (*RTPSession, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sip: listen rtp: %w", err)
 	}
-	return &RTPSession{conn: c, external: external, done: make(chan struct{}), audioPT: -1, created: time.Now()}, nil
+	rs := &RTPSession{conn: c, done: make(chan struct{}), audioPT: -1, created: time.Now()}
+	rs.external.Store(&external)
+	return rs, nil
 }
 
 // ListenRTPIn opens an RTP socket on host at a free even port (RFC 3550
@@ -98,8 +100,8 @@ func ListenRTPIn(host string, min, max int, external netip.Addr) (*RTPSession, e
 // LocalAddr is the address to put in SDP.
 func (s *RTPSession) LocalAddr() netip.AddrPort {
 	ap := s.conn.LocalAddr().(*net.UDPAddr).AddrPort()
-	if s.external.IsValid() {
-		return netip.AddrPortFrom(s.external, ap.Port())
+	if ext := s.external.Load(); ext != nil && ext.IsValid() {
+		return netip.AddrPortFrom(*ext, ap.Port())
 	}
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }

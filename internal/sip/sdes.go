@@ -3,6 +3,7 @@ package sip
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -112,4 +113,47 @@ func (p *srtpPair) encrypt(b []byte) ([]byte, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.out.EncryptRTP(nil, b, nil)
+}
+
+// Media encryption settings of trunks and SIP accounts (media_encryption):
+// what we offer on calls we place to them.
+const (
+	MediaNone = "none" // plain RTP/AVP
+	MediaSDES = "sdes" // RTP/SAVP with a=crypto (AES_CM_128_HMAC_SHA1_80); an answer without crypto is refused
+)
+
+// CheckMediaEncryption reports whether v is a media_encryption setting;
+// "" is taken as MediaNone.
+func CheckMediaEncryption(v string) error {
+	switch v {
+	case "", MediaNone, MediaSDES:
+		return nil
+	}
+	return fmt.Errorf("%w: mediaEncryption %q is not one of none, sdes", ErrInvalid, v)
+}
+
+// ErrNoCrypto refuses an answer to our SDES offer that has no key we can
+// use: the call would go out unencrypted, which the account or trunk forbids.
+var ErrNoCrypto = errors.New("sip: the answer to our SRTP offer has no usable a=crypto key: media would not be encrypted")
+
+// offerCrypto is our key for an SDES offer: tag 1, our preferred suite.
+func offerCrypto() *SDES {
+	key := make([]byte, sdesKeyLen)
+	rand.Read(key)
+	return &SDES{Tag: 1, Suite: "AES_CM_128_HMAC_SHA1_80", Key: key}
+}
+
+// checkAnswerCrypto checks an answer's key against our offer: with our
+// key offered, the answer must pick its tag and suite (RFC 4568 section
+// 7.1.3); without, the answer must not be SRTP.
+func checkAnswerCrypto(ours, theirs *SDES) error {
+	switch {
+	case ours == nil && theirs != nil:
+		return ErrSecureMedia
+	case ours == nil:
+		return nil
+	case theirs == nil || theirs.Tag != ours.Tag || theirs.Suite != ours.Suite:
+		return ErrNoCrypto
+	}
+	return nil
 }

@@ -205,3 +205,15 @@ func (d *dialog) answerTimer(res *sip.Response) {
 	d.timer.weRefresh = refresher != "uas"
 	d.arm()
 }
+
+// allows reports whether a message's Allow header lists method.
+func allows(m headerReader, method string) bool {
+	for _, h := range m.GetHeaders("Allow") {
+		for o := range strings.SplitSeq(h.Value(), ",") {
+			if strings.EqualFold(strings.TrimSpace(o), method) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -61,6 +61,9 @@ type Trunk struct {
 	NumberFormat string
 	// MaxCalls bounds concurrent calls in and out; 0: no limit.
 	MaxCalls int
+	// MediaEncryption is what our calls out offer: MediaNone ("" too) or
+	// MediaSDES (SDES-SRTP, refusing an answer without it).
+	MediaEncryption string
 }
 
 // TrunkStatus is how a trunk is doing, for the admins' API.
@@ -114,6 +117,9 @@ func (t Trunk) Validate() error {
 	}
 	if len(t.Password) > 128 || strings.ContainsAny(t.Password, "\r\n") {
 		bad("the password must be at most 128 characters on one line")
+	}
+	if err := CheckMediaEncryption(t.MediaEncryption); err != nil {
+		bad("mediaEncryption %q is not one of none, sdes", t.MediaEncryption)
 	}
 	if t.Register && (t.Username == "" || t.Password == "") {
 		bad("a registering trunk needs a username and a password")

@@ -85,11 +85,10 @@ func (s *Server) DialTrunk(ctx context.Context, r TrunkDialRequest) (*OutCall, e
 	req.AppendHeader(sip.NewHeader("User-Agent", s.cfg.UserAgent))
 	s.toTrunk(req, t, dest)
 
-	c, err := s.dial(ctx, req, outgoing{
-		DialRequest: DialRequest{FromUser: firstNonEmptyString(r.FromUser, fromUser), FromDisplay: r.FromDisplay,
-			OnProgress: r.OnProgress, OnEarly: r.OnEarly, Codecs: TrunkCodecs},
-		label: r.Number, trunk: t.ID, media: media, contact: contact, dest: dest.String(), transport: t.sipTransport(),
-		auth: sipgo.AnswerOptions{Username: t.authUser(), Password: t.Password}})
+	c, err := s.dial(ctx, DialRequest{FromUser: firstNonEmptyString(r.FromUser, fromUser), FromDisplay: r.FromDisplay,
+		OnProgress: r.OnProgress, OnEarly: r.OnEarly, Codecs: TrunkCodecs, SRTP: t.MediaEncryption == MediaSDES},
+		r.Number, t.ID, []*branch{{req: req, o: outgoing{media: media, contact: contact, dest: dest.String(),
+			transport: t.sipTransport(), auth: sipgo.AnswerOptions{Username: t.authUser(), Password: t.Password}}}})
 	if err != nil {
 		return nil, err
 	}

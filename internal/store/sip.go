@@ -30,8 +30,11 @@ type SIPAccount struct {
 	HA1MD5      string // hex
 	HA1SHA256   string // hex
 	Enabled     bool
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// MediaEncryption is what calls we place to this account's phones
+	// offer: "none" (plain RTP) or "sdes" (SDES-SRTP, required).
+	MediaEncryption string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // SIPAccountChanges lists the fields UpdateSIPAccount changes; nil leaves a

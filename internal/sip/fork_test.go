@@ -1,0 +1,260 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// twoPhones registers two phones on alice's account (a desk phone over
+// UDP, a softphone over TCP): two bindings of one account.
+func twoPhones(t *testing.T, edit func(*Config)) (*harness, *phone, *phone) {
+	t.Helper()
+	h := newHarness(t, func(c *Config) {
+		c.RTPBindAddr = "127.0.0.1:0"
+		if edit != nil {
+			edit(c)
+		}
+	})
+	p1 := dialPhone(t, "udp", h.s.Addrs().UDP.String(), "alice")
+	p2 := dialPhone(t, "tcp", h.s.Addrs().TCP.String(), "alice")
+	for _, p := range []*phone{p1, p2} {
+		if r := p.register("secret", "", p.contact()); r.StatusCode != 200 {
+			t.Fatalf("register: %d", r.StatusCode)
+		}
+	}
+	if n := len(h.s.Bindings("alice")); n != 2 {
+		t.Fatalf("%d bindings, want 2", n)
+	}
+	return h, p1, p2
+}
+
+// refuseCancel answers a CANCEL of inv the way a phone does: 200 to the
+// CANCEL, 487 to the INVITE, then takes the ACK of the 487.
+func (p *phone) refuseCancel(inv *sip.Request) *sip.Request {
+	p.t.Helper()
+	can := p.readRequest("CANCEL")
+	if can.CallID().Value() != inv.CallID().Value() || !sameBranch(can, inv) {
+		p.t.Fatalf("CANCEL does not match the INVITE:\n%s", can)
+	}
+	p.reply(can, 200, "OK", "")
+	p.reply(inv, 487, "Request Terminated", "")
+	p.readRequest("ACK")
+	return can
+}
+
+func waitDial(t *testing.T, res chan dialResult) dialResult {
+	t.Helper()
+	select {
+	case r := <-res:
+		return r
+	case <-time.After(5 * time.Second):
+		t.Fatal("Dial did not return")
+	}
+	return dialResult{}
+}
+
+// Both bindings ring; the softphone answers, the desk phone gets CANCEL
+// with "Call completed elsewhere"; 180 is reported once; one record.
+func TestForkFirstAnswerWins(t *testing.T) {
+	rec := newRecorder()
+	h, p1, p2 := twoPhones(t, func(c *Config) { c.OnRecord = rec.add })
+	progress := make(chan int, 4)
+	res := dialAsync(t.Context(), h.s, progress)
+	inv1, inv2 := p1.readRequest("INVITE"), p2.readRequest("INVITE")
+	if inv1.CallID().Value() == inv2.CallID().Value() {
+		t.Fatal("the branches share a Call-ID")
+	}
+	p1.reply(inv1, 180, "Ringing", "")
+	p2.reply(inv2, 180, "Ringing", "")
+	if st := <-progress; st != 180 {
+		t.Fatalf("progress %d", st)
+	}
+	media := udpSocket(t)
+	port := netip.MustParseAddrPort(media.LocalAddr().String()).Port()
+	p2.reply(inv2, 200, "OK", answerSDP(int(port), 0))
+	p2.readRequest("ACK")
+	can := p1.refuseCancel(inv1)
+	if r := can.GetHeader("Reason"); r == nil || !strings.Contains(r.Value(), "cause=200") ||
+		!strings.Contains(r.Value(), "Call completed elsewhere") {
+		t.Errorf("CANCEL Reason: %v", r)
+	}
+	r := waitDial(t, res)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.c.Binding.Transport != "TCP" || r.c.Binding.Source != p2.local() || r.c.WebRTC {
+		t.Errorf("won by %+v", r.c.Binding)
+	}
+	select {
+	case st := <-progress:
+		t.Errorf("180 reported twice (%d)", st)
+	default:
+	}
+	if n := h.s.ActiveCalls(); n != 1 {
+		t.Errorf("active calls %d", n)
+	}
+	r.c.Hangup()
+	bye := p2.readRequest("BYE")
+	p2.reply(bye, 200, "OK", "")
+	<-r.c.Done()
+	got := rec.next(t)
+	if got.CallID != inv2.CallID().Value() || got.Outcome != OutcomeAnswered {
+		t.Errorf("record %+v", got)
+	}
+	rec.none(t)
+}
+
+// A 200 from the second phone after the first answered is acknowledged
+// and hung up at once; the call stays with the first.
+func TestForkLateSecondAnswer(t *testing.T) {
+	h, p1, p2 := twoPhones(t, nil)
+	res := dialAsync(t.Context(), h.s, nil)
+	inv1, inv2 := p1.readRequest("INVITE"), p2.readRequest("INVITE")
+	p1.reply(inv1, 200, "OK", answerSDP(40000, 0))
+	p1.readRequest("ACK")
+	// No provisional response yet, so no CANCEL: the phone answers.
+	p2.reply(inv2, 200, "OK", answerSDP(40002, 0))
+	p2.readRequest("ACK")
+	bye := p2.readRequest("BYE")
+	if bye.CallID().Value() != inv2.CallID().Value() {
+		t.Fatal("BYE for another call")
+	}
+	p2.reply(bye, 200, "OK", "")
+	r := waitDial(t, res)
+	if r.err != nil || r.c.Binding.Source != p1.local() {
+		t.Fatalf("dial: %v", r.err)
+	}
+	select {
+	case <-r.c.Done():
+		t.Fatal("the winning call ended")
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// All busy: 486. One busy and one timing out / refusing with 480: busy
+// still wins (RFC 3261 16.7). A 603 from one ends the other (CANCEL).
+func TestForkFailures(t *testing.T) {
+	t.Run("all busy", func(t *testing.T) {
+		rec := newRecorder()
+		h, p1, p2 := twoPhones(t, func(c *Config) { c.OnRecord = rec.add })
+		res := dialAsync(t.Context(), h.s, nil)
+		inv1, inv2 := p1.readRequest("INVITE"), p2.readRequest("INVITE")
+		p1.reply(inv1, 486, "Busy Here", "")
+		p2.reply(inv2, 480, "Temporarily Unavailable", "")
+		r := waitDial(t, res)
+		var de *DialError
+		if !errors.As(r.err, &de) || de.Status != 486 {
+			t.Fatalf("want 486, got %v", r.err)
+		}
+		if got := rec.next(t); got.Outcome != OutcomeBusy || got.Status != 486 {
+			t.Errorf("record %+v", got)
+		}
+		rec.none(t)
+	})
+	t.Run("declined", func(t *testing.T) {
+		h, p1, p2 := twoPhones(t, nil)
+		res := dialAsync(t.Context(), h.s, nil)
+		inv1, inv2 := p1.readRequest("INVITE"), p2.readRequest("INVITE")
+		p2.reply(inv2, 180, "Ringing", "")
+		p1.reply(inv1, 603, "Decline", "")
+		r := waitDial(t, res)
+		var de *DialError
+		if !errors.As(r.err, &de) || de.Status != 603 {
+			t.Fatalf("want 603, got %v", r.err)
+		}
+		can := p2.refuseCancel(inv2)
+		if can.GetHeader("Reason") != nil {
+			t.Errorf("a declined call's CANCEL says it was completed elsewhere")
+		}
+	})
+	t.Run("caller cancels", func(t *testing.T) {
+		rec := newRecorder()
+		h, p1, p2 := twoPhones(t, func(c *Config) { c.OnRecord = rec.add })
+		ctx, cancel := context.WithCancel(t.Context())
+		res := dialAsync(ctx, h.s, nil)
+		inv1, inv2 := p1.readRequest("INVITE"), p2.readRequest("INVITE")
+		p1.reply(inv1, 180, "Ringing", "")
+		p2.reply(inv2, 180, "Ringing", "")
+		time.Sleep(50 * time.Millisecond)
+		cancel()
+		p1.refuseCancel(inv1)
+		p2.refuseCancel(inv2)
+		if r := waitDial(t, res); !errors.Is(r.err, ErrDialCancelled) {
+			t.Fatalf("want cancelled, got %v", r.err)
+		}
+		if got := rec.next(t); got.Outcome != OutcomeCancelled {
+			t.Errorf("record %+v", got)
+		}
+		rec.none(t)
+		if n := h.s.ActiveCalls(); n != 0 {
+			t.Errorf("active calls %d", n)
+		}
+	})
+}
+
+// Early media comes from the first branch that sends it; another branch
+// may still answer, and the call's RTP goes to its address.
+func TestForkEarlyMediaThenOtherAnswers(t *testing.T) {
+	h, p1, p2 := twoPhones(t, nil)
+	early := make(chan EarlyMedia, 2)
+	out := make(chan dialResult, 1)
+	go func() {
+		c, err := h.s.Dial(t.Context(), DialRequest{Username: "alice", FromUser: "bob", OnEarly: func(e EarlyMedia) { early <- e }})
+		out <- dialResult{c, err}
+	}()
+	inv1, inv2 := p1.readRequest("INVITE"), p2.readRequest("INVITE")
+	p1.reply(inv1, 183, "Session Progress", answerSDP(41000, 8))
+	e := <-early
+	p2.reply(inv2, 183, "Session Progress", answerSDP(42000, 0))
+	if e.Codec.Name != "PCMA" {
+		t.Fatalf("early media: %+v", e.Codec)
+	}
+	if peer, _ := e.RTP.Peer(); peer.Port() != 41000 {
+		t.Fatalf("early media to %v", peer)
+	}
+	p2.reply(inv2, 200, "OK", answerSDP(42000, 8))
+	p2.readRequest("ACK")
+	p1.refuseCancel(inv1)
+	r := waitDial(t, out)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.c.RTP() != e.RTP {
+		t.Error("the answered call has another RTP session than its early media")
+	}
+	if peer, _ := r.c.RTP().Peer(); peer.Port() != 42000 {
+		t.Errorf("media to %v, want the answering phone's", peer)
+	}
+	select {
+	case <-early:
+		t.Error("early media reported twice")
+	default:
+	}
+}
+
+func TestBestStatus(t *testing.T) {
+	for _, c := range []struct {
+		in   []int
+		want int
+	}{
+		{nil, 408},
+		{[]int{486, 480}, 486},
+		{[]int{480, 486}, 486},
+		{[]int{408, 404}, 404},
+		{[]int{503, 480}, 480},
+		{[]int{503, 500}, 503},
+		{[]int{302, 404}, 302},
+		{[]int{487, 408}, 487},
+		{[]int{404, 600}, 600},
+	} {
+		if got := bestStatus(c.in); got != c.want {
+			t.Errorf("bestStatus(%v) = %d, want %d", c.in, got, c.want)
+		}
+	}
+}
