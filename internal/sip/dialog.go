@@ -25,6 +25,7 @@ const (
 	EndMediaTimeout   = "media-timeout"   // no RTP or RTCP from the phone for Config.MediaTimeout
 	EndTransferred    = "transferred"     // the phone took a blind transfer (REFER) and we left
 	EndFailed         = "failed"          // the call could not be set up (no answer, a bad answer)
+	EndNoSRTP         = "no-srtp"         // our SDES-SRTP offer was answered without a key (media_encryption sdes)
 )
 
 // ErrRequestPending is returned by Hold, Resume and Transfer when the

@@ -3,11 +3,14 @@ package sip
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/emiago/sipgo/sip"
 )
 
@@ -257,4 +260,87 @@ func TestBestStatus(t *testing.T) {
 			t.Errorf("bestStatus(%v) = %d, want %d", c.in, got, c.want)
 		}
 	}
+}
+
+// webrtcSDP is a browser's SDP (ICE, DTLS fingerprint, SAVPF) at port.
+func webrtcSDP(port int) string {
+	return "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n" +
+		"a=fingerprint:sha-256 AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89\r\n" +
+		"m=audio " + strconv.Itoa(port) + " UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 127.0.0.1\r\na=mid:0\r\na=rtpmap:0 PCMU/8000\r\n" +
+		"a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=setup:actpass\r\na=rtcp-mux\r\na=sendrecv\r\n"
+}
+
+// wsPhone registers alice from a browser SIP client over WebSocket.
+func wsPhone(t *testing.T, h *harness) *phone {
+	t.Helper()
+	hs := httptest.NewServer(h.s.WebSocketHandler())
+	t.Cleanup(hs.Close)
+	url := "ws" + strings.TrimPrefix(hs.URL, "http") + "/sip"
+	c, _, err := websocket.Dial(t.Context(), url, &websocket.DialOptions{Subprotocols: []string{"sip"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	p := newPhone(t, newWSConn(c), "UDP", "alice") // "UDP": one message per read
+	msg := func(s string) string { return strings.Replace(s, "SIP/2.0/UDP", "SIP/2.0/WSS", 1) }
+	uri := "sip:" + testRealm
+	contact := "Contact: <sip:alice@df7jal23ls0d.invalid;transport=ws>"
+	p.send(msg(p.request("REGISTER", uri, contact)))
+	ch := p.expect(401)
+	p.send(msg(p.request("REGISTER", uri, contact, answer(t, ch, "", "alice", "secret", "REGISTER", uri))))
+	p.expect(200)
+	return p
+}
+
+// A desk phone (UDP) and a browser SIP client (WebSocket) on one account:
+// the phone gets our RTP offer, the browser the WebRTC offer; the browser
+// answers, its answer goes to OnWebRTCAnswer and the phone gets CANCEL.
+// Without a WebRTC offer the browser is not rung.
+func TestForkWebSocketAndUDP(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.RTPBindAddr = "127.0.0.1:0" })
+	p1 := dialPhone(t, "udp", h.s.Addrs().UDP.String(), "alice")
+	if r := p1.register("secret", "", p1.contact()); r.StatusCode != 200 {
+		t.Fatalf("register: %d", r.StatusCode)
+	}
+	pw := wsPhone(t, h)
+
+	offer := webrtcSDP(9)
+	answers := make(chan string, 1)
+	out := make(chan dialResult, 1)
+	go func() {
+		c, err := h.s.Dial(t.Context(), DialRequest{Username: "alice", FromUser: "bob",
+			WebRTCOffer: []byte(offer), OnWebRTCAnswer: func(b []byte) error { answers <- string(b); return nil }})
+		out <- dialResult{c, err}
+	}()
+	inv1, invw := p1.readRequest("INVITE"), pw.readRequest("INVITE")
+	if md, err := ParseSDP(inv1.Body()); err != nil || md.WebRTC {
+		t.Fatalf("the desk phone's offer: %+v %v", md, err)
+	}
+	if string(invw.Body()) != offer {
+		t.Fatalf("the browser got another offer:\n%s", invw.Body())
+	}
+	p1.reply(inv1, 180, "Ringing", "")
+	pw.reply(invw, 200, "OK", webrtcSDP(50000))
+	pw.readRequest("ACK")
+	p1.refuseCancel(inv1)
+	r := waitDial(t, out)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if !r.c.WebRTC || r.c.RTP() != nil || r.c.Binding.Transport != "WS" {
+		t.Errorf("won by %+v, webrtc %v", r.c.Binding, r.c.WebRTC)
+	}
+	if a := <-answers; a != webrtcSDP(50000) {
+		t.Errorf("answer %q", a)
+	}
+
+	// Without a WebRTC offer, only the desk phone rings.
+	res := dialAsync(t.Context(), h.s, nil)
+	inv1 = p1.readRequest("INVITE")
+	p1.reply(inv1, 486, "Busy Here", "")
+	var de *DialError
+	if r := waitDial(t, res); !errors.As(r.err, &de) || de.Status != 486 {
+		t.Fatalf("want 486, got %v", r.err)
+	}
+	pw.silence(200 * time.Millisecond)
 }

@@ -40,6 +40,9 @@ var ErrDialCancelled = errors.New("sip: call cancelled before an answer")
 type DialError struct {
 	Status int
 	Reason string
+	// Cause, when set, is the call record's cause (an End constant):
+	// EndNoSRTP for an answer that would have left the media in clear.
+	Cause string
 }
 
 func (e *DialError) Error() string {
@@ -409,7 +412,9 @@ func (s *Server) dial(ctx context.Context, r DialRequest, label, trunk string, b
 		log.Info("sip: call out: unusable answer", "err", err)
 		s.ackAndBye(b, res, win.tx)
 		if errors.Is(err, ErrNoCrypto) {
-			return nil, &DialError{Status: 488, Reason: "Not Acceptable Here (no SRTP)"}
+			log.Warn("sip: call out refused: the phone answered our SRTP offer without a usable a=crypto key, " +
+				"and its media_encryption is sdes (it would have been sent in clear)")
+			return nil, &DialError{Status: 488, Reason: "Not Acceptable Here (no SRTP)", Cause: EndNoSRTP}
 		}
 		return nil, &DialError{Status: 488, Reason: "Not Acceptable Here"}
 	}
@@ -534,6 +539,9 @@ func failedDial(rec CallRecord, err error, now time.Time) CallRecord {
 		rec.Status = de.Status
 		if de.Status >= 300 && de.Status != 408 && de.Status != 488 && de.Status < 500 || de.Status >= 600 {
 			rec.Cause = EndRejected
+		}
+		if de.Cause != "" {
+			rec.Cause = de.Cause
 		}
 	}
 	rec.Outcome = outcomeOf(false, rec.Status, rec.Cause)

@@ -1,0 +1,147 @@
+package sip
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+)
+
+// sdesAnswer is a phone's answer to an SDES offer: RTP/SAVP with key under tag.
+func sdesAnswer(port int, tag int, suite string, key []byte) string {
+	return fmt.Sprintf("v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
+		"m=audio %d RTP/SAVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=crypto:%d %s inline:%s\r\n",
+		port, tag, suite, base64.StdEncoding.EncodeToString(key))
+}
+
+// sdesAccount sets alice's media_encryption to sdes.
+func sdesAccount(h *harness) {
+	h.accts.mu.Lock()
+	a := h.accts.byKey["alice"]
+	a.MediaEncryption = MediaSDES
+	h.accts.byKey["alice"] = a
+	h.accts.mu.Unlock()
+}
+
+// A call to an account whose media_encryption is sdes offers RTP/SAVP
+// with our key; the phone answers with its own, and media is encrypted
+// both ways: what the phone sends under its key arrives decrypted, what we
+// send decrypts with the key of our offer.
+func TestSDESOffer(t *testing.T) {
+	rec := newRecorder()
+	h := newHarness(t, func(c *Config) { c.RTPBindAddr = "127.0.0.1:0"; c.OnRecord = rec.add })
+	sdesAccount(h)
+	p := dialPhone(t, "udp", h.s.Addrs().UDP.String(), "alice")
+	if r := p.register("secret", "", p.contact()); r.StatusCode != 200 {
+		t.Fatalf("register: %d", r.StatusCode)
+	}
+	media := udpSocket(t)
+	port := netip.MustParseAddrPort(media.LocalAddr().String()).Port()
+	res := dialAsync(t.Context(), h.s, nil)
+	inv := p.readRequest("INVITE")
+	offer, err := ParseSDP(inv.Body())
+	if err != nil || offer.SRTP == nil || offer.SRTP.Suite != "AES_CM_128_HMAC_SHA1_80" || !bytes.Contains(inv.Body(), []byte("RTP/SAVP")) {
+		t.Fatalf("offer %+v %v:\n%s", offer.SRTP, err, inv.Body())
+	}
+	phoneKey := bytes.Repeat([]byte{7}, sdesKeyLen)
+	p.reply(inv, 200, "OK", sdesAnswer(int(port), offer.SRTP.Tag, offer.SRTP.Suite, phoneKey))
+	p.readRequest("ACK")
+	r := waitDial(t, res)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	defer r.c.Hangup()
+	enc, _ := srtp.CreateContext(phoneKey[:16], phoneKey[16:], srtp.ProtectionProfileAes128CmHmacSha1_80)
+	dec, _ := srtp.CreateContext(offer.SRTP.Key[:16], offer.SRTP.Key[16:], srtp.ProtectionProfileAes128CmHmacSha1_80)
+
+	got := make(chan []byte, 16)
+	r.c.RTP().Start(func(pk *rtp.Packet) { got <- bytes.Clone(pk.Payload) })
+	want := bytes.Repeat([]byte{0x42}, 160)
+	server := net.UDPAddrFromAddrPort(r.c.RTP().LocalAddr())
+	for i := range 5 {
+		pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(i), Timestamp: uint32(i) * 160, SSRC: 0xabc}, Payload: want}
+		b, _ := pkt.Marshal()
+		e, err := enc.EncryptRTP(nil, b, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		media.WriteToUDP(e, server)
+	}
+	select {
+	case pl := <-got:
+		if !bytes.Equal(pl, want) {
+			t.Fatalf("decrypted payload %x", pl)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("nothing decrypted from the phone")
+	}
+	ours := bytes.Repeat([]byte{0x24}, 160)
+	if err := r.c.RTP().WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: 9, SSRC: 5}, Payload: ours}); err != nil {
+		t.Fatal(err)
+	}
+	media.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 1500)
+	n, err := media.Read(buf)
+	if err != nil {
+		t.Fatalf("no RTP to the phone: %v", err)
+	}
+	if bytes.Contains(buf[:n], ours) {
+		t.Fatal("our media went in clear")
+	}
+	plain, err := dec.DecryptRTP(nil, buf[:n], nil)
+	if err != nil {
+		t.Fatalf("our media does not decrypt with the offer's key: %v", err)
+	}
+	var pk rtp.Packet
+	if err := pk.Unmarshal(plain); err != nil || !bytes.Equal(pk.Payload, ours) {
+		t.Fatalf("our packet %v %x", err, pk.Payload)
+	}
+}
+
+// An answer to our SDES offer without a key (plain RTP/AVP, or SAVP with
+// a suite we did not offer) is refused: ACK, BYE, a 488 DialError and a
+// record whose cause says why.
+func TestSDESOfferAnsweredInClear(t *testing.T) {
+	for name, answer := range map[string]string{
+		"plain":       answerSDP(40000, 0),
+		"other suite": sdesAnswer(40000, 1, "AES_CM_128_HMAC_SHA1_32", bytes.Repeat([]byte{7}, sdesKeyLen)),
+		"other tag":   sdesAnswer(40000, 5, "AES_CM_128_HMAC_SHA1_80", bytes.Repeat([]byte{7}, sdesKeyLen)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			rec := newRecorder()
+			h := newHarness(t, func(c *Config) { c.RTPBindAddr = "127.0.0.1:0"; c.OnRecord = rec.add })
+			p := dialPhone(t, "udp", h.s.Addrs().UDP.String(), "alice")
+			if r := p.register("secret", "", p.contact()); r.StatusCode != 200 {
+				t.Fatalf("register: %d", r.StatusCode)
+			}
+			out := make(chan dialResult, 1)
+			go func() {
+				c, err := h.s.Dial(t.Context(), DialRequest{Username: "alice", FromUser: "bob", SRTP: true})
+				out <- dialResult{c, err}
+			}()
+			inv := p.readRequest("INVITE")
+			p.reply(inv, 200, "OK", answer)
+			p.readRequest("ACK")
+			bye := p.readRequest("BYE")
+			p.reply(bye, 200, "OK", "")
+			r := waitDial(t, out)
+			var de *DialError
+			if !errors.As(r.err, &de) || de.Status != 488 {
+				t.Fatalf("want 488, got %v", r.err)
+			}
+			if got := rec.next(t); got.Cause != EndNoSRTP {
+				t.Errorf("record %+v", got)
+			}
+			if !bytes.Contains([]byte(h.logs.String()), []byte("without a usable a=crypto key")) {
+				t.Error("no log line says why")
+			}
+		})
+	}
+}
