@@ -387,6 +387,8 @@ type sipAccountJSON struct {
 	DisplayName string `json:"displayName"`
 	UserID      string `json:"userId"`
 	Enabled     bool   `json:"enabled"`
+	// MediaEncryption is what our calls to its phones offer: none or sdes.
+	MediaEncryption string `json:"mediaEncryption"`
 	// NeedsPassword: the stored hashes were made for another realm, so the
 	// phone cannot register until a new password is set.
 	NeedsPassword bool             `json:"needsPassword"`
@@ -406,7 +408,7 @@ type sipBindingJSON struct {
 
 func (a *App) sipAccountJSON(acct store.SIPAccount) sipAccountJSON {
 	out := sipAccountJSON{ID: acct.ID, Username: acct.Username, DisplayName: acct.DisplayName, UserID: acct.UserID,
-		Enabled: acct.Enabled, NeedsPassword: acct.Realm != a.cfg.SIPRealm(), Registrations: []sipBindingJSON{},
+		Enabled: acct.Enabled, MediaEncryption: acct.MediaEncryption, NeedsPassword: acct.Realm != a.cfg.SIPRealm(), Registrations: []sipBindingJSON{},
 		CreatedAt: acct.CreatedAt, UpdatedAt: acct.UpdatedAt}
 	if a.sip.srv != nil {
 		for _, b := range a.sip.srv.Bindings(acct.Username) {
@@ -452,8 +454,13 @@ func (a *App) sipAccountCreate(w http.ResponseWriter, r *http.Request, me accoun
 		UserID      string  `json:"userId"`
 		Enabled     *bool   `json:"enabled"`
 		Password    *string `json:"password"`
+		MediaEnc    string  `json:"mediaEncryption"`
 	}
 	if !apiDecode(w, r, &in) {
+		return
+	}
+	if err := sip.CheckMediaEncryption(in.MediaEnc); err != nil {
+		apiError(w, http.StatusBadRequest, "bad_request", invalidMessage(err))
 		return
 	}
 	pw, generated := sip.GeneratePassword(), true
@@ -465,6 +472,7 @@ func (a *App) sipAccountCreate(w http.ResponseWriter, r *http.Request, me accoun
 		apiError(w, http.StatusBadRequest, "bad_request", invalidMessage(err))
 		return
 	}
+	acct.MediaEncryption = in.MediaEnc
 	acct, err = a.store.CreateSIPAccount(r.Context(), acct)
 	switch {
 	case errors.Is(err, store.ErrExists):
@@ -517,9 +525,16 @@ func (a *App) sipAccountUpdate(w http.ResponseWriter, r *http.Request, me accoun
 		DisplayName *string `json:"displayName"`
 		UserID      *string `json:"userId"`
 		Enabled     *bool   `json:"enabled"`
+		MediaEnc    *string `json:"mediaEncryption"`
 	}
 	if !apiDecode(w, r, &in) {
 		return
+	}
+	if in.MediaEnc != nil {
+		if err := sip.CheckMediaEncryption(*in.MediaEnc); err != nil {
+			apiError(w, http.StatusBadRequest, "bad_request", invalidMessage(err))
+			return
+		}
 	}
 	if in.DisplayName != nil {
 		if err := sip.CheckDisplayName(*in.DisplayName); err != nil {
@@ -528,7 +543,7 @@ func (a *App) sipAccountUpdate(w http.ResponseWriter, r *http.Request, me accoun
 		}
 	}
 	acct, err := a.store.UpdateSIPAccount(r.Context(), r.PathValue("id"),
-		store.SIPAccountChanges{DisplayName: in.DisplayName, UserID: in.UserID, Enabled: in.Enabled})
+		store.SIPAccountChanges{DisplayName: in.DisplayName, UserID: in.UserID, Enabled: in.Enabled, MediaEncryption: in.MediaEnc})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		apiError(w, http.StatusNotFound, "not_found", "no such SIP account")

@@ -92,7 +92,8 @@ func (a *App) loadSIPTrunks(ctx context.Context) error {
 func sipTrunkOf(st store.SIPTrunk) (sip.Trunk, error) {
 	t := sip.Trunk{ID: st.ID, Name: st.Name, Enabled: st.Enabled, Host: st.Host, Transport: st.Transport,
 		Register: st.Register, Username: st.Username, AuthUsername: st.AuthUsername, Password: st.Password,
-		FromDomain: st.FromDomain, OutboundPrefixes: st.OutboundPrefixes, NumberFormat: st.NumberFormat, MaxCalls: st.MaxCalls}
+		FromDomain: st.FromDomain, OutboundPrefixes: st.OutboundPrefixes, NumberFormat: st.NumberFormat, MaxCalls: st.MaxCalls,
+		MediaEncryption: st.MediaEncryption}
 	var errs []error
 	for _, s := range st.InboundIPs {
 		p, err := sip.ParseInboundIP(s)
@@ -123,6 +124,7 @@ type sipTrunkJSON struct {
 	OutboundPrefixes []string           `json:"outboundPrefixes"`
 	NumberFormat     string             `json:"numberFormat"`
 	MaxCalls         int                `json:"maxCalls"`
+	MediaEncryption  string             `json:"mediaEncryption"`
 	Status           sipTrunkStatusJSON `json:"status"`
 	CreatedAt        time.Time          `json:"createdAt"`
 	UpdatedAt        time.Time          `json:"updatedAt"`
@@ -139,7 +141,7 @@ func (a *App) sipTrunkJSON(t store.SIPTrunk) sipTrunkJSON {
 	out := sipTrunkJSON{ID: t.ID, Name: t.Name, Enabled: t.Enabled, Host: t.Host, Transport: t.Transport, Register: t.Register,
 		Username: t.Username, AuthUsername: t.AuthUsername, HasPassword: t.Password != "", FromDomain: t.FromDomain,
 		InboundIPs: nonNilList(t.InboundIPs), OutboundPrefixes: nonNilList(t.OutboundPrefixes), NumberFormat: t.NumberFormat,
-		MaxCalls: t.MaxCalls, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
+		MaxCalls: t.MaxCalls, MediaEncryption: t.MediaEncryption, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
 	if a.sip.srv != nil {
 		st := a.sip.srv.TrunkStatus(t.ID)
 		out.Status = sipTrunkStatusJSON{Registered: st.Registered, LastError: st.LastError, ActiveCalls: st.ActiveCalls}
@@ -173,6 +175,7 @@ type sipTrunkInput struct {
 	OutboundPrefixes *[]string `json:"outboundPrefixes"`
 	NumberFormat     *string   `json:"numberFormat"`
 	MaxCalls         *int      `json:"maxCalls"`
+	MediaEncryption  *string   `json:"mediaEncryption"`
 }
 
 func (in sipTrunkInput) apply(t *store.SIPTrunk) {
@@ -189,6 +192,8 @@ func (in sipTrunkInput) apply(t *store.SIPTrunk) {
 	set(&t.AuthUsername, in.AuthUsername)
 	set(&t.FromDomain, in.FromDomain)
 	set(&t.NumberFormat, in.NumberFormat)
+	set(&t.MediaEncryption, in.MediaEncryption)
+	t.MediaEncryption = strings.ToLower(t.MediaEncryption)
 	if in.Password != nil {
 		t.Password = *in.Password // spaces may be part of it
 	}

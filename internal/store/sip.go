@@ -43,16 +43,18 @@ type SIPAccountChanges struct {
 	DisplayName *string
 	UserID      *string // "" unlinks
 	Enabled     *bool
+	// MediaEncryption is "none" or "sdes" ("" is none).
+	MediaEncryption *string
 }
 
-const sipAccountColumns = `id, username, display_name, user_id, realm, ha1_md5, ha1_sha256, enabled, created_at, updated_at`
+const sipAccountColumns = `id, username, display_name, user_id, realm, ha1_md5, ha1_sha256, enabled, media_encryption, created_at, updated_at`
 
 func scanSIPAccount(row scanner) (SIPAccount, error) {
 	var a SIPAccount
 	var user sql.NullString
 	var enabled, created, updated int64
 	if err := row.Scan(&a.ID, &a.Username, &a.DisplayName, &user, &a.Realm, &a.HA1MD5, &a.HA1SHA256,
-		&enabled, &created, &updated); err != nil {
+		&enabled, &a.MediaEncryption, &created, &updated); err != nil {
 		return SIPAccount{}, err
 	}
 	a.UserID = user.String
@@ -104,10 +106,11 @@ func (s *Store) CreateSIPAccount(ctx context.Context, a SIPAccount) (SIPAccount,
 		a.UpdatedAt = a.CreatedAt
 	}
 	a.UpdatedAt = s.stamp(a.UpdatedAt)
+	a.MediaEncryption = mediaEncryption(a.MediaEncryption)
 	_, err := s.w.ExecContext(ctx,
-		`INSERT INTO sip_accounts (`+sipAccountColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO sip_accounts (`+sipAccountColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.Username, a.DisplayName, nullID(a.UserID), a.Realm, a.HA1MD5, a.HA1SHA256,
-		webhookFlag(a.Enabled), millis(a.CreatedAt), millis(a.UpdatedAt))
+		webhookFlag(a.Enabled), a.MediaEncryption, millis(a.CreatedAt), millis(a.UpdatedAt))
 	if err != nil {
 		return SIPAccount{}, fmt.Errorf("store: create sip account %q: %w", a.Username, sipAccountConflict(err))
 	}
@@ -181,10 +184,13 @@ func (s *Store) UpdateSIPAccount(ctx context.Context, id string, ch SIPAccountCh
 	if ch.Enabled != nil {
 		a.Enabled = *ch.Enabled
 	}
+	if ch.MediaEncryption != nil {
+		a.MediaEncryption = mediaEncryption(*ch.MediaEncryption)
+	}
 	a.UpdatedAt = s.stamp(time.Time{})
 	if _, err := t.ExecContext(ctx,
-		`UPDATE sip_accounts SET display_name = ?, user_id = ?, enabled = ?, updated_at = ? WHERE id = ?`,
-		a.DisplayName, nullID(a.UserID), webhookFlag(a.Enabled), millis(a.UpdatedAt), id); err != nil {
+		`UPDATE sip_accounts SET display_name = ?, user_id = ?, enabled = ?, media_encryption = ?, updated_at = ? WHERE id = ?`,
+		a.DisplayName, nullID(a.UserID), webhookFlag(a.Enabled), a.MediaEncryption, millis(a.UpdatedAt), id); err != nil {
 		return SIPAccount{}, fmt.Errorf("store: update sip account %q: %w", id, sipAccountConflict(err))
 	}
 	if err := t.Commit(); err != nil {

@@ -26,6 +26,7 @@ func testSIPAccounts(t *testing.T, b backend) {
 	}
 	want := acct
 	want.UpdatedAt = t0
+	want.MediaEncryption = "none" // the default
 	if got != want {
 		t.Fatalf("created %+v, want %+v", got, want)
 	}
@@ -69,10 +70,17 @@ func testSIPAccounts(t *testing.T, b backend) {
 		}
 	}
 
-	off, empty := false, ""
-	upd, err := s.UpdateSIPAccount(ctx, "s1", SIPAccountChanges{Enabled: &off, UserID: &empty})
-	if err != nil || upd.Enabled || upd.UserID != "" || upd.DisplayName != "Desk" || upd.HA1MD5 != "md5hex" {
+	off, empty, sdes := false, "", "sdes"
+	upd, err := s.UpdateSIPAccount(ctx, "s1", SIPAccountChanges{Enabled: &off, UserID: &empty, MediaEncryption: &sdes})
+	if err != nil || upd.Enabled || upd.UserID != "" || upd.DisplayName != "Desk" || upd.HA1MD5 != "md5hex" || upd.MediaEncryption != "sdes" {
 		t.Fatalf("update: %+v, %v", upd, err)
+	}
+	if again, err := s.SIPAccountByUsername(ctx, "Desk100"); err != nil || again.MediaEncryption != "sdes" {
+		t.Fatalf("media encryption not kept: %+v, %v", again, err)
+	}
+	bogus := "zrtp"
+	if _, err := s.UpdateSIPAccount(ctx, "s1", SIPAccountChanges{MediaEncryption: &bogus}); err == nil {
+		t.Fatal("media encryption zrtp accepted by the database")
 	}
 	missing := "nobody"
 	if _, err := s.UpdateSIPAccount(ctx, "s1", SIPAccountChanges{UserID: &missing}); !errors.Is(err, ErrNoSuchUser) {

@@ -32,6 +32,7 @@ type SIPTrunk struct {
 	OutboundPrefixes []string
 	NumberFormat     string // e164, national, digits
 	MaxCalls         int
+	MediaEncryption  string // none, sdes: what our calls out offer ("" is none)
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
 }
@@ -49,14 +50,14 @@ type SIPNumber struct {
 }
 
 const sipTrunkColumns = `id, name, enabled, host, transport, registers, username, auth_username, password, from_domain,
-	inbound_ips, outbound_prefixes, number_format, max_calls, created_at, updated_at`
+	inbound_ips, outbound_prefixes, number_format, max_calls, media_encryption, created_at, updated_at`
 
 func scanSIPTrunk(row scanner) (SIPTrunk, error) {
 	var t SIPTrunk
 	var enabled, register, maxCalls, created, updated int64
 	var inbound, prefixes string
 	if err := row.Scan(&t.ID, &t.Name, &enabled, &t.Host, &t.Transport, &register, &t.Username, &t.AuthUsername,
-		&t.Password, &t.FromDomain, &inbound, &prefixes, &t.NumberFormat, &maxCalls, &created, &updated); err != nil {
+		&t.Password, &t.FromDomain, &inbound, &prefixes, &t.NumberFormat, &maxCalls, &t.MediaEncryption, &created, &updated); err != nil {
 		return SIPTrunk{}, err
 	}
 	t.Enabled, t.Register, t.MaxCalls = enabled != 0, register != 0, int(maxCalls)
@@ -81,7 +82,15 @@ func jsonList(l []string) string {
 
 func (t *SIPTrunk) args() []any {
 	return []any{t.Name, webhookFlag(t.Enabled), t.Host, t.Transport, webhookFlag(t.Register), t.Username, t.AuthUsername,
-		t.Password, t.FromDomain, jsonList(t.InboundIPs), jsonList(t.OutboundPrefixes), t.NumberFormat, int64(t.MaxCalls)}
+		t.Password, t.FromDomain, jsonList(t.InboundIPs), jsonList(t.OutboundPrefixes), t.NumberFormat, int64(t.MaxCalls), mediaEncryption(t.MediaEncryption)}
+}
+
+// mediaEncryption stores "" as "none".
+func mediaEncryption(v string) string {
+	if v == "" {
+		return "none"
+	}
+	return v
 }
 
 // CreateSIPTrunk stores t (zero times set to now) and returns it as stored;
@@ -96,10 +105,11 @@ func (s *Store) CreateSIPTrunk(ctx context.Context, t SIPTrunk) (SIPTrunk, error
 	}
 	t.UpdatedAt = s.stamp(t.UpdatedAt)
 	t.InboundIPs, t.OutboundPrefixes = nonNil(t.InboundIPs), nonNil(t.OutboundPrefixes)
+	t.MediaEncryption = mediaEncryption(t.MediaEncryption)
 	args := append([]any{t.ID}, t.args()...)
 	args = append(args, millis(t.CreatedAt), millis(t.UpdatedAt))
 	if _, err := s.w.ExecContext(ctx, `INSERT INTO sip_trunks (`+sipTrunkColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...); err != nil {
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...); err != nil {
 		if isUniqueViolation(err) {
 			err = ErrExists
 		}
@@ -155,10 +165,11 @@ func (s *Store) UpdateSIPTrunk(ctx context.Context, t SIPTrunk) (SIPTrunk, error
 	}
 	t.CreatedAt, t.UpdatedAt = old.CreatedAt, s.stamp(time.Time{})
 	t.InboundIPs, t.OutboundPrefixes = nonNil(t.InboundIPs), nonNil(t.OutboundPrefixes)
+	t.MediaEncryption = mediaEncryption(t.MediaEncryption)
 	args := append(t.args(), millis(t.UpdatedAt), t.ID)
 	err = s.execOne(ctx, "update sip trunk", `UPDATE sip_trunks SET name = ?, enabled = ?, host = ?, transport = ?,
 		registers = ?, username = ?, auth_username = ?, password = ?, from_domain = ?, inbound_ips = ?,
-		outbound_prefixes = ?, number_format = ?, max_calls = ?, updated_at = ? WHERE id = ?`, args...)
+		outbound_prefixes = ?, number_format = ?, max_calls = ?, media_encryption = ?, updated_at = ? WHERE id = ?`, args...)
 	if isUniqueViolation(err) {
 		return SIPTrunk{}, fmt.Errorf("store: update sip trunk %q: %w", t.Name, ErrExists)
 	}

@@ -16,7 +16,7 @@ func testSIPTrunks(t *testing.T, b backend) {
 	tr := SIPTrunk{ID: "t1", Name: "Provider", Enabled: true, Host: "sip.example.net:5060", Transport: "udp", Register: true,
 		Username: "acct", AuthUsername: "auth", Password: "pw with spaces", FromDomain: "example.net",
 		InboundIPs: []string{"203.0.113.0/24"}, OutboundPrefixes: []string{"+1", "+44"}, NumberFormat: "national",
-		MaxCalls: 10, CreatedAt: t0}
+		MaxCalls: 10, MediaEncryption: "sdes", CreatedAt: t0}
 	if _, err := s.CreateSIPTrunk(ctx, SIPTrunk{ID: "x"}); err == nil {
 		t.Fatal("trunk without name or host accepted")
 	}
@@ -46,13 +46,13 @@ func testSIPTrunks(t *testing.T, b backend) {
 	}
 	list, err := s.SIPTrunks(ctx)
 	if err != nil || len(list) != 2 || list[0].Name != "Peer" || list[1].Name != "Provider" ||
-		list[0].InboundIPs == nil || len(list[0].OutboundPrefixes) != 0 || list[0].Enabled {
+		list[0].InboundIPs == nil || len(list[0].OutboundPrefixes) != 0 || list[0].Enabled || list[0].MediaEncryption != "none" {
 		t.Fatalf("list: %+v, %v", list, err)
 	}
 	upd := want
-	upd.Name, upd.OutboundPrefixes, upd.Password, upd.Enabled = "Provider 2", nil, "new", false
+	upd.Name, upd.OutboundPrefixes, upd.Password, upd.Enabled, upd.MediaEncryption = "Provider 2", nil, "new", false, ""
 	after, err := s.UpdateSIPTrunk(ctx, upd)
-	if err != nil || after.Name != "Provider 2" || after.Password != "new" || after.CreatedAt != t0 || after.Enabled {
+	if err != nil || after.Name != "Provider 2" || after.Password != "new" || after.CreatedAt != t0 || after.Enabled || after.MediaEncryption != "none" {
 		t.Fatalf("update: %+v, %v", after, err)
 	}
 	if one, _ := s.SIPTrunk(ctx, "t1"); one.Name != "Provider 2" || len(one.OutboundPrefixes) != 0 || one.Password != "new" {
