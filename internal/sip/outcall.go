@@ -61,11 +61,11 @@ type DialRequest struct {
 	// OnProgress, when set, is called for each provisional response above
 	// 100 (180 Ringing, 183 Session Progress). It must not block.
 	OnProgress func(status int)
-	// SDPOffer, when set, is sent instead of our plain RTP offer: a peer
-	// connection's, for a phone registered over WebSocket (a browser SIP
-	// client: its media is ICE and DTLS-SRTP). The answer's SDP then goes
-	// to OnSDPAnswer (an error refuses it: ACK, BYE, 488), the call has no
-	// RTP session of ours, and there is no early media.
+	// SDPOffer, when set, is a peer connection's offer for phones
+	// registered over WebSocket (browser SIP clients: ICE and DTLS-SRTP),
+	// and only those are rung; its answer goes to OnSDPAnswer (an error
+	// refuses it: ACK, BYE, 488), the call has no RTP session of ours, and
+	// there is no early media. WebRTCOffer below rings every phone instead.
 	SDPOffer    []byte
 	OnSDPAnswer func(answer []byte) error
 	// WebRTCOffer, when set, is sent only to the bindings registered over
@@ -136,10 +136,18 @@ func (c *OutCall) remoteBye(req *sip.Request) bool {
 // (fork.go); cancelling ctx before the answer cancels them all.
 func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutCall, error) {
 	bs := s.loc.lookup(r.Username, s.cfg.Now())
+	onlyWS := false
+	if r.SDPOffer != nil && r.WebRTCOffer == nil {
+		r.WebRTCOffer, r.OnWebRTCAnswer, onlyWS = r.SDPOffer, r.OnSDPAnswer, true
+	}
+	r.SDPOffer, r.OnSDPAnswer = nil, nil
 	var branches []*branch
 	for _, b := range bs {
 		ws := strings.HasPrefix(b.Transport, "WS")
-		if ws && r.WebRTCOffer == nil && r.SDPOffer == nil {
+		if onlyWS && !ws {
+			continue
+		}
+		if ws && r.WebRTCOffer == nil {
 			// A browser SIP client has no plain RTP: without a WebRTC
 			// offer it cannot take this call.
 			s.log.Info("sip: call out skips a binding over WebSocket: no WebRTC offer", "to", r.Username, "source", b.Source)
@@ -157,7 +165,7 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutCall, error) {
 		req.AppendHeader(from)
 		req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: r.Username, Host: s.cfg.Realm}})
 		s.toBinding(req, b)
-		branches = append(branches, &branch{req: req, webrtc: ws && r.WebRTCOffer != nil,
+		branches = append(branches, &branch{req: req, webrtc: ws,
 			o: outgoing{binding: b, media: media, contact: contact, dest: b.Source, transport: b.Transport}})
 	}
 	if len(branches) == 0 {
@@ -223,7 +231,7 @@ func (s *Server) dial(ctx context.Context, r DialRequest, label, trunk string, b
 	var rs *RTPSession
 	var ours *SDES // our SRTP key when we offer SDES
 	for _, b := range branches {
-		if !b.webrtc && r.SDPOffer == nil {
+		if !b.webrtc {
 			if rs, err = s.openRTP(b.o.media); err != nil {
 				return nil, err
 			}
@@ -260,8 +268,6 @@ func (s *Server) dial(ctx context.Context, r DialRequest, label, trunk string, b
 		switch {
 		case b.webrtc:
 			b.req.SetBody(r.WebRTCOffer)
-		case r.SDPOffer != nil:
-			b.req.SetBody(r.SDPOffer)
 		default:
 			local := netip.AddrPortFrom(b.o.media, rs.LocalAddr().Port())
 			if s.cfg.MediaIP.IsValid() || !b.o.media.IsValid() || b.o.media.IsUnspecified() {
@@ -392,7 +398,7 @@ func (s *Server) dial(ctx context.Context, r DialRequest, label, trunk string, b
 	if err == nil && ans.Addr.Port() == 0 {
 		err = ErrNoAudio
 	}
-	webrtcMedia := b.webrtc || r.SDPOffer != nil
+	webrtcMedia := b.webrtc
 	if err == nil && ans.WebRTC != webrtcMedia { // the answer must be in the offer's kind
 		err = ErrSecureMedia
 	}
@@ -401,8 +407,6 @@ func (s *Server) dial(ctx context.Context, r DialRequest, label, trunk string, b
 	}
 	if err == nil && b.webrtc {
 		err = r.OnWebRTCAnswer(res.Body())
-	} else if err == nil && webrtcMedia {
-		err = r.OnSDPAnswer(res.Body())
 	}
 	if err == nil && ours != nil {
 		err = rs.SetSRTP(ours, ans.SRTP)

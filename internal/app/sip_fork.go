@@ -1,0 +1,77 @@
+package app
+
+import (
+	"strings"
+	"sync/atomic"
+
+	"switchboard/internal/chat"
+	"switchboard/internal/sip"
+	"switchboard/internal/sip/bridge"
+)
+
+// A call to an extension rings every phone registered on it at once
+// (sip.Server.Dial forks): a desk phone, a softphone, a browser SIP client.
+// Desk phones and softphones get our RTP offer; browser SIP clients (bound
+// over WebSocket) get one WebRTC offer from a peer connection of ours, the
+// same for all of them, and the winner's answer completes it. phoneFork is
+// the app's side of that: it builds the DialRequest and, once the call is
+// answered, says which media won.
+
+// phoneFork is the WebRTC offer of a call to an extension, when any of its
+// phones is a browser SIP client. A nil *phoneFork (a trunk call) is fine.
+type phoneFork struct {
+	webrtc   *bridge.WebRTCMedia
+	released atomic.Bool
+}
+
+// phoneDialRequest builds the DialRequest of a call from caller to the
+// extension ext. onEarly is the caller's early media handler; onMediaEnd
+// runs when the WebRTC media fails (the call should end). When a browser
+// SIP client is registered on ext, every branch offers the WebRTC offer's
+// codec (so whoever answers fits the room), and early media is not used:
+// it could come from a desk phone while a browser answers.
+func (a *App) phoneDialRequest(ext string, caller chat.Identity, onEarly func(sip.EarlyMedia), onMediaEnd func()) (sip.DialRequest, *phoneFork, error) {
+	req := sip.DialRequest{Username: ext, FromUser: caller.Username, FromDisplay: caller.DisplayName, OnEarly: onEarly}
+	f := &phoneFork{}
+	for _, b := range a.sip.srv.Bindings(ext) {
+		if !strings.HasPrefix(strings.ToUpper(b.Transport), "WS") {
+			continue
+		}
+		codec := sip.PassthroughCodecs[0]
+		m, offer, err := bridge.NewWebRTCOffer(a.engine.Publish, codec, onMediaEnd)
+		if err != nil {
+			return sip.DialRequest{}, nil, err
+		}
+		f.webrtc = m
+		req.WebRTCOffer, req.OnWebRTCAnswer = offer, m.SetAnswer
+		req.Codecs, req.OnEarly = []sip.Codec{codec}, nil
+		break
+	}
+	return req, f, nil
+}
+
+// media is what the answered call carries, for bridge.Join: the browser's
+// peer connection when a browser SIP client answered (its keys come by SIP
+// INFO), else the call's RTP socket; and the telephone-event payload type
+// (-1: none). The WebRTC offer nobody took is released here.
+func (f *phoneFork) media(oc *sip.OutCall) (bridge.Media, int) {
+	if f != nil && f.webrtc != nil && oc.WebRTC {
+		oc.OnInfoKey(f.webrtc.SignalledKey)
+		return f.webrtc, -1
+	}
+	f.close()
+	dtmf := -1
+	if oc.Answer.HasDTMF {
+		dtmf = int(oc.Answer.DTMF)
+	}
+	return oc.RTP(), dtmf
+}
+
+// close releases the WebRTC offer: when the call failed, and when it
+// ends. It may be called more than once.
+func (f *phoneFork) close() {
+	if f != nil && f.webrtc != nil {
+		f.webrtc.Close()
+		f.released.Store(true)
+	}
+}
