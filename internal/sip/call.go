@@ -329,6 +329,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c := &Call{dialog: newDialog(s, callID(req), RecordInbound), req: req, tx: tx, From: acct, Target: target, Trunk: trunk,
 		Codec: codec, Offer: offer, seInterval: seInterval, seWeRefresh: seWeRefresh, final: make(chan struct{})}
 	c.forget = func() { s.calls.CompareAndDelete(c.callID, c) }
+	c.peerAllow = allows(req, "UPDATE")
 	// The dialog: we are the To side; requests go to the phone's Contact,
 	// sent where its INVITE came from, over the same connection.
 	c.local, c.localTag = req.To().Address, sip.GenerateTagN(16)

@@ -14,7 +14,8 @@ import (
 // refreshed every interval by a re-INVITE (or UPDATE) from the side named
 // the refresher; the other side hangs up when a refresh does not come, so
 // a call whose other end vanished without a BYE does not last forever. We
-// refresh by re-INVITE (every phone knows it) at half the interval, and we
+// refresh at half the interval: by UPDATE (RFC 3311, no SDP) when the
+// phone's Allow lists it, else by re-INVITE (every phone knows it); we
 // honour the phone's UPDATE and re-INVITE refreshes.
 
 // headerReader is a request or a response.
@@ -54,11 +55,21 @@ func (d *dialog) arm() {
 	})
 }
 
-// refresh sends our session refresh.
+// refresh sends our session refresh: UPDATE when the phone's Allow lists
+// it (no offer and answer, as RFC 4028 section 7.4 recommends), else a
+// re-INVITE with our current SDP.
 func (d *dialog) refresh() {
 	ctx, cancel := context.WithTimeout(context.Background(), 64*sip.T1)
 	defer cancel()
-	err := d.reinvite(ctx, true)
+	d.mu.Lock()
+	byUpdate := d.peerAllow
+	d.mu.Unlock()
+	var err error
+	if byUpdate {
+		err = d.updateRefresh(ctx)
+	} else {
+		err = d.reinvite(ctx, true)
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrRequestPending):
@@ -74,6 +85,44 @@ func (d *dialog) refresh() {
 		d.s.log.Info("sip: call hung up: session refresh failed", "call", d.callID, "err", err)
 		d.hangup(EndSessionExpired)
 	}
+}
+
+// updateRefresh refreshes the session with an UPDATE without a body. A
+// phone that lists UPDATE but refuses it (405, 501) is refreshed by
+// re-INVITE from then on.
+func (d *dialog) updateRefresh(ctx context.Context) error {
+	d.mu.Lock()
+	if d.ended || !d.up {
+		d.mu.Unlock()
+		return ErrCallEnded
+	}
+	interval := d.timer.interval
+	d.mu.Unlock()
+	req, _ := d.newRequest(sip.UPDATE)
+	req.AppendHeader(sip.NewHeader("Supported", "timer"))
+	if interval > 0 {
+		req.AppendHeader(sip.NewHeader("Session-Expires", fmt.Sprintf("%d;refresher=uac", int(interval/time.Second))))
+	}
+	res, err := d.do(ctx, req, nil)
+	if err != nil {
+		return err
+	}
+	switch {
+	case res.IsSuccess():
+		d.refreshed(res)
+		return nil
+	case res.StatusCode == 405 || res.StatusCode == 501:
+		d.s.log.Info("sip: the phone refused our UPDATE: refreshing by re-INVITE", "call", d.callID, "status", res.StatusCode)
+		d.mu.Lock()
+		d.peerAllow = false
+		d.mu.Unlock()
+		return d.reinvite(ctx, true)
+	case res.StatusCode == 491:
+		return ErrRequestPending
+	case res.StatusCode == 408 || res.StatusCode == 481:
+		d.hangup(EndFailed) // the dialog is gone on the phone's side (RFC 5057)
+	}
+	return &RequestError{Method: "UPDATE", Status: res.StatusCode, Reason: res.Reason}
 }
 
 // sessionExpires reads Session-Expires (or its compact form x): the
