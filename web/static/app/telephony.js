@@ -253,9 +253,12 @@ export function renderTelephony(root, app) {
       h('td', { text: a.displayName || '–' }),
       h('td', { text: a.userId ? userName(a.userId) : '–' }),
       h('td', null, regs.length ? h('span.tel-ok', { text: `${regs.length} (${regs.map((r) => r.userAgent || r.transport).filter(Boolean).join(', ') || 'yes'})` }) : h('span.muted', { text: 'No' })),
-      h('td', null, a.enabled ? h('span.tel-ok', { text: a.needsPassword ? 'Needs a new password' : 'Enabled' }) : h('span.tel-bad', { text: 'Disabled' })),
+      h('td', null, a.enabled ? h('span.tel-ok', { text: a.needsPassword ? 'Needs a new password' : 'Enabled' }) : h('span.tel-bad', { text: 'Disabled' }),
+        a.mediaEncryption === 'sdes' ? h('span.muted', { 'data-testid': 'acc-srtp', text: ' · SRTP' }) : null),
       h('td', null, h('span.tel-actions', null,
         act(a.enabled ? 'Disable' : 'Enable', 'acc-toggle', () => patchAccount(a, { enabled: !a.enabled })),
+        act(a.mediaEncryption === 'sdes' ? 'Plain media' : 'Encrypt media', 'acc-srtp-toggle',
+          () => patchAccount(a, { mediaEncryption: a.mediaEncryption === 'sdes' ? 'none' : 'sdes' })),
         act('Reset password', 'acc-password', () => resetPassword(a)),
         act('Delete', 'acc-delete', () => confirmDelete(`the SIP account ${a.username}`, `/api/v1/sip/accounts/${encodeURIComponent(a.id)}`, loadAccounts)))));
   }
@@ -263,7 +266,8 @@ export function renderTelephony(root, app) {
   async function patchAccount(a, body) {
     try {
       await api(`/api/v1/sip/accounts/${encodeURIComponent(a.id)}`, { method: 'PATCH', body });
-      toast(body.enabled ? `${a.username} enabled` : `${a.username} disabled`);
+      if ('mediaEncryption' in body) toast(body.mediaEncryption === 'sdes' ? `Calls to ${a.username} now require SRTP` : `Calls to ${a.username} use plain RTP`);
+      else toast(body.enabled ? `${a.username} enabled` : `${a.username} disabled`);
       loadAccounts();
     } catch (err) {
       toast(err.message, { kind: 'error' });
@@ -292,19 +296,28 @@ export function renderTelephony(root, app) {
       people.map((u) => h('option', { value: u.id, text: `${u.displayName || u.username} (@${u.username})`, selected: u.id === value })));
   }
 
+  // mediaSelect picks what our calls to a phone or provider offer (media_encryption).
+  function mediaSelect(testid, value) {
+    return h('select.select', { 'data-testid': testid }, [['none', 'None (plain RTP)'], ['sdes', 'SRTP with SDES keys (required)']]
+      .map(([v, l]) => h('option', { value: v, text: l, selected: (value || 'none') === v })));
+  }
+
   function accountForm() {
     const username = h('input.input.input-light', { required: true, maxlength: '64', autocomplete: 'off', 'data-testid': 'acc-username' });
     const name = h('input.input.input-light', { maxlength: '64', autocomplete: 'off', 'data-testid': 'acc-name' });
     const user = userSelect('');
     const password = h('input.input.input-light', { type: 'password', autocomplete: 'new-password', placeholder: 'Leave empty to generate one', 'data-testid': 'acc-pass' });
+    const media = mediaSelect('acc-media', 'none');
     const err = h('p.form-error', { role: 'alert', hidden: true, 'data-testid': 'acc-form-error' });
     const save = h('button.btn.btn-primary', { type: 'submit', text: 'Add', 'data-testid': 'acc-save' });
     const form = h('form.tel-form', null, field('Extension (username)', username), field('Display name', name), field('Person', user),
-      field('Password', password, 'At least 10 characters.'), h('div.tel-form-wide', null, err));
+      field('Password', password, 'At least 8 characters.'),
+      field('Media encryption', media, 'On calls to this phone; SRTP refuses phones that answer without it. Use SIP over TLS too.'),
+      h('div.tel-form-wide', null, err));
     const dlg = openDialog({ title: 'Add a SIP account', testid: 'acc-dialog', wide: true, body: [form], foot: [save] });
     const submit = async (ev) => {
       ev?.preventDefault();
-      const body = { username: username.value.trim(), displayName: name.value.trim(), userId: user.value };
+      const body = { username: username.value.trim(), displayName: name.value.trim(), userId: user.value, mediaEncryption: media.value };
       if (password.value) body.password = password.value;
       await saving(save, err, async () => {
         const out = await api('/api/v1/sip/accounts', { method: 'POST', body });
@@ -374,6 +387,7 @@ export function renderTelephony(root, app) {
     const format = h('select.select', { 'data-testid': 'trunk-format' }, [['e164', 'E.164 (+15551234567)'], ['national', 'National'], ['digits', 'Digits only']]
       .map(([v, l]) => h('option', { value: v, text: l, selected: (t?.numberFormat || 'e164') === v })));
     const maxCalls = input('trunk-max-calls', String(t?.maxCalls ?? 0), { type: 'number', min: '0', step: '1' });
+    const media = mediaSelect('trunk-media', t?.mediaEncryption);
     const err = h('p.form-error', { role: 'alert', hidden: true, 'data-testid': 'trunk-form-error' });
     const save = h('button.btn.btn-primary', { type: 'submit', text: t ? 'Save' : 'Add', 'data-testid': 'trunk-save' });
     const form = h('form.tel-form', null,
@@ -385,6 +399,7 @@ export function renderTelephony(root, app) {
       field('Inbound addresses', inboundIPs, 'IP-authenticated peers: addresses or CIDR ranges, comma-separated'),
       field('Outbound prefixes', prefixes, 'E.164 prefixes routed out this trunk'),
       field('Number format', format), field('Most concurrent calls', maxCalls, '0: no limit'),
+      field('Media encryption', media, 'On calls out; SRTP refuses answers without it. Use TLS with it.'),
       h('div.tel-form-wide', null, err));
     const dlg = openDialog({ title: t ? `Edit ${t.name}` : 'Add a trunk', testid: 'trunk-dialog', wide: true, body: [form], foot: [save] });
     const submit = async (ev) => {
@@ -399,6 +414,7 @@ export function renderTelephony(root, app) {
         name: name.value.trim(), host: host.value.trim(), transport: transport.value, register: register.checked, enabled: enabled.checked,
         username: username.value.trim(), authUsername: authUsername.value.trim(), fromDomain: fromDomain.value.trim(),
         inboundIPs: splitList(inboundIPs.value), outboundPrefixes: splitList(prefixes.value), numberFormat: format.value, maxCalls: n,
+        mediaEncryption: media.value,
       };
       if (password.value) body.password = password.value;
       await saving(save, err, async () => {
