@@ -27,6 +27,7 @@ const reasonElsewhere = `SIP;cause=200;text="Call completed elsewhere"`
 
 // branch is one INVITE of a call out.
 type branch struct {
+	id     string // the INVITE's Call-ID (read here, never from req, which runBranch may change)
 	o      outgoing
 	req    *sip.Request
 	webrtc bool // offered DialRequest.WebRTCOffer (a binding over WebSocket)
@@ -123,7 +124,7 @@ func (s *Server) runBranch(f *fork, b *branch) {
 					f.send(forkEvent{b: b, res: res, tx: tx})
 					return
 				}
-				s.log.Info("sip: a branch answered after the call was decided: hanging it up", "call", callID(b.req))
+				s.log.Info("sip: a branch answered after the call was decided: hanging it up", "call", b.id)
 				s.ackAndBye(b, res, tx)
 				return
 			case (res.StatusCode == 401 || res.StatusCode == 407) && b.o.auth.Password != "" && authTries < 2 && !cancelled:
@@ -178,7 +179,7 @@ func (s *Server) sendCancel(inv *sip.Request, reason string) {
 	// Keep our Via (the one option leaves the request as it is).
 	tx, err := s.client.TransactionRequest(ctx, c, func(*sipgo.Client, *sip.Request) error { return nil })
 	if err != nil {
-		s.log.Debug("sip: CANCEL failed", "call", callID(inv), "err", err)
+		s.log.Debug("sip: CANCEL failed", "err", err)
 		return
 	}
 	defer tx.Terminate()
@@ -209,7 +210,7 @@ func setBranchDialog(d *dialog, b *branch, res *sip.Response) {
 // ackAndBye confirms a dialog we do not want (a 2xx after another branch
 // won, or after the call was cancelled) and ends it at once.
 func (s *Server) ackAndBye(b *branch, res *sip.Response, tx sip.ClientTransaction) {
-	d := &dialog{s: s, callID: callID(b.req)}
+	d := &dialog{s: s, callID: b.id}
 	setBranchDialog(d, b, res)
 	inviteSeq := d.cseq
 	d.sendAck(inviteSeq)

@@ -15,6 +15,8 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+
+	"switchboard/internal/store"
 )
 
 // Calls to registered phones (the UAC side of RFC 3261 dialogs).
@@ -173,9 +175,17 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutCall, error) {
 		return nil, ErrNotRegistered
 	}
 	if !r.SRTP && s.cfg.Accounts != nil {
-		// The account may ask for encrypted media (media_encryption).
-		if acct, err := s.cfg.Accounts.SIPAccountByUsername(ctx, r.Username); err == nil && acct.MediaEncryption == MediaSDES {
-			r.SRTP = true
+		// The account may ask for encrypted media (media_encryption). When
+		// that cannot be read, the call is not placed: it might go in clear.
+		acct, err := s.cfg.Accounts.SIPAccountByUsername(ctx, r.Username)
+		switch {
+		case err == nil:
+			r.SRTP = acct.MediaEncryption == MediaSDES
+		case !errors.Is(err, store.ErrNotFound):
+			s.log.Error("sip: call out refused: the account's media encryption could not be read", "to", r.Username, "err", err)
+			de := &DialError{Status: 500, Reason: "Server Internal Error"}
+			s.emitRecord(failedDial(s.dialRecord(r.FromUser, r.FromDisplay, r.Username, ""), de, s.cfg.Now()))
+			return nil, de
 		}
 	}
 	return s.dial(ctx, r, r.Username, "", branches)
@@ -258,7 +268,8 @@ func (s *Server) dial(ctx context.Context, r DialRequest, label, trunk string, b
 		from := b.req.From()
 		from.Params = sip.NewParams()
 		from.Params.Add("tag", sip.GenerateTagN(16))
-		cid := sip.CallIDHeader(sip.GenerateTagN(24) + "@" + s.cfg.Realm)
+		b.id = sip.GenerateTagN(24) + "@" + s.cfg.Realm
+		cid := sip.CallIDHeader(b.id)
 		b.req.AppendHeader(&cid)
 		b.req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.INVITE})
 		b.req.AppendHeader(sip.NewHeader("Max-Forwards", "70"))
@@ -282,12 +293,12 @@ func (s *Server) dial(ctx context.Context, r DialRequest, label, trunk string, b
 		log = log.With("trunk", trunk)
 	}
 	if len(branches) == 1 {
-		log = log.With("call", callID(branches[0].req))
+		log = log.With("call", branches[0].id)
 		log.Info("sip: calling out", "from", r.FromUser, "destination", branches[0].req.Destination(),
 			"transport", branches[0].req.Transport(), "srtp", ours != nil)
 	} else {
 		for _, b := range branches {
-			log.Info("sip: calling out: ringing a binding", "from", r.FromUser, "call", callID(b.req),
+			log.Info("sip: calling out: ringing a binding", "from", r.FromUser, "call", b.id,
 				"destination", b.req.Destination(), "transport", b.req.Transport(), "webrtc", b.webrtc, "srtp", ours != nil && !b.webrtc)
 		}
 	}
@@ -330,12 +341,12 @@ func (s *Server) dial(ctx context.Context, r DialRequest, label, trunk string, b
 			case ev.err != nil:
 				pending--
 				finals = append(finals, 408)
-				log.Info("sip: call out got no answer", "call", callID(ev.b.req), "err", ev.err)
+				log.Info("sip: call out got no answer", "call", ev.b.id, "err", ev.err)
 			case ev.res.IsProvisional():
 				st := ev.res.StatusCode
 				if early == nil && rs != nil && !ev.b.webrtc && len(ev.res.Body()) > 0 {
 					// The first branch with early media has it.
-					if early = s.earlyMedia(callID(ev.b.req), rs, ev.res, codecs, ours); early != nil && r.OnEarly != nil {
+					if early = s.earlyMedia(ev.b.id, rs, ev.res, codecs, ours); early != nil && r.OnEarly != nil {
 						r.OnEarly(*early)
 					}
 				}
@@ -350,7 +361,7 @@ func (s *Server) dial(ctx context.Context, r DialRequest, label, trunk string, b
 				st := ev.res.StatusCode
 				finals = append(finals, st)
 				reasons[st] = ev.res.Reason
-				log.Info("sip: a branch of the call out refused", "call", callID(ev.b.req), "status", st)
+				log.Info("sip: a branch of the call out refused", "call", ev.b.id, "status", st)
 				if st >= 600 && f.decide() {
 					cancelAll("")
 					log.Info("sip: call out refused everywhere", "status", st)
@@ -383,7 +394,7 @@ func (s *Server) dial(ctx context.Context, r DialRequest, label, trunk string, b
 		log.Info("sip: call out cancelled")
 		return nil, ErrDialCancelled
 	}
-	id := callID(b.req)
+	id := b.id
 	rec.CallID = id
 	log = log.With("call", id)
 

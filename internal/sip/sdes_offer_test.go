@@ -145,3 +145,22 @@ func TestSDESOfferAnsweredInClear(t *testing.T) {
 		})
 	}
 }
+
+// When the account's media encryption cannot be read, the call is not
+// placed: it might have gone out in clear.
+func TestDialAccountUnreadable(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.RTPBindAddr = "127.0.0.1:0" })
+	p := dialPhone(t, "udp", h.s.Addrs().UDP.String(), "alice")
+	if r := p.register("secret", "", p.contact()); r.StatusCode != 200 {
+		t.Fatalf("register: %d", r.StatusCode)
+	}
+	h.accts.mu.Lock()
+	h.accts.err = errors.New("database is down")
+	h.accts.mu.Unlock()
+	_, err := h.s.Dial(t.Context(), DialRequest{Username: "alice", FromUser: "bob"})
+	var de *DialError
+	if !errors.As(err, &de) || de.Status != 500 {
+		t.Fatalf("want 500, got %v", err)
+	}
+	p.silence(200 * time.Millisecond)
+}
