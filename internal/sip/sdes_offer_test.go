@@ -164,3 +164,41 @@ func TestDialAccountUnreadable(t *testing.T) {
 	}
 	p.silence(200 * time.Millisecond)
 }
+
+// A trunk set to sdes offers SRTP on calls out and takes an answer with a
+// key; one set to none offers plain RTP.
+func TestTrunkSDESOffer(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.RTPBindAddr = "127.0.0.1:0" })
+	p := dialPhone(t, "udp", h.s.Addrs().UDP.String(), "provider")
+	for _, enc := range []string{MediaSDES, MediaNone} {
+		h.s.SetTrunks([]Trunk{{ID: "t1", Name: "Provider", Enabled: true, Host: p.local(), Transport: TransportUDP,
+			FromDomain: "provider.test", MediaEncryption: enc}})
+		out := make(chan dialResult, 1)
+		go func() {
+			c, err := h.s.DialTrunk(t.Context(), TrunkDialRequest{Trunk: "t1", Number: "+442079460000", FromUser: "ann"})
+			out <- dialResult{c, err}
+		}()
+		inv := p.readRequest("INVITE")
+		offer, err := ParseSDP(inv.Body())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (offer.SRTP != nil) != (enc == MediaSDES) {
+			t.Fatalf("%s trunk offered:\n%s", enc, inv.Body())
+		}
+		answer := answerSDP(40000, 0)
+		if offer.SRTP != nil {
+			answer = sdesAnswer(40000, offer.SRTP.Tag, offer.SRTP.Suite, bytes.Repeat([]byte{3}, sdesKeyLen))
+		}
+		p.reply(inv, 200, "OK", answer)
+		p.readRequest("ACK")
+		r := waitDial(t, out)
+		if r.err != nil {
+			t.Fatalf("%s trunk: %v", enc, r.err)
+		}
+		r.c.Hangup()
+		bye := p.readRequest("BYE")
+		p.reply(bye, 200, "OK", "")
+		<-r.c.Done()
+	}
+}
