@@ -21,15 +21,16 @@ import (
 
 // Calls to registered phones (the UAC side of RFC 3261 dialogs).
 //
-// Dial sends an INVITE to the newest live binding of a SIP account, the way
-// its REGISTER came (to the source address, over the same connection for
-// TCP, TLS and WebSocket: see Qualify), offering PassthroughCodecs and
-// telephone-event. It blocks until the phone answers (200: we ACK, and the
-// call's RTP socket is set to the phone's answer) or refuses (a DialError
-// with the status), or until its context ends: then a CANCEL is sent (after
-// a provisional response, as RFC 3261 section 9.1 wants) and Dial returns
-// ErrDialCancelled. sipgo's dialog client does the transaction work
-// (CANCEL matching, ACK retransmission on a repeated 200); the rest is ours.
+// Dial sends an INVITE to every live binding of a SIP account at once
+// (fork.go), each the way its REGISTER came (to the source address, over
+// the same connection for TCP, TLS and WebSocket: see Qualify), offering
+// PassthroughCodecs and telephone-event (SRTP too when asked). It blocks
+// until a phone answers (200: we ACK, and the call's RTP socket is set to
+// the phone's answer) or all refuse (a DialError with the best status), or
+// until its context ends: then every phone gets CANCEL (after a
+// provisional response, as RFC 3261 section 9.1 wants) and Dial returns
+// ErrDialCancelled. sipgo's client transactions do the retransmissions;
+// the dialog work (ACK, CANCEL, BYE) is ours.
 
 // ErrNotRegistered is returned by Dial when the account has no live binding.
 var ErrNotRegistered = errors.New("sip: the phone is not registered")
