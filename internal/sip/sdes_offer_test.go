@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 )
@@ -170,6 +171,10 @@ func TestDialAccountUnreadable(t *testing.T) {
 func TestTrunkSDESOffer(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.RTPBindAddr = "127.0.0.1:0" })
 	p := dialPhone(t, "udp", h.s.Addrs().UDP.String(), "provider")
+	// Once the server answers, its UDP listener is up: calls out leave
+	// from it (this socket takes only what comes from there).
+	p.send(p.request("OPTIONS", "sip:"+testRealm))
+	p.expect(200)
 	for _, enc := range []string{MediaSDES, MediaNone} {
 		h.s.SetTrunks([]Trunk{{ID: "t1", Name: "Provider", Enabled: true, Host: p.local(), Transport: TransportUDP,
 			FromDomain: "provider.test", MediaEncryption: enc}})
@@ -178,7 +183,16 @@ func TestTrunkSDESOffer(t *testing.T) {
 			c, err := h.s.DialTrunk(t.Context(), TrunkDialRequest{Trunk: "t1", Number: "+442079460000", FromUser: "ann"})
 			out <- dialResult{c, err}
 		}()
-		inv := p.readRequest("INVITE")
+		m := p.read(5 * time.Second)
+		inv, ok := m.(*sip.Request)
+		if !ok {
+			select {
+			case r := <-out:
+				t.Fatalf("%s: no INVITE: %v\n%s", enc, r.err, h.logs.String())
+			default:
+				t.Fatalf("%s: no INVITE, got %v\n%s", enc, m, h.logs.String())
+			}
+		}
 		offer, err := ParseSDP(inv.Body())
 		if err != nil {
 			t.Fatal(err)
