@@ -54,8 +54,15 @@ type talker struct {
 
 func newTalker(ctx context.Context, t *testing.T, a *App, roomID, name string, freq float64) *talker {
 	t.Helper()
+	return newTalkerJoin(ctx, t, a, protocol.Join{Room: roomID, Name: name}, freq)
+}
+
+// newTalkerJoin is newTalker joining with join (a token, say).
+func newTalkerJoin(ctx context.Context, t *testing.T, a *App, join protocol.Join, freq float64) *talker {
+	t.Helper()
+	name := firstNonEmpty(join.Name, "talker")
 	tk := &talker{pcm: map[string][]int16{}, stop: make(chan struct{})}
-	c, err := client.Dial(ctx, a.URL(), newAPI(t), protocol.Join{Room: roomID, Name: name},
+	c, err := client.Dial(ctx, a.URL(), newAPI(t), join,
 		func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			if tr.Kind() != webrtc.RTPCodecTypeAudio {
 				return

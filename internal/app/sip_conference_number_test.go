@@ -1,0 +1,227 @@
+//go:build libopus
+
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"switchboard/internal/account"
+	"switchboard/internal/audio"
+	"switchboard/internal/auth"
+	"switchboard/internal/config"
+	"switchboard/internal/protocol"
+	"switchboard/internal/store"
+)
+
+// callToken is a join token of this server for an account, as people.go
+// mints for calls, with the host's rights.
+func callToken(t *testing.T, a *App, userID, roomID string) string {
+	t.Helper()
+	now := time.Now()
+	tok, err := auth.Mint(callKeyID, a.callKey, auth.Claims{Identity: "user:" + userID, Name: userID, Room: roomID,
+		Join: true, Publish: true, Subscribe: true, Moderate: true, Create: true, IssuedAt: now, ExpiresAt: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// rawDialOut joins a new meeting (as its host) on a signalling socket
+// opened with header, asks to dial target, and returns the error message
+// ("" for ok).
+func rawDialOut(ctx context.Context, t *testing.T, a *App, header http.Header, join protocol.Join, target string) string {
+	t.Helper()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(a.URL(), "http")+"/api/v1/signal", &websocket.DialOptions{HTTPHeader: header})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	join.V = protocol.Version
+	frames := []protocol.Message{protocol.WithID(&join, "j"), protocol.WithID(&protocol.DialOut{Target: target}, "d")}
+	for _, f := range frames {
+		if err := ws.Write(ctx, websocket.MessageText, protocol.Encode(f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for {
+		_, data, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("no answer to dialOut: %v", err)
+		}
+		var m struct{ Type, ID, Code, Message string }
+		json.Unmarshal(data, &m)
+		switch {
+		case m.ID == "j" && m.Type == "error":
+			t.Fatalf("join: %s", data)
+		case m.ID == "d" && m.Type == "error":
+			return m.Code + ": " + m.Message
+		case m.ID == "d":
+			return ""
+		}
+	}
+}
+
+// A meeting's host signed in as a member dials a telephone number: it is
+// called through the trunk (sipp as the provider, demanding digest and
+// echoing what it hears), joins the meeting when answered, hears the
+// meeting (its echo comes back into the room: the host hears their own
+// tone from the phone) and leaves when the host removes it (sipp gets the
+// BYE). The call record names the host. Hosts not signed in, signed in on
+// another site's page, or with a role that may not call numbers are
+// refused, and so are numbers outside sip.dial_prefixes.
+func TestSIPMeetingDialsNumber(t *testing.T) {
+	port, wait := sippProvider(t)
+	a := startSIPServer(t, func(c *config.Config) {
+		c.SIP.DefaultCountryCode = "44"
+		c.SIP.DialPrefixes = []string{"+4420"}
+		c.AllowedOrigins = []string{"http://elsewhere.test"}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	root := admin(t, a, "root")
+	if _, err := a.accounts.CreateUser(ctx, account.NewUser{Username: "ann", Role: account.RoleMember, Password: "a long enough password"}); err != nil {
+		t.Fatal(err)
+	}
+	resp := jsonRequest(t, "POST", a.URL()+"/api/v1/sip/trunks", root, `{"name":"Provider","host":"127.0.0.1:`+strconv.Itoa(port)+`",
+		"username":"trunkuser","password":"trunk secret","fromDomain":"provider.test","outboundPrefixes":["+44"],"numberFormat":"national"}`)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("trunk: %s", resp.Status)
+	}
+	ann, err := a.store.UserByUsername(ctx, "ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Who may dial numbers is the connection's account, never the page's say.
+	sess := signIn(t, a, "ann", "a long enough password")
+	own := http.Header{"Cookie": {sess.cookie}, "Origin": {a.URL()}}
+	other := http.Header{"Cookie": {sess.cookie}, "Origin": {"http://elsewhere.test"}}
+	for _, c := range []struct {
+		name   string
+		header http.Header
+		join   protocol.Join
+		target string
+		want   string
+	}{
+		{"anonymous host", http.Header{"Origin": {a.URL()}}, protocol.Join{Room: "r1", Name: "Anon"}, "02079460000", "sign in"},
+		{"signed in on another site's page", other, protocol.Join{Room: "r2", Name: "Ann"}, "02079460000", "sign in"},
+		// A website visitor in a call with an agent has such a token too.
+		{"visitor", nil, protocol.Join{Room: "r3", Token: callToken(t, a, "v-visitor", "r3")}, "02079460000", "sign in"},
+		{"signed in, outside sip.dial_prefixes", own, protocol.Join{Room: "r4", Name: "Ann"}, "+449098790000", "sip.dial_prefixes"},
+		{"signed in, an extension that is no phone", own, protocol.Join{Room: "r5", Name: "Ann"}, "desk", "no phone is registered"},
+	} {
+		if got := rawDialOut(ctx, t, a, c.header, c.join, c.target); !strings.Contains(got, c.want) {
+			t.Errorf("%s: dialOut %s: %q, want an error about %q", c.name, c.target, got, c.want)
+		}
+	}
+
+	// Ann, signed in (her call token), hosts a meeting and calls a London number.
+	host := newTalkerJoin(ctx, t, a, protocol.Join{Room: "dialnumber", Token: callToken(t, a, ann.ID, "dialnumber")}, 500)
+	if _, err := host.c.Request(ctx, &protocol.DialOut{Target: "020 7946 0000"}); err == nil {
+		t.Fatal("a target with spaces was taken")
+	}
+	if _, err := host.c.Request(ctx, &protocol.DialOut{Target: "02079460000"}); err != nil {
+		t.Fatal(err)
+	}
+	var phoneID string
+	for phoneID == "" {
+		m, err := host.c.WaitEvent(ctx, func(m protocol.Message) bool { _, ok := m.(*protocol.DialProgress); return ok })
+		if err != nil {
+			t.Fatalf("dial progress: %v", err)
+		}
+		switch p := m.(*protocol.DialProgress); p.State {
+		case protocol.DialFailed:
+			out := ""
+			if _, o := wait(); true {
+				out = o
+			}
+			t.Fatalf("dial-out failed: %s\n%s", p.Reason, out)
+		case protocol.DialAnswered:
+			phoneID = p.Participant
+		}
+	}
+	// The provider hears the meeting (voiced frames go to it) and echoes
+	// it: Ann hears her own tone from the phone's track.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		heard := host.heardPhone()
+		amp := 0.0
+		if len(heard) > audio.Rate/2 {
+			amp = toneAmp(heard[len(heard)-audio.Rate/2:], 500, audio.Rate)
+		}
+		if amp > 0.05 && a.phones.VoicedToPhone.Load() > 25 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Ann hears her echo from the phone at %.3f; voiced frames to the phone %d", amp, a.phones.VoicedToPhone.Load())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Ann removes the phone: the call ends (sipp, the provider, gets BYE).
+	if _, err := host.c.Request(ctx, &protocol.Host{Action: "remove", Participant: phoneID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := host.c.WaitEvent(ctx, func(m protocol.Message) bool {
+		p, ok := m.(*protocol.DialProgress)
+		return ok && p.State == protocol.DialEnded
+	}); err != nil {
+		t.Fatalf("no ended progress: %v", err)
+	}
+	if ok, out := wait(); !ok {
+		t.Fatalf("sipp (the provider) did not finish its scenario (digest, answer, BYE):\n%s", out)
+	}
+	// The call record names Ann as the caller.
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		recs, err := a.store.CallRecords(ctx, store.CallRecordFilter{UserID: ann.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 1 {
+			r := recs[0]
+			if r.From != "ann" || r.FromUserID != ann.ID || r.To != "+442079460000" || r.Trunk == "" || r.Outcome != "answered" {
+				t.Fatalf("the call's record: %+v", r)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("records of Ann's calls: %+v", recs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A meeting's dial-outs are limited.
+func TestDialOutLimit(t *testing.T) {
+	var l dialOutLimit
+	for i := range maxMeetingDialOuts {
+		if !l.start("r") {
+			t.Fatalf("dial-out %d refused", i+1)
+		}
+	}
+	if l.start("r") {
+		t.Fatal("one dial-out too many was allowed")
+	}
+	if !l.start("other") {
+		t.Fatal("another meeting's dial-out was refused")
+	}
+	l.end("r")
+	if !l.start("r") {
+		t.Fatal("a dial-out that ended was not given back")
+	}
+	for range maxMeetingDialOuts {
+		l.end("r")
+	}
+	l.end("other")
+	if len(l.calls) != 0 {
+		t.Fatalf("left over: %v", l.calls)
+	}
+}
