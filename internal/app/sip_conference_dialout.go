@@ -105,6 +105,8 @@ type dialOutCall struct {
 	name   string // how the phone shows in the meeting
 	dial   func(ctx context.Context) (*sip.OutCall, error)
 	webrtc *bridge.WebRTCMedia // the media of a browser SIP client, set by dial
+	failed chan struct{}       // closed when that media fails
+	once   sync.Once
 }
 
 // dialOut rings a phone for a host and brings it into the meeting when it
@@ -145,7 +147,7 @@ func (a *App) dialOut(req signal.DialOutRequest) error {
 // binding over WebSocket) is offered WebRTC from a peer connection of ours,
 // which then carries its media; other phones get plain RTP.
 func (a *App) dialOutExtension(ctx context.Context, req signal.DialOutRequest) *dialOutCall {
-	call := &dialOutCall{target: req.Target, name: req.Target}
+	call := &dialOutCall{target: req.Target, name: req.Target, failed: make(chan struct{})}
 	if acct, err := a.store.SIPAccountByUsername(ctx, req.Target); err == nil && acct.DisplayName != "" {
 		call.name = acct.DisplayName
 	}
@@ -157,8 +159,8 @@ func (a *App) dialOutExtension(ctx context.Context, req signal.DialOutRequest) *
 	}
 	call.dial = func(ctx context.Context) (*sip.OutCall, error) {
 		dr := sip.DialRequest{Username: req.Target, FromUser: from, FromDisplay: "Meeting"}
-		if bs := a.sip.srv.Bindings(req.Target); len(bs) > 0 && strings.HasPrefix(strings.ToLower(bs[0].Transport), "ws") {
-			m, offer, err := bridge.NewWebRTCOffer(a.engine.Publish, sip.PCMU, nil)
+		if wsBinding(a.sip.srv.Bindings(req.Target)) {
+			m, offer, err := bridge.NewWebRTCOffer(a.engine.Publish, sip.PCMU, func() { call.once.Do(func() { close(call.failed) }) })
 			if err != nil {
 				return nil, err
 			}
@@ -205,7 +207,7 @@ func (a *App) dialOutNumber(ctx context.Context, req signal.DialOutRequest, log 
 		log.Warn("sip: dial-out refused: the trunk is at its call limit (maxCalls)", "trunk", t.Name)
 		return nil, protocol.Errorf(protocol.CodeRateLimited, "all lines to the telephone network are busy: try again later")
 	}
-	call := &dialOutCall{target: req.Target, name: ph.Name}
+	call := &dialOutCall{target: req.Target, name: ph.Name, failed: make(chan struct{})}
 	call.dial = func(ctx context.Context) (*sip.OutCall, error) {
 		return a.sip.srv.DialTrunk(ctx, sip.TrunkDialRequest{Trunk: ph.Trunk, Number: ph.Extension, Plan: a.numberPlan(),
 			FromUser: u.Username, FromDisplay: u.DisplayName, OnProgress: progressRinging(req)})
@@ -277,7 +279,12 @@ func (a *App) runDialOut(req signal.DialOutRequest, call *dialOutCall, log *slog
 	}
 	log.Info("sip: dialled phone joined the meeting", "participant", conf.ID(), "codec", oc.Codec.Name, "trunk", oc.Trunk)
 	send(protocol.DialAnswered, "", conf.ID())
-	<-oc.Done()
+	select {
+	case <-oc.Done():
+	case <-call.failed:
+		log.Info("sip: the dialled browser phone's media failed")
+		oc.Hangup()
+	}
 	conf.Leave("hangup")
 	send(protocol.DialEnded, "", conf.ID())
 }
