@@ -216,3 +216,32 @@ func dialInScenario(t *testing.T, pin string) string {
 	play("g711a.pcap", 7500)
 	return s[:i] + m.String() + s[j:]
 }
+
+// A host calls a browser SIP client into the meeting: JsSIP (from npm, on
+// another origin) is registered over WebSocket as extension 310; Ann, the
+// host, types 310 into "Call a phone". The gateway offers JsSIP WebRTC (a
+// peer connection of ours, PCMU), JsSIP answers, and its media is the
+// phone side of the conference bridge: JsSIP hears the meeting (Ann's fake
+// microphone beeps) and Ann hears JsSIP. Ann removing it hangs it up.
+func TestHostCallsJsSIPIntoMeeting(t *testing.T) {
+	srv := startServer(t, func(c *config.Config) {
+		c.SIP.Enabled = true
+		c.SIP.Realm = "pbx.test"
+	})
+	phone := jssipPhone(t, srv, "310", "lobby browser phone", "")
+	roomID := srv.createRoom(t)
+	a := newBrowser(t, "Ann")
+	a.joinViaLink(srv.URL + "/m/" + roomID)
+	a.click("people-toggle")
+	a.waitJS(5*time.Second, "Ann's Call a phone form", `!!document.querySelector('[data-testid="dial-out"]')`)
+	mustEval[bool](a, `(() => { window.__dial = []; window.__sb.room.on('dialProgress', (p) => window.__dial.push(p)); return true; })()`)
+	a.typeInto("dial-out-target", "310")
+	a.click("dial-out")
+	a.waitJS(20*time.Second, "JsSIP to answer", `window.__dial.some((p) => p.state === 'answered')`)
+	phone.waitJS(10*time.Second, "JsSIP's call confirmed", `window.sip.call === 'confirmed'`)
+	jssipHears(t, phone)
+	hearsPhone(t, a, "310")
+	mustEval[bool](a, `(() => { const p = window.__dial.find((p) => p.state === 'answered'); window.__sb.room.host.remove(p.participant); return true; })()`)
+	phone.waitJS(15*time.Second, "JsSIP's call ended", `window.sip.call === 'ended'`)
+	a.waitJS(10*time.Second, "the ended progress", `window.__dial.some((p) => p.state === 'ended')`)
+}
