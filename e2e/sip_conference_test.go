@@ -245,3 +245,27 @@ func TestHostCallsJsSIPIntoMeeting(t *testing.T) {
 	phone.waitJS(15*time.Second, "JsSIP's call ended", `window.sip.call === 'ended'`)
 	a.waitJS(10*time.Second, "the ended progress", `window.__dial.some((p) => p.state === 'ended')`)
 }
+
+// A browser SIP client dials into a meeting: JsSIP (extension 310) calls
+// the conference extension "meet" with a WebRTC offer, is answered by a
+// peer connection of ours, keys the meeting's PIN by SIP INFO (JsSIP's
+// default), and joins: Ann in the meeting hears it, and it hears Ann.
+func TestJsSIPDialsIntoMeeting(t *testing.T) {
+	srv := startServer(t, func(c *config.Config) {
+		c.SIP.Enabled = true
+		c.SIP.Realm = "pbx.test"
+	})
+	phone := jssipPhone(t, srv, "310", "lobby browser phone", "")
+	roomID := srv.createRoom(t)
+	pin := srv.app.MeetingPIN(roomID)
+	if len(pin) != 9 {
+		t.Fatalf("PIN %q", pin)
+	}
+	a := newBrowser(t, "Ann")
+	a.joinViaLink(srv.URL + "/m/" + roomID)
+	mustEval[bool](phone, `(() => { window.call('meet'); return true; })()`)
+	phone.waitJS(20*time.Second, "JsSIP's call confirmed", `window.sip.call === 'confirmed'`)
+	mustEval[bool](phone, `(() => { window.session.sendDTMF('`+pin+`#', { duration: 100, interToneGap: 70 }); return true; })()`)
+	hearsPhone(t, a, "310")
+	jssipHears(t, phone)
+}

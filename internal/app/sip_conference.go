@@ -120,18 +120,23 @@ func (a *App) routeConference(c *sip.Call) {
 		c.Reject(403, "Forbidden")
 		return
 	}
-	if !c.Offer.HasDTMF {
-		// Without telephone-events the caller cannot key a PIN.
+	if !c.Offer.HasDTMF && !c.Offer.WebRTC {
+		// Without telephone-events the caller cannot key a PIN (browser
+		// SIP clients key it by SIP INFO).
 		log.Info("sip: conference call refused: the phone offers no RFC 4733 telephone-event for keying the PIN")
 		c.Reject(488, "Not Acceptable Here")
 		return
 	}
-	rs, err := c.Answer()
+	media, err := a.answerSIP(c) // a browser SIP client's media is a peer connection of ours
 	if err != nil {
 		log.Info("sip: conference call could not be answered", "err", err)
 		return
 	}
-	conf, err := bridge.NewConference(rs, c.Codec, int(c.Offer.DTMF), bridge.ConferenceOptions{
+	dtmf := int(c.Offer.DTMF)
+	if c.Offer.WebRTC {
+		dtmf = -1 // its answer carries the codec alone; keys come by SIP INFO
+	}
+	conf, err := bridge.NewConference(media, c.Codec, dtmf, bridge.ConferenceOptions{
 		Metrics: a.media, Stats: &a.phones.ConferenceStats, Logger: a.log, OnClose: func(string) { c.Hangup() }})
 	if err != nil {
 		log.Error("sip: conference call", "err", err)
