@@ -34,39 +34,52 @@ func callToken(t *testing.T, a *App, userID, roomID string) string {
 	return tok
 }
 
-// rawDialOut joins a new meeting (as its host) on a signalling socket
-// opened with header, asks to dial target, and returns the error message
-// ("" for ok).
-func rawDialOut(ctx context.Context, t *testing.T, a *App, header http.Header, join protocol.Join, target string) string {
+// rawJoin joins a meeting (a new one: as its host) on a signalling socket
+// opened with header, without media; it returns the socket and the
+// session's token.
+func rawJoin(ctx context.Context, t *testing.T, a *App, header http.Header, join protocol.Join) (*websocket.Conn, string) {
 	t.Helper()
 	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(a.URL(), "http")+"/api/v1/signal", &websocket.DialOptions{HTTPHeader: header})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ws.CloseNow()
+	t.Cleanup(func() { ws.CloseNow() })
 	join.V = protocol.Version
-	frames := []protocol.Message{protocol.WithID(&join, "j"), protocol.WithID(&protocol.DialOut{Target: target}, "d")}
-	for _, f := range frames {
-		if err := ws.Write(ctx, websocket.MessageText, protocol.Encode(f)); err != nil {
-			t.Fatal(err)
-		}
+	data := rawRequest(ctx, t, ws, protocol.WithID(&join, "j"))
+	var joined struct{ Type, Session string }
+	if json.Unmarshal(data, &joined); joined.Type != "joined" {
+		t.Fatalf("join: %s", data)
+	}
+	return ws, joined.Session
+}
+
+// rawRequest sends m (with an id) and returns the answer to it.
+func rawRequest(ctx context.Context, t *testing.T, ws *websocket.Conn, m protocol.Message) []byte {
+	t.Helper()
+	if err := ws.Write(ctx, websocket.MessageText, protocol.Encode(m)); err != nil {
+		t.Fatal(err)
 	}
 	for {
 		_, data, err := ws.Read(ctx)
 		if err != nil {
-			t.Fatalf("no answer to dialOut: %v", err)
+			t.Fatalf("no answer to %s: %v", m.TypeName(), err)
 		}
-		var m struct{ Type, ID, Code, Message string }
-		json.Unmarshal(data, &m)
-		switch {
-		case m.ID == "j" && m.Type == "error":
-			t.Fatalf("join: %s", data)
-		case m.ID == "d" && m.Type == "error":
-			return m.Code + ": " + m.Message
-		case m.ID == "d":
-			return ""
+		if protocol.PeekID(data) == protocol.RequestID(m) {
+			return data
 		}
 	}
+}
+
+// rawDialOut asks to dial target on a joined socket and returns the error
+// ("code: message"), "" for ok.
+func rawDialOut(ctx context.Context, t *testing.T, ws *websocket.Conn, target string) string {
+	t.Helper()
+	var res struct{ Type, Code, Message string }
+	json.Unmarshal(rawRequest(ctx, t, ws, protocol.WithID(&protocol.DialOut{Target: target}, "d")), &res)
+	if res.Type == "error" {
+		return res.Code + ": " + res.Message
+	}
+	return ""
 }
 
 // A meeting's host signed in as a member dials a telephone number: it is
@@ -118,9 +131,17 @@ func TestSIPMeetingDialsNumber(t *testing.T) {
 		{"signed in, outside sip.dial_prefixes", own, protocol.Join{Room: "r4", Name: "Ann"}, "+449098790000", "sip.dial_prefixes"},
 		{"signed in, an extension that is no phone", own, protocol.Join{Room: "r5", Name: "Ann"}, "desk", "no phone is registered"},
 	} {
-		if got := rawDialOut(ctx, t, a, c.header, c.join, c.target); !strings.Contains(got, c.want) {
+		ws, _ := rawJoin(ctx, t, a, c.header, c.join)
+		if got := rawDialOut(ctx, t, ws, c.target); !strings.Contains(got, c.want) {
 			t.Errorf("%s: dialOut %s: %q, want an error about %q", c.name, c.target, got, c.want)
 		}
+	}
+	// A resumed session keeps its account, whatever the new socket sends.
+	ws, session := rawJoin(ctx, t, a, own, protocol.Join{Room: "r6", Name: "Ann"})
+	ws.Close(websocket.StatusGoingAway, "")
+	ws, _ = rawJoin(ctx, t, a, http.Header{"Origin": {a.URL()}}, protocol.Join{Room: "r6", Resume: session})
+	if got := rawDialOut(ctx, t, ws, "+449098790000"); !strings.Contains(got, "sip.dial_prefixes") {
+		t.Errorf("resumed: dialOut: %q, want the signed-in refusal about sip.dial_prefixes", got)
 	}
 
 	// Ann, signed in (her call token), hosts a meeting and calls a London number.
