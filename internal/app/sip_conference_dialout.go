@@ -32,9 +32,12 @@ import (
 // connected at once, so that a meeting is not turned into a dialler.
 const maxMeetingDialOuts = 5
 
-// errMayNotDialNumbers is the refusal of a host who may not call numbers.
-var errMayNotDialNumbers = protocol.Errorf(protocol.CodeForbidden,
-	"sign in with an account that may call telephone numbers (members, agents and admins); any host may call a registered extension")
+// errMayNotDialNumbers is the refusal of a host who may not call numbers
+// (a new one each time: replies set their request's id in it).
+func errMayNotDialNumbers() error {
+	return protocol.Errorf(protocol.CodeForbidden,
+		"sign in with an account that may call telephone numbers (members, agents and admins); any host may call a registered extension")
+}
 
 // dialOutLimit counts each meeting's dial-outs in progress.
 type dialOutLimit struct {
@@ -186,7 +189,7 @@ func (a *App) dialOutNumber(ctx context.Context, req signal.DialOutRequest, log 
 	}
 	if req.Account == "" {
 		log.Info("sip: dial-out to a number refused: the host is not signed in")
-		return nil, errMayNotDialNumbers
+		return nil, errMayNotDialNumbers()
 	}
 	u, err := a.store.User(ctx, req.Account)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -196,7 +199,7 @@ func (a *App) dialOutNumber(ctx context.Context, req signal.DialOutRequest, log 
 	caller := chat.Identity{UserID: u.ID, Username: u.Username, DisplayName: u.DisplayName, Role: u.Role}
 	if err != nil || u.Disabled || !callerMayDialNumbers(caller) {
 		log.Info("sip: dial-out to a number refused: the host's account may not call numbers", "role", u.Role)
-		return nil, errMayNotDialNumbers
+		return nil, errMayNotDialNumbers()
 	}
 	ph, err := sipPhones{a}.findNumber(caller, req.Target, false)
 	if err != nil {
