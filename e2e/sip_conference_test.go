@@ -269,3 +269,52 @@ func TestJsSIPDialsIntoMeeting(t *testing.T) {
 	hearsPhone(t, a, "310")
 	jssipHears(t, phone)
 }
+
+// A signed-in member calls a telephone number into her meeting: Ann signs
+// in, opens a meeting (her browser's session cookie goes with the
+// meeting's socket, so the server knows her account) and types a London
+// number into "Call a phone". It is called through the trunk (sipp as a
+// provider demanding digest and echoing what it hears): Ann hears her own
+// sound come back from the phone. Removing the phone hangs it up (the
+// provider gets BYE). Bob, in another meeting without signing in, is
+// refused the same number and told to sign in.
+func TestSignedInHostCallsNumberIntoMeeting(t *testing.T) {
+	sippBin, dir := sippPhone(t)
+	srv := startServer(t, func(c *config.Config) {
+		c.SIP.Enabled = true
+		c.SIP.Realm = "pbx.test"
+		c.SIP.DefaultCountryCode = "44"
+	})
+	root := createUser(t, srv, "root", "Root", "admin")
+	createUser(t, srv, "ann", "Ann", "member")
+	ctx, cancel := context.WithTimeout(context.Background(), scaled(90*time.Second))
+	defer cancel()
+	port := strconv.Itoa(freePort(t, "127.0.0.1"))
+	provider := startSipp(t, ctx, sippBin, dir, "uas_trunk_answer.xml", "-p", port, "-rtp_echo")
+	adminPost(t, srv, root.ID, "/api/v1/sip/trunks", `{"name":"Provider",
+		"host":"127.0.0.1:`+port+`","username":"trunkuser","password":"trunk secret","fromDomain":"provider.test",
+		"outboundPrefixes":["+44"],"numberFormat":"national"}`)
+
+	b := newBrowser(t, "Bob")
+	b.joinViaLink(srv.URL + "/m/" + srv.createRoom(t))
+	if err := mustEval[string](b, `window.__sb.room.dialOut('02079460000').then(() => '', (e) => e.message)`); !strings.Contains(err, "sign in") {
+		t.Errorf("Bob, not signed in, dialling a number: %q", err)
+	}
+
+	a := newBrowser(t, "Ann")
+	a.signIn(srv.URL, "ann")
+	a.joinViaLink(srv.URL + "/m/" + srv.createRoom(t))
+	a.click("people-toggle")
+	a.waitJS(5*time.Second, "Ann's Call a phone form", `!!document.querySelector('[data-testid="dial-out"]')`)
+	mustEval[bool](a, `(() => { window.__dial = []; window.__sb.room.on('dialProgress', (p) => window.__dial.push(p)); return true; })()`)
+	a.typeInto("dial-out-target", "02079460000")
+	a.click("dial-out")
+	a.waitJS(20*time.Second, "the number to answer", `window.__dial.some((p) => p.state === 'answered' || p.state === 'failed')`)
+	if failed := mustEval[string](a, `(window.__dial.find((p) => p.state === 'failed') || {}).reason || ''`); failed != "" {
+		t.Fatalf("the call failed: %s\n%s", failed, tail(provider.out.String(), 4<<10))
+	}
+	hearsPhone(t, a, "+442079460000")
+	mustEval[bool](a, `(() => { const p = window.__dial.find((p) => p.state === 'answered'); window.__sb.room.host.remove(p.participant); return true; })()`)
+	provider.waitBye(t, ctx)
+	a.waitJS(10*time.Second, "the ended progress", `window.__dial.some((p) => p.state === 'ended')`)
+}
