@@ -32,6 +32,8 @@ func (s *Server) startGrace(token string, p *peer.Peer, perms protocol.Permissio
 		}
 		delete(s.graces, token)
 		delete(s.sessions, token)
+		delete(s.perms, token)
+		delete(s.accounts, token)
 		s.mu.Unlock()
 		s.cfg.Logger.Info("participant did not come back", "participant", p.ID())
 		p.Leave("disconnected")
