@@ -87,7 +87,8 @@ func rawDialOut(ctx context.Context, t *testing.T, ws *websocket.Conn, target st
 // echoing what it hears), joins the meeting when answered, hears the
 // meeting (its echo comes back into the room: the host hears their own
 // tone from the phone) and leaves when the host removes it (sipp gets the
-// BYE). The call record names the host. Hosts not signed in, signed in on
+// BYE); meanwhile another number is refused, the trunk's one line being
+// taken. The call record names the host. Hosts not signed in, signed in on
 // another site's page, or with a role that may not call numbers are
 // refused, and so are numbers outside sip.dial_prefixes.
 func TestSIPMeetingDialsNumber(t *testing.T) {
@@ -104,7 +105,7 @@ func TestSIPMeetingDialsNumber(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp := jsonRequest(t, "POST", a.URL()+"/api/v1/sip/trunks", root, `{"name":"Provider","host":"127.0.0.1:`+strconv.Itoa(port)+`",
-		"username":"trunkuser","password":"trunk secret","fromDomain":"provider.test","outboundPrefixes":["+44"],"numberFormat":"national"}`)
+		"username":"trunkuser","password":"trunk secret","fromDomain":"provider.test","outboundPrefixes":["+44"],"numberFormat":"national","maxCalls":1}`)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("trunk: %s", resp.Status)
 	}
@@ -185,6 +186,11 @@ func TestSIPMeetingDialsNumber(t *testing.T) {
 			t.Fatalf("Ann hears her echo from the phone at %.3f; voiced frames to the phone %d", amp, a.phones.VoicedToPhone.Load())
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	// The trunk has one line, and it is taken.
+	if _, err := host.c.Request(ctx, &protocol.DialOut{Target: "02079460001"}); err == nil ||
+		!strings.Contains(err.Error(), protocol.CodeRateLimited) || !strings.Contains(err.Error(), "lines") {
+		t.Fatalf("a second number with the trunk's only line taken: %v", err)
 	}
 	// Ann removes the phone: the call ends (sipp, the provider, gets BYE).
 	if _, err := host.c.Request(ctx, &protocol.Host{Action: "remove", Participant: phoneID}); err != nil {
