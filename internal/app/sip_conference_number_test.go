@@ -5,6 +5,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/emiago/sipgo/sip"
 
 	"switchboard/internal/account"
 	"switchboard/internal/audio"
@@ -250,5 +252,67 @@ func TestDialOutLimit(t *testing.T) {
 	l.end("other")
 	if len(l.calls) != 0 {
 		t.Fatalf("left over: %v", l.calls)
+	}
+}
+
+// A provider that answers a meeting's call with G.722 (the conference
+// bridge transcodes G.711 only): the host is told the call failed for its
+// codec, and the provider gets ACK and BYE rather than a silent call.
+func TestSIPMeetingDialOutUnusableCodec(t *testing.T) {
+	prov, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prov.Close()
+	addr := prov.LocalAddr().(*net.UDPAddr)
+	a := startSIPServer(t, func(c *config.Config) { c.SIP.DefaultCountryCode = "44" })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	root := admin(t, a, "root")
+	member(t, a, "ann")
+	if resp := jsonRequest(t, "POST", a.URL()+"/api/v1/sip/trunks", root, `{"name":"Wideband","host":"`+addr.String()+`"}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("trunk: %s", resp.Status)
+	}
+	host := newTalkerJoin(ctx, t, a, protocol.Join{Room: "widebandtest", Token: callToken(t, a, "ann", "widebandtest")}, 500)
+	if _, err := host.c.Request(ctx, &protocol.DialOut{Target: "+442079460000"}); err != nil {
+		t.Fatal(err)
+	}
+	// read returns the next request of method from the server (others are skipped).
+	read := func(method sip.RequestMethod) (*sip.Request, *net.UDPAddr) {
+		buf := make([]byte, 65536)
+		for {
+			prov.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, from, err := prov.ReadFromUDP(buf)
+			if err != nil {
+				t.Fatalf("the provider waited for %s: %v", method, err)
+			}
+			if m, err := sip.ParseMessage(buf[:n]); err == nil {
+				if req, ok := m.(*sip.Request); ok && req.Method == method {
+					return req, from
+				}
+			}
+		}
+	}
+	inv, from := read(sip.INVITE)
+	res := sip.NewResponseFromRequest(inv, 200, "OK", []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
+		"m=audio 40002 RTP/AVP 9\r\na=rtpmap:9 G722/8000\r\n"))
+	res.To().Params.Add("tag", "wide")
+	res.AppendHeader(sip.NewHeader("Contact", "<sip:provider@"+addr.String()+">"))
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	if _, err := prov.WriteToUDP([]byte(res.String()), from); err != nil {
+		t.Fatal(err)
+	}
+	read(sip.ACK)
+	bye, from := read(sip.BYE)
+	prov.WriteToUDP([]byte(sip.NewResponseFromRequest(bye, 200, "OK", nil).String()), from)
+	m, err := host.c.WaitEvent(ctx, func(m protocol.Message) bool {
+		p, ok := m.(*protocol.DialProgress)
+		return ok && p.State != protocol.DialRinging
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := m.(*protocol.DialProgress); p.State != protocol.DialFailed || p.Reason != "codec" {
+		t.Fatalf("progress %+v, want failed for its codec", p)
 	}
 }
