@@ -104,7 +104,6 @@ func (a *App) tokenAccount(token string) string {
 
 // dialOutCall is one phone a host rings into a meeting.
 type dialOutCall struct {
-	target string // as the host wrote it
 	name   string // how the phone shows in the meeting
 	dial   func(ctx context.Context) (*sip.OutCall, error)
 	webrtc *bridge.WebRTCMedia // the media of a browser SIP client, set by dial
@@ -150,7 +149,7 @@ func (a *App) dialOut(req signal.DialOutRequest) error {
 // binding over WebSocket) is offered WebRTC from a peer connection of ours,
 // which then carries its media; other phones get plain RTP.
 func (a *App) dialOutExtension(ctx context.Context, req signal.DialOutRequest) *dialOutCall {
-	call := &dialOutCall{target: req.Target, name: req.Target, failed: make(chan struct{})}
+	call := &dialOutCall{name: req.Target, failed: make(chan struct{})}
 	if acct, err := a.store.SIPAccountByUsername(ctx, req.Target); err == nil && acct.DisplayName != "" {
 		call.name = acct.DisplayName
 	}
@@ -210,7 +209,7 @@ func (a *App) dialOutNumber(ctx context.Context, req signal.DialOutRequest, log 
 		log.Warn("sip: dial-out refused: the trunk is at its call limit (maxCalls)", "trunk", t.Name)
 		return nil, protocol.Errorf(protocol.CodeRateLimited, "all lines to the telephone network are busy: try again later")
 	}
-	call := &dialOutCall{target: req.Target, name: ph.Name, failed: make(chan struct{})}
+	call := &dialOutCall{name: ph.Name, failed: make(chan struct{})}
 	call.dial = func(ctx context.Context) (*sip.OutCall, error) {
 		return a.sip.srv.DialTrunk(ctx, sip.TrunkDialRequest{Trunk: ph.Trunk, Number: ph.Extension, Plan: a.numberPlan(),
 			FromUser: u.Username, FromDisplay: u.DisplayName, OnProgress: progressRinging(req)})
