@@ -216,3 +216,105 @@ func dialInScenario(t *testing.T, pin string) string {
 	play("g711a.pcap", 7500)
 	return s[:i] + m.String() + s[j:]
 }
+
+// A host calls a browser SIP client into the meeting: JsSIP (from npm, on
+// another origin) is registered over WebSocket as extension 310; Ann, the
+// host, types 310 into "Call a phone". The gateway offers JsSIP WebRTC (a
+// peer connection of ours, PCMU), JsSIP answers, and its media is the
+// phone side of the conference bridge: JsSIP hears the meeting (Ann's fake
+// microphone beeps) and Ann hears JsSIP. Ann removing it hangs it up.
+func TestHostCallsJsSIPIntoMeeting(t *testing.T) {
+	srv := startServer(t, func(c *config.Config) {
+		c.SIP.Enabled = true
+		c.SIP.Realm = "pbx.test"
+	})
+	phone := jssipPhone(t, srv, "310", "lobby browser phone", "")
+	roomID := srv.createRoom(t)
+	a := newBrowser(t, "Ann")
+	a.joinViaLink(srv.URL + "/m/" + roomID)
+	a.click("people-toggle")
+	a.waitJS(5*time.Second, "Ann's Call a phone form", `!!document.querySelector('[data-testid="dial-out"]')`)
+	mustEval[bool](a, `(() => { window.__dial = []; window.__sb.room.on('dialProgress', (p) => window.__dial.push(p)); return true; })()`)
+	a.typeInto("dial-out-target", "310")
+	a.click("dial-out")
+	a.waitJS(20*time.Second, "JsSIP to answer", `window.__dial.some((p) => p.state === 'answered')`)
+	phone.waitJS(10*time.Second, "JsSIP's call confirmed", `window.sip.call === 'confirmed'`)
+	jssipHears(t, phone)
+	hearsPhone(t, a, "310")
+	mustEval[bool](a, `(() => { const p = window.__dial.find((p) => p.state === 'answered'); window.__sb.room.host.remove(p.participant); return true; })()`)
+	phone.waitJS(15*time.Second, "JsSIP's call ended", `window.sip.call === 'ended'`)
+	a.waitJS(10*time.Second, "the ended progress", `window.__dial.some((p) => p.state === 'ended')`)
+}
+
+// A browser SIP client dials into a meeting: JsSIP (extension 310) calls
+// the conference extension "meet" with a WebRTC offer, is answered by a
+// peer connection of ours, keys the meeting's PIN by SIP INFO (JsSIP's
+// default), and joins: Ann in the meeting hears it, and it hears Ann.
+func TestJsSIPDialsIntoMeeting(t *testing.T) {
+	srv := startServer(t, func(c *config.Config) {
+		c.SIP.Enabled = true
+		c.SIP.Realm = "pbx.test"
+	})
+	phone := jssipPhone(t, srv, "310", "lobby browser phone", "")
+	roomID := srv.createRoom(t)
+	pin := srv.app.MeetingPIN(roomID)
+	if len(pin) != 9 {
+		t.Fatalf("PIN %q", pin)
+	}
+	a := newBrowser(t, "Ann")
+	a.joinViaLink(srv.URL + "/m/" + roomID)
+	mustEval[bool](phone, `(() => { window.call('meet'); return true; })()`)
+	phone.waitJS(20*time.Second, "JsSIP's call confirmed", `window.sip.call === 'confirmed'`)
+	mustEval[bool](phone, `(() => { window.session.sendDTMF('`+pin+`#', { duration: 100, interToneGap: 70 }); return true; })()`)
+	hearsPhone(t, a, "310")
+	jssipHears(t, phone)
+}
+
+// A signed-in member calls a telephone number into her meeting: Ann signs
+// in, opens a meeting (her browser's session cookie goes with the
+// meeting's socket, so the server knows her account) and types a London
+// number into "Call a phone". It is called through the trunk (sipp as a
+// provider demanding digest and echoing what it hears): Ann hears her own
+// sound come back from the phone. Removing the phone hangs it up (the
+// provider gets BYE). Bob, in another meeting without signing in, is
+// refused the same number and told to sign in.
+func TestSignedInHostCallsNumberIntoMeeting(t *testing.T) {
+	sippBin, dir := sippPhone(t)
+	srv := startServer(t, func(c *config.Config) {
+		c.SIP.Enabled = true
+		c.SIP.Realm = "pbx.test"
+		c.SIP.DefaultCountryCode = "44"
+	})
+	root := createUser(t, srv, "root", "Root", "admin")
+	createUser(t, srv, "ann", "Ann", "member")
+	ctx, cancel := context.WithTimeout(context.Background(), scaled(90*time.Second))
+	defer cancel()
+	port := strconv.Itoa(freePort(t, "127.0.0.1"))
+	provider := startSipp(t, ctx, sippBin, dir, "uas_trunk_answer.xml", "-p", port, "-rtp_echo")
+	adminPost(t, srv, root.ID, "/api/v1/sip/trunks", `{"name":"Provider",
+		"host":"127.0.0.1:`+port+`","username":"trunkuser","password":"trunk secret","fromDomain":"provider.test",
+		"outboundPrefixes":["+44"],"numberFormat":"national"}`)
+
+	b := newBrowser(t, "Bob")
+	b.joinViaLink(srv.URL + "/m/" + srv.createRoom(t))
+	if err := mustEval[string](b, `window.__sb.room.dialOut('02079460000').then(() => '', (e) => e.message)`); !strings.Contains(err, "sign in") {
+		t.Errorf("Bob, not signed in, dialling a number: %q", err)
+	}
+
+	a := newBrowser(t, "Ann")
+	a.signIn(srv.URL, "ann")
+	a.joinViaLink(srv.URL + "/m/" + srv.createRoom(t))
+	a.click("people-toggle")
+	a.waitJS(5*time.Second, "Ann's Call a phone form", `!!document.querySelector('[data-testid="dial-out"]')`)
+	mustEval[bool](a, `(() => { window.__dial = []; window.__sb.room.on('dialProgress', (p) => window.__dial.push(p)); return true; })()`)
+	a.typeInto("dial-out-target", "02079460000")
+	a.click("dial-out")
+	a.waitJS(20*time.Second, "the number to answer", `window.__dial.some((p) => p.state === 'answered' || p.state === 'failed')`)
+	if failed := mustEval[string](a, `(window.__dial.find((p) => p.state === 'failed') || {}).reason || ''`); failed != "" {
+		t.Fatalf("the call failed: %s\n%s", failed, tail(provider.out.String(), 4<<10))
+	}
+	hearsPhone(t, a, "+442079460000")
+	mustEval[bool](a, `(() => { const p = window.__dial.find((p) => p.state === 'answered'); window.__sb.room.host.remove(p.participant); return true; })()`)
+	provider.waitBye(t, ctx)
+	a.waitJS(10*time.Second, "the ended progress", `window.__dial.some((p) => p.state === 'ended')`)
+}

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,17 +33,19 @@ func jssipBundle(t *testing.T) []byte {
 }
 
 // jssipPage is a page on another origin running a JsSIP user agent with
-// Ann's SIP account 300: it registers over SIP over WebSocket, and
-// window.call(target) places a call with the fake microphone, reporting
-// the session's state in window.sip.
+// Ann's SIP account 300 (or the account of the query's user and pw): it
+// registers over SIP over WebSocket, and window.call(target) places a call
+// with the fake microphone, reporting the session's state in window.sip,
+// and what the call received so far in window.sip.heard.
 const jssipPage = `<!doctype html><meta charset="utf-8"><title>JsSIP</title>
 <script src="/jssip.js"></script>
 <script>
 JsSIP.debug.enable('JsSIP:*');
 window.sip = { reg: 'pending', call: 'idle', cause: '' };
+const q = new URLSearchParams(location.search);
 const ua = new JsSIP.UA({
-  sockets: [new JsSIP.WebSocketInterface(new URLSearchParams(location.search).get('ws'))],
-  uri: 'sip:300@pbx.test', password: 'ann browser phone', display_name: 'Ann (JsSIP)',
+  sockets: [new JsSIP.WebSocketInterface(q.get('ws'))],
+  uri: 'sip:' + (q.get('user') || '300') + '@pbx.test', password: q.get('pw') || 'ann browser phone', display_name: 'Ann (JsSIP)',
   register: true, // session timers on, as JsSIP's default: it refreshes by UPDATE
 });
 ua.on('registered', () => { window.sip.reg = 'ok'; });
@@ -54,6 +58,8 @@ const follow = (s) => {
   s.on('progress', () => { window.sip.call = 'ringing'; });
   s.on('confirmed', () => {
     window.sip.call = 'confirmed';
+    const poll = setInterval(async () => { try { window.sip.heard = await window.inbound(); } catch (e) {} }, 250);
+    s.on('ended', () => clearInterval(poll));
     const tracks = s.connection.getReceivers().map((r) => r.track).filter((t) => t && t.kind === 'audio');
     const a = document.createElement('audio');
     a.autoplay = true; a.srcObject = new MediaStream(tracks); document.body.appendChild(a);
@@ -90,14 +96,23 @@ window.inbound = async () => {
 // authentication; Ben is signed in in his browser.
 func jssipScene(t *testing.T) (srv *server, ben, phone *browser) {
 	t.Helper()
-	bundle := jssipBundle(t)
 	srv = startServer(t, func(c *config.Config) {
 		c.SIP.Enabled = true
 		c.SIP.Realm = "pbx.test"
 	})
 	ann := createUser(t, srv, "ann", "Ann", "member")
 	createUser(t, srv, "ben", "Ben", "member")
-	acct, err := sip.NewAccount("300", "", ann.ID, "pbx.test", "ann browser phone", true)
+	ben = newBrowser(t, "Ben")
+	ben.signIn(srv.URL, "ben")
+	return srv, ben, jssipPhone(t, srv, "300", "ann browser phone", ann.ID)
+}
+
+// jssipPhone creates the SIP account ext (linked to ownerID, or nobody)
+// and registers a JsSIP page (another origin) with it over /sip.
+func jssipPhone(t *testing.T, srv *server, ext, pw, ownerID string) *browser {
+	t.Helper()
+	bundle := jssipBundle(t)
+	acct, err := sip.NewAccount(ext, "", ownerID, "pbx.test", pw, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,16 +129,28 @@ func jssipScene(t *testing.T) (srv *server, ben, phone *browser) {
 		w.Write([]byte(jssipPage))
 	}))
 	t.Cleanup(site.Close)
-
-	ben = newBrowser(t, "Ben")
-	ben.signIn(srv.URL, "ben")
-	phone = newBrowser(t, "JsSIP")
-	phone.navigate(site.URL + "/?ws=" + "ws" + strings.TrimPrefix(srv.URL, "http") + "/sip")
+	phone := newBrowser(t, "JsSIP")
+	phone.navigate(site.URL + "/?" + url.Values{"ws": {"ws" + strings.TrimPrefix(srv.URL, "http") + "/sip"},
+		"user": {ext}, "pw": {pw}}.Encode())
 	phone.waitJS(15*time.Second, "JsSIP registered", `window.sip && window.sip.reg === 'ok'`)
-	if bs := srv.app.SIPBindings("300"); len(bs) != 1 || !strings.EqualFold(bs[0].Transport, "ws") {
-		t.Fatalf("bindings of 300: %+v", bs)
+	if bs := srv.app.SIPBindings(ext); len(bs) != 1 || !strings.EqualFold(bs[0].Transport, "ws") {
+		t.Fatalf("bindings of %s: %+v", ext, bs)
 	}
-	return srv, ben, phone
+	return phone
+}
+
+// jssipHears waits until JsSIP's call has received audio with sound, in
+// G.711.
+func jssipHears(t *testing.T, phone *browser) {
+	t.Helper()
+	var heard jssipHeard
+	eventually(t, scaled(15*time.Second), "JsSIP to hear the call", func() (bool, string) {
+		heard = mustEval[jssipHeard](phone, `window.sip.heard || {}`)
+		return heard.Packets >= 40 && heard.Energy > 0, fmt.Sprintf("JsSIP's inbound audio: %+v", heard)
+	})
+	if heard.Codec != "audio/PCMU" && heard.Codec != "audio/PCMA" {
+		t.Errorf("JsSIP receives %q; want G.711", heard.Codec)
+	}
 }
 
 // jssipHeard is what JsSIP's call receives.
@@ -202,6 +229,43 @@ func TestBrowserCallsJsSIP(t *testing.T) {
 	ben.click("leave")
 	phone.waitJS(15*time.Second, "JsSIP's call ended", `window.sip.call === 'ended'`)
 	eventually(t, scaled(10*time.Second), "the call to end on the server", func() (bool, string) {
+		n := metric(t, srv, "switchboard_sip_calls")
+		return n == 0, fmt.Sprintf("%v calls up", n)
+	})
+}
+
+// A desk phone calls a browser SIP client: sipp, registered as the lobby
+// phone (SIP account 100, linked to nobody), calls extension 310, a JsSIP
+// page registered over WebSocket and linked to nobody either, so the call
+// goes phone to phone. The gateway offers JsSIP WebRTC (a peer connection
+// of ours in sipp's PCMA alone) rather than plain RTP; JsSIP answers, hears
+// sipp's capture, and sipp is sent JsSIP's microphone; sipp hangs up and
+// JsSIP's call ends.
+func TestPhoneCallsJsSIP(t *testing.T) {
+	sippBin, dir := sippPhone(t)
+	srv := startServer(t, func(c *config.Config) {
+		c.SIP.Enabled = true
+		c.SIP.Realm = "pbx.test"
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), scaled(60*time.Second))
+	defer cancel()
+	phone := jssipPhone(t, srv, "310", "lobby browser phone", "")
+	acct, err := sip.NewAccount("100", "Lobby", "", "pbx.test", "lobby desk phone", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.app.Store().CreateSIPAccount(context.Background(), acct); err != nil {
+		t.Fatal(err)
+	}
+	target := srv.app.SIPAddrs().UDP.String()
+	desk := startSipp(t, ctx, sippBin, dir, "uac_auth_call.xml", target, "-s", "310", "-au", "100", "-ap", "lobby desk phone",
+		"-key", "caller", "100", "-auth_uri", "310@"+target, "-p", strconv.Itoa(freePort(t, "127.0.0.1")))
+	phone.waitJS(20*time.Second, "JsSIP's call confirmed", `window.sip.call === 'confirmed' || window.sip.call === 'ended'`)
+	jssipHears(t, phone)
+	phoneHears(t, srv, 50)
+	desk.waitBye(t, ctx)
+	phone.waitJS(15*time.Second, "JsSIP's call ended", `window.sip.call === 'ended'`)
+	eventually(t, scaled(10*time.Second), "the calls to end on the server", func() (bool, string) {
 		n := metric(t, srv, "switchboard_sip_calls")
 		return n == 0, fmt.Sprintf("%v calls up", n)
 	})

@@ -153,6 +153,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		OnError: func(code string) { a.metrics.signallingErrors.WithLabelValues(code).Inc() }, Logger: log,
 		OriginAllowed: func(origin string) bool { return a.contact != nil && a.contact.OriginAllowed(origin) },
 		DialOut:       a.dialOut,
+		// Who is signed in, for dial-out to numbers (sip_conference_dialout.go).
+		SessionAccount: a.meetingAccount, TokenAccount: a.tokenAccount,
 	})
 	if err = a.startPeople(); err != nil {
 		return nil, err

@@ -1,8 +1,6 @@
 package app
 
 import (
-	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -12,7 +10,6 @@ import (
 
 	"switchboard/internal/audio"
 	"switchboard/internal/config"
-	"switchboard/internal/protocol"
 	"switchboard/internal/room"
 	"switchboard/internal/sip"
 	"switchboard/internal/sip/bridge"
@@ -27,7 +24,8 @@ import (
 // and the wrong-PIN guard.
 type phoneStats struct {
 	bridge.ConferenceStats
-	pins pinGuard
+	pins    pinGuard
+	dialing dialOutLimit // phones hosts called into meetings (sip_conference_dialout.go)
 }
 
 // pinGuard limits wrong PINs per caller: a PIN is a short secret, and three
@@ -122,18 +120,23 @@ func (a *App) routeConference(c *sip.Call) {
 		c.Reject(403, "Forbidden")
 		return
 	}
-	if !c.Offer.HasDTMF {
-		// Without telephone-events the caller cannot key a PIN.
+	if !c.Offer.HasDTMF && !c.Offer.WebRTC {
+		// Without telephone-events the caller cannot key a PIN (browser
+		// SIP clients key it by SIP INFO).
 		log.Info("sip: conference call refused: the phone offers no RFC 4733 telephone-event for keying the PIN")
 		c.Reject(488, "Not Acceptable Here")
 		return
 	}
-	rs, err := c.Answer()
+	media, err := a.answerSIP(c) // a browser SIP client's media is a peer connection of ours
 	if err != nil {
 		log.Info("sip: conference call could not be answered", "err", err)
 		return
 	}
-	conf, err := bridge.NewConference(rs, c.Codec, int(c.Offer.DTMF), bridge.ConferenceOptions{
+	dtmf := int(c.Offer.DTMF)
+	if c.Offer.WebRTC {
+		dtmf = -1 // its answer carries the codec alone; keys come by SIP INFO
+	}
+	conf, err := bridge.NewConference(media, c.Codec, dtmf, bridge.ConferenceOptions{
 		Metrics: a.media, Stats: &a.phones.ConferenceStats, Logger: a.log, OnClose: func(string) { c.Hangup() }})
 	if err != nil {
 		log.Error("sip: conference call", "err", err)
@@ -235,89 +238,6 @@ func wait(d time.Duration, done <-chan struct{}) {
 	case <-t.C:
 	case <-done:
 	}
-}
-
-// dialOut rings a phone (a SIP extension) for a host and brings it into
-// room r when it answers. It returns at once; progress reports to the host.
-func (a *App) dialOut(r *room.Room, host, target string, progress func(protocol.Message)) error {
-	if a.sip == nil || a.sip.srv == nil {
-		return protocol.Errorf(protocol.CodeInvalidState, "this server has no telephony (SIP is off)")
-	}
-	if !audio.OpusAvailable {
-		return protocol.Errorf(protocol.CodeInvalidState, "%s", audio.ErrNoOpus.Error())
-	}
-	if len(a.sip.srv.Bindings(target)) == 0 {
-		return protocol.Errorf(protocol.CodeNotFound, "no phone is registered as %q", target)
-	}
-	name := target
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	if acct, err := a.store.SIPAccountByUsername(ctx, target); err == nil && acct.DisplayName != "" {
-		name = acct.DisplayName
-	}
-	cancel()
-	log := a.log.With("room", r.ID(), "host", host, "phone", target)
-	send := func(state, reason, participant string) {
-		progress(&protocol.DialProgress{Target: target, State: state, Reason: reason, Participant: participant})
-	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), dialOutRingTO)
-		defer cancel()
-		go func() { // the meeting ending while the phone rings cancels the call
-			select {
-			case <-r.Done():
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		oc, err := a.sip.srv.Dial(ctx, sip.DialRequest{Username: target, FromUser: "meeting", FromDisplay: "Meeting",
-			OnProgress: func(status int) {
-				if status == 180 || status == 183 {
-					send(protocol.DialRinging, "", "")
-				}
-			}})
-		if err != nil {
-			reason := "failed"
-			var de *sip.DialError
-			switch {
-			case errors.Is(err, context.DeadlineExceeded), errors.Is(err, sip.ErrDialCancelled):
-				reason = "no-answer"
-			case errors.Is(err, sip.ErrNotRegistered):
-				reason = "not-registered"
-			case errors.As(err, &de) && (de.Status == 486 || de.Status == 600):
-				reason = "busy"
-			case errors.As(err, &de) && de.Status == 603:
-				reason = "declined"
-			case errors.As(err, &de) && (de.Status == 480 || de.Status == 408 || de.Status == 487):
-				reason = "no-answer"
-			}
-			log.Info("sip: dial-out from a meeting failed", "reason", reason, "err", err)
-			send(protocol.DialFailed, reason, "")
-			return
-		}
-		dtmf := -1
-		if oc.Answer.HasDTMF {
-			dtmf = int(oc.Answer.DTMF)
-		}
-		conf, err := bridge.NewConference(oc.RTP(), oc.Codec, dtmf, bridge.ConferenceOptions{
-			Metrics: a.media, Stats: &a.phones.ConferenceStats, Logger: a.log, OnClose: func(string) { oc.Hangup() }})
-		if err == nil {
-			if err = conf.Join(r, name, true); err != nil { // a host's own call
-				conf.Leave("failed")
-			}
-		}
-		if err != nil {
-			log.Error("sip: the dialled phone could not join the meeting", "err", err)
-			oc.Hangup()
-			send(protocol.DialFailed, "failed", "")
-			return
-		}
-		log.Info("sip: dialled phone joined the meeting", "participant", conf.ID(), "codec", oc.Codec.Name)
-		send(protocol.DialAnswered, "", conf.ID())
-		<-oc.Done()
-		conf.Leave("hangup")
-		send(protocol.DialEnded, "", conf.ID())
-	}()
-	return nil
 }
 
 // registerConferenceMetrics exports what phones in meetings do.

@@ -54,8 +54,15 @@ type talker struct {
 
 func newTalker(ctx context.Context, t *testing.T, a *App, roomID, name string, freq float64) *talker {
 	t.Helper()
+	return newTalkerJoin(ctx, t, a, protocol.Join{Room: roomID, Name: name}, freq)
+}
+
+// newTalkerJoin is newTalker joining with join (a token, say).
+func newTalkerJoin(ctx context.Context, t *testing.T, a *App, join protocol.Join, freq float64) *talker {
+	t.Helper()
+	name := firstNonEmpty(join.Name, "talker")
 	tk := &talker{pcm: map[string][]int16{}, stop: make(chan struct{})}
-	c, err := client.Dial(ctx, a.URL(), newAPI(t), protocol.Join{Room: roomID, Name: name},
+	c, err := client.Dial(ctx, a.URL(), newAPI(t), join,
 		func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			if tr.Kind() != webrtc.RTPCodecTypeAudio {
 				return
@@ -402,6 +409,7 @@ func TestSIPMeetingDialOut(t *testing.T) {
 	root := admin(t, a, "root")
 	member(t, a, "bob")
 	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/accounts", root, `{"username":"200","password":"bob desk phone","userId":"bob"}`)
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/accounts", root, `{"username":"201","password":"bob other phone","userId":"bob"}`)
 	phone := newUDPPhone(t, a, "200", "bob desk phone")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -411,8 +419,14 @@ func TestSIPMeetingDialOut(t *testing.T) {
 	if _, err := guest.c.Request(ctx, &protocol.DialOut{Target: "200"}); err == nil || !strings.Contains(err.Error(), protocol.CodeForbidden) {
 		t.Fatalf("a guest dialled out: %v", err)
 	}
-	if _, err := host.c.Request(ctx, &protocol.DialOut{Target: "999"}); err == nil || !strings.Contains(err.Error(), protocol.CodeNotFound) {
-		t.Fatalf("dialling an unregistered phone: %v", err)
+	for _, target := range []string{"desk-9", "201"} { // no such phone; a SIP account not registered now
+		if _, err := host.c.Request(ctx, &protocol.DialOut{Target: target}); err == nil || !strings.Contains(err.Error(), protocol.CodeNotFound) {
+			t.Fatalf("dialling an unregistered phone %s: %v", target, err)
+		}
+	}
+	// Digits that are no phone here are a telephone number: an anonymous host may not call one.
+	if _, err := host.c.Request(ctx, &protocol.DialOut{Target: "999"}); err == nil || !strings.Contains(err.Error(), "sign in") {
+		t.Fatalf("an anonymous host dialled a number: %v", err)
 	}
 	if _, err := host.c.Request(ctx, &protocol.DialOut{Target: "200"}); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"errors"
+	"strings"
+	"sync"
 	"time"
 
 	"switchboard/internal/room"
@@ -16,7 +18,10 @@ import (
 // fax line) reaches that phone directly: the gateway rings its binding
 // offering only the caller's codec, and when it answers both calls join a
 // two-party G.711 room, so the audio (and RFC 4733 keys) pass through the
-// SFU untouched, as for a browser. Extensions of accounts linked to a user
+// SFU untouched, as for a browser. Either phone may be a browser SIP client
+// (JsSIP, SIP.js registered over WebSocket): its side of the call is then a
+// peer connection of ours carrying the same G.711 (answerSIP for a caller,
+// a WebRTC offer for a callee). Extensions of accounts linked to a user
 // ring that user's browsers instead (routeSIPCall).
 
 // routePhoneToPhone handles c when its target is such an account; false
@@ -54,8 +59,25 @@ func (a *App) routePhoneToPhone(c *sip.Call) bool {
 		case <-dctx.Done():
 		}
 	}()
-	out, err := a.sip.srv.Dial(dctx, sip.DialRequest{Username: acct.Username, FromUser: c.From.Username,
-		FromDisplay: c.From.DisplayName, Codecs: []sip.Codec{c.Codec}})
+	req := sip.DialRequest{Username: acct.Username, FromUser: c.From.Username,
+		FromDisplay: c.From.DisplayName, Codecs: []sip.Codec{c.Codec}}
+	// A browser SIP client (a binding over WebSocket) takes WebRTC only: it
+	// is offered a peer connection of ours, in the caller's codec alone.
+	var calleeRTC *bridge.WebRTCMedia
+	rtcFailed := make(chan struct{}) // the callee's peer connection failed
+	if wsBinding(a.sip.srv.Bindings(acct.Username)) {
+		var once sync.Once
+		m, offer, err := bridge.NewWebRTCOffer(a.engine.Publish, c.Codec, func() { once.Do(func() { close(rtcFailed) }) })
+		if err != nil {
+			log.Error("sip: call refused: WebRTC offer for the called browser phone", "err", err)
+			c.Reject(500, "Server Internal Error")
+			return true
+		}
+		defer m.Close()
+		calleeRTC = m
+		req.SDPOffer, req.OnSDPAnswer = offer, m.SetAnswer
+	}
+	out, err := a.sip.srv.Dial(dctx, req)
 	if err != nil {
 		status, reason := 480, "Temporarily Unavailable"
 		var de *sip.DialError
@@ -103,7 +125,13 @@ func (a *App) routePhoneToPhone(c *sip.Call) bool {
 		return true
 	}
 	defer from.Leave("hangup")
-	to, err := bridge.Join(r, out.RTP(), out.Codec, dtmfType(out.Answer), firstNonEmpty(acct.DisplayName, acct.Username),
+	var toMedia bridge.Media = out.RTP()
+	toDTMF := dtmfType(out.Answer)
+	if calleeRTC != nil {
+		toMedia, toDTMF = calleeRTC, -1
+		out.OnInfoKey(calleeRTC.SignalledKey) // browser SIP clients send keys by SIP INFO
+	}
+	to, err := bridge.Join(r, toMedia, out.Codec, toDTMF, firstNonEmpty(acct.DisplayName, acct.Username),
 		a.media, a.log, hangBoth)
 	if err != nil {
 		log.Error("sip: the called phone could not join the call's room", "err", err)
@@ -115,6 +143,8 @@ func (a *App) routePhoneToPhone(c *sip.Call) bool {
 	select {
 	case <-c.Done():
 	case <-out.Done():
+	case <-rtcFailed:
+		log.Info("sip: the called browser phone's media failed")
 	}
 	hangBoth("")
 	return true
@@ -129,6 +159,12 @@ func roomCodec(c sip.Codec) string {
 		return "audio/G722"
 	}
 	return "audio/PCMU"
+}
+
+// wsBinding tells whether a phone's newest binding is over WebSocket: a
+// browser SIP client (JsSIP, SIP.js), which takes WebRTC media only.
+func wsBinding(bs []sip.Binding) bool {
+	return len(bs) > 0 && strings.HasPrefix(strings.ToLower(bs[0].Transport), "ws")
 }
 
 // dtmfType is the telephone-event payload type negotiated in md, -1 for none.

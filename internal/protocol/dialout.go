@@ -6,9 +6,11 @@ import (
 )
 
 // DialOut asks the server to ring a telephone and bring it into the
-// meeting (hosts only). Target is a SIP extension (a SIP account) for now.
-// The reply is ok once the phone is being called; dial-progress events
-// follow.
+// meeting (hosts only). Target is a SIP extension (a SIP account), or a
+// telephone number, which only a host signed in with an account allowed to
+// call numbers may dial (the server knows the account from the connection,
+// not from this message). The reply is ok once the phone is being called;
+// dial-progress events follow.
 type DialOut struct {
 	Head
 	Target string `json:"target"`
@@ -16,7 +18,8 @@ type DialOut struct {
 
 // DialProgress tells the host who dialled out how it goes: State is
 // "ringing", "answered" (Participant is the phone's id in the room),
-// "failed" (Reason says why) or "ended" (the phone left).
+// "failed" (Reason says why: busy, declined, no-answer, not-registered,
+// no-such-number, lines-busy, codec, failed) or "ended" (the phone left).
 type DialProgress struct {
 	Head
 	Target      string `json:"target"`

@@ -40,6 +40,7 @@ type conn struct {
 	room       *room.Room
 	token      string
 	perms      protocol.Permissions
+	account    string // the signed-in account's user id, "" when anonymous (DialOutRequest)
 	pendingReq room.JoinRequest
 	limiter    *rate.Limiter
 	abuse      int
@@ -312,6 +313,11 @@ func (c *conn) join(ctx context.Context, m *protocol.Join) (*peer.Peer, <-chan b
 		if claims.Name != "" {
 			name = claims.Name
 		}
+		if c.s.cfg.TokenAccount != nil {
+			if id := c.s.cfg.TokenAccount(m.Token); id != "" {
+				c.account = id
+			}
+		}
 	} else if !c.s.cfg.OpenJoin {
 		return nil, nil, protocol.Errorf(protocol.CodeForbidden, "this server requires a token to join meetings")
 	}
@@ -361,7 +367,7 @@ func (c *conn) finishJoin(ctx context.Context, m *protocol.Join, p *peer.Peer, a
 func (c *conn) sendJoined(ctx context.Context, id string, p *peer.Peer, snap *room.Snapshot, resumed bool) {
 	if c.token == "" {
 		c.token = newSessionToken()
-		c.s.addSession(c.token, p, c.perms)
+		c.s.addSession(c.token, p, c.perms, c.account)
 	}
 	c.peer = p
 	chat, err := c.room.ChatHistory(ctx)
@@ -390,7 +396,11 @@ func (c *conn) resume(ctx context.Context, m *protocol.Join) error {
 		return protocol.Errorf(protocol.CodeUnauthorized, "this session can no longer be resumed; join again")
 	}
 	c.token, c.room = m.Resume, p.Room()
-	c.perms = c.s.permsOf(m.Resume)
+	perms, account := c.s.permsOf(m.Resume)
+	c.perms = perms
+	if account != "" { // the session's own; else this socket's cookie, if any
+		c.account = account
+	}
 	// Attach before the snapshot: an event between the two is then delivered (after joined) rather
 	// than lost; clients treat repeated state idempotently.
 	p.Attach(c.deliver)

@@ -70,7 +70,7 @@ func (c *conn) dispatch(ctx context.Context, msg protocol.Message) {
 		case !r.IsHost(p.ID()):
 			c.reply(id, protocol.Errorf(protocol.CodeForbidden, "only a host may call a phone into the meeting"))
 		default:
-			ok(c.s.cfg.DialOut(r, p.ID(), m.Target, p.Send))
+			ok(c.s.cfg.DialOut(DialOutRequest{Room: r, Host: p.ID(), Account: c.account, Target: m.Target, Progress: p.Send}))
 		}
 	case *protocol.Relay:
 		if !r.Settings().P2P {

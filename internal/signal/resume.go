@@ -32,6 +32,8 @@ func (s *Server) startGrace(token string, p *peer.Peer, perms protocol.Permissio
 		}
 		delete(s.graces, token)
 		delete(s.sessions, token)
+		delete(s.perms, token)
+		delete(s.accounts, token)
 		s.mu.Unlock()
 		s.cfg.Logger.Info("participant did not come back", "participant", p.ID())
 		p.Leave("disconnected")
@@ -60,10 +62,10 @@ func (s *Server) takeOver(token string) (*peer.Peer, bool) {
 	return p, true
 }
 
-func (s *Server) permsOf(token string) protocol.Permissions {
+func (s *Server) permsOf(token string) (protocol.Permissions, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.perms[token]
+	return s.perms[token], s.accounts[token]
 }
 
 // forget drops a participant that has left from the session table.
@@ -74,6 +76,7 @@ func (s *Server) forget(p *peer.Peer) {
 		if q == p {
 			delete(s.sessions, token)
 			delete(s.perms, token)
+			delete(s.accounts, token)
 			if g, ok := s.graces[token]; ok {
 				g.timer.Stop()
 				delete(s.graces, token)

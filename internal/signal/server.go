@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,9 +45,30 @@ type Config struct {
 	JoinTimeout  time.Duration // default 10s
 	IdleTimeout  time.Duration // default 30s
 	SendQueueLen int           // default 256
-	// DialOut rings a telephone into room r for host (dialOut); progress
-	// sends that host dial-progress events. nil: telephony is off.
-	DialOut func(r *room.Room, host, target string, progress func(protocol.Message)) error
+	// DialOut rings a telephone into a meeting for a host (dialOut). nil:
+	// telephony is off.
+	DialOut func(DialOutRequest) error
+	// SessionAccount names the account signed in with the upgrade
+	// request's session cookie ("" for none). It is asked only for
+	// requests from the server's own origin: a page elsewhere (an SDK
+	// user's site) joins anonymously whatever cookies its browser sends.
+	SessionAccount func(r *http.Request) string
+	// TokenAccount names the account a join token was minted for by this
+	// server ("" for any other token).
+	TokenAccount func(token string) string
+}
+
+// DialOutRequest is a host's dialOut. Account is the user id of the
+// account the host's connection is signed in as ("" when anonymous): it
+// alone decides whether the host may call telephone numbers, and it names
+// the caller in the call's record. The server learns it from the
+// connection, never from the message.
+type DialOutRequest struct {
+	Room     *room.Room
+	Host     string // the host's participant id
+	Account  string
+	Target   string
+	Progress func(protocol.Message) // dial-progress events to the host
 }
 
 // Server accepts signalling sockets.
@@ -59,6 +81,7 @@ type Server struct {
 	conns    map[*conn]struct{}
 	graces   map[string]*grace
 	perms    map[string]protocol.Permissions
+	accounts map[string]string // session token -> signed-in account, for resume
 	closing  bool
 }
 
@@ -101,6 +124,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// rather than cut off by the library.
 	ws.SetReadLimit(protocol.MaxFrame + 4096)
 	c := newConn(s, ws, r.RemoteAddr)
+	if s.cfg.SessionAccount != nil && sameOrigin(r) {
+		c.account = s.cfg.SessionAccount(r)
+	}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -137,13 +163,17 @@ func (s *Server) Shutdown() {
 	}
 }
 
-func (s *Server) addSession(token string, p *peer.Peer, perms protocol.Permissions) {
+func (s *Server) addSession(token string, p *peer.Peer, perms protocol.Permissions, account string) {
 	s.mu.Lock()
 	s.sessions[token] = p
 	if s.perms == nil {
 		s.perms = map[string]protocol.Permissions{}
+		s.accounts = map[string]string{}
 	}
 	s.perms[token] = perms
+	if account != "" {
+		s.accounts[token] = account
+	}
 	s.mu.Unlock()
 }
 
@@ -151,7 +181,20 @@ func (s *Server) removeSession(token string) {
 	s.mu.Lock()
 	delete(s.sessions, token)
 	delete(s.perms, token)
+	delete(s.accounts, token)
 	s.mu.Unlock()
+}
+
+// sameOrigin reports whether an upgrade request comes from a page of this
+// server (or from no browser page at all): only then does its session
+// cookie name the person joining.
+func sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true // not a browser page: a cookie it sends was given to it
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
 }
 
 func newSessionToken() string {

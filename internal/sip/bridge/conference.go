@@ -29,12 +29,15 @@ import (
 // published as an ordinary microphone track with the RFC 6464 audio level,
 // so active-speaker detection sees the phone like a browser.
 //
+// Its media is a phone's RTP socket or, for a browser SIP client (JsSIP,
+// SIP.js), a WebRTCMedia carrying the same G.711 over ICE and DTLS-SRTP.
+//
 // A Conference owns the call's RTP from the start: before it joins a room
 // it can play tones to the phone and report keys (a dial-in prompt asking
 // for the meeting's PIN), so the one RTP read loop serves both.
 type Conference struct {
 	id      string
-	rs      *sip.RTPSession
+	rs      Media // a phone's RTP socket, or a browser SIP client's peer connection
 	codec   sip.Codec
 	law     audio.Law
 	dtmf    int
@@ -113,11 +116,12 @@ type ConferenceStats struct {
 // voicedLevel is the loudest RFC 6464 level (-dBov) counted as silence.
 const voicedLevel = 60
 
-// NewConference takes over an answered call's RTP (rs, with the call's
-// G.711 codec and telephone-event payload type dtmf, -1 for none) and
+// NewConference takes over an answered call's media (rs: its RTP session
+// or WebRTCMedia, with the call's G.711 codec and telephone-event payload
+// type dtmf, -1 for none) and
 // starts its media: silence (or tones) to the phone every 20 ms. It fails
 // with audio.ErrNoOpus in a build without libopus.
-func NewConference(rs *sip.RTPSession, codec sip.Codec, dtmf int, opts ConferenceOptions) (*Conference, error) {
+func NewConference(rs Media, codec sip.Codec, dtmf int, opts ConferenceOptions) (*Conference, error) {
 	law, err := audio.LawOf(codec.Name)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConferenceCodec, err)
