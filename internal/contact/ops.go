@@ -486,6 +486,7 @@ func (s *Service) Transfer(ctx context.Context, agent, id, queue string) error {
 	if err := s.chat.LeaveContact(ctx, lc.rec.Conversation, agent); err != nil {
 		s.log.Warn("contact: transfer: leaving the conversation", "contact", id, "err", err)
 	}
+	s.lineRelease(lc) // a telephone caller waits again, with the waiting sound
 	s.apply(ctx, evs)
 	s.pushAgent(agent)
 	return nil
@@ -604,7 +605,7 @@ func (s *Service) ContactFor(ctx context.Context, me chat.Identity, id string) (
 		v = recordView(c, s.queues[c.Queue].Name, s.names[c.AgentID])
 		s.mu.Unlock()
 		if vis, err := s.st.Visitor(ctx, c.VisitorID); err == nil {
-			v.Visitor = protocol.VisitorInfo{ID: vis.ID, Name: vis.DisplayName, Email: vis.Email}
+			v.Visitor = protocol.VisitorInfo{ID: vis.ID, Name: vis.DisplayName, Email: vis.Email, Phone: c.Phone}
 		}
 	}
 	s.mu.Lock()

@@ -1,0 +1,199 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"switchboard/internal/client"
+	"switchboard/internal/config"
+	"switchboard/internal/protocol"
+	sbsip "switchboard/internal/sip"
+)
+
+// bye hangs up a call the peer placed.
+func (p *trunkPeer) bye(ctx context.Context, t *testing.T, inv *sip.Request, res *sip.Response) {
+	t.Helper()
+	target := inv.Recipient
+	if c := res.Contact(); c != nil {
+		target = c.Address
+	}
+	bye := sip.NewRequest(sip.BYE, target)
+	bye.AppendHeader(inv.From())
+	bye.AppendHeader(res.To())
+	bye.AppendHeader(res.CallID())
+	bye.AppendHeader(&sip.CSeqHeader{SeqNo: res.CSeq().SeqNo + 1, MethodName: sip.BYE})
+	bye.SetDestination(p.srv.String())
+	r, err := p.client.Do(ctx, bye)
+	if err != nil || r.StatusCode != 200 {
+		t.Fatalf("BYE: %v %v", r, err)
+	}
+}
+
+// rtpCounter counts the RTP packets the peer receives: all of them, and
+// those whose payload is all b (what the agent's side sends).
+type rtpCounter struct{ all, marked atomic.Int64 }
+
+func (c *rtpCounter) run(conn *net.UDPConn, b byte) {
+	buf := make([]byte, 1500)
+	for {
+		conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		n, err := conn.Read(buf)
+		if err != nil {
+			return
+		}
+		var p rtp.Packet
+		if p.Unmarshal(buf[:n]) != nil {
+			continue
+		}
+		c.all.Add(1)
+		if len(p.Payload) == 160 && bytes.Count(p.Payload, []byte{b}) == 160 {
+			c.marked.Add(1)
+		}
+	}
+}
+
+// A provider calls a queue's number: the caller is answered and hears the
+// waiting sound; the queue's agent is offered a voice contact showing the
+// caller's number and name, accepts, and calls in its conversation (what
+// the console does on accept); the call is with the caller, audio goes
+// both ways, and the agent's hang-up sends the provider a BYE and ends the
+// contact. The same number calls again: the same visitor, with the first
+// contact among the earlier ones; hanging up while waiting abandons it. A
+// closed queue answers 480.
+func TestSIPTrunkCallsQueue(t *testing.T) {
+	a := startSIPServer(t, func(c *config.Config) { c.SIP.DefaultCountryCode = "1" })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	api := a.URL() + "/api/v1/contact"
+	root := admin(t, a, "root2")
+	alex := staff(t, a, "alex", "agent")
+	if code := call(t, "PUT", api+"/queues/sales", root, "", `{"name":"Sales","members":[{"user":"alex"}],"media":["voice"]}`, nil); code != 200 {
+		t.Fatalf("create queue: %d", code)
+	}
+	if code := call(t, "PUT", api+"/queues/night", root, "", `{"name":"Night","media":["voice"],"hours":{"timezone":"UTC","days":{}}}`, nil); code != 200 {
+		t.Fatalf("create closed queue: %d", code)
+	}
+	tr := decodeJSON[sipTrunkJSON](t, jsonRequest(t, "POST", a.URL()+"/api/v1/sip/trunks", root,
+		`{"name":"Peer","host":"127.0.0.1:5999","inboundIPs":["127.0.0.1"]}`))
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/numbers", root, `{"number":"+15551239999","trunk":"`+tr.ID+`","target":{"kind":"queue","value":"sales"}}`)
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/numbers", root, `{"number":"+15551238888","target":{"kind":"queue","value":"night"}}`)
+	peer := newTrunkPeer(t, a)
+
+	if _, res, err := peer.invite(ctx, "5551238888", "+15557654321", ""); err != nil || res.StatusCode != 480 {
+		t.Fatalf("a closed queue's number: %v %v, want 480", res, err)
+	}
+
+	box := &inbox{}
+	m, err := client.DialMessenger(ctx, "ws"+strings.TrimPrefix(a.URL(), "http")+"/api/v1/connect",
+		http.Header{"Authorization": {"Bearer " + alex}, "Origin": {a.URL()}}, box.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Drop)
+	if code := call(t, "PUT", api+"/agent/state", alex, "", `{"state":"available"}`, nil); code != 200 {
+		t.Fatalf("agent available: %d", code)
+	}
+
+	// The caller is answered at once and hears the waiting sound.
+	inv, res, err := peer.invite(ctx, "5551239999", "555-765-4321", "Jane Caller")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("the queue's number: %v %v", res, err)
+	}
+	peer.ack(t, inv, res)
+	sdp, err := sbsip.ParseSDP(res.Body())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got rtpCounter
+	go got.run(peer.media, 0xd5)
+	waitFor(t, "the waiting sound", func() bool { return got.all.Load() >= 25 })
+
+	offer := box.wait(t, "the offer", contactEvent("offer", "")).(*protocol.ContactMsg).Contact
+	if offer.Media != "voice" || offer.Visitor.Phone != "+15557654321" || offer.Visitor.Name != "Jane Caller" || offer.Queue != "sales" {
+		t.Fatalf("offer %+v", offer)
+	}
+	var c protocol.ContactView
+	if code := call(t, "POST", api+"/contacts/"+offer.ID+"/accept", alex, "", "", &c); code != 200 || c.Status != "in_progress" {
+		t.Fatalf("accept: %d %+v", code, c)
+	}
+	// The console calls in the contact's conversation: the call is with the caller.
+	reply, err := m.Request(ctx, &protocol.StartCall{Conversation: c.Conversation})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := reply.(*protocol.Calling).Call
+	if info.Phone != "+15557654321" || info.PhoneName != "Jane Caller" {
+		t.Fatalf("call %+v", info)
+	}
+	acc := box.wait(t, "accepted", func(msg protocol.Message) bool {
+		s, ok := msg.(*protocol.CallState)
+		return ok && s.Call == info.ID && s.State == "accepted"
+	}).(*protocol.CallState)
+	heard := talkInRoom(ctx, t, a, acc, webrtc.MimeTypePCMU, func(i int) {
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(i), Timestamp: uint32(i * 160), SSRC: 9},
+			Payload: make([]byte, 160)}
+		raw, _ := p.Marshal()
+		peer.media.WriteToUDPAddrPort(raw, sdp.Addr)
+	})
+	if heard < 80 || got.marked.Load() < 80 {
+		t.Fatalf("the agent heard %d packets from the caller, the caller %d from the agent", heard, got.marked.Load())
+	}
+	if _, err := m.Request(ctx, &protocol.CallAction{Action: "hangup", Call: info.ID}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-peer.byes:
+	case <-ctx.Done():
+		t.Fatal("the provider got no BYE")
+	}
+	waitFor(t, "the contact ended", func() bool {
+		rec, err := a.store.Contact(ctx, offer.ID)
+		return err == nil && rec.Status == "ended" && rec.Phone == "+15557654321"
+	})
+	waitFor(t, "the call written into the conversation", func() bool {
+		entries, _ := a.store.History(ctx, c.Conversation, 0, 50)
+		for _, e := range entries {
+			if e.Kind == "call" && strings.Contains(string(e.Data), `"outcome":"answered"`) {
+				return true
+			}
+		}
+		return false
+	})
+
+	// The same number again: the same visitor, who hangs up while waiting.
+	if code := call(t, "POST", api+"/contacts/"+offer.ID+"/wrapup", alex, "", `{"code":"resolved"}`, nil); code != 200 {
+		t.Fatalf("wrap-up: %d", code)
+	}
+	inv, res, err = peer.invite(ctx, "+15551239999", "+15557654321", "")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("calling again: %v %v", res, err)
+	}
+	peer.ack(t, inv, res)
+	second := box.wait(t, "the second offer", func(msg protocol.Message) bool {
+		cm, ok := msg.(*protocol.ContactMsg)
+		return ok && cm.Event == "offer" && cm.Contact.ID != offer.ID
+	}).(*protocol.ContactMsg).Contact
+	if second.Visitor.ID != offer.Visitor.ID {
+		t.Fatalf("a second call from the number is another visitor: %s, %s", second.Visitor.ID, offer.Visitor.ID)
+	}
+	// Earlier: the call answered, and the one to the closed queue.
+	var full protocol.ContactView
+	if code := call(t, "GET", api+"/contacts/"+second.ID, alex, "", "", &full); code != 200 || len(full.Previous) != 2 || full.Previous[0].ID != offer.ID || full.Previous[1].Status != "closed" {
+		t.Fatalf("earlier contacts: %d %+v", code, full.Previous)
+	}
+	peer.bye(ctx, t, inv, res)
+	waitFor(t, "the contact abandoned", func() bool {
+		rec, err := a.store.Contact(ctx, second.ID)
+		return err == nil && rec.Status == "abandoned"
+	})
+}
