@@ -66,7 +66,8 @@ func (a *App) startPeople() error {
 		PresenceOff: !a.cfg.Chat.Presence, PushText: a.cfg.Chat.PushText, Retention: a.cfg.Chat.Retention,
 		LiveCredentials: a.store.LiveCredentials, Logger: a.log})
 	a.contact, err = contact.New(ctx, contact.Config{Store: a.store, Chat: a.chat, Logger: a.log,
-		Publish: a.contactEvents(), CanCall: a.canClickToCall, Phones: queuePhones{a}})
+		Publish: a.contactEvents(), CanCall: a.canClickToCall, Phones: queuePhones{a},
+		CheckPhone: a.checkCallbackPhone})
 	return err
 }
 

@@ -424,6 +424,23 @@ func (p contactPhones) ContactPhone(ctx context.Context, agent chat.Identity, co
 	return ph, true, nil
 }
 
+// checkCallbackPhone is customer contact's CheckPhone: the E.164 number a
+// visitor asking for a callback gave, when a trunk can call it and
+// sip.dial_prefixes allows it. The errors are for the visitor.
+func (a *App) checkCallbackPhone(number string) (string, error) {
+	if a.sip == nil || a.sip.srv == nil {
+		return "", errors.New("we cannot call telephones right now")
+	}
+	num, err := a.numberPlan().Normalize(number)
+	if err != nil {
+		return "", fmt.Errorf("%q does not read as a telephone number: write it in international form, like +44 20 7946 0000", number)
+	}
+	if _, ok := sip.ChooseTrunk(a.sip.srv.Trunks(), num); !ok || !dialAllowed(a.cfg.SIP.DialPrefixes, num) {
+		return "", fmt.Errorf("we cannot call %s from here", num)
+	}
+	return num, nil
+}
+
 // dial counts a callback to contact id, refusing more than
 // maxCallbackDials within callbackWindow.
 func (ls *queueLines) dial(id string, now time.Time) error {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -196,4 +197,90 @@ func TestSIPTrunkCallsQueue(t *testing.T) {
 		rec, err := a.store.Contact(ctx, second.ID)
 		return err == nil && rec.Status == "abandoned"
 	})
+}
+
+// A website visitor asks to be called back on a telephone number: a
+// number that does not read as one, or that no trunk can call, is refused
+// at once with a message; a good one is kept with the callback request.
+// The agent who accepts it calls in its conversation (what the console
+// does on accept) and the server dials the number through the trunk
+// (sipp, demanding digest, echoing audio): the agent hears the echo, hangs
+// up, and the provider gets the BYE.
+func TestCallbackByPhone(t *testing.T) {
+	port, wait := sippProvider(t)
+	a := startSIPServer(t, func(c *config.Config) { c.SIP.DefaultCountryCode = "44" })
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	api := a.URL() + "/api/v1/contact"
+	const shop = "https://shop.example"
+	root := admin(t, a, "root")
+	alex := staff(t, a, "alex", "agent")
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/trunks", root, `{"name":"Provider","host":"127.0.0.1:`+strconv.Itoa(port)+`",
+		"username":"trunkuser","password":"trunk secret","fromDomain":"provider.test","outboundPrefixes":["+44"],"numberFormat":"national"}`)
+	if code := call(t, "PUT", api+"/queues/sales", root, "", `{"name":"Sales","members":[{"user":"alex"}]}`, nil); code != 200 {
+		t.Fatalf("create queue: %d", code)
+	}
+	if code := call(t, "PUT", api+"/widgets/site", root, "", `{"queue":"sales","title":"Sales","allowedOrigins":["`+shop+`"]}`, nil); code != 200 {
+		t.Fatalf("create widget: %d", code)
+	}
+	var st struct {
+		CallbackPhone bool `json:"callbackPhone"`
+	}
+	if call(t, "GET", api+"/widgets/site/status", "", shop, "", &st); !st.CallbackPhone {
+		t.Fatal("the widget's status does not offer callbacks by phone")
+	}
+	var started struct{ Token string }
+	if code := call(t, "POST", api+"/widgets/site/visitors", "", shop, `{"name":"Vera"}`, &started); code != 201 {
+		t.Fatalf("start visitor: %d", code)
+	}
+	for _, bad := range []string{`{"media":"voice","callback":true,"phone":"call me maybe"}`, `{"media":"voice","callback":true,"phone":"+15551234567"}`,
+		`{"media":"chat","phone":"02079460000"}`} {
+		if code := call(t, "POST", api+"/visitor/contacts", started.Token, shop, bad, nil); code != 400 {
+			t.Fatalf("%s: %d, want 400", bad, code)
+		}
+	}
+	var c protocol.ContactView
+	if code := call(t, "POST", api+"/visitor/contacts", started.Token, shop, `{"media":"voice","callback":true,"phone":"020 7946 0000"}`, &c); code != 201 ||
+		c.Status != "callback" || c.Visitor.Phone != "+442079460000" {
+		t.Fatalf("callback request: %d %+v", code, c)
+	}
+
+	box := &inbox{}
+	m, err := client.DialMessenger(ctx, "ws"+strings.TrimPrefix(a.URL(), "http")+"/api/v1/connect",
+		http.Header{"Authorization": {"Bearer " + alex}, "Origin": {a.URL()}}, box.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Drop)
+	if code := call(t, "PUT", api+"/agent/state", alex, "", `{"state":"available"}`, nil); code != 200 {
+		t.Fatalf("agent available: %d", code)
+	}
+	offer := box.wait(t, "the offer", contactEvent("offer", "")).(*protocol.ContactMsg).Contact
+	if offer.ID != c.ID || offer.Visitor.Phone != "+442079460000" {
+		t.Fatalf("offer %+v", offer)
+	}
+	if code := call(t, "POST", api+"/contacts/"+c.ID+"/accept", alex, "", "", &c); code != 200 {
+		t.Fatalf("accept: %d", code)
+	}
+	reply, err := m.Request(ctx, &protocol.StartCall{Conversation: c.Conversation})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := reply.(*protocol.Calling).Call
+	if info.Phone != "+442079460000" {
+		t.Fatalf("call %+v", info)
+	}
+	acc := box.wait(t, "accepted", func(msg protocol.Message) bool {
+		s, ok := msg.(*protocol.CallState)
+		return ok && s.Call == info.ID && s.State == "accepted"
+	}).(*protocol.CallState)
+	if heard := talkInRoom(ctx, t, a, acc, webrtc.MimeTypePCMA, nil); heard < 50 {
+		t.Fatalf("the agent heard %d packets of their echo from the called-back phone", heard)
+	}
+	if _, err := m.Request(ctx, &protocol.CallAction{Action: "hangup", Call: info.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, out := wait(); !ok {
+		t.Fatalf("sipp (the provider) did not finish its scenario (digest, answer, BYE):\n%s", out)
+	}
 }

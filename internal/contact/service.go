@@ -59,6 +59,10 @@ type Config struct {
 	// CanCall tells whether a widget's click-to-call phone can be called
 	// now (the gateway is on and it resolves); nil: never.
 	CanCall func(target string) bool
+	// CheckPhone reads a number a visitor gives to be called back on: the
+	// E.164 number the gateway would call, or why it cannot (the error's
+	// text is for the visitor); nil: visitors cannot be called back by phone.
+	CheckPhone func(number string) (string, error)
 	// Phones hangs up and releases the telephone callers of queues
 	// (phone.go); nil: there are none.
 	Phones Phones
@@ -633,12 +637,12 @@ func (s *Service) pushAgent(id string) {
 // view is a live contact as its visitor (forAgent false) or agent sees it.
 func (s *Service) view(lc *liveContact, forAgent bool) protocol.ContactView {
 	v := recordView(lc.rec, s.queues[lc.rec.Queue].Name, s.names[lc.rec.AgentID])
-	v.Visitor = protocol.VisitorInfo{ID: lc.visitor.ID, Name: lc.visitor.DisplayName}
+	v.Visitor = protocol.VisitorInfo{ID: lc.visitor.ID, Name: lc.visitor.DisplayName, Phone: lc.rec.Phone} // their own number
 	if !lc.until.IsZero() && forAgent {
 		v.OfferUntil = timeJSON(lc.until)
 	}
 	if forAgent {
-		v.Visitor.Email, v.Visitor.Phone = lc.visitor.Email, lc.rec.Phone
+		v.Visitor.Email = lc.visitor.Email
 	} else {
 		v.Page, v.Referrer, v.Notes, v.WrapUpCode = "", "", "", ""
 	}
