@@ -284,3 +284,127 @@ func TestCallbackByPhone(t *testing.T) {
 		t.Fatalf("sipp (the provider) did not finish its scenario (digest, answer, BYE):\n%s", out)
 	}
 }
+
+// agentSocket opens an agent's messaging socket and makes them available.
+func agentSocket(ctx context.Context, t *testing.T, a *App, token string) (*client.Messenger, *inbox) {
+	t.Helper()
+	box := &inbox{}
+	m, err := client.DialMessenger(ctx, "ws"+strings.TrimPrefix(a.URL(), "http")+"/api/v1/connect",
+		http.Header{"Authorization": {"Bearer " + token}, "Origin": {a.URL()}}, box.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Drop)
+	if code := call(t, "PUT", a.URL()+"/api/v1/contact/agent/state", token, "", `{"state":"available"}`, nil); code != 200 {
+		t.Fatalf("agent available: %d", code)
+	}
+	return m, box
+}
+
+// callInContact is what the console does with a voice contact it holds:
+// a call in its conversation; it returns the call once accepted.
+func callInContact(ctx context.Context, t *testing.T, m *client.Messenger, box *inbox, conv string) *protocol.CallState {
+	t.Helper()
+	reply, err := m.Request(ctx, &protocol.StartCall{Conversation: conv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := reply.(*protocol.Calling).Call.ID
+	return box.wait(t, "the call accepted", func(msg protocol.Message) bool {
+		s, ok := msg.(*protocol.CallState)
+		return ok && s.Call == id && s.State == "accepted"
+	}).(*protocol.CallState)
+}
+
+// A caller on the line follows the contact: transferred to a colleague,
+// the first agent's call ends and the line stays up for the colleague's
+// call, which carries the caller's audio; the colleague ending the contact
+// hangs up the phone. A caller whose wait runs past the queue's maximum,
+// which overflows to a callback, is told by a tone and hung up on, and
+// the callback keeps their number.
+func TestSIPQueueCallerTransferAndOverflow(t *testing.T) {
+	a := startSIPServer(t, func(c *config.Config) { c.SIP.DefaultCountryCode = "1" })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	api := a.URL() + "/api/v1/contact"
+	root := admin(t, a, "root2")
+	alex, bea := staff(t, a, "alex", "agent"), staff(t, a, "bea", "agent")
+	if code := call(t, "PUT", api+"/queues/sales", root, "", `{"name":"Sales","members":[{"user":"alex"},{"user":"bea"}],"media":["voice"]}`, nil); code != 200 {
+		t.Fatalf("create queue: %d", code)
+	}
+	if code := call(t, "PUT", api+"/queues/short", root, "", `{"name":"Short","media":["voice"],"maxWaitSeconds":1,"overflow":{"to":"callback"}}`, nil); code != 200 {
+		t.Fatalf("create queue: %d", code)
+	}
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/trunks", root, `{"name":"Peer","host":"127.0.0.1:5999","inboundIPs":["127.0.0.1"]}`)
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/numbers", root, `{"number":"+15551239999","target":{"kind":"queue","value":"sales"}}`)
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/numbers", root, `{"number":"+15551237777","target":{"kind":"queue","value":"short"}}`)
+	peer := newTrunkPeer(t, a)
+	am, abox := agentSocket(ctx, t, a, alex)
+
+	inv, res, err := peer.invite(ctx, "+15551239999", "+15557654321", "Jane Caller")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("the queue's number: %v %v", res, err)
+	}
+	peer.ack(t, inv, res)
+	sdp, _ := sbsip.ParseSDP(res.Body())
+	offer := abox.wait(t, "the offer", contactEvent("offer", "")).(*protocol.ContactMsg).Contact
+	var c protocol.ContactView
+	if code := call(t, "POST", api+"/contacts/"+offer.ID+"/accept", alex, "", "", &c); code != 200 {
+		t.Fatalf("accept: %d", code)
+	}
+	first := callInContact(ctx, t, am, abox, c.Conversation)
+
+	bm, bbox := agentSocket(ctx, t, a, bea)
+	if code := call(t, "POST", api+"/contacts/"+c.ID+"/transfer", alex, "", `{"agent":"bea"}`, nil); code != 204 && code != 200 {
+		t.Fatalf("transfer: %d", code)
+	}
+	abox.wait(t, "alex's call ended", func(msg protocol.Message) bool {
+		s, ok := msg.(*protocol.CallState)
+		return ok && s.Call == first.Call && s.State == "ended"
+	})
+	bbox.wait(t, "the contact at bea", contactEvent("update", "in_progress"))
+	second := callInContact(ctx, t, bm, bbox, c.Conversation)
+	heard := talkInRoom(ctx, t, a, second, webrtc.MimeTypePCMU, func(i int) {
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(i), Timestamp: uint32(i * 160), SSRC: 9},
+			Payload: make([]byte, 160)}
+		raw, _ := p.Marshal()
+		peer.media.WriteToUDPAddrPort(raw, sdp.Addr)
+	})
+	if heard < 80 {
+		t.Fatalf("bea heard %d packets from the caller", heard)
+	}
+	select {
+	case <-peer.byes:
+		t.Fatal("the transfer hung up on the caller")
+	default:
+	}
+	if code := call(t, "POST", api+"/contacts/"+c.ID+"/end", bea, "", "", nil); code != 200 {
+		t.Fatalf("end: %d", code)
+	}
+	select {
+	case <-peer.byes:
+	case <-ctx.Done():
+		t.Fatal("ending the contact did not hang up the phone")
+	}
+
+	// Nobody in the short queue: past its maximum wait, a callback.
+	inv, res, err = peer.invite(ctx, "+15551237777", "+15557654321", "")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("the short queue's number: %v %v", res, err)
+	}
+	peer.ack(t, inv, res)
+	select {
+	case <-peer.byes:
+	case <-ctx.Done():
+		t.Fatal("the overflow to a callback did not hang up")
+	}
+	waitFor(t, "the callback", func() bool {
+		open, _ := a.store.OpenContacts(ctx)
+		for _, oc := range open {
+			if oc.Queue == "short" && oc.Status == "callback" && oc.Phone == "+15557654321" {
+				return true
+			}
+		}
+		return false
+	})
+}
