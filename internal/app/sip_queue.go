@@ -44,8 +44,9 @@ import (
 type queueLines struct {
 	mu sync.Mutex
 	m  map[string]*queueLine
-	// dialled: per contact, when its number was last called back (callback limits).
+	// dialled: per visitor, when they were last called back (callback limits).
 	dialled map[string][]time.Time
+	gen     atomic.Int64 // connection generations (queueLine.gen)
 }
 
 // queueLine is one telephone caller's leg while their contact is open.
@@ -225,8 +226,6 @@ func (l *queueLine) disconnect() string {
 	return callID
 }
 
-var lineGen atomic.Int64
-
 // connect bridges the line into a new room of two for the agent's chat
 // call callID and sends the agent's devices there. A line connected to
 // another call (the agent reloaded, a colleague took over) leaves it first.
@@ -249,7 +248,7 @@ func (l *queueLine) connect(callID, name string) error {
 	if err != nil {
 		return err
 	}
-	gen := int(lineGen.Add(1))
+	gen := int(a.lines.gen.Add(1))
 	l.mu.Lock()
 	l.gen, l.chatCall, l.room = gen, callID, r.ID()
 	l.mu.Unlock()
@@ -387,7 +386,7 @@ func (q queuePhones) Hangup(id string, tone bool) {
 // customer contact that an agent calls.
 type contactPhones struct{ a *App }
 
-// Callback limits: how often one contact's number may be dialled.
+// Callback limits: how often one visitor may be called back.
 const (
 	maxCallbackDials = 3
 	callbackWindow   = 10 * time.Minute
@@ -416,7 +415,7 @@ func (p contactPhones) ContactPhone(ctx context.Context, agent chat.Identity, co
 	if err != nil {
 		return chat.Phone{}, true, fmt.Errorf("no trunk can call %s", pc.Number)
 	}
-	if err := a.lines.dial(pc.ID, time.Now()); err != nil {
+	if err := a.lines.dial(pc.Visitor, time.Now()); err != nil {
 		return chat.Phone{}, true, err
 	}
 	ph.Name, ph.Label = pc.Name, pc.Name
@@ -441,7 +440,7 @@ func (a *App) checkCallbackPhone(number string) (string, error) {
 	return num, nil
 }
 
-// dial counts a callback to contact id, refusing more than
+// dial counts a callback to visitor id, refusing more than
 // maxCallbackDials within callbackWindow.
 func (ls *queueLines) dial(id string, now time.Time) error {
 	ls.mu.Lock()

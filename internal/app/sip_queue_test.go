@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"switchboard/internal/chat"
 	"switchboard/internal/client"
 	"switchboard/internal/config"
 	"switchboard/internal/protocol"
@@ -407,4 +409,25 @@ func TestSIPQueueCallerTransferAndOverflow(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// Callbacks by phone cost money: one visitor is called at most 3 times
+// within 10 minutes, whoever accepts their contacts.
+func TestCallbackDialLimit(t *testing.T) {
+	var ls queueLines
+	now := time.Now()
+	for i := range maxCallbackDials {
+		if err := ls.dial("v-1", now.Add(time.Duration(i)*time.Minute)); err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+	}
+	if err := ls.dial("v-1", now.Add(5*time.Minute)); !errors.Is(err, chat.ErrTooManyCalls) {
+		t.Fatalf("a 4th dial within the window: %v", err)
+	}
+	if err := ls.dial("v-2", now.Add(5*time.Minute)); err != nil {
+		t.Fatalf("another visitor: %v", err)
+	}
+	if err := ls.dial("v-1", now.Add(callbackWindow+time.Minute)); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
 }

@@ -168,10 +168,11 @@ func (s *Service) PhoneGone(ctx context.Context, id string) {
 
 // PhoneContact is the telephone side of a contact, for the gateway.
 type PhoneContact struct {
-	ID     string
-	Number string // E.164; "" for an anonymous caller
-	Name   string // the visitor's name
-	OnLine bool   // the caller is waiting on the line (else: call Number)
+	ID      string
+	Visitor string
+	Number  string // E.164; "" for an anonymous caller
+	Name    string // the visitor's name
+	OnLine  bool   // the caller is waiting on the line (else: call Number)
 }
 
 // PhoneFor is the contact with a telephone, in progress with agent, whose
@@ -186,7 +187,7 @@ func (s *Service) PhoneFor(agent, conv string) (PhoneContact, bool) {
 		if !lc.line && (lc.rec.Phone == "" || !lc.callback) {
 			return PhoneContact{}, false
 		}
-		return PhoneContact{ID: lc.rec.ID, Number: lc.rec.Phone, Name: lc.visitor.DisplayName, OnLine: lc.line}, true
+		return PhoneContact{ID: lc.rec.ID, Visitor: lc.rec.VisitorID, Number: lc.rec.Phone, Name: lc.visitor.DisplayName, OnLine: lc.line}, true
 	}
 	return PhoneContact{}, false
 }
