@@ -56,6 +56,7 @@ func TestConsolePhoneCaller(t *testing.T) {
 			&& o.querySelector('[data-testid="offer-media"]').dataset.media === 'voice'; })()`)
 	b.click("offer-accept")
 	b.waitJS(20*time.Second, "the call screen, connected", `window.__sb && window.__sb.room && window.__sb.room.state === 'connected' && document.querySelector('[data-testid="call-layer"] [data-testid="call"]')`)
+	b.waitJS(5*time.Second, "the caller's name on the call screen", `document.querySelector('[data-testid="call-layer"] .call-name')?.textContent === 'Jane Caller'`)
 	b.waitJS(5*time.Second, "the telephone's controls", `!!document.querySelector('[data-testid="call-layer"] [data-testid="call-hold"]') && !!document.querySelector('[data-testid="call-layer"] [data-testid="call-keypad"]')`)
 	b.waitJS(5*time.Second, "the caller's number in the contact", `document.querySelector('[data-testid="contact-context"] [data-testid="context-phone"]')?.textContent === '+15557654321'`)
 	connected := metric(t, srv, "switchboard_sip_rtp_packets_out_total")
