@@ -249,7 +249,7 @@ label{display:flex;gap:8px;align-items:flex-start;color:#374151}
       case 'message': $('.line')?.remove(); if (before !== c.status) note(t('nobody')); break;
       case 'callback':
         $('.line')?.remove();
-        if (before !== c.status) note(c.visitor && c.visitor.phone ? t('callbackAt', { phone: c.visitor.phone }) : t('callback'));
+        if (quiet || before !== c.status) note(c.visitor && c.visitor.phone ? t('callbackAt', { phone: c.visitor.phone }) : t('callback'));
         break;
       default: // ended, abandoned, closed
         $('.line')?.remove();
