@@ -186,7 +186,7 @@ func TestSIPTrunkCallsQueue(t *testing.T) {
 		cm, ok := msg.(*protocol.ContactMsg)
 		return ok && cm.Event == "offer" && cm.Contact.ID != offer.ID
 	}).(*protocol.ContactMsg).Contact
-	if second.Visitor.ID != offer.Visitor.ID {
+	if second.Visitor.ID != offer.Visitor.ID || second.Visitor.Name != "Jane Caller" {
 		t.Fatalf("a second call from the number is another visitor: %s, %s", second.Visitor.ID, offer.Visitor.ID)
 	}
 	// Earlier: the call answered, and the one to the closed queue.

@@ -72,7 +72,7 @@ func (s *Service) ArrivePhone(ctx context.Context, a PhoneArrival) (string, stri
 	if !q.offers(routing.Voice) {
 		return "", "", invalid("queue %q takes no voice contacts", q.ID)
 	}
-	v, err := s.phoneVisitor(ctx, e164, firstNonEmpty(name, firstNonEmpty(number, "Unknown caller")))
+	v, err := s.phoneVisitor(ctx, e164, name, firstNonEmpty(number, "Unknown caller"))
 	if err != nil {
 		return "", "", err
 	}
@@ -124,13 +124,14 @@ func (s *Service) ArrivePhone(ctx context.Context, a PhoneArrival) (string, stri
 }
 
 // phoneVisitor is the visitor of a calling number: the one who called from
-// it before, else a new one. Anonymous callers (no E.164 number) get a new
+// it before (renamed when the trunk gave a new name), else a new one named
+// name or else fallback. Anonymous callers (no E.164 number) get a new
 // visitor each time. The token is random and never given out.
-func (s *Service) phoneVisitor(ctx context.Context, e164, name string) (store.Visitor, error) {
+func (s *Service) phoneVisitor(ctx context.Context, e164, name, fallback string) (store.Visitor, error) {
 	if e164 != "" {
 		v, err := s.st.VisitorByPhone(ctx, e164)
 		if err == nil {
-			if name != v.DisplayName {
+			if name != "" && name != v.DisplayName {
 				v.DisplayName = name
 				if err := s.st.RenewVisitor(ctx, v); err != nil {
 					return store.Visitor{}, err
@@ -143,7 +144,7 @@ func (s *Service) phoneVisitor(ctx context.Context, e164, name string) (store.Vi
 		}
 	}
 	now := s.cfg.Now()
-	v := store.Visitor{ID: "v-" + newID(), Widget: phoneWidget, DisplayName: name, TokenHash: hashToken(newID() + newID()),
+	v := store.Visitor{ID: "v-" + newID(), Widget: phoneWidget, DisplayName: firstNonEmpty(name, fallback), TokenHash: hashToken(newID() + newID()),
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now, Phone: e164}
 	return v, s.st.CreateVisitor(ctx, v)
 }
