@@ -168,7 +168,7 @@ func (l *queueLine) play() {
 	if law, err := audio.LawOf(l.call.Codec.Name); err == nil {
 		wait, bye = tonePayloads(law, waitTone), tonePayloads(law, byeTone)
 	} else {
-		// G.722: we have no encoder; the caller waits in silence.
+		// (Calls in are answered in G.711 alone; were it G.722, we have no encoder.)
 		l.log.Debug("sip: no waiting sound for this codec", "codec", l.call.Codec.Name)
 	}
 	var b [4]byte
