@@ -36,8 +36,8 @@ func (p *phonesSpy) has(s string) bool {
 // refused before the call is answered; a number already in line is busy;
 // a caller stays through the visitor grace (no socket); the contact
 // reaching an agent is the agent's to connect (PhoneFor), a transfer to a
-// queue releases the line, the end hangs it up; a caller hanging up while
-// waiting abandons. A name the trunk does not send keeps the one known.
+// queue or the agent going offline releases the line, the end hangs it
+// up; a caller hanging up while waiting abandons. A name the trunk does not send keeps the one known.
 func TestArrivePhone(t *testing.T) {
 	spy := &phonesSpy{}
 	e := newEnv(t, func(c *Config) { c.Phones = spy; c.VisitorGrace = time.Second })
@@ -122,6 +122,19 @@ func TestArrivePhone(t *testing.T) {
 	c2, _ := e.st.Contact(ctx, id2)
 	if vis, _ := e.st.Visitor(ctx, c2.VisitorID); c1.VisitorID != c2.VisitorID || vis.DisplayName != "Jane" {
 		t.Fatalf("visitors %s, %s (%q)", c1.VisitorID, c2.VisitorID, vis.DisplayName)
+	}
+	// Answered, then the agent goes offline: the caller waits again.
+	if _, err := e.svc.SetState(ctx, ann, "available"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Accept(ctx, "ann", id2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.SetState(ctx, ann, "offline"); err != nil || !spy.has("release "+id2) {
+		t.Fatalf("agent offline: %v %v", err, spy.calls)
+	}
+	if c, _ := e.st.Contact(ctx, id2); c.Status != statusWaiting {
+		t.Fatalf("requeued: %+v", c)
 	}
 	e.svc.PhoneGone(ctx, id2)
 	if c, _ := e.st.Contact(ctx, id2); c.Status != statusAbandoned {
