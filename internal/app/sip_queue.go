@@ -471,12 +471,25 @@ func (p contactPhones) ConnectPhone(callID string, agent chat.Identity, ph chat.
 	if ph.Contact == "" {
 		return sipPhones{a}.DialPhone(callID, agent, ph) // a callback through a trunk
 	}
-	l := a.lines.get(ph.Contact)
-	if l == nil {
-		go a.chat.EndPhoneCallWith(callID, chat.PhoneFailed)
-		return func(string) {}
-	}
+	var (
+		mu sync.Mutex
+		l  *queueLine
+	)
 	go func() {
+		// The line is kept once ArrivePhone has answered: an agent quicker
+		// than that (in theory) waits a moment for it.
+		line := a.lines.get(ph.Contact)
+		for i := 0; line == nil && i < 20; i++ {
+			time.Sleep(100 * time.Millisecond)
+			line = a.lines.get(ph.Contact)
+		}
+		if line == nil {
+			a.chat.EndPhoneCallWith(callID, chat.PhoneFailed)
+			return
+		}
+		mu.Lock()
+		l = line
+		mu.Unlock()
 		if err := l.connect(callID, ph.Name); err != nil {
 			l.log.Info("sip: queue caller could not be connected", "chat_call", callID, "err", err)
 			a.chat.EndPhoneCallWith(callID, chat.PhoneFailed)
@@ -485,12 +498,18 @@ func (p contactPhones) ConnectPhone(callID string, agent chat.Identity, ph chat.
 	// The call ending here (the agent hung up): hang up on the caller,
 	// unless another call has the line by now.
 	return func(string) {
-		l.mu.Lock()
-		mine := l.chatCall == callID
-		l.mu.Unlock()
+		mu.Lock()
+		line := l
+		mu.Unlock()
+		if line == nil {
+			return // not connected: connect finds the call ended
+		}
+		line.mu.Lock()
+		mine := line.chatCall == callID
+		line.mu.Unlock()
 		if mine {
-			l.disconnect()
-			l.call.Hangup()
+			line.disconnect()
+			line.call.Hangup()
 		}
 	}
 }
