@@ -81,6 +81,7 @@ type App struct {
 	sip      *sipGateway
 	records  callRecorder // call detail records on their way to the store (sip_records.go)
 	phones   phoneStats   // phones in meetings (sip_conference.go)
+	lines    queueLines   // telephone callers in contact-centre queues (sip_queue.go)
 }
 
 // New opens storage and every listener, so that when it returns the server's addresses are known

@@ -60,12 +60,14 @@ func (a *App) startPeople() error {
 		return err
 	}
 	a.chat = chat.New(chat.Config{Store: a.store, Directory: directory{a}, Rooms: callRooms{a}, Phones: sipPhones{a},
-		ClickToCall: func(ctx context.Context, v chat.Identity) (string, error) { return a.contact.ClickToCall(ctx, v) },
-		Notifier:    pushNotifier{a.push}, Hooks: messageHooks{a.hooks},
+		ContactPhones: contactPhones{a}, // sip_queue.go
+		ClickToCall:   func(ctx context.Context, v chat.Identity) (string, error) { return a.contact.ClickToCall(ctx, v) },
+		Notifier:      pushNotifier{a.push}, Hooks: messageHooks{a.hooks},
 		PresenceOff: !a.cfg.Chat.Presence, PushText: a.cfg.Chat.PushText, Retention: a.cfg.Chat.Retention,
 		LiveCredentials: a.store.LiveCredentials, Logger: a.log})
 	a.contact, err = contact.New(ctx, contact.Config{Store: a.store, Chat: a.chat, Logger: a.log,
-		Publish: a.contactEvents(), CanCall: a.canClickToCall})
+		Publish: a.contactEvents(), CanCall: a.canClickToCall, Phones: queuePhones{a},
+		CheckPhone: a.checkCallbackPhone})
 	return err
 }
 

@@ -523,7 +523,8 @@ func randomHex(n int) string {
 // looked up in the numbers (a number bound to another trunk does not
 // match). A user target rings that user's browsers; an extension, the
 // browsers of the SIP account's user; a conference number asks for a
-// meeting's PIN (routeConference). Queues are not wired yet (480).
+// meeting's PIN (routeConference); a queue puts the caller in line there
+// (routeQueueCall).
 // Nothing matching is 404.
 func (a *App) routeTrunkCall(c *sip.Call) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -560,8 +561,17 @@ func (a *App) routeTrunkCall(c *sip.Call) {
 		log.Info("sip: call from trunk to the meetings' dial-in number")
 		a.routeConference(c)
 		return
+	case targetQueue:
+		// A voice contact in the queue: the caller waits on the line (sip_queue.go).
+		from := firstNonEmpty(c.CallerNumber, "anonymous")
+		if e164, err := a.numberPlan().ParseAs(from, trunk.NumberFormat); err == nil {
+			from = e164
+		}
+		log.Info("sip: call from trunk to a queue")
+		a.routeQueueCall(c, n.TargetValue, from, log)
+		return
 	default:
-		log.Info("sip: call from trunk refused: calls to a " + n.TargetKind + " are not wired yet")
+		log.Info("sip: call from trunk refused: calls to a " + n.TargetKind + " are not wired")
 		c.Reject(480, "Temporarily Unavailable")
 		return
 	}

@@ -254,7 +254,7 @@ func talkInRoom(ctx context.Context, t *testing.T, a *App, acc *protocol.CallSta
 // sends the provider a BYE. A number nobody has is 404; the meetings'
 // dial-in number asks for a PIN by keypad, so a caller offering no
 // telephone-event is refused (488; 503 in a build without Opus); a queue's
-// number is not wired yet (480).
+// number whose queue does not exist is 480.
 func TestSIPTrunkCallsUser(t *testing.T) {
 	a := startSIPServer(t, func(c *config.Config) { c.SIP.DefaultCountryCode = "1" })
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)

@@ -95,6 +95,12 @@ func (c *calls) Start(ctx context.Context, d *device, req *protocol.StartCall) (
 	if s.cfg.Rooms == nil {
 		return protocol.CallInfo{}, errorf(protocol.CodeInvalidState, "calls are not available on this server")
 	}
+	if req.Conversation != "" && req.User == "" && !me.Visitor() && s.cfg.ContactPhones != nil {
+		// A customer contact with a telephone: the call is with it (phone.go).
+		if info, ok, err := c.contactPhone(ctx, d, req.Conversation); ok || err != nil {
+			return info, err
+		}
+	}
 	convID := req.Conversation
 	if req.User != "" {
 		info, err := s.Direct(ctx, me, req.User)

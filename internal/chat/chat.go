@@ -69,6 +69,9 @@ type Config struct {
 	Hooks     Hooks     // nil: no webhooks
 	Rooms     CallRooms // nil: calls are refused
 	Phones    Phones    // nil: calls to telephones are refused
+	// ContactPhones connects agents' calls in customer contacts with a
+	// telephone (phone.go); nil: none.
+	ContactPhones ContactPhones
 	// ClickToCall gives the telephone a visitor's widget calls (see
 	// clicktocall.go); nil: visitors cannot call telephones.
 	ClickToCall func(ctx context.Context, visitor Identity) (string, error)

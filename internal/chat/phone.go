@@ -171,6 +171,11 @@ type Phone struct {
 	User      string // the user it belongs to; "" for none
 	Name      string // how to show it
 	Trunk     string // the trunk a number is called through; "" for a registered phone
+	// Label is the telephone's display name for the call (CallInfo.phoneName), "" for none.
+	Label string
+	// Contact is the customer contact whose waiting caller is connected
+	// (ContactPhones); "" otherwise.
+	Contact string
 }
 
 // StartPhone calls a telephone from device d.
@@ -203,8 +208,17 @@ func (c *calls) startPhone(ctx context.Context, d *device, req *protocol.StartCa
 		}
 		convID = info.ID
 	}
+	return c.callPhone(d, convID, ph, s.cfg.Phones.DialPhone), nil
+}
+
+// callPhone starts a call from device d to the telephone ph, written into
+// conversation convID ("" for none): dial reaches the phone, which reports
+// back with PhoneAnswered and EndPhoneCall/EndPhoneCallWith.
+func (c *calls) callPhone(d *device, convID string, ph Phone, dial func(call string, caller Identity, p Phone) func(reason string)) protocol.CallInfo {
+	s := c.s
+	me := d.me
 	k := &call{id: newID(), conv: convID, caller: me, invited: map[string]bool{}, answered: map[string]bool{},
-		in: map[string]Identity{}, devices: map[string]bool{d.id: true}, started: s.cfg.Now(), phone: ph.Extension}
+		in: map[string]Identity{}, devices: map[string]bool{d.id: true}, started: s.cfg.Now(), phone: ph.Extension, phoneName: ph.Label}
 	info := c.info(k)
 	c.mu.Lock()
 	c.m[k.id] = k
@@ -212,7 +226,7 @@ func (c *calls) startPhone(ctx context.Context, d *device, req *protocol.StartCa
 	k.ring = time.AfterFunc(s.cfg.RingTimeout, func() { c.ringTimeout(k) })
 	c.mu.Unlock()
 	s.pres.inCall(me.UserID, 1)
-	hangup := s.cfg.Phones.DialPhone(k.id, me, ph)
+	hangup := dial(k.id, me, ph)
 	c.mu.Lock()
 	ended := k.ended
 	if !ended {
@@ -221,12 +235,48 @@ func (c *calls) startPhone(ctx context.Context, d *device, req *protocol.StartCa
 	c.mu.Unlock()
 	if ended {
 		// The phone refused before we got here: the gateway ended its side.
-		return info, nil
+		return info
 	}
 	// The caller's other devices see the call too.
 	s.hub.toDevices(me.UserID, protocol.Encode(&protocol.CallState{Call: k.id, State: "ringing", By: me.UserID}),
 		func(x *device) bool { return x != d })
-	return info, nil
+	return info
+}
+
+// Calls with the telephone of a customer contact. An agent who calls in a
+// contact's conversation whose visitor is a telephone (a caller waiting on
+// a queue's number, or a number a visitor asked to be called back on)
+// talks with that telephone: the gateway connects the waiting caller, or
+// dials the number, and the call is written into the conversation.
+
+// ContactPhones finds and connects the telephone behind a customer
+// contact (internal/app).
+type ContactPhones interface {
+	// ContactPhone tells whether conv is a contact with a telephone that
+	// agent handles (ok), and how to reach it. An error refuses the call
+	// (its text is for the agent; wrap ErrTooManyCalls for rate_limited).
+	ContactPhone(ctx context.Context, agent Identity, conv string) (p Phone, ok bool, err error)
+	// ConnectPhone connects it to the call, as Phones.DialPhone does.
+	ConnectPhone(call string, agent Identity, p Phone) (hangup func(reason string))
+}
+
+// contactPhone starts an agent's call with the telephone of the contact
+// in conv; ok false when conv has none.
+func (c *calls) contactPhone(ctx context.Context, d *device, conv string) (protocol.CallInfo, bool, error) {
+	s := c.s
+	ph, ok, err := s.cfg.ContactPhones.ContactPhone(ctx, d.me, conv)
+	switch {
+	case errors.Is(err, ErrTooManyCalls):
+		return protocol.CallInfo{}, true, errorf(protocol.CodeRateLimited, "%s", err.Error())
+	case err != nil:
+		return protocol.CallInfo{}, true, errorf(protocol.CodeInvalidState, "%s", err.Error())
+	case !ok:
+		return protocol.CallInfo{}, false, nil
+	}
+	if _, err := s.writable(ctx, d.me, conv); err != nil {
+		return protocol.CallInfo{}, true, err
+	}
+	return c.callPhone(d, conv, ph, s.cfg.ContactPhones.ConnectPhone), true, nil
 }
 
 // PhoneAnswered tells the caller's devices that the phone answered and

@@ -243,6 +243,9 @@ type Status struct {
 	Media     []string          `json:"media"`
 	Available map[string]bool   `json:"available"`
 	Hours     *HoursDoc         `json:"hours,omitempty"`
+	// CallbackPhone: a callback request may give a telephone number (the
+	// queue takes voice and the gateway can call numbers).
+	CallbackPhone bool `json:"callbackPhone,omitempty"`
 }
 
 func (s *Service) status(wd WidgetDoc) Status {
@@ -255,6 +258,7 @@ func (s *Service) status(wd WidgetDoc) Status {
 	if phone {
 		st.Media = append(st.Media, "phone")
 	}
+	st.CallbackPhone = s.cfg.CheckPhone != nil && q.offers(routing.Voice)
 	rq, err := q.Routing()
 	now := s.cfg.Now()
 	st.Open = err == nil && rq.Open(now)

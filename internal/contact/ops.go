@@ -180,6 +180,9 @@ type ArriveRequest struct {
 	Page     string `json:"page"`
 	Referrer string `json:"referrer"`
 	Callback bool   `json:"callback"`
+	// Phone is the number a callback request is to be called back on
+	// (optional; else the agent calls the visitor in the browser).
+	Phone string `json:"phone"`
 }
 
 // Arrive puts a visitor in line at their widget's queue. A visitor with a
@@ -191,6 +194,21 @@ func (s *Service) Arrive(ctx context.Context, v store.Visitor, req ArriveRequest
 	}
 	if !media.Valid() {
 		return protocol.ContactView{}, invalid("media %q: use chat, voice or video", req.Media)
+	}
+	phone := ""
+	if req.Phone = strings.TrimSpace(req.Phone); req.Phone != "" {
+		switch {
+		case !req.Callback:
+			return protocol.ContactView{}, invalid("phone: a number is only for a callback request (callback: true)")
+		case s.cfg.CheckPhone == nil:
+			return protocol.ContactView{}, invalid("phone: we cannot call telephones; leave the number empty to be called in your browser")
+		case len(req.Phone) > 40:
+			return protocol.ContactView{}, invalid("phone: too long")
+		}
+		var err error
+		if phone, err = s.cfg.CheckPhone(req.Phone); err != nil {
+			return protocol.ContactView{}, invalid("phone: %s", err.Error())
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -229,7 +247,7 @@ func (s *Service) Arrive(ctx context.Context, v store.Visitor, req ArriveRequest
 	lc := &liveContact{visitor: v, rec: store.Contact{
 		ID: newID(), Queue: q.ID, FirstQueue: q.ID, Widget: w.ID, VisitorID: v.ID, Conversation: conv.ID,
 		Media: string(media), Status: statusWaiting, ArrivedAt: now,
-		Page: cleanText(req.Page, 2000), Referrer: cleanText(req.Referrer, 2000),
+		Page: cleanText(req.Page, 2000), Referrer: cleanText(req.Referrer, 2000), Phone: phone,
 	}}
 	s.live[lc.rec.ID] = lc
 	s.open[v.ID] = lc.rec.ID
@@ -486,6 +504,7 @@ func (s *Service) Transfer(ctx context.Context, agent, id, queue string) error {
 	if err := s.chat.LeaveContact(ctx, lc.rec.Conversation, agent); err != nil {
 		s.log.Warn("contact: transfer: leaving the conversation", "contact", id, "err", err)
 	}
+	s.lineRelease(lc) // a telephone caller waits again, with the waiting sound
 	s.apply(ctx, evs)
 	s.pushAgent(agent)
 	return nil
@@ -604,7 +623,7 @@ func (s *Service) ContactFor(ctx context.Context, me chat.Identity, id string) (
 		v = recordView(c, s.queues[c.Queue].Name, s.names[c.AgentID])
 		s.mu.Unlock()
 		if vis, err := s.st.Visitor(ctx, c.VisitorID); err == nil {
-			v.Visitor = protocol.VisitorInfo{ID: vis.ID, Name: vis.DisplayName, Email: vis.Email}
+			v.Visitor = protocol.VisitorInfo{ID: vis.ID, Name: vis.DisplayName, Email: vis.Email, Phone: c.Phone}
 		}
 	}
 	s.mu.Lock()

@@ -59,6 +59,13 @@ type Config struct {
 	// CanCall tells whether a widget's click-to-call phone can be called
 	// now (the gateway is on and it resolves); nil: never.
 	CanCall func(target string) bool
+	// CheckPhone reads a number a visitor gives to be called back on: the
+	// E.164 number the gateway would call, or why it cannot (the error's
+	// text is for the visitor); nil: visitors cannot be called back by phone.
+	CheckPhone func(number string) (string, error)
+	// Phones hangs up and releases the telephone callers of queues
+	// (phone.go); nil: there are none.
+	Phones Phones
 	// Seed seeds weighted random routing.
 	Seed uint64
 
@@ -125,6 +132,7 @@ type liveContact struct {
 	visitor  store.Visitor
 	until    time.Time // offer expiry while offered
 	callback bool      // a callback request: the visitor need not stay
+	line     bool      // a telephone caller waiting or talking on the line (phone.go)
 }
 
 // waiting is the status of a contact back in line.
@@ -329,7 +337,7 @@ func (s *Service) checkAway(ctx context.Context, now time.Time) {
 		return now.Sub(since) < grace
 	}
 	for id, lc := range s.live {
-		if s.chat.Online(lc.rec.VisitorID) && now.Sub(lc.visitor.LastSeenAt) >= time.Minute {
+		if !lc.line && s.chat.Online(lc.rec.VisitorID) && now.Sub(lc.visitor.LastSeenAt) >= time.Minute {
 			// A visitor talking on their socket keeps their token alive, as
 			// their requests do: the credential sweep would otherwise close
 			// a long conversation when the token's first two hours are over.
@@ -338,7 +346,7 @@ func (s *Service) checkAway(ctx context.Context, now time.Time) {
 				s.log.Warn("contact: keeping a visitor's token alive", "err", err)
 			}
 		}
-		if lc.callback || present(lc.rec.VisitorID, s.cfg.VisitorGrace) {
+		if lc.callback || lc.line || present(lc.rec.VisitorID, s.cfg.VisitorGrace) {
 			continue
 		}
 		delete(s.away, lc.rec.VisitorID)
@@ -454,6 +462,7 @@ func (s *Service) applyOne(ctx context.Context, ev routing.Event) {
 		from := lc.rec.AgentID
 		lc.rec.Status, lc.rec.AgentID = lc.waiting(), ""
 		s.save(ctx, lc)
+		s.lineRelease(lc)
 		if from != "" {
 			if err := s.chat.LeaveContact(ctx, lc.rec.Conversation, from); err != nil {
 				s.log.Warn("contact: requeue: leaving the conversation", "contact", id, "err", err)
@@ -464,6 +473,7 @@ func (s *Service) applyOne(ctx context.Context, ev routing.Event) {
 		from := string(ev.Agents[0])
 		lc.rec.AgentID = agent
 		s.save(ctx, lc)
+		s.lineRelease(lc) // the colleague's console calls the caller anew
 		if err := s.chat.JoinContact(ctx, lc.rec.Conversation, s.agentIdentity(agent)); err != nil {
 			s.log.Error("contact: the colleague could not join the conversation", "contact", id, "err", err)
 		}
@@ -490,6 +500,7 @@ func (s *Service) applyOne(ctx context.Context, ev routing.Event) {
 			}
 			lc.rec.Status, lc.rec.Media, lc.callback = statusCallback, string(routing.Voice), true
 			s.save(ctx, lc)
+			s.lineHangup(lc, true) // a telephone caller is told by a tone; we call them back
 			s.pushVisitor(lc)
 		case routing.ToMessage:
 			// Out of routing. The conversation stays open for the message,
@@ -498,6 +509,7 @@ func (s *Service) applyOne(ctx context.Context, ev routing.Event) {
 			// back with their token).
 			lc.rec.Status = statusMessage
 			s.save(ctx, lc)
+			s.lineHangup(lc, true) // the agents find the caller's number in their inbox
 			s.pushVisitor(lc)
 			var agents []string
 			for _, m := range s.queues[lc.rec.Queue].Members {
@@ -561,6 +573,7 @@ func (s *Service) awaitWrapUp(lc *liveContact) {
 // finish records the end of a contact and closes its conversation.
 func (s *Service) finish(ctx context.Context, lc *liveContact, status string, at time.Time) {
 	lc.rec.Status, lc.rec.EndedAt = status, at
+	s.lineHangup(lc, status != statusEnded)
 	delete(s.live, lc.rec.ID)
 	delete(s.offers, lc.rec.ID)
 	delete(s.away, lc.rec.VisitorID)
@@ -624,7 +637,7 @@ func (s *Service) pushAgent(id string) {
 // view is a live contact as its visitor (forAgent false) or agent sees it.
 func (s *Service) view(lc *liveContact, forAgent bool) protocol.ContactView {
 	v := recordView(lc.rec, s.queues[lc.rec.Queue].Name, s.names[lc.rec.AgentID])
-	v.Visitor = protocol.VisitorInfo{ID: lc.visitor.ID, Name: lc.visitor.DisplayName}
+	v.Visitor = protocol.VisitorInfo{ID: lc.visitor.ID, Name: lc.visitor.DisplayName, Phone: lc.rec.Phone} // their own number
 	if !lc.until.IsZero() && forAgent {
 		v.OfferUntil = timeJSON(lc.until)
 	}

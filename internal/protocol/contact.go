@@ -27,6 +27,9 @@ type VisitorInfo struct {
 	ID    string `json:"id"`
 	Name  string `json:"name"`
 	Email string `json:"email,omitempty"`
+	// Phone is a telephone caller's number (E.164), or the number a
+	// visitor asked to be called back on: shown to agents only.
+	Phone string `json:"phone,omitempty"`
 }
 
 // PastContact is one of a visitor's earlier contacts, for the agent.

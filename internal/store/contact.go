@@ -81,14 +81,17 @@ type Visitor struct {
 	LastSeenAt  time.Time
 	ExpiresAt   time.Time
 	IP          string
+	// Phone is the E.164 number of a telephone caller (a queue's number);
+	// "" for website visitors.
+	Phone string
 }
 
-const visitorColumns = `id, widget, display_name, email, token_hash, created_at, last_seen_at, expires_at, ip`
+const visitorColumns = `id, widget, display_name, email, token_hash, created_at, last_seen_at, expires_at, ip, phone`
 
 func scanVisitor(row scanner) (Visitor, error) {
 	var v Visitor
 	var created, seen, expires int64
-	if err := row.Scan(&v.ID, &v.Widget, &v.DisplayName, &v.Email, &v.TokenHash, &created, &seen, &expires, &v.IP); err != nil {
+	if err := row.Scan(&v.ID, &v.Widget, &v.DisplayName, &v.Email, &v.TokenHash, &created, &seen, &expires, &v.IP, &v.Phone); err != nil {
 		return Visitor{}, notFound(err)
 	}
 	v.CreatedAt, v.LastSeenAt, v.ExpiresAt = fromMillis(created), fromMillis(seen), fromMillis(expires)
@@ -100,8 +103,8 @@ func (s *Store) CreateVisitor(ctx context.Context, v Visitor) error {
 	if v.ID == "" || v.TokenHash == "" {
 		return errors.New("store: create visitor: empty id or token")
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO visitors (`+visitorColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		v.ID, v.Widget, v.DisplayName, v.Email, v.TokenHash, millis(s.stamp(v.CreatedAt)), millis(v.LastSeenAt), millis(v.ExpiresAt), v.IP)
+	_, err := s.w.ExecContext(ctx, `INSERT INTO visitors (`+visitorColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		v.ID, v.Widget, v.DisplayName, v.Email, v.TokenHash, millis(s.stamp(v.CreatedAt)), millis(v.LastSeenAt), millis(v.ExpiresAt), v.IP, v.Phone)
 	if err != nil {
 		return fmt.Errorf("store: create visitor: %w", err)
 	}
@@ -117,6 +120,16 @@ func (s *Store) Visitor(ctx context.Context, id string) (Visitor, error) {
 // ErrNotFound.
 func (s *Store) VisitorByTokenHash(ctx context.Context, hash string) (Visitor, error) {
 	return scanVisitor(s.r.QueryRowContext(ctx, `SELECT `+visitorColumns+` FROM visitors WHERE token_hash = ?`, hash))
+}
+
+// VisitorByPhone returns the visitor who last called from an E.164
+// number, or ErrNotFound.
+func (s *Store) VisitorByPhone(ctx context.Context, phone string) (Visitor, error) {
+	if phone == "" {
+		return Visitor{}, ErrNotFound
+	}
+	return scanVisitor(s.r.QueryRowContext(ctx,
+		`SELECT `+visitorColumns+` FROM visitors WHERE phone = ? ORDER BY created_at DESC, id LIMIT 1`, phone))
 }
 
 // RenewVisitor gives a returning visitor a new token and expiry, and may
@@ -160,16 +173,19 @@ type Contact struct {
 	Notes        string
 	Page         string
 	Referrer     string
+	// Phone is the E.164 number the contact is with: a telephone caller's,
+	// or the one a website visitor asked to be called back on.
+	Phone string
 }
 
 const contactColumns = `id, queue, first_queue, widget, visitor_id, conversation_id, media, status, agent_id,
-	arrived_at, answered_at, ended_at, wait_ms, handle_ms, wrapup_code, notes, page, referrer`
+	arrived_at, answered_at, ended_at, wait_ms, handle_ms, wrapup_code, notes, page, referrer, phone`
 
 func scanContact(row scanner) (Contact, error) {
 	var c Contact
 	var arrived, answered, ended, wait, handle int64
 	if err := row.Scan(&c.ID, &c.Queue, &c.FirstQueue, &c.Widget, &c.VisitorID, &c.Conversation, &c.Media, &c.Status, &c.AgentID,
-		&arrived, &answered, &ended, &wait, &handle, &c.WrapUpCode, &c.Notes, &c.Page, &c.Referrer); err != nil {
+		&arrived, &answered, &ended, &wait, &handle, &c.WrapUpCode, &c.Notes, &c.Page, &c.Referrer, &c.Phone); err != nil {
 		return Contact{}, notFound(err)
 	}
 	c.ArrivedAt, c.AnsweredAt, c.EndedAt = fromMillis(arrived), optMillis(answered), optMillis(ended)
@@ -180,7 +196,7 @@ func scanContact(row scanner) (Contact, error) {
 func contactArgs(c Contact) []any {
 	return []any{c.ID, c.Queue, c.FirstQueue, c.Widget, c.VisitorID, c.Conversation, c.Media, c.Status, c.AgentID,
 		millis(c.ArrivedAt), optToMillis(c.AnsweredAt), optToMillis(c.EndedAt), c.Wait.Milliseconds(), c.Handle.Milliseconds(),
-		c.WrapUpCode, c.Notes, c.Page, c.Referrer}
+		c.WrapUpCode, c.Notes, c.Page, c.Referrer, c.Phone}
 }
 
 // SaveContact creates or replaces a contact record.
@@ -191,8 +207,8 @@ func (s *Store) SaveContact(ctx context.Context, c Contact) error {
 	if c.FirstQueue == "" {
 		c.FirstQueue = c.Queue
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO contacts (`+contactColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET queue = excluded.queue, conversation_id = excluded.conversation_id, media = excluded.media,
+	_, err := s.w.ExecContext(ctx, `INSERT INTO contacts (`+contactColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET queue = excluded.queue, phone = excluded.phone, conversation_id = excluded.conversation_id, media = excluded.media,
 		status = excluded.status, agent_id = excluded.agent_id, answered_at = excluded.answered_at, ended_at = excluded.ended_at,
 		wait_ms = excluded.wait_ms, handle_ms = excluded.handle_ms, wrapup_code = excluded.wrapup_code, notes = excluded.notes`,
 		contactArgs(c)...)

@@ -103,3 +103,44 @@ func testContactRecords(t *testing.T, b backend) {
 		t.Fatalf("delete twice: %v", err)
 	}
 }
+
+func TestContactPhones(t *testing.T) { eachBackend(t, testContactPhones) }
+
+// A telephone caller's visitor is found by their number (the newest one);
+// a contact keeps the number it is with.
+func testContactPhones(t *testing.T, b backend) {
+	ctx := t.Context()
+	s := b.open(t)
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	if _, err := s.VisitorByPhone(ctx, "+15551234567"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("no caller yet: %v", err)
+	}
+	if _, err := s.VisitorByPhone(ctx, ""); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("no number: %v", err)
+	}
+	for i, v := range []Visitor{
+		{ID: "web", Widget: "site", DisplayName: "Ann", TokenHash: "h0", CreatedAt: now, LastSeenAt: now, ExpiresAt: now},
+		{ID: "p1", Widget: "phone:sales", DisplayName: "Old", TokenHash: "h1", CreatedAt: now, LastSeenAt: now, ExpiresAt: now, Phone: "+15551234567"},
+		{ID: "p2", Widget: "phone:sales", DisplayName: "Jane", TokenHash: "h2", CreatedAt: now.Add(time.Minute), LastSeenAt: now, ExpiresAt: now, Phone: "+15551234567"},
+	} {
+		if err := s.CreateVisitor(ctx, v); err != nil {
+			t.Fatalf("visitor %d: %v", i, err)
+		}
+	}
+	v, err := s.VisitorByPhone(ctx, "+15551234567")
+	if err != nil || v.ID != "p2" || v.Phone != "+15551234567" || v.DisplayName != "Jane" {
+		t.Fatalf("by phone = %+v, %v", v, err)
+	}
+	c := Contact{ID: "c1", Queue: "sales", VisitorID: "p2", Media: "voice", Status: "waiting", ArrivedAt: now, Phone: "+15551234567"}
+	if err := s.SaveContact(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	c.Phone, c.Status = "+442071234567", "callback"
+	if err := s.SaveContact(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Contact(ctx, "c1")
+	if err != nil || got.Phone != "+442071234567" || got.Status != "callback" {
+		t.Fatalf("contact = %+v, %v", got, err)
+	}
+}

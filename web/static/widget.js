@@ -33,7 +33,8 @@
     position: 'You are number {n} in line.', estimate: 'Expected wait: about {m} min.', waiting: 'Waiting for an agent…',
     joined: '{agent} is with you.', ended: 'The conversation has ended.', again: 'Start again', close: 'Close',
     leave: 'End chat', incoming: '{agent} invites you to a {media} call.', accept: 'Join', decline: 'Not now', hangup: 'Hang up',
-    callback: 'We will call you back.', calling: 'Calling…', error: 'Something went wrong: {err}', blocked: 'This chat is not available on this site.',
+    callback: 'We will call you back.', callMeBack: 'Call me back', callbackPhone: 'Your phone number, to be called on it (optional)',
+    callbackAt: 'We will call you back on {phone}.', calling: 'Calling…', error: 'Something went wrong: {err}', blocked: 'This chat is not available on this site.',
   };
   let T = { ...TEXTS };
   const t = (k, vars = {}) => (T[k] || TEXTS[k] || k).replace(/\{(\w+)\}/g, (_, v) => String(vars[v] ?? ''));
@@ -153,14 +154,26 @@ label{display:flex;gap:8px;align-items:flex-start;color:#374151}
           start(m, name.value, email.value);
         } }));
     }
+    // "Call me back": the visitor keeps their place without waiting on the page. With a number (when
+    // the server can call telephones) an agent calls that phone; without, the browser here.
+    let tel = null;
+    if (media.includes('voice') && !WIDGET.startsWith('@')) {
+      tel = status.callbackPhone ? el('input', { type: 'tel', 'aria-label': t('callbackPhone'), placeholder: t('callbackPhone'), maxlength: '40', autocomplete: 'tel', 'data-callback-phone': '' }) : null;
+      buttons.append(el('button', { type: 'button', class: 'btn alt', 'data-media': 'callback', text: t('callMeBack'),
+        onclick: () => {
+          if (consent && !consent.checked) { consent.focus(); return; }
+          start('callback', name.value, email.value, tel ? tel.value : '');
+        } }));
+    }
     body.append(name);
     if (!avail.chat) body.append(email);
+    if (tel) body.append(tel);
     if (consent) body.append(el('label', {}, consent, ' ', status.consent, ' — ', t('consentAccept')));
     body.append(buttons);
     name.focus();
   }
 
-  async function start(media, name, email = '') {
+  async function start(media, name, email = '', phone = '') {
     try {
       const v = await api(`/widgets/${encodeURIComponent(WIDGET)}/visitors`, { method: 'POST', body: JSON.stringify({ name, email, resume: token }) });
       if (client && v.token !== token) { client.close(); client = null; } // its token is the old one
@@ -173,7 +186,8 @@ label{display:flex;gap:8px;align-items:flex-start;color:#374151}
         placeCall(false, { clickToCall: true });
         return;
       }
-      contact = await api('/visitor/contacts', { method: 'POST', body: JSON.stringify({ media, page: location.href, referrer: document.referrer }) });
+      const ask = media === 'callback' ? { media: 'voice', callback: true, phone: phone.trim() } : { media };
+      contact = await api('/visitor/contacts', { method: 'POST', body: JSON.stringify({ ...ask, page: location.href, referrer: document.referrer }) });
       emit('started', { media, contact: contact.id });
       showContact();
       // At a person's contact link the visitor calls them in the conversation; at a queue the agent
@@ -233,7 +247,10 @@ label{display:flex;gap:8px;align-items:flex-start;color:#374151}
         if (before !== 'in_progress') { note(t('joined', { agent: c.agentName || 'An agent' })); emit('answered', { agent: c.agentName }); }
         break;
       case 'message': $('.line')?.remove(); if (before !== c.status) note(t('nobody')); break;
-      case 'callback': $('.line')?.remove(); if (before !== c.status) note(t('callback')); break;
+      case 'callback':
+        $('.line')?.remove();
+        if (quiet || before !== c.status) note(c.visitor && c.visitor.phone ? t('callbackAt', { phone: c.visitor.phone }) : t('callback'));
+        break;
       default: // ended, abandoned, closed
         $('.line')?.remove();
         form.hidden = true;

@@ -34,7 +34,7 @@ export function installCalls(client) {
   const nameOf = (call) => {
     const conv = client.conversations.get(call.conversation);
     if (call.group && conv) return conv.title;
-    if (call.phone && !conv) return call.phoneName || call.phone;
+    if (call.phone && !conv?.peer) return call.phoneName || call.phone; // no conversation, or a customer contact's
     if (!call.from) return call.phoneName || call.phone || 'Unknown number';
     return client.displayName(call.incoming ? call.from : (conv?.peer || call.invited[0]));
   };

@@ -20,7 +20,7 @@ const ACTIVE = new Set(['in_progress', 'wrap_up']);
 const MEDIA_ICON = { chat: 'chat', voice: 'phone', video: 'cam' };
 
 const contactURL = (id, action = '') => `/api/v1/contact/contacts/${encodeURIComponent(id)}${action ? `/${action}` : ''}`;
-const visitorName = (c) => c?.visitor?.name || 'Visitor';
+const visitorName = (c) => c?.visitor?.name || c?.visitor?.phone || 'Visitor';
 
 /**
  * The ring of an offer, made with WebAudio (no audio file): two soft tones every two seconds while
@@ -112,8 +112,12 @@ function contextList(c, testid, previous) {
   const prev = previous || [];
   return h('dl.cc-context', { 'data-testid': testid },
     c.visitor?.email ? [h('dt', { text: 'E-mail' }), h('dd', { text: c.visitor.email })] : null,
-    h('dt', { text: 'Page' }), h('dd', { 'data-testid': 'context-page' }, urlText(c.page)),
-    h('dt', { text: 'Came from' }), h('dd', { 'data-testid': 'context-referrer' }, c.referrer ? urlText(c.referrer) : h('span.muted', { text: 'Direct' })),
+    // A telephone caller's number (or the one a visitor asked to be called back on).
+    c.visitor?.phone ? [h('dt', { text: 'Phone' }), h('dd', { 'data-testid': 'context-phone' }, h('a', { href: `tel:${c.visitor.phone}`, text: c.visitor.phone }))] : null,
+    c.visitor?.phone && !c.page
+      ? [h('dt', { text: 'Came from' }), h('dd', { 'data-testid': 'context-referrer', text: 'A telephone call' })]
+      : [h('dt', { text: 'Page' }), h('dd', { 'data-testid': 'context-page' }, urlText(c.page)),
+        h('dt', { text: 'Came from' }), h('dd', { 'data-testid': 'context-referrer' }, c.referrer ? urlText(c.referrer) : h('span.muted', { text: 'Direct' }))],
     h('dt', { text: 'Earlier contacts' }),
     h('dd', null, !previous ? h('span.muted', { 'data-testid': 'context-previous-loading', text: 'Loading…' }) : prev.length
       ? h('ul.cc-previous', { 'data-testid': 'context-previous' }, prev.map((p) => h('li', { 'data-contact': p.id },
@@ -363,7 +367,7 @@ export function renderConsole(root, app) {
     } else {
       entry.contact = c;
       // (The socket's news of the answer can come before the answer to Accept.)
-      if (call) entry.callOnOpen = call;
+      if (call && !entry.called) entry.callOnOpen = call;
     }
     if ((c.status === 'wrap_up' || c.status === 'ended') && !entry.ended) {
       entry.ended = true;
@@ -631,6 +635,7 @@ export function renderConsole(root, app) {
       if (!entry.callOnOpen || !conv || entry.ended) return;
       const media = entry.callOnOpen;
       entry.callOnOpen = '';
+      entry.called = true;
       setTimeout(() => startCall(media).catch((err) => toast(`Could not start the call: ${err.message}`, { kind: 'error' })), 0);
     }
 
@@ -827,7 +832,9 @@ export function renderConsole(root, app) {
           addContact(c);
           if (!wasEnded && entry.ended && !entry.ending) toast(`${visitorName(c)} left the conversation.`);
         } else if (c && c.status === 'in_progress' && c.agent === client.me?.id) {
-          addContact(c);
+          // A colleague handed it to us. A telephone caller is on the line (or waits for our call
+          // back): the call with them moves to us, so it starts at once.
+          addContact(c, { call: c.visitor?.phone && c.media === 'voice' ? 'voice' : '' });
         }
         break;
       case 'agent':

@@ -1,0 +1,143 @@
+package contact
+
+import (
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// phonesSpy records what the service asks of the gateway.
+type phonesSpy struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (p *phonesSpy) Release(id string) { p.add("release " + id) }
+func (p *phonesSpy) Hangup(id string, tone bool) {
+	if tone {
+		p.add("hangup+tone " + id)
+	} else {
+		p.add("hangup " + id)
+	}
+}
+func (p *phonesSpy) add(s string) {
+	p.mu.Lock()
+	p.calls = append(p.calls, s)
+	p.mu.Unlock()
+}
+func (p *phonesSpy) has(s string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Contains(p.calls, s)
+}
+
+// Telephone callers in routing: a closed queue and a full line are
+// refused before the call is answered; a number already in line is busy;
+// a caller stays through the visitor grace (no socket); the contact
+// reaching an agent is the agent's to connect (PhoneFor), a transfer to a
+// queue or the agent going offline releases the line, the end hangs it
+// up; a caller hanging up while waiting abandons. A name the trunk does not send keeps the one known.
+func TestArrivePhone(t *testing.T) {
+	spy := &phonesSpy{}
+	e := newEnv(t, func(c *Config) { c.Phones = spy; c.VisitorGrace = time.Second })
+	ctx := t.Context()
+	ann := e.user("ann", "agent")
+	for _, q := range []QueueDoc{
+		{ID: "sales", Name: "Sales", Members: []MemberDoc{{User: "ann"}}, Media: []string{"voice"}},
+		{ID: "full", Name: "Full", Media: []string{"voice"}, MaxLength: 1, Overflow: OverflowDoc{To: "message"}},
+		{ID: "night", Name: "Night", Media: []string{"voice"}, Hours: &HoursDoc{Timezone: "UTC", Days: map[string][][2]string{}}},
+		{ID: "chat", Name: "Chat", Media: []string{"chat"}},
+	} {
+		if _, err := e.svc.PutQueue(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, out, err := e.svc.ArrivePhone(ctx, PhoneArrival{Queue: "night", Number: "+15550000001"}); err != nil || out != PhoneClosed {
+		t.Fatalf("closed queue: %s %v", out, err)
+	}
+	if _, _, err := e.svc.ArrivePhone(ctx, PhoneArrival{Queue: "chat", Number: "+15550000001"}); err == nil {
+		t.Fatal("a chat-only queue took a call")
+	}
+	if _, _, err := e.svc.ArrivePhone(ctx, PhoneArrival{Queue: "nope", Number: "+15550000001"}); err == nil {
+		t.Fatal("an unknown queue took a call")
+	}
+	if _, out, _ := e.svc.ArrivePhone(ctx, PhoneArrival{Queue: "full", Number: "+15550000002"}); out != PhoneQueued {
+		t.Fatalf("first in the full queue: %s", out)
+	}
+	e.clock.Advance(time.Second)
+	if _, out, _ := e.svc.ArrivePhone(ctx, PhoneArrival{Queue: "full", Number: "+15550000003"}); out != PhoneBusy {
+		t.Fatalf("past the line's length: %s", out)
+	}
+
+	id, out, err := e.svc.ArrivePhone(ctx, PhoneArrival{Queue: "sales", Number: "+15557654321", Name: "Jane"})
+	if err != nil || out != PhoneQueued {
+		t.Fatalf("arrive: %s %v", out, err)
+	}
+	if _, out, _ := e.svc.ArrivePhone(ctx, PhoneArrival{Queue: "sales", Number: "+15557654321"}); out != PhoneBusy {
+		t.Fatalf("the same number again while in line: %s", out)
+	}
+	e.clock.Advance(5 * time.Second) // past the visitor grace: a caller has no socket, and stays
+	e.tick()
+	if _, err := e.svc.SetState(ctx, ann, "available"); err != nil {
+		t.Fatal(err)
+	}
+	v, err := e.svc.Accept(ctx, "ann", id)
+	if err != nil || v.Visitor.Phone != "+15557654321" || v.Visitor.Name != "Jane" {
+		t.Fatalf("accept: %+v %v", v, err)
+	}
+	pc, ok := e.svc.PhoneFor("ann", v.Conversation)
+	if !ok || !pc.OnLine || pc.ID != id || pc.Number != "+15557654321" {
+		t.Fatalf("phone for ann: %+v %v", pc, ok)
+	}
+	if _, ok := e.svc.PhoneFor("bob", v.Conversation); ok {
+		t.Fatal("the phone of a contact is another agent's")
+	}
+	if err := e.svc.Transfer(ctx, "ann", id, "sales"); err != nil || !spy.has("release "+id) {
+		t.Fatalf("transfer: %v %v", err, spy.calls)
+	}
+	if _, err := e.svc.Accept(ctx, "ann", id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.End(ctx, "ann", id); err != nil || !spy.has("hangup "+id) {
+		t.Fatalf("end: %v %v", err, spy.calls)
+	}
+	e.svc.PhoneGone(ctx, id) // the BYE's echo: nothing more
+	if c, _ := e.st.Contact(ctx, id); c.Status != statusEnded {
+		t.Fatalf("ended contact: %+v", c)
+	}
+
+	// The same number, no name this time: the same visitor, the same name.
+	if _, err := e.svc.WrapUp(ctx, "ann", id, "resolved", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.SetState(ctx, ann, "paused"); err != nil {
+		t.Fatal(err)
+	}
+	id2, out, _ := e.svc.ArrivePhone(ctx, PhoneArrival{Queue: "sales", Number: "+15557654321"})
+	if out != PhoneQueued {
+		t.Fatalf("again: %s", out)
+	}
+	c1, _ := e.st.Contact(ctx, id)
+	c2, _ := e.st.Contact(ctx, id2)
+	if vis, _ := e.st.Visitor(ctx, c2.VisitorID); c1.VisitorID != c2.VisitorID || vis.DisplayName != "Jane" {
+		t.Fatalf("visitors %s, %s (%q)", c1.VisitorID, c2.VisitorID, vis.DisplayName)
+	}
+	// Answered, then the agent goes offline: the caller waits again.
+	if _, err := e.svc.SetState(ctx, ann, "available"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Accept(ctx, "ann", id2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.SetState(ctx, ann, "offline"); err != nil || !spy.has("release "+id2) {
+		t.Fatalf("agent offline: %v %v", err, spy.calls)
+	}
+	if c, _ := e.st.Contact(ctx, id2); c.Status != statusWaiting {
+		t.Fatalf("requeued: %+v", c)
+	}
+	e.svc.PhoneGone(ctx, id2)
+	if c, _ := e.st.Contact(ctx, id2); c.Status != statusAbandoned {
+		t.Fatalf("hung up while waiting: %+v", c)
+	}
+}
