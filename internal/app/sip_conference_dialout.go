@@ -106,8 +106,8 @@ func (a *App) tokenAccount(token string) string {
 type dialOutCall struct {
 	name   string // how the phone shows in the meeting
 	dial   func(ctx context.Context) (*sip.OutCall, error)
-	webrtc *bridge.WebRTCMedia // the media of a browser SIP client, set by dial
-	failed chan struct{}       // closed when that media fails
+	fork   *phoneFork    // the WebRTC offer to browser SIP clients, set by dial
+	failed chan struct{} // closed when that media fails
 	once   sync.Once
 }
 
@@ -160,19 +160,15 @@ func (a *App) dialOutExtension(ctx context.Context, req signal.DialOutRequest) *
 		}
 	}
 	call.dial = func(ctx context.Context) (*sip.OutCall, error) {
-		dr := sip.DialRequest{Username: req.Target, FromUser: from, FromDisplay: "Meeting"}
-		if wsBinding(a.sip.srv.Bindings(req.Target)) {
-			m, offer, err := bridge.NewWebRTCOffer(a.engine.Publish, sip.PCMU, func() { call.once.Do(func() { close(call.failed) }) })
-			if err != nil {
-				return nil, err
-			}
-			call.webrtc = m
-			dr.Codecs, dr.SDPOffer, dr.OnSDPAnswer = []sip.Codec{sip.PCMU}, offer, m.SetAnswer
+		dr := sip.DialRequest{Username: req.Target, FromUser: from, FromDisplay: "Meeting", OnProgress: progressRinging(req)}
+		f, err := a.offerBrowsers(&dr, sip.PCMU, func() { call.once.Do(func() { close(call.failed) }) })
+		if err != nil {
+			return nil, err
 		}
-		dr.OnProgress = progressRinging(req)
+		call.fork = f
 		oc, err := a.sip.srv.Dial(ctx, dr)
-		if err != nil && call.webrtc != nil {
-			call.webrtc.Close()
+		if err != nil {
+			f.close()
 		}
 		return oc, err
 	}
@@ -212,7 +208,8 @@ func (a *App) dialOutNumber(ctx context.Context, req signal.DialOutRequest, log 
 	call := &dialOutCall{name: ph.Name, failed: make(chan struct{})}
 	call.dial = func(ctx context.Context) (*sip.OutCall, error) {
 		return a.sip.srv.DialTrunk(ctx, sip.TrunkDialRequest{Trunk: ph.Trunk, Number: ph.Extension, Plan: a.numberPlan(),
-			FromUser: u.Username, FromDisplay: u.DisplayName, OnProgress: progressRinging(req)})
+			FromUser: u.Username, FromDisplay: u.DisplayName, OnProgress: progressRinging(req),
+			Codecs: []sip.Codec{sip.PCMU, sip.PCMA}}) // what the meeting's mixer decodes
 	}
 	return call, nil
 }
@@ -255,13 +252,8 @@ func (a *App) runDialOut(req signal.DialOutRequest, call *dialOutCall, log *slog
 		send(protocol.DialFailed, reason, "")
 		return
 	}
-	var media bridge.Media = oc.RTP()
-	dtmf := dtmfType(oc.Answer)
-	if call.webrtc != nil {
-		defer call.webrtc.Close()
-		media, dtmf = call.webrtc, -1
-		oc.OnInfoKey(call.webrtc.SignalledKey) // browser SIP clients send keys by SIP INFO
-	}
+	defer call.fork.close() // nil for a number
+	media, dtmf := call.fork.media(oc)
 	conf, err := bridge.NewConference(media, oc.Codec, dtmf, bridge.ConferenceOptions{
 		Metrics: a.media, Stats: &a.phones.ConferenceStats, Logger: a.log, OnClose: func(string) { oc.Hangup() }})
 	if err == nil {

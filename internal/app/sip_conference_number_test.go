@@ -255,9 +255,10 @@ func TestDialOutLimit(t *testing.T) {
 	}
 }
 
-// A provider that answers a meeting's call with G.722 (the conference
-// bridge transcodes G.711 only): the host is told the call failed for its
-// codec, and the provider gets ACK and BYE rather than a silent call.
+// A meeting's call through a trunk offers only what the conference bridge
+// decodes (G.711), not the trunk's usual G.722 first; a provider that
+// answers with G.722 all the same gets ACK and BYE rather than a silent
+// call, and the host is told the call failed.
 func TestSIPMeetingDialOutUnusableCodec(t *testing.T) {
 	prov, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -294,6 +295,9 @@ func TestSIPMeetingDialOutUnusableCodec(t *testing.T) {
 		}
 	}
 	inv, from := read(sip.INVITE)
+	if strings.Contains(string(inv.Body()), "G722") {
+		t.Fatalf("a meeting's call offered G.722, which its mixer cannot decode:\n%s", inv.Body())
+	}
 	res := sip.NewResponseFromRequest(inv, 200, "OK", []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
 		"m=audio 40002 RTP/AVP 9\r\na=rtpmap:9 G722/8000\r\n"))
 	res.To().Params.Add("tag", "wide")
@@ -312,7 +316,7 @@ func TestSIPMeetingDialOutUnusableCodec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := m.(*protocol.DialProgress); p.State != protocol.DialFailed || p.Reason != "codec" {
-		t.Fatalf("progress %+v, want failed for its codec", p)
+	if p := m.(*protocol.DialProgress); p.State != protocol.DialFailed {
+		t.Fatalf("progress %+v, want failed", p)
 	}
 }

@@ -26,28 +26,35 @@ type phoneFork struct {
 
 // phoneDialRequest builds the DialRequest of a call from caller to the
 // extension ext. onEarly is the caller's early media handler; onMediaEnd
-// runs when the WebRTC media fails (the call should end). When a browser
-// SIP client is registered on ext, every branch offers the WebRTC offer's
-// codec (so whoever answers fits the room), and early media is not used:
-// it could come from a desk phone while a browser answers.
+// runs when the WebRTC media fails (the call should end).
 func (a *App) phoneDialRequest(ext string, caller chat.Identity, onEarly func(sip.EarlyMedia), onMediaEnd func()) (sip.DialRequest, *phoneFork, error) {
 	req := sip.DialRequest{Username: ext, FromUser: caller.Username, FromDisplay: caller.DisplayName, OnEarly: onEarly}
+	f, err := a.offerBrowsers(&req, sip.PassthroughCodecs[0], onMediaEnd)
+	return req, f, err
+}
+
+// offerBrowsers adds a WebRTC offer in codec to req when a browser SIP
+// client is registered on req.Username; every call to an extension goes
+// through it, so all of the account's phones ring, whatever they are. Every
+// branch then offers codec alone (so whoever answers fits the room), and
+// early media is not used: it could come from a desk phone while a browser
+// answers.
+func (a *App) offerBrowsers(req *sip.DialRequest, codec sip.Codec, onMediaEnd func()) (*phoneFork, error) {
 	f := &phoneFork{}
-	for _, b := range a.sip.srv.Bindings(ext) {
+	for _, b := range a.sip.srv.Bindings(req.Username) {
 		if !strings.HasPrefix(strings.ToUpper(b.Transport), "WS") {
 			continue
 		}
-		codec := sip.PassthroughCodecs[0]
 		m, offer, err := bridge.NewWebRTCOffer(a.engine.Publish, codec, onMediaEnd)
 		if err != nil {
-			return sip.DialRequest{}, nil, err
+			return nil, err
 		}
 		f.webrtc = m
 		req.WebRTCOffer, req.OnWebRTCAnswer = offer, m.SetAnswer
 		req.Codecs, req.OnEarly = []sip.Codec{codec}, nil
 		break
 	}
-	return req, f, nil
+	return f, nil
 }
 
 // media is what the answered call carries, for bridge.Join: the browser's

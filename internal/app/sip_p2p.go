@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"errors"
-	"strings"
 	"sync"
 	"time"
 
@@ -63,20 +62,15 @@ func (a *App) routePhoneToPhone(c *sip.Call) bool {
 		FromDisplay: c.From.DisplayName, Codecs: []sip.Codec{c.Codec}}
 	// A browser SIP client (a binding over WebSocket) takes WebRTC only: it
 	// is offered a peer connection of ours, in the caller's codec alone.
-	var calleeRTC *bridge.WebRTCMedia
 	rtcFailed := make(chan struct{}) // the callee's peer connection failed
-	if wsBinding(a.sip.srv.Bindings(acct.Username)) {
-		var once sync.Once
-		m, offer, err := bridge.NewWebRTCOffer(a.engine.Publish, c.Codec, func() { once.Do(func() { close(rtcFailed) }) })
-		if err != nil {
-			log.Error("sip: call refused: WebRTC offer for the called browser phone", "err", err)
-			c.Reject(500, "Server Internal Error")
-			return true
-		}
-		defer m.Close()
-		calleeRTC = m
-		req.SDPOffer, req.OnSDPAnswer = offer, m.SetAnswer
+	var once sync.Once
+	fork, err := a.offerBrowsers(&req, c.Codec, func() { once.Do(func() { close(rtcFailed) }) })
+	if err != nil {
+		log.Error("sip: call refused: WebRTC offer for the called browser phone", "err", err)
+		c.Reject(500, "Server Internal Error")
+		return true
 	}
+	defer fork.close()
 	out, err := a.sip.srv.Dial(dctx, req)
 	if err != nil {
 		status, reason := 480, "Temporarily Unavailable"
@@ -125,12 +119,7 @@ func (a *App) routePhoneToPhone(c *sip.Call) bool {
 		return true
 	}
 	defer from.Leave("hangup")
-	var toMedia bridge.Media = out.RTP()
-	toDTMF := dtmfType(out.Answer)
-	if calleeRTC != nil {
-		toMedia, toDTMF = calleeRTC, -1
-		out.OnInfoKey(calleeRTC.SignalledKey) // browser SIP clients send keys by SIP INFO
-	}
+	toMedia, toDTMF := fork.media(out)
 	to, err := bridge.Join(r, toMedia, out.Codec, toDTMF, firstNonEmpty(acct.DisplayName, acct.Username),
 		a.media, a.log, hangBoth)
 	if err != nil {
@@ -159,12 +148,6 @@ func roomCodec(c sip.Codec) string {
 		return "audio/G722"
 	}
 	return "audio/PCMU"
-}
-
-// wsBinding tells whether a phone's newest binding is over WebSocket: a
-// browser SIP client (JsSIP, SIP.js), which takes WebRTC media only.
-func wsBinding(bs []sip.Binding) bool {
-	return len(bs) > 0 && strings.HasPrefix(strings.ToLower(bs[0].Transport), "ws")
 }
 
 // dtmfType is the telephone-event payload type negotiated in md, -1 for none.

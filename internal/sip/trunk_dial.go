@@ -37,6 +37,10 @@ type TrunkDialRequest struct {
 	// OnProgress and OnEarly: see DialRequest.
 	OnProgress func(status int)
 	OnEarly    func(EarlyMedia)
+	// Codecs to offer, in order of preference; nil: TrunkCodecs. A caller
+	// that decodes the audio itself (a meeting's mixer) offers what it
+	// can decode.
+	Codecs []Codec
 }
 
 // DialTrunk calls a number through a trunk and waits for the answer;
@@ -85,8 +89,12 @@ func (s *Server) DialTrunk(ctx context.Context, r TrunkDialRequest) (*OutCall, e
 	req.AppendHeader(sip.NewHeader("User-Agent", s.cfg.UserAgent))
 	s.toTrunk(req, t, dest)
 
+	codecs := r.Codecs
+	if codecs == nil {
+		codecs = TrunkCodecs
+	}
 	c, err := s.dial(ctx, DialRequest{FromUser: firstNonEmptyString(r.FromUser, fromUser), FromDisplay: r.FromDisplay,
-		OnProgress: r.OnProgress, OnEarly: r.OnEarly, Codecs: TrunkCodecs, SRTP: t.MediaEncryption == MediaSDES},
+		OnProgress: r.OnProgress, OnEarly: r.OnEarly, Codecs: codecs, SRTP: t.MediaEncryption == MediaSDES},
 		r.Number, t.ID, []*branch{{req: req, o: outgoing{media: media, contact: contact, dest: dest.String(),
 			transport: t.sipTransport(), auth: sipgo.AnswerOptions{Username: t.authUser(), Password: t.Password}}}})
 	if err != nil {
