@@ -29,7 +29,8 @@ import (
 // message.
 
 // maxMeetingDialOuts bounds the phones a meeting's hosts have ringing or
-// connected at once, so that a meeting is not turned into a dialler.
+// connected at once, so that a meeting is not turned into a dialler; and
+// the numbers one account has ringing or connected across meetings.
 const maxMeetingDialOuts = 5
 
 // errMayNotDialNumbers is the refusal of a host who may not call numbers
@@ -39,32 +40,41 @@ func errMayNotDialNumbers() error {
 		"sign in with an account that may call telephone numbers (members, agents and admins); any host may call a registered extension")
 }
 
-// dialOutLimit counts each meeting's dial-outs in progress.
+// dialOutLimit counts dial-outs in progress by key: each meeting's, and
+// each account's calls to numbers (whoever pays for them), so that a member
+// cannot turn many meetings into a dialler either.
 type dialOutLimit struct {
 	mu    sync.Mutex
-	calls map[string]int // room id -> dial-outs ringing or connected
+	calls map[string]int // key -> dial-outs ringing or connected
 }
 
-// start takes one of room's dial-outs; false when it has all of them.
-func (l *dialOutLimit) start(room string) bool {
+// start takes one dial-out of every key; false, taking none, when one of
+// them has all of its.
+func (l *dialOutLimit) start(keys ...string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.calls[room] >= maxMeetingDialOuts {
-		return false
+	for _, k := range keys {
+		if l.calls[k] >= maxMeetingDialOuts {
+			return false
+		}
 	}
 	if l.calls == nil {
 		l.calls = map[string]int{}
 	}
-	l.calls[room]++
+	for _, k := range keys {
+		l.calls[k]++
+	}
 	return true
 }
 
-// end gives back one of room's dial-outs.
-func (l *dialOutLimit) end(room string) {
+// end gives back one dial-out of every key.
+func (l *dialOutLimit) end(keys ...string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.calls[room]--; l.calls[room] <= 0 {
-		delete(l.calls, room)
+	for _, k := range keys {
+		if l.calls[k]--; l.calls[k] <= 0 {
+			delete(l.calls, k)
+		}
 	}
 }
 
@@ -126,6 +136,7 @@ func (a *App) dialOut(req signal.DialOutRequest) error {
 	r := req.Room
 	log := a.log.With("room", r.ID(), "host", req.Host, "account", req.Account)
 	var call *dialOutCall
+	keys := []string{"room:" + r.ID()}
 	if len(a.sip.srv.Bindings(req.Target)) > 0 {
 		call = a.dialOutExtension(ctx, req)
 	} else {
@@ -133,13 +144,16 @@ func (a *App) dialOut(req signal.DialOutRequest) error {
 		if call, err = a.dialOutNumber(ctx, req, log); err != nil {
 			return err
 		}
+		keys = append(keys, "account:"+req.Account)
 	}
-	if !a.phones.dialing.start(r.ID()) {
-		return protocol.Errorf(protocol.CodeRateLimited, "this meeting already has %d phones called in or ringing: wait for one to end", maxMeetingDialOuts)
+	if !a.phones.dialing.start(keys...) {
+		return protocol.Errorf(protocol.CodeRateLimited,
+			"at most %d phones may be called in or ringing per meeting, and %d numbers per person: wait for one to end",
+			maxMeetingDialOuts, maxMeetingDialOuts)
 	}
 	log = log.With("phone", call.name)
 	go func() {
-		defer a.phones.dialing.end(r.ID())
+		defer a.phones.dialing.end(keys...)
 		a.runDialOut(req, call, log)
 	}()
 	return nil

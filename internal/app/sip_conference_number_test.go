@@ -5,6 +5,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -228,7 +229,7 @@ func TestSIPMeetingDialsNumber(t *testing.T) {
 	}
 }
 
-// A meeting's dial-outs are limited.
+// A meeting's dial-outs are limited, and so are an account's calls to numbers.
 func TestDialOutLimit(t *testing.T) {
 	var l dialOutLimit
 	for i := range maxMeetingDialOuts {
@@ -250,6 +251,22 @@ func TestDialOutLimit(t *testing.T) {
 		l.end("r")
 	}
 	l.end("other")
+	// An account's calls to numbers count across meetings: one more is
+	// refused even from a meeting with room, and takes nothing.
+	for i := range maxMeetingDialOuts {
+		if !l.start(fmt.Sprintf("room:%d", i), "account:ann") {
+			t.Fatalf("ann's call %d was refused", i)
+		}
+	}
+	if l.start("room:new", "account:ann") {
+		t.Fatal("ann had one number too many ringing across her meetings")
+	}
+	if l.calls["room:new"] != 0 {
+		t.Fatal("a refused dial-out took a place")
+	}
+	for i := range maxMeetingDialOuts {
+		l.end(fmt.Sprintf("room:%d", i), "account:ann")
+	}
 	if len(l.calls) != 0 {
 		t.Fatalf("left over: %v", l.calls)
 	}

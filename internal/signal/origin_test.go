@@ -1,6 +1,7 @@
 package signal
 
 import (
+	"crypto/tls"
 	"net/http/httptest"
 	"testing"
 )
@@ -10,19 +11,26 @@ import (
 func TestSameOrigin(t *testing.T) {
 	for _, c := range []struct {
 		host, origin string
+		tls          bool
 		want         bool
 	}{
-		{"meet.example.com", "", true}, // no browser page
-		{"meet.example.com", "https://meet.example.com", true},
-		{"meet.example.com:8443", "https://MEET.example.com:8443", true},
-		{"meet.example.com", "https://shop.example.com", false},
-		{"meet.example.com", "https://meet.example.com.evil.test", false},
-		{"meet.example.com:8443", "https://meet.example.com", false}, // another port is another origin
-		{"meet.example.com", "null", false},
-		{"meet.example.com", "::", false},
+		{"meet.example.com", "", true, true}, // no browser page
+		{"meet.example.com", "https://meet.example.com", true, true},
+		{"meet.example.com:8443", "https://MEET.example.com:8443", true, true},
+		{"meet.example.com", "https://shop.example.com", true, false},
+		{"meet.example.com", "https://meet.example.com.evil.test", true, false},
+		{"meet.example.com:8443", "https://meet.example.com", true, false}, // another port is another origin
+		{"meet.example.com", "null", true, false},
+		{"meet.example.com", "::", true, false},
+		// A page on plain http is not the https server's, though the host matches.
+		{"meet.example.com", "http://meet.example.com", true, false},
+		{"localhost:8080", "http://localhost:8080", false, true}, // a server without TLS
 	} {
 		r := httptest.NewRequest("GET", "/api/v1/signal", nil)
 		r.Host = c.host
+		if c.tls {
+			r.TLS = &tls.ConnectionState{}
+		}
 		if c.origin != "" {
 			r.Header.Set("Origin", c.origin)
 		}

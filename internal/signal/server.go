@@ -187,14 +187,19 @@ func (s *Server) removeSession(token string) {
 
 // sameOrigin reports whether an upgrade request comes from a page of this
 // server (or from no browser page at all): only then does its session
-// cookie name the person joining.
+// cookie name the person joining. Over TLS the page must be an https one
+// too: a page on plain http (which anyone on the network path can write)
+// is not ours.
 func sameOrigin(r *http.Request) bool {
 	o := r.Header.Get("Origin")
 	if o == "" {
 		return true // not a browser page: a cookie it sends was given to it
 	}
 	u, err := url.Parse(o)
-	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
+	if err != nil || u.Host == "" || (r.TLS != nil && u.Scheme != "https") {
+		return false
+	}
+	return strings.EqualFold(u.Host, r.Host)
 }
 
 func newSessionToken() string {
