@@ -16,9 +16,9 @@ import (
 // A phone transferring its call (blind transfer, an incoming REFER): the
 // phone P, in a call with browser user U, asks us to connect U to T. We
 // ring T in U's name while P and U go on talking; P hears how it goes in
-// NOTIFYs (100, 180, then 200 or T's failure). When T answers, T's leg
-// joins the call's room (three places for the handover), P's participant
-// leaves, P gets NOTIFY 200 then BYE, and the call goes on between U and
+// NOTIFYs (100, 180, then 200 or T's failure). When T answers, P's
+// participant leaves the call's room and T's leg joins it, P gets NOTIFY
+// 200 then BYE, and the call goes on between U and
 // T: the same messaging call, the same room, no renegotiation for U. When
 // T does not answer, the call between P and U goes on.
 //
@@ -151,21 +151,27 @@ func (s *phoneSide) runTransfer(ctx context.Context, cancel context.CancelFunc, 
 	}
 	media, dtmf := legMedia(oc, wm)
 	to := phoneLeg{leg: oc, trunk: oc.Trunk, owner: ph.User, ext: ph.Extension, name: ph.Name}
-	s.room.SetMaxParticipants(3) // both phones for a moment
-	part, err := bridge.Join(s.room, media, oc.Codec, dtmf, ph.Name, a.media, a.log, func(string) { oc.Hangup() })
-	s.room.SetMaxParticipants(2)
-	if err != nil {
-		fail(503, "the target could not join the room", err)
-		return
-	}
-	to.part = part
+	// The transferring phone leaves the room before the target joins: a
+	// phone in a room hears the first audio track it finds, which must be
+	// the browser's. The room holds two throughout.
 	s.mu.Lock()
 	if s.ended {
 		s.mu.Unlock()
-		part.Leave("hangup")
 		fail(487, "the call ended meanwhile", nil)
 		return
 	}
+	if from.part != nil {
+		from.part.Leave("transferred")
+	}
+	part, err := bridge.Join(s.room, media, oc.Codec, dtmf, ph.Name, a.media, a.log, func(string) { oc.Hangup() })
+	if err != nil {
+		s.mu.Unlock()
+		// The phone is out of the room already: the call cannot go on.
+		fail(503, "the target could not join the room", err)
+		hangupLeg(from.leg)
+		return
+	}
+	to.part = part
 	s.cur = to
 	s.transfer = nil
 	s.mu.Unlock()
@@ -175,9 +181,6 @@ func (s *phoneSide) runTransfer(ctx context.Context, cancel context.CancelFunc, 
 			<-oc.Done()
 			wm.Close()
 		}()
-	}
-	if from.part != nil {
-		from.part.Leave("transferred")
 	}
 	s.wire(to)
 	id := s.callID.Load()
