@@ -17,6 +17,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"switchboard/internal/client"
+	"switchboard/internal/config"
 	"switchboard/internal/protocol"
 	sbsip "switchboard/internal/sip"
 )
@@ -546,5 +547,110 @@ func TestSIPPhoneTransfersBrowserCall(t *testing.T) {
 	}
 	if transferred != 1 || carlAnswered != 1 || carlBusy != 1 {
 		t.Errorf("records: %d transferred, %d answered and %d busy at 300, want one each: %+v", transferred, carlAnswered, carlBusy, recs)
+	}
+}
+
+// The other direction: ann calls a desk phone, which transfers her. Phone
+// 200 belongs to nobody, so it may not send her to a number (403), but to
+// carl by name (his live extension 300): carl answers and talks with ann,
+// and her hang-up reaches him. Phone 201 is bob's, a member, who may call
+// numbers: it sends ann to a number through the trunk, whose provider
+// answers; the provider's own REFER is refused (403: nobody outside may
+// make us place calls), and its hang-up ends ann's call.
+func TestSIPCalledPhoneTransfers(t *testing.T) {
+	a := startSIPServer(t, func(c *config.Config) { c.SIP.DefaultCountryCode = "1" })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	root := admin(t, a, "root")
+	annToken := member(t, a, "ann")
+	member(t, a, "bob")
+	member(t, a, "carl")
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/accounts", root, `{"username":"200","password":"lobby phone pw"}`)
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/accounts", root, `{"username":"201","password":"bob desk phone","userId":"bob"}`)
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/accounts", root, `{"username":"300","password":"carl desk phone","userId":"carl"}`)
+	lobby := newRawPhone(t, a, "200", "lobby phone pw", true)
+	bobPhone := newRawPhone(t, a, "201", "bob desk phone", true)
+	carl := newRawPhone(t, a, "300", "carl desk phone", true)
+	provider := newRawPhone(t, a, "provider", "", false)
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/trunks", root, `{"name":"Provider","host":"`+provider.conn.LocalAddr().String()+`","outboundPrefixes":["+1"]}`)
+
+	events := make(chan protocol.Message, 64)
+	m, err := client.DialMessenger(ctx, "ws"+strings.TrimPrefix(a.URL(), "http")+"/api/v1/connect",
+		map[string][]string{"Authorization": {"Bearer " + annToken}, "Origin": {a.URL()}},
+		func(msg protocol.Message) { events <- msg })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	callPhone := func(ext string, phone *rawPhone) (string, *roomUser) {
+		t.Helper()
+		res, err := m.Request(ctx, &protocol.StartCall{Phone: ext})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := res.(*protocol.Calling).Call.ID
+		phone.answer(200, nil)
+		return id, joinCallRoom(ctx, t, a, callState(ctx, t, events, id, "accepted"))
+	}
+
+	id, ann := callPhone("200", lobby)
+	audioBothWays(t, "ann and the lobby phone", lobby, ann)
+	if code := lobby.refer("sip:+15557654321@pbx.test"); code != 403 {
+		t.Errorf("a phone of nobody's transfers to a number: %d, want 403", code)
+	}
+	if code := lobby.refer("sip:carl@pbx.test"); code != 202 {
+		t.Fatalf("REFER to carl: %d", code)
+	}
+	if n := lobby.notify(); n != "SIP/2.0 100 Trying" {
+		t.Errorf("NOTIFY %q", n)
+	}
+	carl.answer(200, nil)
+	if n := lobby.notify(); n != "SIP/2.0 200 OK" && !(n == "SIP/2.0 180 Ringing" && lobby.notify() == "SIP/2.0 200 OK") {
+		t.Errorf("NOTIFY %q, want 200", n)
+	}
+	select {
+	case <-lobby.byes:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the lobby phone got no BYE")
+	}
+	if st := callState(ctx, t, events, id, "active"); st.Reason != "phone_transferred" || st.Phone != "300" {
+		t.Errorf("ann was told %+v", st)
+	}
+	audioBothWays(t, "ann and carl", carl, ann)
+	if _, err := m.Request(ctx, &protocol.CallAction{Action: "hangup", Call: id}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-carl.byes:
+	case <-time.After(5 * time.Second):
+		t.Fatal("carl got no BYE when ann hung up")
+	}
+	callState(ctx, t, events, id, "ended")
+
+	// A number, by a member's phone; the provider may not transfer.
+	id, ann = callPhone("201", bobPhone)
+	if code := bobPhone.refer("tel:+15557654321"); code != 202 {
+		t.Fatalf("REFER to a number: %d", code)
+	}
+	if n := bobPhone.notify(); n != "SIP/2.0 100 Trying" {
+		t.Errorf("NOTIFY %q", n)
+	}
+	inv := provider.answer(200, nil)
+	if inv.Recipient.User != "+15557654321" {
+		t.Errorf("the provider was asked for %q", inv.Recipient.User)
+	}
+	<-bobPhone.byes
+	if st := callState(ctx, t, events, id, "active"); st.Phone != "+15557654321" {
+		t.Errorf("ann was told %+v", st)
+	}
+	audioBothWays(t, "ann and the number", provider, ann)
+	if code := provider.refer("sip:300@pbx.test"); code != 403 {
+		t.Errorf("REFER from a trunk: %d, want 403", code)
+	}
+	if res := provider.inDialog("BYE"); res.StatusCode != 200 {
+		t.Fatalf("the provider's BYE: %d", res.StatusCode)
+	}
+	if st := callState(ctx, t, events, id, "ended"); st.Reason != "hangup" {
+		t.Errorf("ended as %q", st.Reason)
 	}
 }
