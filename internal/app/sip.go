@@ -847,6 +847,10 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 		}
 		if webrtcMedia != nil {
 			defer webrtcMedia.Close() // on every way out, the hang-up racing the answer included
+			go func() {
+				<-oc.Done() // also when the call goes on without it (the phone transferred it)
+				webrtcMedia.Close()
+			}()
 		}
 		mu.Lock()
 		out = oc

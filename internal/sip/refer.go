@@ -414,6 +414,9 @@ func referTarget(v string) (user, host string, err error) {
 	if u.User == "" || u.Host == "" || strings.ContainsAny(u.User, "@<>\" \t\r\n") {
 		return "", "", fmt.Errorf("sip: Refer-To %q names nobody here", truncate(v, 64))
 	}
+	if strings.Trim(strings.ToLower(u.Host), "abcdefghijklmnopqrstuvwxyz0123456789.-:[]") != "" {
+		return "", "", fmt.Errorf("sip: Refer-To %q: a bad host", truncate(v, 64))
+	}
 	return u.User, u.Host, nil
 }
 
