@@ -63,7 +63,7 @@ func (s *phoneSide) answered(part *bridge.Participant) {
 	l := s.cur
 	s.mu.Unlock()
 	s.wire(l)
-	s.a.chat.SetPhoneControl(s.callID.Load(), s.a.phoneControl(s.callID.Load(), l.leg, l.part, l.trunk))
+	s.a.controlPhone(s.callID.Load(), l.leg, l.part, l.trunk)
 }
 
 // wire hears leg l's keys and transfers (its holds: phoneControl).
