@@ -391,18 +391,25 @@ func callState(ctx context.Context, t *testing.T, events <-chan protocol.Message
 	}).(*protocol.CallState)
 }
 
-// Alice's desk phone (100) calls bob, who answers in his browser; then the
-// phone transfers the call (REFER). To carl's extension 300 that declines
-// first: the phone hears 486 in a NOTIFY and goes on talking with bob. A
-// second REFER while one is pending is 491. Then to 300 again, which
-// answers: the phone gets NOTIFY 100, 180, 200 and then BYE; carl's phone
-// joins the same call room and talks with bob both ways; bob's call is the
-// same call, told it is now with 300; the phone's BYE does not end it,
-// carl's keys reach bob, and carl hanging up does.
-func TestSIPPhoneTransfersBrowserCall(t *testing.T) {
+// transferScene is alice's desk phone (100) in a call with bob's browser,
+// and carl's registered desk phone (300).
+type transferScene struct {
+	a           *App
+	ctx         context.Context
+	m           *client.Messenger
+	events      chan protocol.Message
+	root        string
+	alice, carl *rawPhone
+	callID      string
+	bob         *roomUser
+	acc         *protocol.CallState
+}
+
+func phoneCallsBob(t *testing.T) *transferScene {
+	t.Helper()
 	a := startSIPServer(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	root := admin(t, a, "root")
 	member(t, a, "alice")
 	bobToken := member(t, a, "bob")
@@ -416,7 +423,7 @@ func TestSIPPhoneTransfersBrowserCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	t.Cleanup(m.Close)
 	carl := newRawPhone(t, a, "300", "carl desk phone", true)
 	alice := newRawPhone(t, a, "100", "alice desk phone", false)
 
@@ -432,6 +439,59 @@ func TestSIPPhoneTransfersBrowserCall(t *testing.T) {
 		t.Fatalf("the phone's call: %d", code)
 	}
 	bob := joinCallRoom(ctx, t, a, acc)
+	return &transferScene{a: a, ctx: ctx, m: m, events: events, root: root, alice: alice, carl: carl, callID: callID, bob: bob, acc: acc}
+}
+
+// Many phones hang up as soon as the REFER is accepted: that does not end
+// bob's call while the target rings. When the target answers it takes the
+// call over; when it does not, bob's call ends (nobody is left).
+func TestSIPPhoneHangsUpWhileTransferring(t *testing.T) {
+	for _, answer := range []bool{true, false} {
+		t.Run(fmt.Sprint("answered=", answer), func(t *testing.T) {
+			sc := phoneCallsBob(t)
+			if code := sc.alice.refer("sip:carl@pbx.test"); code != 202 {
+				t.Fatalf("REFER: %d", code)
+			}
+			if res := sc.alice.inDialog("BYE"); res.StatusCode != 200 {
+				t.Fatalf("the phone's BYE: %d", res.StatusCode)
+			}
+			inv := sc.carl.request("INVITE")
+			sc.carl.reply(inv, 180, "Ringing", "")
+			time.Sleep(500 * time.Millisecond) // bob's call must outlive the phone's BYE
+			if !answer {
+				sc.carl.reply(inv, 603, "Decline", "")
+				sc.carl.request("ACK")
+				if st := callState(sc.ctx, t, sc.events, sc.callID, "ended"); st.Reason != "hangup" {
+					t.Errorf("ended as %q", st.Reason)
+				}
+				return
+			}
+			sc.carl.reply(inv, 200, "OK", sc.carl.sdp())
+			sc.carl.request("ACK")
+			md, err := sbsip.ParseSDP(inv.Body())
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc.carl.peerMedia = md.Addr
+			if st := callState(sc.ctx, t, sc.events, sc.callID, "active"); st.Phone != "300" {
+				t.Errorf("bob was told %+v", st)
+			}
+			audioBothWays(t, "bob and carl", sc.carl, sc.bob)
+		})
+	}
+}
+
+// Alice's desk phone (100) calls bob, who answers in his browser; then the
+// phone transfers the call (REFER). To carl's extension 300 that declines
+// first: the phone hears 486 in a NOTIFY and goes on talking with bob. A
+// second REFER while one is pending is 491. Then to 300 again, which
+// answers: the phone gets NOTIFY 100, 180, 200 and then BYE; carl's phone
+// joins the same call room and talks with bob both ways; bob's call is the
+// same call, told it is now with 300; the phone's BYE does not end it,
+// carl's keys reach bob, and carl hanging up does.
+func TestSIPPhoneTransfersBrowserCall(t *testing.T) {
+	sc := phoneCallsBob(t)
+	a, ctx, m, events, root, alice, carl, callID, bob, acc := sc.a, sc.ctx, sc.m, sc.events, sc.root, sc.alice, sc.carl, sc.callID, sc.bob, sc.acc
 	audioBothWays(t, "before the transfer", alice, bob)
 
 	// Refused: another host, attended transfer, nobody of that name.
