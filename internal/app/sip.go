@@ -870,10 +870,12 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 		}
 		var id atomicString
 		id.Store(callID)
-		sd := a.newPhoneSide(r, &id, caller, oc.Codec,
-			phoneLeg{leg: oc, trunk: oc.Trunk, owner: ph.User, ext: ph.Extension, name: ph.Name})
 		mu.Lock()
 		pt := part
+		mu.Unlock()
+		sd := a.newPhoneSide(r, &id, caller, oc.Codec,
+			phoneLeg{leg: oc, part: pt, trunk: oc.Trunk, owner: ph.User, ext: ph.Extension, name: ph.Name})
+		mu.Lock()
 		gone = ended
 		if !gone {
 			side, out, part = sd, nil, nil // the side has them now

@@ -35,7 +35,11 @@ const transferRingTimeout = 30 * time.Second
 func (s *phoneSide) referHandler(l phoneLeg) func(target string, result func(error)) error {
 	return func(target string, result func(error)) error {
 		a := s.a
-		log := a.log.With("chat_call", s.callID.Load(), "phone", l.ext, "target", target)
+		shown := target
+		if len(shown) > 64 {
+			shown = shown[:64] // the phone chose it
+		}
+		log := a.log.With("chat_call", s.callID.Load(), "phone", l.ext, "target", shown)
 		if l.trunk != "" {
 			log.Info("sip: transfer refused: a caller over a trunk may not make us place calls")
 			return &sip.ReferError{Status: 403, Reason: "Forbidden"}
