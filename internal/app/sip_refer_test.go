@@ -36,6 +36,7 @@ type rawPhone struct {
 	byes           chan *sip.Request
 	requests       chan *sip.Request
 	heard          atomic.Int64 // RTP packets received
+	order          chan string  // NOTIFY status lines and "BYE", as they came
 	seq            atomic.Int64 // for branches and CSeqs
 	sent           atomic.Int64 // RTP packets sent
 	// The call it is in.
@@ -56,7 +57,7 @@ func newRawPhone(t *testing.T, a *App, user, password string, register bool) *ra
 	}
 	p := &rawPhone{t: t, user: user, password: password, conn: listen(), media: listen(), srv: a.SIPAddrs().UDP.(*net.UDPAddr),
 		responses: make(chan *sip.Response, 32), notifies: make(chan string, 16), byes: make(chan *sip.Request, 4),
-		requests: make(chan *sip.Request, 16)}
+		requests: make(chan *sip.Request, 16), order: make(chan string, 32)}
 	go p.readLoop()
 	go func() {
 		buf := make([]byte, 1500)
@@ -106,13 +107,22 @@ func (p *rawPhone) readLoop() {
 				p.reply(m, 200, "OK", "")
 				line, _, _ := strings.Cut(string(m.Body()), "\r\n")
 				p.notifies <- line
+				p.log(line)
 			case sip.BYE:
 				p.reply(m, 200, "OK", "")
 				p.byes <- m
+				p.log("BYE")
 			default:
 				p.requests <- m
 			}
 		}
+	}
+}
+
+func (p *rawPhone) log(what string) {
+	select {
+	case p.order <- what:
+	default:
 	}
 }
 
@@ -549,6 +559,13 @@ func TestSIPPhoneTransfersBrowserCall(t *testing.T) {
 	case <-alice.byes:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the transferring phone got no BYE")
+	}
+	var order []string
+	for len(alice.order) > 0 {
+		order = append(order, <-alice.order)
+	}
+	if n := len(order); n < 2 || order[n-2] != "SIP/2.0 200 OK" || order[n-1] != "BYE" {
+		t.Errorf("the transferring phone got %q, want the NOTIFY 200 before the BYE", order)
 	}
 	st := callState(ctx, t, events, callID, "active")
 	if st.Reason != "phone_transferred" || st.Phone != "300" || st.PhoneName != "300" || st.By != "phone" {
