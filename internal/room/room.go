@@ -163,11 +163,7 @@ func newRoom(id string, s Settings, reg *Registry) *Room {
 func (r *Room) ID() string { return r.id }
 
 // Settings returns the room's options.
-func (r *Room) Settings() Settings {
-	r.mu.Lock() // SetMaxParticipants may change them
-	defer r.mu.Unlock()
-	return r.settings
-}
+func (r *Room) Settings() Settings { return r.settings }
 
 // Join admits a participant, or puts it in the lobby: then wait receives true when a host admits it
 // (call Join again with Admitted set) or false when denied or the room closes.
