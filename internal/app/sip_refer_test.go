@@ -232,6 +232,14 @@ func (p *rawPhone) answer(status int, ringing func()) *sip.Request {
 		p.request("ACK")
 		return inv
 	}
+	p.accept(inv)
+	return inv
+}
+
+// accept answers the server's INVITE inv (200 with its SDP), takes the ACK
+// and keeps the dialog.
+func (p *rawPhone) accept(inv *sip.Request) {
+	p.t.Helper()
 	p.reply(inv, 200, "OK", p.sdp())
 	p.request("ACK")
 	md, err := sbsip.ParseSDP(inv.Body())
@@ -244,7 +252,6 @@ func (p *rawPhone) answer(status int, ringing func()) *sip.Request {
 	if c := inv.Contact(); c != nil {
 		p.remote = c.Address.String()
 	}
-	return inv
 }
 
 func (p *rawPhone) request(method string) *sip.Request {
@@ -284,9 +291,15 @@ func (p *rawPhone) reply(req *sip.Request, code int, reason, body string) {
 // inDialog sends a request of method in the phone's call and returns its final response.
 func (p *rawPhone) inDialog(method string, headers ...string) *sip.Response {
 	p.t.Helper()
+	return p.inDialogBody(method, "", headers...)
+}
+
+// inDialogBody is inDialog with a body (its Content-Type among headers).
+func (p *rawPhone) inDialogBody(method, body string, headers ...string) *sip.Response {
+	p.t.Helper()
 	p.cseq++
-	p.send(fmt.Sprintf("%s %s SIP/2.0\r\n%sFrom: %s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d %s\r\nContact: <%s>\r\n%sContent-Length: 0\r\n\r\n",
-		method, p.remote, p.via(), p.from, p.to, p.callID, p.cseq, method, p.contact(), strings.Join(headers, "")))
+	p.send(fmt.Sprintf("%s %s SIP/2.0\r\n%sFrom: %s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d %s\r\nContact: <%s>\r\n%sContent-Length: %d\r\n\r\n%s",
+		method, p.remote, p.via(), p.from, p.to, p.callID, p.cseq, method, p.contact(), strings.Join(headers, ""), len(body), body))
 	return p.response(method)
 }
 
@@ -476,17 +489,32 @@ func TestSIPPhoneHangsUpWhileTransferring(t *testing.T) {
 				}
 				return
 			}
-			sc.carl.reply(inv, 200, "OK", sc.carl.sdp())
-			sc.carl.request("ACK")
-			md, err := sbsip.ParseSDP(inv.Body())
-			if err != nil {
-				t.Fatal(err)
-			}
-			sc.carl.peerMedia = md.Addr
+			sc.carl.accept(inv)
 			if st := callState(sc.ctx, t, sc.events, sc.callID, "active"); st.Phone != "300" {
 				t.Errorf("bob was told %+v", st)
 			}
 			audioBothWays(t, "bob and carl", sc.carl, sc.bob)
+
+			// Bob's transfer control now acts on carl's phone: a REFER to
+			// carl, whose NOTIFY 200 ends bob's call as transferred.
+			go func() {
+				if _, err := sc.m.Request(sc.ctx, &protocol.CallTransfer{Call: sc.callID, Target: "100"}); err != nil {
+					t.Error(err)
+				}
+			}()
+			ref := sc.carl.request("REFER")
+			if h := ref.GetHeader("Refer-To"); h == nil || !strings.Contains(h.Value(), "sip:100@") {
+				t.Errorf("Refer-To %v", h)
+			}
+			sc.carl.reply(ref, 202, "Accepted", "")
+			if res := sc.carl.inDialogBody("NOTIFY", "SIP/2.0 200 OK\r\n", "Event: refer\r\n",
+				"Subscription-State: terminated;reason=noresource\r\n", "Content-Type: message/sipfrag;version=2.0\r\n"); res.StatusCode != 200 {
+				t.Errorf("carl's NOTIFY: %d", res.StatusCode)
+			}
+			<-sc.carl.byes
+			if st := callState(sc.ctx, t, sc.events, sc.callID, "ended"); st.Reason != "transferred" {
+				t.Errorf("ended as %q", st.Reason)
+			}
 		})
 	}
 }
