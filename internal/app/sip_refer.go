@@ -89,6 +89,13 @@ func (s *phoneSide) transferTarget(ctx context.Context, l phoneLeg, target strin
 		}
 	}
 	ph, err := sipPhones{a}.FindPhone(lookup, who, target, false)
+	if errors.Is(err, store.ErrNotFound) {
+		// An extension that is not registered now: ringing it fails, and
+		// the phone hears so in a NOTIFY (480), as for one that does not answer.
+		if acct, aerr := a.store.SIPAccountByUsername(lookup, target); aerr == nil && acct.Enabled {
+			ph, err = chat.Phone{Extension: acct.Username, User: acct.UserID, Name: firstNonEmpty(acct.DisplayName, acct.Username)}, nil
+		}
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		if callerMayDialNumbers(who) {

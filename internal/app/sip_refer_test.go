@@ -542,6 +542,16 @@ func TestSIPPhoneTransfersBrowserCall(t *testing.T) {
 	if code := alice.refer("sip:999@pbx.test"); code != 404 {
 		t.Errorf("REFER to nobody: %d, want 404", code)
 	}
+	// An extension that is not registered: accepted, then NOTIFY 480.
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/accounts", root, `{"username":"400","password":"unplugged phone"}`)
+	if code := alice.refer("sip:400@pbx.test"); code != 202 {
+		t.Errorf("REFER to an unregistered extension: %d, want 202", code)
+	}
+	for _, want := range []string{"SIP/2.0 100 Trying", "SIP/2.0 480 Temporarily Unavailable"} {
+		if n := alice.notify(); n != want {
+			t.Errorf("NOTIFY %q, want %q", n, want)
+		}
+	}
 
 	// Carl's phone declines.
 	if code := alice.refer("sip:300@pbx.test"); code != 202 {
