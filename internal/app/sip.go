@@ -202,8 +202,9 @@ func (a *App) routeSIPCall(c *sip.Call) {
 		c.Reject(500, "Server Internal Error")
 		return
 	}
-	a.connectSIPCall(c, log.With("user", user.Username, "matched", how),
+	a.connectPhoneCall(c, log.With("user", user.Username, "matched", how),
 		firstNonEmpty(c.From.DisplayName, caller.DisplayName, c.From.Username),
+		chat.Identity{UserID: user.ID, Username: user.Username, DisplayName: user.DisplayName, Role: user.Role},
 		func(ctx context.Context, room string, onAnswer func(), onEnd func(string)) (string, error) {
 			return a.chat.CallFromPhone(ctx, chat.PhoneCall{Caller: chat.Identity{UserID: caller.ID, Username: caller.Username,
 				DisplayName: caller.DisplayName, Role: caller.Role}, Callee: user.ID, Room: room, OnAnswer: onAnswer, OnEnd: onEnd,
@@ -218,6 +219,15 @@ func (a *App) routeSIPCall(c *sip.Call) {
 // callerName is how the phone shows in the room.
 func (a *App) connectSIPCall(c *sip.Call, log *slog.Logger, callerName string,
 	ring func(ctx context.Context, room string, onAnswer func(), onEnd func(reason string)) (string, error)) {
+	a.connectPhoneCall(c, log, callerName, chat.Identity{}, ring)
+}
+
+// connectPhoneCall is connectSIPCall for a call to user callee, in whose
+// name the phone's own transfers ring their target (sip_refer.go). The
+// phone's side of the call is a phoneSide (sip_leg.go): its transfer may
+// swap in another leg, and the call ends with the last leg.
+func (a *App) connectPhoneCall(c *sip.Call, log *slog.Logger, callerName string, callee chat.Identity,
+	ring func(ctx context.Context, room string, onAnswer func(), onEnd func(reason string)) (string, error)) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	r, err := a.registry.Create(ctx, room.Settings{AudioCodec: roomCodec(c.Codec), MaxParticipants: 2})
@@ -227,11 +237,9 @@ func (a *App) connectSIPCall(c *sip.Call, log *slog.Logger, callerName string,
 		return
 	}
 	log = log.With("room", r.ID())
-	var (
-		mu       sync.Mutex
-		part     *bridge.Participant
-		chatCall atomicString
-	)
+	var chatCall atomicString
+	side := a.newPhoneSide(r, &chatCall, callee, c.Codec,
+		phoneLeg{leg: c, trunk: c.Trunk, owner: c.From.UserID, ext: c.From.Username, name: callerName})
 	answered := func() {
 		rs, err := a.answerSIP(c)
 		if err != nil {
@@ -248,12 +256,9 @@ func (a *App) connectSIPCall(c *sip.Call, log *slog.Logger, callerName string,
 			c.Hangup()
 			return
 		}
-		p.OnKey(func(e sip.DTMFEvent) { go a.chat.PhoneKey(chatCall.Load(), e.Digit) })
-		mu.Lock()
-		part = p
-		mu.Unlock()
-		// The user who answered may hold and transfer the phone.
-		a.controlPhone(chatCall.Load(), c, p, c.Trunk)
+		// The user who answered may hold and transfer the phone, and the
+		// phone may transfer the call.
+		side.answered(p)
 	}
 	ended := func(reason string) {
 		switch reason {
@@ -263,15 +268,8 @@ func (a *App) connectSIPCall(c *sip.Call, log *slog.Logger, callerName string,
 		case chat.PhoneNoAnswer:
 			log.Info("sip: call refused: nobody answered")
 			c.Reject(480, "Temporarily Unavailable")
-		default:
-			c.Hangup() // BYE when answered, 480 when still ringing
 		}
-		mu.Lock()
-		p := part
-		mu.Unlock()
-		if p != nil {
-			p.Leave("hangup")
-		}
+		side.close(hangupLeg) // BYE when answered, 480 when still ringing
 		// The call's room ends with it (the browser was told by messaging).
 		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -287,9 +285,10 @@ func (a *App) connectSIPCall(c *sip.Call, log *slog.Logger, callerName string,
 	}
 	chatCall.Store(id)
 	log.Info("sip: ringing the user's browsers", "chat_call", id)
-	// The phone hanging up (CANCEL before an answer, BYE after) ends the call for the browsers too.
-	<-c.Done()
-	a.phoneEnded(id, c)
+	// The phone hanging up (CANCEL before an answer, BYE after) ends the
+	// call for the browsers too; after a transfer, the phone that took
+	// it over does.
+	a.phoneEnded(id, side.wait())
 }
 
 // sipTarget finds the user a call is for: by username, or by an extension
@@ -744,7 +743,9 @@ func (p sipPhones) FindPhone(ctx context.Context, caller chat.Identity, target s
 
 // DialPhone rings the phone, or calls the number through its trunk, in the
 // background. When it answers, it joins a room carrying its G.711 codec,
-// and the caller's devices are sent there.
+// and the caller's devices are sent there. From then on the phone's side
+// is a phoneSide (sip_leg.go): the phone may transfer the call to another
+// (sip_refer.go), and the call ends with the last leg.
 func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone) func(reason string) {
 	a := p.a
 	ctx, cancel := context.WithCancel(context.Background())
@@ -754,103 +755,82 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 		ended   bool
 		out     *sip.OutCall
 		part    *bridge.Participant
-		roomID  string
+		rm      *room.Room
+		side    *phoneSide
 		joining sync.Mutex // one room and participant per call: early media or the answer makes them
 	)
 	// cleanup ends everything on our side once (either side hung up).
 	cleanup := func() {
 		mu.Lock()
 		ended = true
-		oc, pt, rid := out, part, roomID
-		out, part, roomID = nil, nil, ""
+		oc, pt, r, sd := out, part, rm, side
+		out, part, rm = nil, nil, nil
 		mu.Unlock()
 		cancel()
+		if sd != nil {
+			sd.close(hangupLeg) // the leg now in the call, and a transfer under way
+		}
 		if oc != nil {
 			oc.Hangup()
 		}
 		if pt != nil {
 			pt.Leave("hangup")
 		}
-		if rid != "" {
+		if r != nil {
 			dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
-			a.registry.Delete(dctx, rid)
+			a.registry.Delete(dctx, r.ID())
 			dcancel()
 		}
 	}
 	// join puts the phone's media in the call's room, made on first use:
 	// at the phone's early media (ringback the caller hears) or its answer.
-	join := func(rs bridge.Media, codec sip.Codec, dtmf int) (string, error) {
+	join := func(rs bridge.Media, codec sip.Codec, dtmf int) (*room.Room, error) {
 		joining.Lock()
 		defer joining.Unlock()
 		mu.Lock()
-		rid, gone := roomID, ended
+		r, gone := rm, ended
 		mu.Unlock()
 		if gone {
-			return "", sip.ErrCallEnded
+			return nil, sip.ErrCallEnded
 		}
-		if rid != "" {
-			return rid, nil
+		if r != nil {
+			return r, nil
 		}
 		rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
 		r, err := a.registry.Create(rctx, room.Settings{AudioCodec: roomCodec(codec), MaxParticipants: 2})
 		rcancel()
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		pt, err := bridge.Join(r, rs, codec, dtmf, ph.Name, a.media, a.log, func(string) { cleanup() })
 		if err != nil {
 			dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
 			a.registry.Delete(dctx, r.ID())
 			dcancel()
-			return "", err
+			return nil, err
 		}
-		pt.OnKey(func(e sip.DTMFEvent) { go a.chat.PhoneKey(callID, e.Digit) })
 		mu.Lock()
-		part, roomID, gone = pt, r.ID(), ended
+		part, rm, gone = pt, r, ended
 		mu.Unlock()
 		if gone {
 			cleanup()
-			return "", sip.ErrCallEnded
+			return nil, sip.ErrCallEnded
 		}
-		return r.ID(), nil
+		return r, nil
 	}
 	onEarly := func(e sip.EarlyMedia) {
 		go func() {
-			rid, err := join(e.RTP, e.Codec, e.DTMF)
-			if err == nil && a.chat.PhoneEarly(callID, rid) {
-				log.Info("sip: early media from the phone: the caller hears it", "room", rid)
+			r, err := join(e.RTP, e.Codec, e.DTMF)
+			if err == nil && a.chat.PhoneEarly(callID, r.ID()) {
+				log.Info("sip: early media from the phone: the caller hears it", "room", r.ID())
 			}
 		}()
 	}
-	// A phone registered over WebSocket is a browser SIP client (JsSIP,
-	// SIP.js): it gets a WebRTC offer from a peer connection of ours, which
-	// then carries the call's media instead of an RTP socket.
-	var webrtcMedia *bridge.WebRTCMedia
-	dial := func() (*sip.OutCall, error) {
-		req := sip.DialRequest{Username: ph.Extension, FromUser: caller.Username, FromDisplay: caller.DisplayName, OnEarly: onEarly}
-		if bs := a.sip.srv.Bindings(ph.Extension); len(bs) > 0 && strings.HasPrefix(strings.ToLower(bs[0].Transport), "ws") {
-			m, offer, err := bridge.NewWebRTCOffer(a.engine.Publish, sip.PassthroughCodecs[0], cleanup)
-			if err != nil {
-				return nil, err
-			}
-			webrtcMedia = m
-			req.SDPOffer, req.OnSDPAnswer, req.OnEarly = offer, m.SetAnswer, nil
-		}
-		oc, err := a.sip.srv.Dial(ctx, req)
-		if err != nil && webrtcMedia != nil {
-			webrtcMedia.Close()
-		}
-		return oc, err
-	}
 	if ph.Trunk != "" {
 		log = log.With("trunk", ph.Trunk)
-		dial = func() (*sip.OutCall, error) {
-			return a.sip.srv.DialTrunk(ctx, sip.TrunkDialRequest{Trunk: ph.Trunk, Number: ph.Extension, Plan: a.numberPlan(),
-				FromUser: caller.Username, FromDisplay: caller.DisplayName, OnEarly: onEarly})
-		}
 	}
 	go func() {
-		oc, err := dial()
+		oc, webrtcMedia, err := a.dialLeg(ctx, legDial{ph: ph, from: caller, onEarly: onEarly, onFailed: cleanup})
 		if err != nil {
 			reason := chat.PhoneFailed
 			var de *sip.DialError
@@ -882,6 +862,10 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 		}
 		if webrtcMedia != nil {
 			defer webrtcMedia.Close() // on every way out, the hang-up racing the answer included
+			go func() {
+				<-oc.Done() // also when the call goes on without it (the phone transferred it)
+				webrtcMedia.Close()
+			}()
 		}
 		mu.Lock()
 		out = oc
@@ -891,33 +875,40 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 			cleanup()
 			return
 		}
-		dtmf := -1
-		if oc.Answer.HasDTMF {
-			dtmf = int(oc.Answer.DTMF)
-		}
-		var media bridge.Media = oc.RTP()
-		if webrtcMedia != nil {
-			media, dtmf = webrtcMedia, -1
-			oc.OnInfoKey(webrtcMedia.SignalledKey)
-		}
-		rid, err := join(media, oc.Codec, dtmf)
+		media, dtmf := legMedia(oc, webrtcMedia)
+		r, err := join(media, oc.Codec, dtmf)
 		if err != nil {
 			log.Error("sip: the phone could not join its room", "err", err)
 			cleanup()
 			a.chat.EndPhoneCallWith(callID, chat.PhoneFailed)
 			return
 		}
+		var id atomicString
+		id.Store(callID)
 		mu.Lock()
 		pt := part
 		mu.Unlock()
-		a.controlPhone(callID, oc, pt, oc.Trunk)
-		if !a.chat.PhoneAnswered(callID, rid) {
+		sd := a.newPhoneSide(r, &id, caller, oc.Codec,
+			phoneLeg{leg: oc, part: pt, trunk: oc.Trunk, owner: ph.User, ext: ph.Extension, name: ph.Name})
+		mu.Lock()
+		gone = ended
+		if !gone {
+			side, out, part = sd, nil, nil // the side has them now
+		}
+		mu.Unlock()
+		if gone {
 			cleanup()
 			return
 		}
-		log.Info("sip: the phone answered", "room", rid, "codec", oc.Codec.Name)
-		<-oc.Done() // the phone hung up (BYE), or we did, or it took a transfer
-		a.phoneEnded(callID, oc)
+		sd.answered(pt)
+		if !a.chat.PhoneAnswered(callID, r.ID()) {
+			cleanup()
+			return
+		}
+		log.Info("sip: the phone answered", "room", r.ID(), "codec", oc.Codec.Name)
+		// The phone hung up (BYE), or we did, or it took a transfer; after
+		// its own transfer, the phone that took the call over did.
+		a.phoneEnded(callID, sd.wait())
 		cleanup()
 	}()
 	return func(reason string) { cleanup() }

@@ -40,8 +40,14 @@ type sipControl struct {
 // reports the phone's own holds. Call it once the phone answered and is in
 // the call's room (part).
 func (a *App) controlPhone(callID string, leg sipDialog, part *bridge.Participant, trunk string) {
+	a.chat.SetPhoneControl(callID, a.phoneControl(callID, leg, part, trunk))
+}
+
+// phoneControl makes the controls of a call's telephone leg and reports
+// the phone's own holds.
+func (a *App) phoneControl(callID string, leg sipDialog, part *bridge.Participant, trunk string) sipControl {
 	leg.OnHold(func(held bool) { a.chat.PhoneHeld(callID, held) })
-	a.chat.SetPhoneControl(callID, sipControl{a: a, leg: leg, part: part, trunk: trunk, callID: callID})
+	return sipControl{a: a, leg: leg, part: part, trunk: trunk, callID: callID}
 }
 
 // phoneEnded tells messaging that the phone's leg ended: by a transfer the

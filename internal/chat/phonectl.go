@@ -256,3 +256,51 @@ func (s *Service) phoneStateWhy(k *call, state, by, reason string) {
 		}
 	}
 }
+
+// reasonPhoneTransferred goes with the state active of a call whose
+// telephone transferred it to another telephone (PhoneReplaced).
+const reasonPhoneTransferred = "phone_transferred"
+
+// PhoneReplaced tells the parties that the call's telephone transferred it
+// to another telephone, which answered and now is in the call's room in its
+// place (the gateway swapped the legs: the call and its room stay). ext and
+// name are the new telephone's (CallInfo.phone and phoneName); pc its
+// controls. The parties' devices get call.state active with reason
+// phone_transferred, phone and phoneName. When the call came from the old
+// telephone on behalf of its user, that user is no longer in the call: their
+// devices get ended with reason transferred. False when the call is gone.
+func (s *Service) PhoneReplaced(callID, ext, name string, pc PhoneControl) bool {
+	c := s.calls
+	c.mu.Lock()
+	k := c.m[callID]
+	if k == nil || k.ended {
+		c.mu.Unlock()
+		return false
+	}
+	k.phone, k.phoneName = ext, name
+	k.ctl = phoneCtl{pc: pc, changing: k.ctl.changing} // a new telephone: nobody holds it
+	left := ""
+	if k.onAnswer != nil && k.caller.UserID != "" { // a call from a desk phone in its user's name (CallFromPhone)
+		if _, in := k.in[k.caller.UserID]; in {
+			left = k.caller.UserID
+			delete(k.in, left)
+		}
+	}
+	users := make([]string, 0, len(k.in))
+	for u := range k.in {
+		users = append(users, u)
+	}
+	c.mu.Unlock()
+	if left != "" {
+		s.pres.inCall(left, -1)
+		s.hub.toUser(left, protocol.Encode(&protocol.CallState{Call: callID, State: "ended", Reason: reasonTransferred}))
+	}
+	frame := protocol.Encode(&protocol.CallState{Call: callID, State: "active", By: ByPhone, Reason: reasonPhoneTransferred,
+		Phone: ext, PhoneName: name})
+	for _, u := range users {
+		if u != "" {
+			s.hub.toUser(u, frame)
+		}
+	}
+	return true
+}

@@ -436,12 +436,17 @@ type CallState struct {
 	Head
 	Call     string `json:"call"`
 	State    string `json:"state"`            // ringing | early | accepted | held | active | transferring | ended
-	Reason   string `json:"reason,omitempty"` // ended: answered_elsewhere | declined | busy | no_answer | cancelled | hangup | failed | transferred; active/held: transfer_failed
+	Reason   string `json:"reason,omitempty"` // ended: answered_elsewhere | declined | busy | no_answer | cancelled | hangup | failed | transferred; active/held: transfer_failed; active: phone_transferred
 	Room     string `json:"room,omitempty"`
 	P2P      bool   `json:"p2p,omitempty"`
 	Token    string `json:"token,omitempty"`
 	By       string `json:"by,omitempty"`
 	Duration int64  `json:"duration,omitempty"` // seconds, when an answered call ends
+	// Phone and PhoneName name the telephone the call is now with, after
+	// the one in it transferred the call there (state active, reason
+	// phone_transferred).
+	Phone     string `json:"phone,omitempty"`
+	PhoneName string `json:"phoneName,omitempty"`
 }
 
 // CallDTMF is a key pressed on the telephone in a call (RFC 4733 event

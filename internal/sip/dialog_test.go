@@ -528,7 +528,7 @@ func TestPhoneTransfers(t *testing.T) {
 		in.p.reply(n, 200, "OK", "")
 	}
 	readNotify("SIP/2.0 100 Trying")
-	(<-results)(nil)
+	go (<-results)(nil) // returns once the NOTIFY is answered
 	readNotify("SIP/2.0 200 OK")
 	// Attended transfer is not ours to do.
 	in.send("REFER", "", "", "Refer-To: <sip:x@"+testRealm+"?Replaces=abc%3Bto-tag%3D1>")

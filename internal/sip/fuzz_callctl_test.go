@@ -93,12 +93,15 @@ func FuzzReferHeaders(f *testing.F) {
 	f.Add("sip:bob@example.com;method=INVITE")
 	f.Add("<sip:x@y?Replaces=1>")
 	f.Add("<sip:@>")
+	f.Add("tel:+1-555-123")
+	f.Add("<sip:100@evil.example;transport=tcp>")
 	f.Add("<")
 	f.Add("SIP/2.0 200 OK")
 	f.Add("1800;refresher=uac")
 	f.Fuzz(func(t *testing.T, v string) {
-		if target, err := referTarget(v); err == nil && (target == "" || strings.Contains(strings.ToLower(target), "replaces")) {
-			t.Fatalf("Refer-To %q gave %q", v, target)
+		if target, host, err := referTarget(v); err == nil && (target == "" || strings.Contains(strings.ToLower(target+host), "replaces") ||
+			strings.ContainsAny(target, "@<> \t\r\n") || strings.ContainsAny(host, "@<>;? \t\r\n")) {
+			t.Fatalf("Refer-To %q gave %q at %q", v, target, host)
 		}
 		if st, ok := parseSipfrag([]byte(v)); ok && (st < 100 || st > 699) {
 			t.Fatalf("sipfrag %q gave %d", v, st)

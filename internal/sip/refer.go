@@ -181,6 +181,11 @@ func parseSipfrag(body []byte) (int, bool) {
 }
 
 // onRefer takes the phone's request to transfer the other party.
+//
+// Refusals: 400 for a Refer-To that cannot be read, 501 for an attended
+// transfer (Replaces), 403 for a Refer-To naming another host (we would
+// call it on the phone's behalf: an open relay), and then whatever the
+// OnRefer function decides (a *ReferError's status, else 603).
 func (s *Server) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 	d := s.inDialog(req, tx)
 	if d == nil {
@@ -194,7 +199,7 @@ func (s *Server) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, 400, "Bad Request")
 		return
 	}
-	target, err := referTarget(h.Value())
+	target, host, err := referTarget(h.Value())
 	if err != nil {
 		code, reason := 400, "Bad Request"
 		if errors.Is(err, errAttended) {
@@ -204,70 +209,215 @@ func (s *Server) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, code, reason)
 		return
 	}
+	if host != "" && !d.ourHost(host) {
+		s.log.Info("sip: REFER refused: the target is on another host", "call", d.callID, "host", truncate(host, 64))
+		s.respond(req, tx, 403, "Forbidden")
+		return
+	}
 	d.mu.Lock()
 	f := d.onRefer
 	d.mu.Unlock()
-	trying := make(chan struct{})
-	var once sync.Once
-	result := func(err error) {
-		once.Do(func() {
-			s.spawn(func() {
-				<-trying
-				frag, state := "SIP/2.0 200 OK", "terminated;reason=noresource"
-				if err != nil {
-					frag = "SIP/2.0 503 Service Unavailable"
-				}
-				d.notifyRefer(frag, state)
-			})
-		})
-	}
 	if f == nil {
 		s.log.Info("sip: REFER declined: transfers are not handled", "call", d.callID)
 		s.respond(req, tx, 603, "Decline")
 		return
 	}
+	notes := make(chan referNote, 4)
+	sent := make(chan struct{}) // closed once the last NOTIFY went (or the call ended)
+	var (
+		mu    sync.Mutex
+		final bool
+	)
+	result := func(err error) {
+		n := referNoteOf(err)
+		mu.Lock()
+		if final {
+			mu.Unlock()
+			return
+		}
+		final = n.final
+		if !n.final {
+			select { // progress may be dropped when NOTIFYs are slow; the outcome never is
+			case notes <- n:
+			default:
+			}
+			mu.Unlock()
+			return
+		}
+		mu.Unlock()
+		select {
+		case notes <- n:
+		case <-sent:
+			return
+		}
+		<-sent // BYE after the last NOTIFY, when the caller hangs up next
+	}
 	if err := f(target, result); err != nil {
-		s.log.Info("sip: REFER declined", "call", d.callID, "target", truncate(target, 64), "err", err)
-		s.respond(req, tx, 603, "Decline")
+		code, reason := 603, "Decline"
+		var re *ReferError
+		if errors.As(err, &re) {
+			code, reason = re.Status, re.Reason
+		}
+		s.log.Info("sip: REFER refused", "call", d.callID, "target", truncate(target, 64), "status", code, "err", err)
+		s.respond(req, tx, code, reason)
+		close(sent)
 		return
 	}
 	s.log.Info("sip: transfer asked by the phone", "call", d.callID, "target", truncate(target, 64))
 	s.respond(req, tx, 202, "Accepted")
 	s.spawn(func() {
+		defer close(sent)
 		d.notifyRefer("SIP/2.0 100 Trying", "active;expires=60")
-		close(trying)
+		for {
+			select {
+			case n := <-notes:
+				d.notifyRefer(n.frag, n.state)
+				if n.final {
+					return
+				}
+			case <-d.done:
+				return
+			case <-s.stop:
+				return
+			}
+		}
 	})
+}
+
+// ReferError refuses a phone's REFER with a status (an OnRefer function's
+// error): 403 Forbidden, 404 Not Found, 491 Request Pending, ... Any other
+// error refuses it with 603 Decline.
+type ReferError struct {
+	Status int
+	Reason string
+}
+
+func (e *ReferError) Error() string {
+	return fmt.Sprintf("sip: REFER refused: %d %s", e.Status, e.Reason)
+}
+
+// What an OnRefer result reports, as the NOTIFY that tells the phone: nil
+// is the new call answered (200 OK, the subscription ends); a
+// *TransferError carries the new call's status, a provisional one (180)
+// as progress (the subscription goes on, and result may be called again)
+// or a final failure (486, 603, 480, ...); any other error is 503.
+type referNote struct {
+	frag, state string
+	final       bool
+}
+
+func referNoteOf(err error) referNote {
+	done := "terminated;reason=noresource"
+	if err == nil {
+		return referNote{frag: "SIP/2.0 200 OK", state: done, final: true}
+	}
+	var te *TransferError
+	if errors.As(err, &te) && te.Status >= 100 && te.Status <= 699 && (te.Status < 200 || te.Status >= 300) {
+		frag := fmt.Sprintf("SIP/2.0 %d %s", te.Status, statusText(te.Status))
+		if te.Status < 200 {
+			return referNote{frag: frag, state: "active;expires=60"}
+		}
+		return referNote{frag: frag, state: done, final: true}
+	}
+	return referNote{frag: "SIP/2.0 503 Service Unavailable", state: done, final: true}
+}
+
+// statusText is the reason phrase of the statuses a new call ends with.
+func statusText(code int) string {
+	switch code {
+	case 180:
+		return "Ringing"
+	case 183:
+		return "Session Progress"
+	case 404:
+		return "Not Found"
+	case 408:
+		return "Request Timeout"
+	case 480:
+		return "Temporarily Unavailable"
+	case 486:
+		return "Busy Here"
+	case 487:
+		return "Request Terminated"
+	case 600:
+		return "Busy Everywhere"
+	case 603:
+		return "Decline"
+	}
+	switch {
+	case code < 200:
+		return "Trying"
+	case code < 500:
+		return "Request Failure"
+	case code < 600:
+		return "Server Error"
+	}
+	return "Global Failure"
+}
+
+// HangupTransferred ends an answered call whose phone's own transfer
+// (OnRefer) completed: BYE, recorded with the cause transferred. Call it
+// after result(nil), which returns once the NOTIFY 200 went.
+func (d *dialog) HangupTransferred() {
+	d.mu.Lock()
+	up := d.up
+	d.mu.Unlock()
+	if up {
+		d.hangup(EndTransferred)
+	}
+}
+
+// ourHost tells whether host names this server in the call: the realm,
+// or the host the dialog knows us by (the To the phone called, our
+// Contact).
+func (d *dialog) ourHost(host string) bool {
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	for _, h := range []string{d.s.cfg.Realm, d.local.Host, d.contact.Host} {
+		if h != "" && strings.EqualFold(host, strings.Trim(h, "[]")) {
+			return true
+		}
+	}
+	return false
 }
 
 var errAttended = errors.New("sip: attended transfer (Replaces) is not supported")
 
-// referTarget reads a Refer-To value: the URI's user part, or the whole
-// URI when it has none.
-func referTarget(v string) (string, error) {
+// referTarget reads a Refer-To value: the URI's user part (a number,
+// extension or username) and its host ("" for a tel: URI). A URI without
+// a user part, or with Replaces (attended transfer), is refused.
+func referTarget(v string) (user, host string, err error) {
 	v = strings.TrimSpace(v)
 	if i := strings.IndexByte(v, '<'); i >= 0 {
 		j := strings.IndexByte(v[i:], '>')
 		if j < 0 {
-			return "", errors.New("sip: Refer-To without its closing >")
+			return "", "", errors.New("sip: Refer-To without its closing >")
 		}
 		v = v[i+1 : i+j]
 	} else if k := strings.IndexByte(v, ';'); k >= 0 {
 		v = v[:k] // header parameters
 	}
 	if strings.Contains(strings.ToLower(v), "replaces") {
-		return "", errAttended
+		return "", "", errAttended
+	}
+	if len(v) > 4 && strings.EqualFold(v[:4], "tel:") {
+		num, _, _ := strings.Cut(v[4:], ";")
+		num = strings.TrimSpace(num)
+		if num == "" || strings.Trim(num, "+0123456789-.() ") != "" {
+			return "", "", fmt.Errorf("sip: Refer-To %q is not a telephone number", truncate(v, 64))
+		}
+		return num, "", nil
 	}
 	var u sip.Uri
 	if err := sip.ParseUri(v, &u); err != nil {
-		return "", fmt.Errorf("sip: Refer-To %q: %w", truncate(v, 64), err)
+		return "", "", fmt.Errorf("sip: Refer-To %q: %w", truncate(v, 64), err)
 	}
-	if u.User != "" {
-		return u.User, nil
+	if u.User == "" || u.Host == "" || strings.ContainsAny(u.User, "@<>\" \t\r\n") {
+		return "", "", fmt.Errorf("sip: Refer-To %q names nobody here", truncate(v, 64))
 	}
-	if u.Host == "" {
-		return "", fmt.Errorf("sip: Refer-To %q names nobody", truncate(v, 64))
+	if strings.Trim(strings.ToLower(u.Host), "abcdefghijklmnopqrstuvwxyz0123456789.-:[]") != "" {
+		return "", "", fmt.Errorf("sip: Refer-To %q: a bad host", truncate(v, 64))
 	}
-	return u.String(), nil
+	return u.User, u.Host, nil
 }
 
 // notifyRefer tells the phone how its REFER goes (RFC 3515 section 2.4.4).

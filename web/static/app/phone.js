@@ -213,6 +213,13 @@ export function renderPhone(root, app) {
       call.on('state', update),
       call.on('error', (err) => toast(`Call audio: ${err.message}`, { kind: 'error' })),
       call.on('transferFailed', () => toast('The transfer did not go through: the call goes on.', { kind: 'error' })),
+      call.on('transferred', ({ number, name }) => {
+        // The other side transferred us: the call goes on with another telephone.
+        const who = name && name !== number ? `${name} (${number})` : number;
+        inName.textContent = who;
+        inName.dataset.number = number;
+        toast(`Transferred: you are now talking with ${who}.`);
+      }),
       call.once('ended', ({ cause, duration }) => ended(call, cause, duration)),
     ];
     hangupBtn.focus();

@@ -457,6 +457,11 @@ export class Call extends Emitter {
       this.heldBy = this.held ? (m.by || '') : '';
     }
     if (m.duration) this.duration = m.duration;
+    if (m.reason === 'phone_transferred' && m.phone) { // the telephone handed the call to another one
+      this.phone = m.phone;
+      this.phoneName = m.phoneName || '';
+      this.emit('phoneTransferred', { phone: this.phone, phoneName: this.phoneName });
+    }
     this.emit('state', this);
     if (m.reason === 'transfer_failed') this.emit('transferFailed', { by: m.by || '' });
     if (movedRoom && this.meeting) this._connect().catch((err) => this.emit('error', err));

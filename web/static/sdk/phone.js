@@ -48,7 +48,7 @@ function phoneState(callState) {
 
 /**
  * A call with a telephone. Properties: `id`, `from` and `to` (numbers, extensions or usernames),
- * `fromName`, `incoming`, `state` (`'ringing' | 'early' | 'active' | 'held' | 'transferring' | 'ended'`),
+ * `fromName`, `toName` (the telephone's display name, when known), `incoming`, `state` (`'ringing' | 'early' | 'active' | 'held' | 'transferring' | 'ended'`),
  * `cause` once ended (`hangup`, `busy`, `no_answer`, `declined`, `cancelled`, `failed`, `transferred`,
  * `answered_elsewhere`), `heldBy`, `muted`, `remoteStream` (the other side's audio, a `MediaStream`),
  * `keys` (keys pressed on the telephone), `duration` (seconds answered, once ended), `call` (the
@@ -56,7 +56,10 @@ function phoneState(callState) {
  *
  * Events: `state` (state, phoneCall), `ended` ({cause, duration}), `dtmf` (digit pressed on the
  * telephone), `media` (remoteStream, once the other side's audio arrives), `transferFailed` (the
- * call is back after a transfer that did not go through), `error` (a media problem).
+ * call is back after a transfer that did not go through), `transferred` ({number, name}: the
+ * telephone handed the call to another telephone, which answered; the call goes on with it, and
+ * `to` (or `from` for an incoming call) and `toName` (`fromName`) now name it), `error` (a media
+ * problem).
  */
 export class PhoneCall extends Emitter {
   /**
@@ -79,6 +82,7 @@ export class PhoneCall extends Emitter {
       this.from = client.me?.username || '';
       this.fromName = client.me?.displayName || '';
       this.to = to || call.phone;
+      this.toName = call.phoneName || '';
     }
     this.state = phoneState(call.state);
     this.cause = call.state === 'ended' ? (call.reason || 'failed') : '';
@@ -97,6 +101,7 @@ export class PhoneCall extends Emitter {
       call.on('dtmf', (d) => this.emit('dtmf', d)),
       call.on('room', (room) => this._adopt(room)),
       call.on('transferFailed', () => this.emit('transferFailed')),
+      call.on('phoneTransferred', ({ phone: number, phoneName: name }) => this._transferred(number, name)),
     ];
   }
 
@@ -166,6 +171,18 @@ export class PhoneCall extends Emitter {
       this.phone.calls.delete(this.id);
       this.emit('ended', { cause: this.cause, duration: this.duration });
     }
+  }
+
+  /** @private the telephone transferred the call to another: the other side is now that one */
+  _transferred(number, name) {
+    if (this.incoming) {
+      this.from = number;
+      this.fromName = name;
+    } else {
+      this.to = number;
+      this.toName = name;
+    }
+    this.emit('transferred', { number, name });
   }
 
   /** @private once answered (incoming) or dialled (outgoing): join whenever the call has a room. */

@@ -1,0 +1,192 @@
+package app
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"switchboard/internal/chat"
+	"switchboard/internal/room"
+	"switchboard/internal/sip"
+	"switchboard/internal/sip/bridge"
+)
+
+// phoneSide is the telephone side of a call between a browser user and a
+// phone (connectSIPCall for calls from phones, DialPhone for calls to
+// them): the phone's current SIP leg, its participant in the call's room,
+// and the room. The phone's own blind transfer (REFER, sip_refer.go)
+// swaps the leg in place: the messaging call, its room and the browser
+// stay, and only the leg and its participant change. Everything that acts
+// on "the phone" (hanging up, controls, the wait for its end) asks the
+// side for the current leg.
+type phoneSide struct {
+	a      *App
+	room   *room.Room
+	callID *atomicString // the messaging call (known once it rings)
+	user   chat.Identity // the browser user: the transfer target is rung in their name
+	codec  sip.Codec     // the room's: a new leg must speak it too
+
+	mu       sync.Mutex
+	settled  *sync.Cond // broadcast when a transfer ends (on mu)
+	cur      phoneLeg
+	transfer *phoneTransfer // the phone's transfer under way, nil when none
+	ended    bool           // the call ended: no more swaps
+}
+
+// phoneLeg is one phone's SIP leg in the call.
+type phoneLeg struct {
+	leg   sipDialog
+	part  *bridge.Participant // nil until it is in the room
+	trunk string              // the trunk it runs over, "" for a registered phone
+	owner string              // the user the phone belongs to ("" none): whose right to call numbers its transfers use
+	ext   string              // the extension (or number) it answers on
+	name  string              // how it shows
+}
+
+// phoneTransfer is the phone's transfer under way.
+type phoneTransfer struct {
+	cancel context.CancelFunc // stops ringing the target
+}
+
+func (a *App) newPhoneSide(r *room.Room, callID *atomicString, user chat.Identity, codec sip.Codec, first phoneLeg) *phoneSide {
+	s := &phoneSide{a: a, room: r, callID: callID, user: user, codec: codec, cur: first}
+	s.settled = sync.NewCond(&s.mu)
+	return s
+}
+
+// answered puts the first leg's participant in place once the phone is in
+// the room and gives the call its controls: hold and transfer from the
+// browser, the phone's holds, keys and transfers.
+func (s *phoneSide) answered(part *bridge.Participant) {
+	s.mu.Lock()
+	s.cur.part = part
+	l := s.cur
+	s.mu.Unlock()
+	s.wire(l)
+	s.a.controlPhone(s.callID.Load(), l.leg, l.part, l.trunk)
+}
+
+// wire hears leg l's keys and transfers (its holds: phoneControl).
+func (s *phoneSide) wire(l phoneLeg) {
+	if l.part != nil {
+		l.part.OnKey(func(e sip.DTMFEvent) { go s.a.chat.PhoneKey(s.callID.Load(), e.Digit) })
+	}
+	if r, ok := l.leg.(interface {
+		OnRefer(func(target string, result func(error)) error)
+	}); ok {
+		r.OnRefer(s.referHandler(l))
+	}
+}
+
+// current is the leg now in the call.
+func (s *phoneSide) current() phoneLeg {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur
+}
+
+// wait returns once the phone side of the call has ended: the current leg
+// ended, with no transfer under way that could still replace it. A leg
+// that ends after it was swapped out (the transferring phone's BYE) does
+// not end the call. It returns the last leg, whose end reason tells why.
+func (s *phoneSide) wait() sipDialog {
+	for {
+		leg := s.current().leg
+		<-leg.Done()
+		s.mu.Lock()
+		for s.transfer != nil {
+			s.settled.Wait()
+		}
+		same := s.cur.leg == leg
+		s.mu.Unlock()
+		if same {
+			return leg
+		}
+	}
+}
+
+// close ends the phone side (the call ended here): the transfer under way
+// stops ringing its target, and the current leg is hung up and leaves the
+// room. hangup ends the leg (Call.Hangup answers 480 while it rings).
+func (s *phoneSide) close(hangup func(sipDialog)) {
+	s.mu.Lock()
+	s.ended = true
+	l, t := s.cur, s.transfer
+	s.mu.Unlock()
+	if t != nil {
+		t.cancel()
+	}
+	hangup(l.leg)
+	if l.part != nil {
+		l.part.Leave("hangup")
+	}
+}
+
+// hangupLeg is close's usual hang-up.
+func hangupLeg(leg sipDialog) {
+	if h, ok := leg.(interface{ Hangup() }); ok {
+		h.Hangup()
+	}
+}
+
+// legDial is a call out to a phone or a number (DialPhone, and a phone's
+// transfer target).
+type legDial struct {
+	ph         chat.Phone
+	from       chat.Identity // in whose name (From)
+	codec      *sip.Codec    // offer only this codec (a transfer target joins a room that has one); nil: the defaults
+	onEarly    func(sip.EarlyMedia)
+	onProgress func(status int)
+	onFailed   func() // a browser SIP client's media failed
+}
+
+// dialLeg places the call and waits for the answer: to a registered phone
+// (one registered over WebSocket is a browser SIP client: it gets a WebRTC
+// offer, and its media is the WebRTCMedia returned, which the caller
+// closes when the call is over), or to a number over its trunk.
+func (a *App) dialLeg(ctx context.Context, d legDial) (*sip.OutCall, *bridge.WebRTCMedia, error) {
+	if d.ph.Trunk != "" {
+		oc, err := a.sip.srv.DialTrunk(ctx, sip.TrunkDialRequest{Trunk: d.ph.Trunk, Number: d.ph.Extension, Plan: a.numberPlan(),
+			FromUser: d.from.Username, FromDisplay: d.from.DisplayName, OnEarly: d.onEarly, OnProgress: d.onProgress})
+		return oc, nil, err
+	}
+	req := sip.DialRequest{Username: d.ph.Extension, FromUser: d.from.Username, FromDisplay: d.from.DisplayName,
+		OnEarly: d.onEarly, OnProgress: d.onProgress}
+	webCodec := sip.PassthroughCodecs[0]
+	if d.codec != nil {
+		req.Codecs, webCodec = []sip.Codec{*d.codec}, *d.codec
+	}
+	var wm *bridge.WebRTCMedia
+	if bs := a.sip.srv.Bindings(d.ph.Extension); len(bs) > 0 && strings.HasPrefix(strings.ToLower(bs[0].Transport), "ws") {
+		onFailed := d.onFailed
+		if onFailed == nil {
+			onFailed = func() {}
+		}
+		m, offer, err := bridge.NewWebRTCOffer(a.engine.Publish, webCodec, onFailed)
+		if err != nil {
+			return nil, nil, err
+		}
+		wm = m
+		req.SDPOffer, req.OnSDPAnswer, req.OnEarly = offer, m.SetAnswer, nil
+	}
+	oc, err := a.sip.srv.Dial(ctx, req)
+	if err != nil && wm != nil {
+		wm.Close()
+		wm = nil
+	}
+	return oc, wm, err
+}
+
+// legMedia is an answered leg's media for the bridge, and its
+// telephone-event payload type (-1 none).
+func legMedia(oc *sip.OutCall, wm *bridge.WebRTCMedia) (bridge.Media, int) {
+	if wm != nil {
+		oc.OnInfoKey(wm.SignalledKey)
+		return wm, -1
+	}
+	dtmf := -1
+	if oc.Answer.HasDTMF {
+		dtmf = int(oc.Answer.DTMF)
+	}
+	return oc.RTP(), dtmf
+}
