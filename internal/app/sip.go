@@ -830,7 +830,7 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 		log = log.With("trunk", ph.Trunk)
 	}
 	go func() {
-		oc, webrtcMedia, err := a.dialLeg(ctx, legDial{ph: ph, from: caller, onEarly: onEarly, onFailed: cleanup})
+		oc, fork, err := a.dialLeg(ctx, legDial{ph: ph, from: caller, onEarly: onEarly, onFailed: cleanup})
 		if err != nil {
 			reason := chat.PhoneFailed
 			var de *sip.DialError
@@ -860,13 +860,11 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 			a.chat.EndPhoneCallWith(callID, reason)
 			return
 		}
-		if webrtcMedia != nil {
-			defer webrtcMedia.Close() // on every way out, the hang-up racing the answer included
-			go func() {
-				<-oc.Done() // also when the call goes on without it (the phone transferred it)
-				webrtcMedia.Close()
-			}()
-		}
+		defer fork.close() // on every way out, the hang-up racing the answer included
+		go func() {
+			<-oc.Done() // also when the call goes on without it (the phone transferred it)
+			fork.close()
+		}()
 		mu.Lock()
 		out = oc
 		gone := ended
@@ -875,7 +873,7 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 			cleanup()
 			return
 		}
-		media, dtmf := legMedia(oc, webrtcMedia)
+		media, dtmf := fork.media(oc)
 		r, err := join(media, oc.Codec, dtmf)
 		if err != nil {
 			log.Error("sip: the phone could not join its room", "err", err)

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"strings"
 	"sync"
 
 	"switchboard/internal/chat"
@@ -140,53 +139,39 @@ type legDial struct {
 	onFailed   func() // a browser SIP client's media failed
 }
 
-// dialLeg places the call and waits for the answer: to a registered phone
-// (one registered over WebSocket is a browser SIP client: it gets a WebRTC
-// offer, and its media is the WebRTCMedia returned, which the caller
-// closes when the call is over), or to a number over its trunk.
-func (a *App) dialLeg(ctx context.Context, d legDial) (*sip.OutCall, *bridge.WebRTCMedia, error) {
+// dialLeg places the call and waits for the answer: to every phone
+// registered on an extension (browser SIP clients among them get a WebRTC
+// offer: offerBrowsers; the returned phoneFork says which media won, and
+// the caller closes it when the call is over), or to a number over its
+// trunk (a nil phoneFork).
+func (a *App) dialLeg(ctx context.Context, d legDial) (*sip.OutCall, *phoneFork, error) {
+	var codecs []sip.Codec
+	if d.codec != nil {
+		codecs = []sip.Codec{*d.codec}
+	}
 	if d.ph.Trunk != "" {
 		oc, err := a.sip.srv.DialTrunk(ctx, sip.TrunkDialRequest{Trunk: d.ph.Trunk, Number: d.ph.Extension, Plan: a.numberPlan(),
-			FromUser: d.from.Username, FromDisplay: d.from.DisplayName, OnEarly: d.onEarly, OnProgress: d.onProgress})
+			FromUser: d.from.Username, FromDisplay: d.from.DisplayName, OnEarly: d.onEarly, OnProgress: d.onProgress, Codecs: codecs})
 		return oc, nil, err
 	}
 	req := sip.DialRequest{Username: d.ph.Extension, FromUser: d.from.Username, FromDisplay: d.from.DisplayName,
-		OnEarly: d.onEarly, OnProgress: d.onProgress}
+		OnEarly: d.onEarly, OnProgress: d.onProgress, Codecs: codecs}
 	webCodec := sip.PassthroughCodecs[0]
 	if d.codec != nil {
-		req.Codecs, webCodec = []sip.Codec{*d.codec}, *d.codec
+		webCodec = *d.codec
 	}
-	var wm *bridge.WebRTCMedia
-	if bs := a.sip.srv.Bindings(d.ph.Extension); len(bs) > 0 && strings.HasPrefix(strings.ToLower(bs[0].Transport), "ws") {
-		onFailed := d.onFailed
-		if onFailed == nil {
-			onFailed = func() {}
-		}
-		m, offer, err := bridge.NewWebRTCOffer(a.engine.Publish, webCodec, onFailed)
-		if err != nil {
-			return nil, nil, err
-		}
-		wm = m
-		req.SDPOffer, req.OnSDPAnswer, req.OnEarly = offer, m.SetAnswer, nil
+	onFailed := d.onFailed
+	if onFailed == nil {
+		onFailed = func() {}
+	}
+	f, err := a.offerBrowsers(&req, webCodec, onFailed)
+	if err != nil {
+		return nil, nil, err
 	}
 	oc, err := a.sip.srv.Dial(ctx, req)
-	if err != nil && wm != nil {
-		wm.Close()
-		wm = nil
+	if err != nil {
+		f.close()
+		return nil, nil, err
 	}
-	return oc, wm, err
-}
-
-// legMedia is an answered leg's media for the bridge, and its
-// telephone-event payload type (-1 none).
-func legMedia(oc *sip.OutCall, wm *bridge.WebRTCMedia) (bridge.Media, int) {
-	if wm != nil {
-		oc.OnInfoKey(wm.SignalledKey)
-		return wm, -1
-	}
-	dtmf := -1
-	if oc.Answer.HasDTMF {
-		dtmf = int(oc.Answer.DTMF)
-	}
-	return oc.RTP(), dtmf
+	return oc, f, nil
 }

@@ -126,21 +126,19 @@ func (s *phoneSide) runTransfer(ctx context.Context, cancel context.CancelFunc, 
 	defer cancel()
 	a := s.a
 	var oc *sip.OutCall
-	var wm *bridge.WebRTCMedia
+	var fork *phoneFork
 	fail := func(status int, why string, err error) {
 		log.Info("sip: the transfer failed: "+why, "status", status, "err", err)
 		if oc != nil {
 			oc.Hangup()
 		}
-		if wm != nil {
-			wm.Close()
-		}
+		fork.close()
 		s.settle()
 		result(&sip.TransferError{Status: status})
 	}
 	codec := s.codec
 	var answered atomic.Pointer[sip.OutCall] // for a browser SIP client's failing media
-	oc, wm, err := a.dialLeg(ctx, legDial{ph: ph, from: s.user, codec: &codec,
+	oc, fork, err := a.dialLeg(ctx, legDial{ph: ph, from: s.user, codec: &codec,
 		onProgress: func(status int) { result(&sip.TransferError{Status: status}) }, // 180, 183: never blocks
 		onFailed: func() {
 			if oc := answered.Load(); oc != nil {
@@ -160,7 +158,7 @@ func (s *phoneSide) runTransfer(ctx context.Context, cancel context.CancelFunc, 
 		fail(488, "the target answered with another codec", errors.New(oc.Codec.Name))
 		return
 	}
-	media, dtmf := legMedia(oc, wm)
+	media, dtmf := fork.media(oc)
 	to := phoneLeg{leg: oc, trunk: oc.Trunk, owner: ph.User, ext: ph.Extension, name: ph.Name}
 	// The transferring phone leaves the room before the target joins: a
 	// phone in a room hears the first audio track it finds, which must be
@@ -187,12 +185,10 @@ func (s *phoneSide) runTransfer(ctx context.Context, cancel context.CancelFunc, 
 	s.transfer = nil
 	s.mu.Unlock()
 	s.settled.Broadcast()
-	if wm != nil {
-		go func() {
-			<-oc.Done()
-			wm.Close()
-		}()
-	}
+	go func() {
+		<-oc.Done()
+		fork.close()
+	}()
 	s.wire(to)
 	id := s.callID.Load()
 	if !a.chat.PhoneReplaced(id, ph.Extension, ph.Name, a.phoneControl(id, oc, part, oc.Trunk)) {
