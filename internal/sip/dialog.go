@@ -6,6 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,7 +63,11 @@ type dialog struct {
 	localTag, remoteTag string
 	target              sip.Uri // the phone's Contact: our Request-URI
 	dest, transport     string  // where our requests go, and how
-	contact             sip.Uri // our Contact
+	// routes is the dialog's route set (RFC 3261 12.1), our Route headers
+	// in order: the proxies that Record-Routed the INVITE. When set, our
+	// requests go to the first one instead of dest.
+	routes  []sip.Uri
+	contact sip.Uri // our Contact
 	// byeReady is closed once a BYE may be sent (the phone's ACK of our
 	// 200, for calls from phones).
 	byeReady chan struct{}
@@ -292,9 +300,59 @@ func (d *dialog) requestWithCSeq(method sip.RequestMethod, cseq uint32) *sip.Req
 		req.AppendHeader(&sip.ContactHeader{Address: d.contact})
 	}
 	req.AppendHeader(sip.NewHeader("User-Agent", d.s.cfg.UserAgent))
-	req.SetTransport(d.transport)
-	req.SetDestination(d.dest)
+	d.route(req)
 	return req
+}
+
+// route sends req along the dialog's route set (RFC 3261 12.2.1.1): a
+// Route header per proxy, to the first proxy's address (over the transport
+// its URI names, else the dialog's). A strict router (its URI without ;lr)
+// takes the request with its URI as Request-URI, and the phone's Contact
+// as the last Route. Without a route set, req goes to d.dest.
+func (d *dialog) route(req *sip.Request) {
+	req.SetTransport(d.transport)
+	if len(d.routes) == 0 {
+		req.SetDestination(d.dest)
+		return
+	}
+	first, routes := d.routes[0], d.routes
+	if !first.UriParams.Has("lr") {
+		ruri := *first.Clone()
+		ruri.Headers = nil // not allowed in a Request-URI (RFC 3261 19.1.1)
+		req.Recipient = ruri
+		routes = append(slices.Clone(d.routes[1:]), d.target)
+	}
+	for _, u := range routes {
+		req.AppendHeader(&sip.RouteHeader{Address: u})
+	}
+	transport := d.transport
+	if t, ok := first.UriParams.Get("transport"); ok && t != "" {
+		transport = strings.ToUpper(t)
+	}
+	port := first.Port
+	if port == 0 {
+		port = sip.DefaultPort(transport)
+	}
+	req.SetTransport(transport)
+	req.SetDestination(net.JoinHostPort(first.Host, strconv.Itoa(port)))
+}
+
+// routeSet reads the Record-Route headers of m, the message that set the
+// dialog up: in order for the INVITE of a call we answer, reversed for
+// the 2xx of ours (RFC 3261 12.1.1, 12.1.2).
+func routeSet(m sip.Message, reverse bool) []sip.Uri {
+	var routes []sip.Uri
+	for _, h := range m.GetHeaders("Record-Route") {
+		var u sip.Uri
+		if _, err := sip.ParseAddressValue(h.Value(), &u, nil); err != nil || u.Host == "" {
+			continue
+		}
+		routes = append(routes, u)
+	}
+	if reverse {
+		slices.Reverse(routes)
+	}
+	return routes
 }
 
 // do sends req in a client transaction and waits for its final response.

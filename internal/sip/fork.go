@@ -192,7 +192,7 @@ func (s *Server) sendCancel(inv *sip.Request, reason string) {
 
 // setBranchDialog gives d the identity of the dialog a 2xx to b's INVITE
 // made: we are its From side; requests go to the phone's Contact, sent the
-// way the INVITE went.
+// way the INVITE went, or through the proxies that Record-Routed it.
 func setBranchDialog(d *dialog, b *branch, res *sip.Response) {
 	from := b.req.From()
 	d.local = from.Address
@@ -204,6 +204,7 @@ func setBranchDialog(d *dialog, b *branch, res *sip.Response) {
 		d.target = ct.Address
 	}
 	d.dest, d.transport, d.contact = b.o.dest, b.o.transport, b.o.contact
+	d.routes = routeSet(res, true)
 	d.cseq = b.req.CSeq().SeqNo
 }
 
