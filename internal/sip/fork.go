@@ -94,15 +94,29 @@ func (f *fork) send(ev forkEvent) {
 // runBranch sends the branch's INVITE and reports its responses to f until
 // a final one. A branch told to stop sends CANCEL once it has had a
 // provisional response (RFC 3261 section 9.1); a 2xx that loses the race
-// is acknowledged and hung up here.
+// is acknowledged and hung up here. sipgo stops Timer B at the first
+// provisional response, so runBranch bounds the rest itself: a branch
+// rings at most s.ringLimit (then CANCEL, and it counts as 408), and after
+// its CANCEL waits at most s.cancelWait for the final response (a phone
+// that vanished or answered the CANCEL 481 sends none).
 func (s *Server) runBranch(f *fork, b *branch) {
+	s.liveBranches.Add(1)
+	defer s.liveBranches.Add(-1)
 	tx, err := s.client.TransactionRequest(context.Background(), b.req)
 	if err != nil {
 		f.send(forkEvent{b: b, err: err})
 		return
 	}
-	provisional, cancelled, authTries := false, false, 0
+	provisional, cancelled, timedOut, authTries := false, false, false, 0
 	stop := b.stop
+	ring := time.NewTimer(s.ringLimit)
+	defer ring.Stop()
+	var afterCancel <-chan time.Time
+	cancel := func(reason string) {
+		cancelled = true
+		s.spawn(func() { s.sendCancel(b.req, reason) })
+		afterCancel = time.After(s.cancelWait)
+	}
 	for {
 		select {
 		case res := <-tx.Responses():
@@ -113,8 +127,7 @@ func (s *Server) runBranch(f *fork, b *branch) {
 					f.send(forkEvent{b: b, res: res})
 				}
 				if stop == nil && !cancelled {
-					cancelled = true
-					s.spawn(func() { s.sendCancel(b.req, b.stopReason) })
+					cancel(b.stopReason)
 				}
 				continue
 			case res.IsSuccess():
@@ -140,20 +153,42 @@ func (s *Server) runBranch(f *fork, b *branch) {
 				continue
 			}
 			tx.Terminate()
+			if timedOut {
+				f.send(forkEvent{b: b, err: errRingLimit})
+				return
+			}
 			f.send(forkEvent{b: b, res: res})
 			return
 		case <-stop:
 			stop = nil
 			if provisional && !cancelled {
-				cancelled = true
-				s.spawn(func() { s.sendCancel(b.req, b.stopReason) })
+				cancel(b.stopReason)
 			}
+		case <-ring.C:
+			timedOut = true
+			s.log.Info("sip: a branch rang too long: cancelling it", "call", b.id, "limit", s.ringLimit)
+			if !provisional { // as if it had answered 408 (RFC 3261 16.8)
+				tx.Terminate()
+				f.send(forkEvent{b: b, err: errRingLimit})
+				return
+			}
+			if !cancelled {
+				cancel("")
+			}
+		case <-afterCancel:
+			s.log.Info("sip: a branch sent no final response after our CANCEL: dropping it", "call", b.id)
+			tx.Terminate()
+			f.send(forkEvent{b: b, err: errors.New("sip: no final response after CANCEL")})
+			return
 		case <-tx.Done():
 			f.send(forkEvent{b: b, err: errors.Join(errors.New("sip: no final response"), tx.Err())})
 			return
 		}
 	}
 }
+
+// errRingLimit ends a branch that rang longer than Server.ringLimit.
+var errRingLimit = errors.New("sip: the phone rang too long without answering")
 
 // sendCancel cancels the INVITE inv (RFC 3261 section 9.1): the same
 // Request-URI, top Via, From, To, Call-ID and CSeq number; reason, when

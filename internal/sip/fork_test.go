@@ -344,3 +344,57 @@ func TestForkWebSocketAndUDP(t *testing.T) {
 	}
 	pw.silence(200 * time.Millisecond)
 }
+
+// onePhone registers one UDP phone on alice's account.
+func onePhone(t *testing.T) (*harness, *phone) {
+	t.Helper()
+	h := newHarness(t, func(c *Config) { c.RTPBindAddr = "127.0.0.1:0" })
+	p := dialPhone(t, "udp", h.s.Addrs().UDP.String(), "alice")
+	if r := p.register("secret", "", p.contact()); r.StatusCode != 200 {
+		t.Fatalf("register: %d", r.StatusCode)
+	}
+	return h, p
+}
+
+// A phone that rang, then sends no final response to our CANCEL (it
+// vanished, or answered the CANCEL 481): the branch gives up after
+// cancelWait instead of waiting forever (sipgo's Timer B stopped at 180).
+func TestForkCancelWithoutFinalResponse(t *testing.T) {
+	h, p := onePhone(t)
+	h.s.cancelWait = 300 * time.Millisecond
+	ctx, cancel := context.WithCancel(t.Context())
+	res := dialAsync(ctx, h.s, nil)
+	inv := p.readRequest("INVITE")
+	p.reply(inv, 180, "Ringing", "")
+	waitFor(t, "the branch", func() bool { return h.s.liveBranches.Load() == 1 })
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	can := p.readRequest("CANCEL")
+	p.reply(can, 481, "Call/Transaction Does Not Exist", "")
+	if r := waitDial(t, res); !errors.Is(r.err, ErrDialCancelled) {
+		t.Fatalf("want cancelled, got %v", r.err)
+	}
+	waitFor(t, "the branch to end", func() bool { return h.s.liveBranches.Load() == 0 })
+}
+
+// A phone rings longer than ringLimit: it gets CANCEL and the call is
+// refused 408 (no answer), not 487.
+func TestForkRingLimit(t *testing.T) {
+	h, p := onePhone(t)
+	h.s.ringLimit = 300 * time.Millisecond
+	res := dialAsync(t.Context(), h.s, nil)
+	inv := p.readRequest("INVITE")
+	p.reply(inv, 180, "Ringing", "")
+	can := p.readRequest("CANCEL")
+	if can.GetHeader("Reason") != nil {
+		t.Errorf("a CANCEL for ringing too long says the call was completed elsewhere")
+	}
+	p.reply(can, 200, "OK", "")
+	p.reply(inv, 487, "Request Terminated", "")
+	p.readRequest("ACK")
+	var de *DialError
+	if r := waitDial(t, res); !errors.As(r.err, &de) || de.Status != 408 {
+		t.Fatalf("want 408, got %v", r.err)
+	}
+	waitFor(t, "the branch to end", func() bool { return h.s.liveBranches.Load() == 0 })
+}
