@@ -50,6 +50,7 @@ type forkEvent struct {
 	res *sip.Response
 	tx  sip.ClientTransaction // the INVITE's transaction, for a 2xx
 	err error
+	bad error // the branch answered 2xx with media we cannot take (it is hung up): a 488
 }
 
 // fork is what the branches of one call share.
@@ -59,6 +60,9 @@ type fork struct {
 	over   bool // decided: won, cancelled or failed; later 2xx lose
 	events chan forkEvent
 	done   chan struct{} // closed when dial stops reading events
+	// check tells why a branch's 2xx is unusable (nil when usable); such a
+	// 2xx does not win, so the other phones ring on.
+	check func(*branch, *sip.Response) error
 }
 
 // claim makes b the winner unless the call is already decided.
@@ -131,6 +135,12 @@ func (s *Server) runBranch(f *fork, b *branch) {
 				}
 				continue
 			case res.IsSuccess():
+				if err := f.check(b, res); err != nil {
+					s.log.Info("sip: a branch answered with media we cannot take: hanging it up", "call", b.id, "err", err)
+					f.send(forkEvent{b: b, res: res, bad: err})
+					s.ackAndBye(b, res, tx)
+					return
+				}
 				if f.claim(b) {
 					// dial takes it from here; the transaction stays to
 					// see 2xx retransmissions (its ACKs are the dialog's).

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http/httptest"
@@ -397,4 +398,56 @@ func TestForkRingLimit(t *testing.T) {
 		t.Fatalf("want 408, got %v", r.err)
 	}
 	waitFor(t, "the branch to end", func() bool { return h.s.liveBranches.Load() == 0 })
+}
+
+// An account set to sdes: the softphone answers in clear RTP. Its 2xx is
+// acknowledged and hung up, but it does not win: the desk phone rings on
+// (no CANCEL) and answers with a key. When every phone answers in clear,
+// the call is refused 488 with cause no-srtp.
+func TestForkUnusableAnswerDoesNotWin(t *testing.T) {
+	t.Run("other answers", func(t *testing.T) {
+		h, p1, p2 := twoPhones(t, nil)
+		sdesAccount(h)
+		res := dialAsync(t.Context(), h.s, nil)
+		inv1, inv2 := p1.readRequest("INVITE"), p2.readRequest("INVITE")
+		p1.reply(inv1, 180, "Ringing", "")
+		p2.reply(inv2, 200, "OK", answerSDP(40000, 0))
+		p2.readRequest("ACK")
+		bye := p2.readRequest("BYE")
+		p2.reply(bye, 200, "OK", "")
+		p1.silence(300 * time.Millisecond) // no CANCEL: it still rings
+		offer, err := ParseSDP(inv1.Body())
+		if err != nil || offer.SRTP == nil {
+			t.Fatalf("offer %v", err)
+		}
+		p1.reply(inv1, 200, "OK", sdesAnswer(40002, offer.SRTP.Tag, offer.SRTP.Suite, bytes.Repeat([]byte{7}, sdesKeyLen)))
+		p1.readRequest("ACK")
+		r := waitDial(t, res)
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if r.c.Binding.Source != p1.local() {
+			t.Errorf("won by %+v", r.c.Binding)
+		}
+		r.c.Hangup()
+		p1.reply(p1.readRequest("BYE"), 200, "OK", "")
+	})
+	t.Run("all in clear", func(t *testing.T) {
+		h, p1, p2 := twoPhones(t, nil)
+		sdesAccount(h)
+		res := dialAsync(t.Context(), h.s, nil)
+		inv1, inv2 := p1.readRequest("INVITE"), p2.readRequest("INVITE")
+		for _, pi := range []struct {
+			p   *phone
+			inv *sip.Request
+		}{{p1, inv1}, {p2, inv2}} {
+			pi.p.reply(pi.inv, 200, "OK", answerSDP(40000, 0))
+			pi.p.readRequest("ACK")
+			pi.p.reply(pi.p.readRequest("BYE"), 200, "OK", "")
+		}
+		var de *DialError
+		if r := waitDial(t, res); !errors.As(r.err, &de) || de.Status != 488 || de.Cause != EndNoSRTP {
+			t.Fatalf("want 488 no-srtp, got %v", r.err)
+		}
+	})
 }
