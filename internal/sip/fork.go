@@ -150,7 +150,8 @@ func (s *Server) runBranch(f *fork, b *branch) {
 				s.log.Info("sip: a branch answered after the call was decided: hanging it up", "call", b.id)
 				s.ackAndBye(b, res, tx)
 				return
-			case (res.StatusCode == 401 || res.StatusCode == 407) && b.o.auth.Password != "" && authTries < 2 && !cancelled:
+			case (res.StatusCode == 401 || res.StatusCode == 407) && b.o.auth.Password != "" && authTries < 2 &&
+				stop != nil && !cancelled: // once told to stop, a challenge is final: no new INVITE
 				authTries++
 				tx.Terminate()
 				tx, err = s.client.TransactionDigestAuth(context.Background(), b.req, res,

@@ -451,3 +451,84 @@ func TestForkUnusableAnswerDoesNotWin(t *testing.T) {
 		}
 	})
 }
+
+// A trunk that challenges our INVITE with 407: the INVITE is sent again
+// with Proxy-Authorization and the call connects. When the caller gave up
+// before the challenge came, the 407 is final: no new INVITE goes out.
+func TestTrunkDialChallenge(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.RTPBindAddr = "127.0.0.1:0" })
+	tp := newProxy(t) // the trunk
+	port := netip.MustParseAddrPort(tp.addr()).Port()
+	h.s.SetTrunks([]Trunk{testTrunk(int(port))})
+	challenge := sip.NewHeader("Proxy-Authenticate", `Digest realm="provider.test", nonce="n0nce", algorithm=MD5, qop="auth"`)
+	toTag := func(req *sip.Request) {
+		req.To().Params.Add("tag", "trunk")
+	}
+
+	t.Run("answered", func(t *testing.T) {
+		out := make(chan dialResult, 1)
+		go func() {
+			c, err := h.s.DialTrunk(t.Context(), TrunkDialRequest{Trunk: "t1", Number: "+15551234567"})
+			out <- dialResult{c, err}
+		}()
+		inv, from := tp.next(5 * time.Second)
+		if inv == nil || inv.Method != sip.INVITE {
+			t.Fatalf("no INVITE: %v", inv)
+		}
+		toTag(inv)
+		tp.respond(inv, from, 407, "Proxy Authentication Required", challenge)
+		if ack, _ := tp.next(3 * time.Second); ack == nil || ack.Method != sip.ACK {
+			t.Fatalf("the 407 was not acknowledged: %v", ack)
+		}
+		inv2, from := tp.next(3 * time.Second)
+		if inv2 == nil || inv2.Method != sip.INVITE || inv2.GetHeader("Proxy-Authorization") == nil {
+			t.Fatalf("no INVITE with credentials: %v", inv2)
+		}
+		if !strings.Contains(inv2.GetHeader("Proxy-Authorization").Value(), `username="trunkuser"`) {
+			t.Errorf("credentials %s", inv2.GetHeader("Proxy-Authorization").Value())
+		}
+		toTag(inv2)
+		res := sip.NewResponseFromRequest(inv2, 200, "OK", []byte(answerSDP(40000, 0)))
+		res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: int(port)}})
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		tp.conn.WriteToUDP([]byte(res.String()), from)
+		if ack, _ := tp.next(3 * time.Second); ack == nil || ack.Method != sip.ACK {
+			t.Fatalf("no ACK of the 200: %v", ack)
+		}
+		r := waitDial(t, out)
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		r.c.Hangup()
+		tp.readRequest("BYE")
+		<-r.c.Done()
+	})
+	t.Run("cancelled before the challenge", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		out := make(chan dialResult, 1)
+		go func() {
+			c, err := h.s.DialTrunk(ctx, TrunkDialRequest{Trunk: "t1", Number: "+15551234567"})
+			out <- dialResult{c, err}
+		}()
+		inv, from := tp.next(5 * time.Second)
+		if inv == nil || inv.Method != sip.INVITE {
+			t.Fatalf("no INVITE: %v", inv)
+		}
+		cancel()
+		if r := waitDial(t, out); !errors.Is(r.err, ErrDialCancelled) {
+			t.Fatalf("want cancelled, got %v", r.err)
+		}
+		toTag(inv)
+		tp.respond(inv, from, 407, "Proxy Authentication Required", challenge)
+		for {
+			m, _ := tp.next(500 * time.Millisecond)
+			if m == nil {
+				break
+			}
+			if m.Method != sip.ACK {
+				t.Fatalf("after the caller gave up, the trunk got\n%s", m)
+			}
+		}
+		waitFor(t, "the branch to end", func() bool { return h.s.liveBranches.Load() == 0 })
+	})
+}

@@ -20,27 +20,45 @@ func newProxy(t *testing.T) *proxy { return &proxy{t: t, conn: udpSocket(t)} }
 
 func (px *proxy) addr() string { return px.conn.LocalAddr().String() }
 
-// readRequest reads the next request sent to the proxy and answers it
-// 200 unless it is an ACK.
-func (px *proxy) readRequest(method string) *sip.Request {
+// next reads the next request sent to the socket; nil after timeout.
+func (px *proxy) next(timeout time.Duration) (*sip.Request, *net.UDPAddr) {
 	px.t.Helper()
 	buf := make([]byte, 65536)
-	px.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	px.conn.SetReadDeadline(time.Now().Add(timeout))
 	n, from, err := px.conn.ReadFromUDP(buf)
 	if err != nil {
-		px.t.Fatalf("the proxy got no %s: %v", method, err)
+		return nil, nil
 	}
 	m, err := sip.ParseMessage(buf[:n])
 	if err != nil {
 		px.t.Fatal(err)
 	}
 	req, ok := m.(*sip.Request)
-	if !ok || req.Method != sip.RequestMethod(method) {
-		px.t.Fatalf("the proxy wanted %s, got\n%s", method, m)
+	if !ok {
+		px.t.Fatalf("want a request, got\n%s", m)
+	}
+	return req, from
+}
+
+// respond answers req (from from) with code; extra headers are added.
+func (px *proxy) respond(req *sip.Request, from *net.UDPAddr, code int, reason string, extra ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range extra {
+		res.AppendHeader(h)
+	}
+	px.conn.WriteToUDP([]byte(res.String()), from)
+}
+
+// readRequest reads the next request sent to the proxy and answers it
+// 200 unless it is an ACK.
+func (px *proxy) readRequest(method string) *sip.Request {
+	px.t.Helper()
+	req, from := px.next(5 * time.Second)
+	if req == nil || req.Method != sip.RequestMethod(method) {
+		px.t.Fatalf("the proxy wanted %s, got %v", method, req)
 	}
 	if req.Method != sip.ACK {
-		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-		px.conn.WriteToUDP([]byte(res.String()), from)
+		px.respond(req, from, 200, "OK")
 	}
 	return req
 }
