@@ -101,7 +101,7 @@ func (c *Call) Answer() (*RTPSession, error) {
 	}
 	if c.Offer.SRTP != nil { // SDES-SRTP: our key in the answer, theirs to decrypt
 		c.mu.Lock()
-		c.sdes = answerCrypto(c.Offer.SRTP)
+		c.sdes, c.peerSDES = answerCrypto(c.Offer.SRTP), c.Offer.SRTP
 		c.mu.Unlock()
 		if err := rs.SetSRTP(c.sdes, c.Offer.SRTP); err != nil {
 			rs.Close()

@@ -94,6 +94,7 @@ type dialog struct {
 	onRefer    func(target string, result func(error)) error
 	onInfoKey  func(DTMFEvent)
 	sdes       *SDES // our SRTP key when the call's media is SDES-SRTP (the same in every answer)
+	peerSDES   *SDES // the phone's SRTP key, to see a new one in its offers
 	peerAllow  bool  // the phone's Allow lists UPDATE: our session refreshes use it (timer.go)
 	timer      sessionTimer
 	rec        CallRecord
@@ -694,10 +695,26 @@ func (d *dialog) takeOffer(body []byte) ([]byte, int) {
 		defer d.mu.Unlock()
 		return d.localSDP(false, d.ourDirection()), 200
 	}
+	rs, ours, peer := d.rtp, d.sdes, d.peerSDES
 	d.mu.Unlock()
 	md, err := ParseSDP(body)
 	if err == nil {
 		_, err = Negotiate(md, []Codec{d.codec})
+	}
+	// The media stays as encrypted as it was: an SDES call takes only
+	// offers with a key; a new key (or tag, or suite) gets a new one of
+	// ours under its tag (RFC 4568 7.1.4; a new context with our old key
+	// would repeat its keystream).
+	var rekey *SDES
+	switch {
+	case err != nil:
+	case ours == nil && md.SRTP != nil:
+		err = errors.New("sip: an SRTP offer in a call whose media is in clear")
+	case ours != nil && md.SRTP == nil:
+		err = errors.New("sip: an offer without a usable a=crypto key in a call whose media is SRTP")
+	case ours != nil && !sameSDES(md.SRTP, peer):
+		rekey = answerCrypto(md.SRTP)
+		err = rs.SetSRTP(rekey, md.SRTP)
 	}
 	if err != nil {
 		d.s.log.Info("sip: re-INVITE refused: unusable offer", "call", d.callID, "err", err)
@@ -705,6 +722,10 @@ func (d *dialog) takeOffer(body []byte) ([]byte, int) {
 	}
 	held := md.Direction == SendOnly || md.Direction == Inactive || (md.Addr.Addr().IsUnspecified() && md.Addr.Addr().IsValid())
 	d.mu.Lock()
+	if rekey != nil {
+		d.sdes, d.peerSDES = rekey, md.SRTP
+		d.s.log.Info("sip: the phone changed its SRTP key", "call", d.callID)
+	}
 	d.updateRemote(md)
 	changed := held != d.heldByPeer
 	d.heldByPeer = held

@@ -460,6 +460,9 @@ func (s *Server) dial(ctx context.Context, r DialRequest, label, trunk string, b
 	inviteSeq := c.cseq // before the session timer may send requests
 	c.rec = rec
 	c.sdes = ours
+	if ours != nil {
+		c.peerSDES = ans.SRTP
+	}
 	c.sdpID = binary.BigEndian.Uint64(sid[:]) >> 2 // our offer's o= session: re-INVITEs keep it (RFC 3264 8)
 	c.peerAllow = allows(res, "UPDATE")
 	c.forget = func() { s.outCalls.CompareAndDelete(id, c) }
