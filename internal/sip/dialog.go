@@ -363,7 +363,14 @@ func (d *dialog) do(ctx context.Context, req *sip.Request, onRetransmit func(*si
 	if err != nil {
 		return nil, fmt.Errorf("sip: %s: %w", req.Method, err)
 	}
-	defer tx.Terminate()
+	final := false
+	defer func() {
+		// An INVITE's transaction outlives its final response: its Timer D
+		// ACKs a resent refusal, its Timer M shows onRetransmit a resent 2xx.
+		if !final || req.Method != sip.INVITE {
+			tx.Terminate()
+		}
+	}()
 	if onRetransmit != nil {
 		tx.OnRetransmission(onRetransmit)
 	}
@@ -373,6 +380,7 @@ func (d *dialog) do(ctx context.Context, req *sip.Request, onRetransmit func(*si
 			if res.IsProvisional() {
 				continue
 			}
+			final = true
 			return res, nil
 		case <-tx.Done():
 			if err := tx.Err(); err != nil {

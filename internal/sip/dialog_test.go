@@ -726,3 +726,22 @@ func TestEarlyMedia(t *testing.T) {
 		t.Fatal("OnEarly called twice")
 	}
 }
+
+// The phone resends the 200 to our re-INVITE (our ACK was lost): it is
+// acknowledged again, as the transaction lives on after the answer.
+func TestReinvite2xxReacknowledged(t *testing.T) {
+	o := dialed(t, nil)
+	done := make(chan error, 1)
+	go func() { done <- o.c.Hold() }()
+	inv := o.p.readRequest("INVITE")
+	port := netip.MustParseAddrPort(o.media.LocalAddr().String()).Port()
+	o.p.reply(inv, 200, "OK", answerSDP(int(port), 0))
+	o.p.readRequest("ACK")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	o.p.reply(inv, 200, "OK", answerSDP(int(port), 0))
+	if ack := o.p.readRequest("ACK"); ack.CSeq().SeqNo != inv.CSeq().SeqNo {
+		t.Fatalf("ACK CSeq %d, want %d", ack.CSeq().SeqNo, inv.CSeq().SeqNo)
+	}
+}

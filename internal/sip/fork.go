@@ -153,7 +153,8 @@ func (s *Server) runBranch(f *fork, b *branch) {
 			case (res.StatusCode == 401 || res.StatusCode == 407) && b.o.auth.Password != "" && authTries < 2 &&
 				stop != nil && !cancelled: // once told to stop, a challenge is final: no new INVITE
 				authTries++
-				tx.Terminate()
+				// The challenge's transaction ends by itself (Timer D re-ACKs
+				// a retransmitted challenge meanwhile).
 				tx, err = s.client.TransactionDigestAuth(context.Background(), b.req, res,
 					sipgo.DigestAuth{Username: b.o.auth.Username, Password: b.o.auth.Password})
 				if err != nil {
@@ -163,7 +164,9 @@ func (s *Server) runBranch(f *fork, b *branch) {
 				provisional = false
 				continue
 			}
-			tx.Terminate()
+			// A final refusal: sipgo has ACKed it, and its Timer D (32 s
+			// over UDP) ACKs retransmissions of it, so the transaction is
+			// left to end by itself.
 			if timedOut {
 				f.send(forkEvent{b: b, err: errRingLimit})
 				return

@@ -532,3 +532,41 @@ func TestTrunkDialChallenge(t *testing.T) {
 		waitFor(t, "the branch to end", func() bool { return h.s.liveBranches.Load() == 0 })
 	})
 }
+
+// Over UDP our ACK of a refusal may be lost: the phone resends its final
+// response, and it is acknowledged again (the transaction lives on for
+// Timer D), for a 486 and for the 487 after our CANCEL. (About 9 s:
+// sipgo waits T2 before each such ACK.)
+func TestForkRefusalReacknowledged(t *testing.T) {
+	h, p := onePhone(t)
+	resend := func(inv *sip.Request, code int, reason string) {
+		t.Helper()
+		p.reply(inv, code, reason, "")
+		p.readRequest("ACK")
+		time.Sleep(100 * time.Millisecond)
+		p.reply(inv, code, reason, "") // as if our ACK were lost
+		// sipgo waits T2 (4 s) before it ACKs a retransmission again.
+		if ack, ok := p.read(10 * time.Second).(*sip.Request); !ok || ack.Method != sip.ACK {
+			t.Fatalf("the resent %d was not acknowledged: %v", code, ack)
+		}
+	}
+	res := dialAsync(t.Context(), h.s, nil)
+	inv := p.readRequest("INVITE")
+	resend(inv, 486, "Busy Here")
+	var de *DialError
+	if r := waitDial(t, res); !errors.As(r.err, &de) || de.Status != 486 {
+		t.Fatalf("want 486, got %v", r.err)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	res = dialAsync(ctx, h.s, nil)
+	inv = p.readRequest("INVITE")
+	p.reply(inv, 180, "Ringing", "")
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	p.reply(p.readRequest("CANCEL"), 200, "OK", "")
+	resend(inv, 487, "Request Terminated")
+	if r := waitDial(t, res); !errors.Is(r.err, ErrDialCancelled) {
+		t.Fatalf("want cancelled, got %v", r.err)
+	}
+}
