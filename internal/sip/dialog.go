@@ -330,6 +330,9 @@ func (d *dialog) route(req *sip.Request) {
 	if t, ok := first.UriParams.Get("transport"); ok && t != "" {
 		transport = strings.ToUpper(t)
 	}
+	if first.IsEncrypted() && (transport == "UDP" || transport == "TCP") { // sips: TLS
+		transport = "TLS"
+	}
 	port := first.Port
 	if port == 0 {
 		port = sip.DefaultPort(transport)

@@ -147,3 +147,25 @@ func TestRecordRouteCallIn(t *testing.T) {
 	}
 	<-in.c.Done()
 }
+
+// The first hop's transport and port come from its URI: its transport
+// parameter, TLS for sips, the transport's default port.
+func TestRouteFirstHop(t *testing.T) {
+	for _, c := range []struct{ route, transport, wantTransport, wantDest string }{
+		{"sip:p.example.net;lr", "UDP", "UDP", "p.example.net:5060"},
+		{"sip:p.example.net:5070;lr;transport=tcp", "UDP", "TCP", "p.example.net:5070"},
+		{"sips:p.example.net;lr", "TCP", "TLS", "p.example.net:5061"},
+	} {
+		var u sip.Uri
+		if err := sip.ParseUri(c.route, &u); err != nil {
+			t.Fatal(err)
+		}
+		d := &dialog{routes: []sip.Uri{u}, transport: c.transport, dest: "192.0.2.9:5060",
+			target: sip.Uri{Scheme: "sip", Host: "192.0.2.1"}}
+		req := sip.NewRequest(sip.BYE, d.target)
+		d.route(req)
+		if req.Transport() != c.wantTransport || req.Destination() != c.wantDest {
+			t.Errorf("%s: %s to %s, want %s to %s", c.route, req.Transport(), req.Destination(), c.wantTransport, c.wantDest)
+		}
+	}
+}
