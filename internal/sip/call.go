@@ -101,7 +101,7 @@ func (c *Call) Answer() (*RTPSession, error) {
 	}
 	if c.Offer.SRTP != nil { // SDES-SRTP: our key in the answer, theirs to decrypt
 		c.mu.Lock()
-		c.sdes = answerCrypto(c.Offer.SRTP)
+		c.sdes, c.peerSDES = answerCrypto(c.Offer.SRTP), c.Offer.SRTP
 		c.mu.Unlock()
 		if err := rs.SetSRTP(c.sdes, c.Offer.SRTP); err != nil {
 			rs.Close()
@@ -331,7 +331,8 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.forget = func() { s.calls.CompareAndDelete(c.callID, c) }
 	c.peerAllow = allows(req, "UPDATE")
 	// The dialog: we are the To side; requests go to the phone's Contact,
-	// sent where its INVITE came from, over the same connection.
+	// sent where its INVITE came from, over the same connection, or
+	// through the proxies that Record-Routed it.
 	c.local, c.localTag = req.To().Address, sip.GenerateTagN(16)
 	c.remote = req.From().Address
 	c.remoteTag, _ = req.From().Params.Get("tag")
@@ -340,6 +341,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.target = ct.Address
 	}
 	c.dest, c.transport = req.Source(), req.Transport()
+	c.routes = routeSet(req, false) // our 200 repeats its Record-Route (sipgo copies it)
 	c.contact = s.localContact(req, target)
 	c.cseq = 1
 	if h := req.CSeq(); h != nil {

@@ -6,6 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,7 +63,11 @@ type dialog struct {
 	localTag, remoteTag string
 	target              sip.Uri // the phone's Contact: our Request-URI
 	dest, transport     string  // where our requests go, and how
-	contact             sip.Uri // our Contact
+	// routes is the dialog's route set (RFC 3261 12.1), our Route headers
+	// in order: the proxies that Record-Routed the INVITE. When set, our
+	// requests go to the first one instead of dest.
+	routes  []sip.Uri
+	contact sip.Uri // our Contact
 	// byeReady is closed once a BYE may be sent (the phone's ACK of our
 	// 200, for calls from phones).
 	byeReady chan struct{}
@@ -86,6 +94,7 @@ type dialog struct {
 	onRefer    func(target string, result func(error)) error
 	onInfoKey  func(DTMFEvent)
 	sdes       *SDES // our SRTP key when the call's media is SDES-SRTP (the same in every answer)
+	peerSDES   *SDES // the phone's SRTP key, to see a new one in its offers
 	peerAllow  bool  // the phone's Allow lists UPDATE: our session refreshes use it (timer.go)
 	timer      sessionTimer
 	rec        CallRecord
@@ -292,9 +301,62 @@ func (d *dialog) requestWithCSeq(method sip.RequestMethod, cseq uint32) *sip.Req
 		req.AppendHeader(&sip.ContactHeader{Address: d.contact})
 	}
 	req.AppendHeader(sip.NewHeader("User-Agent", d.s.cfg.UserAgent))
-	req.SetTransport(d.transport)
-	req.SetDestination(d.dest)
+	d.route(req)
 	return req
+}
+
+// route sends req along the dialog's route set (RFC 3261 12.2.1.1): a
+// Route header per proxy, to the first proxy's address (over the transport
+// its URI names, else the dialog's). A strict router (its URI without ;lr)
+// takes the request with its URI as Request-URI, and the phone's Contact
+// as the last Route. Without a route set, req goes to d.dest.
+func (d *dialog) route(req *sip.Request) {
+	req.SetTransport(d.transport)
+	if len(d.routes) == 0 {
+		req.SetDestination(d.dest)
+		return
+	}
+	first, routes := d.routes[0], d.routes
+	if !first.UriParams.Has("lr") {
+		ruri := *first.Clone()
+		ruri.Headers = nil // not allowed in a Request-URI (RFC 3261 19.1.1)
+		req.Recipient = ruri
+		routes = append(slices.Clone(d.routes[1:]), d.target)
+	}
+	for _, u := range routes {
+		req.AppendHeader(&sip.RouteHeader{Address: u})
+	}
+	transport := d.transport
+	if t, ok := first.UriParams.Get("transport"); ok && t != "" {
+		transport = strings.ToUpper(t)
+	}
+	if first.IsEncrypted() && (transport == "UDP" || transport == "TCP") { // sips: TLS
+		transport = "TLS"
+	}
+	port := first.Port
+	if port == 0 {
+		port = sip.DefaultPort(transport)
+	}
+	req.SetTransport(transport)
+	req.SetDestination(net.JoinHostPort(first.Host, strconv.Itoa(port)))
+}
+
+// routeSet reads the Record-Route headers of m, the message that set the
+// dialog up: in order for the INVITE of a call we answer, reversed for
+// the 2xx of ours (RFC 3261 12.1.1, 12.1.2).
+func routeSet(m sip.Message, reverse bool) []sip.Uri {
+	var routes []sip.Uri
+	for _, h := range m.GetHeaders("Record-Route") {
+		var u sip.Uri
+		if _, err := sip.ParseAddressValue(h.Value(), &u, nil); err != nil || u.Host == "" {
+			continue
+		}
+		routes = append(routes, u)
+	}
+	if reverse {
+		slices.Reverse(routes)
+	}
+	return routes
 }
 
 // do sends req in a client transaction and waits for its final response.
@@ -304,7 +366,14 @@ func (d *dialog) do(ctx context.Context, req *sip.Request, onRetransmit func(*si
 	if err != nil {
 		return nil, fmt.Errorf("sip: %s: %w", req.Method, err)
 	}
-	defer tx.Terminate()
+	final := false
+	defer func() {
+		// An INVITE's transaction outlives its final response: its Timer D
+		// ACKs a resent refusal, its Timer M shows onRetransmit a resent 2xx.
+		if !final || req.Method != sip.INVITE {
+			tx.Terminate()
+		}
+	}()
 	if onRetransmit != nil {
 		tx.OnRetransmission(onRetransmit)
 	}
@@ -314,6 +383,7 @@ func (d *dialog) do(ctx context.Context, req *sip.Request, onRetransmit func(*si
 			if res.IsProvisional() {
 				continue
 			}
+			final = true
 			return res, nil
 		case <-tx.Done():
 			if err := tx.Err(); err != nil {
@@ -636,10 +706,26 @@ func (d *dialog) takeOffer(body []byte) ([]byte, int) {
 		defer d.mu.Unlock()
 		return d.localSDP(false, d.ourDirection()), 200
 	}
+	rs, ours, peer := d.rtp, d.sdes, d.peerSDES
 	d.mu.Unlock()
 	md, err := ParseSDP(body)
 	if err == nil {
 		_, err = Negotiate(md, []Codec{d.codec})
+	}
+	// The media stays as encrypted as it was: an SDES call takes only
+	// offers with a key; a new key (or tag, or suite) gets a new one of
+	// ours under its tag (RFC 4568 7.1.4; a new context with our old key
+	// would repeat its keystream).
+	var rekey *SDES
+	switch {
+	case err != nil:
+	case ours == nil && md.SRTP != nil:
+		err = errors.New("sip: an SRTP offer in a call whose media is in clear")
+	case ours != nil && md.SRTP == nil:
+		err = errors.New("sip: an offer without a usable a=crypto key in a call whose media is SRTP")
+	case ours != nil && !sameSDES(md.SRTP, peer):
+		rekey = answerCrypto(md.SRTP)
+		err = rs.SetSRTP(rekey, md.SRTP)
 	}
 	if err != nil {
 		d.s.log.Info("sip: re-INVITE refused: unusable offer", "call", d.callID, "err", err)
@@ -647,6 +733,10 @@ func (d *dialog) takeOffer(body []byte) ([]byte, int) {
 	}
 	held := md.Direction == SendOnly || md.Direction == Inactive || (md.Addr.Addr().IsUnspecified() && md.Addr.Addr().IsValid())
 	d.mu.Lock()
+	if rekey != nil {
+		d.sdes, d.peerSDES = rekey, md.SRTP
+		d.s.log.Info("sip: the phone changed its SRTP key", "call", d.callID)
+	}
 	d.updateRemote(md)
 	changed := held != d.heldByPeer
 	d.heldByPeer = held

@@ -102,6 +102,12 @@ func (in *inbound) send(method, ctype, body string, extra ...string) {
 // change the config, extra headers go in the INVITE.
 func answered(t *testing.T, edit func(*Config), extra ...string) *inbound {
 	t.Helper()
+	return answeredOffer(t, edit, func(port uint16) string { return offerAt(port, SendRecv) }, extra...)
+}
+
+// answeredOffer is answered with the phone's offer at its media port.
+func answeredOffer(t *testing.T, edit func(*Config), offer func(port uint16) string, extra ...string) *inbound {
+	t.Helper()
 	calls := make(chan *Call, 1)
 	h := newHarness(t, func(c *Config) {
 		c.RTPBindAddr = "127.0.0.1:0"
@@ -118,12 +124,12 @@ func answered(t *testing.T, edit func(*Config), extra ...string) *inbound {
 	in := &inbound{h: h, media: udpSocket(t), cseq: 2}
 	in.p = dialPhone(t, "udp", h.s.Addrs().UDP.String(), "alice")
 	port := netip.MustParseAddrPort(in.media.LocalAddr().String()).Port()
-	msg, branch := in.p.inviteMsg("bob", offerAt(port, SendRecv), 1, extra...)
+	msg, branch := in.p.inviteMsg("bob", offer(port), 1, extra...)
 	in.p.send(msg)
 	res := in.p.readFinal()
 	in.p.ack(branch, 1, res)
 	auth := answer(t, res, "", "alice", "secret", "INVITE", "sip:bob@"+testRealm)
-	msg, _ = in.p.inviteMsg("bob", offerAt(port, SendRecv), 2, append(extra, auth)...)
+	msg, _ = in.p.inviteMsg("bob", offer(port), 2, append(extra, auth)...)
 	in.p.send(msg)
 	in.ok = in.p.readFinal()
 	if in.ok.StatusCode != 200 {
@@ -718,5 +724,24 @@ func TestEarlyMedia(t *testing.T) {
 	}
 	if len(early) != 0 {
 		t.Fatal("OnEarly called twice")
+	}
+}
+
+// The phone resends the 200 to our re-INVITE (our ACK was lost): it is
+// acknowledged again, as the transaction lives on after the answer.
+func TestReinvite2xxReacknowledged(t *testing.T) {
+	o := dialed(t, nil)
+	done := make(chan error, 1)
+	go func() { done <- o.c.Hold() }()
+	inv := o.p.readRequest("INVITE")
+	port := netip.MustParseAddrPort(o.media.LocalAddr().String()).Port()
+	o.p.reply(inv, 200, "OK", answerSDP(int(port), 0))
+	o.p.readRequest("ACK")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	o.p.reply(inv, 200, "OK", answerSDP(int(port), 0))
+	if ack := o.p.readRequest("ACK"); ack.CSeq().SeqNo != inv.CSeq().SeqNo {
+		t.Fatalf("ACK CSeq %d, want %d", ack.CSeq().SeqNo, inv.CSeq().SeqNo)
 	}
 }

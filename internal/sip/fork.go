@@ -50,6 +50,7 @@ type forkEvent struct {
 	res *sip.Response
 	tx  sip.ClientTransaction // the INVITE's transaction, for a 2xx
 	err error
+	bad error // the branch answered 2xx with media we cannot take (it is hung up): a 488
 }
 
 // fork is what the branches of one call share.
@@ -59,6 +60,9 @@ type fork struct {
 	over   bool // decided: won, cancelled or failed; later 2xx lose
 	events chan forkEvent
 	done   chan struct{} // closed when dial stops reading events
+	// check tells why a branch's 2xx is unusable (nil when usable); such a
+	// 2xx does not win, so the other phones ring on.
+	check func(*branch, *sip.Response) error
 }
 
 // claim makes b the winner unless the call is already decided.
@@ -94,15 +98,29 @@ func (f *fork) send(ev forkEvent) {
 // runBranch sends the branch's INVITE and reports its responses to f until
 // a final one. A branch told to stop sends CANCEL once it has had a
 // provisional response (RFC 3261 section 9.1); a 2xx that loses the race
-// is acknowledged and hung up here.
+// is acknowledged and hung up here. sipgo stops Timer B at the first
+// provisional response, so runBranch bounds the rest itself: a branch
+// rings at most s.ringLimit (then CANCEL, and it counts as 408), and after
+// its CANCEL waits at most s.cancelWait for the final response (a phone
+// that vanished or answered the CANCEL 481 sends none).
 func (s *Server) runBranch(f *fork, b *branch) {
+	s.liveBranches.Add(1)
+	defer s.liveBranches.Add(-1)
 	tx, err := s.client.TransactionRequest(context.Background(), b.req)
 	if err != nil {
 		f.send(forkEvent{b: b, err: err})
 		return
 	}
-	provisional, cancelled, authTries := false, false, 0
+	provisional, cancelled, timedOut, authTries := false, false, false, 0
 	stop := b.stop
+	ring := time.NewTimer(s.ringLimit)
+	defer ring.Stop()
+	var afterCancel <-chan time.Time
+	cancel := func(reason string) {
+		cancelled = true
+		s.spawn(func() { s.sendCancel(b.req, reason) })
+		afterCancel = time.After(s.cancelWait)
+	}
 	for {
 		select {
 		case res := <-tx.Responses():
@@ -113,11 +131,16 @@ func (s *Server) runBranch(f *fork, b *branch) {
 					f.send(forkEvent{b: b, res: res})
 				}
 				if stop == nil && !cancelled {
-					cancelled = true
-					s.spawn(func() { s.sendCancel(b.req, b.stopReason) })
+					cancel(b.stopReason)
 				}
 				continue
 			case res.IsSuccess():
+				if err := f.check(b, res); err != nil {
+					s.log.Info("sip: a branch answered with media we cannot take: hanging it up", "call", b.id, "err", err)
+					f.send(forkEvent{b: b, res: res, bad: err})
+					s.ackAndBye(b, res, tx)
+					return
+				}
 				if f.claim(b) {
 					// dial takes it from here; the transaction stays to
 					// see 2xx retransmissions (its ACKs are the dialog's).
@@ -127,9 +150,11 @@ func (s *Server) runBranch(f *fork, b *branch) {
 				s.log.Info("sip: a branch answered after the call was decided: hanging it up", "call", b.id)
 				s.ackAndBye(b, res, tx)
 				return
-			case (res.StatusCode == 401 || res.StatusCode == 407) && b.o.auth.Password != "" && authTries < 2 && !cancelled:
+			case (res.StatusCode == 401 || res.StatusCode == 407) && b.o.auth.Password != "" && authTries < 2 &&
+				stop != nil && !cancelled: // once told to stop, a challenge is final: no new INVITE
 				authTries++
-				tx.Terminate()
+				// The challenge's transaction ends by itself (Timer D re-ACKs
+				// a retransmitted challenge meanwhile).
 				tx, err = s.client.TransactionDigestAuth(context.Background(), b.req, res,
 					sipgo.DigestAuth{Username: b.o.auth.Username, Password: b.o.auth.Password})
 				if err != nil {
@@ -139,21 +164,45 @@ func (s *Server) runBranch(f *fork, b *branch) {
 				provisional = false
 				continue
 			}
-			tx.Terminate()
+			// A final refusal: sipgo has ACKed it, and its Timer D (32 s
+			// over UDP) ACKs retransmissions of it, so the transaction is
+			// left to end by itself.
+			if timedOut {
+				f.send(forkEvent{b: b, err: errRingLimit})
+				return
+			}
 			f.send(forkEvent{b: b, res: res})
 			return
 		case <-stop:
 			stop = nil
 			if provisional && !cancelled {
-				cancelled = true
-				s.spawn(func() { s.sendCancel(b.req, b.stopReason) })
+				cancel(b.stopReason)
 			}
+		case <-ring.C:
+			timedOut = true
+			s.log.Info("sip: a branch rang too long: cancelling it", "call", b.id, "limit", s.ringLimit)
+			if !provisional { // as if it had answered 408 (RFC 3261 16.8)
+				tx.Terminate()
+				f.send(forkEvent{b: b, err: errRingLimit})
+				return
+			}
+			if !cancelled {
+				cancel("")
+			}
+		case <-afterCancel:
+			s.log.Info("sip: a branch sent no final response after our CANCEL: dropping it", "call", b.id)
+			tx.Terminate()
+			f.send(forkEvent{b: b, err: errors.New("sip: no final response after CANCEL")})
+			return
 		case <-tx.Done():
 			f.send(forkEvent{b: b, err: errors.Join(errors.New("sip: no final response"), tx.Err())})
 			return
 		}
 	}
 }
+
+// errRingLimit ends a branch that rang longer than Server.ringLimit.
+var errRingLimit = errors.New("sip: the phone rang too long without answering")
 
 // sendCancel cancels the INVITE inv (RFC 3261 section 9.1): the same
 // Request-URI, top Via, From, To, Call-ID and CSeq number; reason, when
@@ -192,7 +241,7 @@ func (s *Server) sendCancel(inv *sip.Request, reason string) {
 
 // setBranchDialog gives d the identity of the dialog a 2xx to b's INVITE
 // made: we are its From side; requests go to the phone's Contact, sent the
-// way the INVITE went.
+// way the INVITE went, or through the proxies that Record-Routed it.
 func setBranchDialog(d *dialog, b *branch, res *sip.Response) {
 	from := b.req.From()
 	d.local = from.Address
@@ -204,6 +253,7 @@ func setBranchDialog(d *dialog, b *branch, res *sip.Response) {
 		d.target = ct.Address
 	}
 	d.dest, d.transport, d.contact = b.o.dest, b.o.transport, b.o.contact
+	d.routes = routeSet(res, true)
 	d.cseq = b.req.CSeq().SeqNo
 }
 

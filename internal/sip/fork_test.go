@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http/httptest"
@@ -343,4 +344,229 @@ func TestForkWebSocketAndUDP(t *testing.T) {
 		t.Fatalf("want 486, got %v", r.err)
 	}
 	pw.silence(200 * time.Millisecond)
+}
+
+// onePhone registers one UDP phone on alice's account.
+func onePhone(t *testing.T) (*harness, *phone) {
+	t.Helper()
+	h := newHarness(t, func(c *Config) { c.RTPBindAddr = "127.0.0.1:0" })
+	p := dialPhone(t, "udp", h.s.Addrs().UDP.String(), "alice")
+	if r := p.register("secret", "", p.contact()); r.StatusCode != 200 {
+		t.Fatalf("register: %d", r.StatusCode)
+	}
+	return h, p
+}
+
+// A phone that rang, then sends no final response to our CANCEL (it
+// vanished, or answered the CANCEL 481): the branch gives up after
+// cancelWait instead of waiting forever (sipgo's Timer B stopped at 180).
+func TestForkCancelWithoutFinalResponse(t *testing.T) {
+	h, p := onePhone(t)
+	h.s.cancelWait = 300 * time.Millisecond
+	ctx, cancel := context.WithCancel(t.Context())
+	res := dialAsync(ctx, h.s, nil)
+	inv := p.readRequest("INVITE")
+	p.reply(inv, 180, "Ringing", "")
+	waitFor(t, "the branch", func() bool { return h.s.liveBranches.Load() == 1 })
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	can := p.readRequest("CANCEL")
+	p.reply(can, 481, "Call/Transaction Does Not Exist", "")
+	if r := waitDial(t, res); !errors.Is(r.err, ErrDialCancelled) {
+		t.Fatalf("want cancelled, got %v", r.err)
+	}
+	waitFor(t, "the branch to end", func() bool { return h.s.liveBranches.Load() == 0 })
+}
+
+// A phone rings longer than ringLimit: it gets CANCEL and the call is
+// refused 408 (no answer), not 487.
+func TestForkRingLimit(t *testing.T) {
+	h, p := onePhone(t)
+	h.s.ringLimit = 300 * time.Millisecond
+	res := dialAsync(t.Context(), h.s, nil)
+	inv := p.readRequest("INVITE")
+	p.reply(inv, 180, "Ringing", "")
+	can := p.readRequest("CANCEL")
+	if can.GetHeader("Reason") != nil {
+		t.Errorf("a CANCEL for ringing too long says the call was completed elsewhere")
+	}
+	p.reply(can, 200, "OK", "")
+	p.reply(inv, 487, "Request Terminated", "")
+	p.readRequest("ACK")
+	var de *DialError
+	if r := waitDial(t, res); !errors.As(r.err, &de) || de.Status != 408 {
+		t.Fatalf("want 408, got %v", r.err)
+	}
+	waitFor(t, "the branch to end", func() bool { return h.s.liveBranches.Load() == 0 })
+}
+
+// An account set to sdes: the softphone answers in clear RTP. Its 2xx is
+// acknowledged and hung up, but it does not win: the desk phone rings on
+// (no CANCEL) and answers with a key. When every phone answers in clear,
+// the call is refused 488 with cause no-srtp.
+func TestForkUnusableAnswerDoesNotWin(t *testing.T) {
+	t.Run("other answers", func(t *testing.T) {
+		h, p1, p2 := twoPhones(t, nil)
+		sdesAccount(h)
+		res := dialAsync(t.Context(), h.s, nil)
+		inv1, inv2 := p1.readRequest("INVITE"), p2.readRequest("INVITE")
+		p1.reply(inv1, 180, "Ringing", "")
+		p2.reply(inv2, 200, "OK", answerSDP(40000, 0))
+		p2.readRequest("ACK")
+		bye := p2.readRequest("BYE")
+		p2.reply(bye, 200, "OK", "")
+		p1.silence(300 * time.Millisecond) // no CANCEL: it still rings
+		offer, err := ParseSDP(inv1.Body())
+		if err != nil || offer.SRTP == nil {
+			t.Fatalf("offer %v", err)
+		}
+		p1.reply(inv1, 200, "OK", sdesAnswer(40002, offer.SRTP.Tag, offer.SRTP.Suite, bytes.Repeat([]byte{7}, sdesKeyLen)))
+		p1.readRequest("ACK")
+		r := waitDial(t, res)
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if r.c.Binding.Source != p1.local() {
+			t.Errorf("won by %+v", r.c.Binding)
+		}
+		r.c.Hangup()
+		p1.reply(p1.readRequest("BYE"), 200, "OK", "")
+	})
+	t.Run("all in clear", func(t *testing.T) {
+		h, p1, p2 := twoPhones(t, nil)
+		sdesAccount(h)
+		res := dialAsync(t.Context(), h.s, nil)
+		inv1, inv2 := p1.readRequest("INVITE"), p2.readRequest("INVITE")
+		for _, pi := range []struct {
+			p   *phone
+			inv *sip.Request
+		}{{p1, inv1}, {p2, inv2}} {
+			pi.p.reply(pi.inv, 200, "OK", answerSDP(40000, 0))
+			pi.p.readRequest("ACK")
+			pi.p.reply(pi.p.readRequest("BYE"), 200, "OK", "")
+		}
+		var de *DialError
+		if r := waitDial(t, res); !errors.As(r.err, &de) || de.Status != 488 || de.Cause != EndNoSRTP {
+			t.Fatalf("want 488 no-srtp, got %v", r.err)
+		}
+	})
+}
+
+// A trunk that challenges our INVITE with 407: the INVITE is sent again
+// with Proxy-Authorization and the call connects. When the caller gave up
+// before the challenge came, the 407 is final: no new INVITE goes out.
+func TestTrunkDialChallenge(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.RTPBindAddr = "127.0.0.1:0" })
+	tp := newProxy(t) // the trunk
+	port := netip.MustParseAddrPort(tp.addr()).Port()
+	h.s.SetTrunks([]Trunk{testTrunk(int(port))})
+	challenge := sip.NewHeader("Proxy-Authenticate", `Digest realm="provider.test", nonce="n0nce", algorithm=MD5, qop="auth"`)
+	toTag := func(req *sip.Request) {
+		req.To().Params.Add("tag", "trunk")
+	}
+
+	t.Run("answered", func(t *testing.T) {
+		out := make(chan dialResult, 1)
+		go func() {
+			c, err := h.s.DialTrunk(t.Context(), TrunkDialRequest{Trunk: "t1", Number: "+15551234567"})
+			out <- dialResult{c, err}
+		}()
+		inv, from := tp.next(5 * time.Second)
+		if inv == nil || inv.Method != sip.INVITE {
+			t.Fatalf("no INVITE: %v", inv)
+		}
+		toTag(inv)
+		tp.respond(inv, from, 407, "Proxy Authentication Required", challenge)
+		if ack, _ := tp.next(3 * time.Second); ack == nil || ack.Method != sip.ACK {
+			t.Fatalf("the 407 was not acknowledged: %v", ack)
+		}
+		inv2, from := tp.next(3 * time.Second)
+		if inv2 == nil || inv2.Method != sip.INVITE || inv2.GetHeader("Proxy-Authorization") == nil {
+			t.Fatalf("no INVITE with credentials: %v", inv2)
+		}
+		if !strings.Contains(inv2.GetHeader("Proxy-Authorization").Value(), `username="trunkuser"`) {
+			t.Errorf("credentials %s", inv2.GetHeader("Proxy-Authorization").Value())
+		}
+		toTag(inv2)
+		res := sip.NewResponseFromRequest(inv2, 200, "OK", []byte(answerSDP(40000, 0)))
+		res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: int(port)}})
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		tp.conn.WriteToUDP([]byte(res.String()), from)
+		if ack, _ := tp.next(3 * time.Second); ack == nil || ack.Method != sip.ACK {
+			t.Fatalf("no ACK of the 200: %v", ack)
+		}
+		r := waitDial(t, out)
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		r.c.Hangup()
+		tp.readRequest("BYE")
+		<-r.c.Done()
+	})
+	t.Run("cancelled before the challenge", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		out := make(chan dialResult, 1)
+		go func() {
+			c, err := h.s.DialTrunk(ctx, TrunkDialRequest{Trunk: "t1", Number: "+15551234567"})
+			out <- dialResult{c, err}
+		}()
+		inv, from := tp.next(5 * time.Second)
+		if inv == nil || inv.Method != sip.INVITE {
+			t.Fatalf("no INVITE: %v", inv)
+		}
+		cancel()
+		if r := waitDial(t, out); !errors.Is(r.err, ErrDialCancelled) {
+			t.Fatalf("want cancelled, got %v", r.err)
+		}
+		toTag(inv)
+		tp.respond(inv, from, 407, "Proxy Authentication Required", challenge)
+		for {
+			m, _ := tp.next(500 * time.Millisecond)
+			if m == nil {
+				break
+			}
+			if m.Method != sip.ACK {
+				t.Fatalf("after the caller gave up, the trunk got\n%s", m)
+			}
+		}
+		waitFor(t, "the branch to end", func() bool { return h.s.liveBranches.Load() == 0 })
+	})
+}
+
+// Over UDP our ACK of a refusal may be lost: the phone resends its final
+// response, and it is acknowledged again (the transaction lives on for
+// Timer D), for a 486 and for the 487 after our CANCEL. (About 9 s:
+// sipgo waits T2 before each such ACK.)
+func TestForkRefusalReacknowledged(t *testing.T) {
+	h, p := onePhone(t)
+	resend := func(inv *sip.Request, code int, reason string) {
+		t.Helper()
+		p.reply(inv, code, reason, "")
+		p.readRequest("ACK")
+		time.Sleep(100 * time.Millisecond)
+		p.reply(inv, code, reason, "") // as if our ACK were lost
+		// sipgo waits T2 (4 s) before it ACKs a retransmission again.
+		if ack, ok := p.read(10 * time.Second).(*sip.Request); !ok || ack.Method != sip.ACK {
+			t.Fatalf("the resent %d was not acknowledged: %v", code, ack)
+		}
+	}
+	res := dialAsync(t.Context(), h.s, nil)
+	inv := p.readRequest("INVITE")
+	resend(inv, 486, "Busy Here")
+	var de *DialError
+	if r := waitDial(t, res); !errors.As(r.err, &de) || de.Status != 486 {
+		t.Fatalf("want 486, got %v", r.err)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	res = dialAsync(ctx, h.s, nil)
+	inv = p.readRequest("INVITE")
+	p.reply(inv, 180, "Ringing", "")
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	p.reply(p.readRequest("CANCEL"), 200, "OK", "")
+	resend(inv, 487, "Request Terminated")
+	if r := waitDial(t, res); !errors.Is(r.err, ErrDialCancelled) {
+		t.Fatalf("want cancelled, got %v", r.err)
+	}
 }

@@ -304,7 +304,11 @@ func (s *Server) dial(ctx context.Context, r DialRequest, label, trunk string, b
 		}
 	}
 
-	f := &fork{events: make(chan forkEvent, 4*len(branches)), done: make(chan struct{})}
+	f := &fork{events: make(chan forkEvent, 4*len(branches)), done: make(chan struct{}),
+		check: func(b *branch, res *sip.Response) error {
+			_, _, err := checkAnswer(res, codecs, ours, b.webrtc)
+			return err
+		}}
 	defer close(f.done)
 	for _, b := range branches {
 		s.spawn(func() { s.runBranch(f, b) })
@@ -325,6 +329,7 @@ func (s *Server) dial(ctx context.Context, r DialRequest, label, trunk string, b
 		done     = ctx.Done()
 		stop     = s.stop
 		gaveUp   bool // cancelled, but a branch had already won
+		noSRTP   bool // a branch answered our SRTP offer without a usable key
 	)
 	for win.b == nil {
 		if pending == 0 {
@@ -334,11 +339,28 @@ func (s *Server) dial(ctx context.Context, r DialRequest, label, trunk string, b
 				reason = "Request Timeout"
 			}
 			log.Info("sip: call out refused", "status", st, "branches", len(branches))
-			return nil, &DialError{Status: st, Reason: reason}
+			de := &DialError{Status: st, Reason: reason}
+			if st == 488 && noSRTP {
+				de.Reason, de.Cause = "Not Acceptable Here (no SRTP)", EndNoSRTP
+			}
+			return nil, de
 		}
 		select {
 		case ev := <-f.events:
 			switch {
+			case ev.bad != nil:
+				// Its 2xx is acknowledged and hung up by its branch; the
+				// others ring on, and count it as refused with 488.
+				pending--
+				finals = append(finals, 488)
+				if reasons[488] == "" {
+					reasons[488] = "Not Acceptable Here"
+				}
+				if errors.Is(ev.bad, ErrNoCrypto) {
+					noSRTP = true
+					log.Warn("sip: call out: a phone answered our SRTP offer without a usable a=crypto key, "+
+						"and its media_encryption is sdes (it would have been sent in clear)", "call", ev.b.id)
+				}
 			case ev.err != nil:
 				pending--
 				finals = append(finals, 408)
@@ -399,24 +421,8 @@ func (s *Server) dial(ctx context.Context, r DialRequest, label, trunk string, b
 	rec.CallID = id
 	log = log.With("call", id)
 
-	ans, err := ParseSDP(res.Body())
-	if ours != nil && errors.Is(err, ErrSecureMedia) { // RTP/SAVP without a key we take
-		err = ErrNoCrypto
-	}
-	var codec Codec
-	if err == nil {
-		codec, err = Negotiate(ans, codecs)
-	}
-	if err == nil && ans.Addr.Port() == 0 {
-		err = ErrNoAudio
-	}
+	ans, codec, err := checkAnswer(res, codecs, ours, b.webrtc) // checked by its branch: err is nil
 	webrtcMedia := b.webrtc
-	if err == nil && ans.WebRTC != webrtcMedia { // the answer must be in the offer's kind
-		err = ErrSecureMedia
-	}
-	if err == nil && !webrtcMedia {
-		err = checkAnswerCrypto(ours, ans.SRTP)
-	}
 	if err == nil && b.webrtc {
 		err = r.OnWebRTCAnswer(res.Body())
 	}
@@ -424,14 +430,10 @@ func (s *Server) dial(ctx context.Context, r DialRequest, label, trunk string, b
 		err = rs.SetSRTP(ours, ans.SRTP)
 	}
 	if err != nil {
-		// Confirm the dialog (a 2xx must be acknowledged), then end it.
+		// The app refused the answer (or its keys failed): confirm the
+		// dialog (a 2xx must be acknowledged), then end it.
 		log.Info("sip: call out: unusable answer", "err", err)
 		s.ackAndBye(b, res, win.tx)
-		if errors.Is(err, ErrNoCrypto) {
-			log.Warn("sip: call out refused: the phone answered our SRTP offer without a usable a=crypto key, " +
-				"and its media_encryption is sdes (it would have been sent in clear)")
-			return nil, &DialError{Status: 488, Reason: "Not Acceptable Here (no SRTP)", Cause: EndNoSRTP}
-		}
 		return nil, &DialError{Status: 488, Reason: "Not Acceptable Here"}
 	}
 	if webrtcMedia && rs != nil {
@@ -458,6 +460,9 @@ func (s *Server) dial(ctx context.Context, r DialRequest, label, trunk string, b
 	inviteSeq := c.cseq // before the session timer may send requests
 	c.rec = rec
 	c.sdes = ours
+	if ours != nil {
+		c.peerSDES = ans.SRTP
+	}
 	c.sdpID = binary.BigEndian.Uint64(sid[:]) >> 2 // our offer's o= session: re-INVITEs keep it (RFC 3264 8)
 	c.peerAllow = allows(res, "UPDATE")
 	c.forget = func() { s.outCalls.CompareAndDelete(id, c) }
@@ -489,6 +494,30 @@ func (s *Server) dial(ctx context.Context, r DialRequest, label, trunk string, b
 			"rtp_remote", ans.Addr.String(), "srtp", ours != nil, "binding", b.o.binding.Source)
 	}
 	return c, nil
+}
+
+// checkAnswer reads a phone's answer (a 2xx's SDP) to our offer, which
+// was WebRTC's when webrtc, our RTP with codecs (and SDES key ours, when
+// set) otherwise: the codec, or why the answer is unusable.
+func checkAnswer(res *sip.Response, codecs []Codec, ours *SDES, webrtc bool) (MediaDescription, Codec, error) {
+	ans, err := ParseSDP(res.Body())
+	if ours != nil && errors.Is(err, ErrSecureMedia) { // RTP/SAVP without a key we take
+		err = ErrNoCrypto
+	}
+	var codec Codec
+	if err == nil {
+		codec, err = Negotiate(ans, codecs)
+	}
+	if err == nil && ans.Addr.Port() == 0 {
+		err = ErrNoAudio
+	}
+	if err == nil && ans.WebRTC != webrtc { // the answer must be in the offer's kind
+		err = ErrSecureMedia
+	}
+	if err == nil && !webrtc {
+		err = checkAnswerCrypto(ours, ans.SRTP)
+	}
+	return ans, codec, err
 }
 
 // cleanDisplayName makes a display name safe in a quoted From: sipgo

@@ -32,8 +32,8 @@ func (p *phone) readRequest(method string) *sip.Request {
 }
 
 // reply answers req from the phone, with the dialog's To tag and, for 2xx
-// and 18x, our Contact.
-func (p *phone) reply(req *sip.Request, code int, reason, body string) {
+// and 18x, our Contact; extra headers are added.
+func (p *phone) reply(req *sip.Request, code int, reason, body string, extra ...sip.Header) {
 	p.t.Helper()
 	var b []byte
 	if body != "" {
@@ -50,6 +50,9 @@ func (p *phone) reply(req *sip.Request, code int, reason, body string) {
 	}
 	if body != "" {
 		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	}
+	for _, h := range extra {
+		res.AppendHeader(h)
 	}
 	p.send(res.String())
 }

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -77,6 +78,11 @@ func answerCrypto(theirs *SDES) *SDES {
 	key := make([]byte, sdesKeyLen)
 	rand.Read(key)
 	return &SDES{Tag: theirs.Tag, Suite: theirs.Suite, Key: key}
+}
+
+// sameSDES tells whether a and b are the same key under the same tag and suite.
+func sameSDES(a, b *SDES) bool {
+	return a != nil && b != nil && a.Tag == b.Tag && a.Suite == b.Suite && bytes.Equal(a.Key, b.Key)
 }
 
 // attribute is the a=crypto line's value.

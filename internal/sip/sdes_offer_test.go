@@ -216,3 +216,56 @@ func TestTrunkSDESOffer(t *testing.T) {
 		<-r.c.Done()
 	}
 }
+
+// New offers inside an SDES call: one in clear (or without a usable key)
+// is refused 488 and the session stays encrypted; the same key is
+// answered with our same key; a new key under a new tag gets a new key of
+// ours under that tag, and the phone's media under its new key decrypts.
+func TestSDESReoffer(t *testing.T) {
+	const suite = "AES_CM_128_HMAC_SHA1_80"
+	k1, k2 := bytes.Repeat([]byte{1}, sdesKeyLen), bytes.Repeat([]byte{2}, sdesKeyLen)
+	in := answeredOffer(t, nil, func(port uint16) string { return sdesAnswer(int(port), 1, suite, k1) })
+	port := int(netip.MustParseAddrPort(in.media.LocalAddr().String()).Port())
+	first, err := ParseSDP(in.ok.Body())
+	if err != nil || first.SRTP == nil || first.SRTP.Tag != 1 {
+		t.Fatalf("our answer %+v %v", first.SRTP, err)
+	}
+	update := func(offer string) *sip.Response {
+		t.Helper()
+		in.send("UPDATE", "application/sdp", offer)
+		return in.p.readFinal()
+	}
+	if res := update(offerAt(uint16(port), SendRecv)); res.StatusCode != 488 {
+		t.Fatalf("an offer in clear got %d:\n%s", res.StatusCode, res.Body())
+	}
+	if res := update(sdesAnswer(port, 1, "AES_CM_128_HMAC_SHA1_32_BAD", k1)); res.StatusCode != 488 {
+		t.Fatalf("an offer without a usable key got %d", res.StatusCode)
+	}
+	res := update(sdesAnswer(port, 1, suite, k1))
+	same, err := ParseSDP(res.Body())
+	if res.StatusCode != 200 || err != nil || !sameSDES(same.SRTP, first.SRTP) {
+		t.Fatalf("the same key: %d, our key %+v, was %+v", res.StatusCode, same.SRTP, first.SRTP)
+	}
+	res = update(sdesAnswer(port, 2, suite, k2))
+	next, err := ParseSDP(res.Body())
+	if res.StatusCode != 200 || err != nil || next.SRTP == nil || next.SRTP.Tag != 2 || bytes.Equal(next.SRTP.Key, first.SRTP.Key) {
+		t.Fatalf("a new key: %d, our key %+v", res.StatusCode, next.SRTP)
+	}
+	got := make(chan []byte, 16)
+	rs := in.c.RTP()
+	rs.Start(func(pk *rtp.Packet) { got <- bytes.Clone(pk.Payload) })
+	enc, _ := srtp.CreateContext(k2[:16], k2[16:], srtp.ProtectionProfileAes128CmHmacSha1_80)
+	want := bytes.Repeat([]byte{0x42}, 160)
+	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: 1, SSRC: 0xabc}, Payload: want}
+	b, _ := pkt.Marshal()
+	e, _ := enc.EncryptRTP(nil, b, nil)
+	in.media.WriteToUDP(e, net.UDPAddrFromAddrPort(rs.LocalAddr()))
+	select {
+	case pl := <-got:
+		if !bytes.Equal(pl, want) {
+			t.Fatalf("payload %x", pl)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("media under the new key did not decrypt")
+	}
+}

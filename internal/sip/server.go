@@ -60,6 +60,15 @@ type Server struct {
 
 	trunks trunks // trunk.go
 
+	// A branch of a call out waits at most cancelWait for the INVITE's
+	// final response after its CANCEL (64*T1, RFC 3261 9.1), and rings at
+	// most ringLimit (a proxy's Timer C, RFC 3261 16.6, not restarted by
+	// provisional responses, so a phone cannot keep a call ringing);
+	// liveBranches counts the branches running (fork.go).
+	cancelWait   time.Duration
+	ringLimit    time.Duration
+	liveBranches atomic.Int64
+
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -89,6 +98,9 @@ func New(cfg Config) (*Server, error) {
 		nonces: &nonces{key: cfg.NonceKey, realm: cfg.Realm, lifetime: cfg.NonceLifetime},
 		dummy:  fmt.Sprintf("%x", dummy),
 		stop:   make(chan struct{}),
+
+		cancelWait: 64 * sip.T1,
+		ringLimit:  3 * time.Minute,
 	}
 
 	// sipgo logs remote peers' mistakes (unparsable datagrams, dead
