@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,8 +45,10 @@ import (
 type queueLines struct {
 	mu sync.Mutex
 	m  map[string]*queueLine
-	// dialled: per visitor, when they were last called back (callback limits).
+	// dialled: per number, when it was last called back; budget: every
+	// callback within the hour (callback limits).
 	dialled map[string][]time.Time
+	budget  []time.Time
 	gen     atomic.Int64 // connection generations (queueLine.gen)
 }
 
@@ -386,10 +389,13 @@ func (q queuePhones) Hangup(id string, tone bool) {
 // customer contact that an agent calls.
 type contactPhones struct{ a *App }
 
-// Callback limits: how often one visitor may be called back.
+// Callback limits: how often one number may be called back, and how
+// many callbacks the whole server places within an hour (toll fraud: the
+// numbers come from visitors).
 const (
 	maxCallbackDials = 3
 	callbackWindow   = 10 * time.Minute
+	callbackBudget   = 60 // per hour, all numbers
 )
 
 func (p contactPhones) ContactPhone(ctx context.Context, agent chat.Identity, conv string) (chat.Phone, bool, error) {
@@ -415,7 +421,7 @@ func (p contactPhones) ContactPhone(ctx context.Context, agent chat.Identity, co
 	if err != nil {
 		return chat.Phone{}, true, fmt.Errorf("no trunk can call %s", pc.Number)
 	}
-	if err := a.lines.dial(pc.Visitor, time.Now()); err != nil {
+	if err := a.lines.dial(pc.Number, time.Now()); err != nil {
 		return chat.Phone{}, true, err
 	}
 	ph.Name, ph.Label = pc.Name, pc.Name
@@ -424,46 +430,75 @@ func (p contactPhones) ContactPhone(ctx context.Context, agent chat.Identity, co
 }
 
 // checkCallbackPhone is customer contact's CheckPhone: the E.164 number a
-// visitor asking for a callback gave, when a trunk can call it and
-// sip.dial_prefixes allows it. The errors are for the visitor.
+// visitor asking for a callback gave, when sip.callback_prefixes allows it
+// (without them, none: anyone can type a number), sip.dial_prefixes too,
+// a trunk can call it and it was not called back a moment ago. The errors
+// are for the visitor.
 func (a *App) checkCallbackPhone(number string) (string, error) {
-	if a.sip == nil || a.sip.srv == nil {
-		return "", errors.New("we cannot call telephones right now")
+	if !a.canCallBack() {
+		return "", errors.New("we cannot call telephones from here")
 	}
 	num, err := a.numberPlan().Normalize(number)
 	if err != nil {
 		return "", fmt.Errorf("%q does not read as a telephone number: write it in international form, like +44 20 7946 0000", number)
 	}
-	if _, ok := sip.ChooseTrunk(a.sip.srv.Trunks(), num); !ok || !dialAllowed(a.cfg.SIP.DialPrefixes, num) {
+	if _, ok := sip.ChooseTrunk(a.sip.srv.Trunks(), num); !ok || !dialAllowed(a.cfg.SIP.CallbackPrefixes, num) || !dialAllowed(a.cfg.SIP.DialPrefixes, num) {
 		return "", fmt.Errorf("we cannot call %s from here", num)
+	}
+	if a.lines.dialledRecently(num, time.Now()) {
+		return "", fmt.Errorf("we called %s a moment ago: try again later", num)
 	}
 	return num, nil
 }
 
-// dial counts a callback to visitor id, refusing more than
-// maxCallbackDials within callbackWindow.
-func (ls *queueLines) dial(id string, now time.Time) error {
+// canCallBack is customer contact's CanCallBack: visitors may give a
+// number when sip.callback_prefixes are set and a trunk can call out.
+func (a *App) canCallBack() bool {
+	return len(a.cfg.SIP.CallbackPrefixes) > 0 && a.sip != nil && a.sip.srv != nil && len(a.sip.srv.Trunks()) > 0
+}
+
+// dial counts a callback to number, refusing more than maxCallbackDials
+// to it within callbackWindow, or more than callbackBudget in all within
+// an hour.
+func (ls *queueLines) dial(number string, now time.Time) error {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	if ls.dialled == nil {
 		ls.dialled = map[string][]time.Time{}
 	}
-	var recent []time.Time
-	for _, t := range ls.dialled[id] {
-		if now.Sub(t) < callbackWindow {
-			recent = append(recent, t)
-		}
+	ls.budget = slices.DeleteFunc(ls.budget, func(t time.Time) bool { return now.Sub(t) >= time.Hour })
+	if len(ls.budget) >= callbackBudget {
+		return fmt.Errorf("%w: this server placed %d callbacks by phone within the hour, its most; try again later", chat.ErrTooManyCalls, len(ls.budget))
 	}
+	recent := ls.recentLocked(number, now)
 	if len(recent) >= maxCallbackDials {
-		return fmt.Errorf("%w: this visitor was called %d times within %v; try again later", chat.ErrTooManyCalls, len(recent), callbackWindow)
+		return fmt.Errorf("%w: %s was called %d times within %v; try again later", chat.ErrTooManyCalls, number, len(recent), callbackWindow)
 	}
-	ls.dialled[id] = append(recent, now)
-	for k, ts := range ls.dialled { // forget contacts not dialled for a while
+	ls.dialled[number] = append(recent, now)
+	ls.budget = append(ls.budget, now)
+	for k, ts := range ls.dialled { // forget numbers not dialled for a while
 		if now.Sub(ts[len(ts)-1]) >= callbackWindow {
 			delete(ls.dialled, k)
 		}
 	}
 	return nil
+}
+
+// dialledRecently tells whether number was called back within callbackWindow.
+func (ls *queueLines) dialledRecently(number string, now time.Time) bool {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return len(ls.recentLocked(number, now)) > 0
+}
+
+func (ls *queueLines) recentLocked(number string, now time.Time) []time.Time {
+	var recent []time.Time
+	for _, t := range ls.dialled[number] {
+		if now.Sub(t) < callbackWindow {
+			recent = append(recent, t)
+		}
+	}
+	return recent
 }
 
 func (p contactPhones) ConnectPhone(callID string, agent chat.Identity, ph chat.Phone) func(reason string) {

@@ -208,9 +208,15 @@ func TestSIPTrunkCallsQueue(t *testing.T) {
 // does on accept) and the server dials the number through the trunk
 // (sipp, demanding digest, echoing audio): the agent hears the echo, hangs
 // up, and the provider gets the BYE.
+//
+// Numbers come from anyone, so: one open callback per number, and few
+// callback requests with a number per client address.
 func TestCallbackByPhone(t *testing.T) {
 	port, wait := sippProvider(t)
-	a := startSIPServer(t, func(c *config.Config) { c.SIP.DefaultCountryCode = "44" })
+	a := startSIPServer(t, func(c *config.Config) {
+		c.SIP.DefaultCountryCode = "44"
+		c.SIP.CallbackPrefixes = []string{"+4420"}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	api := a.URL() + "/api/v1/contact"
@@ -236,7 +242,7 @@ func TestCallbackByPhone(t *testing.T) {
 		t.Fatalf("start visitor: %d", code)
 	}
 	for _, bad := range []string{`{"media":"voice","callback":true,"phone":"call me maybe"}`, `{"media":"voice","callback":true,"phone":"+15551234567"}`,
-		`{"media":"chat","phone":"02079460000"}`} {
+		`{"media":"voice","callback":true,"phone":"+441632960000"}`} { // (a trunk takes +44, but callback_prefixes is +4420)
 		if code := call(t, "POST", api+"/visitor/contacts", started.Token, shop, bad, nil); code != 400 {
 			t.Fatalf("%s: %d, want 400", bad, code)
 		}
@@ -245,6 +251,16 @@ func TestCallbackByPhone(t *testing.T) {
 	if code := call(t, "POST", api+"/visitor/contacts", started.Token, shop, `{"media":"voice","callback":true,"phone":"020 7946 0000"}`, &c); code != 201 ||
 		c.Status != "callback" || c.Visitor.Phone != "+442079460000" {
 		t.Fatalf("callback request: %d %+v", code, c)
+	}
+	var other struct{ Token string }
+	if code := call(t, "POST", api+"/widgets/site/visitors", "", shop, `{"name":"Mallory"}`, &other); code != 201 {
+		t.Fatalf("start visitor: %d", code)
+	}
+	if code := call(t, "POST", api+"/visitor/contacts", other.Token, shop, `{"media":"voice","callback":true,"phone":"+442079460000"}`, nil); code != 400 {
+		t.Fatalf("a second callback to a booked number: %d, want 400", code)
+	}
+	if code := call(t, "POST", api+"/visitor/contacts", other.Token, shop, `{"media":"voice","callback":true,"phone":"+442079460001"}`, nil); code != 429 {
+		t.Fatalf("a 6th callback request by phone from one address within the hour: %d, want 429", code)
 	}
 
 	box := &inbox{}
@@ -411,23 +427,69 @@ func TestSIPQueueCallerTransferAndOverflow(t *testing.T) {
 	})
 }
 
-// Callbacks by phone cost money: one visitor is called at most 3 times
-// within 10 minutes, whoever accepts their contacts.
+// Callbacks by phone cost money: one number is called at most 3 times
+// within 10 minutes, whoever asked and whoever accepts, and the server
+// places at most callbackBudget within an hour.
 func TestCallbackDialLimit(t *testing.T) {
 	var ls queueLines
 	now := time.Now()
 	for i := range maxCallbackDials {
-		if err := ls.dial("v-1", now.Add(time.Duration(i)*time.Minute)); err != nil {
+		if err := ls.dial("+15550000001", now.Add(time.Duration(i)*time.Minute)); err != nil {
 			t.Fatalf("dial %d: %v", i, err)
 		}
 	}
-	if err := ls.dial("v-1", now.Add(5*time.Minute)); !errors.Is(err, chat.ErrTooManyCalls) {
+	if !ls.dialledRecently("+15550000001", now.Add(5*time.Minute)) || ls.dialledRecently("+15550000002", now) {
+		t.Fatal("dialledRecently")
+	}
+	if err := ls.dial("+15550000001", now.Add(5*time.Minute)); !errors.Is(err, chat.ErrTooManyCalls) {
 		t.Fatalf("a 4th dial within the window: %v", err)
 	}
-	if err := ls.dial("v-2", now.Add(5*time.Minute)); err != nil {
-		t.Fatalf("another visitor: %v", err)
+	if err := ls.dial("+15550000002", now.Add(5*time.Minute)); err != nil {
+		t.Fatalf("another number: %v", err)
 	}
-	if err := ls.dial("v-1", now.Add(callbackWindow+time.Minute)); err != nil {
+	if err := ls.dial("+15550000001", now.Add(callbackWindow+time.Minute)); err != nil {
 		t.Fatalf("after the window: %v", err)
+	}
+	var all queueLines
+	for i := range callbackBudget {
+		if err := all.dial("+1555100"+strconv.Itoa(1000+i), now); err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+	}
+	if err := all.dial("+15559999999", now.Add(30*time.Minute)); !errors.Is(err, chat.ErrTooManyCalls) {
+		t.Fatalf("past the hourly budget: %v", err)
+	}
+	if err := all.dial("+15559999999", now.Add(time.Hour)); err != nil {
+		t.Fatalf("an hour later: %v", err)
+	}
+}
+
+// Without sip.callback_prefixes visitors cannot give a number (anyone can
+// type one): the widget does not offer it and a request with one is
+// refused, though a trunk could call it.
+func TestCallbackPhoneNeedsPrefixes(t *testing.T) {
+	a := startSIPServer(t, func(c *config.Config) { c.SIP.DefaultCountryCode = "44" })
+	api := a.URL() + "/api/v1/contact"
+	const shop = "https://shop.example"
+	root := admin(t, a, "root")
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/trunks", root, `{"name":"Provider","host":"127.0.0.1:5999","outboundPrefixes":["+44"]}`)
+	if code := call(t, "PUT", api+"/queues/sales", root, "", `{"name":"Sales"}`, nil); code != 200 {
+		t.Fatalf("create queue: %d", code)
+	}
+	if code := call(t, "PUT", api+"/widgets/site", root, "", `{"queue":"sales","title":"Sales","allowedOrigins":["`+shop+`"]}`, nil); code != 200 {
+		t.Fatalf("create widget: %d", code)
+	}
+	var st struct {
+		CallbackPhone bool `json:"callbackPhone"`
+	}
+	if call(t, "GET", api+"/widgets/site/status", "", shop, "", &st); st.CallbackPhone {
+		t.Fatal("the widget offers callbacks by phone without sip.callback_prefixes")
+	}
+	var started struct{ Token string }
+	if code := call(t, "POST", api+"/widgets/site/visitors", "", shop, `{"name":"Vera"}`, &started); code != 201 {
+		t.Fatalf("start visitor: %d", code)
+	}
+	if code := call(t, "POST", api+"/visitor/contacts", started.Token, shop, `{"media":"voice","callback":true,"phone":"+442079460000"}`, nil); code != 400 {
+		t.Fatalf("a callback by phone without sip.callback_prefixes: %d, want 400", code)
 	}
 }

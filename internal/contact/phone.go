@@ -51,6 +51,10 @@ const (
 	PhoneBusy     = "busy"     // the line is full, or the caller is in line already: 486
 )
 
+// callbacksPerIP: callback requests with a telephone number (typos too) one client
+// address may make within an hour.
+const callbacksPerIP = 5
+
 // phoneWidget is the widget of telephone callers' visitors (no widget).
 const phoneWidget = "phone"
 
@@ -209,4 +213,16 @@ func (s *Service) lineRelease(lc *liveContact) {
 	if lc.line && s.cfg.Phones != nil {
 		s.cfg.Phones.Release(lc.rec.ID)
 	}
+}
+
+// phoneOpen tells whether an open contact has the telephone number e164
+// (a caller on the line, a callback booked): one at a time per number,
+// so that nobody gets a number called over and over. s.mu is held.
+func (s *Service) phoneOpen(e164 string) bool {
+	for _, lc := range s.live {
+		if lc.rec.Phone == e164 {
+			return true
+		}
+	}
+	return false
 }

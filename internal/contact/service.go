@@ -63,6 +63,10 @@ type Config struct {
 	// E.164 number the gateway would call, or why it cannot (the error's
 	// text is for the visitor); nil: visitors cannot be called back by phone.
 	CheckPhone func(number string) (string, error)
+	// CanCallBack tells whether visitors may give a number now (the
+	// gateway is on, a trunk and sip.callback_prefixes are set): only
+	// then does the widget show the phone field; nil: never.
+	CanCallBack func() bool
 	// Phones hangs up and releases the telephone callers of queues
 	// (phone.go); nil: there are none.
 	Phones Phones
@@ -122,9 +126,11 @@ type Service struct {
 	day     int                       // day of year of the engine's figures
 
 	limits *limiter
-	calls  map[string][]time.Time // visitor -> their recent click-to-call calls
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	// phoneLimits: callback requests with a number, per client address.
+	phoneLimits *limiter
+	calls       map[string][]time.Time // visitor -> their recent click-to-call calls
+	stop        chan struct{}
+	wg          sync.WaitGroup
 }
 
 type liveContact struct {
@@ -175,7 +181,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		names: map[string]string{}, live: map[string]*liveContact{}, open: map[string]string{},
 		offers: map[string]map[string]time.Time{}, state: map[string]agentState{}, away: map[string]time.Time{},
 		wraps:  map[string][]*liveContact{},
-		limits: newLimiter(cfg.VisitorsPerMinute), calls: map[string][]time.Time{}, stop: make(chan struct{}),
+		limits: newLimiter(cfg.VisitorsPerMinute), phoneLimits: newLimiterEvery(callbacksPerIP, time.Hour), calls: map[string][]time.Time{}, stop: make(chan struct{}),
 	}
 	if err := s.load(ctx); err != nil {
 		return nil, err
