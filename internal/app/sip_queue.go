@@ -69,6 +69,7 @@ type queueLine struct {
 	room     string
 	chatCall string
 	hanging  bool // hanging up: the tone then BYE
+	dead     bool // the call ended: nothing connects any more
 }
 
 // Waiting and closing sounds.
@@ -158,7 +159,10 @@ func (a *App) routeQueueCall(c *sip.Call, queue, from string, log *slog.Logger) 
 	go l.play()
 	<-c.Done()
 	log.Info("sip: queue call ended", "reason", c.EndReason())
-	if callID := l.disconnect(); callID != "" {
+	l.mu.Lock()
+	l.dead = true
+	l.mu.Unlock()
+	if callID := l.disconnect(0); callID != "" {
 		a.phoneEnded(callID, c) // the agent's call ends with it
 	}
 	a.contact.PhoneGone(context.Background(), id)
@@ -210,28 +214,59 @@ func (l *queueLine) play() {
 	}
 }
 
+// lineLink is what connects a line to an agent's call.
+type lineLink struct {
+	part     *bridge.Participant
+	room     string
+	chatCall string
+}
+
 // disconnect takes the line out of the agent's call (their room), back to
-// waiting. It returns the chat call it was connected to.
-func (l *queueLine) disconnect() string {
+// waiting, when connection gen still has it (0: whichever has it). It
+// returns the chat call it was connected to.
+func (l *queueLine) disconnect(gen int) string {
 	l.mu.Lock()
-	p, rid, callID := l.part, l.room, l.chatCall
-	l.part, l.room, l.chatCall, l.gen = nil, "", "", 0
+	if gen != 0 && l.gen != gen {
+		l.mu.Unlock()
+		return ""
+	}
+	old := l.takeLocked(0, lineLink{})
 	l.mu.Unlock()
+	l.release(old)
+	return old.chatCall
+}
+
+// takeLocked gives the line to connection gen (0: none) and returns what
+// had it; l.mu is held.
+func (l *queueLine) takeLocked(gen int, to lineLink) lineLink {
+	old := lineLink{part: l.part, room: l.room, chatCall: l.chatCall}
+	l.gen, l.part, l.room, l.chatCall = gen, to.part, to.room, to.chatCall
 	l.handler.Store(nil)
-	if p != nil {
-		p.Leave("hangup")
+	return old
+}
+
+// release takes down what connected the line to an agent's call.
+func (l *queueLine) release(old lineLink) {
+	if old.part != nil {
+		old.part.Leave("hangup")
 	}
-	if rid != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		l.a.registry.Delete(ctx, rid)
-		cancel()
+	l.deleteRoom(old.room)
+}
+
+func (l *queueLine) deleteRoom(id string) {
+	if id == "" {
+		return
 	}
-	return callID
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	l.a.registry.Delete(ctx, id)
+	cancel()
 }
 
 // connect bridges the line into a new room of two for the agent's chat
 // call callID and sends the agent's devices there. A line connected to
-// another call (the agent reloaded, a colleague took over) leaves it first.
+// another call (the agent reloaded, a colleague took over) leaves it
+// first; a line being connected to another call at this moment (a double
+// click, two tabs) refuses.
 func (l *queueLine) connect(callID, name string) error {
 	select {
 	case <-l.ready:
@@ -242,23 +277,41 @@ func (l *queueLine) connect(callID, name string) error {
 		return sip.ErrCallEnded
 	}
 	a := l.a
-	if old := l.disconnect(); old != "" {
-		a.chat.EndPhoneCallWith(old, chat.PhoneHangup)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	r, err := a.registry.Create(ctx, room.Settings{AudioCodec: roomCodec(l.call.Codec), MaxParticipants: 2})
 	if err != nil {
 		return err
 	}
+	// Claim the line, taking what had it in the same step.
 	gen := int(a.lines.gen.Add(1))
 	l.mu.Lock()
-	l.gen, l.chatCall, l.room = gen, callID, r.ID()
+	var claimErr error
+	switch {
+	case l.dead:
+		claimErr = sip.ErrCallEnded
+	case l.gen != 0 && l.part == nil: // (connecting)
+		claimErr = errLineConnecting
+	}
+	var old lineLink
+	if claimErr == nil {
+		old = l.takeLocked(gen, lineLink{room: r.ID(), chatCall: callID})
+	}
 	l.mu.Unlock()
+	if claimErr != nil {
+		l.deleteRoom(r.ID())
+		return claimErr
+	}
+	l.release(old)
+	if old.chatCall != "" {
+		a.chat.EndPhoneCallWith(old.chatCall, chat.PhoneHangup)
+	}
 	p, err := bridge.Join(r, lineMedia{l: l, gen: gen}, l.call.Codec, dtmfType(l.call.Offer), name, a.media, a.log,
 		func(string) { l.hangup(gen) })
 	if err != nil {
-		l.disconnect()
+		if l.disconnect(gen) == "" {
+			l.deleteRoom(r.ID()) // (taken meanwhile: the taker did not know this room)
+		}
 		return err
 	}
 	p.OnKey(func(e sip.DTMFEvent) { go a.chat.PhoneKey(callID, e.Digit) })
@@ -270,16 +323,27 @@ func (l *queueLine) connect(callID, name string) error {
 	l.mu.Unlock()
 	if !current {
 		p.Leave("hangup")
+		l.deleteRoom(r.ID())
 		return sip.ErrCallEnded
 	}
 	a.controlPhone(callID, l.call, p, l.call.Trunk)
 	if !a.chat.PhoneAnswered(callID, r.ID()) {
-		l.disconnect()
+		l.disconnect(gen)
 		return sip.ErrCallEnded
 	}
 	l.log.Info("sip: queue caller connected to the agent's call", "chat_call", callID, "room", r.ID())
 	return nil
 }
+
+// connecting tells whether a call is taking the line now.
+func (l *queueLine) connecting() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.gen != 0 && l.part == nil
+}
+
+// errLineConnecting: another call of the agent's is taking the line now.
+var errLineConnecting = errors.New("the caller is being connected to another call")
 
 // hangup ends the line when connection gen still owns it (the agent hung
 // up, or the room closed).
@@ -290,6 +354,20 @@ func (l *queueLine) hangup(gen int) {
 	if current {
 		l.call.Hangup()
 	}
+}
+
+// disconnectCall disconnects the line when chat call callID has it, and
+// tells whether it had.
+func (l *queueLine) disconnectCall(callID string) bool {
+	l.mu.Lock()
+	if l.chatCall != callID {
+		l.mu.Unlock()
+		return false
+	}
+	old := l.takeLocked(0, lineLink{})
+	l.mu.Unlock()
+	l.release(old)
+	return true
 }
 
 // lineMedia is the line's media as one connection's bridge sees it: once
@@ -357,7 +435,7 @@ type queuePhones struct{ a *App }
 func (q queuePhones) Release(id string) {
 	if l := q.a.lines.get(id); l != nil {
 		go func() {
-			if old := l.disconnect(); old != "" {
+			if old := l.disconnect(0); old != "" {
 				l.log.Info("sip: queue caller waits again (transfer or requeue)", "chat_call", old)
 				q.a.chat.EndPhoneCallWith(old, chat.PhoneHangup)
 			}
@@ -379,7 +457,7 @@ func (q queuePhones) Hangup(id string, tone bool) {
 	l.hanging = true
 	l.mu.Unlock()
 	go func() {
-		if old := l.disconnect(); old != "" {
+		if old := l.disconnect(0); old != "" {
 			q.a.chat.EndPhoneCallWith(old, chat.PhoneHangup)
 		}
 	}()
@@ -408,6 +486,9 @@ func (p contactPhones) ContactPhone(ctx context.Context, agent chat.Identity, co
 		return chat.Phone{}, false, nil
 	}
 	if pc.OnLine {
+		if l := a.lines.get(pc.ID); l != nil && l.connecting() {
+			return chat.Phone{}, true, errLineConnecting // (connect refuses too: this says it at once)
+		}
 		return chat.Phone{Extension: firstNonEmpty(pc.Number, "anonymous"), Name: pc.Name, Label: pc.Name, Contact: pc.ID}, true, nil
 	}
 	// A callback: the number is dialled through a trunk.
@@ -539,11 +620,7 @@ func (p contactPhones) ConnectPhone(callID string, agent chat.Identity, ph chat.
 		if line == nil {
 			return // not connected: connect finds the call ended
 		}
-		line.mu.Lock()
-		mine := line.chatCall == callID
-		line.mu.Unlock()
-		if mine {
-			line.disconnect()
+		if line.disconnectCall(callID) {
 			line.call.Hangup()
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -492,4 +493,100 @@ func TestCallbackPhoneNeedsPrefixes(t *testing.T) {
 	if code := call(t, "POST", api+"/visitor/contacts", started.Token, shop, `{"media":"voice","callback":true,"phone":"+442079460000"}`, nil); code != 400 {
 		t.Fatalf("a callback by phone without sip.callback_prefixes: %d, want 400", code)
 	}
+}
+
+// queueCall sets up a voice queue "sales" with alex, a trunk peer and a
+// caller on the line whose contact alex accepted (the console's accept).
+func queueCall(ctx context.Context, t *testing.T) (a *App, peer *trunkPeer, alex string, m *client.Messenger, box *inbox, c protocol.ContactView, inv *sip.Request, res *sip.Response) {
+	t.Helper()
+	a = startSIPServer(t, func(c *config.Config) { c.SIP.DefaultCountryCode = "1" })
+	api := a.URL() + "/api/v1/contact"
+	root := admin(t, a, "root2")
+	alex = staff(t, a, "alex", "agent")
+	if code := call(t, "PUT", api+"/queues/sales", root, "", `{"name":"Sales","members":[{"user":"alex"}],"media":["voice"]}`, nil); code != 200 {
+		t.Fatalf("create queue: %d", code)
+	}
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/trunks", root, `{"name":"Peer","host":"127.0.0.1:5999","inboundIPs":["127.0.0.1"]}`)
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/numbers", root, `{"number":"+15551239999","target":{"kind":"queue","value":"sales"}}`)
+	peer = newTrunkPeer(t, a)
+	m, box = agentSocket(ctx, t, a, alex)
+	inv, res, err := peer.invite(ctx, "+15551239999", "+15557654321", "Jane Caller")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("the queue's number: %v %v", res, err)
+	}
+	peer.ack(t, inv, res)
+	offer := box.wait(t, "the offer", contactEvent("offer", "")).(*protocol.ContactMsg).Contact
+	if code := call(t, "POST", api+"/contacts/"+offer.ID+"/accept", alex, "", "", &c); code != 200 {
+		t.Fatalf("accept: %d", code)
+	}
+	return a, peer, alex, m, box, c, inv, res
+}
+
+// Two calls in one contact at once (a double click, two console tabs):
+// one connects, the other is refused or ends, and no room is left behind;
+// the agent's hang-up hangs up the caller and closes the last room.
+func TestSIPQueueTwoCallsAtOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a, peer, _, m, box, c, _, _ := queueCall(ctx, t)
+	ids := make(chan string, 2)
+	for range 2 {
+		go func() {
+			reply, err := m.Request(ctx, &protocol.StartCall{Conversation: c.Conversation})
+			if err != nil {
+				ids <- ""
+				return
+			}
+			ids <- reply.(*protocol.Calling).Call.ID
+		}()
+	}
+	var started []string
+	for range 2 {
+		if id := <-ids; id != "" {
+			started = append(started, id)
+		}
+	}
+	if len(started) == 0 {
+		t.Fatal("neither call started")
+	}
+	// Settled: one call accepted and up, every other one ended.
+	var accepted *protocol.CallState
+	waitFor(t, "one call up, the other ended", func() bool {
+		box.mu.Lock()
+		defer box.mu.Unlock()
+		up, ended := map[string]*protocol.CallState{}, map[string]bool{}
+		for _, msg := range box.msgs {
+			if s, ok := msg.(*protocol.CallState); ok && slices.Contains(started, s.Call) {
+				switch s.State {
+				case "accepted":
+					up[s.Call] = s
+				case "ended":
+					ended[s.Call] = true
+				}
+			}
+		}
+		accepted = nil
+		for id, s := range up {
+			if !ended[id] {
+				if accepted != nil {
+					return false // two up
+				}
+				accepted = s
+			}
+		}
+		return accepted != nil && len(ended) == len(started)-1
+	})
+	waitFor(t, "one room, the accepted call's", func() bool { return len(a.registry.Live()) == 1 })
+	if r := a.registry.Live()[0]; r.ID() != accepted.Room {
+		t.Fatalf("the room left is %s, the call's is %s", r.ID(), accepted.Room)
+	}
+	if _, err := m.Request(ctx, &protocol.CallAction{Action: "hangup", Call: accepted.Call}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-peer.byes:
+	case <-ctx.Done():
+		t.Fatal("the agent's hang-up did not hang up the caller")
+	}
+	waitFor(t, "no room left", func() bool { return len(a.registry.Live()) == 0 })
 }
