@@ -232,7 +232,7 @@ func (l *queueLine) disconnect(gen int) string {
 	}
 	old := l.takeLocked(0, lineLink{})
 	l.mu.Unlock()
-	l.release(old)
+	l.release(old, true)
 	return old.chatCall
 }
 
@@ -245,10 +245,20 @@ func (l *queueLine) takeLocked(gen int, to lineLink) lineLink {
 	return old
 }
 
-// release takes down what connected the line to an agent's call.
-func (l *queueLine) release(old lineLink) {
+// release takes down what connected the line to an agent's call. A
+// caller that agent put on hold is taken off it (the next agent's
+// participant starts unmuted, but a phone held sendonly would not send).
+func (l *queueLine) release(old lineLink, resume bool) {
 	if old.part != nil {
 		old.part.Leave("hangup")
+		l.mu.Lock()
+		dead := l.dead
+		l.mu.Unlock()
+		if byUs, _ := l.call.Held(); byUs && resume && !dead {
+			if err := l.call.Resume(); err != nil {
+				l.log.Info("sip: the queue caller could not be taken off hold", "err", err)
+			}
+		}
 	}
 	l.deleteRoom(old.room)
 }
@@ -302,7 +312,7 @@ func (l *queueLine) connect(callID, name string) error {
 		l.deleteRoom(r.ID())
 		return claimErr
 	}
-	l.release(old)
+	l.release(old, true)
 	if old.chatCall != "" {
 		a.chat.EndPhoneCallWith(old.chatCall, chat.PhoneHangup)
 	}
@@ -366,7 +376,7 @@ func (l *queueLine) disconnectCall(callID string) bool {
 	}
 	old := l.takeLocked(0, lineLink{})
 	l.mu.Unlock()
-	l.release(old)
+	l.release(old, false) // (hung up next)
 	return true
 }
 

@@ -497,7 +497,8 @@ func TestCallbackPhoneNeedsPrefixes(t *testing.T) {
 
 // queueCall sets up a voice queue "sales" with alex, a trunk peer and a
 // caller on the line whose contact alex accepted (the console's accept).
-func queueCall(ctx context.Context, t *testing.T) (a *App, peer *trunkPeer, alex string, m *client.Messenger, box *inbox, c protocol.ContactView, inv *sip.Request, res *sip.Response) {
+// prepare, when set, sees the peer before it calls (handlers go there).
+func queueCall(ctx context.Context, t *testing.T, prepare func(*trunkPeer)) (a *App, peer *trunkPeer, alex string, m *client.Messenger, box *inbox, c protocol.ContactView, inv *sip.Request, res *sip.Response) {
 	t.Helper()
 	a = startSIPServer(t, func(c *config.Config) { c.SIP.DefaultCountryCode = "1" })
 	api := a.URL() + "/api/v1/contact"
@@ -509,6 +510,9 @@ func queueCall(ctx context.Context, t *testing.T) (a *App, peer *trunkPeer, alex
 	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/trunks", root, `{"name":"Peer","host":"127.0.0.1:5999","inboundIPs":["127.0.0.1"]}`)
 	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/numbers", root, `{"number":"+15551239999","target":{"kind":"queue","value":"sales"}}`)
 	peer = newTrunkPeer(t, a)
+	if prepare != nil {
+		prepare(peer)
+	}
 	m, box = agentSocket(ctx, t, a, alex)
 	inv, res, err := peer.invite(ctx, "+15551239999", "+15557654321", "Jane Caller")
 	if err != nil || res.StatusCode != 200 {
@@ -528,7 +532,7 @@ func queueCall(ctx context.Context, t *testing.T) (a *App, peer *trunkPeer, alex
 func TestSIPQueueTwoCallsAtOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	a, peer, _, m, box, c, _, _ := queueCall(ctx, t)
+	a, peer, _, m, box, c, _, _ := queueCall(ctx, t, nil)
 	ids := make(chan string, 2)
 	for range 2 {
 		go func() {
@@ -589,4 +593,62 @@ func TestSIPQueueTwoCallsAtOnce(t *testing.T) {
 		t.Fatal("the agent's hang-up did not hang up the caller")
 	}
 	waitFor(t, "no room left", func() bool { return len(a.registry.Live()) == 0 })
+}
+
+// The agent holds the caller (a re-INVITE, sendonly) and then transfers
+// the contact: the caller is taken off hold (sendrecv) as they go back to
+// waiting, or the next agent would talk to a phone that does not send.
+func TestSIPQueueHoldThenTransfer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dirs := make(chan string, 4)
+	a, _, alex, m, box, c, _, _ := queueCall(ctx, t, func(peer *trunkPeer) { answerReinvites(peer, dirs) })
+	first := callInContact(ctx, t, m, box, c.Conversation)
+	if _, err := m.Request(ctx, &protocol.CallAction{Action: "hold", Call: first.Call}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-dirs:
+		if d != "sendonly" {
+			t.Fatalf("hold sent %s", d)
+		}
+	case <-ctx.Done():
+		t.Fatal("no re-INVITE for the hold")
+	}
+	if code := call(t, "POST", a.URL()+"/api/v1/contact/contacts/"+c.ID+"/transfer", alex, "", `{"queue":"sales"}`, nil); code != 204 && code != 200 {
+		t.Fatalf("transfer: %d", code)
+	}
+	select {
+	case d := <-dirs:
+		if d != "sendrecv" {
+			t.Fatalf("the transfer sent %s", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the caller stayed on hold after the transfer")
+	}
+}
+
+// answerReinvites answers the peer's re-INVITEs (200 with its SDP) and
+// sends each one's direction to dirs.
+func answerReinvites(peer *trunkPeer, dirs chan<- string) {
+	peer.server.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
+		body := string(req.Body())
+		dir := "sendrecv"
+		for _, d := range []string{"sendonly", "inactive", "recvonly"} {
+			if strings.Contains(body, "a="+d) {
+				dir = d
+			}
+		}
+		sdp := "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio " +
+			strconv.Itoa(peer.media.LocalAddr().(*net.UDPAddr).Port) + " RTP/AVP 0\r\n"
+		if dir == "sendonly" {
+			sdp += "a=recvonly\r\n"
+		}
+		res := sip.NewResponseFromRequest(req, 200, "OK", []byte(sdp))
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		res.AppendHeader(sip.NewHeader("Contact", "<sip:peer@127.0.0.1>"))
+		tx.Respond(res)
+		dirs <- dir
+	})
+	peer.server.OnAck(func(*sip.Request, sip.ServerTransaction) {})
 }
