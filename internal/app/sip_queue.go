@@ -49,7 +49,9 @@ type queueLines struct {
 	// callback within the hour (callback limits).
 	dialled map[string][]time.Time
 	budget  []time.Time
-	gen     atomic.Int64 // connection generations (queueLine.gen)
+	// callbacks: the chat call calling a callback contact back, by contact id.
+	callbacks map[string]string
+	gen       atomic.Int64 // connection generations (queueLine.gen)
 }
 
 // queueLine is one telephone caller's leg while their contact is open.
@@ -431,6 +433,32 @@ func (ls *queueLines) remove(id string, l *queueLine) {
 	}
 }
 
+// callbackEnded notes that chat call callID no longer calls contact id.
+func (ls *queueLines) callbackEnded(id, callID string) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.callbacks[id] == callID {
+		delete(ls.callbacks, id)
+	}
+}
+
+// calledBack notes that chat call callID calls contact id back by phone.
+func (ls *queueLines) calledBack(id, callID string) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.callbacks == nil {
+		ls.callbacks = map[string]string{}
+	}
+	ls.callbacks[id] = callID
+}
+
+// callbackCall is the chat call calling contact id back, "" for none.
+func (ls *queueLines) callbackCall(id string) string {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return ls.callbacks[id]
+}
+
 func (ls *queueLines) get(id string) *queueLine {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
@@ -441,8 +469,10 @@ func (ls *queueLines) get(id string) *queueLine {
 // contact service's lock held, so the work runs in the background.
 type queuePhones struct{ a *App }
 
-// Release puts the caller back to waiting: the agent's call with them ends.
+// Release puts the caller back to waiting: the agent's call with them ends
+// (a callback's call through a trunk too).
 func (q queuePhones) Release(id string) {
+	q.releaseCallback(id)
 	if l := q.a.lines.get(id); l != nil {
 		go func() {
 			if old := l.disconnect(0); old != "" {
@@ -450,6 +480,14 @@ func (q queuePhones) Release(id string) {
 				q.a.chat.EndPhoneCallWith(old, chat.PhoneHangup)
 			}
 		}()
+	}
+}
+
+// Release of a callback by phone: the agent's call with the number
+// ends (the colleague calls again if they choose to).
+func (q queuePhones) releaseCallback(id string) {
+	if callID := q.a.lines.callbackCall(id); callID != "" {
+		go q.a.chat.EndPhoneCallWith(callID, chat.PhoneHangup)
 	}
 }
 
@@ -515,7 +553,7 @@ func (p contactPhones) ContactPhone(ctx context.Context, agent chat.Identity, co
 	if err := a.lines.dial(pc.Number, time.Now()); err != nil {
 		return chat.Phone{}, true, err
 	}
-	ph.Name, ph.Label = pc.Name, pc.Name
+	ph.Name, ph.Label, ph.Contact = pc.Name, pc.Name, pc.ID
 	a.log.Info("contact: calling a visitor back by phone", "contact", pc.ID, "agent", agent.Username, "trunk", ph.Trunk)
 	return ph, true, nil
 }
@@ -594,8 +632,13 @@ func (ls *queueLines) recentLocked(number string, now time.Time) []time.Time {
 
 func (p contactPhones) ConnectPhone(callID string, agent chat.Identity, ph chat.Phone) func(reason string) {
 	a := p.a
-	if ph.Contact == "" {
-		return sipPhones{a}.DialPhone(callID, agent, ph) // a callback through a trunk
+	if ph.Trunk != "" { // a callback through a trunk
+		a.lines.calledBack(ph.Contact, callID)
+		hangup := sipPhones{a}.DialPhone(callID, agent, ph)
+		return func(reason string) {
+			a.lines.callbackEnded(ph.Contact, callID)
+			hangup(reason)
+		}
 	}
 	var (
 		mu sync.Mutex

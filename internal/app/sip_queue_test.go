@@ -207,8 +207,9 @@ func TestSIPTrunkCallsQueue(t *testing.T) {
 // at once with a message; a good one is kept with the callback request.
 // The agent who accepts it calls in its conversation (what the console
 // does on accept) and the server dials the number through the trunk
-// (sipp, demanding digest, echoing audio): the agent hears the echo, hangs
-// up, and the provider gets the BYE.
+// (sipp, demanding digest, echoing audio): the agent hears the echo and
+// transfers the contact back to the queue: their call ends (the provider
+// gets the BYE), and nothing dials the number again by itself.
 //
 // Numbers come from anyone, so: one open callback per number, and few
 // callback requests with a number per client address.
@@ -296,9 +297,15 @@ func TestCallbackByPhone(t *testing.T) {
 	if heard := talkInRoom(ctx, t, a, acc, webrtc.MimeTypePCMA, nil); heard < 50 {
 		t.Fatalf("the agent heard %d packets of their echo from the called-back phone", heard)
 	}
-	if _, err := m.Request(ctx, &protocol.CallAction{Action: "hangup", Call: info.ID}); err != nil {
-		t.Fatal(err)
+	// Transferred (back to the queue): the agent's call with the number
+	// ends, and the provider gets the BYE; nobody dials it again by itself.
+	if code := call(t, "POST", api+"/contacts/"+c.ID+"/transfer", alex, "", `{"queue":"sales"}`, nil); code != 204 && code != 200 {
+		t.Fatalf("transfer: %d", code)
 	}
+	box.wait(t, "the agent's call ended by the transfer", func(msg protocol.Message) bool {
+		s, ok := msg.(*protocol.CallState)
+		return ok && s.Call == info.ID && s.State == "ended"
+	})
 	if ok, out := wait(); !ok {
 		t.Fatalf("sipp (the provider) did not finish its scenario (digest, answer, BYE):\n%s", out)
 	}

@@ -28,7 +28,8 @@ import (
 // or call back into the service.
 type Phones interface {
 	// Release: the contact left its agent (a transfer, the agent went
-	// offline): their call with the caller ends and the caller waits again.
+	// offline): their call with the caller ends and the caller waits again
+	// (a callback's: the agent's call to the number ends).
 	Release(contact string)
 	// Hangup: the contact no longer needs the caller on the line (it ended,
 	// or became a callback request or a message): hang up, after a short
@@ -208,9 +209,11 @@ func (s *Service) lineHangup(lc *liveContact, tone bool) {
 	}
 }
 
-// lineRelease puts a contact's caller on the line back to waiting. s.mu is held.
+// lineRelease puts a contact's caller on the line back to waiting, or
+// ends the agent's call to a callback's number (the next agent calls
+// again only when they choose to). s.mu is held.
 func (s *Service) lineRelease(lc *liveContact) {
-	if lc.line && s.cfg.Phones != nil {
+	if (lc.line || lc.callback && lc.rec.Phone != "") && s.cfg.Phones != nil {
 		s.cfg.Phones.Release(lc.rec.ID)
 	}
 }

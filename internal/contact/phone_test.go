@@ -83,7 +83,7 @@ func TestArrivePhone(t *testing.T) {
 		t.Fatal(err)
 	}
 	v, err := e.svc.Accept(ctx, "ann", id)
-	if err != nil || v.Visitor.Phone != "+15557654321" || v.Visitor.Name != "Jane" {
+	if err != nil || v.Visitor.Phone != "+15557654321" || v.Visitor.Name != "Jane" || !v.OnLine {
 		t.Fatalf("accept: %+v %v", v, err)
 	}
 	pc, ok := e.svc.PhoneFor("ann", v.Conversation)
@@ -139,5 +139,40 @@ func TestArrivePhone(t *testing.T) {
 	e.svc.PhoneGone(ctx, id2)
 	if c, _ := e.st.Contact(ctx, id2); c.Status != statusAbandoned {
 		t.Fatalf("hung up while waiting: %+v", c)
+	}
+}
+
+// A callback with a number leaving its agent (transfer) releases it: the
+// gateway ends the agent's call to the number; the colleague's console
+// is told the caller is not on the line (it does not dial by itself).
+func TestCallbackPhoneTransfer(t *testing.T) {
+	spy := &phonesSpy{}
+	e := newEnv(t, func(c *Config) {
+		c.Phones = spy
+		c.CheckPhone = func(n string) (string, error) { return n, nil }
+	})
+	ctx := t.Context()
+	ann := e.user("ann", "agent")
+	e.user("bob", "agent")
+	if _, err := e.svc.PutQueue(ctx, QueueDoc{ID: "sales", Name: "Sales", Members: []MemberDoc{{User: "ann"}, {User: "bob"}}, Media: []string{"voice"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.PutWidget(ctx, WidgetDoc{ID: "site", Queue: "sales", Title: "Sales"}); err != nil {
+		t.Fatal(err)
+	}
+	v := e.visitor("site", "Vera")
+	c, err := e.svc.Arrive(ctx, v, ArriveRequest{Media: "voice", Callback: true, Phone: "+442079460000"})
+	if err != nil || c.Status != statusCallback {
+		t.Fatalf("arrive: %+v %v", c, err)
+	}
+	if _, err := e.svc.SetState(ctx, ann, "available"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.svc.Accept(ctx, "ann", c.ID)
+	if err != nil || got.OnLine {
+		t.Fatalf("accept: %+v %v", got, err)
+	}
+	if err := e.svc.Transfer(ctx, "ann", c.ID, "sales"); err != nil || !spy.has("release "+c.ID) {
+		t.Fatalf("transfer: %v %v", err, spy.calls)
 	}
 }

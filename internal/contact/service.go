@@ -647,6 +647,7 @@ func (s *Service) view(lc *liveContact, forAgent bool) protocol.ContactView {
 	if !lc.until.IsZero() && forAgent {
 		v.OfferUntil = timeJSON(lc.until)
 	}
+	v.OnLine = lc.line && forAgent
 	if forAgent {
 		v.Visitor.Email = lc.visitor.Email
 	} else {
