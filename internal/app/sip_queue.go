@@ -128,6 +128,10 @@ func (a *App) routeQueueCall(c *sip.Call, queue, from string, log *slog.Logger) 
 		log.Info("sip: call to a queue refused: the queue is closed")
 		c.Reject(480, "Temporarily Unavailable")
 		return
+	case outcome == contact.PhoneNoCallback:
+		log.Info("sip: call to a queue refused: the queue books callbacks now, and this caller cannot be called back (no number, or one no trunk may call)")
+		c.Reject(480, "Temporarily Unavailable")
+		return
 	case outcome == contact.PhoneBusy:
 		log.Info("sip: call to a queue refused: the line is full, or the caller is in line already")
 		c.Reject(486, "Busy Here")
@@ -489,6 +493,17 @@ func (q queuePhones) releaseCallback(id string) {
 	if callID := q.a.lines.callbackCall(id); callID != "" {
 		go q.a.chat.EndPhoneCallWith(callID, chat.PhoneHangup)
 	}
+}
+
+// Dialable tells whether a callback could call number: the gateway is on,
+// sip.dial_prefixes allow it and a trunk takes it.
+func (q queuePhones) Dialable(number string) bool {
+	a := q.a
+	if a.sip == nil || a.sip.srv == nil || !dialAllowed(a.cfg.SIP.DialPrefixes, number) {
+		return false
+	}
+	_, ok := sip.ChooseTrunk(a.sip.srv.Trunks(), number)
+	return ok
 }
 
 // Hangup hangs up on the caller, after the closing tone when tone is set.

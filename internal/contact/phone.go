@@ -35,6 +35,10 @@ type Phones interface {
 	// or became a callback request or a message): hang up, after a short
 	// tone when tone is set.
 	Hangup(contact string, tone bool)
+	// Dialable tells whether a callback could call the E.164 number (the
+	// gateway and a trunk can, sip.dial_prefixes allow it): a caller whose
+	// number is not is never told a callback is booked.
+	Dialable(e164 string) bool
 }
 
 // PhoneArrival is a telephone call to a queue's number.
@@ -50,6 +54,9 @@ const (
 	PhoneCallback = "callback" // a callback request now: answer, a tone, hang up
 	PhoneClosed   = "closed"   // the queue is closed: 480
 	PhoneBusy     = "busy"     // the line is full, or the caller is in line already: 486
+	// PhoneNoCallback: the queue would book a callback, but nobody could
+	// call the caller back (anonymous, or a number no trunk may call): 480.
+	PhoneNoCallback = "no_callback"
 )
 
 // callbacksPerIP: callback requests with a telephone number (typos too) one client
@@ -121,6 +128,12 @@ func (s *Service) ArrivePhone(ctx context.Context, a PhoneArrival) (string, stri
 		lc.line = true
 		return lc.rec.ID, PhoneQueued, nil
 	case statusCallback:
+		if !s.phoneDialable(e164) {
+			s.log.Info("contact: a caller who cannot be called back is refused rather than booked", "contact", lc.rec.ID)
+			lc.callback = false
+			s.visitorGone(ctx, lc, now)
+			return lc.rec.ID, PhoneNoCallback, nil
+		}
 		return lc.rec.ID, PhoneCallback, nil
 	case statusClosed:
 		return lc.rec.ID, PhoneClosed, nil
@@ -228,4 +241,9 @@ func (s *Service) phoneOpen(e164 string) bool {
 		}
 	}
 	return false
+}
+
+// phoneDialable tells whether a callback could call e164. s.mu is held.
+func (s *Service) phoneDialable(e164 string) bool {
+	return e164 != "" && s.cfg.Phones != nil && s.cfg.Phones.Dialable(e164)
 }

@@ -2,6 +2,7 @@ package contact
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,8 @@ func (p *phonesSpy) Hangup(id string, tone bool) {
 		p.add("hangup " + id)
 	}
 }
+// Dialable: numbers, not "" (anonymous), not +1555999…
+func (p *phonesSpy) Dialable(n string) bool { return n != "" && !strings.HasPrefix(n, "+1555999") }
 func (p *phonesSpy) add(s string) {
 	p.mu.Lock()
 	p.calls = append(p.calls, s)
@@ -174,5 +177,49 @@ func TestCallbackPhoneTransfer(t *testing.T) {
 	}
 	if err := e.svc.Transfer(ctx, "ann", c.ID, "sales"); err != nil || !spy.has("release "+c.ID) {
 		t.Fatalf("transfer: %v %v", err, spy.calls)
+	}
+}
+
+// A caller nobody could call back (anonymous, or a number no trunk may
+// call) is never told a callback is booked: refused at once when the
+// queue books callbacks now (480), hung up on without the tone when their
+// wait overflows to one; either way the contact ends, and nothing is left
+// waiting to be called.
+func TestPhoneNoCallback(t *testing.T) {
+	spy := &phonesSpy{}
+	e := newEnv(t, func(c *Config) { c.Phones = spy })
+	ctx := t.Context()
+	for _, q := range []QueueDoc{
+		{ID: "night", Name: "Night", Media: []string{"voice"}, Hours: &HoursDoc{Timezone: "UTC", Days: map[string][][2]string{}}, AfterHours: OverflowDoc{To: "callback"}},
+		{ID: "short", Name: "Short", Media: []string{"voice"}, MaxWaitSeconds: 1, Overflow: OverflowDoc{To: "callback"}},
+	} {
+		if _, err := e.svc.PutQueue(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, out, err := e.svc.ArrivePhone(ctx, PhoneArrival{Queue: "night", Number: "+15557654321"}); err != nil || out != PhoneCallback {
+		t.Fatalf("a number, closed queue booking callbacks: %s %v", out, err)
+	}
+	for _, n := range []string{"anonymous", "+15559990000"} {
+		id, out, err := e.svc.ArrivePhone(ctx, PhoneArrival{Queue: "night", Number: n})
+		if err != nil || out != PhoneNoCallback {
+			t.Fatalf("%s, closed queue booking callbacks: %s %v", n, out, err)
+		}
+		if c, _ := e.st.Contact(ctx, id); c.Status == statusCallback || c.EndedAt.IsZero() {
+			t.Fatalf("%s: the contact is %+v, want ended", n, c)
+		}
+	}
+	id, out, err := e.svc.ArrivePhone(ctx, PhoneArrival{Queue: "short", Number: "anonymous"})
+	if err != nil || out != PhoneQueued {
+		t.Fatalf("anonymous in line: %s %v", out, err)
+	}
+	e.clock.Advance(2 * time.Second)
+	e.tick()
+	if !spy.has("hangup "+id) || spy.has("hangup+tone "+id) {
+		t.Fatalf("overflow to a callback of an anonymous caller: %v", spy.calls)
+	}
+	e.svc.PhoneGone(ctx, id) // the BYE
+	if c, _ := e.st.Contact(ctx, id); c.Status == statusCallback || c.EndedAt.IsZero() {
+		t.Fatalf("the anonymous caller's contact is %+v, want ended", c)
 	}
 }

@@ -505,6 +505,17 @@ func (s *Service) applyOne(ctx context.Context, ev routing.Event) {
 				lc.rec.Queue = string(ev.Target.Queue)
 			}
 			lc.rec.Status, lc.rec.Media, lc.callback = statusCallback, string(routing.Voice), true
+			if lc.line && !s.phoneDialable(lc.rec.Phone) {
+				// A caller nobody could call back (anonymous): no callback is
+				// booked. Hung up on without the tone; the gateway's PhoneGone
+				// then ends the contact (abandoned).
+				lc.callback = false
+				s.log.Info("contact: a waiting caller who cannot be called back is hung up on", "contact", id)
+				if s.cfg.Phones != nil {
+					s.cfg.Phones.Hangup(id, false)
+				}
+				break
+			}
 			s.save(ctx, lc)
 			s.lineHangup(lc, true) // a telephone caller is told by a tone; we call them back
 			s.pushVisitor(lc)
