@@ -22,6 +22,7 @@ func (p *phonesSpy) Hangup(id string, tone bool) {
 		p.add("hangup " + id)
 	}
 }
+
 // Dialable: numbers, not "" (anonymous), not +1555999…
 func (p *phonesSpy) Dialable(n string) bool { return n != "" && !strings.HasPrefix(n, "+1555999") }
 func (p *phonesSpy) add(s string) {
