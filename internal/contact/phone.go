@@ -91,6 +91,13 @@ func (s *Service) ArrivePhone(ctx context.Context, a PhoneArrival) (string, stri
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if id, ok := s.open[v.ID]; ok {
+		if lc := s.live[id]; lc != nil && lc.callback && !lc.line && (lc.rec.Status == statusCallback || lc.rec.Status == statusOffered) {
+			// Their callback is still to come: they wait on the line for it
+			// instead (the agent who takes it talks to them at once).
+			s.log.Info("contact: a caller with a callback booked called again: back in line for it", "contact", id)
+			lc.line = true
+			return id, PhoneQueued, nil
+		}
 		s.log.Info("contact: a caller already in line called again", "contact", id)
 		return "", PhoneBusy, nil
 	}

@@ -224,3 +224,41 @@ func TestPhoneNoCallback(t *testing.T) {
 		t.Fatalf("the anonymous caller's contact is %+v, want ended", c)
 	}
 }
+
+// A caller whose callback is booked calls again: they wait on the line
+// for it, as that contact (not busy, not a second contact); the agent who
+// accepts it talks to them on the line.
+func TestPhoneCallbackCallsAgain(t *testing.T) {
+	spy := &phonesSpy{}
+	e := newEnv(t, func(c *Config) { c.Phones = spy })
+	ctx := t.Context()
+	ann := e.user("ann", "agent")
+	if _, err := e.svc.PutQueue(ctx, QueueDoc{ID: "short", Name: "Short", Members: []MemberDoc{{User: "ann"}}, Media: []string{"voice"},
+		MaxWaitSeconds: 1, Overflow: OverflowDoc{To: "callback"}}); err != nil {
+		t.Fatal(err)
+	}
+	id, out, err := e.svc.ArrivePhone(ctx, PhoneArrival{Queue: "short", Number: "+15557654321"})
+	if err != nil || out != PhoneQueued {
+		t.Fatalf("arrive: %s %v", out, err)
+	}
+	e.clock.Advance(2 * time.Second)
+	e.tick()
+	if !spy.has("hangup+tone " + id) {
+		t.Fatalf("overflow to a callback: %v", spy.calls)
+	}
+	e.svc.PhoneGone(ctx, id) // the BYE after the tone
+	again, out, err := e.svc.ArrivePhone(ctx, PhoneArrival{Queue: "short", Number: "+15557654321"})
+	if err != nil || out != PhoneQueued || again != id {
+		t.Fatalf("calling again with a callback booked: %s %s %v, want queued as %s", again, out, err, id)
+	}
+	if _, err := e.svc.SetState(ctx, ann, "available"); err != nil {
+		t.Fatal(err)
+	}
+	v, err := e.svc.Accept(ctx, "ann", id)
+	if err != nil || !v.OnLine {
+		t.Fatalf("accept: %+v %v", v, err)
+	}
+	if pc, ok := e.svc.PhoneFor("ann", v.Conversation); !ok || !pc.OnLine {
+		t.Fatalf("phone for ann: %+v %v", pc, ok)
+	}
+}
