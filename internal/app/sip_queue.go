@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"golang.org/x/time/rate"
 
 	"switchboard/internal/audio"
 	"switchboard/internal/chat"
@@ -49,6 +50,7 @@ type queueLines struct {
 	// callback within the hour (callback limits).
 	dialled map[string][]time.Time
 	budget  []time.Time
+	trunks  map[string]*rate.Limiter // calls to queues, per trunk id
 	// callbacks: the chat call calling a callback contact back, by contact id.
 	callbacks map[string]string
 	gen       atomic.Int64 // connection generations (queueLine.gen)
@@ -113,6 +115,11 @@ func (a *App) routeQueueCall(c *sip.Call, queue, from string, log *slog.Logger) 
 	if a.contact == nil {
 		log.Info("sip: call to a queue refused: customer contact is off")
 		c.Reject(480, "Temporarily Unavailable")
+		return
+	}
+	if !a.lines.allowArrival(c.Trunk) {
+		log.Warn("sip: call to a queue refused: too many calls to queues over this trunk (a flood?)", "trunk", c.Trunk)
+		c.Reject(486, "Busy Here")
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -418,6 +425,26 @@ func (m lineMedia) OnSignalledKey(f func(sip.DTMFEvent)) {
 	if m.current() {
 		m.l.rs.OnSignalledKey(f)
 	}
+}
+
+// Calls to queues over one trunk: callers' numbers and names are theirs to
+// send (and anonymous callers have none), so a flood is bounded by the
+// trunk it comes over: queueCallsPerTrunk a minute, in bursts of as many.
+const queueCallsPerTrunk = 60
+
+// allowArrival counts a call to a queue over trunk, false past the limit.
+func (ls *queueLines) allowArrival(trunk string) bool {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.trunks == nil {
+		ls.trunks = map[string]*rate.Limiter{}
+	}
+	lim := ls.trunks[trunk]
+	if lim == nil {
+		lim = rate.NewLimiter(rate.Every(time.Minute/queueCallsPerTrunk), queueCallsPerTrunk)
+		ls.trunks[trunk] = lim
+	}
+	return lim.Allow()
 }
 
 func (ls *queueLines) add(l *queueLine) {

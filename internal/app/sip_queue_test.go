@@ -187,8 +187,10 @@ func TestSIPTrunkCallsQueue(t *testing.T) {
 		cm, ok := msg.(*protocol.ContactMsg)
 		return ok && cm.Event == "offer" && cm.Contact.ID != offer.ID
 	}).(*protocol.ContactMsg).Contact
-	if second.Visitor.ID != offer.Visitor.ID || second.Visitor.Name != "Jane Caller" {
-		t.Fatalf("a second call from the number is another visitor: %s, %s", second.Visitor.ID, offer.Visitor.ID)
+	// (No name sent this time: the stored one, from the number's first
+	// call, to the closed queue; a name sent once is never stored over it.)
+	if second.Visitor.ID != offer.Visitor.ID || second.Visitor.Name != "+15557654321" {
+		t.Fatalf("a second call from the number is another visitor: %s %q, %s", second.Visitor.ID, second.Visitor.Name, offer.Visitor.ID)
 	}
 	// Earlier: the call answered, and the one to the closed queue.
 	var full protocol.ContactView
@@ -658,4 +660,22 @@ func answerReinvites(peer *trunkPeer, dirs chan<- string) {
 		dirs <- dir
 	})
 	peer.server.OnAck(func(*sip.Request, sip.ServerTransaction) {})
+}
+
+// Calls to queues over one trunk are limited (callers' numbers are theirs
+// to send, anonymous ones have none): past queueCallsPerTrunk at once the
+// trunk's calls are refused, another trunk's are not.
+func TestQueueCallsPerTrunk(t *testing.T) {
+	var ls queueLines
+	for i := range queueCallsPerTrunk {
+		if !ls.allowArrival("t1") {
+			t.Fatalf("call %d refused", i)
+		}
+	}
+	if ls.allowArrival("t1") {
+		t.Fatal("a flood over one trunk was not limited")
+	}
+	if !ls.allowArrival("t2") {
+		t.Fatal("another trunk's call was refused")
+	}
 }

@@ -88,6 +88,9 @@ func (s *Service) ArrivePhone(ctx context.Context, a PhoneArrival) (string, stri
 	if err != nil {
 		return "", "", err
 	}
+	if name != "" {
+		v.DisplayName = name // this call's name, for this contact only: anyone can send one
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if id, ok := s.open[v.ID]; ok {
@@ -149,19 +152,13 @@ func (s *Service) ArrivePhone(ctx context.Context, a PhoneArrival) (string, stri
 }
 
 // phoneVisitor is the visitor of a calling number: the one who called from
-// it before (renamed when the trunk gave a new name), else a new one named
-// name or else fallback. Anonymous callers (no E.164 number) get a new
+// it before (never renamed: a display name is whatever the caller's side
+// sends), else a new one named name or else fallback. Anonymous callers (no E.164 number) get a new
 // visitor each time. The token is random and never given out.
 func (s *Service) phoneVisitor(ctx context.Context, e164, name, fallback string) (store.Visitor, error) {
 	if e164 != "" {
 		v, err := s.st.VisitorByPhone(ctx, e164)
 		if err == nil {
-			if name != "" && name != v.DisplayName {
-				v.DisplayName = name
-				if err := s.st.RenewVisitor(ctx, v); err != nil {
-					return store.Visitor{}, err
-				}
-			}
 			return v, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {

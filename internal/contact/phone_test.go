@@ -127,6 +127,14 @@ func TestArrivePhone(t *testing.T) {
 	if vis, _ := e.st.Visitor(ctx, c2.VisitorID); c1.VisitorID != c2.VisitorID || vis.DisplayName != "Jane" {
 		t.Fatalf("visitors %s, %s (%q)", c1.VisitorID, c2.VisitorID, vis.DisplayName)
 	}
+	// A third call sending another name: shown with this contact, and the
+	// stored visitor keeps theirs (a display name is anyone's to send).
+	if _, out, _ := e.svc.ArrivePhone(ctx, PhoneArrival{Queue: "sales", Number: "+15557654321", Name: "Mallory"}); out != PhoneBusy {
+		t.Fatalf("a third call while in line: %s", out) // (busy: only the name matters here)
+	}
+	if vis, _ := e.st.Visitor(ctx, c2.VisitorID); vis.DisplayName != "Jane" {
+		t.Fatalf("a caller's display name renamed the stored visitor: %q", vis.DisplayName)
+	}
 	// Answered, then the agent goes offline: the caller waits again.
 	if _, err := e.svc.SetState(ctx, ann, "available"); err != nil {
 		t.Fatal(err)
