@@ -113,7 +113,11 @@ func (s *Service) ArrivePhone(ctx context.Context, a PhoneArrival) (string, stri
 		s.log.Info("contact: a caller called too often within the hour", "visitor", v.ID)
 		return "", PhoneBusy, nil
 	}
-	conv, err := s.chat.OpenContact(ctx, visitorIdentity(v, nil), cleanText(v.DisplayName+" · "+q.Name, protocol.MaxConvName))
+	who := v.DisplayName
+	if e164 != "" && !strings.Contains(who, e164) {
+		who += " (" + e164 + ")" // a message to answer: the number is how
+	}
+	conv, err := s.chat.OpenContact(ctx, visitorIdentity(v, nil), cleanText(who+" · "+q.Name, protocol.MaxConvName))
 	if err != nil {
 		return "", "", err
 	}

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"switchboard/internal/protocol"
 )
 
 // phonesSpy records what the service asks of the gateway.
@@ -268,5 +270,52 @@ func TestPhoneCallbackCallsAgain(t *testing.T) {
 	}
 	if pc, ok := e.svc.PhoneFor("ann", v.Conversation); !ok || !pc.OnLine {
 		t.Fatalf("phone for ann: %+v %v", pc, ok)
+	}
+}
+
+// A caller whose wait becomes a message: its conversation's name carries
+// the number even when the trunk sent a name (the agents call it back);
+// webhooks never carry the number (agents only).
+func TestPhoneMessageNameAndHooks(t *testing.T) {
+	var mu sync.Mutex
+	var hooked []protocol.ContactView
+	e := newEnv(t, func(c *Config) {
+		c.Phones = &phonesSpy{}
+		c.Publish = func(_ string, data any) {
+			if v, ok := data.(map[string]any)["contact"].(protocol.ContactView); ok {
+				mu.Lock()
+				hooked = append(hooked, v)
+				mu.Unlock()
+			}
+		}
+	})
+	ctx := t.Context()
+	if _, err := e.svc.PutQueue(ctx, QueueDoc{ID: "full", Name: "Full", Media: []string{"voice"}, MaxLength: 1, Overflow: OverflowDoc{To: "message"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, out, _ := e.svc.ArrivePhone(ctx, PhoneArrival{Queue: "full", Number: "+15550000002"}); out != PhoneQueued {
+		t.Fatalf("first: %s", out)
+	}
+	e.clock.Advance(time.Second)
+	id, _, err := e.svc.ArrivePhone(ctx, PhoneArrival{Queue: "full", Number: "+15557654321", Name: "Jane"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := e.st.Contact(ctx, id)
+	if c.Status != statusMessage {
+		t.Fatalf("past the line's length: %+v", c)
+	}
+	if conv, err := e.st.Conversation(ctx, c.Conversation); err != nil || !strings.Contains(conv.Name, "+15557654321") || !strings.Contains(conv.Name, "Jane") {
+		t.Fatalf("the message's conversation: %q %v", conv.Name, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(hooked) == 0 {
+		t.Fatal("no webhook events")
+	}
+	for _, v := range hooked {
+		if v.Visitor.Phone != "" {
+			t.Fatalf("a webhook carries the caller's number: %+v", v)
+		}
 	}
 }

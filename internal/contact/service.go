@@ -616,7 +616,9 @@ func (s *Service) publish(typ string, lc *liveContact, ev routing.Event) {
 	if s.cfg.Publish == nil {
 		return
 	}
-	data := map[string]any{"contact": s.view(lc, true), "at": ev.At.UTC().Format(time.RFC3339Nano)}
+	v := s.view(lc, true)
+	v.Visitor.Phone = "" // for agents only: webhooks go to other systems
+	data := map[string]any{"contact": v, "at": ev.At.UTC().Format(time.RFC3339Nano)}
 	if ev.Reason != "" {
 		data["reason"] = string(ev.Reason)
 	}
