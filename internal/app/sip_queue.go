@@ -473,14 +473,25 @@ func (ls *queueLines) callbackEnded(id, callID string) {
 	}
 }
 
-// calledBack notes that chat call callID calls contact id back by phone.
-func (ls *queueLines) calledBack(id, callID string) {
+// calledBack notes that chat call callID calls contact id back by phone,
+// unless another call that is still live (live) does already.
+func (ls *queueLines) calledBack(id, callID string, live func(string) bool) bool {
+	ls.mu.Lock()
+	prev := ls.callbacks[id]
+	ls.mu.Unlock()
+	if prev != "" && live(prev) { // (asked outside ls.mu: messaging's lock is its own)
+		return false
+	}
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
+	if ls.callbacks[id] != prev {
+		return false // another call took it meanwhile
+	}
 	if ls.callbacks == nil {
 		ls.callbacks = map[string]string{}
 	}
 	ls.callbacks[id] = callID
+	return true
 }
 
 // callbackCall is the chat call calling contact id back, "" for none.
@@ -588,6 +599,9 @@ func (p contactPhones) ContactPhone(ctx context.Context, agent chat.Identity, co
 	if !dialAllowed(a.cfg.SIP.DialPrefixes, pc.Number) {
 		return chat.Phone{}, true, fmt.Errorf("%s is outside the numbers this server may call (sip.dial_prefixes)", pc.Number)
 	}
+	if prev := a.lines.callbackCall(pc.ID); prev != "" && a.chat.PhoneCallLive(prev) {
+		return chat.Phone{}, true, fmt.Errorf("%s is being called for this contact already", pc.Number)
+	}
 	ph, err := sipPhones{a}.findNumber(agent, pc.Number, true)
 	if err != nil {
 		return chat.Phone{}, true, fmt.Errorf("no trunk can call %s", pc.Number)
@@ -675,7 +689,11 @@ func (ls *queueLines) recentLocked(number string, now time.Time) []time.Time {
 func (p contactPhones) ConnectPhone(callID string, agent chat.Identity, ph chat.Phone) func(reason string) {
 	a := p.a
 	if ph.Trunk != "" { // a callback through a trunk
-		a.lines.calledBack(ph.Contact, callID)
+		if !a.lines.calledBack(ph.Contact, callID, a.chat.PhoneCallLive) {
+			// Two calls at once (a double click, two tabs): one dials.
+			a.chat.EndPhoneCallWith(callID, chat.PhoneBusy)
+			return func(string) {}
+		}
 		hangup := sipPhones{a}.DialPhone(callID, agent, ph)
 		return func(reason string) {
 			a.lines.callbackEnded(ph.Contact, callID)
