@@ -319,3 +319,29 @@ func TestPhoneMessageNameAndHooks(t *testing.T) {
 		}
 	}
 }
+
+// The widget asks for a number only when callbacks by phone can be placed
+// now (CanCallBack: gateway, trunk, sip.callback_prefixes), not merely
+// because the server can check numbers.
+func TestStatusCallbackPhone(t *testing.T) {
+	can := false
+	e := newEnv(t, func(c *Config) {
+		c.CheckPhone = func(n string) (string, error) { return n, nil }
+		c.CanCallBack = func() bool { return can }
+	})
+	ctx := t.Context()
+	if _, err := e.svc.PutQueue(ctx, QueueDoc{ID: "sales", Name: "Sales", Media: []string{"voice"}}); err != nil {
+		t.Fatal(err)
+	}
+	wd, err := e.svc.PutWidget(ctx, WidgetDoc{ID: "site", Queue: "sales", Title: "Sales"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.svc.status(wd).CallbackPhone {
+		t.Fatal("the phone field is offered while callbacks by phone cannot be placed")
+	}
+	can = true
+	if !e.svc.status(wd).CallbackPhone {
+		t.Fatal("the phone field is not offered while callbacks by phone can be placed")
+	}
+}
