@@ -2,12 +2,17 @@ package e2e
 
 import (
 	"context"
+	"net"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"switchboard/internal/account"
+	"switchboard/internal/chat"
 	"switchboard/internal/config"
+	"switchboard/internal/contact"
 )
 
 // A telephone caller in a contact-centre queue reaches an agent's console:
@@ -66,4 +71,71 @@ func TestConsolePhoneCaller(t *testing.T) {
 	caller.waitBye(t, ctx) // the caller hangs up at the end of its scenario
 	b.waitJS(15*time.Second, "the call screen closed", `!document.querySelector('[data-testid="call-layer"]')`)
 	b.waitJS(15*time.Second, "the wrap-up", `!!document.querySelector('[data-testid="contact-tab"][data-status="ended"]')`)
+}
+
+// A callback by phone handed to Bob by a colleague: Bob's console shows
+// the contact but does not dial the number by itself (each call costs and
+// rings someone; only Accept, which shows the number, or Voice does).
+func TestConsoleCallbackTransferNoDial(t *testing.T) {
+	chromiumPath(t)
+	srv := startServer(t, func(c *config.Config) {
+		c.SIP.Enabled = true
+		c.SIP.Realm = "pbx.test"
+		c.SIP.DefaultCountryCode = "44"
+		c.SIP.CallbackPrefixes = []string{"+44"}
+	})
+	ann := createUser(t, srv, "ann", "Ann", account.RoleAdmin)
+	bob := createUser(t, srv, "bob", "Bob", account.RoleAgent)
+	cara := createUser(t, srv, "cara", "Cara", account.RoleAgent)
+	contactSetup(t, srv, apiToken(t, srv, ann.ID), cara.ID, bob.ID)
+	// The provider: any packet to it is a call the console placed.
+	provider, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { provider.Close() })
+	var invites atomic.Int64
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, _, err := provider.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			if strings.HasPrefix(string(buf[:n]), "INVITE ") {
+				invites.Add(1)
+			}
+		}
+	}()
+	adminPost(t, srv, ann.ID, "/api/v1/sip/trunks", `{"name":"Provider","host":"`+provider.LocalAddr().String()+`","outboundPrefixes":["+44"]}`)
+	cs := srv.app.Contact()
+	ctx, cancel := context.WithTimeout(context.Background(), scaled(60*time.Second))
+	defer cancel()
+	if _, err := cs.SetState(ctx, chat.Identity{UserID: cara.ID, Username: "cara", DisplayName: "Cara", Role: "agent"}, "available"); err != nil {
+		t.Fatal(err)
+	}
+	_, v, err := cs.StartVisitor(ctx, "site", contact.VisitorRequest{Name: "Vera"}, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cs.Arrive(ctx, v, contact.ArriveRequest{Media: "voice", Callback: true, Phone: "+442079460000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.Accept(ctx, cara.ID, c.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	b := newBrowser(t, "Bob")
+	b.signIn(srv.URL, "bob")
+	b.openConsole()
+	b.setAgentState("available")
+	if err := cs.TransferToAgent(ctx, cara.ID, c.ID, bob.ID); err != nil {
+		t.Fatal(err)
+	}
+	b.waitJS(15*time.Second, "the contact at Bob, with the number", `document.querySelector('[data-testid="contact-context"] [data-testid="context-phone"]')?.textContent === '+442079460000'`)
+	time.Sleep(scaled(3 * time.Second)) // what the console would do by itself, it does now
+	if n := invites.Load(); n != 0 || mustEval[bool](b, `!!document.querySelector('[data-testid="call-layer"]')`) {
+		t.Fatalf("Bob's console dialled the callback's number by itself after the transfer (%d INVITEs)", n)
+	}
 }

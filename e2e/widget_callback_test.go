@@ -26,6 +26,7 @@ func TestWidgetCallbackByPhone(t *testing.T) {
 		c.SIP.Enabled = true
 		c.SIP.Realm = "pbx.test"
 		c.SIP.DefaultCountryCode = "44"
+		c.SIP.CallbackPrefixes = []string{"+44"} // visitors may give numbers here
 	})
 	root := createUser(t, srv, "root", "Root", account.RoleAdmin)
 	alex := createUser(t, srv, "alex", "Alex", account.RoleAgent)

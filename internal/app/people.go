@@ -67,7 +67,7 @@ func (a *App) startPeople() error {
 		LiveCredentials: a.store.LiveCredentials, Logger: a.log})
 	a.contact, err = contact.New(ctx, contact.Config{Store: a.store, Chat: a.chat, Logger: a.log,
 		Publish: a.contactEvents(), CanCall: a.canClickToCall, Phones: queuePhones{a},
-		CheckPhone: a.checkCallbackPhone})
+		CheckPhone: a.checkCallbackPhone, CanCallBack: a.canCallBack})
 	return err
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -142,6 +143,10 @@ func TestSIPTrunkCallsQueue(t *testing.T) {
 		s, ok := msg.(*protocol.CallState)
 		return ok && s.Call == info.ID && s.State == "accepted"
 	}).(*protocol.CallState)
+	// A second call meanwhile (a double click, another tab) dials nothing.
+	if _, err := m.Request(ctx, &protocol.StartCall{Conversation: c.Conversation}); err == nil {
+		t.Fatal("a second call to the number while the first is up was not refused")
+	}
 	heard := talkInRoom(ctx, t, a, acc, webrtc.MimeTypePCMU, func(i int) {
 		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(i), Timestamp: uint32(i * 160), SSRC: 9},
 			Payload: make([]byte, 160)}
@@ -186,8 +191,10 @@ func TestSIPTrunkCallsQueue(t *testing.T) {
 		cm, ok := msg.(*protocol.ContactMsg)
 		return ok && cm.Event == "offer" && cm.Contact.ID != offer.ID
 	}).(*protocol.ContactMsg).Contact
-	if second.Visitor.ID != offer.Visitor.ID || second.Visitor.Name != "Jane Caller" {
-		t.Fatalf("a second call from the number is another visitor: %s, %s", second.Visitor.ID, offer.Visitor.ID)
+	// (No name sent this time: the stored one, from the number's first
+	// call, to the closed queue; a name sent once is never stored over it.)
+	if second.Visitor.ID != offer.Visitor.ID || second.Visitor.Name != "+15557654321" {
+		t.Fatalf("a second call from the number is another visitor: %s %q, %s", second.Visitor.ID, second.Visitor.Name, offer.Visitor.ID)
 	}
 	// Earlier: the call answered, and the one to the closed queue.
 	var full protocol.ContactView
@@ -206,11 +213,18 @@ func TestSIPTrunkCallsQueue(t *testing.T) {
 // at once with a message; a good one is kept with the callback request.
 // The agent who accepts it calls in its conversation (what the console
 // does on accept) and the server dials the number through the trunk
-// (sipp, demanding digest, echoing audio): the agent hears the echo, hangs
-// up, and the provider gets the BYE.
+// (sipp, demanding digest, echoing audio): the agent hears the echo and
+// transfers the contact back to the queue: their call ends (the provider
+// gets the BYE), and nothing dials the number again by itself.
+//
+// Numbers come from anyone, so: one open callback per number, and few
+// callback requests with a number per client address.
 func TestCallbackByPhone(t *testing.T) {
 	port, wait := sippProvider(t)
-	a := startSIPServer(t, func(c *config.Config) { c.SIP.DefaultCountryCode = "44" })
+	a := startSIPServer(t, func(c *config.Config) {
+		c.SIP.DefaultCountryCode = "44"
+		c.SIP.CallbackPrefixes = []string{"+4420"}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	api := a.URL() + "/api/v1/contact"
@@ -236,7 +250,7 @@ func TestCallbackByPhone(t *testing.T) {
 		t.Fatalf("start visitor: %d", code)
 	}
 	for _, bad := range []string{`{"media":"voice","callback":true,"phone":"call me maybe"}`, `{"media":"voice","callback":true,"phone":"+15551234567"}`,
-		`{"media":"chat","phone":"02079460000"}`} {
+		`{"media":"voice","callback":true,"phone":"+441632960000"}`} { // (a trunk takes +44, but callback_prefixes is +4420)
 		if code := call(t, "POST", api+"/visitor/contacts", started.Token, shop, bad, nil); code != 400 {
 			t.Fatalf("%s: %d, want 400", bad, code)
 		}
@@ -245,6 +259,16 @@ func TestCallbackByPhone(t *testing.T) {
 	if code := call(t, "POST", api+"/visitor/contacts", started.Token, shop, `{"media":"voice","callback":true,"phone":"020 7946 0000"}`, &c); code != 201 ||
 		c.Status != "callback" || c.Visitor.Phone != "+442079460000" {
 		t.Fatalf("callback request: %d %+v", code, c)
+	}
+	var other struct{ Token string }
+	if code := call(t, "POST", api+"/widgets/site/visitors", "", shop, `{"name":"Mallory"}`, &other); code != 201 {
+		t.Fatalf("start visitor: %d", code)
+	}
+	if code := call(t, "POST", api+"/visitor/contacts", other.Token, shop, `{"media":"voice","callback":true,"phone":"+442079460000"}`, nil); code != 400 {
+		t.Fatalf("a second callback to a booked number: %d, want 400", code)
+	}
+	if code := call(t, "POST", api+"/visitor/contacts", other.Token, shop, `{"media":"voice","callback":true,"phone":"+442079460001"}`, nil); code != 429 {
+		t.Fatalf("a 6th callback request by phone from one address within the hour: %d, want 429", code)
 	}
 
 	box := &inbox{}
@@ -276,12 +300,22 @@ func TestCallbackByPhone(t *testing.T) {
 		s, ok := msg.(*protocol.CallState)
 		return ok && s.Call == info.ID && s.State == "accepted"
 	}).(*protocol.CallState)
+	// A second call meanwhile (a double click, another tab) dials nothing.
+	if _, err := m.Request(ctx, &protocol.StartCall{Conversation: c.Conversation}); err == nil {
+		t.Fatal("a second call to the number while the first is up was not refused")
+	}
 	if heard := talkInRoom(ctx, t, a, acc, webrtc.MimeTypePCMA, nil); heard < 50 {
 		t.Fatalf("the agent heard %d packets of their echo from the called-back phone", heard)
 	}
-	if _, err := m.Request(ctx, &protocol.CallAction{Action: "hangup", Call: info.ID}); err != nil {
-		t.Fatal(err)
+	// Transferred (back to the queue): the agent's call with the number
+	// ends, and the provider gets the BYE; nobody dials it again by itself.
+	if code := call(t, "POST", api+"/contacts/"+c.ID+"/transfer", alex, "", `{"queue":"sales"}`, nil); code != 204 && code != 200 {
+		t.Fatalf("transfer: %d", code)
 	}
+	box.wait(t, "the agent's call ended by the transfer", func(msg protocol.Message) bool {
+		s, ok := msg.(*protocol.CallState)
+		return ok && s.Call == info.ID && s.State == "ended"
+	})
 	if ok, out := wait(); !ok {
 		t.Fatalf("sipp (the provider) did not finish its scenario (digest, answer, BYE):\n%s", out)
 	}
@@ -411,23 +445,245 @@ func TestSIPQueueCallerTransferAndOverflow(t *testing.T) {
 	})
 }
 
-// Callbacks by phone cost money: one visitor is called at most 3 times
-// within 10 minutes, whoever accepts their contacts.
+// Callbacks by phone cost money: one number is called at most 3 times
+// within 10 minutes, whoever asked and whoever accepts, and the server
+// places at most callbackBudget within an hour.
 func TestCallbackDialLimit(t *testing.T) {
 	var ls queueLines
 	now := time.Now()
 	for i := range maxCallbackDials {
-		if err := ls.dial("v-1", now.Add(time.Duration(i)*time.Minute)); err != nil {
+		if err := ls.dial("+15550000001", now.Add(time.Duration(i)*time.Minute)); err != nil {
 			t.Fatalf("dial %d: %v", i, err)
 		}
 	}
-	if err := ls.dial("v-1", now.Add(5*time.Minute)); !errors.Is(err, chat.ErrTooManyCalls) {
+	if !ls.dialledRecently("+15550000001", now.Add(5*time.Minute)) || ls.dialledRecently("+15550000002", now) {
+		t.Fatal("dialledRecently")
+	}
+	if err := ls.dial("+15550000001", now.Add(5*time.Minute)); !errors.Is(err, chat.ErrTooManyCalls) {
 		t.Fatalf("a 4th dial within the window: %v", err)
 	}
-	if err := ls.dial("v-2", now.Add(5*time.Minute)); err != nil {
-		t.Fatalf("another visitor: %v", err)
+	if err := ls.dial("+15550000002", now.Add(5*time.Minute)); err != nil {
+		t.Fatalf("another number: %v", err)
 	}
-	if err := ls.dial("v-1", now.Add(callbackWindow+time.Minute)); err != nil {
+	if err := ls.dial("+15550000001", now.Add(callbackWindow+time.Minute)); err != nil {
 		t.Fatalf("after the window: %v", err)
+	}
+	var all queueLines
+	for i := range callbackBudget {
+		if err := all.dial("+1555100"+strconv.Itoa(1000+i), now); err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+	}
+	if err := all.dial("+15559999999", now.Add(30*time.Minute)); !errors.Is(err, chat.ErrTooManyCalls) {
+		t.Fatalf("past the hourly budget: %v", err)
+	}
+	if err := all.dial("+15559999999", now.Add(time.Hour)); err != nil {
+		t.Fatalf("an hour later: %v", err)
+	}
+}
+
+// Without sip.callback_prefixes visitors cannot give a number (anyone can
+// type one): the widget does not offer it and a request with one is
+// refused, though a trunk could call it.
+func TestCallbackPhoneNeedsPrefixes(t *testing.T) {
+	a := startSIPServer(t, func(c *config.Config) { c.SIP.DefaultCountryCode = "44" })
+	api := a.URL() + "/api/v1/contact"
+	const shop = "https://shop.example"
+	root := admin(t, a, "root")
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/trunks", root, `{"name":"Provider","host":"127.0.0.1:5999","outboundPrefixes":["+44"]}`)
+	if code := call(t, "PUT", api+"/queues/sales", root, "", `{"name":"Sales"}`, nil); code != 200 {
+		t.Fatalf("create queue: %d", code)
+	}
+	if code := call(t, "PUT", api+"/widgets/site", root, "", `{"queue":"sales","title":"Sales","allowedOrigins":["`+shop+`"]}`, nil); code != 200 {
+		t.Fatalf("create widget: %d", code)
+	}
+	var st struct {
+		CallbackPhone bool `json:"callbackPhone"`
+	}
+	if call(t, "GET", api+"/widgets/site/status", "", shop, "", &st); st.CallbackPhone {
+		t.Fatal("the widget offers callbacks by phone without sip.callback_prefixes")
+	}
+	var started struct{ Token string }
+	if code := call(t, "POST", api+"/widgets/site/visitors", "", shop, `{"name":"Vera"}`, &started); code != 201 {
+		t.Fatalf("start visitor: %d", code)
+	}
+	if code := call(t, "POST", api+"/visitor/contacts", started.Token, shop, `{"media":"voice","callback":true,"phone":"+442079460000"}`, nil); code != 400 {
+		t.Fatalf("a callback by phone without sip.callback_prefixes: %d, want 400", code)
+	}
+}
+
+// queueCall sets up a voice queue "sales" with alex, a trunk peer and a
+// caller on the line whose contact alex accepted (the console's accept).
+// prepare, when set, sees the peer before it calls (handlers go there).
+func queueCall(ctx context.Context, t *testing.T, prepare func(*trunkPeer)) (a *App, peer *trunkPeer, alex string, m *client.Messenger, box *inbox, c protocol.ContactView, inv *sip.Request, res *sip.Response) {
+	t.Helper()
+	a = startSIPServer(t, func(c *config.Config) { c.SIP.DefaultCountryCode = "1" })
+	api := a.URL() + "/api/v1/contact"
+	root := admin(t, a, "root2")
+	alex = staff(t, a, "alex", "agent")
+	if code := call(t, "PUT", api+"/queues/sales", root, "", `{"name":"Sales","members":[{"user":"alex"}],"media":["voice"]}`, nil); code != 200 {
+		t.Fatalf("create queue: %d", code)
+	}
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/trunks", root, `{"name":"Peer","host":"127.0.0.1:5999","inboundIPs":["127.0.0.1"]}`)
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/numbers", root, `{"number":"+15551239999","target":{"kind":"queue","value":"sales"}}`)
+	peer = newTrunkPeer(t, a)
+	if prepare != nil {
+		prepare(peer)
+	}
+	m, box = agentSocket(ctx, t, a, alex)
+	inv, res, err := peer.invite(ctx, "+15551239999", "+15557654321", "Jane Caller")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("the queue's number: %v %v", res, err)
+	}
+	peer.ack(t, inv, res)
+	offer := box.wait(t, "the offer", contactEvent("offer", "")).(*protocol.ContactMsg).Contact
+	if code := call(t, "POST", api+"/contacts/"+offer.ID+"/accept", alex, "", "", &c); code != 200 {
+		t.Fatalf("accept: %d", code)
+	}
+	return a, peer, alex, m, box, c, inv, res
+}
+
+// Two calls in one contact at once (a double click, two console tabs):
+// one connects, the other is refused or ends, and no room is left behind;
+// the agent's hang-up hangs up the caller and closes the last room.
+func TestSIPQueueTwoCallsAtOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a, peer, _, m, box, c, _, _ := queueCall(ctx, t, nil)
+	ids := make(chan string, 2)
+	for range 2 {
+		go func() {
+			reply, err := m.Request(ctx, &protocol.StartCall{Conversation: c.Conversation})
+			if err != nil {
+				ids <- ""
+				return
+			}
+			ids <- reply.(*protocol.Calling).Call.ID
+		}()
+	}
+	var started []string
+	for range 2 {
+		if id := <-ids; id != "" {
+			started = append(started, id)
+		}
+	}
+	if len(started) == 0 {
+		t.Fatal("neither call started")
+	}
+	// Settled: one call accepted and up, every other one ended.
+	var accepted *protocol.CallState
+	waitFor(t, "one call up, the other ended", func() bool {
+		box.mu.Lock()
+		defer box.mu.Unlock()
+		up, ended := map[string]*protocol.CallState{}, map[string]bool{}
+		for _, msg := range box.msgs {
+			if s, ok := msg.(*protocol.CallState); ok && slices.Contains(started, s.Call) {
+				switch s.State {
+				case "accepted":
+					up[s.Call] = s
+				case "ended":
+					ended[s.Call] = true
+				}
+			}
+		}
+		accepted = nil
+		for id, s := range up {
+			if !ended[id] {
+				if accepted != nil {
+					return false // two up
+				}
+				accepted = s
+			}
+		}
+		return accepted != nil && len(ended) == len(started)-1
+	})
+	waitFor(t, "one room, the accepted call's", func() bool { return len(a.registry.Live()) == 1 })
+	if r := a.registry.Live()[0]; r.ID() != accepted.Room {
+		t.Fatalf("the room left is %s, the call's is %s", r.ID(), accepted.Room)
+	}
+	if _, err := m.Request(ctx, &protocol.CallAction{Action: "hangup", Call: accepted.Call}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-peer.byes:
+	case <-ctx.Done():
+		t.Fatal("the agent's hang-up did not hang up the caller")
+	}
+	waitFor(t, "no room left", func() bool { return len(a.registry.Live()) == 0 })
+}
+
+// The agent holds the caller (a re-INVITE, sendonly) and then transfers
+// the contact: the caller is taken off hold (sendrecv) as they go back to
+// waiting, or the next agent would talk to a phone that does not send.
+func TestSIPQueueHoldThenTransfer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dirs := make(chan string, 4)
+	a, _, alex, m, box, c, _, _ := queueCall(ctx, t, func(peer *trunkPeer) { answerReinvites(peer, dirs) })
+	first := callInContact(ctx, t, m, box, c.Conversation)
+	if _, err := m.Request(ctx, &protocol.CallAction{Action: "hold", Call: first.Call}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-dirs:
+		if d != "sendonly" {
+			t.Fatalf("hold sent %s", d)
+		}
+	case <-ctx.Done():
+		t.Fatal("no re-INVITE for the hold")
+	}
+	if code := call(t, "POST", a.URL()+"/api/v1/contact/contacts/"+c.ID+"/transfer", alex, "", `{"queue":"sales"}`, nil); code != 204 && code != 200 {
+		t.Fatalf("transfer: %d", code)
+	}
+	select {
+	case d := <-dirs:
+		if d != "sendrecv" {
+			t.Fatalf("the transfer sent %s", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the caller stayed on hold after the transfer")
+	}
+}
+
+// answerReinvites answers the peer's re-INVITEs (200 with its SDP) and
+// sends each one's direction to dirs.
+func answerReinvites(peer *trunkPeer, dirs chan<- string) {
+	peer.server.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
+		body := string(req.Body())
+		dir := "sendrecv"
+		for _, d := range []string{"sendonly", "inactive", "recvonly"} {
+			if strings.Contains(body, "a="+d) {
+				dir = d
+			}
+		}
+		sdp := "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio " +
+			strconv.Itoa(peer.media.LocalAddr().(*net.UDPAddr).Port) + " RTP/AVP 0\r\n"
+		if dir == "sendonly" {
+			sdp += "a=recvonly\r\n"
+		}
+		res := sip.NewResponseFromRequest(req, 200, "OK", []byte(sdp))
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		res.AppendHeader(sip.NewHeader("Contact", "<sip:peer@127.0.0.1>"))
+		tx.Respond(res)
+		dirs <- dir
+	})
+	peer.server.OnAck(func(*sip.Request, sip.ServerTransaction) {})
+}
+
+// Calls to queues over one trunk are limited (callers' numbers are theirs
+// to send, anonymous ones have none): past queueCallsPerTrunk at once the
+// trunk's calls are refused, another trunk's are not.
+func TestQueueCallsPerTrunk(t *testing.T) {
+	var ls queueLines
+	for i := range queueCallsPerTrunk {
+		if !ls.allowArrival("t1") {
+			t.Fatalf("call %d refused", i)
+		}
+	}
+	if ls.allowArrival("t1") {
+		t.Fatal("a flood over one trunk was not limited")
+	}
+	if !ls.allowArrival("t2") {
+		t.Fatal("another trunk's call was refused")
 	}
 }

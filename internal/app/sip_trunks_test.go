@@ -152,6 +152,7 @@ type trunkPeer struct {
 	media  *net.UDPConn
 	byes   chan struct{}
 	srv    *net.UDPAddr
+	server *sipgo.Server // (tests add handlers: re-INVITEs)
 }
 
 func newTrunkPeer(t *testing.T, a *App) *trunkPeer {
@@ -160,7 +161,7 @@ func newTrunkPeer(t *testing.T, a *App) *trunkPeer {
 	t.Cleanup(func() { ua.Close() })
 	c, _ := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
 	s, _ := sipgo.NewServer(ua)
-	p := &trunkPeer{client: c, byes: make(chan struct{}, 1), srv: a.SIPAddrs().UDP.(*net.UDPAddr)}
+	p := &trunkPeer{client: c, byes: make(chan struct{}, 1), srv: a.SIPAddrs().UDP.(*net.UDPAddr), server: s}
 	s.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
 		tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 		p.byes <- struct{}{}

@@ -303,6 +303,15 @@ func (s *Service) PhoneAnswered(id, room string) bool {
 	return true
 }
 
+// PhoneCallLive tells whether call id is still going (ringing or up).
+func (s *Service) PhoneCallLive(id string) bool {
+	c := s.calls
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := c.m[id]
+	return k != nil && !k.ended
+}
+
 // EndPhoneCallWith ends a call with a telephone for reason (PhoneBusy,
 // PhoneDeclined, PhoneNoAnswer, PhoneFailed, PhoneHangup, PhoneCancelled).
 func (s *Service) EndPhoneCallWith(id, reason string) {

@@ -158,6 +158,10 @@ type SIP struct {
 	// DialPrefixes, when set, are the only E.164 prefixes ("+1", "+4420") users may call out
 	// (toll fraud: premium and far-away numbers); empty: any number a trunk takes.
 	DialPrefixes []string `toml:"dial_prefixes"`
+	// CallbackPrefixes are the only E.164 prefixes of numbers website visitors may ask to be
+	// called back on (docs/contact.md, "Callback by phone"): anyone can type a number, so this
+	// fails closed; empty: the widget offers no phone field.
+	CallbackPrefixes []string `toml:"callback_prefixes"`
 	// ConferenceExtension is the extension phones dial to join a meeting by its PIN (keypad);
 	// empty turns dial-in off. Needs a build with Opus (-tags libopus).
 	ConferenceExtension string `toml:"conference_extension"`
@@ -494,6 +498,11 @@ func (s *SIP) validate(mediaUDP string, turn TURN) []error {
 	for _, p := range s.DialPrefixes {
 		if len(p) < 2 || p[0] != '+' || strings.Trim(p[1:], "0123456789") != "" {
 			bad("sip dial_prefixes %q: each an E.164 prefix, + and digits, such as +1 or +4420", p)
+		}
+	}
+	for _, p := range s.CallbackPrefixes {
+		if len(p) < 2 || p[0] != '+' || strings.Trim(p[1:], "0123456789") != "" {
+			bad("sip callback_prefixes %q: each an E.164 prefix, + and digits, such as +1 or +4420", p)
 		}
 	}
 	if cc := strings.TrimPrefix(s.DefaultCountryCode, "+"); cc != "" && (len(cc) > 3 || cc[0] == '0' || strings.Trim(cc, "0123456789") != "") {

@@ -186,6 +186,7 @@ func flagSet(cfg *Config, usage io.Writer) (*flag.FlagSet, *string) {
 	str(&cfg.SIP.ExternalIP, "sip-external-ip", "sip.external_ip", "`IP` address phones send call media to (default: --public-ip)")
 	str(&cfg.SIP.RTPPorts, "sip-rtp-ports", "sip.rtp_ports", "UDP port `range` for the media of calls with phones, e.g. 10000-20000 (empty: any free port)")
 	list(&cfg.SIP.DialPrefixes, "sip-dial-prefixes", "sip.dial_prefixes", "comma-separated E.164 `prefixes` (+1, +4420) users may call out; empty: any number a trunk takes")
+	list(&cfg.SIP.CallbackPrefixes, "sip-callback-prefixes", "sip.callback_prefixes", "comma-separated E.164 `prefixes` (+44, +4420) of numbers website visitors may ask to be called back on; empty: visitors cannot give a number")
 	str(&cfg.SIP.DefaultCountryCode, "sip-default-country-code", "sip.default_country_code", "country calling `code` (1, 44) for national numbers dialled through trunks (empty: numbers must start with +)")
 	list(&cfg.SIP.DigestAlgorithms, "sip-digest-algorithms", "sip.digest_algorithms", "comma-separated digest `algorithms` offered, preferred first: MD5, SHA-256")
 	dur(&cfg.SIP.MinExpires, "sip-min-expires", "sip.min_expires", "shortest registration a phone may ask for (shorter gets 423 Interval Too Brief)")

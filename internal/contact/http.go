@@ -218,6 +218,13 @@ func (s *Service) Routes(mux *http.ServeMux, signedIn SignedIn, clientIP func(*h
 		if !readDoc(w, r, &req) {
 			return
 		}
+		// Each callback by phone may cost a call: few per address, whatever
+		// visitor asks (a visitor is anyone who asks for one).
+		if strings.TrimSpace(req.Phone) != "" && !s.phoneLimits.allow(clientIP(r), s.cfg.Now()) {
+			w.Header().Set("Retry-After", "3600")
+			writeError(w, http.StatusTooManyRequests, "rate_limited", "too many callback requests by phone from your address; try again later")
+			return
+		}
 		c, err := s.Arrive(r.Context(), v, req)
 		if err != nil {
 			s.reply(w, r, "arrive", nil, err)
@@ -250,6 +257,7 @@ type Status struct {
 
 func (s *Service) status(wd WidgetDoc) Status {
 	phone := wd.Phone != "" && s.cfg.CanCall != nil && s.cfg.CanCall(wd.Phone) // before the lock: it may read the store
+	callback := s.cfg.CanCallBack != nil && s.cfg.CanCallBack()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q := s.queues[wd.Queue]
@@ -258,7 +266,7 @@ func (s *Service) status(wd WidgetDoc) Status {
 	if phone {
 		st.Media = append(st.Media, "phone")
 	}
-	st.CallbackPhone = s.cfg.CheckPhone != nil && q.offers(routing.Voice)
+	st.CallbackPhone = callback && s.cfg.CheckPhone != nil && q.offers(routing.Voice)
 	rq, err := q.Routing()
 	now := s.cfg.Now()
 	st.Open = err == nil && rq.Open(now)

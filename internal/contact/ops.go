@@ -212,6 +212,9 @@ func (s *Service) Arrive(ctx context.Context, v store.Visitor, req ArriveRequest
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if phone != "" && s.phoneOpen(phone) {
+		return protocol.ContactView{}, invalid("phone: a callback to %s is booked already", phone)
+	}
 	if id, ok := s.open[v.ID]; ok {
 		return s.visitorView(s.live[id]), nil
 	}

@@ -28,12 +28,17 @@ import (
 // or call back into the service.
 type Phones interface {
 	// Release: the contact left its agent (a transfer, the agent went
-	// offline): their call with the caller ends and the caller waits again.
+	// offline): their call with the caller ends and the caller waits again
+	// (a callback's: the agent's call to the number ends).
 	Release(contact string)
 	// Hangup: the contact no longer needs the caller on the line (it ended,
 	// or became a callback request or a message): hang up, after a short
 	// tone when tone is set.
 	Hangup(contact string, tone bool)
+	// Dialable tells whether a callback could call the E.164 number (the
+	// gateway and a trunk can, sip.dial_prefixes allow it): a caller whose
+	// number is not is never told a callback is booked.
+	Dialable(e164 string) bool
 }
 
 // PhoneArrival is a telephone call to a queue's number.
@@ -49,7 +54,14 @@ const (
 	PhoneCallback = "callback" // a callback request now: answer, a tone, hang up
 	PhoneClosed   = "closed"   // the queue is closed: 480
 	PhoneBusy     = "busy"     // the line is full, or the caller is in line already: 486
+	// PhoneNoCallback: the queue would book a callback, but nobody could
+	// call the caller back (anonymous, or a number no trunk may call): 480.
+	PhoneNoCallback = "no_callback"
 )
+
+// callbacksPerIP: callback requests with a telephone number (typos too) one client
+// address may make within an hour.
+const callbacksPerIP = 5
 
 // phoneWidget is the widget of telephone callers' visitors (no widget).
 const phoneWidget = "phone"
@@ -76,9 +88,19 @@ func (s *Service) ArrivePhone(ctx context.Context, a PhoneArrival) (string, stri
 	if err != nil {
 		return "", "", err
 	}
+	if name != "" {
+		v.DisplayName = name // this call's name, for this contact only: anyone can send one
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if id, ok := s.open[v.ID]; ok {
+		if lc := s.live[id]; lc != nil && lc.callback && !lc.line && (lc.rec.Status == statusCallback || lc.rec.Status == statusOffered) {
+			// Their callback is still to come: they wait on the line for it
+			// instead (the agent who takes it talks to them at once).
+			s.log.Info("contact: a caller with a callback booked called again: back in line for it", "contact", id)
+			lc.line = true
+			return id, PhoneQueued, nil
+		}
 		s.log.Info("contact: a caller already in line called again", "contact", id)
 		return "", PhoneBusy, nil
 	}
@@ -91,7 +113,11 @@ func (s *Service) ArrivePhone(ctx context.Context, a PhoneArrival) (string, stri
 		s.log.Info("contact: a caller called too often within the hour", "visitor", v.ID)
 		return "", PhoneBusy, nil
 	}
-	conv, err := s.chat.OpenContact(ctx, visitorIdentity(v, nil), cleanText(v.DisplayName+" · "+q.Name, protocol.MaxConvName))
+	who := v.DisplayName
+	if e164 != "" && !strings.Contains(who, e164) {
+		who += " (" + e164 + ")" // a message to answer: the number is how
+	}
+	conv, err := s.chat.OpenContact(ctx, visitorIdentity(v, nil), cleanText(who+" · "+q.Name, protocol.MaxConvName))
 	if err != nil {
 		return "", "", err
 	}
@@ -116,6 +142,12 @@ func (s *Service) ArrivePhone(ctx context.Context, a PhoneArrival) (string, stri
 		lc.line = true
 		return lc.rec.ID, PhoneQueued, nil
 	case statusCallback:
+		if !s.phoneDialable(e164) {
+			s.log.Info("contact: a caller who cannot be called back is refused rather than booked", "contact", lc.rec.ID)
+			lc.callback = false
+			s.visitorGone(ctx, lc, now)
+			return lc.rec.ID, PhoneNoCallback, nil
+		}
 		return lc.rec.ID, PhoneCallback, nil
 	case statusClosed:
 		return lc.rec.ID, PhoneClosed, nil
@@ -124,19 +156,13 @@ func (s *Service) ArrivePhone(ctx context.Context, a PhoneArrival) (string, stri
 }
 
 // phoneVisitor is the visitor of a calling number: the one who called from
-// it before (renamed when the trunk gave a new name), else a new one named
-// name or else fallback. Anonymous callers (no E.164 number) get a new
+// it before (never renamed: a display name is whatever the caller's side
+// sends), else a new one named name or else fallback. Anonymous callers (no E.164 number) get a new
 // visitor each time. The token is random and never given out.
 func (s *Service) phoneVisitor(ctx context.Context, e164, name, fallback string) (store.Visitor, error) {
 	if e164 != "" {
 		v, err := s.st.VisitorByPhone(ctx, e164)
 		if err == nil {
-			if name != "" && name != v.DisplayName {
-				v.DisplayName = name
-				if err := s.st.RenewVisitor(ctx, v); err != nil {
-					return store.Visitor{}, err
-				}
-			}
 			return v, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
@@ -204,9 +230,28 @@ func (s *Service) lineHangup(lc *liveContact, tone bool) {
 	}
 }
 
-// lineRelease puts a contact's caller on the line back to waiting. s.mu is held.
+// lineRelease puts a contact's caller on the line back to waiting, or
+// ends the agent's call to a callback's number (the next agent calls
+// again only when they choose to). s.mu is held.
 func (s *Service) lineRelease(lc *liveContact) {
-	if lc.line && s.cfg.Phones != nil {
+	if (lc.line || lc.callback && lc.rec.Phone != "") && s.cfg.Phones != nil {
 		s.cfg.Phones.Release(lc.rec.ID)
 	}
+}
+
+// phoneOpen tells whether an open contact has the telephone number e164
+// (a caller on the line, a callback booked): one at a time per number,
+// so that nobody gets a number called over and over. s.mu is held.
+func (s *Service) phoneOpen(e164 string) bool {
+	for _, lc := range s.live {
+		if lc.rec.Phone == e164 {
+			return true
+		}
+	}
+	return false
+}
+
+// phoneDialable tells whether a callback could call e164. s.mu is held.
+func (s *Service) phoneDialable(e164 string) bool {
+	return e164 != "" && s.cfg.Phones != nil && s.cfg.Phones.Dialable(e164)
 }

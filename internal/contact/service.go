@@ -63,6 +63,10 @@ type Config struct {
 	// E.164 number the gateway would call, or why it cannot (the error's
 	// text is for the visitor); nil: visitors cannot be called back by phone.
 	CheckPhone func(number string) (string, error)
+	// CanCallBack tells whether visitors may give a number now (the
+	// gateway is on, a trunk and sip.callback_prefixes are set): only
+	// then does the widget show the phone field; nil: never.
+	CanCallBack func() bool
 	// Phones hangs up and releases the telephone callers of queues
 	// (phone.go); nil: there are none.
 	Phones Phones
@@ -122,9 +126,11 @@ type Service struct {
 	day     int                       // day of year of the engine's figures
 
 	limits *limiter
-	calls  map[string][]time.Time // visitor -> their recent click-to-call calls
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	// phoneLimits: callback requests with a number, per client address.
+	phoneLimits *limiter
+	calls       map[string][]time.Time // visitor -> their recent click-to-call calls
+	stop        chan struct{}
+	wg          sync.WaitGroup
 }
 
 type liveContact struct {
@@ -175,7 +181,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		names: map[string]string{}, live: map[string]*liveContact{}, open: map[string]string{},
 		offers: map[string]map[string]time.Time{}, state: map[string]agentState{}, away: map[string]time.Time{},
 		wraps:  map[string][]*liveContact{},
-		limits: newLimiter(cfg.VisitorsPerMinute), calls: map[string][]time.Time{}, stop: make(chan struct{}),
+		limits: newLimiter(cfg.VisitorsPerMinute), phoneLimits: newLimiterEvery(callbacksPerIP, time.Hour), calls: map[string][]time.Time{}, stop: make(chan struct{}),
 	}
 	if err := s.load(ctx); err != nil {
 		return nil, err
@@ -499,6 +505,17 @@ func (s *Service) applyOne(ctx context.Context, ev routing.Event) {
 				lc.rec.Queue = string(ev.Target.Queue)
 			}
 			lc.rec.Status, lc.rec.Media, lc.callback = statusCallback, string(routing.Voice), true
+			if lc.line && !s.phoneDialable(lc.rec.Phone) {
+				// A caller nobody could call back (anonymous): no callback is
+				// booked. Hung up on without the tone; the gateway's PhoneGone
+				// then ends the contact (abandoned).
+				lc.callback = false
+				s.log.Info("contact: a waiting caller who cannot be called back is hung up on", "contact", id)
+				if s.cfg.Phones != nil {
+					s.cfg.Phones.Hangup(id, false)
+				}
+				break
+			}
 			s.save(ctx, lc)
 			s.lineHangup(lc, true) // a telephone caller is told by a tone; we call them back
 			s.pushVisitor(lc)
@@ -599,7 +616,9 @@ func (s *Service) publish(typ string, lc *liveContact, ev routing.Event) {
 	if s.cfg.Publish == nil {
 		return
 	}
-	data := map[string]any{"contact": s.view(lc, true), "at": ev.At.UTC().Format(time.RFC3339Nano)}
+	v := s.view(lc, true)
+	v.Visitor.Phone = "" // for agents only: webhooks go to other systems
+	data := map[string]any{"contact": v, "at": ev.At.UTC().Format(time.RFC3339Nano)}
 	if ev.Reason != "" {
 		data["reason"] = string(ev.Reason)
 	}
@@ -641,6 +660,7 @@ func (s *Service) view(lc *liveContact, forAgent bool) protocol.ContactView {
 	if !lc.until.IsZero() && forAgent {
 		v.OfferUntil = timeJSON(lc.until)
 	}
+	v.OnLine = lc.line && forAgent
 	if forAgent {
 		v.Visitor.Email = lc.visitor.Email
 	} else {

@@ -266,16 +266,23 @@ func (r Report) CSV() [][]string {
 	return rows
 }
 
-// limiter bounds new visitor sessions per client address.
+// limiter bounds new visitor sessions (or callbacks by phone) per client
+// address: perMin within a minute, or within every when set.
 type limiter struct {
 	mu      sync.Mutex
 	perMin  int
+	every   time.Duration
 	clients map[netip.Addr]*rate.Limiter
 	swept   time.Time
 }
 
 func newLimiter(perMinute int) *limiter {
 	return &limiter{perMin: perMinute, clients: map[netip.Addr]*rate.Limiter{}}
+}
+
+// newLimiterEvery allows n within every.
+func newLimiterEvery(n int, every time.Duration) *limiter {
+	return &limiter{perMin: n, every: every, clients: map[netip.Addr]*rate.Limiter{}}
 }
 
 func (l *limiter) allow(ip string, now time.Time) bool {
@@ -291,7 +298,7 @@ func (l *limiter) allow(ip string, now time.Time) bool {
 	defer l.mu.Unlock()
 	if now.Sub(l.swept) > 10*time.Minute {
 		for a, lim := range l.clients {
-			if lim.TokensAt(now) >= float64(l.perMin) {
+			if lim.TokensAt(now) >= float64(l.perMin) { // (full again: forgotten)
 				delete(l.clients, a)
 			}
 		}
@@ -299,7 +306,11 @@ func (l *limiter) allow(ip string, now time.Time) bool {
 	}
 	lim := l.clients[addr]
 	if lim == nil {
-		lim = rate.NewLimiter(rate.Limit(float64(l.perMin)/60), l.perMin)
+		every := l.every
+		if every == 0 {
+			every = time.Minute
+		}
+		lim = rate.NewLimiter(rate.Limit(float64(l.perMin)/every.Seconds()), l.perMin)
 		l.clients[addr] = lim
 	}
 	return lim.AllowN(now, 1)

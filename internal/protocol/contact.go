@@ -66,6 +66,10 @@ type ContactView struct {
 	Previous     []PastContact `json:"previous,omitempty"`
 	WrapUpCode   string        `json:"wrapUpCode,omitempty"`
 	Notes        string        `json:"notes,omitempty"`
+	// OnLine: a telephone caller waits on the line (agents only): the
+	// console calls in to take them; a callback's number it never dials
+	// by itself but on Accept.
+	OnLine bool `json:"onLine,omitempty"`
 }
 
 // QueueRef names a queue, with the wrap-up codes its agents choose from.

@@ -832,9 +832,10 @@ export function renderConsole(root, app) {
           addContact(c);
           if (!wasEnded && entry.ended && !entry.ending) toast(`${visitorName(c)} left the conversation.`);
         } else if (c && c.status === 'in_progress' && c.agent === client.me?.id) {
-          // A colleague handed it to us. A telephone caller is on the line (or waits for our call
-          // back): the call with them moves to us, so it starts at once.
-          addContact(c, { call: c.visitor?.phone && c.media === 'voice' ? 'voice' : '' });
+          // A colleague handed it to us. A telephone caller on the line: the call with them moves
+          // to us, so it starts at once. A callback's number is not dialled by itself (each call
+          // costs and rings someone): Voice calls it when we choose.
+          addContact(c, { call: c.onLine && c.media === 'voice' ? 'voice' : '' });
         }
         break;
       case 'agent':
