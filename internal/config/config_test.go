@@ -252,6 +252,8 @@ func TestSIPOptions(t *testing.T) {
 		{"tiny messages", []string{"--sip", "--sip-max-message-size", "100"}, "sip max_message_size"},
 		{"bad rtp ports", []string{"--sip", "--sip-rtp-ports", "20000-10000"}, "sip rtp_ports \"20000-10000\" must be a range"},
 		{"bad country code", []string{"--sip", "--sip-default-country-code", "044"}, "sip default_country_code \"044\" must be"},
+		{"bad dial prefix", []string{"--sip", "--sip-dial-prefixes", "+44,0044"}, "sip dial_prefixes \"0044\": each an E.164 prefix"},
+		{"bad callback prefix", []string{"--sip", "--sip-callback-prefixes", "+"}, "sip callback_prefixes \"+\": each an E.164 prefix"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Load(tt.args, nil, io.Discard)
