@@ -351,7 +351,21 @@ func (b *browser) click(testid string) {
 
 func (b *browser) typeInto(testid, text string) {
 	b.t.Helper()
-	b.do(15*time.Second, "typing into "+testid, chromedp.SendKeys(tid(testid), text))
+	// A panel that re-renders (someone joins, a track is published) moves
+	// its nodes, and DevTools then forgets the node it was about to type
+	// into ("Could not find node with given id"): empty it and type again.
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(b.ctx, scaled(15*time.Second))
+		err := chromedp.Do(ctx, chromedp.SendKeys(tid(testid), text))
+		cancel()
+		if err == nil {
+			return
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "Could not find node") {
+			b.t.Fatalf("%s: typing into %s: %v", b.name, testid, err)
+		}
+		mustEval[bool](b, `(() => { const e = document.querySelector('[data-testid="`+testid+`"]'); if (e) e.value = ''; return true; })()`)
+	}
 }
 
 func (b *browser) screenshot(path string) {
