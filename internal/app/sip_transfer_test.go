@@ -1,0 +1,147 @@
+package app
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"switchboard/internal/client"
+	"switchboard/internal/config"
+	"switchboard/internal/protocol"
+)
+
+// messenger signs user in to messaging (token from member) and returns
+// its events.
+func messenger(ctx context.Context, t *testing.T, a *App, token string) (*client.Messenger, chan protocol.Message) {
+	t.Helper()
+	events := make(chan protocol.Message, 64)
+	m, err := client.DialMessenger(ctx, "ws"+strings.TrimPrefix(a.URL(), "http")+"/api/v1/connect",
+		map[string][]string{"Authorization": {"Bearer " + token}, "Origin": {a.URL()}},
+		func(msg protocol.Message) { events <- msg })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return m, events
+}
+
+// phonesHear checks that phones p and q, in one room, hear each other.
+func phonesHear(t *testing.T, what string, p, q *rawPhone) {
+	t.Helper()
+	p0, q0 := p.heard.Load(), q.heard.Load()
+	done := make(chan struct{})
+	go func() { q.talk(75); close(done) }()
+	p.talk(75)
+	<-done
+	time.Sleep(200 * time.Millisecond)
+	toP, toQ := p.heard.Load()-p0, q.heard.Load()-q0
+	t.Logf("%s: %d and %d packets", what, toP, toQ)
+	if toP < 50 || toQ < 50 {
+		t.Errorf("%s: they heard %d and %d packets (want 50 each)", what, toP, toQ)
+	}
+}
+
+// Ann calls a number out through a trunk and transfers the call by the
+// server: a number is refused; carl declines and the call goes on; carl
+// answers and talks with the provider, ann's call ending as transferred;
+// carl transfers on to extension 300, and the provider and that phone
+// talk; the phone's hang-up ends the provider's leg and the room.
+func TestSIPTransferTrunkCallByServer(t *testing.T) {
+	a := startSIPServer(t, func(c *config.Config) { c.SIP.DefaultCountryCode = "1" })
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	root := admin(t, a, "root")
+	annToken := member(t, a, "ann")
+	carlToken := member(t, a, "carl")
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/accounts", root, `{"username":"300","password":"lobby phone pw"}`)
+	lobby := newRawPhone(t, a, "300", "lobby phone pw", true)
+	provider := newRawPhone(t, a, "provider", "", false)
+	tr := decodeJSON[sipTrunkJSON](t, jsonRequest(t, "POST", a.URL()+"/api/v1/sip/trunks", root,
+		`{"name":"Provider","host":"`+provider.conn.LocalAddr().String()+`","outboundPrefixes":["+1"]}`))
+	m, events := messenger(ctx, t, a, annToken)
+	cm, carlEvents := messenger(ctx, t, a, carlToken)
+
+	res, err := m.Request(ctx, &protocol.StartCall{Phone: "+15557654321"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.(*protocol.Calling).Call.ID
+	provider.answer(200, nil)
+	acc := callState(ctx, t, events, id, "accepted")
+	ann := joinCallRoom(ctx, t, a, acc)
+	audioBothWays(t, "ann and the number", provider, ann)
+
+	if _, err := m.Request(ctx, &protocol.CallTransfer{Call: id, Target: "+15550001111"}); err == nil ||
+		!strings.Contains(err.Error(), "transfer to a colleague or an extension") {
+		t.Fatalf("a transfer to a number: %v", err)
+	}
+	if st := callState(ctx, t, events, id, "active"); st.Reason != "transfer_failed" {
+		t.Errorf("after the refused transfer: %+v", st)
+	}
+
+	ringCarl := func() *protocol.CallIncoming {
+		t.Helper()
+		if _, err := m.Request(ctx, &protocol.CallTransfer{Call: id, Target: "carl"}); err != nil {
+			t.Fatal(err)
+		}
+		callState(ctx, t, events, id, "transferring")
+		inc := nextEvent(ctx, t, carlEvents, "call.incoming", func(msg protocol.Message) bool { _, ok := msg.(*protocol.CallIncoming); return ok }).(*protocol.CallIncoming)
+		if inc.Call.Phone != "+15557654321" || inc.Call.From != "" {
+			t.Errorf("carl is rung with %+v", inc.Call)
+		}
+		return inc
+	}
+	inc := ringCarl()
+	if _, err := cm.Request(ctx, &protocol.CallAction{Action: "decline", Call: inc.Call.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if st := callState(ctx, t, events, id, "active"); st.Reason != "transfer_failed" {
+		t.Errorf("after carl declined: %+v", st)
+	}
+	audioBothWays(t, "ann and the number after carl declined", provider, ann)
+
+	inc = ringCarl()
+	carlID := inc.Call.ID
+	if _, err := cm.Request(ctx, &protocol.CallAction{Action: "answer", Call: carlID}); err != nil {
+		t.Fatal(err)
+	}
+	carl := joinCallRoom(ctx, t, a, callState(ctx, t, carlEvents, carlID, "accepted"))
+	if st := callState(ctx, t, events, id, "ended"); st.Reason != "transferred" {
+		t.Errorf("ann's call ended as %q", st.Reason)
+	}
+	audioBothWays(t, "carl and the number", provider, carl)
+	select {
+	case <-provider.byes:
+		t.Fatal("the provider was hung up on")
+	default:
+	}
+
+	// Carl has the controls now: on to the lobby phone.
+	if _, err := cm.Request(ctx, &protocol.CallTransfer{Call: carlID, Target: "300"}); err != nil {
+		t.Fatal(err)
+	}
+	inv := lobby.answer(200, nil)
+	if u := inv.From().Address.User; u != "+15557654321" {
+		t.Errorf("the lobby phone sees the call from %q", u)
+	}
+	if st := callState(ctx, t, carlEvents, carlID, "ended"); st.Reason != "transferred" {
+		t.Errorf("carl's call ended as %q", st.Reason)
+	}
+	phonesHear(t, "the number and the lobby phone", provider, lobby)
+	if res := lobby.inDialog("BYE"); res.StatusCode != 200 {
+		t.Fatalf("the lobby phone's BYE: %d", res.StatusCode)
+	}
+	select {
+	case <-provider.byes:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the provider got no BYE when the lobby phone hung up")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for a.sip.srv.TrunkStatus(tr.ID).ActiveCalls != 0 || len(a.registry.Live()) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("trunk calls %d, rooms %d", a.sip.srv.TrunkStatus(tr.ID).ActiveCalls, len(a.registry.Live()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
