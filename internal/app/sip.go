@@ -285,7 +285,7 @@ func (a *App) connectPhoneCall(c *sip.Call, log *slog.Logger, callerName string,
 		a.registry.Delete(context.Background(), r.ID())
 		return
 	}
-	chatCall.Store(id)
+	side.rung(id) // the call's id, and its controls if a browser answered already
 	log.Info("sip: ringing the user's browsers", "chat_call", id)
 	// The phone hanging up (CANCEL before an answer, BYE after) ends the
 	// call for the browsers too; after a transfer, the phone that took

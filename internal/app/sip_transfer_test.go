@@ -3,12 +3,17 @@ package app
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/pion/rtp"
 
 	"switchboard/internal/client"
 	"switchboard/internal/config"
 	"switchboard/internal/protocol"
+	sbsip "switchboard/internal/sip"
 )
 
 // messenger signs user in to messaging (token from member) and returns
@@ -136,6 +141,122 @@ func TestSIPTransferTrunkCallByServer(t *testing.T) {
 	case <-provider.byes:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the provider got no BYE when the lobby phone hung up")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for a.sip.srv.TrunkStatus(tr.ID).ActiveCalls != 0 || len(a.registry.Live()) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("trunk calls %d, rooms %d", a.sip.srv.TrunkStatus(tr.ID).ActiveCalls, len(a.registry.Live()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A call from a number, answered by ann, is transferred by the server to
+// carl's browsers: carl hears the caller and the caller carl, and the
+// caller's hang-up ends carl's call and the room.
+func TestSIPTransferCallFromNumber(t *testing.T) {
+	a := startSIPServer(t, func(c *config.Config) { c.SIP.DefaultCountryCode = "1" })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	root := admin(t, a, "root")
+	annToken := member(t, a, "ann")
+	carlToken := member(t, a, "carl")
+	tr := decodeJSON[sipTrunkJSON](t, jsonRequest(t, "POST", a.URL()+"/api/v1/sip/trunks", root,
+		`{"name":"Peer","host":"127.0.0.1:5999","inboundIPs":["127.0.0.1"]}`))
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/numbers", root, `{"number":"+15551234567","trunk":"`+tr.ID+`","target":{"kind":"user","value":"ann"}}`)
+	m, events := messenger(ctx, t, a, annToken)
+	cm, carlEvents := messenger(ctx, t, a, carlToken)
+	peer := newTrunkPeer(t, a)
+
+	type answer struct {
+		inv *sip.Request
+		res *sip.Response
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		inv, res, err := peer.invite(ctx, "+15551234567", "+15557654321", "Jane Caller")
+		if err != nil {
+			t.Error(err)
+		}
+		answered <- answer{inv, res}
+	}()
+	inc := nextEvent(ctx, t, events, "call.incoming", func(msg protocol.Message) bool { _, ok := msg.(*protocol.CallIncoming); return ok }).(*protocol.CallIncoming)
+	id := inc.Call.ID
+	if _, err := m.Request(ctx, &protocol.CallAction{Action: "answer", Call: id}); err != nil {
+		t.Fatal(err)
+	}
+	ann := joinCallRoom(ctx, t, a, callState(ctx, t, events, id, "accepted"))
+	ans := <-answered
+	if ans.res == nil || ans.res.StatusCode != 200 {
+		t.Fatalf("the provider's INVITE: %v", ans.res)
+	}
+	peer.ack(t, ans.inv, ans.res)
+	sdp, err := sbsip.ParseSDP(ans.res.Body())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var toPeer atomic.Int64
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			peer.media.SetReadDeadline(time.Now().Add(20 * time.Second))
+			if _, err := peer.media.Read(buf); err != nil {
+				return
+			}
+			toPeer.Add(1)
+		}
+	}()
+	var seq atomic.Int64
+	// talk checks that the caller and u hear each other.
+	talk := func(what string, u *roomUser) {
+		t.Helper()
+		p0, u0 := toPeer.Load(), u.heard.Load()
+		for range 75 {
+			i := seq.Add(1)
+			p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(i), Timestamp: uint32(i * 160), SSRC: 9},
+				Payload: make([]byte, 160)}
+			raw, _ := p.Marshal()
+			peer.media.WriteToUDPAddrPort(raw, sdp.Addr)
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(200 * time.Millisecond)
+		toP, toU := toPeer.Load()-p0, u.heard.Load()-u0
+		t.Logf("%s: the caller heard %d packets, the browser %d", what, toP, toU)
+		if toP < 50 || toU < 50 {
+			t.Errorf("%s: the caller heard %d packets, the browser %d (want 50 each)", what, toP, toU)
+		}
+	}
+	talk("ann and the caller", ann)
+
+	if _, err := m.Request(ctx, &protocol.CallTransfer{Call: id, Target: "carl"}); err != nil {
+		t.Fatal(err)
+	}
+	cinc := nextEvent(ctx, t, carlEvents, "call.incoming", func(msg protocol.Message) bool { _, ok := msg.(*protocol.CallIncoming); return ok }).(*protocol.CallIncoming)
+	if cinc.Call.Phone != "+15557654321" || cinc.Call.PhoneName != "Jane Caller" {
+		t.Errorf("carl is rung with %+v", cinc.Call)
+	}
+	carlID := cinc.Call.ID
+	if _, err := cm.Request(ctx, &protocol.CallAction{Action: "answer", Call: carlID}); err != nil {
+		t.Fatal(err)
+	}
+	carl := joinCallRoom(ctx, t, a, callState(ctx, t, carlEvents, carlID, "accepted"))
+	if st := callState(ctx, t, events, id, "ended"); st.Reason != "transferred" {
+		t.Errorf("ann's call ended as %q", st.Reason)
+	}
+	talk("carl and the caller", carl)
+
+	// The caller hangs up: carl's call ends, and its room.
+	bye := sip.NewRequest(sip.BYE, ans.res.Contact().Address)
+	bye.AppendHeader(ans.inv.From())
+	bye.AppendHeader(ans.res.To())
+	bye.AppendHeader(ans.res.CallID())
+	bye.AppendHeader(&sip.CSeqHeader{SeqNo: ans.res.CSeq().SeqNo + 1, MethodName: sip.BYE})
+	bye.SetDestination(peer.srv.String())
+	if res, err := peer.client.Do(ctx, bye); err != nil || res.StatusCode != 200 {
+		t.Fatalf("the caller's BYE: %v %v", res, err)
+	}
+	if st := callState(ctx, t, carlEvents, carlID, "ended"); st.Reason != "hangup" {
+		t.Errorf("carl's call ended as %q", st.Reason)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for a.sip.srv.TrunkStatus(tr.ID).ActiveCalls != 0 || len(a.registry.Live()) != 0 {
