@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
 
 	"switchboard/internal/client"
 	"switchboard/internal/config"
@@ -264,5 +266,54 @@ func TestSIPTransferCallFromNumber(t *testing.T) {
 			t.Fatalf("trunk calls %d, rooms %d", a.sip.srv.TrunkStatus(tr.ID).ActiveCalls, len(a.registry.Live()))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Ann calls a number through a trunk whose provider is sipp (digest,
+// echoing RTP) and transfers the call to carl by the server: carl hears
+// his own voice back from the provider, and his hang-up sends the
+// provider its BYE.
+func TestSIPTransferSippCallToColleague(t *testing.T) {
+	port, wait := sippProvider(t)
+	a := startSIPServer(t, func(c *config.Config) { c.SIP.DefaultCountryCode = "44" })
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	root := admin(t, a, "root")
+	annToken := member(t, a, "ann")
+	carlToken := member(t, a, "carl")
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/trunks", root, `{"name":"Provider","host":"127.0.0.1:`+strconv.Itoa(port)+`",
+		"username":"trunkuser","password":"trunk secret","fromDomain":"provider.test","outboundPrefixes":["+44"],"numberFormat":"national"}`)
+	m, events := messenger(ctx, t, a, annToken)
+	cm, carlEvents := messenger(ctx, t, a, carlToken)
+	res, err := m.Request(ctx, &protocol.StartCall{Phone: "02079460000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.(*protocol.Calling).Call.ID
+	if heard := talkInRoom(ctx, t, a, callState(ctx, t, events, id, "accepted"), webrtc.MimeTypePCMA, nil); heard < 50 {
+		t.Fatalf("ann heard %d packets of her own echo from the provider", heard)
+	}
+	if _, err := m.Request(ctx, &protocol.CallTransfer{Call: id, Target: "carl"}); err != nil {
+		t.Fatal(err)
+	}
+	inc := nextEvent(ctx, t, carlEvents, "call.incoming", func(msg protocol.Message) bool { _, ok := msg.(*protocol.CallIncoming); return ok }).(*protocol.CallIncoming)
+	if inc.Call.Phone != "+442079460000" {
+		t.Errorf("carl is rung with %+v", inc.Call)
+	}
+	if _, err := cm.Request(ctx, &protocol.CallAction{Action: "answer", Call: inc.Call.ID}); err != nil {
+		t.Fatal(err)
+	}
+	acc := callState(ctx, t, carlEvents, inc.Call.ID, "accepted")
+	if st := callState(ctx, t, events, id, "ended"); st.Reason != "transferred" {
+		t.Errorf("ann's call ended as %q", st.Reason)
+	}
+	if heard := talkInRoom(ctx, t, a, acc, webrtc.MimeTypePCMA, nil); heard < 50 {
+		t.Fatalf("carl heard %d packets of his own echo from the provider", heard)
+	}
+	if _, err := cm.Request(ctx, &protocol.CallAction{Action: "hangup", Call: inc.Call.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, out := wait(); !ok {
+		t.Fatalf("sipp (the provider) did not finish its scenario:\n%s", out)
 	}
 }
