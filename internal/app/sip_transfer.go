@@ -226,7 +226,9 @@ func (x *serverTransfer) toUser(u store.User) error {
 		mu.Unlock()
 		if !was {
 			<-idSet
-			x.fail("the colleague did not answer", errors.New(reason))
+			if id != "" { // else CallFromNumber failed, and said so
+				x.fail("the colleague did not answer", errors.New(reason))
+			}
 			return
 		}
 		if s.closeAs(x.gen, hangupLeg) {
@@ -238,6 +240,7 @@ func (x *serverTransfer) toUser(u store.User) error {
 	newID, err := a.chat.CallFromNumber(ctx, chat.NumberCall{Number: x.number, Name: x.name, Callee: u.ID, Room: s.room.ID(),
 		OnAnswer: onAnswer, OnEnd: func(reason string) { go onEnd(reason) }})
 	if err != nil {
+		close(idSet) // an OnEnd waiting for the id: there is none
 		x.cancel()
 		s.settle()
 		return err
