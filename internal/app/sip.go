@@ -240,7 +240,11 @@ func (a *App) connectPhoneCall(c *sip.Call, log *slog.Logger, callerName string,
 	var chatCall atomicString
 	side := a.newPhoneSide(r, &chatCall, callee, c.Codec,
 		phoneLeg{leg: c, trunk: c.Trunk, owner: c.From.UserID, ext: c.From.Username, name: callerName})
+	idKnown := make(chan struct{}) // closed once ring returned (the call's id is stored)
 	answered := func() {
+		// A browser may answer before ring has returned the call's id, which
+		// the controls are given under.
+		<-idKnown
 		rs, err := a.answerSIP(c)
 		if err != nil {
 			log.Info("sip: call could not be answered", "err", err)
@@ -279,13 +283,14 @@ func (a *App) connectPhoneCall(c *sip.Call, log *slog.Logger, callerName string,
 	}
 	c.Ringing()
 	id, err := ring(ctx, r.ID(), func() { go answered() }, func(reason string) { go ended(reason) })
+	chatCall.Store(id)
+	close(idKnown)
 	if err != nil {
 		log.Error("sip: call could not ring", "err", err)
 		c.Reject(500, "Server Internal Error")
 		a.registry.Delete(context.Background(), r.ID())
 		return
 	}
-	side.rung(id) // the call's id, and its controls if a browser answered already
 	log.Info("sip: ringing the user's browsers", "chat_call", id)
 	// The phone hanging up (CANCEL before an answer, BYE after) ends the
 	// call for the browsers too; after a transfer, the phone that took

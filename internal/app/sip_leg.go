@@ -31,9 +31,6 @@ type phoneSide struct {
 	transfer *phoneTransfer // the phone's transfer under way, nil when none
 	ended    bool           // the call ended: no more swaps
 	held     bool           // the browser side holds the phone (sipControl.Hold)
-	// ctlPending: the phone answered before the messaging call's id was
-	// known (rung gives the call its controls then).
-	ctlPending bool
 	// owner is the messaging call that owns the side's end: 0 the one that
 	// set it up (connectPhoneCall, DialPhone), then the number of each
 	// server-side transfer that handed the phone over (sip_transfer.go).
@@ -69,26 +66,10 @@ func (s *phoneSide) answered(part *bridge.Participant) {
 	s.mu.Lock()
 	s.cur.part = part
 	l := s.cur
-	id := s.callID.Load()
-	s.ctlPending = id == ""
 	s.mu.Unlock()
 	s.wire(l)
-	if id != "" {
-		s.a.chat.SetPhoneControl(id, s.control(id, l))
-	}
-}
-
-// rung records the messaging call's id once it rings. A browser may answer
-// before the ringing returns the id; the controls then wait for it here.
-func (s *phoneSide) rung(id string) {
-	s.mu.Lock()
-	s.callID.Store(id)
-	pending, l := s.ctlPending, s.cur
-	s.ctlPending = false
-	s.mu.Unlock()
-	if pending {
-		s.a.chat.SetPhoneControl(id, s.control(id, l))
-	}
+	id := s.callID.Load()
+	s.a.chat.SetPhoneControl(id, s.control(id, l))
 }
 
 // control is leg l's controls for messaging call id: a leg over a trunk is
