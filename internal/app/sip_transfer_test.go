@@ -50,7 +50,8 @@ func phonesHear(t *testing.T, what string, p, q *rawPhone) {
 }
 
 // Ann calls a number out through a trunk and transfers the call by the
-// server: a number is refused; carl declines and the call goes on; carl
+// server: a number is refused; carl declines, and the lobby phone (an
+// extension) is busy, and each time the call goes on; carl
 // answers and talks with the provider, ann's call ending as transferred;
 // carl transfers on to extension 300, and the provider and that phone
 // talk; the phone's hang-up ends the provider's leg and the room.
@@ -108,6 +109,16 @@ func TestSIPTransferTrunkCallByServer(t *testing.T) {
 	}
 	audioBothWays(t, "ann and the number after carl declined", provider, ann)
 
+	// The lobby phone is busy: the call goes on.
+	if _, err := m.Request(ctx, &protocol.CallTransfer{Call: id, Target: "300"}); err != nil {
+		t.Fatal(err)
+	}
+	lobby.answer(486, nil)
+	if st := callState(ctx, t, events, id, "active"); st.Reason != "transfer_failed" {
+		t.Errorf("after the lobby phone refused: %+v", st)
+	}
+	audioBothWays(t, "ann and the number after the lobby phone refused", provider, ann)
+
 	inc = ringCarl()
 	carlID := inc.Call.ID
 	if _, err := cm.Request(ctx, &protocol.CallAction{Action: "answer", Call: carlID}); err != nil {
@@ -150,6 +161,29 @@ func TestSIPTransferTrunkCallByServer(t *testing.T) {
 			t.Fatalf("trunk calls %d, rooms %d", a.sip.srv.TrunkStatus(tr.ID).ActiveCalls, len(a.registry.Live()))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Call records: the provider's leg is one record throughout (answered,
+	// hung up by us when the lobby phone did), the lobby phone's legs have
+	// their own (busy, then answered).
+	a.waitCallRecords()
+	recs := decodeJSON[recordsPage](t, jsonRequest(t, "GET", a.URL()+"/api/v1/sip/calls", root, "")).Calls
+	var trunkLegs, lobbyAnswered, lobbyBusy int
+	for _, r := range recs {
+		switch {
+		case r.To == "+15557654321" && r.Trunk == tr.ID:
+			trunkLegs++
+			if r.Outcome != sbsip.OutcomeAnswered || r.PacketsReceived < 200 {
+				t.Errorf("the provider's record: %+v", r)
+			}
+		case r.To == "300" && r.Outcome == sbsip.OutcomeAnswered:
+			lobbyAnswered++
+		case r.To == "300" && r.Outcome == sbsip.OutcomeBusy:
+			lobbyBusy++
+		}
+	}
+	if trunkLegs != 1 || lobbyAnswered != 1 || lobbyBusy != 1 {
+		t.Errorf("records: %d of the provider's leg, %d answered and %d busy at 300, want one each: %+v", trunkLegs, lobbyAnswered, lobbyBusy, recs)
 	}
 }
 
