@@ -254,7 +254,11 @@ func (x *serverTransfer) toUser(u store.User) error {
 		was := handed
 		mu.Unlock()
 		if !was {
-			a.chat.EndPhoneCallWith(id, chat.PhoneNoAnswer)
+			reason := chat.PhoneCancelled // the call ended here, or the phone hung up
+			if errors.Is(x.ctx.Err(), context.DeadlineExceeded) {
+				reason = chat.PhoneNoAnswer
+			}
+			a.chat.EndPhoneCallWith(id, reason)
 		}
 	}()
 	return nil

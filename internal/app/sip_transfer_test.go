@@ -351,3 +351,47 @@ func TestSIPTransferSippCallToColleague(t *testing.T) {
 		t.Fatalf("sipp (the provider) did not finish its scenario:\n%s", out)
 	}
 }
+
+// Ann hangs up while carl's browsers ring for her transfer: carl's call
+// is cancelled, the provider gets its BYE, and the room goes.
+func TestSIPTransferCallerGoneWhileRinging(t *testing.T) {
+	a := startSIPServer(t, func(c *config.Config) { c.SIP.DefaultCountryCode = "1" })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	root := admin(t, a, "root")
+	annToken := member(t, a, "ann")
+	carlToken := member(t, a, "carl")
+	provider := newRawPhone(t, a, "provider", "", false)
+	jsonRequest(t, "POST", a.URL()+"/api/v1/sip/trunks", root, `{"name":"Provider","host":"`+provider.conn.LocalAddr().String()+`","outboundPrefixes":["+1"]}`)
+	m, events := messenger(ctx, t, a, annToken)
+	_, carlEvents := messenger(ctx, t, a, carlToken)
+	res, err := m.Request(ctx, &protocol.StartCall{Phone: "+15557654321"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.(*protocol.Calling).Call.ID
+	provider.answer(200, nil)
+	joinCallRoom(ctx, t, a, callState(ctx, t, events, id, "accepted"))
+	if _, err := m.Request(ctx, &protocol.CallTransfer{Call: id, Target: "carl"}); err != nil {
+		t.Fatal(err)
+	}
+	inc := nextEvent(ctx, t, carlEvents, "call.incoming", func(msg protocol.Message) bool { _, ok := msg.(*protocol.CallIncoming); return ok }).(*protocol.CallIncoming)
+	if _, err := m.Request(ctx, &protocol.CallAction{Action: "hangup", Call: id}); err != nil {
+		t.Fatal(err)
+	}
+	if st := callState(ctx, t, carlEvents, inc.Call.ID, "ended"); st.Reason != "cancelled" {
+		t.Errorf("carl's call ended as %q", st.Reason)
+	}
+	select {
+	case <-provider.byes:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the provider got no BYE")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(a.registry.Live()) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the call's room was not deleted")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
