@@ -273,7 +273,9 @@ func (a *App) connectPhoneCall(c *sip.Call, log *slog.Logger, callerName string,
 			log.Info("sip: call refused: nobody answered")
 			c.Reject(480, "Temporarily Unavailable")
 		}
-		side.close(hangupLeg) // BYE when answered, 480 when still ringing
+		if !side.close(hangupLeg) { // BYE when answered, 480 when still ringing
+			return // transferred by the server: the room goes on (sip_transfer.go)
+		}
 		// The call's room ends with it (the browser was told by messaging).
 		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -772,8 +774,8 @@ func (p sipPhones) DialPhone(callID string, caller chat.Identity, ph chat.Phone)
 		out, part, rm = nil, nil, nil
 		mu.Unlock()
 		cancel()
-		if sd != nil {
-			sd.close(hangupLeg) // the leg now in the call, and a transfer under way
+		if sd != nil && !sd.close(hangupLeg) { // the leg now in the call, and a transfer under way
+			return // transferred by the server: the room goes on (sip_transfer.go)
 		}
 		if oc != nil {
 			oc.Hangup()

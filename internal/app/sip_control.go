@@ -34,6 +34,7 @@ type sipControl struct {
 	part   *bridge.Participant // the phone in the call's room
 	trunk  string              // the trunk the leg runs over, "" for a registered phone
 	callID string              // the messaging call
+	side   *phoneSide          // the call's phone side (nil: a queue's call); a leg over a trunk is transferred through it
 }
 
 // controlPhone gives messaging's call callID its telephone's controls and
@@ -68,6 +69,9 @@ func (c sipControl) Hold(held bool) error {
 		if c.part != nil {
 			c.part.SetHeld(on)
 		}
+		if c.side != nil {
+			c.side.setHeld(on)
+		}
 	}
 	if !held {
 		if err := c.leg.Resume(); err != nil {
@@ -99,12 +103,17 @@ var errBadTarget = errors.New("transfer a phone to a person's username or to an 
 // The phone's new call comes back to us as sip:target@realm and is routed
 // as its own calls are (routeSIPCall): to a user's browsers or to another
 // extension. So the target must be one of those; numbers are refused,
-// since a desk phone's call to a number is not routed. A leg over a trunk
-// is refused too: the provider would place the new call itself, past the
-// trunk's limits and our records.
+// since a desk phone's call to a number is not routed.
+//
+// A leg over a trunk is never sent a REFER: the provider would place the
+// new call itself, past the trunk's limits and our records. The server
+// transfers it instead (transferByServer, sip_transfer.go).
 func (c sipControl) Transfer(target string) error {
 	if c.trunk != "" {
-		return errors.New("a call over a trunk cannot be transferred (yet)")
+		if c.side == nil {
+			return errors.New("this call over a trunk cannot be transferred")
+		}
+		return c.side.transferByServer(target)
 	}
 	target = strings.TrimSpace(target)
 	if !transferTarget.MatchString(target) {

@@ -30,6 +30,12 @@ type phoneSide struct {
 	cur      phoneLeg
 	transfer *phoneTransfer // the phone's transfer under way, nil when none
 	ended    bool           // the call ended: no more swaps
+	held     bool           // the browser side holds the phone (sipControl.Hold)
+	// owner is the messaging call that owns the side's end: 0 the one that
+	// set it up (connectPhoneCall, DialPhone), then the number of each
+	// server-side transfer that handed the phone over (sip_transfer.go).
+	// Only the owner's end hangs the phone up and deletes the room.
+	owner, transfers int
 }
 
 // phoneLeg is one phone's SIP leg in the call.
@@ -62,7 +68,16 @@ func (s *phoneSide) answered(part *bridge.Participant) {
 	l := s.cur
 	s.mu.Unlock()
 	s.wire(l)
-	s.a.controlPhone(s.callID.Load(), l.leg, l.part, l.trunk)
+	id := s.callID.Load()
+	s.a.chat.SetPhoneControl(id, s.control(id, l))
+}
+
+// control is leg l's controls for messaging call id: a leg over a trunk is
+// transferred by the server (sip_transfer.go), so it needs the side.
+func (s *phoneSide) control(id string, l phoneLeg) sipControl {
+	c := s.a.phoneControl(id, l.leg, l.part, l.trunk)
+	c.side = s
+	return c
 }
 
 // wire hears leg l's keys and transfers (its holds: phoneControl).
@@ -106,9 +121,18 @@ func (s *phoneSide) wait() sipDialog {
 
 // close ends the phone side (the call ended here): the transfer under way
 // stops ringing its target, and the current leg is hung up and leaves the
-// room. hangup ends the leg (Call.Hangup answers 480 while it rings).
-func (s *phoneSide) close(hangup func(sipDialog)) {
+// room. hangup ends the leg (Call.Hangup answers 480 while it rings). It
+// is false, and does nothing, when a server-side transfer handed the phone
+// over to another messaging call: the room and the phone live on there.
+func (s *phoneSide) close(hangup func(sipDialog)) bool { return s.closeAs(0, hangup) }
+
+// closeAs is close for the messaging call that owner numbers (see owner).
+func (s *phoneSide) closeAs(owner int, hangup func(sipDialog)) bool {
 	s.mu.Lock()
+	if s.owner != owner {
+		s.mu.Unlock()
+		return false
+	}
 	s.ended = true
 	l, t := s.cur, s.transfer
 	s.mu.Unlock()
@@ -119,6 +143,7 @@ func (s *phoneSide) close(hangup func(sipDialog)) {
 	if l.part != nil {
 		l.part.Leave("hangup")
 	}
+	return true
 }
 
 // hangupLeg is close's usual hang-up.

@@ -182,6 +182,7 @@ func (s *phoneSide) runTransfer(ctx context.Context, cancel context.CancelFunc, 
 	}
 	to.part = part
 	s.cur = to
+	s.held = false // a new phone: nobody holds it
 	s.transfer = nil
 	s.mu.Unlock()
 	s.settled.Broadcast()
@@ -191,7 +192,7 @@ func (s *phoneSide) runTransfer(ctx context.Context, cancel context.CancelFunc, 
 	}()
 	s.wire(to)
 	id := s.callID.Load()
-	if !a.chat.PhoneReplaced(id, ph.Extension, ph.Name, a.phoneControl(id, oc, part, oc.Trunk)) {
+	if !a.chat.PhoneReplaced(id, ph.Extension, ph.Name, s.control(id, to)) {
 		log.Info("sip: the call ended as the transfer completed")
 	}
 	log.Info("sip: transferred: the target answered and replaces the phone", "codec", oc.Codec.Name)

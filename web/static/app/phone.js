@@ -267,7 +267,7 @@ export function renderPhone(root, app) {
   function askTransfer() {
     if (!current) return;
     const call = current;
-    const input = h('input.input.input-light', { type: 'tel', inputmode: 'tel', autocomplete: 'off', 'aria-label': 'Transfer to', placeholder: 'Number, extension or username', 'data-testid': 'transfer-target' });
+    const input = h('input.input.input-light', { type: 'tel', inputmode: 'tel', autocomplete: 'off', 'aria-label': 'Transfer to', placeholder: 'Extension or username', 'data-testid': 'transfer-target' });
     const err = h('p.form-error', { role: 'alert', hidden: true });
     const go = h('button.btn.btn-primary', { type: 'submit', text: 'Transfer', 'data-testid': 'transfer-go' });
     const form = h('form.ph-transfer', null, h('label.field', null, h('span.field-label', { text: 'Transfer the call to' }), input), err);
