@@ -2,7 +2,10 @@ package app
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"switchboard/internal/chat"
 	"switchboard/internal/room"
@@ -199,4 +202,33 @@ func (a *App) dialLeg(ctx context.Context, d legDial) (*sip.OutCall, *phoneFork,
 		return nil, nil, err
 	}
 	return oc, f, nil
+}
+
+// errOtherCodec refuses a leg that answered in a codec its room does not
+// carry (a trunk's wideband one: rooms pass one codec through untouched).
+var errOtherCodec = errors.New("answered with another codec")
+
+// dialIntoRoom is dialLeg for a leg that joins a room carrying codec (a
+// transfer's target): only codec is offered, a browser SIP client whose
+// media fails hangs the call up, and an answer in another codec is hung
+// up and refused with errOtherCodec.
+func (a *App) dialIntoRoom(ctx context.Context, d legDial, codec sip.Codec) (*sip.OutCall, *phoneFork, error) {
+	var answered atomic.Pointer[sip.OutCall]
+	d.codec = &codec
+	d.onFailed = func() {
+		if oc := answered.Load(); oc != nil {
+			oc.Hangup()
+		}
+	}
+	oc, fork, err := a.dialLeg(ctx, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	answered.Store(oc)
+	if oc.Codec.Name != codec.Name {
+		oc.Hangup()
+		fork.close()
+		return nil, nil, fmt.Errorf("%w (%s)", errOtherCodec, oc.Codec.Name)
+	}
+	return oc, fork, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"switchboard/internal/chat"
@@ -136,26 +135,15 @@ func (s *phoneSide) runTransfer(ctx context.Context, cancel context.CancelFunc, 
 		s.settle()
 		result(&sip.TransferError{Status: status})
 	}
-	codec := s.codec
-	var answered atomic.Pointer[sip.OutCall] // for a browser SIP client's failing media
-	oc, fork, err := a.dialLeg(ctx, legDial{ph: ph, from: s.user, codec: &codec,
+	oc, fork, err := a.dialIntoRoom(ctx, legDial{ph: ph, from: s.user,
 		onProgress: func(status int) { result(&sip.TransferError{Status: status}) }, // 180, 183: never blocks
-		onFailed: func() {
-			if oc := answered.Load(); oc != nil {
-				oc.Hangup()
-			}
-		}})
-	if oc != nil {
-		answered.Store(oc)
+	}, s.codec)
+	if errors.Is(err, errOtherCodec) {
+		fail(488, "the target answered with another codec", err)
+		return
 	}
 	if err != nil {
 		fail(dialStatus(ctx, err), "the target did not answer", err)
-		return
-	}
-	if oc.Codec.Name != codec.Name {
-		// A trunk may answer with its wideband codec; the room passes one
-		// codec through untouched.
-		fail(488, "the target answered with another codec", errors.New(oc.Codec.Name))
 		return
 	}
 	media, dtmf := fork.media(oc)

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"switchboard/internal/chat"
@@ -268,25 +267,9 @@ func (x *serverTransfer) toUser(u store.User) error {
 // the room in the transferring user's place: two phones in one room.
 func (x *serverTransfer) toPhone(ph chat.Phone) {
 	s, a := x.s, x.s.a
-	codec := s.codec
-	var answered atomic.Pointer[sip.OutCall] // for a browser SIP client's failing media
-	oc, fork, err := a.dialLeg(x.ctx, legDial{ph: ph, from: chat.Identity{Username: x.number, DisplayName: x.name}, codec: &codec,
-		onFailed: func() {
-			if oc := answered.Load(); oc != nil {
-				oc.Hangup()
-			}
-		}})
-	if oc != nil {
-		answered.Store(oc)
-	}
+	oc, fork, err := a.dialIntoRoom(x.ctx, legDial{ph: ph, from: chat.Identity{Username: x.number, DisplayName: x.name}}, s.codec)
 	if err != nil {
 		x.fail("the extension did not answer", err)
-		return
-	}
-	if oc.Codec.Name != codec.Name {
-		oc.Hangup()
-		fork.close()
-		x.fail("the extension answered with another codec", errors.New(oc.Codec.Name))
 		return
 	}
 	if !x.handover() {
