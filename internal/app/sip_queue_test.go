@@ -143,10 +143,7 @@ func TestSIPTrunkCallsQueue(t *testing.T) {
 		s, ok := msg.(*protocol.CallState)
 		return ok && s.Call == info.ID && s.State == "accepted"
 	}).(*protocol.CallState)
-	// A second call meanwhile (a double click, another tab) dials nothing.
-	if _, err := m.Request(ctx, &protocol.StartCall{Conversation: c.Conversation}); err == nil {
-		t.Fatal("a second call to the number while the first is up was not refused")
-	}
+	// (A second call meanwhile, a double click or another tab: TestSIPQueueTwoCallsAtOnce.)
 	heard := talkInRoom(ctx, t, a, acc, webrtc.MimeTypePCMU, func(i int) {
 		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(i), Timestamp: uint32(i * 160), SSRC: 9},
 			Payload: make([]byte, 160)}
@@ -300,10 +297,7 @@ func TestCallbackByPhone(t *testing.T) {
 		s, ok := msg.(*protocol.CallState)
 		return ok && s.Call == info.ID && s.State == "accepted"
 	}).(*protocol.CallState)
-	// A second call meanwhile (a double click, another tab) dials nothing.
-	if _, err := m.Request(ctx, &protocol.StartCall{Conversation: c.Conversation}); err == nil {
-		t.Fatal("a second call to the number while the first is up was not refused")
-	}
+	// (A second call meanwhile, a double click or another tab: TestSIPQueueTwoCallsAtOnce.)
 	if heard := talkInRoom(ctx, t, a, acc, webrtc.MimeTypePCMA, nil); heard < 50 {
 		t.Fatalf("the agent heard %d packets of their echo from the called-back phone", heard)
 	}

@@ -265,13 +265,21 @@ func (s *Server) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	s.log.Info("sip: transfer asked by the phone", "call", d.callID, "target", truncate(target, 64))
 	s.respond(req, tx, 202, "Accepted")
+	// Every REFER of a dialog is its own subscription: its NOTIFYs carry
+	// the REFER's CSeq number as the event's id (RFC 3515 section 2.4.6),
+	// so a phone trying again after a failed transfer is told about the new
+	// one.
+	var id uint32
+	if cs := req.CSeq(); cs != nil {
+		id = cs.SeqNo
+	}
 	s.spawn(func() {
 		defer close(sent)
-		d.notifyRefer("SIP/2.0 100 Trying", "active;expires=60")
+		d.notifyRefer(id, "SIP/2.0 100 Trying", "active;expires=60")
 		for {
 			select {
 			case n := <-notes:
-				d.notifyRefer(n.frag, n.state)
+				d.notifyRefer(id, n.frag, n.state)
 				if n.final {
 					return
 				}
@@ -420,8 +428,9 @@ func referTarget(v string) (user, host string, err error) {
 	return u.User, u.Host, nil
 }
 
-// notifyRefer tells the phone how its REFER goes (RFC 3515 section 2.4.4).
-func (d *dialog) notifyRefer(frag, state string) {
+// notifyRefer tells the phone how its REFER goes (RFC 3515 section 2.4.4);
+// id is the REFER's CSeq number.
+func (d *dialog) notifyRefer(id uint32, frag, state string) {
 	d.mu.Lock()
 	ended := d.ended
 	d.mu.Unlock()
@@ -429,7 +438,7 @@ func (d *dialog) notifyRefer(frag, state string) {
 		return
 	}
 	req, _ := d.newRequest(sip.NOTIFY)
-	req.AppendHeader(sip.NewHeader("Event", "refer"))
+	req.AppendHeader(sip.NewHeader("Event", fmt.Sprintf("refer;id=%d", id)))
 	req.AppendHeader(sip.NewHeader("Subscription-State", state))
 	req.AppendHeader(sip.NewHeader("Content-Type", "message/sipfrag;version=2.0"))
 	req.SetBody([]byte(frag + "\r\n"))

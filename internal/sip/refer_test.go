@@ -25,9 +25,24 @@ func TestPhoneTransferProgress(t *testing.T) {
 		results <- result
 		return nil
 	})
+	// Each accepted REFER is its own subscription: its NOTIFYs name it by
+	// the REFER's CSeq (Event: refer;id=N), the same id throughout.
+	var event string
 	readNotify := func(want, state string) {
 		t.Helper()
 		n := in.p.readRequest("NOTIFY")
+		ev := n.GetHeader("Event")
+		if ev == nil || !strings.HasPrefix(ev.Value(), "refer;id=") {
+			t.Fatalf("NOTIFY Event %v, want refer;id=<the REFER's CSeq>", ev)
+		}
+		if strings.HasPrefix(want, "SIP/2.0 100") {
+			if ev.Value() == event {
+				t.Fatalf("a new REFER's NOTIFYs reuse the id of the one before (%s)", event)
+			}
+			event = ev.Value()
+		} else if ev.Value() != event {
+			t.Fatalf("NOTIFY Event %s within the subscription %s", ev.Value(), event)
+		}
 		if !strings.HasPrefix(string(n.Body()), want) {
 			t.Fatalf("NOTIFY body %q, want %q", n.Body(), want)
 		}
