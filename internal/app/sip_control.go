@@ -129,8 +129,15 @@ func (c sipControl) Transfer(target string) error {
 	} else if err != nil {
 		return err
 	}
+	if c.side != nil && !c.side.startReferring() {
+		return errors.New("the phone is transferring the call already: wait for it to finish")
+	}
 	go func() {
-		if err := c.leg.Transfer(context.Background(), target); err != nil {
+		err := c.leg.Transfer(context.Background(), target)
+		if c.side != nil {
+			c.side.doneReferring()
+		}
+		if err != nil {
 			c.a.log.Info("sip: transfer failed", "chat_call", c.callID, "err", err)
 			c.a.chat.PhoneTransferFailed(c.callID)
 		}

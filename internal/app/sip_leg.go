@@ -32,6 +32,10 @@ type phoneSide struct {
 	settled  *sync.Cond // broadcast when a transfer ends (on mu)
 	cur      phoneLeg
 	transfer *phoneTransfer // the phone's transfer under way, nil when none
+	// referring: we asked the phone to transfer (our REFER, from the
+	// browser's call.transfer) and wait for the outcome; the phone's own
+	// REFER meanwhile is refused, as ours is during the phone's.
+	referring bool
 	ended    bool           // the call ended: no more swaps
 	held     bool           // the browser side holds the phone (sipControl.Hold)
 	// owner is the messaging call that owns the side's end: 0 the one that
@@ -231,4 +235,23 @@ func (a *App) dialIntoRoom(ctx context.Context, d legDial, codec sip.Codec) (*si
 		return nil, nil, fmt.Errorf("%w (%s)", errOtherCodec, oc.Codec.Name)
 	}
 	return oc, fork, nil
+}
+
+// startReferring marks our REFER to the phone as under way; false when a
+// transfer (ours or the phone's) already is.
+func (s *phoneSide) startReferring() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.transfer != nil || s.referring {
+		return false
+	}
+	s.referring = true
+	return true
+}
+
+// doneReferring ends what startReferring began.
+func (s *phoneSide) doneReferring() {
+	s.mu.Lock()
+	s.referring = false
+	s.mu.Unlock()
 }

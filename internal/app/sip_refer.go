@@ -50,7 +50,7 @@ func (s *phoneSide) referHandler(l phoneLeg) func(target string, result func(err
 			s.mu.Unlock()
 			cancel()
 			return &sip.ReferError{Status: 481, Reason: "Call/Transaction Does Not Exist"}
-		case s.transfer != nil:
+		case s.transfer != nil || s.referring:
 			s.mu.Unlock()
 			cancel()
 			return &sip.ReferError{Status: 491, Reason: "Request Pending"}
@@ -163,9 +163,11 @@ func (s *phoneSide) runTransfer(ctx context.Context, cancel context.CancelFunc, 
 	part, err := bridge.Join(s.room, media, oc.Codec, dtmf, ph.Name, a.media, a.log, func(string) { oc.Hangup() })
 	if err != nil {
 		s.mu.Unlock()
-		// The phone is out of the room already: the call cannot go on.
-		fail(503, "the target could not join the room", err)
+		// The phone is out of the room already: the call cannot go on. Hang
+		// it up first rather than leave it in silence while the last NOTIFY
+		// waits for an answer.
 		hangupLeg(from.leg)
+		fail(503, "the target could not join the room", err)
 		return
 	}
 	to.part = part

@@ -43,6 +43,7 @@ type phoneCtl struct {
 	heldByPhone  bool // the phone holds us
 	transferring bool
 	changing     bool // a hold or resume is under way (one request at a time)
+	phones       int  // how many times the telephone was replaced (PhoneReplaced)
 }
 
 // SetPhoneControl gives the call its telephone's controls (the gateway, once
@@ -183,7 +184,7 @@ func (c *calls) Hold(_ context.Context, d *device, id string, held bool) error {
 		return err
 	}
 	c.mu.Lock()
-	same := k.ctl.held == held
+	same, phone := k.ctl.held == held, k.ctl.phones
 	c.mu.Unlock()
 	if same {
 		c.mu.Lock()
@@ -194,6 +195,12 @@ func (c *calls) Hold(_ context.Context, d *device, id string, held bool) error {
 	err = pc.Hold(held)
 	c.mu.Lock()
 	k.ctl.changing = false
+	if err == nil && k.ctl.phones != phone {
+		// The telephone was replaced meanwhile (it transferred the call):
+		// the hold was the old one's, and the new one is not held.
+		c.mu.Unlock()
+		return errorf(protocol.CodeInvalidState, "the telephone changed meanwhile (it transferred the call); try again")
+	}
 	if err == nil {
 		k.ctl.held = held
 	}
@@ -278,7 +285,8 @@ func (s *Service) PhoneReplaced(callID, ext, name string, pc PhoneControl) bool 
 		return false
 	}
 	k.phone, k.phoneName = ext, name
-	k.ctl = phoneCtl{pc: pc, changing: k.ctl.changing} // a new telephone: nobody holds it
+	// A new telephone: nobody holds it. A hold under way was the old one's.
+	k.ctl = phoneCtl{pc: pc, changing: k.ctl.changing, phones: k.ctl.phones + 1}
 	left := ""
 	if k.onAnswer != nil && k.caller.UserID != "" { // a call from a desk phone in its user's name (CallFromPhone)
 		if _, in := k.in[k.caller.UserID]; in {
