@@ -36,8 +36,8 @@ type phoneSide struct {
 	// browser's call.transfer) and wait for the outcome; the phone's own
 	// REFER meanwhile is refused, as ours is during the phone's.
 	referring bool
-	ended    bool           // the call ended: no more swaps
-	held     bool           // the browser side holds the phone (sipControl.Hold)
+	ended     bool // the call ended: no more swaps
+	held      bool // the browser side holds the phone (sipControl.Hold)
 	// owner is the messaging call that owns the side's end: 0 the one that
 	// set it up (connectPhoneCall, DialPhone), then the number of each
 	// server-side transfer that handed the phone over (sip_transfer.go).
