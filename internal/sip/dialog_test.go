@@ -525,7 +525,7 @@ func TestPhoneTransfers(t *testing.T) {
 	readNotify := func(want string) {
 		t.Helper()
 		n := in.p.readRequest("NOTIFY")
-		if ev := n.GetHeader("Event"); ev == nil || ev.Value() != "refer" {
+		if ev := n.GetHeader("Event"); ev == nil || !strings.HasPrefix(ev.Value(), "refer;id=") {
 			t.Fatalf("Event %v", ev)
 		}
 		if !strings.HasPrefix(string(n.Body()), want) {
