@@ -130,6 +130,18 @@ func (a *App) stopSIP() {
 		<-a.sip.done
 	}
 	a.sip.srv.Close()
+	// Closing ended every call: their records go to the store before it
+	// closes (closeAll closes it last), within reason.
+	flushed := make(chan struct{})
+	go func() {
+		a.waitCallRecords()
+		close(flushed)
+	}()
+	select {
+	case <-flushed:
+	case <-time.After(10 * time.Second):
+		a.log.Warn("sip: shutting down before every call record was stored")
+	}
 }
 
 // sipAccountWatch drops the bindings of accounts that were deleted or

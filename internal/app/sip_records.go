@@ -120,7 +120,8 @@ func (a *App) writeCallRecords() {
 	}
 }
 
-// waitCallRecords waits until the queued records are written (tests).
+// waitCallRecords waits until the queued records are written (tests, and
+// stopSIP before the store closes).
 func (a *App) waitCallRecords() {
 	rec := &a.records
 	rec.mu.Lock()

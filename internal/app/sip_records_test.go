@@ -244,3 +244,43 @@ func FuzzParseRecordFilter(f *testing.F) {
 		}
 	})
 }
+
+// The calls a shutdown ends are recorded: their records reach the store
+// before it closes.
+func TestCallRecordsStoredAtShutdown(t *testing.T) {
+	dir := t.TempDir()
+	a := startSIPServer(t, func(c *config.Config) { c.DataDir = dir })
+	t0 := time.Now().UTC().Truncate(time.Second)
+	const n = 300
+	for i := range n {
+		a.saveCallRecord(sip.CallRecord{CallID: fmt.Sprintf("s%d", i), Direction: sip.RecordInbound, From: "300", To: "101",
+			Started: t0, Ended: t0, Outcome: sip.OutcomeCancelled, Status: 487})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := a.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	got := 0
+	f := store.CallRecordFilter{Limit: store.MaxCallRecordPage}
+	for {
+		page, err := st.CallRecords(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += len(page)
+		if len(page) < f.Limit {
+			break
+		}
+		last := page[len(page)-1]
+		f.AfterStarted, f.AfterID = last.Started, last.ID
+	}
+	if got != n {
+		t.Fatalf("%d of %d records stored before the server stopped", got, n)
+	}
+}
