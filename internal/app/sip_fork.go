@@ -4,7 +4,6 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"switchboard/internal/chat"
 	"switchboard/internal/sip"
 	"switchboard/internal/sip/bridge"
 )
@@ -22,15 +21,6 @@ import (
 type phoneFork struct {
 	webrtc   *bridge.WebRTCMedia
 	released atomic.Bool
-}
-
-// phoneDialRequest builds the DialRequest of a call from caller to the
-// extension ext. onEarly is the caller's early media handler; onMediaEnd
-// runs when the WebRTC media fails (the call should end).
-func (a *App) phoneDialRequest(ext string, caller chat.Identity, onEarly func(sip.EarlyMedia), onMediaEnd func()) (sip.DialRequest, *phoneFork, error) {
-	req := sip.DialRequest{Username: ext, FromUser: caller.Username, FromDisplay: caller.DisplayName, OnEarly: onEarly}
-	f, err := a.offerBrowsers(&req, sip.PassthroughCodecs[0], onMediaEnd)
-	return req, f, err
 }
 
 // offerBrowsers adds a WebRTC offer in codec to req when a browser SIP

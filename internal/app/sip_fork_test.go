@@ -100,7 +100,7 @@ func (p *wsPhone) reply(req *sip.Request, code int, reason string) {
 }
 
 // A call to an extension with a desk phone (UDP) and a browser SIP client
-// (WebSocket): phoneDialRequest gives the desk phone our RTP offer and the
+// (WebSocket): offerBrowsers gives the desk phone our RTP offer and the
 // browser our peer connection's WebRTC offer, in one codec; the desk phone
 // answers, so its RTP is the call's media and the WebRTC offer is released.
 // Without a browser, the request is a plain one with early media.
@@ -113,13 +113,18 @@ func TestSIPForkDialRequest(t *testing.T) {
 	caller := chat.Identity{Username: "ann", DisplayName: "Ann"}
 	early := func(sbsip.EarlyMedia) {}
 
-	req, f, err := a.phoneDialRequest("200", caller, early, func() {})
+	dialRequest := func() (sbsip.DialRequest, *phoneFork, error) {
+		req := sbsip.DialRequest{Username: "200", FromUser: caller.Username, FromDisplay: caller.DisplayName, OnEarly: early}
+		f, err := a.offerBrowsers(&req, sbsip.PCMU, func() {})
+		return req, f, err
+	}
+	req, f, err := dialRequest()
 	if err != nil || req.WebRTCOffer != nil || req.OnEarly == nil || f.webrtc != nil {
 		t.Fatalf("desk phone only: %+v %v", req, err)
 	}
 
 	browser := newWSPhone(t, a, "200", "bob desk phone")
-	req, f, err = a.phoneDialRequest("200", caller, early, func() {})
+	req, f, err = dialRequest()
 	if err != nil {
 		t.Fatal(err)
 	}

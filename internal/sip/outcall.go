@@ -64,13 +64,6 @@ type DialRequest struct {
 	// OnProgress, when set, is called for each provisional response above
 	// 100 (180 Ringing, 183 Session Progress). It must not block.
 	OnProgress func(status int)
-	// SDPOffer, when set, is a peer connection's offer for phones
-	// registered over WebSocket (browser SIP clients: ICE and DTLS-SRTP),
-	// and only those are rung; its answer goes to OnSDPAnswer (an error
-	// refuses it: ACK, BYE, 488), the call has no RTP session of ours, and
-	// there is no early media. WebRTCOffer below rings every phone instead.
-	SDPOffer    []byte
-	OnSDPAnswer func(answer []byte) error
 	// WebRTCOffer, when set, is sent only to the bindings registered over
 	// WebSocket (browser SIP clients), while the others get our RTP offer:
 	// a call to an account with a desk phone and a browser rings both.
@@ -116,8 +109,8 @@ type OutCall struct {
 	// Answer is the answer as parsed.
 	Codec  Codec
 	Answer MediaDescription
-	// WebRTC is true when the answer is to the WebRTC offer (SDPOffer, or
-	// WebRTCOffer on a binding over WebSocket): the media is the app's
+	// WebRTC is true when the answer is to the WebRTC offer (WebRTCOffer,
+	// on a binding over WebSocket): the media is the app's
 	// peer connection and RTP() is nil.
 	WebRTC bool
 }
@@ -139,17 +132,9 @@ func (c *OutCall) remoteBye(req *sip.Request) bool {
 // (fork.go); cancelling ctx before the answer cancels them all.
 func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutCall, error) {
 	bs := s.loc.lookup(r.Username, s.cfg.Now())
-	onlyWS := false
-	if r.SDPOffer != nil && r.WebRTCOffer == nil {
-		r.WebRTCOffer, r.OnWebRTCAnswer, onlyWS = r.SDPOffer, r.OnSDPAnswer, true
-	}
-	r.SDPOffer, r.OnSDPAnswer = nil, nil
 	var branches []*branch
 	for _, b := range bs {
 		ws := strings.HasPrefix(b.Transport, "WS")
-		if onlyWS && !ws {
-			continue
-		}
 		if ws && r.WebRTCOffer == nil {
 			// A browser SIP client has no plain RTP: without a WebRTC
 			// offer it cannot take this call.
