@@ -33,6 +33,7 @@ type DownTrack struct {
 	subscriberID string
 
 	bind        atomic.Pointer[binding]
+	direct      atomic.Pointer[writerBox] // UseWriter's
 	closed      atomic.Bool
 	unready     atomic.Bool // the last write was dropped by pion (transport not up)
 	rtcpRunning atomic.Bool
@@ -104,6 +105,21 @@ type scratch struct {
 	abs [3]byte
 	lvl [1]byte
 }
+
+// Writer sends a subscriber's RTP by a path of its own instead of pion's
+// (rtc.Fast: SRTP on the media socket). ok false means the path cannot send
+// right now (keys not known yet, an ICE-TCP connection); the DownTrack then
+// writes through pion.
+type Writer interface {
+	TryWriteRTP(h *rtp.Header, payload []byte) (n int, ok bool)
+}
+
+type writerBox struct{ w Writer }
+
+// UseWriter makes the DownTrack send through w whenever w can. Call it
+// before the subscriber's connection is negotiated, so that every packet of
+// the stream after the first few goes one way.
+func (d *DownTrack) UseWriter(w Writer) { d.direct.Store(&writerBox{w}) }
 
 // binding is the state from Bind: where and how to write.
 // mimeTelephoneEvent is RFC 4733's media type (pion has no constant for it).
@@ -484,6 +500,11 @@ func (d *DownTrack) write(b *binding, s *scratch, marker bool, seq uint16, ts ui
 	if b.audioLevelID != 0 && level >= 0 {
 		s.lvl[0] = byte(level)
 		_ = h.SetExtension(b.audioLevelID, s.lvl[:])
+	}
+	if w := d.direct.Load(); w != nil {
+		if n, ok := w.w.TryWriteRTP(h, payload); ok {
+			return n, nil
+		}
 	}
 	return b.writer.WriteRTP(h, payload)
 }

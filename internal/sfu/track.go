@@ -113,8 +113,13 @@ type layerState struct {
 	bytes      atomic.Uint64 // received since the last stats tick
 	bitrate    atomic.Int64  // smoothed bits/s
 	size       atomic.Uint64 // width<<32 | height, 0 = unknown
-	// kf is where the latest keyframe starts. Only the layer's read loop
-	// touches it (it is set and read while handling packets of the layer).
+	// in serialises the layer's packet handling: packets may come from the
+	// read loop (pion) and from Input (our own SRTP path) at once. It guards
+	// reader and kf, and the DownTracks' per-layer scratch.
+	in     sync.Mutex
+	reader *layerReader
+	// kf is where the latest keyframe starts (set and read while handling
+	// packets of the layer).
 	kf keyframeMark
 }
 
@@ -218,6 +223,9 @@ func (t *Track) startLayer(l int, ssrc uint32) error {
 		size = audioCacheSize
 	}
 	ls.ssrc.Store(ssrc)
+	ls.in.Lock()
+	ls.reader = newLayerReader()
+	ls.in.Unlock()
 	ls.cache.Store(newPacketCache(size))
 	t.active.Add(1)
 	return nil
@@ -268,7 +276,6 @@ func (t *Track) readLoop(l int, remote RTPReader) {
 			t.Close()
 		}
 	}()
-	r := newLayerReader()
 	buf := make([]byte, slotSize)
 	loggedErr := false
 	for {
@@ -286,8 +293,36 @@ func (t *Track) readLoop(l int, remote RTPReader) {
 			}
 			continue
 		}
-		t.handle(l, r, buf[:n], t.now())
+		t.input(l, buf[:n])
 	}
+}
+
+// Input returns the function that feeds layer rid ("" for a non-simulcast
+// track) with raw RTP packets from another source than its read loop: the
+// media socket's own SRTP path (rtc.Fast.Receive), which decrypts in the
+// socket's reading goroutine and hands the packets over without the
+// goroutine hand-offs of pion's read side. The packet is not kept after
+// the call. Returns nil for an unknown rid.
+func (t *Track) Input(rid string) func(pkt []byte) {
+	l, ok := layerForRID(rid)
+	if !ok {
+		return nil
+	}
+	return func(pkt []byte) {
+		if !t.closed.Load() {
+			t.input(l, pkt)
+		}
+	}
+}
+
+// input handles one packet of layer l, whichever path it came by.
+func (t *Track) input(l int, raw []byte) {
+	ls := &t.layers[l]
+	ls.in.Lock()
+	if ls.reader != nil {
+		t.handle(l, ls.reader, raw, t.now())
+	}
+	ls.in.Unlock()
 }
 
 // handle processes one raw RTP packet of layer l: cache it, update layer
