@@ -1,0 +1,446 @@
+package rtc
+
+import (
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+)
+
+// rtcpLog captures what a Feedback writes, with the time of each write.
+type rtcpLog struct {
+	mu    sync.Mutex
+	pkts  []rtcp.Packet
+	times []time.Time
+}
+
+func (l *rtcpLog) write(pkts []rtcp.Packet) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, p := range pkts {
+		l.pkts = append(l.pkts, p)
+		l.times = append(l.times, time.Now())
+	}
+	return nil
+}
+
+// since returns the packets written at or after t.
+func (l *rtcpLog) since(t time.Time) []rtcp.Packet {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []rtcp.Packet
+	for i, p := range l.pkts {
+		if !l.times[i].Before(t) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// waitFor polls until ok accepts one of the packets written since start, or fails the test.
+func (l *rtcpLog) waitFor(t *testing.T, start time.Time, within time.Duration, what string, ok func(rtcp.Packet) bool) rtcp.Packet {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		for _, p := range l.since(start) {
+			if ok(p) {
+				return p
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no %s within %v; got %d packets", what, within, len(l.since(start)))
+	return nil
+}
+
+func newTestFeedback(t *testing.T, reportInterval time.Duration) (*Feedback, *rtcpLog) {
+	t.Helper()
+	log := &rtcpLog{}
+	f, err := newFeedback(log.write, reportInterval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	return f, log
+}
+
+// rtpPacket marshals a VP8-ish packet; tccID != 0 adds the transport-wide sequence number tseq.
+func rtpPacket(t testing.TB, ssrc uint32, seq uint16, tccID uint8, tseq uint16) []byte {
+	t.Helper()
+	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq,
+		Timestamp: uint32(seq) * 3000, SSRC: ssrc}, Payload: make([]byte, 100)}
+	if tccID != 0 {
+		ext, err := (&rtp.TransportCCExtension{TransportSequence: tseq}).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Header.SetExtension(tccID, ext); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := p.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func seqRange(from, to uint16, skip ...uint16) []uint16 {
+	var out []uint16
+	for s := from; s <= to; s++ {
+		if !slices.Contains(skip, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func nackedFor(p rtcp.Packet, ssrc uint32) []uint16 {
+	n, ok := p.(*rtcp.TransportLayerNack)
+	if !ok || n.MediaSSRC != ssrc {
+		return nil
+	}
+	var out []uint16
+	for _, pair := range n.Nacks {
+		out = append(out, pair.PacketList()...)
+	}
+	return out
+}
+
+func reportFor(p rtcp.Packet, ssrc uint32) (rtcp.ReceptionReport, bool) {
+	if rr, ok := p.(*rtcp.ReceiverReport); ok {
+		for _, r := range rr.Reports {
+			if r.SSRC == ssrc {
+				return r, true
+			}
+		}
+	}
+	return rtcp.ReceptionReport{}, false
+}
+
+func mentions(p rtcp.Packet, ssrc uint32) bool {
+	return slices.Contains(p.DestinationSSRC(), ssrc)
+}
+
+const videoSSRC = 0x1234
+
+func videoStream(ssrc uint32, tccID uint8) StreamParams {
+	return StreamParams{SSRC: ssrc, ClockRate: 90000, MimeType: "video/VP8", PayloadType: 96, NACK: true, TransportCC: tccID}
+}
+
+func TestFeedbackNACK(t *testing.T) {
+	f, log := newTestFeedback(t, time.Second)
+	if err := f.AddStream(videoStream(videoSSRC, 0)); err != nil {
+		t.Fatal(err)
+	}
+	lost := []uint16{40, 41, 42, 43, 44}
+	start := time.Now()
+	for _, s := range seqRange(1, 100, lost...) {
+		f.Received(rtpPacket(t, videoSSRC, s, 0, 0))
+	}
+	p := log.waitFor(t, start, 300*time.Millisecond, "NACK", func(p rtcp.Packet) bool { return nackedFor(p, videoSSRC) != nil })
+	if got := nackedFor(p, videoSSRC); !slices.Equal(got, lost) {
+		t.Fatalf("NACK names %v, want %v", got, lost)
+	}
+
+	for _, s := range lost {
+		f.Received(rtpPacket(t, videoSSRC, s, 0, 0))
+	}
+	// A tick that began before the repairs may still NACK them; one after must not.
+	time.Sleep(150 * time.Millisecond)
+	after := time.Now()
+	time.Sleep(300 * time.Millisecond)
+	for _, p := range log.since(after) {
+		if got := nackedFor(p, videoSSRC); got != nil {
+			t.Fatalf("NACK %v after the lost packets arrived", got)
+		}
+	}
+}
+
+func TestFeedbackNoNACKWithoutNegotiation(t *testing.T) {
+	f, log := newTestFeedback(t, time.Second)
+	s := videoStream(videoSSRC, 0)
+	s.NACK = false
+	if err := f.AddStream(s); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for _, s := range seqRange(1, 100, 50) {
+		f.Received(rtpPacket(t, videoSSRC, s, 0, 0))
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, p := range log.since(start) {
+		if _, ok := p.(*rtcp.TransportLayerNack); ok {
+			t.Fatalf("NACK %v for a stream that did not negotiate nack", p)
+		}
+	}
+}
+
+func TestFeedbackReceiverReports(t *testing.T) {
+	f, log := newTestFeedback(t, 50*time.Millisecond)
+	if err := f.AddStream(videoStream(videoSSRC, 0)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for _, s := range seqRange(1, 100, 40, 41, 42, 43, 44) {
+		f.Received(rtpPacket(t, videoSSRC, s, 0, 0))
+	}
+	p := log.waitFor(t, start, time.Second, "RR after the packets", func(p rtcp.Packet) bool {
+		r, ok := reportFor(p, videoSSRC)
+		return ok && r.LastSequenceNumber == 100
+	})
+	r, _ := reportFor(p, videoSSRC)
+	if r.TotalLost != 5 || r.LastSenderReport != 0 {
+		t.Fatalf("report %+v: want 5 lost, no LSR yet", r)
+	}
+
+	ntp := uint64(0x0123456789abcdef)
+	sr, err := (&rtcp.SenderReport{SSRC: videoSSRC, NTPTime: ntp, RTPTime: 300000}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.RTCP(sr)
+	start = time.Now()
+	p = log.waitFor(t, start, time.Second, "RR with LSR", func(p rtcp.Packet) bool {
+		r, ok := reportFor(p, videoSSRC)
+		return ok && r.LastSenderReport != 0
+	})
+	r, _ = reportFor(p, videoSSRC)
+	if r.LastSenderReport != uint32(ntp>>16) || r.TotalLost != 5 || r.LastSequenceNumber != 100 {
+		t.Fatalf("report %+v: want LSR %#x, 5 lost, highest 100", r, uint32(ntp>>16))
+	}
+}
+
+// twccReceived expands transport-cc feedback into the transport sequence numbers reported received.
+func twccReceived(p rtcp.Packet, ssrc uint32) []uint16 {
+	cc, ok := p.(*rtcp.TransportLayerCC)
+	if !ok || cc.MediaSSRC != ssrc {
+		return nil
+	}
+	var out []uint16
+	seq := cc.BaseSequenceNumber
+	left := cc.PacketStatusCount
+	add := func(symbol uint16) {
+		if left == 0 {
+			return
+		}
+		if symbol != rtcp.TypeTCCPacketNotReceived {
+			out = append(out, seq)
+		}
+		seq++
+		left--
+	}
+	for _, c := range cc.PacketChunks {
+		switch c := c.(type) {
+		case *rtcp.RunLengthChunk:
+			for range c.RunLength {
+				add(c.PacketStatusSymbol)
+			}
+		case *rtcp.StatusVectorChunk:
+			for _, s := range c.SymbolList {
+				add(s)
+			}
+		}
+	}
+	return out
+}
+
+func TestFeedbackTransportCC(t *testing.T) {
+	f, log := newTestFeedback(t, time.Second)
+	const tccID = 5
+	if err := f.AddStream(videoStream(videoSSRC, tccID)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	want := seqRange(1000, 1029, 1007, 1008)
+	for i, ts := range want {
+		f.Received(rtpPacket(t, videoSSRC, uint16(i+1), tccID, ts))
+	}
+	deadline := time.Now().Add(time.Second)
+	var got []uint16
+	for time.Now().Before(deadline) && !slices.Equal(got, want) {
+		time.Sleep(20 * time.Millisecond)
+		got = nil
+		for _, p := range log.since(start) {
+			got = append(got, twccReceived(p, videoSSRC)...)
+		}
+		slices.Sort(got)
+		got = slices.Compact(got)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("transport-cc feedback reports %v received, want %v", got, want)
+	}
+}
+
+func TestFeedbackIgnoresUnknownAndMalformed(t *testing.T) {
+	f, log := newTestFeedback(t, 50*time.Millisecond)
+	if err := f.AddStream(videoStream(videoSSRC, 5)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for _, s := range seqRange(1, 100, 40, 41) {
+		f.Received(rtpPacket(t, 0x9999, s, 5, s))
+	}
+	for _, b := range [][]byte{nil, {0x80}, make([]byte, 11), make([]byte, 12), {0x90, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0x12, 0x34, 0xbe}} {
+		f.Received(b)
+		f.RTCP(b)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, p := range log.since(start) {
+		if mentions(p, 0x9999) {
+			t.Fatalf("feedback %v for an SSRC never added", p)
+		}
+		if _, ok := p.(*rtcp.ReceiverReport); !ok {
+			t.Fatalf("unexpected %T: only the known stream's (empty) receiver reports may be sent", p)
+		}
+	}
+}
+
+func TestFeedbackRemoveStream(t *testing.T) {
+	f, log := newTestFeedback(t, 50*time.Millisecond)
+	if err := f.AddStream(videoStream(videoSSRC, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.AddStream(videoStream(videoSSRC, 0)); err == nil {
+		t.Fatal("adding an SSRC twice succeeded")
+	}
+	start := time.Now()
+	for _, s := range seqRange(1, 100, 50) {
+		f.Received(rtpPacket(t, videoSSRC, s, 0, 0))
+	}
+	log.waitFor(t, start, time.Second, "NACK", func(p rtcp.Packet) bool { return nackedFor(p, videoSSRC) != nil })
+	log.waitFor(t, start, time.Second, "RR", func(p rtcp.Packet) bool { _, ok := reportFor(p, videoSSRC); return ok })
+
+	f.RemoveStream(videoSSRC)
+	f.RemoveStream(videoSSRC) // twice is harmless
+	time.Sleep(150 * time.Millisecond)
+	after := time.Now()
+	for _, s := range seqRange(101, 200, 150) {
+		f.Received(rtpPacket(t, videoSSRC, s, 0, 0))
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := log.since(after); len(got) != 0 {
+		t.Fatalf("%d RTCP packets after RemoveStream, e.g. %v", len(got), got[0])
+	}
+	if err := f.AddStream(videoStream(videoSSRC, 0)); err != nil {
+		t.Fatalf("re-adding a removed SSRC: %v", err)
+	}
+}
+
+func TestFeedbackCloseStopsGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	log := &rtcpLog{}
+	f, err := NewFeedback(log.write)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ssrc := range []uint32{1, 2, 3} {
+		if err := f.AddStream(videoStream(ssrc, 5)); err != nil {
+			t.Fatal(err)
+		}
+		for s := uint16(1); s < 50; s += 2 {
+			f.Received(rtpPacket(t, ssrc, s, 5, s))
+		}
+	}
+	if n := runtime.NumGoroutine(); n <= before {
+		t.Fatalf("%d goroutines with a running Feedback, %d before: the test cannot see a leak", n, before)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	f.Received(rtpPacket(t, 1, 100, 5, 100)) // after Close: ignored, must not block
+	if err := f.AddStream(videoStream(4, 0)); err == nil {
+		t.Fatal("AddStream after Close succeeded")
+	}
+	deadline := time.Now().Add(time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Fatalf("%d goroutines after Close, %d before", n, before)
+	}
+}
+
+func TestFeedbackConcurrent(t *testing.T) {
+	f, log := newTestFeedback(t, 20*time.Millisecond)
+	if err := f.AddStream(videoStream(videoSSRC, 5)); err != nil {
+		t.Fatal(err)
+	}
+	sr, _ := (&rtcp.SenderReport{SSRC: videoSSRC, NTPTime: 1 << 40}).Marshal()
+	var wg sync.WaitGroup
+	for g := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := uint16(1 + g); s <= 2000; s += 2 { // one goroutine the odd, one the even packets
+				f.Received(rtpPacket(t, videoSSRC, s, 5, s))
+				if s%100 == 0 {
+					f.RTCP(sr)
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() { // streams come and go meanwhile
+		defer wg.Done()
+		for i := range 50 {
+			_ = f.AddStream(videoStream(7, 0))
+			f.Received(rtpPacket(t, 7, uint16(i), 0, 0))
+			f.RemoveStream(7)
+		}
+	}()
+	wg.Wait()
+	start := time.Now()
+	log.waitFor(t, start, time.Second, "RR naming the highest packet", func(p rtcp.Packet) bool {
+		r, ok := reportFor(p, videoSSRC)
+		return ok && r.LastSequenceNumber == 2000
+	})
+}
+
+// Received's cost per packet, with all three interceptors active (NACK, RR, transport-cc).
+func BenchmarkFeedbackReceived(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		tccID uint8
+	}{{"nack+rr", 0}, {"nack+rr+twcc", 5}} {
+		b.Run(tc.name, func(b *testing.B) {
+			f, err := NewFeedback(func([]rtcp.Packet) error { return nil })
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			if err := f.AddStream(videoStream(videoSSRC, tc.tccID)); err != nil {
+				b.Fatal(err)
+			}
+			pkt := rtpPacket(b, videoSSRC, 1, tc.tccID, 1)
+			const tccOff = 12 + 4 + 1 // fixed header, extension header, one-byte element header
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				pkt[2], pkt[3] = byte(i>>8), byte(i)
+				if tc.tccID != 0 {
+					pkt[tccOff], pkt[tccOff+1] = byte(i>>8), byte(i)
+				}
+				f.Received(pkt)
+			}
+			b.StopTimer()
+			var h rtp.Header
+			if _, err := h.Unmarshal(pkt); err != nil {
+				b.Fatal(err)
+			}
+			if tc.tccID != 0 {
+				var ext rtp.TransportCCExtension
+				if err := ext.Unmarshal(h.GetExtension(tc.tccID)); err != nil || ext.TransportSequence != h.SequenceNumber {
+					b.Fatalf("transport sequence %d, err %v; want %d", ext.TransportSequence, err, h.SequenceNumber)
+				}
+			}
+		})
+	}
+}
