@@ -444,3 +444,23 @@ func BenchmarkFeedbackReceived(b *testing.B) {
 		})
 	}
 }
+
+func TestFeedbackReceivedDoesNotAllocate(t *testing.T) {
+	if rtpHeaderKey == nil {
+		t.Fatal("pion no longer caches the RTP header under a key Feedback can find: every packet allocates one")
+	}
+	f, _ := newTestFeedback(t, time.Second)
+	if err := f.AddStream(videoStream(videoSSRC, 5)); err != nil {
+		t.Fatal(err)
+	}
+	pkt := rtpPacket(t, videoSSRC, 1, 5, 1)
+	seq := uint16(1)
+	if n := testing.AllocsPerRun(1000, func() {
+		seq++
+		pkt[2], pkt[3] = byte(seq>>8), byte(seq)
+		pkt[17], pkt[18] = byte(seq>>8), byte(seq) // the transport-wide sequence number
+		f.Received(pkt)
+	}); n != 0 {
+		t.Fatalf("Received allocates %v times per packet", n)
+	}
+}
