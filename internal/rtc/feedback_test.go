@@ -7,8 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
 )
 
 // rtcpLog captures what a Feedback writes, with the time of each write.
@@ -462,5 +467,241 @@ func TestFeedbackReceivedDoesNotAllocate(t *testing.T) {
 		f.Received(pkt)
 	}); n != 0 {
 		t.Fatalf("Received allocates %v times per packet", n)
+	}
+}
+
+// Received and RTCP take packets from the network (authenticated by SRTP, but the publisher is not trusted).
+func FuzzFeedback(f *testing.F) {
+	f.Add(rtpPacket(f, videoSSRC, 1, 5, 1))
+	f.Add(rtpPacket(f, videoSSRC, 65535, 0, 0))
+	sr, _ := (&rtcp.SenderReport{SSRC: videoSSRC, NTPTime: 1 << 40}).Marshal()
+	f.Add(sr)
+	f.Add([]byte{0x90, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0x12, 0x34, 0xbe, 0xde, 0, 9})
+	fb, err := NewFeedback(func([]rtcp.Packet) error { return nil })
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer fb.Close()
+	if err := fb.AddStream(videoStream(videoSSRC, 5)); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fb.Received(b)
+		fb.RTCP(b)
+	})
+}
+
+// feedbackTestAPI builds a loopback pion API with VP8 (nack) and the transport-cc header extension.
+// The server side has no interceptors at all, as publish connections will; the client stamps
+// transport-wide sequence numbers, as browsers do.
+func feedbackTestAPI(t *testing.T, client bool) *webrtc.API {
+	t.Helper()
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}, {Type: webrtc.TypeRTCPFBTransportCC}},
+	}, PayloadType: 96}, webrtc.RTPCodecTypeVideo); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, webrtc.RTPCodecTypeVideo); err != nil {
+		t.Fatal(err)
+	}
+	reg := &interceptor.Registry{}
+	if client {
+		tw, err := twcc.NewHeaderExtensionInterceptor()
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg.Add(tw)
+	}
+	var se webrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	// The client resends on the original SSRC (no RTX here), which SRTP replay protection would drop.
+	se.DisableSRTPReplayProtection(!client)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(reg))
+}
+
+// A pion client publishes VP8 to a pion connection without interceptors; the server reads the track,
+// drops a few packets before Received, and the client's RTPSender sees NACKs for exactly those, and
+// transport-cc feedback.
+func TestFeedbackWithPion(t *testing.T) {
+	client, err := feedbackTestAPI(t, true).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := feedbackTestAPI(t, false).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+
+	fb, err := NewFeedback(func(pkts []rtcp.Packet) error { return server.WriteRTCP(pkts) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fb.Close()
+
+	dropped := map[uint16]bool{100: false, 101: false, 102: false} // true once dropped
+	var mu sync.Mutex
+	readDone := make(chan struct{})
+	server.OnTrack(func(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		defer close(readDone)
+		var tccID uint8
+		for _, e := range recv.GetParameters().HeaderExtensions {
+			if e.URI == sdp.TransportCCURI {
+				tccID = uint8(e.ID)
+			}
+		}
+		if tccID == 0 {
+			t.Error("transport-cc not negotiated")
+		}
+		if err := fb.AddStream(StreamParams{SSRC: uint32(tr.SSRC()), ClockRate: tr.Codec().ClockRate, MimeType: tr.Codec().MimeType,
+			PayloadType: uint8(tr.PayloadType()), NACK: true, TransportCC: tccID}); err != nil {
+			t.Error(err)
+			return
+		}
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := tr.Read(buf)
+			if err != nil {
+				return
+			}
+			seq := uint16(buf[2])<<8 | uint16(buf[3])
+			mu.Lock()
+			done, drop := dropped[seq]
+			if drop && !done {
+				dropped[seq] = true
+				mu.Unlock()
+				continue // lost on the way, as far as Feedback can tell
+			}
+			mu.Unlock()
+			fb.Received(buf[:n])
+		}
+	})
+
+	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "feedback")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender, err := client.AddTrack(track)
+	if err != nil {
+		t.Fatal(err)
+	}
+	connected := make(chan struct{})
+	var once sync.Once
+	client.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			once.Do(func() { close(connected) })
+		}
+	})
+
+	offer, err := client.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(client)
+	if err := client.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	if err := server.SetRemoteDescription(*client.LocalDescription()); err != nil {
+		t.Fatal(err)
+	}
+	answer, err := server.CreateAnswer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered = webrtc.GatheringCompletePromise(server)
+	if err := server.SetLocalDescription(answer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	if err := client.SetRemoteDescription(*server.LocalDescription()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-connected:
+	case <-time.After(10 * time.Second):
+		t.Fatal("client did not connect")
+	}
+
+	// The client resends what is NACKed, as a browser would (here on the same SSRC, not RTX).
+	sent := map[uint16]*rtp.Packet{}
+	var sentMu sync.Mutex
+	nacked := map[uint16]int{}
+	var tccSeen bool
+	var rtcpMu sync.Mutex
+	go func() {
+		for {
+			pkts, _, err := sender.ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				switch p := p.(type) {
+				case *rtcp.TransportLayerNack:
+					for _, pair := range p.Nacks {
+						for _, seq := range pair.PacketList() {
+							rtcpMu.Lock()
+							nacked[seq]++
+							rtcpMu.Unlock()
+							sentMu.Lock()
+							pkt := sent[seq]
+							sentMu.Unlock()
+							if pkt != nil {
+								_ = track.WriteRTP(pkt)
+							}
+						}
+					}
+				case *rtcp.TransportLayerCC:
+					rtcpMu.Lock()
+					tccSeen = true
+					rtcpMu.Unlock()
+				}
+			}
+		}
+	}()
+
+	for seq := uint16(1); seq <= 300; seq++ {
+		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: uint32(seq) * 3000},
+			Payload: make([]byte, 200)}
+		sentMu.Lock()
+		sent[seq] = pkt
+		sentMu.Unlock()
+		if err := track.WriteRTP(pkt); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+
+	mu.Lock()
+	for seq, done := range dropped {
+		if !done {
+			t.Errorf("the server never saw packet %d to drop it", seq)
+		}
+	}
+	mu.Unlock()
+	rtcpMu.Lock()
+	defer rtcpMu.Unlock()
+	for _, seq := range []uint16{100, 101, 102} {
+		if nacked[seq] == 0 {
+			t.Errorf("packet %d was dropped but never NACKed (NACKs: %v)", seq, nacked)
+		}
+	}
+	for seq, n := range nacked {
+		if _, ok := dropped[seq]; !ok {
+			t.Errorf("packet %d NACKed but never dropped", seq)
+		}
+		// Each is resent after its first NACK; a later NACK can only come from a tick already under way.
+		if n > 3 {
+			t.Errorf("packet %d NACKed %d times although resent", seq, n)
+		}
+	}
+	if !tccSeen {
+		t.Error("no transport-cc feedback reached the client")
 	}
 }
