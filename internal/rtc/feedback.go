@@ -29,10 +29,17 @@ import (
 // goroutine over an unbuffered channel, a goroutine rendezvous per packet (about 0.9 µs of the caller's
 // time, and a wake-up on another core), which is the kind of per-packet hand-off the fast path removes.
 // Here Received records into the Recorder under a mutex and a ticker goroutine builds the feedback.
+//
+// Retransmissions: an RTX stream is added with RepairOf set. Its packets count for its own receiver
+// report and for transport-cc, and the original sequence number they carry counts as received for the
+// repaired stream's NACKs, so that a repaired packet is no longer NACKed. (pion's interceptors never
+// learnt of repairs: they NACKed a repaired packet every 100 ms until 512 newer ones had arrived.) A
+// repair that pion's TrackRemote already turned back into an original packet is simply given to
+// Received as a packet of the original stream.
 type Feedback struct {
-	chain  interceptor.Interceptor
-	rtcpIn interceptor.RTCPReader
-	write  func([]rtcp.Packet) error
+	nack, rr interceptor.Interceptor // pion's NACK generator and receiver report interceptors
+	rtcpIn   interceptor.RTCPReader
+	write    func([]rtcp.Packet) error
 
 	twccMu    sync.Mutex
 	twcc      *twcc.Recorder
@@ -53,17 +60,22 @@ type StreamParams struct {
 	PayloadType uint8
 	NACK        bool  // the codec negotiated "nack" feedback (never for RTX: RFC 4588 NACKs the original stream)
 	TransportCC uint8 // negotiated transport-wide-cc header extension id, 0 = none
+	// RepairOf is, for an RTX stream (RFC 4588), the SSRC of the stream it repairs; 0 otherwise.
+	RepairOf uint32
 }
 
 type feedbackStream struct {
-	info   *interceptor.StreamInfo
-	reader interceptor.RTPReader // the chain, ending in passThrough
-	tccID  uint8
+	info     *interceptor.StreamInfo
+	nack, rr interceptor.RTPReader // the interceptors' readers, ending in passThrough
+	tccID    uint8
+	repairOf uint32
 
-	mu      sync.Mutex // serializes packets of this stream: hdr and attrs are reused
-	hdr     rtp.Header
-	attrs   interceptor.Attributes
-	removed bool
+	mu          sync.Mutex // serializes packets of this stream: the headers and attributes are reused
+	hdr         rtp.Header
+	attrs       interceptor.Attributes
+	repairHdr   rtp.Header // an RTX packet's original sequence number, for the repaired stream's NACKs
+	repairAttrs interceptor.Attributes
+	removed     bool
 }
 
 // rtpHeaderKey is the key under which pion's interceptors cache a packet's parsed header in its
@@ -102,20 +114,23 @@ func newFeedback(write func([]rtcp.Packet) error, reportInterval time.Duration) 
 	if err != nil {
 		return nil, err
 	}
-	reg := &interceptor.Registry{}
-	reg.Add(gen)
-	reg.Add(rr)
-	chain, err := reg.Build("")
-	if err != nil {
-		return nil, err
-	}
-	f := &Feedback{chain: chain, write: write,
+	f := &Feedback{write: write,
 		twcc: twcc.NewRecorder(rand.Uint32()), twccStart: time.Now(), // #nosec G404: an SSRC, not a secret
 		done: make(chan struct{}), loopDone: make(chan struct{})}
-	chain.BindRTCPWriter(interceptor.RTCPWriterFunc(func(pkts []rtcp.Packet, _ interceptor.Attributes) (int, error) {
+	// Each interceptor is bound on its own rather than chained, so that a repair can reach the NACK
+	// generator alone.
+	if f.nack, err = gen.NewInterceptor(""); err != nil {
+		return nil, err
+	}
+	if f.rr, err = rr.NewInterceptor(""); err != nil {
+		return nil, err
+	}
+	w := interceptor.RTCPWriterFunc(func(pkts []rtcp.Packet, _ interceptor.Attributes) (int, error) {
 		return 0, write(pkts)
-	}))
-	f.rtcpIn = chain.BindRTCPReader(interceptor.RTCPReaderFunc(passThrough))
+	})
+	f.nack.BindRTCPWriter(w) // starts its goroutine
+	f.rr.BindRTCPWriter(w)   // starts its goroutine
+	f.rtcpIn = f.rr.BindRTCPReader(interceptor.RTCPReaderFunc(passThrough))
 	go f.twccLoop(twccInterval)
 	return f, nil
 }
@@ -175,10 +190,13 @@ func (f *Feedback) AddStream(p StreamParams) error {
 		info.RTPHeaderExtensions = []interceptor.RTPHeaderExtension{{URI: sdp.TransportCCURI, ID: int(p.TransportCC)}}
 	}
 	s := &feedbackStream{
-		info:   info,
-		reader: f.chain.BindRemoteStream(info, interceptor.RTPReaderFunc(passThrough)),
-		tccID:  p.TransportCC,
-		attrs:  interceptor.Attributes{},
+		info:        info,
+		nack:        f.nack.BindRemoteStream(info, interceptor.RTPReaderFunc(passThrough)),
+		rr:          f.rr.BindRemoteStream(info, interceptor.RTPReaderFunc(passThrough)),
+		tccID:       p.TransportCC,
+		repairOf:    p.RepairOf,
+		attrs:       interceptor.Attributes{},
+		repairAttrs: interceptor.Attributes{},
 	}
 	m := make(map[uint32]*feedbackStream, 1+lenOf(old))
 	if old != nil {
@@ -224,7 +242,8 @@ func (f *Feedback) RemoveStream(ssrc uint32) {
 	s.mu.Lock()
 	s.removed = true
 	s.mu.Unlock()
-	f.chain.UnbindRemoteStream(s.info)
+	f.nack.UnbindRemoteStream(s.info)
+	f.rr.UnbindRemoteStream(s.info)
 }
 
 // Received records one plain (decrypted) RTP packet of a stream added with AddStream, arriving now.
@@ -246,27 +265,48 @@ func (f *Feedback) Received(pkt []byte) {
 	if s.removed {
 		return
 	}
-	if _, err := s.hdr.Unmarshal(pkt); err != nil {
+	n, err := s.hdr.Unmarshal(pkt)
+	if err != nil {
 		return
 	}
 	clear(s.attrs)
 	if rtpHeaderKey != nil {
 		s.attrs[rtpHeaderKey] = &s.hdr
 	}
-	if _, _, err := s.reader.Read(pkt, s.attrs); err != nil {
+	// The readers fail only on a header they cannot parse, which Unmarshal has already refused.
+	_, _, _ = s.nack.Read(pkt, s.attrs)
+	_, _, _ = s.rr.Read(pkt, s.attrs)
+	if s.tccID != 0 {
+		var tcc rtp.TransportCCExtension
+		if ext := s.hdr.GetExtension(s.tccID); ext != nil && tcc.Unmarshal(ext) == nil {
+			arrival := time.Since(f.twccStart).Microseconds()
+			f.twccMu.Lock()
+			f.twcc.Record(s.info.SSRC, tcc.TransportSequence, arrival)
+			f.twccMu.Unlock()
+		}
+	}
+	if s.repairOf != 0 {
+		f.repaired(m, s, pkt, n)
+	}
+}
+
+// repaired tells the repaired stream's NACK generator that the original of RTX packet pkt (header
+// length n) has arrived. It hands the generator a parsed header carrying the original sequence
+// number, so nothing is copied; without rtpHeaderKey that is impossible, and repairs go unnoticed as
+// they did with pion's interceptors.
+func (f *Feedback) repaired(m *map[uint32]*feedbackStream, s *feedbackStream, pkt []byte, n int) {
+	end := len(pkt)
+	if s.hdr.Padding {
+		end -= int(pkt[end-1])
+	}
+	orig := (*m)[s.repairOf]
+	if end-n < 2 || orig == nil || rtpHeaderKey == nil { // a padding-only probe carries no original
 		return
 	}
-	if s.tccID == 0 {
-		return
-	}
-	var tcc rtp.TransportCCExtension
-	if ext := s.hdr.GetExtension(s.tccID); ext == nil || tcc.Unmarshal(ext) != nil {
-		return
-	}
-	arrival := time.Since(f.twccStart).Microseconds()
-	f.twccMu.Lock()
-	f.twcc.Record(s.info.SSRC, tcc.TransportSequence, arrival)
-	f.twccMu.Unlock()
+	s.repairHdr = rtp.Header{Version: 2, SSRC: s.repairOf, SequenceNumber: binary.BigEndian.Uint16(pkt[n:])}
+	clear(s.repairAttrs)
+	s.repairAttrs[rtpHeaderKey] = &s.repairHdr
+	_, _, _ = orig.nack.Read(pkt, s.repairAttrs) // the receive log locks itself: orig.mu is not needed
 }
 
 // RTCP gives Feedback the publisher's incoming RTCP (sender reports, for the receiver reports'
@@ -288,5 +328,5 @@ func (f *Feedback) Close() error {
 	f.streams.Store(nil)
 	close(f.done)
 	<-f.loopDone
-	return f.chain.Close()
+	return errors.Join(f.nack.Close(), f.rr.Close())
 }

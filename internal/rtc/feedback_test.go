@@ -166,6 +166,70 @@ func TestFeedbackNACK(t *testing.T) {
 	}
 }
 
+// rtxPacket is an RFC 4588 retransmission of seq on ssrc rtxSSRC with its own sequence number rseq;
+// with osn false it is a padding-only probe.
+func rtxPacket(t *testing.T, rtxSSRC uint32, rseq, seq uint16, osn bool) []byte {
+	t.Helper()
+	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 97, SequenceNumber: rseq, Timestamp: uint32(seq) * 3000, SSRC: rtxSSRC}}
+	if osn {
+		p.Payload = append([]byte{byte(seq >> 8), byte(seq)}, make([]byte, 100)...)
+	} else {
+		p.Header.Padding, p.PaddingSize = true, 200
+	}
+	b, err := p.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestFeedbackRTXRepairsStopNACKs(t *testing.T) {
+	f, log := newTestFeedback(t, 50*time.Millisecond)
+	const rtxSSRC = 0x5678
+	if err := f.AddStream(videoStream(videoSSRC, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.AddStream(StreamParams{SSRC: rtxSSRC, ClockRate: 90000, MimeType: "video/rtx", PayloadType: 97, RepairOf: videoSSRC}); err != nil {
+		t.Fatal(err)
+	}
+	lost := []uint16{40, 41, 42, 43, 44}
+	for _, s := range seqRange(1, 100, lost...) {
+		f.Received(rtpPacket(t, videoSSRC, s, 0, 0))
+	}
+	// Probes carry no original: they repair nothing. Two bytes of padding must not be taken for one.
+	f.Received(rtxPacket(t, rtxSSRC, 1, 0, false))
+	probe := rtxPacket(t, rtxSSRC, 2, 0, false)
+	probe[12], probe[13] = 0, 40
+	f.Received(probe)
+	start := time.Now()
+	p := log.waitFor(t, start, 300*time.Millisecond, "NACK", func(p rtcp.Packet) bool { return nackedFor(p, videoSSRC) != nil })
+	if got := nackedFor(p, videoSSRC); !slices.Equal(got, lost) {
+		t.Fatalf("NACK names %v, want %v", got, lost)
+	}
+
+	for i, s := range lost {
+		f.Received(rtxPacket(t, rtxSSRC, uint16(3+i), s, true))
+	}
+	time.Sleep(150 * time.Millisecond)
+	after := time.Now()
+	time.Sleep(300 * time.Millisecond)
+	sawRTXReport := false
+	for _, p := range log.since(after) {
+		if got := nackedFor(p, videoSSRC); got != nil {
+			t.Fatalf("NACK %v after the repairs arrived", got)
+		}
+		if nackedFor(p, rtxSSRC) != nil {
+			t.Fatalf("NACK %v for the RTX stream", p)
+		}
+		if r, ok := reportFor(p, rtxSSRC); ok {
+			sawRTXReport = r.LastSequenceNumber == 7
+		}
+	}
+	if !sawRTXReport {
+		t.Fatal("no receiver report for the RTX stream up to its highest packet")
+	}
+}
+
 func TestFeedbackNoNACKWithoutNegotiation(t *testing.T) {
 	f, log := newTestFeedback(t, time.Second)
 	s := videoStream(videoSSRC, 0)
@@ -458,13 +522,22 @@ func TestFeedbackReceivedDoesNotAllocate(t *testing.T) {
 	if err := f.AddStream(videoStream(videoSSRC, 5)); err != nil {
 		t.Fatal(err)
 	}
+	if err := f.AddStream(StreamParams{SSRC: 0x5678, ClockRate: 90000, MimeType: "video/rtx", PayloadType: 97, RepairOf: videoSSRC}); err != nil {
+		t.Fatal(err)
+	}
 	pkt := rtpPacket(t, videoSSRC, 1, 5, 1)
+	rtx := rtxPacket(t, 0x5678, 1, 1, true)
 	seq := uint16(1)
 	if n := testing.AllocsPerRun(1000, func() {
 		seq++
 		pkt[2], pkt[3] = byte(seq>>8), byte(seq)
 		pkt[17], pkt[18] = byte(seq>>8), byte(seq) // the transport-wide sequence number
 		f.Received(pkt)
+		if seq%8 == 0 { // every eighth packet is "lost" and repaired
+			rtx[2], rtx[3] = byte(seq>>8), byte(seq)
+			rtx[12], rtx[13] = byte(seq>>8), byte(seq)
+			f.Received(rtx)
+		}
 	}); n != 0 {
 		t.Fatalf("Received allocates %v times per packet", n)
 	}
