@@ -32,8 +32,8 @@ import (
 //
 // Retransmissions: an RTX stream is added with RepairOf set. Its packets count for its own receiver
 // report and for transport-cc, and the original sequence number they carry counts as received for the
-// repaired stream's NACKs, so that a repaired packet is no longer NACKed. (pion's interceptors never
-// learnt of repairs: they NACKed a repaired packet every 100 ms until 512 newer ones had arrived.) A
+// repaired stream's NACKs, so that a repaired packet is no longer NACKed. (pion's NACK generator never
+// saw repairs that came over RTX: it NACKed such a packet every 100 ms until 512 newer ones arrived.) A
 // repair that pion's TrackRemote already turned back into an original packet is simply given to
 // Received as a packet of the original stream.
 type Feedback struct {

@@ -533,7 +533,7 @@ func TestFeedbackReceivedDoesNotAllocate(t *testing.T) {
 		pkt[2], pkt[3] = byte(seq>>8), byte(seq)
 		pkt[17], pkt[18] = byte(seq>>8), byte(seq) // the transport-wide sequence number
 		f.Received(pkt)
-		if seq%8 == 0 { // every eighth packet is "lost" and repaired
+		if seq%8 == 0 { // and a repair over RTX now and then
 			rtx[2], rtx[3] = byte(seq>>8), byte(seq)
 			rtx[12], rtx[13] = byte(seq>>8), byte(seq)
 			f.Received(rtx)
@@ -550,12 +550,16 @@ func FuzzFeedback(f *testing.F) {
 	sr, _ := (&rtcp.SenderReport{SSRC: videoSSRC, NTPTime: 1 << 40}).Marshal()
 	f.Add(sr)
 	f.Add([]byte{0x90, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0x12, 0x34, 0xbe, 0xde, 0, 9})
+	f.Add([]byte{0xa0, 97, 0, 1, 0, 0, 0, 0, 0, 0, 0x56, 0x78, 0, 40, 0, 3})
 	fb, err := NewFeedback(func([]rtcp.Packet) error { return nil })
 	if err != nil {
 		f.Fatal(err)
 	}
 	defer fb.Close()
 	if err := fb.AddStream(videoStream(videoSSRC, 5)); err != nil {
+		f.Fatal(err)
+	}
+	if err := fb.AddStream(StreamParams{SSRC: 0x5678, ClockRate: 90000, MimeType: "video/rtx", PayloadType: 97, TransportCC: 5, RepairOf: videoSSRC}); err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
