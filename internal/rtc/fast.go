@@ -283,17 +283,20 @@ func (f *Fast) setKeys(remote netip.AddrPort) bool {
 		f.log.Warn("fast path: SRTP keys not learned, staying on pion", "remote", remote)
 		return false
 	}
-	// RTP header encryption (RFC 9335) is not done here; pion does it when negotiated.
-	if cryptex(f.pc.CurrentLocalDescription()) || cryptex(f.pc.CurrentRemoteDescription()) {
-		f.log.Info("fast path: cryptex negotiated, staying on pion", "remote", remote)
-		return false
+	// RTP header encryption (RFC 9335, cryptex), which pion negotiates when both sides offer it:
+	// encrypt header extensions as pion would when the remote declared it can receive them so, and
+	// accept both forms when receiving (a receiver may get either).
+	txMode := srtp.CryptexModeDisabled
+	if cryptex(f.pc.CurrentRemoteDescription()) {
+		txMode = srtp.CryptexModeEnabled
 	}
-	tx, err := srtp.CreateContext(keys.localKey, keys.localSalt, keys.profile)
+	tx, err := srtp.CreateContext(keys.localKey, keys.localSalt, keys.profile, srtp.Cryptex(txMode))
 	if err != nil {
 		f.log.Warn("fast path: SRTP context", "err", err)
 		return false
 	}
-	rx, err := srtp.CreateContext(keys.remoteKey, keys.remoteSalt, keys.profile, srtp.SRTPReplayProtection(64))
+	rx, err := srtp.CreateContext(keys.remoteKey, keys.remoteSalt, keys.profile,
+		srtp.SRTPReplayProtection(64), srtp.Cryptex(srtp.CryptexModeEnabled))
 	if err != nil {
 		f.log.Warn("fast path: SRTP context", "err", err)
 		return false
@@ -305,7 +308,7 @@ func (f *Fast) setKeys(remote netip.AddrPort) bool {
 	f.rx = rx
 	f.rxMu.Unlock()
 	f.keyed = true
-	f.log.Debug("fast path on", "remote", remote, "profile", keys.profile)
+	f.log.Debug("fast path on", "remote", remote, "profile", keys.profile, "cryptex", txMode == srtp.CryptexModeEnabled)
 	return true
 }
 
