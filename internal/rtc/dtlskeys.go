@@ -27,6 +27,7 @@ type dtlsKeys struct {
 	mu      sync.Mutex
 	hellos  map[netip.AddrPort]*dtlsHello
 	secrets map[[32]byte]dtlsSecret // by client random
+	swept   time.Time
 	now     func() time.Time
 }
 
@@ -77,6 +78,7 @@ func (k *dtlsKeys) Write(p []byte) (int, error) {
 		}
 		k.mu.Lock()
 		now := k.now()
+		k.expireLocked(now)
 		if _, ok := k.secrets[cr]; !ok && len(k.secrets) >= dtlsTableMax {
 			k.sweepLocked(now)
 			evictOne(k.secrets)
@@ -99,7 +101,16 @@ func evictOne[K comparable, V any](m map[K]V) {
 	}
 }
 
+// expireLocked sweeps now and then, so the secrets of handshakes whose keys nobody takes (connections
+// without a fast path) are gone within two TTLs.
+func (k *dtlsKeys) expireLocked(now time.Time) {
+	if now.Sub(k.swept) > dtlsKeyTTL {
+		k.sweepLocked(now)
+	}
+}
+
 func (k *dtlsKeys) sweepLocked(now time.Time) {
+	k.swept = now
 	for a, h := range k.hellos {
 		if now.Sub(h.seen) > dtlsKeyTTL {
 			delete(k.hellos, a)
@@ -164,6 +175,7 @@ func (k *dtlsKeys) clientHello(body []byte, remote netip.AddrPort, outgoing bool
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	now := k.now()
+	k.expireLocked(now)
 	h := k.hellos[remote]
 	if h != nil && h.client == cr && h.weAreClient == outgoing {
 		h.seen = now // the ClientHello repeated after a HelloVerifyRequest, or retransmitted

@@ -148,6 +148,12 @@ func TestDTLSKeysBounded(t *testing.T) {
 	if len(k.hellos) != 1 || len(k.secrets) != 1 {
 		t.Fatalf("expired entries kept: %d hellos, %d secrets", len(k.hellos), len(k.secrets))
 	}
+	// Entries nobody takes expire even when the tables are far from full.
+	now = now.Add(2*dtlsKeyTTL + time.Second)
+	fmt.Fprintf(k, "CLIENT_RANDOM %064x %096x\n", 2, 2)
+	if len(k.hellos) != 0 || len(k.secrets) != 1 {
+		t.Fatalf("expired entries kept: %d hellos, %d secrets", len(k.hellos), len(k.secrets))
+	}
 }
 
 // handshakeRecord wraps one unfragmented handshake message in a plaintext DTLS record.
