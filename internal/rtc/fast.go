@@ -96,23 +96,31 @@ func (c *fastConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 // receive hands an RTP packet to the fast path of the connection it came from, if that connection
 // takes its SSRC; false means pion gets it.
 func (c *fastConn) receive(b []byte, from netip.AddrPort) bool {
-	peers := c.peers.Load()
-	if peers == nil {
-		return false
+	if f := c.peer(from); f != nil {
+		return f.receive(b)
 	}
-	f := (*peers)[netip.AddrPortFrom(from.Addr().Unmap(), from.Port())]
-	if f == nil {
-		return false
-	}
-	return f.receive(b)
+	return false
 }
 
 // WriteToAddrPort writes a datagram from pion.
 func (c *fastConn) WriteToAddrPort(p []byte, to netip.AddrPort) (int, error) {
-	if isDTLS(p) {
+	if len(p) >= 12 && p[0] >= 128 && p[0] <= 191 && !isRTCP(p) {
+		if f := c.peer(to); f != nil {
+			f.notePion(p)
+		}
+	} else if isDTLS(p) {
 		c.keys.observe(p, to, true)
 	}
 	return c.io.WriteToAddrPort(p, to)
+}
+
+// peer returns the connection whose selected pair's remote address is a, if it has a fast path.
+func (c *fastConn) peer(a netip.AddrPort) *Fast {
+	peers := c.peers.Load()
+	if peers == nil {
+		return nil
+	}
+	return (*peers)[netip.AddrPortFrom(a.Addr().Unmap(), a.Port())]
 }
 
 // ReadFrom and WriteTo serve callers without the AddrPort methods (pion's mux has them).
@@ -187,15 +195,65 @@ type Fast struct {
 	remote netip.AddrPort // where packets are routed from (invalid: none)
 	fns    map[uint32]func([]byte)
 
-	txMu  sync.Mutex // the encrypting context and buffer: several goroutines write
-	tx    *srtp.Context
-	txBuf [fastBufLen]byte
-	txHdr rtp.Header
+	txMu   sync.Mutex // the encrypting context and buffer: several goroutines write
+	tx     *srtp.Context
+	txBuf  [fastBufLen]byte
+	txHdr  rtp.Header
+	pionTx seqIndex // what pion sent
 
-	rxMu  sync.Mutex // the decrypting context and buffer
-	rx    *srtp.Context
-	rxBuf [fastBufLen]byte
-	rxHdr rtp.Header
+	rxMu   sync.Mutex // the decrypting context and buffer
+	rx     *srtp.Context
+	rxBuf  [fastBufLen]byte
+	rxHdr  rtp.Header
+	pionRx seqIndex // what pion received
+}
+
+// seqIndex follows the extended sequence numbers (rollover counter and sequence number, RFC 3711
+// 3.3.1) of the RTP streams that pion encrypts or decrypts on a connection, per SSRC. An SRTP context
+// learns a stream's rollover counter from the packets it sees; when the fast path takes over a stream
+// pion has carried, possibly across a wrap of its sequence numbers (they start at random), its
+// context starts from pion's counter instead of 0, or every packet would fail authentication.
+type seqIndex map[uint32]uint64
+
+const seqIndexMax = 64 // streams followed per direction: the remote chooses SSRCs
+
+// rocFor is the rollover counter of seq in a stream whose highest extended sequence number is idx.
+func rocFor(idx uint64, seq uint16) uint32 {
+	roc, last := uint32(idx>>16), uint16(idx)
+	switch {
+	case seq < last && last-seq > 0x8000: // wrapped since
+		roc++
+	case seq > last && seq-last > 0x8000 && roc > 0: // from before the last wrap
+		roc--
+	}
+	return roc
+}
+
+// note records a packet pion carries. pion's context, like any, starts a stream at counter 0.
+func (m seqIndex) note(p []byte) {
+	ssrc, seq := binary.BigEndian.Uint32(p[8:12]), binary.BigEndian.Uint16(p[2:4])
+	idx, ok := m[ssrc]
+	if !ok {
+		if len(m) < seqIndexMax {
+			m[ssrc] = uint64(seq)
+		}
+		return
+	}
+	if n := uint64(rocFor(idx, seq))<<16 | uint64(seq); n > idx {
+		m[ssrc] = n
+	}
+}
+
+// startFrom makes ctx, which has not seen ssrc yet, continue pion's stream at seq.
+func (m seqIndex) startFrom(ctx *srtp.Context, ssrc uint32, seq uint16) {
+	if len(m) == 0 {
+		return
+	}
+	if idx, ok := m[ssrc]; ok {
+		if _, seen := ctx.ROC(ssrc); !seen {
+			ctx.SetROC(ssrc, rocFor(idx, seq))
+		}
+	}
 }
 
 // Fast returns the fast path for pc, or nil when the engine runs without it (Config.FastPath false, or
@@ -208,7 +266,8 @@ func (e *Engine) Fast(pc *webrtc.PeerConnection) *Fast {
 		return nil
 	}
 	dt := pc.SCTP().Transport()
-	f := &Fast{c: e.fast, pc: pc, ice: dt.ICETransport(), log: e.cfg.Logger, fns: map[uint32]func([]byte){}}
+	f := &Fast{c: e.fast, pc: pc, ice: dt.ICETransport(), log: e.cfg.Logger, fns: map[uint32]func([]byte){},
+		pionTx: seqIndex{}, pionRx: seqIndex{}}
 	dt.OnStateChange(func(s webrtc.DTLSTransportState) {
 		// Called with the DTLS transport's lock held: the work happens elsewhere.
 		switch s {
@@ -229,32 +288,28 @@ func (e *Engine) Fast(pc *webrtc.PeerConnection) *Fast {
 
 // update follows the connection: once DTLS is up it takes the keys of the handshake that ran on the
 // selected pair's remote address, and from then on it routes the fast path to whatever pair ICE
-// selects (after an ICE restart the address changes, the DTLS session and its keys do not).
+// selects (after an ICE restart the address changes, the DTLS session and its keys do not). The route
+// is set as soon as a pair is selected, keys or not, so that the rollover counters of what pion
+// sends and receives meanwhile are known (see notePion).
 func (f *Fast) update() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.closed || f.failed || !f.up.Load() {
+	if f.closed || f.failed {
 		return
 	}
 	remote, ok := f.selectedUDP()
-	if !f.keyed {
-		if !ok {
-			return // ICE-TCP: no keys to learn on our socket; a later pair change retries
-		}
-		if !f.setKeys(remote) {
-			f.failed = true
-			return
-		}
+	if !f.keyed && ok && f.up.Load() && !f.setKeys(remote) {
+		f.failed = true
+		ok = false
 	}
 	if !ok {
-		remote = netip.AddrPort{}
+		remote = netip.AddrPort{} // ICE-TCP: a later pair change may bring the fast path back
 	}
-	if remote == f.remote {
-		return
+	if remote != f.remote {
+		f.c.route(f, remote)
+		f.remote = remote
 	}
-	f.c.route(f, remote)
-	f.remote = remote
-	if ok {
+	if f.keyed && ok {
 		f.to.Store(&remote)
 	} else {
 		f.to.Store(nil)
@@ -335,6 +390,7 @@ func (f *Fast) TryWriteRTP(h *rtp.Header, payload []byte) (n int, ok bool) {
 	if _, err := h.MarshalTo(f.txBuf[:]); err != nil {
 		return 0, false
 	}
+	f.pionTx.startFrom(f.tx, h.SSRC, h.SequenceNumber)
 	copy(f.txBuf[hl:], payload)
 	// Encrypted in place: the buffer has room for the tag.
 	pkt, err := f.tx.EncryptRTP(f.txBuf[:], f.txBuf[:hl+len(payload)], &f.txHdr)
@@ -394,25 +450,32 @@ func (f *Fast) Close() {
 
 // receive decrypts one packet from this connection's remote address and hands it to its function.
 func (f *Fast) receive(b []byte) bool {
-	fns := f.rxFn.Load()
-	if fns == nil {
-		return false
-	}
-	fn := (*fns)[binary.BigEndian.Uint32(b[8:12])]
-	if fn == nil || len(b) > len(f.rxBuf) {
-		return false
+	ssrc := binary.BigEndian.Uint32(b[8:12])
+	var fn func([]byte)
+	if fns := f.rxFn.Load(); fns != nil {
+		fn = (*fns)[ssrc]
 	}
 	f.rxMu.Lock()
 	defer f.rxMu.Unlock()
-	if f.rx == nil {
+	if fn == nil || f.rx == nil || len(b) > len(f.rxBuf) {
+		f.pionRx.note(b)
 		return false
 	}
+	f.pionRx.startFrom(f.rx, ssrc, binary.BigEndian.Uint16(b[2:4]))
 	pkt, err := f.rx.DecryptRTP(f.rxBuf[:], b, &f.rxHdr)
 	if err != nil {
 		f.c.fallback.Add(1)
+		f.pionRx.note(b)
 		return false
 	}
 	f.c.in.Add(1)
 	fn(pkt)
 	return true
+}
+
+// notePion records an RTP packet pion sends on this connection.
+func (f *Fast) notePion(p []byte) {
+	f.txMu.Lock()
+	f.pionTx.note(p)
+	f.txMu.Unlock()
 }

@@ -28,7 +28,7 @@ func newFastPair(t testing.TB) *fastPair {
 	srv, peer := listenUDP(t, "127.0.0.1:0"), listenUDP(t, "127.0.0.1:0")
 	p := &fastPair{c: newFastConn(srv, slog.Default()), peer: peer,
 		srv: srv.LocalAddr().(*net.UDPAddr).AddrPort(), remoteAddr: peer.LocalAddr().(*net.UDPAddr).AddrPort()}
-	p.f = &Fast{c: p.c, log: slog.Default(), fns: map[uint32]func([]byte){}}
+	p.f = &Fast{c: p.c, log: slog.Default(), fns: map[uint32]func([]byte){}, pionTx: seqIndex{}, pionRx: seqIndex{}}
 	k1, s1, k2, s2 := bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 12), bytes.Repeat([]byte{3}, 16), bytes.Repeat([]byte{4}, 12)
 	gcm := srtp.ProtectionProfileAeadAes128Gcm
 	var err error
@@ -219,5 +219,61 @@ func TestFastWrite(t *testing.T) {
 	}
 	if _, ok := p.f.TryWriteRTP(&h, make([]byte, fastBufLen)); ok {
 		t.Fatal("oversized packet taken")
+	}
+}
+
+// A stream that pion carried across a wrap of its sequence numbers continues on the fast path with
+// pion's rollover counter, in both directions.
+func TestFastRolloverFromPion(t *testing.T) {
+	p := newFastPair(t)
+	pionTx, err := srtp.CreateContext(bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 12), srtp.ProtectionProfileAeadAes128Gcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	peerGets := func(seq uint16) {
+		t.Helper()
+		p.peer.SetReadDeadline(time.Now().Add(2 * time.Second))
+		n, err := p.peer.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var h rtp.Header
+		if _, err := p.peerRx.DecryptRTP(nil, buf[:n], &h); err != nil || h.SequenceNumber != seq {
+			t.Fatalf("peer: packet %d: %v (got %d)", seq, err, h.SequenceNumber)
+		}
+	}
+	seqs := []uint16{65530, 65531, 65532, 65533, 65534, 65535, 0, 1, 2, 3}
+	for _, seq := range seqs { // pion sends through the wrapped socket
+		enc, err := pionTx.EncryptRTP(nil, rtpPacket(t, 42, seq, []byte("from pion")), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.c.WriteToAddrPort(enc, p.remoteAddr); err != nil {
+			t.Fatal(err)
+		}
+		peerGets(seq)
+	}
+	for seq := uint16(4); seq < 7; seq++ {
+		if _, ok := p.f.TryWriteRTP(&rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, SSRC: 42}, []byte("fast")); !ok {
+			t.Fatal("TryWriteRTP not ok")
+		}
+		peerGets(seq)
+	}
+
+	for _, seq := range seqs { // pion receives
+		b := p.seal(t, 7, seq, []byte("to pion"))
+		p.send(t, b)
+		if got := p.read(t, buf); !bytes.Equal(got, b) {
+			t.Fatalf("pion did not get packet %d", seq)
+		}
+	}
+	var got []uint16
+	p.f.Receive(7, func(pkt []byte) { got = append(got, uint16(pkt[2])<<8|uint16(pkt[3])) })
+	p.send(t, p.seal(t, 7, 4, []byte("fast")))
+	p.send(t, []byte{0, 1, 0, 0})
+	p.read(t, buf)
+	if len(got) != 1 || got[0] != 4 || p.c.stats().Fallback != 0 {
+		t.Fatalf("fast path got %v, stats %+v", got, p.c.stats())
 	}
 }
