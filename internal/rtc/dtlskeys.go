@@ -81,7 +81,13 @@ func (k *dtlsKeys) Write(p []byte) (int, error) {
 		k.expireLocked(now)
 		if _, ok := k.secrets[cr]; !ok && len(k.secrets) >= dtlsTableMax {
 			k.sweepLocked(now)
-			evictOne(k.secrets)
+			for old, s := range k.secrets { // still full: drop one
+				if len(k.secrets) < dtlsTableMax {
+					break
+				}
+				clear(s.master)
+				delete(k.secrets, old)
+			}
 		}
 		k.secrets[cr] = dtlsSecret{master: master, seen: now}
 		k.mu.Unlock()
@@ -92,12 +98,11 @@ func (k *dtlsKeys) Write(p []byte) (int, error) {
 // evictOne drops some entry of a full table (after expired ones are gone): a flood of handshakes
 // then degrades connections to the slow path instead of growing memory.
 func evictOne[K comparable, V any](m map[K]V) {
-	if len(m) < dtlsTableMax {
-		return
-	}
 	for key := range m {
+		if len(m) < dtlsTableMax {
+			return
+		}
 		delete(m, key)
-		return
 	}
 }
 

@@ -323,6 +323,18 @@ func TestFastPeerConnection(t *testing.T) {
 			if s.Out < 600 || s.In < 200 || s.Fallback != 0 {
 				t.Fatalf("stats %+v", s)
 			}
+
+			// (e) Through the engine's batched socket, TryWriteRTP allocates nothing.
+			h := rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: 600, SSRC: ssrcOf(t, c.srv, webrtc.RTPCodecTypeVideo)}
+			payload := make([]byte, 1000)
+			if allocs := testing.AllocsPerRun(100, func() {
+				h.SequenceNumber++
+				if _, ok := c.f.TryWriteRTP(&h, payload); !ok {
+					t.Fatal("TryWriteRTP not ok")
+				}
+			}); allocs != 0 {
+				t.Fatalf("%v allocations per TryWriteRTP", allocs)
+			}
 		})
 	}
 }
