@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+	"golang.org/x/net/ipv4"
 )
 
 // benchConn is a pion client's socket whose reads can be paused, so that the benchmark's CPU is the
@@ -68,30 +69,46 @@ func BenchmarkFastWrite(b *testing.B) {
 			h.SequenceNumber, h.Timestamp = seq, uint32(seq)*3000
 			write(h)
 		}
+		c.e.Batch().Hold() // a held writer's last partial burst
+		c.e.Batch().Release()
 		c.e.media.(*batchConn).drain()
 		b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 	}
-	b.Run("fast", func(b *testing.B) {
-		run(b, func(h *rtp.Header) {
-			if _, ok := c.f.TryWriteRTP(h, payload); !ok {
-				b.Fatal("TryWriteRTP not ok")
+	fast := func(h *rtp.Header) {
+		if _, ok := c.f.TryWriteRTP(h, payload); !ok {
+			b.Fatal("TryWriteRTP not ok")
+		}
+	}
+	pkt := &rtp.Packet{Payload: payload}
+	viaPion := func(h *rtp.Header) {
+		pkt.Header = *h
+		if err := c.video.WriteRTP(pkt); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// held: as the SFU fans a packet out, 16 writes between Hold and Release, sent with one sendmmsg
+	// by the writer instead of the flusher.
+	held := func(write func(*rtp.Header)) func(*rtp.Header) {
+		n := 0
+		return func(h *rtp.Header) {
+			if n%16 == 0 {
+				c.e.Batch().Hold()
 			}
-		})
-	})
-	b.Run("pion", func(b *testing.B) {
-		pkt := &rtp.Packet{Payload: payload}
-		run(b, func(h *rtp.Header) {
-			pkt.Header = *h
-			if err := c.video.WriteRTP(pkt); err != nil {
-				b.Fatal(err)
+			write(h)
+			if n++; n%16 == 0 {
+				c.e.Batch().Release()
 			}
-		})
-	})
+		}
+	}
+	b.Run("fast", func(b *testing.B) { run(b, fast) })
+	b.Run("pion", func(b *testing.B) { run(b, viaPion) })
+	b.Run("fast-held", func(b *testing.B) { run(b, held(fast)) })
+	b.Run("pion-held", func(b *testing.B) { run(b, held(viaPion)) })
 }
 
 // BenchmarkFastRead compares receiving one 1000-byte RTP packet through pion (TrackRemote.ReadRTP in
 // a goroutine, as the SFU reads) and through Fast.Receive. The client's packets are captured from its
-// pion stack first and replayed from its socket with one sendto each, the same for both variants;
+// pion stack first and replayed from its socket with sendmmsg, the same for both variants;
 // cpu-ns/op is the process's CPU per received packet, the replaying included.
 func BenchmarkFastRead(b *testing.B) {
 	// Each run has its own connections: neither pion nor the fast path knows the rollover counter of
@@ -124,14 +141,21 @@ func BenchmarkFastRead(b *testing.B) {
 		start := received()
 		b.ResetTimer()
 		cpu0 := processCPU()
-		for i, p := range sock.captured {
-			if _, err := sock.UDPConn.WriteTo(p, sock.to); err != nil {
-				b.Fatal(err)
+		pc, msgs := ipv4.NewPacketConn(sock.UDPConn), make([]ipv4.Message, 64)
+		for i := 0; i < len(sock.captured); i += len(msgs) {
+			n := min(len(msgs), len(sock.captured)-i)
+			for j := range n {
+				msgs[j] = ipv4.Message{Buffers: [][]byte{sock.captured[i+j]}, Addr: sock.to}
 			}
-			if i%256 == 255 {
-				for received()-start < i-1024 { // stay within the socket buffer: measure CPU, not loss
-					time.Sleep(100 * time.Microsecond)
+			for off := 0; off < n; {
+				k, err := pc.WriteBatch(msgs[off:n], 0)
+				if err != nil {
+					b.Fatal(err)
 				}
+				off += k
+			}
+			for received()-start < i-1024 { // stay within the socket buffer: measure CPU, not loss
+				time.Sleep(100 * time.Microsecond)
 			}
 		}
 		last, idle := received(), 0
