@@ -410,6 +410,8 @@ func (f *Fast) TryWriteRTP(h *rtp.Header, payload []byte) (n int, ok bool) {
 // valid only during the call), instead of going through pion. Before the keys are known, and for other
 // SSRCs, packets go to pion as before. A packet that fails to decrypt (replay, wrong key) is passed to
 // pion unchanged, so a mistake here degrades to the slow path rather than losing media.
+//
+// fn runs in the media socket's reading goroutine, for every connection's packets: it must not block.
 func (f *Fast) Receive(ssrc uint32, fn func(pkt []byte)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
