@@ -31,7 +31,10 @@ type Config struct {
 	OnlyLoopback bool
 	// BatchWrites sends media with sendmmsg in batches (Linux; see batch_linux.go).
 	BatchWrites bool
-	Logger      *slog.Logger
+	// FastPath encrypts and decrypts RTP on the media socket itself once pion's DTLS handshake is
+	// done (see fast.go and Engine.Fast).
+	FastPath bool
+	Logger   *slog.Logger
 }
 
 // Engine owns the media sockets and the two pion APIs: Publish for connections where clients send
@@ -44,6 +47,7 @@ type Engine struct {
 
 	udpConn *net.UDPConn
 	media   net.PacketConn // udpConn, or its batching wrapper
+	fast    *fastConn      // the media socket as the ICE mux sees it with the fast path; nil without
 	tcpLn   net.Listener
 	udpMux  ice.UDPMux
 	tcpMux  ice.TCPMux
@@ -69,7 +73,12 @@ func New(cfg Config) (*Engine, error) {
 
 	logs := newLoggerFactory(cfg.Logger)
 	e.media = mediaConn(e.udpConn, cfg.BatchWrites)
-	e.udpMux = webrtc.NewICEUDPMux(logs.NewLogger("ice-udp"), e.media)
+	muxConn := e.media
+	if cfg.FastPath {
+		e.fast = newFastConn(e.media, cfg.Logger)
+		muxConn = e.fast
+	}
+	e.udpMux = webrtc.NewICEUDPMux(logs.NewLogger("ice-udp"), muxConn)
 	if cfg.TCPAddr != "" {
 		if e.tcpLn, err = net.Listen("tcp", cfg.TCPAddr); err != nil {
 			e.udpMux.Close()
@@ -123,6 +132,11 @@ func (e *Engine) settingEngine(logs *loggerFactory) webrtc.SettingEngine {
 	// AES-GCM first: cheaper per packet than AES-CM with HMAC-SHA1, and browsers support it.
 	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
 	se.SetReceiveMTU(1500)
+	if e.fast != nil {
+		// pion/dtls writes each handshake's master secret here; the fast path derives SRTP keys
+		// from it and forgets it (dtlskeys.go). It is never logged or stored.
+		se.SetDTLSKeyLogWriter(e.fast.keys)
+	}
 	return se
 }
 

@@ -1,0 +1,308 @@
+package rtc
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/binary"
+	"encoding/hex"
+	"hash"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/pion/dtls/v3/pkg/crypto/prf"
+	"github.com/pion/srtp/v3"
+)
+
+// dtlsKeys learns the SRTP keys of the DTLS sessions that run on the media socket, which pion keeps
+// to itself. pion/dtls writes each session's master secret to a key log (CLIENT_RANDOM lines, set with
+// SettingEngine.SetDTLSKeyLogWriter); the rest of what the RFC 5705 exporter needs (both randoms, the
+// cipher suite's hash, the use_srtp profile, our role) travels in plaintext in the ClientHello and
+// ServerHello, which observe sniffs from the socket in both directions.
+//
+// Master secrets stay in memory only, only until take uses them, and both tables are bounded and
+// expire: anyone can send ClientHellos to the socket.
+type dtlsKeys struct {
+	mu      sync.Mutex
+	hellos  map[netip.AddrPort]*dtlsHello
+	secrets map[[32]byte]dtlsSecret // by client random
+	swept   time.Time
+	now     func() time.Time
+}
+
+type dtlsHello struct {
+	client, server   [32]byte // randoms
+	haveServer       bool
+	weAreClient      bool   // we sent the ClientHello
+	suite, profileID uint16 // chosen by the ServerHello
+	seen             time.Time
+}
+
+type dtlsSecret struct {
+	master []byte
+	seen   time.Time
+}
+
+const (
+	dtlsTableMax = 4096             // entries per table
+	dtlsKeyTTL   = 30 * time.Second // a handshake finishes well within this
+)
+
+func newDTLSKeys() *dtlsKeys {
+	return &dtlsKeys{hellos: map[netip.AddrPort]*dtlsHello{}, secrets: map[[32]byte]dtlsSecret{}, now: time.Now}
+}
+
+// srtpKeys are one session's SRTP master keys and salts, from our side's point of view.
+type srtpKeys struct {
+	profile               srtp.ProtectionProfile
+	localKey, localSalt   []byte
+	remoteKey, remoteSalt []byte
+}
+
+// Write takes pion/dtls's key log: lines "CLIENT_RANDOM <client random> <master secret>" in hex.
+// It never fails, so a malformed line cannot break a handshake.
+func (k *dtlsKeys) Write(p []byte) (int, error) {
+	for line := range bytes.SplitSeq(p, []byte("\n")) {
+		f := bytes.Fields(line)
+		if len(f) != 3 || string(f[0]) != "CLIENT_RANDOM" || hex.DecodedLen(len(f[1])) != 32 {
+			continue
+		}
+		var cr [32]byte
+		if _, err := hex.Decode(cr[:], f[1]); err != nil {
+			continue
+		}
+		master := make([]byte, hex.DecodedLen(len(f[2])))
+		if _, err := hex.Decode(master, f[2]); err != nil || len(master) == 0 {
+			continue
+		}
+		k.mu.Lock()
+		now := k.now()
+		k.expireLocked(now)
+		if _, ok := k.secrets[cr]; !ok && len(k.secrets) >= dtlsTableMax {
+			k.sweepLocked(now)
+			for old, s := range k.secrets { // still full: drop one
+				if len(k.secrets) < dtlsTableMax {
+					break
+				}
+				clear(s.master)
+				delete(k.secrets, old)
+			}
+		}
+		k.secrets[cr] = dtlsSecret{master: master, seen: now}
+		k.mu.Unlock()
+	}
+	return len(p), nil
+}
+
+// evictOne drops some entry of a full table (after expired ones are gone): a flood of handshakes
+// then degrades connections to the slow path instead of growing memory.
+func evictOne[K comparable, V any](m map[K]V) {
+	for key := range m {
+		if len(m) < dtlsTableMax {
+			return
+		}
+		delete(m, key)
+	}
+}
+
+// expireLocked sweeps now and then, so the secrets of handshakes whose keys nobody takes (connections
+// without a fast path) are gone within two TTLs.
+func (k *dtlsKeys) expireLocked(now time.Time) {
+	if now.Sub(k.swept) > dtlsKeyTTL {
+		k.sweepLocked(now)
+	}
+}
+
+func (k *dtlsKeys) sweepLocked(now time.Time) {
+	k.swept = now
+	for a, h := range k.hellos {
+		if now.Sub(h.seen) > dtlsKeyTTL {
+			delete(k.hellos, a)
+		}
+	}
+	for cr, s := range k.secrets {
+		if now.Sub(s.seen) > dtlsKeyTTL {
+			clear(s.master)
+			delete(k.secrets, cr)
+		}
+	}
+}
+
+// isDTLS says whether a datagram is DTLS by its first byte (RFC 7983).
+func isDTLS(p []byte) bool { return len(p) > 0 && p[0] >= 20 && p[0] <= 63 }
+
+// observe looks at one DTLS datagram sent to (outgoing) or received from remote, and records the
+// ClientHello and ServerHello it carries. Everything else is skipped cheaply; malformed records end
+// the scan. The datagram is not modified.
+func (k *dtlsKeys) observe(p []byte, remote netip.AddrPort, outgoing bool) {
+	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	for len(p) >= 13 {
+		// Record header: type, version(2), epoch(2), sequence(6), length(2).
+		typ, epoch, n := p[0], binary.BigEndian.Uint16(p[3:5]), int(binary.BigEndian.Uint16(p[11:13]))
+		if len(p) < 13+n {
+			return
+		}
+		rec := p[13 : 13+n]
+		p = p[13+n:]
+		if typ != 22 || epoch != 0 { // handshake, still in plaintext
+			continue
+		}
+		// One record may hold several handshake messages (or fragments of them).
+		for len(rec) >= 12 {
+			msgType := rec[0]
+			fragOff := uint32(rec[6])<<16 | uint32(rec[7])<<8 | uint32(rec[8])
+			fragLen := int(uint32(rec[9])<<16 | uint32(rec[10])<<8 | uint32(rec[11]))
+			if len(rec) < 12+fragLen {
+				break
+			}
+			body := rec[12 : 12+fragLen]
+			rec = rec[12+fragLen:]
+			if fragOff != 0 {
+				continue
+			}
+			switch msgType {
+			case 1:
+				k.clientHello(body, remote, outgoing)
+			case 2:
+				k.serverHello(body, remote)
+			}
+		}
+	}
+}
+
+func (k *dtlsKeys) clientHello(body []byte, remote netip.AddrPort, outgoing bool) {
+	if len(body) < 34 {
+		return
+	}
+	var cr [32]byte
+	copy(cr[:], body[2:34])
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	now := k.now()
+	k.expireLocked(now)
+	h := k.hellos[remote]
+	if h != nil && h.client == cr && h.weAreClient == outgoing {
+		h.seen = now // the ClientHello repeated after a HelloVerifyRequest, or retransmitted
+		return
+	}
+	if h == nil && len(k.hellos) >= dtlsTableMax {
+		k.sweepLocked(now)
+		evictOne(k.hellos)
+	}
+	k.hellos[remote] = &dtlsHello{client: cr, weAreClient: outgoing, seen: now}
+}
+
+func (k *dtlsKeys) serverHello(body []byte, remote netip.AddrPort) {
+	// server_version(2) random(32) session_id<0..32> cipher_suite(2) compression(1) extensions<..>
+	if len(body) < 35 {
+		return
+	}
+	var sr [32]byte
+	copy(sr[:], body[2:34])
+	rest := body[34:]
+	sid := int(rest[0])
+	if len(rest) < 1+sid+3 {
+		return
+	}
+	rest = rest[1+sid:]
+	suite := binary.BigEndian.Uint16(rest)
+	rest = rest[3:]
+	var profile uint16
+	if len(rest) >= 2 {
+		extLen := int(binary.BigEndian.Uint16(rest))
+		exts := rest[2:]
+		if extLen < len(exts) {
+			exts = exts[:extLen]
+		}
+		for len(exts) >= 4 {
+			typ, n := binary.BigEndian.Uint16(exts), int(binary.BigEndian.Uint16(exts[2:]))
+			if len(exts) < 4+n {
+				break
+			}
+			data := exts[4 : 4+n]
+			exts = exts[4+n:]
+			// use_srtp: profiles<2..2^16-1> (the server picks one), mki<0..255>.
+			if typ == 14 && len(data) >= 4 && binary.BigEndian.Uint16(data) >= 2 {
+				profile = binary.BigEndian.Uint16(data[2:])
+			}
+		}
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	h := k.hellos[remote]
+	if h == nil {
+		return // a ServerHello without a ClientHello seen: not a handshake we can use
+	}
+	h.server, h.haveServer, h.suite, h.profileID, h.seen = sr, true, suite, profile, k.now()
+}
+
+// take returns the SRTP keys of the last complete handshake with remote and forgets its secrets.
+func (k *dtlsKeys) take(remote netip.AddrPort) (srtpKeys, bool) {
+	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	k.mu.Lock()
+	h := k.hellos[remote]
+	if h == nil || !h.haveServer {
+		k.mu.Unlock()
+		return srtpKeys{}, false
+	}
+	s, ok := k.secrets[h.client]
+	if !ok {
+		k.mu.Unlock()
+		return srtpKeys{}, false
+	}
+	delete(k.hellos, remote)
+	delete(k.secrets, h.client)
+	hello := *h
+	k.mu.Unlock()
+	defer clear(s.master)
+	return deriveSRTPKeys(s.master, &hello)
+}
+
+// profileFor maps a use_srtp profile id (IANA, as pion numbers them) to pion/srtp's.
+func profileFor(id uint16) (srtp.ProtectionProfile, bool) {
+	p := srtp.ProtectionProfile(id)
+	switch p {
+	case srtp.ProtectionProfileAes128CmHmacSha1_80, srtp.ProtectionProfileAes128CmHmacSha1_32,
+		srtp.ProtectionProfileAeadAes128Gcm, srtp.ProtectionProfileAeadAes256Gcm:
+		return p, true
+	}
+	return 0, false
+}
+
+// prfHash is the hash of a TLS 1.2 cipher suite's PRF: SHA-384 for the *_SHA384 suites pion has,
+// SHA-256 for all others.
+func prfHash(suite uint16) func() hash.Hash {
+	switch suite {
+	case 0xc02c, 0xc030: // TLS_ECDHE_{ECDSA,RSA}_WITH_AES_256_GCM_SHA384
+		return sha512.New384
+	}
+	return sha256.New
+}
+
+// exporter is the RFC 5705 keying material exporter of a TLS 1.2 session (without context).
+type exporter struct {
+	master, seed []byte // seed: client random || server random
+	hash         func() hash.Hash
+}
+
+func (e exporter) ExportKeyingMaterial(label string, _ []byte, length int) ([]byte, error) {
+	return prf.PHash(e.master, append([]byte(label), e.seed...), length, e.hash)
+}
+
+func deriveSRTPKeys(master []byte, h *dtlsHello) (srtpKeys, bool) {
+	profile, ok := profileFor(h.profileID)
+	if !ok {
+		return srtpKeys{}, false
+	}
+	cfg := srtp.Config{Profile: profile}
+	seed := append(append(make([]byte, 0, 64), h.client[:]...), h.server[:]...)
+	if err := cfg.ExtractSessionKeysFromDTLS(exporter{master: master, seed: seed, hash: prfHash(h.suite)}, h.weAreClient); err != nil {
+		return srtpKeys{}, false
+	}
+	return srtpKeys{
+		profile:  profile,
+		localKey: cfg.Keys.LocalMasterKey, localSalt: cfg.Keys.LocalMasterSalt,
+		remoteKey: cfg.Keys.RemoteMasterKey, remoteSalt: cfg.Keys.RemoteMasterSalt,
+	}, true
+}

@@ -1,0 +1,182 @@
+package rtc
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pion/dtls/v3"
+	"github.com/pion/dtls/v3/pkg/crypto/selfsign"
+	"github.com/pion/srtp/v3"
+)
+
+// sniffConn passes a DTLS endpoint's datagrams through a dtlsKeys, as the media socket does.
+type sniffConn struct {
+	net.PacketConn
+	keys *dtlsKeys
+}
+
+func (c sniffConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, a, err := c.PacketConn.ReadFrom(p)
+	if err == nil && isDTLS(p[:n]) {
+		c.keys.observe(p[:n], a.(*net.UDPAddr).AddrPort(), false)
+	}
+	return n, a, err
+}
+
+func (c sniffConn) WriteTo(p []byte, a net.Addr) (int, error) {
+	if isDTLS(p) {
+		c.keys.observe(p, a.(*net.UDPAddr).AddrPort(), true)
+	}
+	return c.PacketConn.WriteTo(p, a)
+}
+
+func TestDTLSKeysMatchPion(t *testing.T) {
+	for _, suite := range []dtls.CipherSuiteID{
+		dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, dtls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	} {
+		for _, profile := range []dtls.SRTPProtectionProfile{
+			dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80, dtls.SRTP_AEAD_AES_256_GCM,
+		} {
+			t.Run(fmt.Sprintf("%x/%d", uint16(suite), profile), func(t *testing.T) {
+				testDTLSKeys(t, suite, profile)
+			})
+		}
+	}
+}
+
+func testDTLSKeys(t *testing.T, suite dtls.CipherSuiteID, profile dtls.SRTPProtectionProfile) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := selfsign.SelfSign(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cu, su := listenUDP(t, "127.0.0.1:0"), listenUDP(t, "127.0.0.1:0")
+	ckeys, skeys := newDTLSKeys(), newDTLSKeys()
+	config := func(keys *dtlsKeys) *dtls.Config {
+		return &dtls.Config{
+			Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, CipherSuites: []dtls.CipherSuiteID{suite},
+			SRTPProtectionProfiles: []dtls.SRTPProtectionProfile{profile}, KeyLogWriter: keys,
+			ExtendedMasterSecret: dtls.RequireExtendedMasterSecret,
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	type result struct {
+		c   *dtls.Conn
+		err error
+	}
+	sch := make(chan result, 1)
+	go func() {
+		s, err := dtls.Server(sniffConn{su, skeys}, cu.LocalAddr(), config(skeys))
+		if err == nil {
+			err = s.HandshakeContext(ctx)
+		}
+		sch <- result{s, err}
+	}()
+	c, err := dtls.Client(sniffConn{cu, ckeys}, su.LocalAddr(), config(ckeys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.HandshakeContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sr := <-sch
+	if sr.err != nil {
+		t.Fatal(sr.err)
+	}
+	defer sr.c.Close()
+
+	check := func(name string, keys *dtlsKeys, conn *dtls.Conn, remote net.Addr, isClient bool) {
+		got, ok := keys.take(remote.(*net.UDPAddr).AddrPort())
+		if !ok {
+			t.Fatalf("%s: no keys learned", name)
+		}
+		want := srtp.Config{Profile: srtp.ProtectionProfile(profile)}
+		state, _ := conn.ConnectionState()
+		if err := want.ExtractSessionKeysFromDTLS(&state, isClient); err != nil {
+			t.Fatal(err)
+		}
+		if got.profile != want.Profile || !bytes.Equal(got.localKey, want.Keys.LocalMasterKey) ||
+			!bytes.Equal(got.localSalt, want.Keys.LocalMasterSalt) || !bytes.Equal(got.remoteKey, want.Keys.RemoteMasterKey) ||
+			!bytes.Equal(got.remoteSalt, want.Keys.RemoteMasterSalt) {
+			t.Fatalf("%s: learned keys differ from pion's", name)
+		}
+		if len(keys.secrets) != 0 || len(keys.hellos) != 0 {
+			t.Fatalf("%s: secrets kept after use", name)
+		}
+		if _, ok := keys.take(remote.(*net.UDPAddr).AddrPort()); ok {
+			t.Fatalf("%s: keys taken twice", name)
+		}
+	}
+	check("client", ckeys, c, su.LocalAddr(), true)
+	check("server", skeys, sr.c, cu.LocalAddr(), false)
+}
+
+func TestDTLSKeysBounded(t *testing.T) {
+	k := newDTLSKeys()
+	now := time.Unix(1000, 0)
+	k.now = func() time.Time { return now }
+	hello := func(i int) []byte {
+		body := make([]byte, 40)
+		body[2], body[3] = byte(i>>8), byte(i)
+		return handshakeRecord(1, body)
+	}
+	for i := range 3 * dtlsTableMax {
+		a := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 5000)
+		k.observe(hello(i), a, false)
+		fmt.Fprintf(k, "CLIENT_RANDOM %064x %096x\n", i, i)
+	}
+	if len(k.hellos) > dtlsTableMax || len(k.secrets) > dtlsTableMax {
+		t.Fatalf("tables grew to %d hellos, %d secrets", len(k.hellos), len(k.secrets))
+	}
+	now = now.Add(dtlsKeyTTL + time.Second)
+	k.observe(hello(1), netip.MustParseAddrPort("10.1.0.1:1"), false)
+	fmt.Fprintf(k, "CLIENT_RANDOM %064x %096x\n", 1, 1)
+	if len(k.hellos) != 1 || len(k.secrets) != 1 {
+		t.Fatalf("expired entries kept: %d hellos, %d secrets", len(k.hellos), len(k.secrets))
+	}
+	// Entries nobody takes expire even when the tables are far from full.
+	now = now.Add(2*dtlsKeyTTL + time.Second)
+	fmt.Fprintf(k, "CLIENT_RANDOM %064x %096x\n", 2, 2)
+	if len(k.hellos) != 0 || len(k.secrets) != 1 {
+		t.Fatalf("expired entries kept: %d hellos, %d secrets", len(k.hellos), len(k.secrets))
+	}
+}
+
+// handshakeRecord wraps one unfragmented handshake message in a plaintext DTLS record.
+func handshakeRecord(msgType byte, body []byte) []byte {
+	msg := []byte{msgType, 0, byte(len(body) >> 8), byte(len(body)), 0, 0, 0, 0, 0, 0, byte(len(body) >> 8), byte(len(body))}
+	msg = append(msg, body...)
+	rec := []byte{22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, byte(len(msg) >> 8), byte(len(msg))}
+	return append(rec, msg...)
+}
+
+func FuzzDTLSHello(f *testing.F) {
+	sh := make([]byte, 34)
+	sh = append(sh, 0, 0xc0, 0x2b, 0, 0, 10, 0, 14, 0, 6, 0, 2, 0, 7, 0, 0)
+	f.Add(handshakeRecord(1, make([]byte, 60)), handshakeRecord(2, sh))
+	f.Add(append(handshakeRecord(1, make([]byte, 40)), handshakeRecord(2, sh[:40])...), []byte{22, 0xfe, 0xfd})
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		k := newDTLSKeys()
+		remote := netip.MustParseAddrPort("192.0.2.1:4000")
+		k.observe(a, remote, true)
+		k.observe(b, remote, false)
+		k.Write(a)
+		k.Write(b)
+		fmt.Fprintf(k, "CLIENT_RANDOM %x %x\n", make([]byte, 32), b)
+		k.take(remote)
+	})
+}

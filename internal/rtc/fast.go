@@ -1,0 +1,483 @@
+package rtc
+
+import (
+	"encoding/binary"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// The fast path encrypts and decrypts RTP on the media socket itself, below pion, once pion's DTLS
+// handshake has finished: pion's per-packet layers (SRTP session, DTLS/SRTP mux, ICE conn, candidate
+// pair, UDP mux, and their goroutine hand-offs) cost more than the encryption and the system call.
+// pion still does ICE, DTLS, RTCP and negotiation, and carries every packet the fast path does not
+// take. See "The fast path" in docs/architecture.md.
+
+// fastBufLen bounds the packets the fast path handles: pion sends and receives at most its MTU
+// (1500, SetReceiveMTU); anything larger goes through pion.
+const fastBufLen = 1500 + 64
+
+// addrPortConn is the media socket seen through its allocation-free methods.
+type addrPortConn interface {
+	ReadFromAddrPort(p []byte) (int, netip.AddrPort, error)
+	WriteToAddrPort(p []byte, to netip.AddrPort) (int, error)
+}
+
+type udpAddrPort struct{ *net.UDPConn }
+
+func (u udpAddrPort) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
+	return u.ReadFromUDPAddrPort(p)
+}
+
+func (u udpAddrPort) WriteToAddrPort(p []byte, to netip.AddrPort) (int, error) {
+	return u.WriteToUDPAddrPort(p, to)
+}
+
+// fastConn wraps the media socket for pion's ICE UDP mux. Reads take out the SRTP packets of the
+// connections that asked for them (Fast.Receive) and sniff DTLS hellos; writes sniff DTLS hellos.
+// Everything else passes through untouched. Like batchConn it implements ice.AddrPortReaderWriter,
+// so the mux keeps its allocation-free paths.
+type fastConn struct {
+	net.PacketConn // the media socket (or its batching wrapper): LocalAddr, Close, deadlines
+	io             addrPortConn
+	keys           *dtlsKeys
+	log            *slog.Logger
+
+	mu    sync.Mutex                               // serialises changes of peers
+	peers atomic.Pointer[map[netip.AddrPort]*Fast] // immutable, replaced on change
+
+	in       atomic.Uint64
+	_        [56]byte // keep the counters on their own cache lines: readers and writers differ
+	out      atomic.Uint64
+	_        [56]byte
+	fallback atomic.Uint64
+}
+
+func newFastConn(c net.PacketConn, log *slog.Logger) *fastConn {
+	fc := &fastConn{PacketConn: c, keys: newDTLSKeys(), log: log}
+	if u, ok := c.(*net.UDPConn); ok {
+		fc.io = udpAddrPort{u}
+	} else {
+		fc.io = c.(addrPortConn)
+	}
+	return fc
+}
+
+// isRTCP says whether a datagram whose first byte is 128..191 is RTCP rather than RTP (RFC 5761:
+// RTCP packet types 192..223 fall on payload types 64..95 once the marker bit is masked).
+func isRTCP(p []byte) bool { pt := p[1] & 0x7f; return pt >= 64 && pt <= 95 }
+
+// ReadFromAddrPort reads the next datagram that is for pion.
+func (c *fastConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
+	for {
+		n, from, err := c.io.ReadFromAddrPort(p)
+		if err != nil || n == 0 {
+			return n, from, err
+		}
+		b := p[:n]
+		if b[0] >= 128 && b[0] <= 191 {
+			if n >= 12 && !isRTCP(b) && c.receive(b, from) {
+				continue
+			}
+		} else if isDTLS(b) {
+			c.keys.observe(b, from, false)
+		}
+		return n, from, nil
+	}
+}
+
+// receive hands an RTP packet to the fast path of the connection it came from, if that connection
+// takes its SSRC; false means pion gets it.
+func (c *fastConn) receive(b []byte, from netip.AddrPort) bool {
+	if f := c.peer(from); f != nil {
+		return f.receive(b)
+	}
+	return false
+}
+
+// WriteToAddrPort writes a datagram from pion.
+func (c *fastConn) WriteToAddrPort(p []byte, to netip.AddrPort) (int, error) {
+	if len(p) >= 12 && p[0] >= 128 && p[0] <= 191 && !isRTCP(p) {
+		if f := c.peer(to); f != nil {
+			f.notePion(p)
+		}
+	} else if isDTLS(p) {
+		c.keys.observe(p, to, true)
+	}
+	return c.io.WriteToAddrPort(p, to)
+}
+
+// peer returns the connection whose selected pair's remote address is a, if it has a fast path.
+func (c *fastConn) peer(a netip.AddrPort) *Fast {
+	peers := c.peers.Load()
+	if peers == nil {
+		return nil
+	}
+	return (*peers)[netip.AddrPortFrom(a.Addr().Unmap(), a.Port())]
+}
+
+// ReadFrom and WriteTo serve callers without the AddrPort methods (pion's mux has them).
+func (c *fastConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, from, err := c.ReadFromAddrPort(p)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(from), nil
+}
+
+func (c *fastConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return 0, &net.OpError{Op: "write", Net: "udp", Addr: addr, Err: net.InvalidAddrError("not a UDP address")}
+	}
+	return c.WriteToAddrPort(p, ua.AddrPort())
+}
+
+// route makes packets from remote go to f (remote invalid: none), replacing f's previous address.
+func (c *fastConn) route(f *Fast, remote netip.AddrPort) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := map[netip.AddrPort]*Fast{}
+	if cur := c.peers.Load(); cur != nil {
+		for a, g := range *cur {
+			if g != f {
+				next[a] = g
+			}
+		}
+	}
+	if remote.IsValid() {
+		next[remote] = f
+	}
+	c.peers.Store(&next)
+}
+
+// FastStats counts the RTP packets the fast path handled.
+type FastStats struct {
+	In       uint64 // decrypted and handed to a Receive function
+	Out      uint64 // encrypted and sent by TryWriteRTP
+	Fallback uint64 // taken for the fast path but failing to decrypt, so passed to pion
+}
+
+// FastStats returns the fast path's counters (zero without it).
+func (e *Engine) FastStats() FastStats {
+	if e.fast == nil {
+		return FastStats{}
+	}
+	return e.fast.stats()
+}
+
+func (c *fastConn) stats() FastStats {
+	return FastStats{In: c.in.Load(), Out: c.out.Load(), Fallback: c.fallback.Load()}
+}
+
+// Fast is the fast path of one PeerConnection: RTP encrypted and sent, or received and decrypted,
+// directly on the media socket with the connection's SRTP keys.
+type Fast struct {
+	c    *fastConn
+	pc   *webrtc.PeerConnection
+	ice  *webrtc.ICETransport
+	log  *slog.Logger
+	up   atomic.Bool                    // DTLS connected
+	to   atomic.Pointer[netip.AddrPort] // where TryWriteRTP sends; nil: not available now
+	rxFn atomic.Pointer[map[uint32]func([]byte)]
+
+	mu     sync.Mutex // the state below, and changes of rxFn
+	keyed  bool       // tx and rx are set (they never change afterwards)
+	failed bool       // keys not found or not usable: this connection stays on the slow path
+	closed bool
+	remote netip.AddrPort // where packets are routed from (invalid: none)
+	fns    map[uint32]func([]byte)
+
+	txMu   sync.Mutex // the encrypting context and buffer: several goroutines write
+	tx     *srtp.Context
+	txBuf  [fastBufLen]byte
+	txHdr  rtp.Header
+	pionTx seqIndex // what pion sent
+
+	rxMu   sync.Mutex // the decrypting context and buffer
+	rx     *srtp.Context
+	rxBuf  [fastBufLen]byte
+	rxHdr  rtp.Header
+	pionRx seqIndex // what pion received
+}
+
+// seqIndex follows the extended sequence numbers (rollover counter and sequence number, RFC 3711
+// 3.3.1) of the RTP streams that pion encrypts or decrypts on a connection, per SSRC. An SRTP context
+// learns a stream's rollover counter from the packets it sees; when the fast path takes over a stream
+// pion has carried, possibly across a wrap of its sequence numbers (they start at random), its
+// context starts from pion's counter instead of 0, or every packet would fail authentication.
+type seqIndex map[uint32]uint64
+
+const seqIndexMax = 64 // streams followed per direction: the remote chooses SSRCs
+
+// rocFor is the rollover counter of seq in a stream whose highest extended sequence number is idx.
+func rocFor(idx uint64, seq uint16) uint32 {
+	roc, last := uint32(idx>>16), uint16(idx)
+	switch {
+	case seq < last && last-seq > 0x8000: // wrapped since
+		roc++
+	case seq > last && seq-last > 0x8000 && roc > 0: // from before the last wrap
+		roc--
+	}
+	return roc
+}
+
+// note records a packet pion carries. pion's context, like any, starts a stream at counter 0.
+func (m seqIndex) note(p []byte) {
+	ssrc, seq := binary.BigEndian.Uint32(p[8:12]), binary.BigEndian.Uint16(p[2:4])
+	idx, ok := m[ssrc]
+	if !ok {
+		if len(m) < seqIndexMax {
+			m[ssrc] = uint64(seq)
+		}
+		return
+	}
+	if n := uint64(rocFor(idx, seq))<<16 | uint64(seq); n > idx {
+		m[ssrc] = n
+	}
+}
+
+// startFrom makes ctx, which has not seen ssrc yet, continue pion's stream at seq.
+func (m seqIndex) startFrom(ctx *srtp.Context, ssrc uint32, seq uint16) {
+	if len(m) == 0 {
+		return
+	}
+	if idx, ok := m[ssrc]; ok {
+		if _, seen := ctx.ROC(ssrc); !seen {
+			ctx.SetROC(ssrc, rocFor(idx, seq))
+		}
+	}
+}
+
+// Fast returns the fast path for pc, or nil when the engine runs without it (Config.FastPath false, or
+// writes not on a UDP socket we own). Call right after creating pc, before negotiation.
+//
+// It takes pc's DTLS transport's OnStateChange and ICE transport's OnSelectedCandidatePairChange
+// handlers (pion has one of each); the PeerConnection's own handlers stay free.
+func (e *Engine) Fast(pc *webrtc.PeerConnection) *Fast {
+	if e.fast == nil || pc == nil {
+		return nil
+	}
+	dt := pc.SCTP().Transport()
+	f := &Fast{c: e.fast, pc: pc, ice: dt.ICETransport(), log: e.cfg.Logger, fns: map[uint32]func([]byte){},
+		pionTx: seqIndex{}, pionRx: seqIndex{}}
+	dt.OnStateChange(func(s webrtc.DTLSTransportState) {
+		// Called with the DTLS transport's lock held: the work happens elsewhere.
+		switch s {
+		case webrtc.DTLSTransportStateConnected:
+			f.up.Store(true)
+			go f.update()
+		case webrtc.DTLSTransportStateClosed, webrtc.DTLSTransportStateFailed:
+			go f.Close()
+		}
+	})
+	f.ice.OnSelectedCandidatePairChange(func(*webrtc.ICECandidatePair) { go f.update() })
+	if dt.State() == webrtc.DTLSTransportStateConnected { // called late
+		f.up.Store(true)
+		go f.update()
+	}
+	return f
+}
+
+// update follows the connection: once DTLS is up it takes the keys of the handshake that ran on the
+// selected pair's remote address, and from then on it routes the fast path to whatever pair ICE
+// selects (after an ICE restart the address changes, the DTLS session and its keys do not). The route
+// is set as soon as a pair is selected, keys or not, so that the rollover counters of what pion
+// sends and receives meanwhile are known (see notePion).
+func (f *Fast) update() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed || f.failed {
+		return
+	}
+	remote, ok := f.selectedUDP()
+	if !f.keyed && ok && f.up.Load() && !f.setKeys(remote) {
+		f.failed = true
+		ok = false
+	}
+	if !ok {
+		remote = netip.AddrPort{} // ICE-TCP: a later pair change may bring the fast path back
+	}
+	if remote != f.remote {
+		f.c.route(f, remote)
+		f.remote = remote
+	}
+	if f.keyed && ok {
+		f.to.Store(&remote)
+	} else {
+		f.to.Store(nil)
+	}
+}
+
+// selectedUDP returns the remote address of the selected candidate pair when it runs on our UDP socket.
+func (f *Fast) selectedUDP() (netip.AddrPort, bool) {
+	pair, err := f.ice.GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Local == nil || pair.Remote == nil ||
+		pair.Local.Protocol != webrtc.ICEProtocolUDP || pair.Remote.Protocol != webrtc.ICEProtocolUDP ||
+		pair.Local.Typ == webrtc.ICECandidateTypeRelay {
+		return netip.AddrPort{}, false
+	}
+	ip, err := netip.ParseAddr(pair.Remote.Address)
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port), true
+}
+
+// setKeys builds the SRTP contexts from the keys learned for the handshake with remote.
+func (f *Fast) setKeys(remote netip.AddrPort) bool {
+	keys, ok := f.c.keys.take(remote)
+	if !ok {
+		f.log.Warn("fast path: SRTP keys not learned, staying on pion", "remote", remote)
+		return false
+	}
+	// RTP header encryption (RFC 9335, cryptex), which pion negotiates when both sides offer it:
+	// encrypt header extensions as pion would when the remote declared it can receive them so, and
+	// accept both forms when receiving (a receiver may get either).
+	txMode := srtp.CryptexModeDisabled
+	if cryptex(f.pc.CurrentRemoteDescription()) {
+		txMode = srtp.CryptexModeEnabled
+	}
+	tx, err := srtp.CreateContext(keys.localKey, keys.localSalt, keys.profile, srtp.Cryptex(txMode))
+	if err != nil {
+		f.log.Warn("fast path: SRTP context", "err", err)
+		return false
+	}
+	rx, err := srtp.CreateContext(keys.remoteKey, keys.remoteSalt, keys.profile,
+		srtp.SRTPReplayProtection(64), srtp.Cryptex(srtp.CryptexModeEnabled))
+	if err != nil {
+		f.log.Warn("fast path: SRTP context", "err", err)
+		return false
+	}
+	f.txMu.Lock()
+	f.tx = tx
+	f.txMu.Unlock()
+	f.rxMu.Lock()
+	f.rx = rx
+	f.rxMu.Unlock()
+	f.keyed = true
+	f.log.Debug("fast path on", "remote", remote, "profile", keys.profile, "cryptex", txMode == srtp.CryptexModeEnabled)
+	return true
+}
+
+func cryptex(d *webrtc.SessionDescription) bool {
+	return d != nil && strings.Contains(d.SDP, "a=cryptex")
+}
+
+// TryWriteRTP encrypts one RTP packet (header h, payload) with this connection's SRTP keys and queues it
+// on the media socket to the remote address of the connection's selected ICE candidate pair. ok is false
+// when the fast path is not available right now (keys not known yet, the selected pair is ICE-TCP or not on
+// our UDP socket, connection closed): the caller then writes through pion. Safe for concurrent use.
+// Must not allocate.
+func (f *Fast) TryWriteRTP(h *rtp.Header, payload []byte) (n int, ok bool) {
+	to := f.to.Load()
+	if to == nil {
+		return 0, false
+	}
+	f.txMu.Lock()
+	defer f.txMu.Unlock()
+	hl := h.MarshalSize()
+	if f.tx == nil || hl+len(payload)+32 > len(f.txBuf) {
+		return 0, false
+	}
+	if _, err := h.MarshalTo(f.txBuf[:]); err != nil {
+		return 0, false
+	}
+	f.pionTx.startFrom(f.tx, h.SSRC, h.SequenceNumber)
+	copy(f.txBuf[hl:], payload)
+	// Encrypted in place: the buffer has room for the tag.
+	pkt, err := f.tx.EncryptRTP(f.txBuf[:], f.txBuf[:hl+len(payload)], &f.txHdr)
+	if err != nil {
+		return 0, false
+	}
+	// Once encrypted, the packet is sent here or dropped (as the network would), never also by pion.
+	if _, err := f.c.io.WriteToAddrPort(pkt, *to); err != nil {
+		return 0, true
+	}
+	f.c.out.Add(1)
+	return len(pkt), true
+}
+
+// Receive makes RTP packets with SSRC ssrc that arrive from this connection's remote address be
+// decrypted here and handed to fn in the media socket's reading goroutine (pkt is the plain RTP packet,
+// valid only during the call), instead of going through pion. Before the keys are known, and for other
+// SSRCs, packets go to pion as before. A packet that fails to decrypt (replay, wrong key) is passed to
+// pion unchanged, so a mistake here degrades to the slow path rather than losing media.
+//
+// fn runs in the media socket's reading goroutine, for every connection's packets: it must not block.
+func (f *Fast) Receive(ssrc uint32, fn func(pkt []byte)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fns[ssrc] = fn
+	f.publishFns()
+}
+
+// Unreceive gives the packets with SSRC ssrc back to pion.
+func (f *Fast) Unreceive(ssrc uint32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.fns, ssrc)
+	f.publishFns()
+}
+
+func (f *Fast) publishFns() {
+	m := make(map[uint32]func([]byte), len(f.fns))
+	for s, fn := range f.fns {
+		m[s] = fn
+	}
+	f.rxFn.Store(&m)
+}
+
+// Close stops the fast path: writes report !ok and every packet goes to pion.
+func (f *Fast) Close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return
+	}
+	f.closed = true
+	f.to.Store(nil)
+	if f.remote.IsValid() {
+		f.c.route(f, netip.AddrPort{})
+		f.remote = netip.AddrPort{}
+	}
+}
+
+// receive decrypts one packet from this connection's remote address and hands it to its function.
+func (f *Fast) receive(b []byte) bool {
+	ssrc := binary.BigEndian.Uint32(b[8:12])
+	var fn func([]byte)
+	if fns := f.rxFn.Load(); fns != nil {
+		fn = (*fns)[ssrc]
+	}
+	f.rxMu.Lock()
+	defer f.rxMu.Unlock()
+	if fn == nil || f.rx == nil || len(b) > len(f.rxBuf) {
+		f.pionRx.note(b)
+		return false
+	}
+	f.pionRx.startFrom(f.rx, ssrc, binary.BigEndian.Uint16(b[2:4]))
+	pkt, err := f.rx.DecryptRTP(f.rxBuf[:], b, &f.rxHdr)
+	if err != nil {
+		f.c.fallback.Add(1)
+		f.pionRx.note(b)
+		return false
+	}
+	f.c.in.Add(1)
+	fn(pkt)
+	return true
+}
+
+// notePion records an RTP packet pion sends on this connection.
+func (f *Fast) notePion(p []byte) {
+	f.txMu.Lock()
+	f.pionTx.note(p)
+	f.txMu.Unlock()
+}

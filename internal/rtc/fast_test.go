@@ -1,0 +1,279 @@
+package rtc
+
+import (
+	"bytes"
+	"log/slog"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+)
+
+// fastPair is a fastConn on a loopback socket with one Fast routed to a peer socket, the Fast's keys
+// set directly, and the peer's matching SRTP contexts.
+type fastPair struct {
+	c          *fastConn
+	f          *Fast
+	peer       *net.UDPConn
+	srv        netip.AddrPort
+	peerTx     *srtp.Context // encrypts as the remote does
+	peerRx     *srtp.Context // decrypts what the Fast sends
+	remoteAddr netip.AddrPort
+}
+
+func newFastPair(t testing.TB) *fastPair {
+	srv, peer := listenUDP(t, "127.0.0.1:0"), listenUDP(t, "127.0.0.1:0")
+	p := &fastPair{c: newFastConn(srv, slog.Default()), peer: peer,
+		srv: srv.LocalAddr().(*net.UDPAddr).AddrPort(), remoteAddr: peer.LocalAddr().(*net.UDPAddr).AddrPort()}
+	p.f = &Fast{c: p.c, log: slog.Default(), fns: map[uint32]func([]byte){}, pionTx: seqIndex{}, pionRx: seqIndex{}}
+	k1, s1, k2, s2 := bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 12), bytes.Repeat([]byte{3}, 16), bytes.Repeat([]byte{4}, 12)
+	gcm := srtp.ProtectionProfileAeadAes128Gcm
+	var err error
+	ctx := func(k, s []byte, opts ...srtp.ContextOption) *srtp.Context {
+		c, e := srtp.CreateContext(k, s, gcm, opts...)
+		if e != nil {
+			err = e
+		}
+		return c
+	}
+	p.f.tx, p.f.rx = ctx(k1, s1), ctx(k2, s2, srtp.SRTPReplayProtection(64))
+	p.peerRx, p.peerTx = ctx(k1, s1), ctx(k2, s2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.f.keyed = true
+	p.f.remote = p.remoteAddr
+	p.f.to.Store(&p.remoteAddr)
+	p.c.route(p.f, p.remoteAddr)
+	return p
+}
+
+func rtpPacket(t testing.TB, ssrc uint32, seq uint16, payload []byte) []byte {
+	b, err := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: seq, Timestamp: uint32(seq) * 960, SSRC: ssrc},
+		Payload: payload}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (p *fastPair) seal(t testing.TB, ssrc uint32, seq uint16, payload []byte) []byte {
+	b, err := p.peerTx.EncryptRTP(nil, rtpPacket(t, ssrc, seq, payload), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (p *fastPair) send(t testing.TB, b []byte) {
+	if _, err := p.peer.WriteToUDPAddrPort(b, p.srv); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// read returns the next datagram the fast path passes on to pion.
+func (p *fastPair) read(t testing.TB, buf []byte) []byte {
+	p.c.PacketConn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, from, err := p.c.ReadFromAddrPort(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from != p.remoteAddr {
+		t.Fatalf("read from %v", from)
+	}
+	return buf[:n]
+}
+
+func TestFastReadDemux(t *testing.T) {
+	p := newFastPair(t)
+	var got [][]byte
+	p.f.Receive(1111, func(pkt []byte) { got = append(got, bytes.Clone(pkt)) })
+	buf := make([]byte, 1500)
+	marker := []byte{0, 1, 0, 0} // STUN-like: always for pion
+	expectPion := func(what string, want []byte) {
+		t.Helper()
+		p.send(t, marker)
+		if b := p.read(t, buf); !bytes.Equal(b, want) {
+			t.Fatalf("%s: pion got %x, want %x", what, b, want)
+		}
+		if want[0] != 0 {
+			if b := p.read(t, buf); !bytes.Equal(b, marker) {
+				t.Fatalf("%s: then got %x", what, b)
+			}
+		}
+	}
+
+	first := p.seal(t, 1111, 10, []byte("hello"))
+	p.send(t, first)
+	expectPion("marker after fast packet", marker)
+	if len(got) != 1 || !bytes.Equal(got[0], rtpPacket(t, 1111, 10, []byte("hello"))) {
+		t.Fatalf("fast path got %x", got)
+	}
+
+	p.send(t, first) // a replay
+	expectPion("replay", first)
+	bad := p.seal(t, 1111, 11, []byte("tampered"))
+	bad[len(bad)-1] ^= 1
+	sent := bytes.Clone(bad)
+	p.send(t, bad)
+	expectPion("tampered", sent)
+	other := p.seal(t, 2222, 1, []byte("other ssrc"))
+	p.send(t, other)
+	expectPion("other ssrc", other)
+	rtcp := []byte{0x81, 200, 0, 1, 0, 0, 0x04, 0x57}
+	p.send(t, rtcp)
+	expectPion("rtcp", rtcp)
+	if s := p.c.stats(); s.In != 1 || s.Fallback != 2 {
+		t.Fatalf("stats %+v", s)
+	}
+
+	p.f.Unreceive(1111)
+	again := p.seal(t, 1111, 12, []byte("after unreceive"))
+	p.send(t, again)
+	expectPion("unreceived", again)
+
+	p.f.Receive(1111, func([]byte) {})
+	p.f.Close()
+	closed := p.seal(t, 1111, 13, []byte("after close"))
+	p.send(t, closed)
+	expectPion("closed", closed)
+	if _, ok := p.f.TryWriteRTP(&rtp.Header{Version: 2, SSRC: 1}, nil); ok {
+		t.Fatal("write after close")
+	}
+}
+
+func TestFastReadDoesNotAllocate(t *testing.T) {
+	p := newFastPair(t)
+	n := 0
+	p.f.Receive(1111, func([]byte) { n++ })
+	const runs = 200
+	pkts := make([][]byte, runs+1)
+	for i := range pkts {
+		pkts[i] = p.seal(t, 1111, uint16(i), bytes.Repeat([]byte{byte(i)}, 1000))
+	}
+	buf, marker := make([]byte, 1500), []byte{0, 1, 0, 0}
+	i := 0
+	allocs := testing.AllocsPerRun(runs, func() {
+		p.send(t, pkts[i])
+		p.send(t, marker)
+		i++
+		p.c.PacketConn.SetReadDeadline(time.Time{})
+		if _, _, err := p.c.ReadFromAddrPort(buf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per read", allocs)
+	}
+	if n != runs+1 {
+		t.Fatalf("fast path got %d of %d", n, runs+1)
+	}
+}
+
+func TestFastWrite(t *testing.T) {
+	p := newFastPair(t)
+	payload := bytes.Repeat([]byte{7}, 1100)
+	h := rtp.Header{Version: 2, PayloadType: 96, SSRC: 42, Timestamp: 1234, Marker: true}
+	h.SetExtension(3, []byte{1, 2, 3})
+	buf := make([]byte, 1500)
+	check := func(seq uint16) {
+		t.Helper()
+		p.peer.SetReadDeadline(time.Now().Add(2 * time.Second))
+		n, err := p.peer.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got rtp.Packet
+		plain, err := p.peerRx.DecryptRTP(nil, buf[:n], nil)
+		if err == nil {
+			err = got.Unmarshal(plain)
+		}
+		if err != nil || got.SequenceNumber != seq || got.SSRC != 42 || !got.Marker ||
+			!bytes.Equal(got.GetExtension(3), []byte{1, 2, 3}) || !bytes.Equal(got.Payload, payload) {
+			t.Fatalf("packet %d: %v %+v", seq, err, got.Header)
+		}
+	}
+	for seq := range uint16(5) {
+		h.SequenceNumber = seq
+		if n, ok := p.f.TryWriteRTP(&h, payload); !ok || n < len(payload)+12 {
+			t.Fatalf("TryWriteRTP = %d, %v", n, ok)
+		}
+		check(seq)
+	}
+	seq := uint16(5)
+	allocs := testing.AllocsPerRun(200, func() {
+		h.SequenceNumber = seq
+		seq++
+		if _, ok := p.f.TryWriteRTP(&h, payload); !ok {
+			t.Fatal("TryWriteRTP failed")
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per write", allocs)
+	}
+	if s := p.c.stats(); s.Out != 5+201 {
+		t.Fatalf("stats %+v", s)
+	}
+	if _, ok := p.f.TryWriteRTP(&h, make([]byte, fastBufLen)); ok {
+		t.Fatal("oversized packet taken")
+	}
+}
+
+// A stream that pion carried across a wrap of its sequence numbers continues on the fast path with
+// pion's rollover counter, in both directions.
+func TestFastRolloverFromPion(t *testing.T) {
+	p := newFastPair(t)
+	pionTx, err := srtp.CreateContext(bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 12), srtp.ProtectionProfileAeadAes128Gcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	peerGets := func(seq uint16) {
+		t.Helper()
+		p.peer.SetReadDeadline(time.Now().Add(2 * time.Second))
+		n, err := p.peer.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var h rtp.Header
+		if _, err := p.peerRx.DecryptRTP(nil, buf[:n], &h); err != nil || h.SequenceNumber != seq {
+			t.Fatalf("peer: packet %d: %v (got %d)", seq, err, h.SequenceNumber)
+		}
+	}
+	seqs := []uint16{65530, 65531, 65532, 65533, 65534, 65535, 0, 1, 2, 3}
+	for _, seq := range seqs { // pion sends through the wrapped socket
+		enc, err := pionTx.EncryptRTP(nil, rtpPacket(t, 42, seq, []byte("from pion")), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.c.WriteToAddrPort(enc, p.remoteAddr); err != nil {
+			t.Fatal(err)
+		}
+		peerGets(seq)
+	}
+	for seq := uint16(4); seq < 7; seq++ {
+		if _, ok := p.f.TryWriteRTP(&rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, SSRC: 42}, []byte("fast")); !ok {
+			t.Fatal("TryWriteRTP not ok")
+		}
+		peerGets(seq)
+	}
+
+	for _, seq := range seqs { // pion receives
+		b := p.seal(t, 7, seq, []byte("to pion"))
+		p.send(t, b)
+		if got := p.read(t, buf); !bytes.Equal(got, b) {
+			t.Fatalf("pion did not get packet %d", seq)
+		}
+	}
+	var got []uint16
+	p.f.Receive(7, func(pkt []byte) { got = append(got, uint16(pkt[2])<<8|uint16(pkt[3])) })
+	p.send(t, p.seal(t, 7, 4, []byte("fast")))
+	p.send(t, []byte{0, 1, 0, 0})
+	p.read(t, buf)
+	if len(got) != 1 || got[0] != 4 || p.c.stats().Fallback != 0 {
+		t.Fatalf("fast path got %v, stats %+v", got, p.c.stats())
+	}
+}
