@@ -56,6 +56,14 @@ func TestMeeting(t *testing.T) {
 		// How many subscribers started from a keyframe the SFU had cached rather than one asked for.
 		t.Logf("subscribers started from a cached keyframe: %.0f; keyframe requests sent to publishers: %.0f",
 			metric(t, srv, "switchboard_keyframes_replayed_total"), metric(t, srv, "switchboard_plis_total"))
+		// Chromium's media took the SRTP fast path both ways (its DTLS keys were learned), and no
+		// packet failed to decrypt there.
+		in, out := metric(t, srv, "switchboard_fast_path_in_packets_total"), metric(t, srv, "switchboard_fast_path_out_packets_total")
+		fallback := metric(t, srv, "switchboard_fast_path_fallback_packets_total")
+		t.Logf("fast path: %.0f packets in, %.0f out, %.0f fell back to pion", in, out, fallback)
+		if in < 500 || out < 500 || fallback > 0 {
+			t.Errorf("the browsers' media did not take the fast path: %.0f packets in, %.0f out, %.0f fell back", in, out, fallback)
+		}
 		// The UI shows a camera tile per participant, playing, and lists everyone.
 		for _, b := range people {
 			b.waitJS(15*time.Second, "three camera tiles, the remote ones playing video", `(() => {

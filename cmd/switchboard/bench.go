@@ -63,7 +63,7 @@ func benchSFU(args []string) error {
 		fs.PrintDefaults()
 	}
 	scenarios := fs.String("scenario", strings.Join(o.Scenarios, ","), "comma-separated `scenarios` to run: broadcast, rooms, audio")
-	targets := fs.String("servers", strings.Join(o.Targets, ","), "comma-separated `servers` to measure: switchboard, switchboard-nobatch (batched media writes off), baseline")
+	targets := fs.String("servers", strings.Join(o.Targets, ","), "comma-separated `servers` to measure: switchboard, switchboard-nobatch (batched media writes off), switchboard-nofast (the SRTP fast path off), baseline")
 	fs.IntVar(&o.Subscribers, "subscribers", o.Subscribers, "broadcast: subscribers of the one publisher")
 	fs.IntVar(&o.Rooms, "rooms", o.Rooms, "rooms: number of rooms")
 	fs.IntVar(&o.RoomSize, "room-size", o.RoomSize, "rooms: participants per room")

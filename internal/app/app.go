@@ -114,7 +114,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		a.turnHost = u.Hostname()
 	}
 
-	rcfg := rtc.Config{UDPAddr: cfg.Media.UDP, TCPAddr: cfg.Media.TCP, BatchWrites: cfg.Media.BatchWrites, Logger: log, OnlyLoopback: opts.LoopbackOnly}
+	rcfg := rtc.Config{UDPAddr: cfg.Media.UDP, TCPAddr: cfg.Media.TCP, BatchWrites: cfg.Media.BatchWrites, FastPath: cfg.Media.FastPath, Logger: log, OnlyLoopback: opts.LoopbackOnly}
 	if cfg.PublicIP != "" {
 		rcfg.PublicIPs = []string{cfg.PublicIP}
 	} else {
@@ -125,6 +125,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 	if a.engine, err = rtc.New(rcfg); err != nil {
 		return nil, err
 	}
+	a.metrics.fastPath(a.engine.FastStats)
 
 	tlsConf, acme, stopTLS, err := tlsSetup(ctx, cfg, opts)
 	a.stopTLS = stopTLS

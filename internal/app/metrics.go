@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"switchboard/internal/rtc"
 	"switchboard/internal/sfu"
 )
 
@@ -41,6 +42,18 @@ func newMetrics(media *sfu.Metrics) *metrics {
 		counter("switchboard_keyframes_replayed_total", "Subscribers started from a cached keyframe instead of a keyframe request.", media.KeyframesReplayed.Load),
 	)
 	return m
+}
+
+// fastPath exports the media socket's fast path counters (rtc.Engine.FastStats).
+func (m *metrics) fastPath(stats func() rtc.FastStats) {
+	counter := func(name, help string, read func(rtc.FastStats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(read(stats())) })
+	}
+	m.reg.MustRegister(
+		counter("switchboard_fast_path_in_packets_total", "RTP packets from publishers decrypted on the media socket's fast path.", func(s rtc.FastStats) uint64 { return s.In }),
+		counter("switchboard_fast_path_out_packets_total", "RTP packets to subscribers encrypted and sent on the fast path.", func(s rtc.FastStats) uint64 { return s.Out }),
+		counter("switchboard_fast_path_fallback_packets_total", "Packets for the fast path that failed to decrypt and were left to pion.", func(s rtc.FastStats) uint64 { return s.Fallback }),
+	)
 }
 
 func gaugeAdd(g prometheus.Gauge) func(int) { return func(d int) { g.Add(float64(d)) } }

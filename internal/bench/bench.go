@@ -24,9 +24,9 @@ import (
 // Scenarios are the load shapes, in the order they run.
 var Scenarios = []string{"broadcast", "rooms", "audio"}
 
-// Targets are the servers measured: Switchboard, Switchboard with its batched media writes turned
-// off (to measure what batching brings), and the plain pion forwarder.
-var Targets = []string{"switchboard", "switchboard-nobatch", "baseline"}
+// Targets are the servers measured: Switchboard, Switchboard with its batched media writes or its
+// SRTP fast path turned off (to measure what each brings), and the plain pion forwarder.
+var Targets = []string{"switchboard", "switchboard-nobatch", "switchboard-nofast", "baseline"}
 
 // Options describe a bench run.
 type Options struct {
@@ -239,8 +239,11 @@ type snapshot struct {
 
 func runOne(ctx context.Context, o *Options, scenario, tgName string, run int) (res *Result, err error) {
 	kind, env := tgName, o.ServerEnv
-	if tgName == "switchboard-nobatch" {
+	switch tgName {
+	case "switchboard-nobatch":
 		kind, env = "switchboard", append(slices.Clone(env), batchOffEnv+"=false")
+	case "switchboard-nofast":
+		kind, env = "switchboard", append(slices.Clone(env), fastOffEnv+"=false")
 	}
 	profile := ""
 	if o.ProfileDir != "" {

@@ -146,8 +146,11 @@ func InProcessLauncher(dataDir string) Launcher {
 	}
 }
 
-// batchOffEnv is the environment name of --media-batch-writes.
-const batchOffEnv = "SWITCHBOARD_MEDIA_BATCH_WRITES"
+// batchOffEnv and fastOffEnv are the environment names of --media-batch-writes and --media-fast-path.
+const (
+	batchOffEnv = "SWITCHBOARD_MEDIA_BATCH_WRITES"
+	fastOffEnv  = "SWITCHBOARD_MEDIA_FAST_PATH"
+)
 
 // serveSwitchboard runs the real server with loopback-only media and no TURN.
 func serveSwitchboard(ctx context.Context, dataDir string, ready func(string)) error {
@@ -156,14 +159,16 @@ func serveSwitchboard(ctx context.Context, dataDir string, ready func(string)) e
 	cfg.TURN.Enabled = false
 	cfg.LogLevel = "error"
 	cfg.Rooms.MaxParticipants = 1000
-	// The child builds its configuration directly; the one setting the bench varies comes in the
-	// environment under the name `serve` reads it by.
-	if v := os.Getenv(batchOffEnv); v != "" {
-		on, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("%s=%q: %w", batchOffEnv, v, err)
+	// The child builds its configuration directly; the settings the bench varies come in the
+	// environment under the names `serve` reads them by.
+	for name, dst := range map[string]*bool{batchOffEnv: &cfg.Media.BatchWrites, fastOffEnv: &cfg.Media.FastPath} {
+		if v := os.Getenv(name); v != "" {
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q: %w", name, v, err)
+			}
+			*dst = on
 		}
-		cfg.Media.BatchWrites = on
 	}
 	// bench sip: SIP on loopback, with the per-source limits that protect a
 	// public server opened up, because every benchmark phone comes from

@@ -56,6 +56,10 @@ type Media struct {
 	// BatchWrites queues outgoing media and sends it with sendmmsg (Linux): several times cheaper per
 	// packet than one sendto each. Off only to measure or to rule it out when diagnosing.
 	BatchWrites bool `toml:"batch_writes"`
+	// FastPath encrypts and decrypts the RTP of browsers' connections on the media socket itself,
+	// once pion's DTLS handshake has produced the keys, instead of through pion's per-packet layers
+	// (docs/architecture.md, "The fast path"). Off only to measure or to rule it out when diagnosing.
+	FastPath bool `toml:"fast_path"`
 }
 
 // TURN configures the embedded TURN/STUN server, or an external one.
@@ -210,7 +214,7 @@ func Default() Config {
 		MaxUpload: 50 << 20,
 		LogLevel:  "info",
 		LogFormat: "text",
-		Media:     Media{UDP: ":7882", TCP: ":7881", BatchWrites: true},
+		Media:     Media{UDP: ":7882", TCP: ":7881", BatchWrites: true, FastPath: true},
 		TURN: TURN{
 			Enabled:       true,
 			UDP:           ":3478",

@@ -145,6 +145,7 @@ func flagSet(cfg *Config, usage io.Writer) (*flag.FlagSet, *string) {
 	str(&cfg.Media.UDP, "media-udp", "media.udp", "UDP `address` that carries all WebRTC media")
 	str(&cfg.Media.TCP, "media-tcp", "media.tcp", "TCP `address` for ICE over TCP when UDP is blocked (empty disables)")
 	boolean(&cfg.Media.BatchWrites, "media-batch-writes", "media.batch_writes", "send media in batches (sendmmsg on Linux); turn off only to measure or diagnose")
+	boolean(&cfg.Media.FastPath, "media-fast-path", "media.fast_path", "encrypt and decrypt RTP on the media socket itself instead of through pion's per-packet layers; turn off only to measure or diagnose")
 
 	boolean(&cfg.TURN.Enabled, "turn", "turn.enabled", "run the embedded TURN/STUN server")
 	str(&cfg.TURN.UDP, "turn-udp", "turn.udp", "UDP `address` of the embedded TURN server (empty disables)")

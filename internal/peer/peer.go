@@ -65,11 +65,46 @@ type Peer struct {
 	published       map[string]*publication  // client track id -> track
 	subscriptions   map[string]*subscription // server track id -> downtrack
 	pendingViews    map[string][2]int        // view messages that came before the track
+	fast            *fastPath                // nil: the engine runs without the fast path
 }
 
 type publication struct {
 	track *room.Track
 	media *sfu.Track
+
+	mu     sync.Mutex
+	undo   []func() // fast path routes of its layers
+	undone bool
+}
+
+// unroute takes the track's layers off the fast path (they were routed by layerSource).
+func (pub *publication) unroute() {
+	pub.mu.Lock()
+	undo := pub.undo
+	pub.undo, pub.undone = nil, true
+	pub.mu.Unlock()
+	for _, f := range undo {
+		f()
+	}
+}
+
+// layerSource routes one published layer through the fast path, if the engine has one, and returns
+// what the layer's read loop reads.
+func (p *Peer) layerSource(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver, pub *publication) sfu.LayerSource {
+	if p.fast == nil {
+		return remote
+	}
+	src, undo := p.fast.publish(remote, recv, pub.media)
+	pub.mu.Lock()
+	done := pub.undone
+	if !done {
+		pub.undo = append(pub.undo, undo)
+	}
+	pub.mu.Unlock()
+	if done {
+		undo()
+	}
+	return src
 }
 
 type subscription struct {
@@ -92,6 +127,11 @@ func New(cfg Config) (*Peer, error) {
 	if p.sub, err = cfg.Engine.Subscribe.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		p.pub.Close()
 		return nil, fmt.Errorf("subscribe connection: %w", err)
+	}
+	if p.fast, err = newFastPath(cfg.Engine, p.pub, p.sub); err != nil {
+		p.pub.Close()
+		p.sub.Close()
+		return nil, fmt.Errorf("fast path: %w", err)
 	}
 	p.pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(protocol.PCPublish, c) })
 	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(protocol.PCSubscribe, c) })
@@ -204,6 +244,9 @@ func (p *Peer) loop() {
 func (p *Peer) cleanup() {
 	p.pub.Close()
 	p.sub.Close()
+	if p.fast != nil {
+		p.fast.close()
+	}
 	for id, s := range p.subscriptions {
 		s.dt.Close()
 		delete(p.subscriptions, id)
@@ -393,7 +436,8 @@ func (p *Peer) sendCandidate(pc string, c *webrtc.ICECandidate) {
 func (p *Peer) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	cid := remote.ID()
 	if pub, ok := p.published[cid]; ok {
-		if err := pub.media.AddLayer(remote); err != nil {
+		src := p.layerSource(remote, recv, pub)
+		if err := pub.media.AddLayer(src); err != nil {
 			p.log.Warn("simulcast layer refused", "track", pub.track.ID(), "rid", remote.RID(), "err", err)
 		}
 		return
@@ -433,13 +477,15 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		},
 		Logger: p.log, Metrics: p.cfg.Metrics, Batch: batcher(p.cfg.Engine),
 	})
-	if err := media.AddLayer(remote); err != nil {
+	t := room.NewTrack(info, media)
+	pub := &publication{track: t, media: media}
+	if err := media.AddLayer(p.layerSource(remote, recv, pub)); err != nil {
 		p.log.Warn("track refused", "rid", remote.RID(), "err", err)
+		pub.unroute()
 		media.Close()
 		return
 	}
-	t := room.NewTrack(info, media)
-	p.published[cid] = &publication{track: t, media: media}
+	p.published[cid] = pub
 	if err := p.room.Publish(t); err != nil {
 		p.log.Warn("publish refused", "err", err)
 		delete(p.published, cid)
@@ -451,6 +497,7 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	go func() {
 		select {
 		case <-media.Done():
+			pub.unroute()
 			p.do(func() {
 				if cur, ok := p.published[cid]; ok && cur.track == t {
 					delete(p.published, cid)
@@ -508,6 +555,9 @@ func (p *Peer) subscribe(t *room.Track) {
 		return
 	}
 	dt := media.Subscribe(p.id)
+	if p.fast != nil {
+		p.fast.subscribe(dt)
+	}
 	sender, err := p.sub.AddTrack(dt)
 	if err != nil {
 		p.log.Warn("cannot add track", "track", t.ID(), "err", err)

@@ -33,8 +33,11 @@ func (p *Peer) updateQuality() {
 	}
 	var rtt float64
 	for _, pc := range []*webrtc.PeerConnection{p.pub, p.sub} {
-		if pc.ICEConnectionState() == webrtc.ICEConnectionStateDisconnected || pc.ICEConnectionState() == webrtc.ICEConnectionStateFailed {
+		switch pc.ICEConnectionState() {
+		case webrtc.ICEConnectionStateDisconnected, webrtc.ICEConnectionStateFailed:
 			loss = 1
+		case webrtc.ICEConnectionStateClosed, webrtc.ICEConnectionStateNew:
+			continue // no pair to ask about (pion logs an error when asked)
 		}
 		// The selected pair's stats straight from the ICE transport: pion's
 		// GetStats reads a field that a concurrent close writes without a

@@ -88,11 +88,11 @@ func New(cfg Config) (*Engine, error) {
 	}
 
 	se := e.settingEngine(logs)
-	if e.Publish, err = newAPI(se, true); err != nil {
+	if e.Publish, err = newAPI(se, true, cfg.FastPath); err != nil {
 		e.Close()
 		return nil, err
 	}
-	if e.Subscribe, err = newAPI(se, false); err != nil {
+	if e.Subscribe, err = newAPI(se, false, cfg.FastPath); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -190,7 +190,10 @@ func AudioCodec(mime string) (webrtc.RTPCodecParameters, bool) {
 	return webrtc.RTPCodecParameters{}, false
 }
 
-func newAPI(se webrtc.SettingEngine, publish bool) (*webrtc.API, error) {
+// newAPI builds the publish or subscribe API. With the fast path (fast), publish connections get no
+// interceptors: most incoming packets never pass through pion, so the receive-side RTCP comes from
+// a Feedback per connection (feedback.go) that both paths feed.
+func newAPI(se webrtc.SettingEngine, publish, fast bool) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	for _, c := range codecs() {
 		kind := webrtc.RTPCodecTypeVideo
@@ -218,6 +221,12 @@ func newAPI(se webrtc.SettingEngine, publish bool) (*webrtc.API, error) {
 		if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
 			return nil, err
 		}
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, err
+		}
+		if fast {
+			return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(reg)), nil
+		}
 		// Ask publishers to retransmit what we lost, report reception, and give them transport-wide
 		// feedback for their bandwidth estimation.
 		gen, err := nack.NewGeneratorInterceptor()
@@ -230,9 +239,6 @@ func newAPI(se webrtc.SettingEngine, publish bool) (*webrtc.API, error) {
 			return nil, err
 		}
 		reg.Add(rr)
-		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, webrtc.RTPCodecTypeVideo); err != nil {
-			return nil, err
-		}
 		tw, err := twcc.NewSenderInterceptor()
 		if err != nil {
 			return nil, err

@@ -73,8 +73,8 @@ func newTestFeedback(t *testing.T, reportInterval time.Duration) (*Feedback, *rt
 	return f, log
 }
 
-// rtpPacket marshals a VP8-ish packet; tccID != 0 adds the transport-wide sequence number tseq.
-func rtpPacket(t testing.TB, ssrc uint32, seq uint16, tccID uint8, tseq uint16) []byte {
+// feedbackPacket marshals a VP8-ish packet; tccID != 0 adds the transport-wide sequence number tseq.
+func feedbackPacket(t testing.TB, ssrc uint32, seq uint16, tccID uint8, tseq uint16) []byte {
 	t.Helper()
 	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq,
 		Timestamp: uint32(seq) * 3000, SSRC: ssrc}, Payload: make([]byte, 100)}
@@ -145,7 +145,7 @@ func TestFeedbackNACK(t *testing.T) {
 	lost := []uint16{40, 41, 42, 43, 44}
 	start := time.Now()
 	for _, s := range seqRange(1, 100, lost...) {
-		f.Received(rtpPacket(t, videoSSRC, s, 0, 0))
+		f.Received(feedbackPacket(t, videoSSRC, s, 0, 0))
 	}
 	p := log.waitFor(t, start, 300*time.Millisecond, "NACK", func(p rtcp.Packet) bool { return nackedFor(p, videoSSRC) != nil })
 	if got := nackedFor(p, videoSSRC); !slices.Equal(got, lost) {
@@ -153,7 +153,7 @@ func TestFeedbackNACK(t *testing.T) {
 	}
 
 	for _, s := range lost {
-		f.Received(rtpPacket(t, videoSSRC, s, 0, 0))
+		f.Received(feedbackPacket(t, videoSSRC, s, 0, 0))
 	}
 	// A tick that began before the repairs may still NACK them; one after must not.
 	time.Sleep(150 * time.Millisecond)
@@ -194,7 +194,7 @@ func TestFeedbackRTXRepairsStopNACKs(t *testing.T) {
 	}
 	lost := []uint16{40, 41, 42, 43, 44}
 	for _, s := range seqRange(1, 100, lost...) {
-		f.Received(rtpPacket(t, videoSSRC, s, 0, 0))
+		f.Received(feedbackPacket(t, videoSSRC, s, 0, 0))
 	}
 	// Probes carry no original: they repair nothing. Two bytes of padding must not be taken for one.
 	f.Received(rtxPacket(t, rtxSSRC, 1, 0, false))
@@ -239,7 +239,7 @@ func TestFeedbackNoNACKWithoutNegotiation(t *testing.T) {
 	}
 	start := time.Now()
 	for _, s := range seqRange(1, 100, 50) {
-		f.Received(rtpPacket(t, videoSSRC, s, 0, 0))
+		f.Received(feedbackPacket(t, videoSSRC, s, 0, 0))
 	}
 	time.Sleep(300 * time.Millisecond)
 	for _, p := range log.since(start) {
@@ -256,7 +256,7 @@ func TestFeedbackReceiverReports(t *testing.T) {
 	}
 	start := time.Now()
 	for _, s := range seqRange(1, 100, 40, 41, 42, 43, 44) {
-		f.Received(rtpPacket(t, videoSSRC, s, 0, 0))
+		f.Received(feedbackPacket(t, videoSSRC, s, 0, 0))
 	}
 	p := log.waitFor(t, start, time.Second, "RR after the packets", func(p rtcp.Packet) bool {
 		r, ok := reportFor(p, videoSSRC)
@@ -327,7 +327,7 @@ func TestFeedbackTransportCC(t *testing.T) {
 	start := time.Now()
 	want := seqRange(1000, 1029, 1007, 1008)
 	for i, ts := range want {
-		f.Received(rtpPacket(t, videoSSRC, uint16(i+1), tccID, ts))
+		f.Received(feedbackPacket(t, videoSSRC, uint16(i+1), tccID, ts))
 	}
 	deadline := time.Now().Add(time.Second)
 	var got []uint16
@@ -352,7 +352,7 @@ func TestFeedbackIgnoresUnknownAndMalformed(t *testing.T) {
 	}
 	start := time.Now()
 	for _, s := range seqRange(1, 100, 40, 41) {
-		f.Received(rtpPacket(t, 0x9999, s, 5, s))
+		f.Received(feedbackPacket(t, 0x9999, s, 5, s))
 	}
 	for _, b := range [][]byte{nil, {0x80}, make([]byte, 11), make([]byte, 12), {0x90, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0x12, 0x34, 0xbe}} {
 		f.Received(b)
@@ -379,7 +379,7 @@ func TestFeedbackRemoveStream(t *testing.T) {
 	}
 	start := time.Now()
 	for _, s := range seqRange(1, 100, 50) {
-		f.Received(rtpPacket(t, videoSSRC, s, 0, 0))
+		f.Received(feedbackPacket(t, videoSSRC, s, 0, 0))
 	}
 	log.waitFor(t, start, time.Second, "NACK", func(p rtcp.Packet) bool { return nackedFor(p, videoSSRC) != nil })
 	log.waitFor(t, start, time.Second, "RR", func(p rtcp.Packet) bool { _, ok := reportFor(p, videoSSRC); return ok })
@@ -389,7 +389,7 @@ func TestFeedbackRemoveStream(t *testing.T) {
 	time.Sleep(150 * time.Millisecond)
 	after := time.Now()
 	for _, s := range seqRange(101, 200, 150) {
-		f.Received(rtpPacket(t, videoSSRC, s, 0, 0))
+		f.Received(feedbackPacket(t, videoSSRC, s, 0, 0))
 	}
 	time.Sleep(300 * time.Millisecond)
 	if got := log.since(after); len(got) != 0 {
@@ -412,7 +412,7 @@ func TestFeedbackCloseStopsGoroutines(t *testing.T) {
 			t.Fatal(err)
 		}
 		for s := uint16(1); s < 50; s += 2 {
-			f.Received(rtpPacket(t, ssrc, s, 5, s))
+			f.Received(feedbackPacket(t, ssrc, s, 5, s))
 		}
 	}
 	if n := runtime.NumGoroutine(); n <= before {
@@ -424,7 +424,7 @@ func TestFeedbackCloseStopsGoroutines(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	f.Received(rtpPacket(t, 1, 100, 5, 100)) // after Close: ignored, must not block
+	f.Received(feedbackPacket(t, 1, 100, 5, 100)) // after Close: ignored, must not block
 	if err := f.AddStream(videoStream(4, 0)); err == nil {
 		t.Fatal("AddStream after Close succeeded")
 	}
@@ -449,7 +449,7 @@ func TestFeedbackConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for s := uint16(1 + g); s <= 2000; s += 2 { // one goroutine the odd, one the even packets
-				f.Received(rtpPacket(t, videoSSRC, s, 5, s))
+				f.Received(feedbackPacket(t, videoSSRC, s, 5, s))
 				if s%100 == 0 {
 					f.RTCP(sr)
 				}
@@ -461,7 +461,7 @@ func TestFeedbackConcurrent(t *testing.T) {
 		defer wg.Done()
 		for i := range 50 {
 			_ = f.AddStream(videoStream(7, 0))
-			f.Received(rtpPacket(t, 7, uint16(i), 0, 0))
+			f.Received(feedbackPacket(t, 7, uint16(i), 0, 0))
 			f.RemoveStream(7)
 		}
 	}()
@@ -488,7 +488,7 @@ func BenchmarkFeedbackReceived(b *testing.B) {
 			if err := f.AddStream(videoStream(videoSSRC, tc.tccID)); err != nil {
 				b.Fatal(err)
 			}
-			pkt := rtpPacket(b, videoSSRC, 1, tc.tccID, 1)
+			pkt := feedbackPacket(b, videoSSRC, 1, tc.tccID, 1)
 			const tccOff = 12 + 4 + 1 // fixed header, extension header, one-byte element header
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -525,7 +525,7 @@ func TestFeedbackReceivedDoesNotAllocate(t *testing.T) {
 	if err := f.AddStream(StreamParams{SSRC: 0x5678, ClockRate: 90000, MimeType: "video/rtx", PayloadType: 97, RepairOf: videoSSRC}); err != nil {
 		t.Fatal(err)
 	}
-	pkt := rtpPacket(t, videoSSRC, 1, 5, 1)
+	pkt := feedbackPacket(t, videoSSRC, 1, 5, 1)
 	rtx := rtxPacket(t, 0x5678, 1, 1, true)
 	seq := uint16(1)
 	if n := testing.AllocsPerRun(1000, func() {
@@ -545,8 +545,8 @@ func TestFeedbackReceivedDoesNotAllocate(t *testing.T) {
 
 // Received and RTCP take packets from the network (authenticated by SRTP, but the publisher is not trusted).
 func FuzzFeedback(f *testing.F) {
-	f.Add(rtpPacket(f, videoSSRC, 1, 5, 1))
-	f.Add(rtpPacket(f, videoSSRC, 65535, 0, 0))
+	f.Add(feedbackPacket(f, videoSSRC, 1, 5, 1))
+	f.Add(feedbackPacket(f, videoSSRC, 65535, 0, 0))
 	sr, _ := (&rtcp.SenderReport{SSRC: videoSSRC, NTPTime: 1 << 40}).Marshal()
 	f.Add(sr)
 	f.Add([]byte{0x90, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0x12, 0x34, 0xbe, 0xde, 0, 9})

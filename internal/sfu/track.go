@@ -176,11 +176,19 @@ func (t *Track) now() int64 {
 	return int64(time.Since(t.epoch)) + 1
 }
 
+// LayerSource is where one layer's packets come from: a *webrtc.TrackRemote,
+// or a wrapper of one that looks at the packets as they pass.
+type LayerSource interface {
+	RTPReader
+	RID() string
+	SSRC() webrtc.SSRC
+}
+
 // AddLayer starts the read loop for one layer of the track: RID "" for a
 // non-simulcast track, or "q", "h", "f" (low to high). The loop ends when the
 // remote track ends (EOF) or the Track is closed; when the last loop ends the
 // Track closes itself.
-func (t *Track) AddLayer(remote *webrtc.TrackRemote) error {
+func (t *Track) AddLayer(remote LayerSource) error {
 	l, ok := layerForRID(remote.RID())
 	if !ok {
 		return fmt.Errorf("sfu: track %s: unknown simulcast rid %q", t.opts.ID, remote.RID())
