@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pion/logging"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
@@ -266,4 +267,21 @@ func quietLogs() logging.LoggerFactory {
 	f := logging.NewDefaultLoggerFactory()
 	f.DefaultLogLevel = logging.LogLevelError
 	return f
+}
+
+// reportReception sends an RTCP receiver report on a subscriber's connection once a second until it
+// closes, as every real receiver does (RFC 3550 6.2; browsers send them with REMB). The synthetic
+// clients have no interceptors, so without this a server would never hear from its subscribers.
+// Switchboard's fast path, for one, sends with its own SRTP keys only once a packet from the
+// receiver has proved them.
+func reportReception(pc *webrtc.PeerConnection) {
+	rr := []rtcp.Packet{&rtcp.ReceiverReport{SSRC: rand.Uint32()}} // #nosec G404: an SSRC
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for range tick.C {
+		if pc.ConnectionState() == webrtc.PeerConnectionStateClosed {
+			return
+		}
+		_ = pc.WriteRTCP(rr) // fails until DTLS is up
+	}
 }

@@ -75,6 +75,7 @@ func (t *sbTarget) publish(ctx context.Context, p *participant, onTrack func(*we
 	pcs := []*webrtc.PeerConnection{}
 	if p.expectAudio+p.expectVideo > 0 {
 		pcs = append(pcs, cl.Sub)
+		go reportReception(cl.Sub)
 	}
 	if len(p.tracks) > 0 {
 		pcs = append(pcs, cl.Pub)
@@ -194,6 +195,7 @@ func (t *baselineTarget) subscribe(ctx context.Context, p *participant, onTrack 
 		return err
 	}
 	p.connected = and(p.connected, pcConnected(pc))
+	go reportReception(pc)
 	return nil
 }
 

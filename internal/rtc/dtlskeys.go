@@ -27,6 +27,9 @@ type dtlsKeys struct {
 	mu      sync.Mutex
 	hellos  map[netip.AddrPort]*dtlsHello
 	secrets map[[32]byte]dtlsSecret // by client random
+	// servers are ServerHellos seen on an address where no ClientHello was: when a connection has
+	// several working candidate pairs, ICE may move to another one during the handshake.
+	servers map[netip.AddrPort]dtlsServerHello
 	swept   time.Time
 	now     func() time.Time
 }
@@ -36,6 +39,12 @@ type dtlsHello struct {
 	haveServer       bool
 	weAreClient      bool   // we sent the ClientHello
 	suite, profileID uint16 // chosen by the ServerHello
+	seen             time.Time
+}
+
+type dtlsServerHello struct {
+	random           [32]byte
+	suite, profileID uint16
 	seen             time.Time
 }
 
@@ -50,7 +59,8 @@ const (
 )
 
 func newDTLSKeys() *dtlsKeys {
-	return &dtlsKeys{hellos: map[netip.AddrPort]*dtlsHello{}, secrets: map[[32]byte]dtlsSecret{}, now: time.Now}
+	return &dtlsKeys{hellos: map[netip.AddrPort]*dtlsHello{}, secrets: map[[32]byte]dtlsSecret{},
+		servers: map[netip.AddrPort]dtlsServerHello{}, now: time.Now}
 }
 
 // srtpKeys are one session's SRTP master keys and salts, from our side's point of view.
@@ -119,6 +129,11 @@ func (k *dtlsKeys) sweepLocked(now time.Time) {
 	for a, h := range k.hellos {
 		if now.Sub(h.seen) > dtlsKeyTTL {
 			delete(k.hellos, a)
+		}
+	}
+	for a, s := range k.servers {
+		if now.Sub(s.seen) > dtlsKeyTTL {
+			delete(k.servers, a)
 		}
 	}
 	for cr, s := range k.secrets {
@@ -230,33 +245,81 @@ func (k *dtlsKeys) serverHello(body []byte, remote netip.AddrPort) {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	now := k.now()
 	h := k.hellos[remote]
 	if h == nil {
-		return // a ServerHello without a ClientHello seen: not a handshake we can use
+		// The ClientHello went by another address of the connection (take matches them up).
+		k.expireLocked(now)
+		if _, ok := k.servers[remote]; !ok && len(k.servers) >= dtlsTableMax {
+			k.sweepLocked(now)
+			evictOne(k.servers)
+		}
+		k.servers[remote] = dtlsServerHello{random: sr, suite: suite, profileID: profile, seen: now}
+		return
 	}
-	h.server, h.haveServer, h.suite, h.profileID, h.seen = sr, true, suite, profile, k.now()
+	h.server, h.haveServer, h.suite, h.profileID, h.seen = sr, true, suite, profile, now
 }
 
-// take returns the SRTP keys of the last complete handshake with remote and forgets its secrets.
-func (k *dtlsKeys) take(remote netip.AddrPort) (srtpKeys, bool) {
-	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+// take returns the SRTP keys of the handshake of the connection whose remote addresses are remotes
+// and forgets its secrets. exact says the ClientHello and ServerHello went by one address; otherwise
+// the caller should see the keys decrypt something before it trusts them.
+func (k *dtlsKeys) take(remotes ...netip.AddrPort) (keys srtpKeys, exact, ok bool) {
 	k.mu.Lock()
-	h := k.hellos[remote]
-	if h == nil || !h.haveServer {
-		k.mu.Unlock()
-		return srtpKeys{}, false
+	// The handshake is the one ClientHello on the connection's addresses whose master secret pion
+	// logged; its ServerHello travelled by the same address or, if ICE moved meanwhile, by another
+	// of them. Anything ambiguous is refused: the connection stays on pion.
+	var hello dtlsHello
+	found := false
+	for i, r := range remotes {
+		r = netip.AddrPortFrom(r.Addr().Unmap(), r.Port())
+		remotes[i] = r
+		h := k.hellos[r]
+		if h == nil {
+			continue
+		}
+		if _, ok := k.secrets[h.client]; !ok {
+			continue
+		}
+		if found && h.client != hello.client {
+			k.mu.Unlock()
+			return srtpKeys{}, false, false
+		}
+		if !found || (!hello.haveServer && h.haveServer) {
+			hello, found = *h, true
+		}
 	}
-	s, ok := k.secrets[h.client]
-	if !ok {
-		k.mu.Unlock()
-		return srtpKeys{}, false
+	exact = hello.haveServer
+	if found && !exact {
+		for _, r := range remotes {
+			s, ok := k.servers[r]
+			if !ok {
+				continue
+			}
+			if hello.haveServer && s.random != hello.server {
+				k.mu.Unlock()
+				return srtpKeys{}, false, false
+			}
+			hello.server, hello.haveServer, hello.suite, hello.profileID = s.random, true, s.suite, s.profileID
+		}
 	}
-	delete(k.hellos, remote)
-	delete(k.secrets, h.client)
-	hello := *h
+	if !found || !hello.haveServer {
+		k.mu.Unlock()
+		return srtpKeys{}, false, false
+	}
+	s := k.secrets[hello.client]
+	delete(k.secrets, hello.client)
+	for _, r := range remotes {
+		if h := k.hellos[r]; h != nil && h.client == hello.client {
+			delete(k.hellos, r)
+		}
+		if sh, ok := k.servers[r]; ok && sh.random == hello.server {
+			delete(k.servers, r)
+		}
+	}
 	k.mu.Unlock()
 	defer clear(s.master)
-	return deriveSRTPKeys(s.master, &hello)
+	keys, ok = deriveSRTPKeys(s.master, &hello)
+	return keys, exact, ok
 }
 
 // profileFor maps a use_srtp profile id (IANA, as pion numbers them) to pion/srtp's.

@@ -100,9 +100,9 @@ func testDTLSKeys(t *testing.T, suite dtls.CipherSuiteID, profile dtls.SRTPProte
 	defer sr.c.Close()
 
 	check := func(name string, keys *dtlsKeys, conn *dtls.Conn, remote net.Addr, isClient bool) {
-		got, ok := keys.take(remote.(*net.UDPAddr).AddrPort())
-		if !ok {
-			t.Fatalf("%s: no keys learned", name)
+		got, exact, ok := keys.take(remote.(*net.UDPAddr).AddrPort())
+		if !ok || !exact {
+			t.Fatalf("%s: no keys learned (exact %v)", name, exact)
 		}
 		want := srtp.Config{Profile: srtp.ProtectionProfile(profile)}
 		state, _ := conn.ConnectionState()
@@ -117,7 +117,7 @@ func testDTLSKeys(t *testing.T, suite dtls.CipherSuiteID, profile dtls.SRTPProte
 		if len(keys.secrets) != 0 || len(keys.hellos) != 0 {
 			t.Fatalf("%s: secrets kept after use", name)
 		}
-		if _, ok := keys.take(remote.(*net.UDPAddr).AddrPort()); ok {
+		if _, _, ok := keys.take(remote.(*net.UDPAddr).AddrPort()); ok {
 			t.Fatalf("%s: keys taken twice", name)
 		}
 	}
@@ -162,6 +162,59 @@ func handshakeRecord(msgType byte, body []byte) []byte {
 	msg = append(msg, body...)
 	rec := []byte{22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, byte(len(msg) >> 8), byte(len(msg))}
 	return append(rec, msg...)
+}
+
+// hello returns a ClientHello (1) or ServerHello (2) body with the given random, choosing
+// TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 and SRTP_AEAD_AES_128_GCM.
+func hello(msgType byte, random byte) []byte {
+	body := append([]byte{0xfe, 0xfd}, bytes.Repeat([]byte{random}, 32)...)
+	if msgType == 2 {
+		body = append(body, 0, 0xc0, 0x2b, 0, 0, 9, 0, 14, 0, 5, 0, 2, 0, 7, 0)
+	} else {
+		body = append(body, 0, 0)
+	}
+	return handshakeRecord(msgType, body)
+}
+
+// When ICE moves to another pair during the handshake, the ServerHello travels by another address
+// than the ClientHello: the keys are still found among the connection's addresses, flagged as not
+// exact, and equal to those of the same handshake seen on one address. Two different handshakes
+// on a connection's addresses are refused rather than guessed between.
+func TestDTLSKeysAcrossAddresses(t *testing.T) {
+	a, b, c := netip.MustParseAddrPort("192.0.2.1:4000"), netip.MustParseAddrPort("127.0.0.1:5000"), netip.MustParseAddrPort("192.0.2.9:1")
+	secret := bytes.Repeat([]byte{7}, 48)
+	learn := func(chAt, shAt netip.AddrPort) *dtlsKeys {
+		k := newDTLSKeys()
+		k.observe(hello(1, 1), chAt, true)
+		k.observe(hello(2, 2), shAt, false)
+		fmt.Fprintf(k, "CLIENT_RANDOM %x %x\n", bytes.Repeat([]byte{1}, 32), secret)
+		return k
+	}
+	want, exact, ok := learn(a, a).take(a)
+	if !ok || !exact {
+		t.Fatalf("one address: ok %v exact %v", ok, exact)
+	}
+	if _, _, ok := learn(a, b).take(a); ok {
+		t.Fatal("keys guessed without the ServerHello's address")
+	}
+	got, exact, ok := learn(a, b).take(c, b, a)
+	if !ok || exact {
+		t.Fatalf("across addresses: ok %v exact %v", ok, exact)
+	}
+	if !bytes.Equal(got.localKey, want.localKey) || !bytes.Equal(got.remoteSalt, want.remoteSalt) || got.profile != want.profile {
+		t.Fatal("keys across addresses differ from the same handshake's on one address")
+	}
+	k := learn(a, b)
+	k.observe(hello(1, 3), c, true)
+	fmt.Fprintf(k, "CLIENT_RANDOM %x %x\n", bytes.Repeat([]byte{3}, 32), secret)
+	if _, _, ok := k.take(a, b, c); ok {
+		t.Fatal("two handshakes on one connection's addresses: keys guessed")
+	}
+	k = learn(a, b)
+	k.observe(hello(2, 4), c, false)
+	if _, _, ok := k.take(a, b, c); ok {
+		t.Fatal("two ServerHellos on one connection's addresses: keys guessed")
+	}
 }
 
 func FuzzDTLSHello(f *testing.F) {

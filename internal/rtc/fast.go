@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,8 +51,13 @@ type fastConn struct {
 	keys           *dtlsKeys
 	log            *slog.Logger
 
-	mu    sync.Mutex                               // serialises changes of peers
+	mu    sync.Mutex                               // serialises changes of peers and ssrcs
 	peers atomic.Pointer[map[netip.AddrPort]*Fast] // immutable, replaced on change
+	// ssrcs finds the connection of an RTP packet that comes from another address than its selected
+	// pair's: a browser with two working pairs (loopback and LAN, IPv4 and IPv6) may send media on
+	// one while ICE selected the other. The packet must still decrypt under that connection's keys,
+	// so a peer that picks another's SSRC only sends that other's packets to pion.
+	ssrcs atomic.Pointer[map[uint32]*Fast] // immutable, replaced on change
 
 	in       atomic.Uint64
 	_        [56]byte // keep the counters on their own cache lines: readers and writers differ
@@ -86,6 +92,11 @@ func (c *fastConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 			if n >= 12 && !isRTCP(b) && c.receive(b, from) {
 				continue
 			}
+			if n >= 8 && isRTCP(b) {
+				if f := c.peer(from); f != nil && !f.verified.Load() {
+					f.verifyRTCP(b)
+				}
+			}
 		} else if isDTLS(b) {
 			c.keys.observe(b, from, false)
 		}
@@ -96,10 +107,37 @@ func (c *fastConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 // receive hands an RTP packet to the fast path of the connection it came from, if that connection
 // takes its SSRC; false means pion gets it.
 func (c *fastConn) receive(b []byte, from netip.AddrPort) bool {
-	if f := c.peer(from); f != nil {
-		return f.receive(b)
+	ssrc := binary.BigEndian.Uint32(b[8:12])
+	f := c.peer(from)
+	if f == nil || !f.takes(ssrc) {
+		if m := c.ssrcs.Load(); m != nil {
+			if g := (*m)[ssrc]; g != nil {
+				f = g
+			}
+		}
 	}
-	return false
+	if f == nil {
+		return false
+	}
+	return f.receive(b)
+}
+
+// takeSSRC makes packets with ssrc from any address go to f (nil: to nobody, if f had them).
+func (c *fastConn) takeSSRC(ssrc uint32, f, old *Fast) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := map[uint32]*Fast{}
+	if cur := c.ssrcs.Load(); cur != nil {
+		for s, g := range *cur {
+			next[s] = g
+		}
+	}
+	if f != nil {
+		next[ssrc] = f
+	} else if next[ssrc] == old {
+		delete(next, ssrc)
+	}
+	c.ssrcs.Store(&next)
 }
 
 // WriteToAddrPort writes a datagram from pion.
@@ -180,19 +218,24 @@ func (c *fastConn) stats() FastStats {
 // Fast is the fast path of one PeerConnection: RTP encrypted and sent, or received and decrypted,
 // directly on the media socket with the connection's SRTP keys.
 type Fast struct {
-	c    *fastConn
-	pc   *webrtc.PeerConnection
-	ice  *webrtc.ICETransport
-	log  *slog.Logger
-	up   atomic.Bool                    // DTLS connected
-	to   atomic.Pointer[netip.AddrPort] // where TryWriteRTP sends; nil: not available now
-	rxFn atomic.Pointer[map[uint32]func([]byte)]
+	c   *fastConn
+	pc  *webrtc.PeerConnection
+	ice *webrtc.ICETransport
+	log *slog.Logger
+	up  atomic.Bool // DTLS connected
+	// verified: the keys decrypted a packet from the remote. Until then nothing is encrypted with
+	// them: keys matched across addresses (dtlsKeys.take) are a guess, and a wrong guess must not
+	// turn into a subscriber's black video.
+	verified atomic.Bool
+	to       atomic.Pointer[netip.AddrPort] // where TryWriteRTP sends; nil: not available now
+	rxFn     atomic.Pointer[map[uint32]func([]byte)]
 
 	mu     sync.Mutex // the state below, and changes of rxFn
 	keyed  bool       // tx and rx are set (they never change afterwards)
 	failed bool       // keys not found or not usable: this connection stays on the slow path
 	closed bool
-	remote netip.AddrPort // where packets are routed from (invalid: none)
+	remote netip.AddrPort   // where packets are routed from (invalid: none)
+	seen   []netip.AddrPort // the remote addresses of the pairs ICE selected, latest last
 	fns    map[uint32]func([]byte)
 
 	txMu   sync.Mutex // the encrypting context and buffer: several goroutines write
@@ -298,7 +341,13 @@ func (f *Fast) update() {
 		return
 	}
 	remote, ok := f.selectedUDP()
-	if !f.keyed && ok && f.up.Load() && !f.setKeys(remote) {
+	if ok && !slices.Contains(f.seen, remote) {
+		if len(f.seen) == maxSeen {
+			f.seen = slices.Delete(f.seen, 0, 1)
+		}
+		f.seen = append(f.seen, remote)
+	}
+	if !f.keyed && ok && f.up.Load() && !f.setKeys() {
 		f.failed = true
 		ok = false
 	}
@@ -309,7 +358,7 @@ func (f *Fast) update() {
 		f.c.route(f, remote)
 		f.remote = remote
 	}
-	if f.keyed && ok {
+	if f.keyed && ok && f.verified.Load() {
 		f.to.Store(&remote)
 	} else {
 		f.to.Store(nil)
@@ -318,6 +367,9 @@ func (f *Fast) update() {
 
 // selectedUDP returns the remote address of the selected candidate pair when it runs on our UDP socket.
 func (f *Fast) selectedUDP() (netip.AddrPort, bool) {
+	if f.ice == nil { // tests that route a Fast by hand
+		return f.remote, f.remote.IsValid()
+	}
 	pair, err := f.ice.GetSelectedCandidatePair()
 	if err != nil || pair == nil || pair.Local == nil || pair.Remote == nil ||
 		pair.Local.Protocol != webrtc.ICEProtocolUDP || pair.Remote.Protocol != webrtc.ICEProtocolUDP ||
@@ -331,11 +383,14 @@ func (f *Fast) selectedUDP() (netip.AddrPort, bool) {
 	return netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port), true
 }
 
-// setKeys builds the SRTP contexts from the keys learned for the handshake with remote.
-func (f *Fast) setKeys(remote netip.AddrPort) bool {
-	keys, ok := f.c.keys.take(remote)
+// maxSeen bounds the remote addresses a connection remembers for finding its handshake.
+const maxSeen = 8
+
+// setKeys builds the SRTP contexts from the keys learned for the handshake with the connection.
+func (f *Fast) setKeys() bool {
+	keys, _, ok := f.c.keys.take(slices.Clone(f.seen)...)
 	if !ok {
-		f.log.Warn("fast path: SRTP keys not learned, staying on pion", "remote", remote)
+		f.log.Warn("fast path: SRTP keys not learned, staying on pion", "remotes", f.seen)
 		return false
 	}
 	// RTP header encryption (RFC 9335, cryptex), which pion negotiates when both sides offer it:
@@ -363,8 +418,29 @@ func (f *Fast) setKeys(remote netip.AddrPort) bool {
 	f.rx = rx
 	f.rxMu.Unlock()
 	f.keyed = true
-	f.log.Debug("fast path on", "remote", remote, "profile", keys.profile, "cryptex", txMode == srtp.CryptexModeEnabled)
+	f.log.Debug("fast path keys", "remotes", f.seen, "profile", keys.profile, "cryptex", txMode == srtp.CryptexModeEnabled)
 	return true
+}
+
+// verifiedBy notes that the keys decrypted a packet from the remote, which lets the fast path send.
+// Called with rxMu held, so the route is updated elsewhere (update takes mu, which comes first).
+func (f *Fast) verifiedBy() {
+	if f.verified.CompareAndSwap(false, true) {
+		go f.update()
+	}
+}
+
+// verifyRTCP tries the keys on an SRTCP packet from the remote (pion decrypts it too, with its own
+// context): a subscriber's connection carries no RTP from the remote, only RTCP.
+func (f *Fast) verifyRTCP(b []byte) {
+	f.rxMu.Lock()
+	defer f.rxMu.Unlock()
+	if f.rx == nil || f.verified.Load() || len(b) > len(f.rxBuf) {
+		return
+	}
+	if _, err := f.rx.DecryptRTCP(f.rxBuf[:], b, nil); err == nil {
+		f.verifiedBy()
+	}
 }
 
 func cryptex(d *webrtc.SessionDescription) bool {
@@ -415,8 +491,18 @@ func (f *Fast) TryWriteRTP(h *rtp.Header, payload []byte) (n int, ok bool) {
 func (f *Fast) Receive(ssrc uint32, fn func(pkt []byte)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.closed {
+		return
+	}
 	f.fns[ssrc] = fn
 	f.publishFns()
+	f.c.takeSSRC(ssrc, f, nil)
+}
+
+// takes says whether the connection decrypts packets with ssrc itself.
+func (f *Fast) takes(ssrc uint32) bool {
+	fns := f.rxFn.Load()
+	return fns != nil && (*fns)[ssrc] != nil
 }
 
 // Unreceive gives the packets with SSRC ssrc back to pion.
@@ -425,6 +511,7 @@ func (f *Fast) Unreceive(ssrc uint32) {
 	defer f.mu.Unlock()
 	delete(f.fns, ssrc)
 	f.publishFns()
+	f.c.takeSSRC(ssrc, nil, f)
 }
 
 func (f *Fast) publishFns() {
@@ -444,13 +531,17 @@ func (f *Fast) Close() {
 	}
 	f.closed = true
 	f.to.Store(nil)
+	for ssrc := range f.fns {
+		f.c.takeSSRC(ssrc, nil, f)
+	}
 	if f.remote.IsValid() {
 		f.c.route(f, netip.AddrPort{})
 		f.remote = netip.AddrPort{}
 	}
 }
 
-// receive decrypts one packet from this connection's remote address and hands it to its function.
+// receive decrypts one packet of this connection (from its route, or with an SSRC it takes) and
+// hands it to its function.
 func (f *Fast) receive(b []byte) bool {
 	ssrc := binary.BigEndian.Uint32(b[8:12])
 	var fn func([]byte)
@@ -471,6 +562,9 @@ func (f *Fast) receive(b []byte) bool {
 		return false
 	}
 	f.c.in.Add(1)
+	if !f.verified.Load() {
+		f.verifiedBy()
+	}
 	fn(pkt)
 	return true
 }

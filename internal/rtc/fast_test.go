@@ -5,9 +5,11 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 )
@@ -45,6 +47,7 @@ func newFastPair(t testing.TB) *fastPair {
 		t.Fatal(err)
 	}
 	p.f.keyed = true
+	p.f.verified.Store(true)
 	p.f.remote = p.remoteAddr
 	p.f.to.Store(&p.remoteAddr)
 	p.c.route(p.f, p.remoteAddr)
@@ -275,5 +278,87 @@ func TestFastRolloverFromPion(t *testing.T) {
 	p.read(t, buf)
 	if len(got) != 1 || got[0] != 4 || p.c.stats().Fallback != 0 {
 		t.Fatalf("fast path got %v, stats %+v", got, p.c.stats())
+	}
+}
+
+// Keys are not used to send until they have decrypted something from the remote: on a subscriber's
+// connection that is its RTCP. An RTCP packet under other keys proves nothing; one under the right
+// keys turns sending on. Both still reach pion.
+func TestFastSendsOnlyWithVerifiedKeys(t *testing.T) {
+	p := newFastPair(t)
+	p.f.verified.Store(false)
+	p.f.to.Store(nil)
+	p.f.up.Store(true)
+	h := rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: 1, SSRC: 9}
+	if _, ok := p.f.TryWriteRTP(&h, []byte("x")); ok {
+		t.Fatal("sent with keys not verified")
+	}
+	rr, err := (&rtcp.ReceiverReport{SSRC: 5}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := srtp.CreateContext(bytes.Repeat([]byte{9}, 16), bytes.Repeat([]byte{9}, 12), srtp.ProtectionProfileAeadAes128Gcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	for i, ctx := range []*srtp.Context{other, p.peerTx} {
+		enc, err := ctx.EncryptRTCP(nil, rr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.send(t, enc)
+		if got := p.read(t, buf); !bytes.Equal(got, enc) {
+			t.Fatal("the RTCP packet did not reach pion unchanged")
+		}
+		if verified := p.f.verified.Load(); verified != (i == 1) {
+			t.Fatalf("packet %d: verified %v", i, verified)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for p.f.to.Load() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("verified keys did not turn sending on")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, ok := p.f.TryWriteRTP(&h, []byte("x")); !ok {
+		t.Fatal("not sending with verified keys")
+	}
+}
+
+// A browser may send its media on another working candidate pair than the one ICE selected (loopback
+// and LAN addresses): packets with an SSRC the connection takes are decrypted whatever address they
+// come from, and a connection that closes gives them back to pion.
+func TestFastReceivesFromAnotherAddress(t *testing.T) {
+	p := newFastPair(t)
+	var got atomic.Int32
+	p.f.Receive(1111, func([]byte) { got.Add(1) })
+	other := listenUDP(t, "127.0.0.1:0")
+	buf := make([]byte, 1500)
+	for seq := uint16(1); seq <= 3; seq++ {
+		if _, err := other.WriteToUDPAddrPort(p.seal(t, 1111, seq, []byte("media")), p.srv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A packet for pion after them shows that the three were taken.
+	if _, err := other.WriteToUDPAddrPort([]byte{0, 1, 0, 0}, p.srv); err != nil {
+		t.Fatal(err)
+	}
+	p.c.PacketConn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if n, _, err := p.c.ReadFromAddrPort(buf); err != nil || n != 4 {
+		t.Fatalf("read %d bytes, %v: the media reached pion", n, err)
+	}
+	if got.Load() != 3 {
+		t.Fatalf("the fast path took %d packets from the other address, want 3", got.Load())
+	}
+	p.f.Close()
+	sealed := p.seal(t, 1111, 4, []byte("media"))
+	if _, err := other.WriteToUDPAddrPort(sealed, p.srv); err != nil {
+		t.Fatal(err)
+	}
+	p.c.PacketConn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if n, _, err := p.c.ReadFromAddrPort(buf); err != nil || !bytes.Equal(buf[:n], sealed) {
+		t.Fatalf("after Close the packet did not go to pion (%d bytes, %v)", n, err)
 	}
 }
