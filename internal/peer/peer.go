@@ -73,38 +73,43 @@ type publication struct {
 	media *sfu.Track
 
 	mu     sync.Mutex
-	undo   []func() // fast path routes of its layers
+	layers []*fastLayer // on the fast path
 	undone bool
 }
 
-// unroute takes the track's layers off the fast path (they were routed by layerSource).
+// unroute takes the track's layers off the fast path.
 func (pub *publication) unroute() {
 	pub.mu.Lock()
-	undo := pub.undo
-	pub.undo, pub.undone = nil, true
+	layers := pub.layers
+	pub.layers, pub.undone = nil, true
 	pub.mu.Unlock()
-	for _, f := range undo {
-		f()
+	for _, l := range layers {
+		l.stop()
 	}
 }
 
-// layerSource routes one published layer through the fast path, if the engine has one, and returns
-// what the layer's read loop reads.
-func (p *Peer) layerSource(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver, pub *publication) sfu.LayerSource {
+// addLayer starts one published layer in the SFU, through the fast path if the engine has one.
+func (p *Peer) addLayer(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver, pub *publication) error {
 	if p.fast == nil {
-		return remote
+		return pub.media.AddLayer(remote)
 	}
-	src, undo := p.fast.publish(remote, recv, pub.media)
+	src, l := p.fast.publish(remote, recv, pub.media)
+	if err := pub.media.AddLayer(src); err != nil {
+		l.stop()
+		return err
+	}
 	pub.mu.Lock()
 	done := pub.undone
 	if !done {
-		pub.undo = append(pub.undo, undo)
+		pub.layers = append(pub.layers, l)
 	}
 	pub.mu.Unlock()
 	if done {
-		undo()
+		l.stop()
+		return nil
 	}
-	return src
+	l.start()
+	return nil
 }
 
 type subscription struct {
@@ -128,7 +133,7 @@ func New(cfg Config) (*Peer, error) {
 		p.pub.Close()
 		return nil, fmt.Errorf("subscribe connection: %w", err)
 	}
-	if p.fast, err = newFastPath(cfg.Engine, p.pub, p.sub); err != nil {
+	if p.fast, err = newFastPath(cfg.Engine, p.pub, p.sub, p.log); err != nil {
 		p.pub.Close()
 		p.sub.Close()
 		return nil, fmt.Errorf("fast path: %w", err)
@@ -436,8 +441,7 @@ func (p *Peer) sendCandidate(pc string, c *webrtc.ICECandidate) {
 func (p *Peer) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	cid := remote.ID()
 	if pub, ok := p.published[cid]; ok {
-		src := p.layerSource(remote, recv, pub)
-		if err := pub.media.AddLayer(src); err != nil {
+		if err := p.addLayer(remote, recv, pub); err != nil {
 			p.log.Warn("simulcast layer refused", "track", pub.track.ID(), "rid", remote.RID(), "err", err)
 		}
 		return
@@ -479,7 +483,7 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	})
 	t := room.NewTrack(info, media)
 	pub := &publication{track: t, media: media}
-	if err := media.AddLayer(p.layerSource(remote, recv, pub)); err != nil {
+	if err := p.addLayer(remote, recv, pub); err != nil {
 		p.log.Warn("track refused", "rid", remote.RID(), "err", err)
 		pub.unroute()
 		media.Close()
@@ -489,6 +493,7 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	if err := p.room.Publish(t); err != nil {
 		p.log.Warn("publish refused", "err", err)
 		delete(p.published, cid)
+		pub.unroute()
 		media.Close()
 		return
 	}

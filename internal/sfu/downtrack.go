@@ -90,6 +90,7 @@ type srState struct {
 // seqEntry maps an outgoing sequence number back to the source packet and
 // the offsets that were applied, so a NACKed packet is rebuilt exactly.
 type seqEntry struct {
+	sentAt    int64 // Track.now when it was sent: a copy on the media SSRC repeats its abs-send-time
 	tsOffset  uint32
 	out       uint16
 	src       uint16
@@ -347,7 +348,16 @@ func (d *DownTrack) forward(l int, p *packet, now int64) int {
 		d.mu.Unlock()
 		return 0
 	}
+	// A source packet that arrives twice (a publisher's retransmission of a packet that was only
+	// late, a network duplicate) maps to an outgoing sequence number already sent. Sending it again
+	// would encrypt one SRTP index twice with a different header (a new abs-send-time): with AES-GCM
+	// that reuses a nonce. The receiver has it already anyway.
+	if e := &d.ring[r.seq&d.ringMask]; e.valid && e.out == r.seq && e.src == seq && e.layer == int8(l) {
+		d.mu.Unlock()
+		return 0
+	}
 	d.ring[r.seq&d.ringMask] = seqEntry{
+		sentAt:    now,
 		tsOffset:  d.m.tsOffset,
 		out:       r.seq,
 		src:       seq,
@@ -771,8 +781,10 @@ func (d *DownTrack) retransmit(b *binding, seq uint16) {
 		rb.ssrc, rb.pt = b.rtxSSRC, b.rtxPT
 		_, err = d.write(&rb, s, h.Marker, d.rtxSeq, ts, level, payload, now)
 	} else {
+		// The same SRTP index again: only a byte-identical packet may be encrypted twice (AES-GCM
+		// nonces), so it carries the abs-send-time it was first sent with.
 		var n int
-		n, err = d.write(b, s, h.Marker, seq, ts, level, payload, now)
+		n, err = d.write(b, s, h.Marker, seq, ts, level, payload, e.sentAt)
 		if n > 0 { // a copy on the media SSRC is one more packet sent there
 			d.mu.Lock()
 			d.sr.packets++

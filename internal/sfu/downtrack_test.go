@@ -572,3 +572,47 @@ func TestDownTrackSenderReport(t *testing.T) {
 		t.Fatalf("after a retransmission: packets %d octets %d", sr2.PacketCount, sr2.OctetCount)
 	}
 }
+
+// One SRTP index is never encrypted twice with different bytes (AES-GCM nonce reuse): a source
+// packet that arrives again (a publisher's needless repair, a network duplicate) is not forwarded
+// again, and a retransmission on the media SSRC (no RTX negotiated) repeats the original packet
+// byte for byte, abs-send-time included.
+func TestDownTrackNeverReencryptsAnIndexDifferently(t *testing.T) {
+	r := newUnitRig(t, 1, 300)
+	r.round(-1)
+	d := r.tr.Subscribe("s")
+	w := &recordWriter{}
+	bindFake(d, 10, w)
+	r.round(0)
+	var dup []byte
+	for i := 0; i < 4; i++ {
+		r.round(-1)
+		if i == 1 {
+			dup = bytes.Clone(r.srcs[0].raw)
+		}
+	}
+	now := r.clock.Add(33 * ms)
+	r.tr.handle(0, r.readers[0], dup, now) // an old packet again
+	sent := w.take()
+	seen := map[uint16]bool{}
+	for _, p := range sent {
+		if seen[p.SequenceNumber] {
+			t.Fatalf("seq %d sent twice", p.SequenceNumber)
+		}
+		seen[p.SequenceNumber] = true
+	}
+	if len(sent) != 5 {
+		t.Fatalf("sent %d packets, want 5", len(sent))
+	}
+	r.clock.Add(500 * ms) // a later abs-send-time, if it were taken anew
+	d.handleRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: 10, Nacks: []rtcp.NackPair{{PacketID: sent[2].SequenceNumber}}}})
+	re := w.take()
+	if len(re) != 1 {
+		t.Fatalf("retransmitted %d packets, want 1", len(re))
+	}
+	a, _ := (&rtp.Packet{Header: sent[2].Header, Payload: sent[2].Payload}).Marshal()
+	b, _ := (&rtp.Packet{Header: re[0].Header, Payload: re[0].Payload}).Marshal()
+	if !bytes.Equal(a, b) {
+		t.Fatalf("the retransmission on the media SSRC differs from the original:\n%x\n%x", a, b)
+	}
+}

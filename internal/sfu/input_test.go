@@ -81,15 +81,19 @@ func TestTrackInputConcurrent(t *testing.T) {
 	var w recordWriter
 	bindFake(d, 42, &w)
 	in := tr.Input("")
+	packet := func(seq uint16) []byte {
+		h := rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: seq, Timestamp: uint32(seq) * 960, SSRC: 7}
+		raw, _ := (&rtp.Packet{Header: h, Payload: []byte{1, 2, 3}}).Marshal()
+		return raw
+	}
+	in(packet(0)) // the stream starts here; the two paths then interleave
 	var wg sync.WaitGroup
 	for g := range 2 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range 500 {
-				seq := uint16(g*1000 + i)
-				h := rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: seq, Timestamp: uint32(seq) * 960, SSRC: 7}
-				raw, _ := (&rtp.Packet{Header: h, Payload: []byte{1, 2, 3}}).Marshal()
+				raw := packet(uint16(1 + 2*i + g))
 				if g == 0 {
 					tr.input(0, raw) // what the read loop calls
 				} else {
@@ -99,8 +103,8 @@ func TestTrackInputConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if got := len(w.take()); got != 1000 {
-		t.Fatalf("forwarded %d packets, want 1000", got)
+	if got := len(w.take()); got != 1001 {
+		t.Fatalf("forwarded %d packets, want 1001", got)
 	}
 	if tr.Input("x") != nil {
 		t.Fatal("Input accepted an unknown rid")

@@ -231,10 +231,11 @@ func (t *Track) startLayer(l int, ssrc uint32) error {
 		size = audioCacheSize
 	}
 	ls.ssrc.Store(ssrc)
+	ls.cache.Store(newPacketCache(size))
+	// The reader last: a packet handled once it is set is cached too.
 	ls.in.Lock()
 	ls.reader = newLayerReader()
 	ls.in.Unlock()
-	ls.cache.Store(newPacketCache(size))
 	t.active.Add(1)
 	return nil
 }
