@@ -70,6 +70,14 @@ type srtpKeys struct {
 	remoteKey, remoteSalt []byte
 }
 
+// clear zeroes the keys once the SRTP contexts (which derive their own session keys) are built.
+func (k *srtpKeys) clear() {
+	clear(k.localKey)
+	clear(k.localSalt)
+	clear(k.remoteKey)
+	clear(k.remoteSalt)
+}
+
 // Write takes pion/dtls's key log: lines "CLIENT_RANDOM <client random> <master secret>" in hex.
 // It never fails, so a malformed line cannot break a handshake.
 func (k *dtlsKeys) Write(p []byte) (int, error) {
