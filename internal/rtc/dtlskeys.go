@@ -97,8 +97,10 @@ func (k *dtlsKeys) Write(p []byte) (int, error) {
 		k.mu.Lock()
 		now := k.now()
 		k.expireLocked(now)
-		if _, ok := k.secrets[cr]; !ok && len(k.secrets) >= dtlsTableMax {
-			k.sweepLocked(now)
+		if old, ok := k.secrets[cr]; ok {
+			clear(old.master)
+		} else if len(k.secrets) >= dtlsTableMax {
+			k.fullLocked(now)
 			for old, s := range k.secrets { // still full: drop one
 				if len(k.secrets) < dtlsTableMax {
 					break
@@ -114,7 +116,8 @@ func (k *dtlsKeys) Write(p []byte) (int, error) {
 }
 
 // evictOne drops some entry of a full table (after expired ones are gone): a flood of handshakes
-// then degrades connections to the slow path instead of growing memory.
+// then degrades connections to the slow path instead of growing memory. Map iteration starts at a
+// random place, so this costs about the same whatever the table's size.
 func evictOne[K comparable, V any](m map[K]V) {
 	for key := range m {
 		if len(m) < dtlsTableMax {
@@ -128,6 +131,18 @@ func evictOne[K comparable, V any](m map[K]V) {
 // without a fast path) are gone within two TTLs.
 func (k *dtlsKeys) expireLocked(now time.Time) {
 	if now.Sub(k.swept) > dtlsKeyTTL {
+		k.sweepLocked(now)
+	}
+}
+
+// dtlsFullSweep is how often a full table may be swept for expired entries before one is evicted:
+// a sweep costs the size of the tables, and a flood of spoofed ClientHellos must not make every
+// datagram of the media socket's read goroutine pay it.
+const dtlsFullSweep = time.Second
+
+// fullLocked is called when a table is full: it sweeps, at most once per dtlsFullSweep.
+func (k *dtlsKeys) fullLocked(now time.Time) {
+	if now.Sub(k.swept) > dtlsFullSweep {
 		k.sweepLocked(now)
 	}
 }
@@ -210,7 +225,7 @@ func (k *dtlsKeys) clientHello(body []byte, remote netip.AddrPort, outgoing bool
 		return
 	}
 	if h == nil && len(k.hellos) >= dtlsTableMax {
-		k.sweepLocked(now)
+		k.fullLocked(now)
 		evictOne(k.hellos)
 	}
 	k.hellos[remote] = &dtlsHello{client: cr, weAreClient: outgoing, seen: now}
@@ -259,7 +274,7 @@ func (k *dtlsKeys) serverHello(body []byte, remote netip.AddrPort) {
 		// The ClientHello went by another address of the connection (take matches them up).
 		k.expireLocked(now)
 		if _, ok := k.servers[remote]; !ok && len(k.servers) >= dtlsTableMax {
-			k.sweepLocked(now)
+			k.fullLocked(now)
 			evictOne(k.servers)
 		}
 		k.servers[remote] = dtlsServerHello{random: sr, suite: suite, profileID: profile, seen: now}
