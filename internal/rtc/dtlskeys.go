@@ -45,6 +45,7 @@ type dtlsHello struct {
 type dtlsServerHello struct {
 	random           [32]byte
 	suite, profileID uint16
+	outgoing         bool // we sent it: we are the DTLS server
 	seen             time.Time
 }
 
@@ -203,7 +204,7 @@ func (k *dtlsKeys) observe(p []byte, remote netip.AddrPort, outgoing bool) {
 			case 1:
 				k.clientHello(body, remote, outgoing)
 			case 2:
-				k.serverHello(body, remote)
+				k.serverHello(body, remote, outgoing)
 			}
 		}
 	}
@@ -224,6 +225,11 @@ func (k *dtlsKeys) clientHello(body []byte, remote netip.AddrPort, outgoing bool
 		h.seen = now // the ClientHello repeated after a HelloVerifyRequest, or retransmitted
 		return
 	}
+	// What we send is pion's and replaces anything. What arrives may be spoofed: it must not replace
+	// a handshake in progress, ours (we sent the ClientHello) or theirs that we answered.
+	if h != nil && !outgoing && (h.weAreClient || h.haveServer) && now.Sub(h.seen) <= dtlsKeyTTL {
+		return
+	}
 	if h == nil && len(k.hellos) >= dtlsTableMax {
 		k.fullLocked(now)
 		evictOne(k.hellos)
@@ -231,7 +237,11 @@ func (k *dtlsKeys) clientHello(body []byte, remote netip.AddrPort, outgoing bool
 	k.hellos[remote] = &dtlsHello{client: cr, weAreClient: outgoing, seen: now}
 }
 
-func (k *dtlsKeys) serverHello(body []byte, remote netip.AddrPort) {
+// serverHello records a ServerHello. Only one in the right direction counts (outgoing when we are
+// the DTLS server, incoming when we are the client). An incoming one, which may be spoofed, does not
+// replace one already recorded: the first is the one pion's handshake most likely used, and a
+// wrong one only keeps the connection on pion (its keys never decrypt anything).
+func (k *dtlsKeys) serverHello(body []byte, remote netip.AddrPort, outgoing bool) {
 	// server_version(2) random(32) session_id<0..32> cipher_suite(2) compression(1) extensions<..>
 	if len(body) < 35 {
 		return
@@ -271,13 +281,21 @@ func (k *dtlsKeys) serverHello(body []byte, remote netip.AddrPort) {
 	now := k.now()
 	h := k.hellos[remote]
 	if h == nil {
-		// The ClientHello went by another address of the connection (take matches them up).
+		// The ClientHello went by another address of the connection (take matches them up and
+		// checks the direction).
 		k.expireLocked(now)
-		if _, ok := k.servers[remote]; !ok && len(k.servers) >= dtlsTableMax {
+		old, ok := k.servers[remote]
+		if ok && !outgoing && now.Sub(old.seen) <= dtlsKeyTTL {
+			return
+		}
+		if !ok && len(k.servers) >= dtlsTableMax {
 			k.fullLocked(now)
 			evictOne(k.servers)
 		}
-		k.servers[remote] = dtlsServerHello{random: sr, suite: suite, profileID: profile, seen: now}
+		k.servers[remote] = dtlsServerHello{random: sr, suite: suite, profileID: profile, outgoing: outgoing, seen: now}
+		return
+	}
+	if outgoing == h.weAreClient || (h.haveServer && !outgoing) {
 		return
 	}
 	h.server, h.haveServer, h.suite, h.profileID, h.seen = sr, true, suite, profile, now
@@ -315,7 +333,7 @@ func (k *dtlsKeys) take(remotes ...netip.AddrPort) (keys srtpKeys, exact, ok boo
 	if found && !exact {
 		for _, r := range remotes {
 			s, ok := k.servers[r]
-			if !ok {
+			if !ok || s.outgoing == hello.weAreClient {
 				continue
 			}
 			if hello.haveServer && s.random != hello.server {

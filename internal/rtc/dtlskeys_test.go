@@ -321,3 +321,60 @@ func BenchmarkDTLSHelloNotFull(b *testing.B) {
 		k.observe(pkts[i%len(pkts)], a, false)
 	}
 }
+
+// Only a ServerHello in the right direction counts, and a spoofed hello from the peer's address
+// (incoming) changes neither our own handshake nor one we answered.
+func TestDTLSKeysDirection(t *testing.T) {
+	a, b := netip.MustParseAddrPort("192.0.2.1:4000"), netip.MustParseAddrPort("192.0.2.2:4000")
+	type obs struct {
+		msg      []byte
+		at       netip.AddrPort
+		outgoing bool
+	}
+	learn := func(client byte, seq ...obs) (srtpKeys, bool) {
+		k := newDTLSKeys()
+		for _, o := range seq {
+			k.observe(o.msg, o.at, o.outgoing)
+		}
+		fmt.Fprintf(k, "CLIENT_RANDOM %x %x\n", bytes.Repeat([]byte{client}, 32), bytes.Repeat([]byte{7}, 48))
+		keys, _, ok := k.take(a, b)
+		return keys, ok
+	}
+	same := func(name string, got, want srtpKeys, ok bool) {
+		t.Helper()
+		if !ok || !bytes.Equal(got.localKey, want.localKey) || !bytes.Equal(got.remoteKey, want.remoteKey) {
+			t.Fatalf("%s: ok %v, keys differ from the handshake's", name, ok)
+		}
+	}
+	server, ok := learn(1, obs{hello(1, 1), a, false}, obs{hello(2, 2), a, true})
+	if !ok {
+		t.Fatal("server side: no keys")
+	}
+	client, ok := learn(1, obs{hello(1, 1), a, true}, obs{hello(2, 2), a, false})
+	if !ok {
+		t.Fatal("client side: no keys")
+	}
+
+	got, ok := learn(1, obs{hello(1, 1), a, false}, obs{hello(2, 2), a, true}, obs{hello(2, 4), a, false})
+	same("we are the server, then an incoming ServerHello", got, server, ok)
+	if _, ok := learn(1, obs{hello(1, 1), a, false}, obs{hello(2, 2), a, false}); ok {
+		t.Fatal("we are the server: keys from an incoming ServerHello")
+	}
+	got, ok = learn(1, obs{hello(1, 1), a, false}, obs{hello(2, 2), a, true}, obs{hello(1, 5), a, false})
+	same("we are the server, then another incoming ClientHello", got, server, ok)
+
+	got, ok = learn(1, obs{hello(1, 1), a, true}, obs{hello(1, 5), a, false}, obs{hello(2, 2), a, false})
+	same("we are the client, then an incoming ClientHello", got, client, ok)
+	got, ok = learn(1, obs{hello(1, 1), a, true}, obs{hello(2, 2), a, false}, obs{hello(2, 4), a, false})
+	same("we are the client, then a second incoming ServerHello", got, client, ok)
+	if _, ok := learn(1, obs{hello(1, 1), a, true}, obs{hello(2, 2), a, true}); ok {
+		t.Fatal("we are the client: keys from an outgoing ServerHello")
+	}
+
+	// The ServerHello by another address of the connection.
+	got, ok = learn(1, obs{hello(1, 1), a, true}, obs{hello(2, 2), b, false}, obs{hello(2, 4), b, false})
+	same("across addresses, then a second incoming ServerHello", got, client, ok)
+	if _, ok := learn(1, obs{hello(1, 1), a, true}, obs{hello(2, 2), b, true}); ok {
+		t.Fatal("across addresses: keys from a ServerHello in the wrong direction")
+	}
+}
