@@ -265,7 +265,10 @@ type Fast struct {
 // context starts from pion's counter instead of 0, or every packet would fail authentication.
 type seqIndex map[uint32]uint64
 
-const seqIndexMax = 64 // streams followed per direction: the remote chooses SSRCs
+const (
+	rxStreamsMax = 64   // received streams followed: the remote chooses their SSRCs
+	txStreamsMax = 1024 // sent streams followed: the SFU chooses their SSRCs, DownTracks come and go
+)
 
 // rocFor is the rollover counter of seq in a stream whose highest extended sequence number is idx.
 func rocFor(idx uint64, seq uint16) uint32 {
@@ -279,12 +282,13 @@ func rocFor(idx uint64, seq uint16) uint32 {
 	return roc
 }
 
-// note records a packet pion carries. pion's context, like any, starts a stream at counter 0.
-func (m seqIndex) note(p []byte) {
+// note records a packet pion carries, following at most max streams. pion's context, like any,
+// starts a stream at counter 0.
+func (m seqIndex) note(p []byte, max int) {
 	ssrc, seq := binary.BigEndian.Uint32(p[8:12]), binary.BigEndian.Uint16(p[2:4])
 	idx, ok := m[ssrc]
 	if !ok {
-		if len(m) < seqIndexMax {
+		if len(m) < max {
 			m[ssrc] = uint64(seq)
 		}
 		return
@@ -507,11 +511,17 @@ const pionEvery = 4096
 // send it instead. Called with txMu held.
 func (f *Fast) share(ssrc uint32) bool {
 	if f.txN == nil {
-		f.txN = make(map[uint32]uint16, seqIndexMax)
+		f.txN = make(map[uint32]uint16)
 	}
 	n, ok := f.txN[ssrc]
-	if !ok && len(f.txN) >= seqIndexMax {
-		return false // the remote does not choose these SSRCs, but stay bounded: pion carries it
+	if !ok && len(f.txN) >= txStreamsMax {
+		return false // stay bounded: pion carries the stream
+	}
+	if _, noted := f.pionTx[ssrc]; ok && !noted {
+		// pion's packet of this stream was not seen on the socket (dropped inside pion, or too many
+		// streams followed): without it the fast context could start under another counter than
+		// pion's, so pion gets this one too.
+		n = 0
 	}
 	f.txN[ssrc] = (n + 1) % pionEvery
 	return n != 0
@@ -589,7 +599,7 @@ func (f *Fast) receive(b []byte) bool {
 	f.rxMu.Lock()
 	defer f.rxMu.Unlock()
 	if fn == nil || f.rx == nil || len(b) > len(f.rxBuf) {
-		f.pionRx.note(b)
+		f.pionRx.note(b, rxStreamsMax)
 		return false
 	}
 	f.pionRx.startFrom(f.rx, ssrc, binary.BigEndian.Uint16(b[2:4]))
@@ -600,7 +610,7 @@ func (f *Fast) receive(b []byte) bool {
 			return true
 		}
 		f.c.fallback.Add(1)
-		f.pionRx.note(b)
+		f.pionRx.note(b, rxStreamsMax)
 		return false
 	}
 	f.c.in.Add(1)
@@ -614,6 +624,6 @@ func (f *Fast) receive(b []byte) bool {
 // notePion records an RTP packet pion sends on this connection.
 func (f *Fast) notePion(p []byte) {
 	f.txMu.Lock()
-	f.pionTx.note(p)
+	f.pionTx.note(p, txStreamsMax)
 	f.txMu.Unlock()
 }

@@ -97,6 +97,15 @@ func (p *fastPair) write(t testing.TB, pion *srtp.Context, h *rtp.Header, payloa
 	return false
 }
 
+// pionSender returns an SRTP context keyed like pion's for sending on the connection.
+func (p *fastPair) pionSender(t testing.TB) *srtp.Context {
+	ctx, err := srtp.CreateContext(bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 12), srtp.ProtectionProfileAeadAes128Gcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx
+}
+
 // read returns the next datagram the fast path passes on to pion.
 func (p *fastPair) read(t testing.TB, buf []byte) []byte {
 	p.c.PacketConn.SetReadDeadline(time.Now().Add(2 * time.Second))
@@ -218,9 +227,14 @@ func TestFastWrite(t *testing.T) {
 			t.Fatalf("packet %d: %v %+v", seq, err, got.Header)
 		}
 	}
-	if _, ok := p.f.TryWriteRTP(&h, payload); ok {
+	pion, err := srtp.CreateContext(bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 12), srtp.ProtectionProfileAeadAes128Gcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.write(t, pion, &h, payload) {
 		t.Fatal("the first packet of an SSRC not handed to pion")
 	}
+	check(0)
 	for seq := uint16(1); seq < 5; seq++ {
 		h.SequenceNumber = seq
 		if n, ok := p.f.TryWriteRTP(&h, payload); !ok || n < len(payload)+12 {
@@ -344,7 +358,7 @@ func TestFastSendsOnlyWithVerifiedKeys(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if _, ok := p.f.TryWriteRTP(&h, []byte("x")); ok {
+	if p.write(t, p.pionSender(t), &h, []byte("x")) {
 		t.Fatal("the first packet of an SSRC not handed to pion")
 	}
 	if _, ok := p.f.TryWriteRTP(&h, []byte("x")); !ok {
@@ -520,10 +534,35 @@ func TestFastDropsReplaysOnceVerified(t *testing.T) {
 func TestFastWriteErrorIsALostPacket(t *testing.T) {
 	p := newFastPair(t)
 	h := rtp.Header{Version: 2, PayloadType: 96, SSRC: 42}
-	p.f.TryWriteRTP(&h, []byte("first, to pion"))
+	if p.write(t, p.pionSender(t), &h, []byte("first, by pion")) {
+		t.Fatal("the first packet of an SSRC not handed to pion")
+	}
 	p.c.PacketConn.Close()
 	h.SequenceNumber++
 	if n, ok := p.f.TryWriteRTP(&h, []byte("lost")); !ok || n < 12+4 {
 		t.Fatalf("TryWriteRTP on a failing socket = %d, %v", n, ok)
+	}
+}
+
+// When pion's packet of a stream was not seen on the socket (pion dropped it, or too many streams),
+// the fast path does not start the stream: its context could start under another rollover counter
+// than pion's, so the next packet goes to pion too.
+func TestFastStartsOnlyAfterPionsPacket(t *testing.T) {
+	p := newFastPair(t)
+	h := rtp.Header{Version: 2, PayloadType: 96, SSRC: 77, SequenceNumber: 65535}
+	for range 3 {
+		if _, ok := p.f.TryWriteRTP(&h, []byte("x")); ok {
+			t.Fatal("sent before pion's packet of the stream was seen")
+		}
+	}
+	if p.write(t, p.pionSender(t), &h, []byte("x")) {
+		t.Fatal("sent before pion's packet of the stream was seen")
+	}
+	h.SequenceNumber++
+	if _, ok := p.f.TryWriteRTP(&h, []byte("x")); !ok {
+		t.Fatal("not sending after pion's packet")
+	}
+	if roc, _ := p.f.tx.ROC(77); roc != 1 {
+		t.Fatalf("fast path continued pion's stream under ROC %d, want 1", roc)
 	}
 }
