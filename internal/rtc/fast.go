@@ -351,7 +351,7 @@ func (f *Fast) update() {
 	if f.closed || f.failed {
 		return
 	}
-	remote, ok := f.selectedUDP()
+	remote, ok, none := f.selectedUDP()
 	if ok && !slices.Contains(f.seen, remote) {
 		if len(f.seen) == maxSeen {
 			f.seen = slices.Delete(f.seen, 0, 1)
@@ -364,7 +364,7 @@ func (f *Fast) update() {
 	}
 	if !ok {
 		remote = netip.AddrPort{} // ICE-TCP: a later pair change may bring receiving back
-		if f.up.Load() {
+		if f.up.Load() && !none { // with no pair selected (an ICE restart) pion sends nothing
 			f.txOff = true
 		}
 	}
@@ -379,22 +379,25 @@ func (f *Fast) update() {
 	}
 }
 
-// selectedUDP returns the remote address of the selected candidate pair when it runs on our UDP socket.
-func (f *Fast) selectedUDP() (netip.AddrPort, bool) {
+// selectedUDP returns the remote address of the selected candidate pair when it runs on our UDP
+// socket; none says no pair is selected (before ICE connects, during an ICE restart).
+func (f *Fast) selectedUDP() (remote netip.AddrPort, ok, none bool) {
 	if f.ice == nil { // tests that route a Fast by hand
-		return f.remote, f.remote.IsValid()
+		return f.remote, f.remote.IsValid(), false
 	}
 	pair, err := f.ice.GetSelectedCandidatePair()
-	if err != nil || pair == nil || pair.Local == nil || pair.Remote == nil ||
-		pair.Local.Protocol != webrtc.ICEProtocolUDP || pair.Remote.Protocol != webrtc.ICEProtocolUDP ||
+	if err != nil || pair == nil || pair.Local == nil || pair.Remote == nil {
+		return netip.AddrPort{}, false, true
+	}
+	if pair.Local.Protocol != webrtc.ICEProtocolUDP || pair.Remote.Protocol != webrtc.ICEProtocolUDP ||
 		pair.Local.Typ == webrtc.ICECandidateTypeRelay {
-		return netip.AddrPort{}, false
+		return netip.AddrPort{}, false, false
 	}
 	ip, err := netip.ParseAddr(pair.Remote.Address)
 	if err != nil {
-		return netip.AddrPort{}, false
+		return netip.AddrPort{}, false, false
 	}
-	return netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port), true
+	return netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port), true, false
 }
 
 // maxSeen bounds the remote addresses a connection remembers for finding its handshake.
