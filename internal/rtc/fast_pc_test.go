@@ -318,6 +318,7 @@ func TestFastPeerConnection(t *testing.T) {
 			} else {
 				negotiate(t, c.cli, c.srv, true, nil)
 			}
+			c.f.update() // likely while no pair is selected: that must not turn fast sending off
 			waitUntil(t, 10*time.Second, "a new selected pair", func() bool { return c.remote() != before && c.remote().IsValid() })
 			c.sendVideo(300, 300)
 			n := c.fastCount()
