@@ -45,6 +45,7 @@ type dtlsHello struct {
 type dtlsServerHello struct {
 	random           [32]byte
 	suite, profileID uint16
+	outgoing         bool // we sent it: we are the DTLS server
 	seen             time.Time
 }
 
@@ -70,6 +71,14 @@ type srtpKeys struct {
 	remoteKey, remoteSalt []byte
 }
 
+// clear zeroes the keys once the SRTP contexts (which derive their own session keys) are built.
+func (k *srtpKeys) clear() {
+	clear(k.localKey)
+	clear(k.localSalt)
+	clear(k.remoteKey)
+	clear(k.remoteSalt)
+}
+
 // Write takes pion/dtls's key log: lines "CLIENT_RANDOM <client random> <master secret>" in hex.
 // It never fails, so a malformed line cannot break a handshake.
 func (k *dtlsKeys) Write(p []byte) (int, error) {
@@ -89,8 +98,10 @@ func (k *dtlsKeys) Write(p []byte) (int, error) {
 		k.mu.Lock()
 		now := k.now()
 		k.expireLocked(now)
-		if _, ok := k.secrets[cr]; !ok && len(k.secrets) >= dtlsTableMax {
-			k.sweepLocked(now)
+		if old, ok := k.secrets[cr]; ok {
+			clear(old.master)
+		} else if len(k.secrets) >= dtlsTableMax {
+			k.fullLocked(now)
 			for old, s := range k.secrets { // still full: drop one
 				if len(k.secrets) < dtlsTableMax {
 					break
@@ -106,7 +117,8 @@ func (k *dtlsKeys) Write(p []byte) (int, error) {
 }
 
 // evictOne drops some entry of a full table (after expired ones are gone): a flood of handshakes
-// then degrades connections to the slow path instead of growing memory.
+// then degrades connections to the slow path instead of growing memory. Map iteration starts at a
+// random place, so this costs about the same whatever the table's size.
 func evictOne[K comparable, V any](m map[K]V) {
 	for key := range m {
 		if len(m) < dtlsTableMax {
@@ -120,6 +132,18 @@ func evictOne[K comparable, V any](m map[K]V) {
 // without a fast path) are gone within two TTLs.
 func (k *dtlsKeys) expireLocked(now time.Time) {
 	if now.Sub(k.swept) > dtlsKeyTTL {
+		k.sweepLocked(now)
+	}
+}
+
+// dtlsFullSweep is how often a full table may be swept for expired entries before one is evicted:
+// a sweep costs the size of the tables, and a flood of spoofed ClientHellos must not make every
+// datagram of the media socket's read goroutine pay it.
+const dtlsFullSweep = time.Second
+
+// fullLocked is called when a table is full: it sweeps, at most once per dtlsFullSweep.
+func (k *dtlsKeys) fullLocked(now time.Time) {
+	if now.Sub(k.swept) > dtlsFullSweep {
 		k.sweepLocked(now)
 	}
 }
@@ -180,7 +204,7 @@ func (k *dtlsKeys) observe(p []byte, remote netip.AddrPort, outgoing bool) {
 			case 1:
 				k.clientHello(body, remote, outgoing)
 			case 2:
-				k.serverHello(body, remote)
+				k.serverHello(body, remote, outgoing)
 			}
 		}
 	}
@@ -201,14 +225,23 @@ func (k *dtlsKeys) clientHello(body []byte, remote netip.AddrPort, outgoing bool
 		h.seen = now // the ClientHello repeated after a HelloVerifyRequest, or retransmitted
 		return
 	}
+	// What we send is pion's and replaces anything. What arrives may be spoofed: it must not replace
+	// a handshake in progress, ours (we sent the ClientHello) or theirs that we answered.
+	if h != nil && !outgoing && (h.weAreClient || h.haveServer) && now.Sub(h.seen) <= dtlsKeyTTL {
+		return
+	}
 	if h == nil && len(k.hellos) >= dtlsTableMax {
-		k.sweepLocked(now)
+		k.fullLocked(now)
 		evictOne(k.hellos)
 	}
 	k.hellos[remote] = &dtlsHello{client: cr, weAreClient: outgoing, seen: now}
 }
 
-func (k *dtlsKeys) serverHello(body []byte, remote netip.AddrPort) {
+// serverHello records a ServerHello. Only one in the right direction counts (outgoing when we are
+// the DTLS server, incoming when we are the client). An incoming one, which may be spoofed, does not
+// replace one already recorded: the first is the one pion's handshake most likely used, and a
+// wrong one only keeps the connection on pion (its keys never decrypt anything).
+func (k *dtlsKeys) serverHello(body []byte, remote netip.AddrPort, outgoing bool) {
 	// server_version(2) random(32) session_id<0..32> cipher_suite(2) compression(1) extensions<..>
 	if len(body) < 35 {
 		return
@@ -248,13 +281,21 @@ func (k *dtlsKeys) serverHello(body []byte, remote netip.AddrPort) {
 	now := k.now()
 	h := k.hellos[remote]
 	if h == nil {
-		// The ClientHello went by another address of the connection (take matches them up).
+		// The ClientHello went by another address of the connection (take matches them up and
+		// checks the direction).
 		k.expireLocked(now)
-		if _, ok := k.servers[remote]; !ok && len(k.servers) >= dtlsTableMax {
-			k.sweepLocked(now)
+		old, ok := k.servers[remote]
+		if ok && !outgoing && now.Sub(old.seen) <= dtlsKeyTTL {
+			return
+		}
+		if !ok && len(k.servers) >= dtlsTableMax {
+			k.fullLocked(now)
 			evictOne(k.servers)
 		}
-		k.servers[remote] = dtlsServerHello{random: sr, suite: suite, profileID: profile, seen: now}
+		k.servers[remote] = dtlsServerHello{random: sr, suite: suite, profileID: profile, outgoing: outgoing, seen: now}
+		return
+	}
+	if outgoing == h.weAreClient || (h.haveServer && !outgoing) {
 		return
 	}
 	h.server, h.haveServer, h.suite, h.profileID, h.seen = sr, true, suite, profile, now
@@ -292,7 +333,7 @@ func (k *dtlsKeys) take(remotes ...netip.AddrPort) (keys srtpKeys, exact, ok boo
 	if found && !exact {
 		for _, r := range remotes {
 			s, ok := k.servers[r]
-			if !ok {
+			if !ok || s.outgoing == hello.weAreClient {
 				continue
 			}
 			if hello.haveServer && s.random != hello.server {

@@ -233,3 +233,148 @@ func FuzzDTLSHello(f *testing.F) {
 		k.take(remote)
 	})
 }
+
+// A flood of ClientHellos (or key log lines) into full tables sweeps them at most once per
+// dtlsFullSweep, not once per packet: a sweep costs the tables' size, in the media socket's read
+// goroutine. The tables stay bounded.
+func TestDTLSKeysFloodSweepsRarely(t *testing.T) {
+	k := newDTLSKeys()
+	t0 := time.Unix(1000, 0)
+	now := t0
+	k.now = func() time.Time { return now }
+	for i := range dtlsTableMax {
+		a := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 5000)
+		k.observe(hello(1, byte(i)), a, false)
+		fmt.Fprintf(k, "CLIENT_RANDOM %064x %096x\n", i, i)
+	}
+	if !k.swept.Equal(t0) {
+		t.Fatalf("swept at %v", k.swept)
+	}
+	for i := range 500 {
+		now = now.Add(time.Millisecond)
+		a := netip.AddrPortFrom(netip.AddrFrom4([4]byte{11, 0, byte(i >> 8), byte(i)}), 5000)
+		k.observe(hello(1, byte(i)), a, false)
+		fmt.Fprintf(k, "CLIENT_RANDOM %064x %096x\n", dtlsTableMax+i, i)
+		if !k.swept.Equal(t0) {
+			t.Fatalf("hello %d into full tables swept them again after %v", i, k.swept.Sub(t0))
+		}
+	}
+	if len(k.hellos) != dtlsTableMax || len(k.secrets) != dtlsTableMax {
+		t.Fatalf("tables at %d hellos, %d secrets", len(k.hellos), len(k.secrets))
+	}
+	now = now.Add(dtlsFullSweep)
+	k.observe(hello(1, 1), netip.MustParseAddrPort("12.0.0.1:1"), false)
+	if !k.swept.Equal(now) {
+		t.Fatal("full tables not swept after dtlsFullSweep")
+	}
+}
+
+// An overwritten master secret is cleared, not left to the garbage collector.
+func TestDTLSKeysClearsOverwrittenSecret(t *testing.T) {
+	k := newDTLSKeys()
+	fmt.Fprintf(k, "CLIENT_RANDOM %064x %096x\n", 1, 0xabc)
+	old := k.secrets[[32]byte{31: 1}].master
+	fmt.Fprintf(k, "CLIENT_RANDOM %064x %096x\n", 1, 0xdef)
+	if !bytes.Equal(old, make([]byte, 48)) {
+		t.Fatalf("old master secret not cleared: %x", old)
+	}
+}
+
+// Once the hello table is full of fresh entries, a ClientHello from a new address costs about what
+// it costs in a table that is not full.
+func BenchmarkDTLSHelloFlood(b *testing.B) {
+	k := newDTLSKeys()
+	hello := func(i int) []byte {
+		body := make([]byte, 40)
+		body[2], body[3], body[4] = byte(i>>16), byte(i>>8), byte(i)
+		return handshakeRecord(1, body)
+	}
+	for i := range dtlsTableMax {
+		k.observe(hello(i), netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 5000), false)
+	}
+	pkts := make([][]byte, 1024)
+	for i := range pkts {
+		pkts[i] = hello(100000 + i)
+	}
+	for i := 0; b.Loop(); i++ {
+		a := netip.AddrPortFrom(netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)}), 5000)
+		k.observe(pkts[i%len(pkts)], a, false)
+	}
+}
+
+func BenchmarkDTLSHelloNotFull(b *testing.B) {
+	k := newDTLSKeys()
+	hello := func(i int) []byte {
+		body := make([]byte, 40)
+		body[2], body[3], body[4] = byte(i>>16), byte(i>>8), byte(i)
+		return handshakeRecord(1, body)
+	}
+	pkts := make([][]byte, 1024)
+	for i := range pkts {
+		pkts[i] = hello(100000 + i)
+	}
+	for i := 0; b.Loop(); i++ {
+		a := netip.AddrPortFrom(netip.AddrFrom4([4]byte{11, 0, byte(i >> 8), byte(i)}), uint16(i%1000))
+		if i%1000 == 0 {
+			k = newDTLSKeys()
+		}
+		k.observe(pkts[i%len(pkts)], a, false)
+	}
+}
+
+// Only a ServerHello in the right direction counts, and a spoofed hello from the peer's address
+// (incoming) changes neither our own handshake nor one we answered.
+func TestDTLSKeysDirection(t *testing.T) {
+	a, b := netip.MustParseAddrPort("192.0.2.1:4000"), netip.MustParseAddrPort("192.0.2.2:4000")
+	type obs struct {
+		msg      []byte
+		at       netip.AddrPort
+		outgoing bool
+	}
+	learn := func(client byte, seq ...obs) (srtpKeys, bool) {
+		k := newDTLSKeys()
+		for _, o := range seq {
+			k.observe(o.msg, o.at, o.outgoing)
+		}
+		fmt.Fprintf(k, "CLIENT_RANDOM %x %x\n", bytes.Repeat([]byte{client}, 32), bytes.Repeat([]byte{7}, 48))
+		keys, _, ok := k.take(a, b)
+		return keys, ok
+	}
+	same := func(name string, got, want srtpKeys, ok bool) {
+		t.Helper()
+		if !ok || !bytes.Equal(got.localKey, want.localKey) || !bytes.Equal(got.remoteKey, want.remoteKey) {
+			t.Fatalf("%s: ok %v, keys differ from the handshake's", name, ok)
+		}
+	}
+	server, ok := learn(1, obs{hello(1, 1), a, false}, obs{hello(2, 2), a, true})
+	if !ok {
+		t.Fatal("server side: no keys")
+	}
+	client, ok := learn(1, obs{hello(1, 1), a, true}, obs{hello(2, 2), a, false})
+	if !ok {
+		t.Fatal("client side: no keys")
+	}
+
+	got, ok := learn(1, obs{hello(1, 1), a, false}, obs{hello(2, 2), a, true}, obs{hello(2, 4), a, false})
+	same("we are the server, then an incoming ServerHello", got, server, ok)
+	if _, ok := learn(1, obs{hello(1, 1), a, false}, obs{hello(2, 2), a, false}); ok {
+		t.Fatal("we are the server: keys from an incoming ServerHello")
+	}
+	got, ok = learn(1, obs{hello(1, 1), a, false}, obs{hello(2, 2), a, true}, obs{hello(1, 5), a, false})
+	same("we are the server, then another incoming ClientHello", got, server, ok)
+
+	got, ok = learn(1, obs{hello(1, 1), a, true}, obs{hello(1, 5), a, false}, obs{hello(2, 2), a, false})
+	same("we are the client, then an incoming ClientHello", got, client, ok)
+	got, ok = learn(1, obs{hello(1, 1), a, true}, obs{hello(2, 2), a, false}, obs{hello(2, 4), a, false})
+	same("we are the client, then a second incoming ServerHello", got, client, ok)
+	if _, ok := learn(1, obs{hello(1, 1), a, true}, obs{hello(2, 2), a, true}); ok {
+		t.Fatal("we are the client: keys from an outgoing ServerHello")
+	}
+
+	// The ServerHello by another address of the connection.
+	got, ok = learn(1, obs{hello(1, 1), a, true}, obs{hello(2, 2), b, false}, obs{hello(2, 4), b, false})
+	same("across addresses, then a second incoming ServerHello", got, client, ok)
+	if _, ok := learn(1, obs{hello(1, 1), a, true}, obs{hello(2, 2), b, true}); ok {
+		t.Fatal("across addresses: keys from a ServerHello in the wrong direction")
+	}
+}

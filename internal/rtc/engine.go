@@ -84,7 +84,7 @@ func New(cfg Config) (*Engine, error) {
 			e.udpMux.Close()
 			return nil, fmt.Errorf("media tcp: %w", err)
 		}
-		e.tcpMux = webrtc.NewICETCPMux(logs.NewLogger("ice-tcp"), e.tcpLn, 64)
+		e.tcpMux = webrtc.NewICETCPMux(logs.NewLogger("ice-tcp"), tcpDeadlineListener{e.tcpLn}, 64)
 	}
 
 	se := e.settingEngine(logs)

@@ -64,6 +64,7 @@ type fastConn struct {
 	out      atomic.Uint64
 	_        [56]byte
 	fallback atomic.Uint64
+	dropped  atomic.Uint64
 }
 
 func newFastConn(c net.PacketConn, log *slog.Logger) *fastConn {
@@ -201,6 +202,7 @@ type FastStats struct {
 	In       uint64 // decrypted and handed to a Receive function
 	Out      uint64 // encrypted and sent by TryWriteRTP
 	Fallback uint64 // taken for the fast path but failing to decrypt, so passed to pion
+	Dropped  uint64 // failing to decrypt once the keys are verified (replays, forgeries): dropped
 }
 
 // FastStats returns the fast path's counters (zero without it).
@@ -212,7 +214,7 @@ func (e *Engine) FastStats() FastStats {
 }
 
 func (c *fastConn) stats() FastStats {
-	return FastStats{In: c.in.Load(), Out: c.out.Load(), Fallback: c.fallback.Load()}
+	return FastStats{In: c.in.Load(), Out: c.out.Load(), Fallback: c.fallback.Load(), Dropped: c.dropped.Load()}
 }
 
 // Fast is the fast path of one PeerConnection: RTP encrypted and sent, or received and decrypted,
@@ -233,6 +235,10 @@ type Fast struct {
 	mu     sync.Mutex // the state below, and changes of rxFn
 	keyed  bool       // tx and rx are set (they never change afterwards)
 	failed bool       // keys not found or not usable: this connection stays on the slow path
+	// txOff: pion may have sent RTP where the fast path cannot see it (the selected pair was ICE-TCP
+	// or relayed while DTLS was up), so the fast context's view of the rollover counters may be
+	// stale: sending stays with pion for good.
+	txOff  bool
 	closed bool
 	remote netip.AddrPort   // where packets are routed from (invalid: none)
 	seen   []netip.AddrPort // the remote addresses of the pairs ICE selected, latest last
@@ -242,7 +248,8 @@ type Fast struct {
 	tx     *srtp.Context
 	txBuf  [fastBufLen]byte
 	txHdr  rtp.Header
-	pionTx seqIndex // what pion sent
+	pionTx seqIndex          // what pion sent
+	txN    map[uint32]uint16 // per SSRC sent: packets since the last one handed to pion (see pionEvery)
 
 	rxMu   sync.Mutex // the decrypting context and buffer
 	rx     *srtp.Context
@@ -258,7 +265,10 @@ type Fast struct {
 // context starts from pion's counter instead of 0, or every packet would fail authentication.
 type seqIndex map[uint32]uint64
 
-const seqIndexMax = 64 // streams followed per direction: the remote chooses SSRCs
+const (
+	rxStreamsMax = 64   // received streams followed: the remote chooses their SSRCs
+	txStreamsMax = 1024 // sent streams followed: the SFU chooses their SSRCs, DownTracks come and go
+)
 
 // rocFor is the rollover counter of seq in a stream whose highest extended sequence number is idx.
 func rocFor(idx uint64, seq uint16) uint32 {
@@ -272,12 +282,13 @@ func rocFor(idx uint64, seq uint16) uint32 {
 	return roc
 }
 
-// note records a packet pion carries. pion's context, like any, starts a stream at counter 0.
-func (m seqIndex) note(p []byte) {
+// note records a packet pion carries, following at most max streams. pion's context, like any,
+// starts a stream at counter 0.
+func (m seqIndex) note(p []byte, max int) {
 	ssrc, seq := binary.BigEndian.Uint32(p[8:12]), binary.BigEndian.Uint16(p[2:4])
 	idx, ok := m[ssrc]
 	if !ok {
-		if len(m) < seqIndexMax {
+		if len(m) < max {
 			m[ssrc] = uint64(seq)
 		}
 		return
@@ -340,7 +351,7 @@ func (f *Fast) update() {
 	if f.closed || f.failed {
 		return
 	}
-	remote, ok := f.selectedUDP()
+	remote, ok, none := f.selectedUDP()
 	if ok && !slices.Contains(f.seen, remote) {
 		if len(f.seen) == maxSeen {
 			f.seen = slices.Delete(f.seen, 0, 1)
@@ -352,35 +363,41 @@ func (f *Fast) update() {
 		ok = false
 	}
 	if !ok {
-		remote = netip.AddrPort{} // ICE-TCP: a later pair change may bring the fast path back
+		remote = netip.AddrPort{} // ICE-TCP: a later pair change may bring receiving back
+		if f.up.Load() && !none { // with no pair selected (an ICE restart) pion sends nothing
+			f.txOff = true
+		}
 	}
 	if remote != f.remote {
 		f.c.route(f, remote)
 		f.remote = remote
 	}
-	if f.keyed && ok && f.verified.Load() {
+	if f.keyed && ok && f.verified.Load() && !f.txOff {
 		f.to.Store(&remote)
 	} else {
 		f.to.Store(nil)
 	}
 }
 
-// selectedUDP returns the remote address of the selected candidate pair when it runs on our UDP socket.
-func (f *Fast) selectedUDP() (netip.AddrPort, bool) {
+// selectedUDP returns the remote address of the selected candidate pair when it runs on our UDP
+// socket; none says no pair is selected (before ICE connects, during an ICE restart).
+func (f *Fast) selectedUDP() (remote netip.AddrPort, ok, none bool) {
 	if f.ice == nil { // tests that route a Fast by hand
-		return f.remote, f.remote.IsValid()
+		return f.remote, f.remote.IsValid(), false
 	}
 	pair, err := f.ice.GetSelectedCandidatePair()
-	if err != nil || pair == nil || pair.Local == nil || pair.Remote == nil ||
-		pair.Local.Protocol != webrtc.ICEProtocolUDP || pair.Remote.Protocol != webrtc.ICEProtocolUDP ||
+	if err != nil || pair == nil || pair.Local == nil || pair.Remote == nil {
+		return netip.AddrPort{}, false, true
+	}
+	if pair.Local.Protocol != webrtc.ICEProtocolUDP || pair.Remote.Protocol != webrtc.ICEProtocolUDP ||
 		pair.Local.Typ == webrtc.ICECandidateTypeRelay {
-		return netip.AddrPort{}, false
+		return netip.AddrPort{}, false, false
 	}
 	ip, err := netip.ParseAddr(pair.Remote.Address)
 	if err != nil {
-		return netip.AddrPort{}, false
+		return netip.AddrPort{}, false, false
 	}
-	return netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port), true
+	return netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port), true, false
 }
 
 // maxSeen bounds the remote addresses a connection remembers for finding its handshake.
@@ -400,6 +417,7 @@ func (f *Fast) setKeys() bool {
 	if cryptex(f.pc.CurrentRemoteDescription()) {
 		txMode = srtp.CryptexModeEnabled
 	}
+	defer keys.clear()
 	tx, err := srtp.CreateContext(keys.localKey, keys.localSalt, keys.profile, srtp.Cryptex(txMode))
 	if err != nil {
 		f.log.Warn("fast path: SRTP context", "err", err)
@@ -450,8 +468,8 @@ func cryptex(d *webrtc.SessionDescription) bool {
 // TryWriteRTP encrypts one RTP packet (header h, payload) with this connection's SRTP keys and queues it
 // on the media socket to the remote address of the connection's selected ICE candidate pair. ok is false
 // when the fast path is not available right now (keys not known yet, the selected pair is ICE-TCP or not on
-// our UDP socket, connection closed): the caller then writes through pion. Safe for concurrent use.
-// Must not allocate.
+// our UDP socket, connection closed), or when this packet is one of those pion must carry (see
+// pionEvery): the caller then writes it through pion. Safe for concurrent use. Must not allocate.
 func (f *Fast) TryWriteRTP(h *rtp.Header, payload []byte) (n int, ok bool) {
 	to := f.to.Load()
 	if to == nil {
@@ -466,6 +484,9 @@ func (f *Fast) TryWriteRTP(h *rtp.Header, payload []byte) (n int, ok bool) {
 	if _, err := h.MarshalTo(f.txBuf[:]); err != nil {
 		return 0, false
 	}
+	if !f.share(h.SSRC) {
+		return 0, false
+	}
 	f.pionTx.startFrom(f.tx, h.SSRC, h.SequenceNumber)
 	copy(f.txBuf[hl:], payload)
 	// Encrypted in place: the buffer has room for the tag.
@@ -473,19 +494,49 @@ func (f *Fast) TryWriteRTP(h *rtp.Header, payload []byte) (n int, ok bool) {
 	if err != nil {
 		return 0, false
 	}
-	// Once encrypted, the packet is sent here or dropped (as the network would), never also by pion.
+	// Once encrypted, the packet is sent here or lost (as the network would lose it), never also
+	// by pion: its length says so to the caller, which must not take it for "DTLS not up".
 	if _, err := f.c.io.WriteToAddrPort(pkt, *to); err != nil {
-		return 0, true
+		return len(pkt), true
 	}
 	f.c.out.Add(1)
 	return len(pkt), true
 }
 
+// pionEvery: of each SSRC the fast path sends, one packet in pionEvery goes through pion instead
+// (the first one of the SSRC included). pion's send context, which the fast path cannot update,
+// then stays within pionEvery of the stream's true index, so it infers the rollover counter right
+// whenever it carries the stream again (after a fall back to pion); each (SSRC, index) is still
+// encrypted exactly once, by one of the two contexts, and never under a stale counter.
+const pionEvery = 4096
+
+// share counts a packet of ssrc that the fast path is about to send, and says false when pion must
+// send it instead. Called with txMu held.
+func (f *Fast) share(ssrc uint32) bool {
+	if f.txN == nil {
+		f.txN = make(map[uint32]uint16)
+	}
+	n, ok := f.txN[ssrc]
+	if !ok && len(f.txN) >= txStreamsMax {
+		return false // stay bounded: pion carries the stream
+	}
+	if _, noted := f.pionTx[ssrc]; ok && !noted {
+		// pion's packet of this stream was not seen on the socket (dropped inside pion, or too many
+		// streams followed): without it the fast context could start under another counter than
+		// pion's, so pion gets this one too.
+		n = 0
+	}
+	f.txN[ssrc] = (n + 1) % pionEvery
+	return n != 0
+}
+
 // Receive makes RTP packets with SSRC ssrc that arrive from this connection's remote address be
 // decrypted here and handed to fn in the media socket's reading goroutine (pkt is the plain RTP packet,
 // valid only during the call), instead of going through pion. Before the keys are known, and for other
-// SSRCs, packets go to pion as before. A packet that fails to decrypt (replay, wrong key) is passed to
-// pion unchanged, so a mistake here degrades to the slow path rather than losing media.
+// SSRCs, packets go to pion as before. A packet that fails to decrypt (replay, forgery, wrong key) is
+// passed to pion unchanged until the keys are verified (they decrypted something from the remote),
+// so a wrong guess of the keys degrades to the slow path; after that it is dropped: pion's context
+// has not seen the packets the fast path took, so it would accept their replays.
 //
 // fn runs in the media socket's reading goroutine, for every connection's packets: it must not block.
 func (f *Fast) Receive(ssrc uint32, fn func(pkt []byte)) {
@@ -551,14 +602,18 @@ func (f *Fast) receive(b []byte) bool {
 	f.rxMu.Lock()
 	defer f.rxMu.Unlock()
 	if fn == nil || f.rx == nil || len(b) > len(f.rxBuf) {
-		f.pionRx.note(b)
+		f.pionRx.note(b, rxStreamsMax)
 		return false
 	}
 	f.pionRx.startFrom(f.rx, ssrc, binary.BigEndian.Uint16(b[2:4]))
 	pkt, err := f.rx.DecryptRTP(f.rxBuf[:], b, &f.rxHdr)
 	if err != nil {
+		if f.verified.Load() {
+			f.c.dropped.Add(1)
+			return true
+		}
 		f.c.fallback.Add(1)
-		f.pionRx.note(b)
+		f.pionRx.note(b, rxStreamsMax)
 		return false
 	}
 	f.c.in.Add(1)
@@ -572,6 +627,6 @@ func (f *Fast) receive(b []byte) bool {
 // notePion records an RTP packet pion sends on this connection.
 func (f *Fast) notePion(p []byte) {
 	f.txMu.Lock()
-	f.pionTx.note(p)
+	f.pionTx.note(p, txStreamsMax)
 	f.txMu.Unlock()
 }

@@ -77,6 +77,35 @@ func (p *fastPair) send(t testing.TB, b []byte) {
 	}
 }
 
+// write sends one packet as a DownTrack does: by the fast path, or else encrypted by pion's context
+// and written through the socket (as pion's ICE conn does). It says whether the fast path sent it.
+func (p *fastPair) write(t testing.TB, pion *srtp.Context, h *rtp.Header, payload []byte) bool {
+	if _, ok := p.f.TryWriteRTP(h, payload); ok {
+		return true
+	}
+	b, err := h.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := pion.EncryptRTP(nil, append(b, payload...), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.c.WriteToAddrPort(enc, p.remoteAddr); err != nil {
+		t.Fatal(err)
+	}
+	return false
+}
+
+// pionSender returns an SRTP context keyed like pion's for sending on the connection.
+func (p *fastPair) pionSender(t testing.TB) *srtp.Context {
+	ctx, err := srtp.CreateContext(bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 12), srtp.ProtectionProfileAeadAes128Gcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx
+}
+
 // read returns the next datagram the fast path passes on to pion.
 func (p *fastPair) read(t testing.TB, buf []byte) []byte {
 	p.c.PacketConn.SetReadDeadline(time.Now().Add(2 * time.Second))
@@ -116,20 +145,19 @@ func TestFastReadDemux(t *testing.T) {
 		t.Fatalf("fast path got %x", got)
 	}
 
-	p.send(t, first) // a replay
-	expectPion("replay", first)
+	p.send(t, first) // a replay: dropped, the keys are verified
+	expectPion("replay", marker)
 	bad := p.seal(t, 1111, 11, []byte("tampered"))
 	bad[len(bad)-1] ^= 1
-	sent := bytes.Clone(bad)
 	p.send(t, bad)
-	expectPion("tampered", sent)
+	expectPion("tampered", marker)
 	other := p.seal(t, 2222, 1, []byte("other ssrc"))
 	p.send(t, other)
 	expectPion("other ssrc", other)
 	rtcp := []byte{0x81, 200, 0, 1, 0, 0, 0x04, 0x57}
 	p.send(t, rtcp)
 	expectPion("rtcp", rtcp)
-	if s := p.c.stats(); s.In != 1 || s.Fallback != 2 {
+	if s := p.c.stats(); s.In != 1 || s.Fallback != 0 || s.Dropped != 2 {
 		t.Fatalf("stats %+v", s)
 	}
 
@@ -199,7 +227,15 @@ func TestFastWrite(t *testing.T) {
 			t.Fatalf("packet %d: %v %+v", seq, err, got.Header)
 		}
 	}
-	for seq := range uint16(5) {
+	pion, err := srtp.CreateContext(bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 12), srtp.ProtectionProfileAeadAes128Gcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.write(t, pion, &h, payload) {
+		t.Fatal("the first packet of an SSRC not handed to pion")
+	}
+	check(0)
+	for seq := uint16(1); seq < 5; seq++ {
 		h.SequenceNumber = seq
 		if n, ok := p.f.TryWriteRTP(&h, payload); !ok || n < len(payload)+12 {
 			t.Fatalf("TryWriteRTP = %d, %v", n, ok)
@@ -217,7 +253,7 @@ func TestFastWrite(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("%v allocations per write", allocs)
 	}
-	if s := p.c.stats(); s.Out != 5+201 {
+	if s := p.c.stats(); s.Out != 4+201 {
 		t.Fatalf("stats %+v", s)
 	}
 	if _, ok := p.f.TryWriteRTP(&h, make([]byte, fastBufLen)); ok {
@@ -258,8 +294,8 @@ func TestFastRolloverFromPion(t *testing.T) {
 		peerGets(seq)
 	}
 	for seq := uint16(4); seq < 7; seq++ {
-		if _, ok := p.f.TryWriteRTP(&rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, SSRC: 42}, []byte("fast")); !ok {
-			t.Fatal("TryWriteRTP not ok")
+		if !p.write(t, pionTx, &rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, SSRC: 42}, []byte("fast")) && seq != 4 {
+			t.Fatalf("packet %d handed to pion", seq)
 		}
 		peerGets(seq)
 	}
@@ -322,6 +358,9 @@ func TestFastSendsOnlyWithVerifiedKeys(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	if p.write(t, p.pionSender(t), &h, []byte("x")) {
+		t.Fatal("the first packet of an SSRC not handed to pion")
+	}
 	if _, ok := p.f.TryWriteRTP(&h, []byte("x")); !ok {
 		t.Fatal("not sending with verified keys")
 	}
@@ -360,5 +399,170 @@ func TestFastReceivesFromAnotherAddress(t *testing.T) {
 	p.c.PacketConn.SetReadDeadline(time.Now().Add(2 * time.Second))
 	if n, _, err := p.c.ReadFromAddrPort(buf); err != nil || !bytes.Equal(buf[:n], sealed) {
 		t.Fatalf("after Close the packet did not go to pion (%d bytes, %v)", n, err)
+	}
+}
+
+// A stream the fast path sends goes through pion one packet in pionEvery, so pion's context, which
+// cannot see the fast path's packets, keeps the stream's true rollover counter: when the stream falls
+// back to pion (selected pair moved to ICE-TCP) pion encrypts under the true counter, never reusing
+// an IV (SSRC, ROC, SEQ) the fast path used. Each index is encrypted once, by one of the two.
+func TestFastSharesStreamWithPion(t *testing.T) {
+	p := newFastPair(t)
+	pion, err := srtp.CreateContext(bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 12), srtp.ProtectionProfileAeadAes128Gcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ssrc, n = 5, 140000 // more than two wraps
+	start := uint64(60000)
+	rocOf := func(fast bool) uint32 {
+		ctx := pion
+		if fast {
+			ctx = p.f.tx
+		}
+		roc, _ := ctx.ROC(ssrc)
+		return roc
+	}
+	viaPion := 0
+	payload := []byte("payload")
+	for i := range uint64(n + 1) {
+		idx := start + i
+		h := &rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(idx), Timestamp: uint32(idx) * 960, SSRC: ssrc}
+		if i == n {
+			p.f.to.Store(nil) // the pair moved to ICE-TCP: pion carries the stream now
+		}
+		fast := p.write(t, pion, h, payload)
+		if !fast {
+			viaPion++
+		}
+		if roc := rocOf(fast); roc != uint32(idx>>16) {
+			t.Fatalf("packet %d (seq %d, fast %v) encrypted with ROC %d, true ROC %d", i, uint16(idx), fast, roc, idx>>16)
+		}
+	}
+	if want := n/pionEvery + 2; viaPion != want {
+		t.Fatalf("%d packets via pion, want %d", viaPion, want)
+	}
+}
+
+// Once pion may have sent where the fast path cannot see it (the selected pair was ICE-TCP while DTLS
+// was up), the fast path does not send on that connection again: its context's rollover counters may
+// be stale.
+func TestFastStaysOffAfterTCP(t *testing.T) {
+	p := newFastPair(t)
+	p.f.up.Store(true)
+	p.f.update()
+	if p.f.to.Load() == nil {
+		t.Fatal("not sending on UDP")
+	}
+	p.f.mu.Lock()
+	p.f.remote = netip.AddrPort{} // selectedUDP (no ICE transport in this test): ICE-TCP
+	p.f.mu.Unlock()
+	p.f.update()
+	if p.f.to.Load() != nil {
+		t.Fatal("sending while the pair is ICE-TCP")
+	}
+	p.f.mu.Lock()
+	p.f.remote = p.remoteAddr // back on UDP
+	p.f.mu.Unlock()
+	p.f.update()
+	if p.f.to.Load() != nil {
+		t.Fatal("sending again after an ICE-TCP period")
+	}
+	h := rtp.Header{Version: 2, PayloadType: 96, SSRC: 9}
+	for range 3 {
+		if _, ok := p.f.TryWriteRTP(&h, []byte("x")); ok {
+			t.Fatal("TryWriteRTP ok after an ICE-TCP period")
+		}
+	}
+}
+
+// Once the keys are verified, a packet of a taken SSRC that fails to decrypt (a replay, a forgery) is
+// dropped and counted: pion's context has not seen the packets the fast path took, so it would accept
+// a replay of them. Before, a failure goes to pion (the keys may be a wrong guess).
+func TestFastDropsReplaysOnceVerified(t *testing.T) {
+	for _, verified := range []bool{true, false} {
+		p := newFastPair(t)
+		p.f.verified.Store(verified)
+		delivered := 0
+		p.f.Receive(1111, func([]byte) { delivered++ })
+		// pion's receive context, keyed like the fast path's, as pion builds it (replay window 64).
+		pionRx, err := srtp.CreateContext(bytes.Repeat([]byte{3}, 16), bytes.Repeat([]byte{4}, 12),
+			srtp.ProtectionProfileAeadAes128Gcm, srtp.SRTPReplayProtection(64))
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 1500)
+		marker := []byte{0, 1, 0, 0}
+		var old []byte
+		for seq := uint16(10); seq < 300; seq++ {
+			b := p.seal(t, 1111, seq, []byte("media"))
+			if seq == 100 {
+				old = bytes.Clone(b)
+			}
+			p.send(t, b)
+		}
+		p.send(t, marker)
+		if b := p.read(t, buf); !bytes.Equal(b, marker) {
+			t.Fatalf("got %x", b)
+		}
+		if delivered != 290 {
+			t.Fatalf("delivered %d", delivered)
+		}
+		if !verified { // a verified connection, as the first packet that decrypts makes it
+			p.f.verified.Store(false)
+		}
+		p.send(t, old) // replay of seq 100, 200 packets old
+		p.send(t, marker)
+		got := bytes.Clone(p.read(t, buf))
+		s := p.c.stats()
+		if verified {
+			if !bytes.Equal(got, marker) || s.Dropped != 1 || s.Fallback != 0 {
+				t.Fatalf("replay reached pion (%x), stats %+v", got[:4], s)
+			}
+			if _, err := pionRx.DecryptRTP(nil, old, nil); err != nil {
+				t.Fatal("the replay test is void: pion's context would not accept it", err)
+			}
+			continue
+		}
+		if !bytes.Equal(got, old) || s.Dropped != 0 || s.Fallback != 1 {
+			t.Fatalf("unverified keys: failure not passed to pion, stats %+v", s)
+		}
+	}
+}
+
+// A socket error after encryption is a lost packet, not "DTLS not up": the caller must not take the
+// write for one pion dropped (it would reset its stream state and wait for a keyframe).
+func TestFastWriteErrorIsALostPacket(t *testing.T) {
+	p := newFastPair(t)
+	h := rtp.Header{Version: 2, PayloadType: 96, SSRC: 42}
+	if p.write(t, p.pionSender(t), &h, []byte("first, by pion")) {
+		t.Fatal("the first packet of an SSRC not handed to pion")
+	}
+	p.c.PacketConn.Close()
+	h.SequenceNumber++
+	if n, ok := p.f.TryWriteRTP(&h, []byte("lost")); !ok || n < 12+4 {
+		t.Fatalf("TryWriteRTP on a failing socket = %d, %v", n, ok)
+	}
+}
+
+// When pion's packet of a stream was not seen on the socket (pion dropped it, or too many streams),
+// the fast path does not start the stream: its context could start under another rollover counter
+// than pion's, so the next packet goes to pion too.
+func TestFastStartsOnlyAfterPionsPacket(t *testing.T) {
+	p := newFastPair(t)
+	h := rtp.Header{Version: 2, PayloadType: 96, SSRC: 77, SequenceNumber: 65535}
+	for range 3 {
+		if _, ok := p.f.TryWriteRTP(&h, []byte("x")); ok {
+			t.Fatal("sent before pion's packet of the stream was seen")
+		}
+	}
+	if p.write(t, p.pionSender(t), &h, []byte("x")) {
+		t.Fatal("sent before pion's packet of the stream was seen")
+	}
+	h.SequenceNumber++
+	if _, ok := p.f.TryWriteRTP(&h, []byte("x")); !ok {
+		t.Fatal("not sending after pion's packet")
+	}
+	if roc, _ := p.f.tx.ROC(77); roc != 1 {
+		t.Fatalf("fast path continued pion's stream under ROC %d, want 1", roc)
 	}
 }
