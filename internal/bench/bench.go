@@ -59,7 +59,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Scenarios: Scenarios, Targets: []string{"switchboard", "baseline"},
-		Subscribers: 20, Rooms: 3, RoomSize: 8, AudioParticipants: 30,
+		Subscribers: 100, Rooms: 3, RoomSize: 8, AudioParticipants: 30,
 		Warmup: 3 * time.Second, Duration: 20 * time.Second, Runs: 1,
 		VideoFPS: 30, PacketsPerFrame: 8, VideoPayload: 1100, AudioPayload: 100, KeyframeSeconds: 2,
 	}
