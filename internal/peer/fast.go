@@ -141,12 +141,12 @@ func (f *fastPath) disown(ssrc uint32, l *fastLayer) {
 // start lets the fast path carry the layer, now that the SFU runs it.
 func (l *fastLayer) start() {
 	l.rtxMu.Lock()
-	ok := l.in != nil && !l.stopped && !l.live.Load()
-	l.live.Store(ok || l.live.Load())
-	l.rtxMu.Unlock()
-	if !ok {
+	if l.in == nil || l.stopped || l.live.Load() {
+		l.rtxMu.Unlock()
 		return
 	}
+	l.live.Store(true)
+	l.rtxMu.Unlock()
 	l.f.mu.Lock()
 	if l.f.owners[l.params.SSRC] == l {
 		fb, in := l.f.feedback, l.in
