@@ -263,7 +263,14 @@ type slowLayer struct {
 
 func (s *slowLayer) Read(b []byte) (int, interceptor.Attributes, error) {
 	if s.poll {
-		_ = s.TrackRemote.SetReadDeadline(time.Now().Add(rtxPoll))
+		// Poll only while a negotiated RTX stream is not on the fast path yet: then pion has
+		// nothing for this read but what it gets by itself (packets before the switch, ICE-TCP).
+		if s.layer.rtxPT == 0 || s.layer.rtx.Load() != 0 {
+			s.poll = false
+			_ = s.TrackRemote.SetReadDeadline(time.Time{})
+		} else {
+			_ = s.TrackRemote.SetReadDeadline(time.Now().Add(rtxPoll))
+		}
 	}
 	n, a, err := s.TrackRemote.Read(b)
 	if err == nil && n > 0 {
