@@ -230,7 +230,10 @@ type Fast struct {
 	// turn into a subscriber's black video.
 	verified atomic.Bool
 	to       atomic.Pointer[netip.AddrPort] // where TryWriteRTP sends; nil: not available now
-	rxFn     atomic.Pointer[map[uint32]func([]byte)]
+	// held: the fast path sends, but ICE has no pair selected (an ICE restart): packets are lost, as
+	// on the network, rather than handed to pion, whose context would count them unseen by ours.
+	held atomic.Bool
+	rxFn atomic.Pointer[map[uint32]func([]byte)]
 
 	mu     sync.Mutex // the state below, and changes of rxFn
 	keyed  bool       // tx and rx are set (they never change afterwards)
@@ -372,11 +375,13 @@ func (f *Fast) update() {
 		f.c.route(f, remote)
 		f.remote = remote
 	}
-	if f.keyed && ok && f.verified.Load() && !f.txOff {
+	sending := f.keyed && f.verified.Load() && !f.txOff
+	if sending && ok {
 		f.to.Store(&remote)
 	} else {
 		f.to.Store(nil)
 	}
+	f.held.Store(sending && !ok && none)
 }
 
 // selectedUDP returns the remote address of the selected candidate pair when it runs on our UDP
@@ -473,6 +478,9 @@ func cryptex(d *webrtc.SessionDescription) bool {
 func (f *Fast) TryWriteRTP(h *rtp.Header, payload []byte) (n int, ok bool) {
 	to := f.to.Load()
 	if to == nil {
+		if f.held.Load() {
+			return h.MarshalSize() + len(payload), true // lost: no path to the peer just now
+		}
 		return 0, false
 	}
 	f.txMu.Lock()

@@ -566,3 +566,24 @@ func TestFastStartsOnlyAfterPionsPacket(t *testing.T) {
 		t.Fatalf("fast path continued pion's stream under ROC %d, want 1", roc)
 	}
 }
+
+// While ICE has no pair selected (an ICE restart) on a connection the fast path sends on, packets
+// are lost as on the network, not handed to pion: pion's context would count them (it encrypts
+// before it finds no pair) where the fast context cannot see, and the two would disagree on the
+// rollover counter once sending resumes.
+func TestFastHeldWithoutPair(t *testing.T) {
+	p := newFastPair(t)
+	p.f.to.Store(nil)
+	p.f.held.Store(true)
+	h := rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: 1, SSRC: 9}
+	if n, ok := p.f.TryWriteRTP(&h, []byte("lost")); !ok || n == 0 {
+		t.Fatalf("held: TryWriteRTP = %d, %v; want the packet taken (and lost), not given to pion", n, ok)
+	}
+	if out := p.c.out.Load(); out != 0 {
+		t.Fatalf("held: %d packets sent", out)
+	}
+	p.f.held.Store(false)
+	if _, ok := p.f.TryWriteRTP(&h, []byte("x")); ok {
+		t.Fatal("neither sending nor held, yet the fast path took the packet")
+	}
+}

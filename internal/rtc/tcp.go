@@ -11,8 +11,13 @@ import (
 // connection with a blocking conn.Write and no deadline (ice's writeStreamingPacket: a 2-byte length
 // and the packet, in one Write), and some of those writes run in the media socket's one read
 // goroutine, which forwards publishers' packets to every subscriber: a subscriber that stops reading
-// must not stall everyone else's media and ICE.
-const tcpWriteTimeout = 250 * time.Millisecond
+// must not stall everyone else's media and ICE, and neither may one that reads too slowly. So the
+// connection gets a large send buffer (tcpSendBuffer: seconds of video), a write blocks only when
+// the peer is that far behind, and then for at most tcpWriteTimeout before the peer is cut off.
+const (
+	tcpWriteTimeout = 20 * time.Millisecond
+	tcpSendBuffer   = 4 << 20
+)
 
 // errTCPCutOff is returned by every write to an ICE-TCP connection after one timed out.
 var errTCPCutOff = errors.New("ice-tcp: peer not reading, connection closed")
@@ -24,6 +29,9 @@ func (l tcpDeadlineListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(tcpSendBuffer)
 	}
 	return &tcpDeadlineConn{Conn: c}, nil
 }

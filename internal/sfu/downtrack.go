@@ -352,7 +352,10 @@ func (d *DownTrack) forward(l int, p *packet, now int64) int {
 	// late, a network duplicate) maps to an outgoing sequence number already sent. Sending it again
 	// would encrypt one SRTP index twice with a different header (a new abs-send-time): with AES-GCM
 	// that reuses a nonce. The receiver has it already anyway.
-	if e := &d.ring[r.seq&d.ringMask]; e.valid && e.out == r.seq && e.src == seq && e.layer == int8(l) {
+	// A late packet further back than the ring remembers cannot be told from such a duplicate: it
+	// is dropped too (the receiver has long played past it).
+	if e := &d.ring[r.seq&d.ringMask]; (e.valid && e.out == r.seq && e.src == seq && e.layer == int8(l)) ||
+		d.m.lastSeq-r.seq >= uint16(len(d.ring)) {
 		d.mu.Unlock()
 		return 0
 	}
@@ -782,7 +785,16 @@ func (d *DownTrack) retransmit(b *binding, seq uint16) {
 		_, err = d.write(&rb, s, h.Marker, d.rtxSeq, ts, level, payload, now)
 	} else {
 		// The same SRTP index again: only a byte-identical packet may be encrypted twice (AES-GCM
-		// nonces), so it carries the abs-send-time it was first sent with.
+		// nonces), so it carries the abs-send-time it was first sent with, and a keypad tone its
+		// telephone-event payload type.
+		if dtmf := d.track.opts.DTMFPayloadType; dtmf != 0 && h.PayloadType == dtmf {
+			if b.dtmfPT == 0 {
+				return // never sent
+			}
+			rb := *b
+			rb.pt = b.dtmfPT
+			b = &rb
+		}
 		var n int
 		n, err = d.write(b, s, h.Marker, seq, ts, level, payload, e.sentAt)
 		if n > 0 { // a copy on the media SSRC is one more packet sent there

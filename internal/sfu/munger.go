@@ -102,6 +102,12 @@ func (m *munger) munge(srcSeq uint16, srcTS uint32, desc picDesc, now int64) (r 
 	}
 	if inOrder {
 		m.highest = srcSeq
+		// The segment's start follows the stream, so that "older than the segment start" means
+		// older than a quarter of the sequence space behind the newest packet, not (once the
+		// stream has run 2^15 packets) every new packet.
+		if srcSeq-m.segStart > 0x4000 {
+			m.segStart = srcSeq - 0x4000
+		}
 		m.lastSeq = r.seq
 		m.lastTS = r.ts
 		m.lastTime = now
