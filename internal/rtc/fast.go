@@ -230,8 +230,9 @@ type Fast struct {
 	// turn into a subscriber's black video.
 	verified atomic.Bool
 	to       atomic.Pointer[netip.AddrPort] // where TryWriteRTP sends; nil: not available now
-	// held: the fast path sends, but ICE has no pair selected (an ICE restart): packets are lost, as
-	// on the network, rather than handed to pion, whose context would count them unseen by ours.
+	// held: the fast path sends, but ICE has no pair selected (an ICE restart): packets are encrypted
+	// and lost, as on the network, rather than handed to pion, whose context would count them where
+	// ours could not; ours keeps following the stream's rollover counter.
 	held atomic.Bool
 	rxFn atomic.Pointer[map[uint32]func([]byte)]
 
@@ -477,10 +478,8 @@ func cryptex(d *webrtc.SessionDescription) bool {
 // pionEvery): the caller then writes it through pion. Safe for concurrent use. Must not allocate.
 func (f *Fast) TryWriteRTP(h *rtp.Header, payload []byte) (n int, ok bool) {
 	to := f.to.Load()
-	if to == nil {
-		if f.held.Load() {
-			return h.MarshalSize() + len(payload), true // lost: no path to the peer just now
-		}
+	held := to == nil && f.held.Load()
+	if to == nil && !held {
 		return 0, false
 	}
 	f.txMu.Lock()
@@ -503,7 +502,11 @@ func (f *Fast) TryWriteRTP(h *rtp.Header, payload []byte) (n int, ok bool) {
 		return 0, false
 	}
 	// Once encrypted, the packet is sent here or lost (as the network would lose it), never also
-	// by pion: its length says so to the caller, which must not take it for "DTLS not up".
+	// by pion: its length says so to the caller, which must not take it for "DTLS not up". While
+	// held (no pair) it is encrypted all the same, so that the context follows the stream.
+	if held {
+		return len(pkt), true
+	}
 	if _, err := f.c.io.WriteToAddrPort(pkt, *to); err != nil {
 		return len(pkt), true
 	}
