@@ -104,11 +104,11 @@ func (p *Peer) addLayer(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver, pu
 		pub.layers = append(pub.layers, l)
 	}
 	pub.mu.Unlock()
-	if done {
+	if done { // the track ended meanwhile
 		l.stop()
-		return nil
+	} else {
+		l.start()
 	}
-	l.start()
 	return nil
 }
 

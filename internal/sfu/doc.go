@@ -11,9 +11,11 @@
 //
 // # Goroutines
 //
-//   - One read loop per published layer (Track.AddLayer). Per packet: read
-//     into a reused buffer, parse into a reused header, insert into the
-//     layer's cache, then for each DownTrack of the copy-on-write subscriber
+//   - One read loop per published layer (Track.AddLayer), and possibly a
+//     second input (Track.Input: the media socket's own SRTP path, which
+//     calls it from the socket's read goroutine); the layer's mutex
+//     serialises the two. Per packet: parse into a reused header, insert
+//     into the layer's cache, then for each DownTrack of the copy-on-write subscriber
 //     list: munge under the DownTrack's mutex, write outside it, all between
 //     Hold and Release of TrackOptions.Batch so the copies leave in one
 //     system call. A DownTrack that starts is first sent the layer's latest
@@ -27,9 +29,14 @@
 //
 // # Locks
 //
-// Every lock is a leaf: no code path holds two at once, so there is no lock
-// order to get wrong. None is held across a network write or a callback.
+// Every lock but one is a leaf: no code path holds two of them at once. The
+// exception is a layer's input mutex, the outermost: it is held while one
+// packet is handled, across the DownTracks' locks, the cache's, and their
+// writes (which may take the Writer's own lock, or block like a UDP write).
+// No other lock is held across a network write or a callback.
 //
+//   - layerState.in serialises the handling of one layer's packets (its read
+//     loop and Track.Input).
 //   - Track.mu serialises writers of the subscriber list (Subscribe, Close);
 //     read loops load the list through an atomic.Pointer and never lock.
 //   - DownTrack.mu guards the munger and the layer state; held for O(1)
@@ -48,10 +55,12 @@
 // not register pion's NACK responder (the DownTrack answers NACKs from the
 // shared cache; the responder would keep a second copy per subscriber) or its
 // sender-report interceptor: write SenderReports to the connection about once
-// a second instead.
+// a second instead. A DownTrack may be given a Writer (UseWriter) that sends
+// by another path than pion's, falling back to pion when it cannot.
 // Retransmissions go on the RTX stream if video/rtx is negotiated, else on
 // the media SSRC. Publish PC: register the mid/rid/repaired-rid header
 // extensions for simulcast and pion's NACK generator so lost publisher
-// packets are recovered before they are forwarded; pass the negotiated
+// packets are recovered before they are forwarded (or, when packets bypass
+// pion, equivalent feedback: rtc.Feedback); pass the negotiated
 // audio-level extension id in TrackOptions.
 package sfu

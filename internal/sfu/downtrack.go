@@ -117,6 +117,13 @@ type Writer interface {
 
 type writerBox struct{ w Writer }
 
+// withDTMF is the binding for the subscriber's telephone-event packets.
+func (b *binding) withDTMF() *binding {
+	rb := *b
+	rb.pt = b.dtmfPT
+	return &rb
+}
+
 // UseWriter makes the DownTrack send through w whenever w can. Call it
 // before the subscriber's connection is negotiated, so that every packet of
 // the stream after the first few goes one way.
@@ -384,9 +391,7 @@ func (d *DownTrack) forward(l int, p *packet, now int64) int {
 		p.desc.write(payload, r.pic, r.tl0)
 	}
 	if p.dtmf {
-		rb := *b
-		rb.pt = b.dtmfPT
-		b = &rb
+		b = b.withDTMF()
 	}
 	n, err := d.write(b, s, p.hdr.Marker, r.seq, r.ts, p.audioLevel, payload, now)
 	if n == 0 {
@@ -791,9 +796,7 @@ func (d *DownTrack) retransmit(b *binding, seq uint16) {
 			if b.dtmfPT == 0 {
 				return // never sent
 			}
-			rb := *b
-			rb.pt = b.dtmfPT
-			b = &rb
+			b = b.withDTMF()
 		}
 		var n int
 		n, err = d.write(b, s, h.Marker, seq, ts, level, payload, e.sentAt)
