@@ -1,25 +1,32 @@
 package rtc
 
 import (
+	"encoding/binary"
 	"net"
 	"net/netip"
+	"os"
+	"strconv"
 	"sync"
+	"syscall"
 	"time"
+	"unsafe"
 
-	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 )
 
-// Sizes of the write queue. A slot holds one datagram; larger ones (none in practice: pion sends at
-// most its MTU) bypass the queue.
+// Sizes of the write queue and the read batch. A write slot holds one datagram; larger ones (none in
+// practice: pion sends at most its MTU) bypass the queue. A read slot holds any datagram a WebRTC
+// peer sends (they keep to the path MTU); a longer one is cut, as a short read buffer cuts it.
 const (
 	batchSlots   = 1024 // queued datagrams, about 1.5 MB
 	batchMax     = 64   // datagrams per sendmmsg
 	batchSlotLen = 1500
+	readBatch    = 32 // datagrams per recvmmsg
+	readSlotLen  = 4096
 )
 
 // batchConn wraps the media socket. WriteTo copies the datagram into a preallocated ring and
-// returns; one flusher goroutine sends what is queued with sendmmsg (x/net ipv4.PacketConn
-// WriteBatch). The flusher sends as soon as it is woken and takes everything queued, up to
+// returns; one flusher goroutine sends what is queued with sendmmsg. The flusher sends as soon as it is woken and takes everything queued, up to
 // batchMax, so batches grow with the load and a lone packet waits only for a goroutine wake-up
 // (microseconds): there is no timer. Writes block only when the ring is full, as a full socket
 // buffer would block them. Reads pass through.
@@ -32,13 +39,24 @@ const (
 // datagram queued meanwhile is never stranded. A writer that finds the ring full wakes the
 // flusher even during a hold.
 //
+// Reads take up to readBatch datagrams with one recvmmsg and hand them out one by one.
+//
+// Both system calls are made with syscall.RawSyscall6, on the non-blocking socket, through its
+// RawConn (which waits in Go's poller when the socket is not ready). A plain syscall.Syscall tells
+// the scheduler a goroutine may block: it wakes the runtime's monitor thread (sysmon) when that
+// sleeps and restarts its 20 µs polling, and a syscall outlasting a poll hands the P to another
+// thread. With media arriving every millisecond or so, that kept sysmon and the idle P's thread
+// sleeping and waking tens of thousands of times a second, a tenth of the server's CPU on a
+// virtual machine, where every switch is expensive. These calls never block, and a sendmmsg of a
+// full batch takes tens of microseconds.
+//
 // It implements ice.AddrPortReaderWriter, so pion's UDP mux keeps its allocation-free
 // netip.AddrPort paths (the mux only adapts a bare *net.UDPConn by itself), and its LocalAddr is
 // the socket's *net.UDPAddr (the mux checks it for the unspecified-address case). Nothing is
 // allocated per packet.
 type batchConn struct {
 	conn *net.UDPConn
-	pc   *ipv4.PacketConn
+	raw  syscall.RawConn
 
 	mu      sync.Mutex
 	space   *sync.Cond // signalled when the flusher frees slots
@@ -53,29 +71,71 @@ type batchConn struct {
 
 	wake chan struct{}
 	done chan struct{}
-	msgs []ipv4.Message // the flusher's, reused
+	// hdrs[i] describes slots[i] for sendmmsg: set up once, its lengths set when a datagram is
+	// queued. A batch is a run of consecutive slots, so it is a run of consecutive headers.
+	hdrs     []mmsghdr
+	iovs     []unix.Iovec
+	sendFn   func(fd uintptr) bool // b.sendmmsg, made once (a method value allocates)
+	sendAt   int                   // the batch sendmmsg sends: hdrs[sendAt : sendAt+sendN]
+	sendN    int
+	sendDone int
+	sendErr  syscall.Errno
+
+	rmu    sync.Mutex // the read side below
+	rhdrs  [readBatch]mmsghdr
+	riovs  [readBatch]unix.Iovec
+	rbufs  *[readBatch][readSlotLen]byte
+	rnames [readBatch]unix.RawSockaddrInet6
+	rn, ri int // datagrams in the batch, and the next to hand out
+	rerr   syscall.Errno
+	readFn func(fd uintptr) bool
+	zones  map[uint32]string // IPv6 scope ids seen, by name
+}
+
+// mmsghdr is struct mmsghdr of linux: a msghdr and the datagram length the kernel returns.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	n   uint32
+	_   [unsafe.Sizeof(uintptr(0)) - 4]byte
 }
 
 type batchSlot struct {
-	buf  [batchSlotLen]byte
-	n    int
-	addr net.UDPAddr
-	ip   [16]byte
+	buf [batchSlotLen]byte
+	sa  unix.RawSockaddrInet6 // the destination, as sendmmsg takes it (an IPv4 one in its first bytes)
 }
 
 func newBatchConn(c *net.UDPConn) net.PacketConn {
+	raw, err := c.SyscallConn()
+	if err != nil { // only for a closed socket
+		return c
+	}
 	b := &batchConn{
 		conn:  c,
-		pc:    ipv4.NewPacketConn(c),
+		raw:   raw,
 		slots: make([]batchSlot, batchSlots),
+		hdrs:  make([]mmsghdr, batchSlots),
+		iovs:  make([]unix.Iovec, batchSlots),
 		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
-		msgs:  make([]ipv4.Message, batchMax),
+		rbufs: new([readBatch][readSlotLen]byte),
+		zones: map[uint32]string{},
 	}
 	b.space = sync.NewCond(&b.mu)
-	for i := range b.msgs {
-		b.msgs[i].Buffers = make([][]byte, 1)
+	for i := range b.slots {
+		b.iovs[i].Base = &b.slots[i].buf[0]
+		b.hdrs[i].hdr.Iov = &b.iovs[i]
+		b.hdrs[i].hdr.SetIovlen(1)
+		b.hdrs[i].hdr.Name = (*byte)(unsafe.Pointer(&b.slots[i].sa))
 	}
+	for i := range b.rhdrs {
+		b.riovs[i].Base = &b.rbufs[i][0]
+		b.riovs[i].SetLen(readSlotLen)
+		b.rhdrs[i].hdr.Iov = &b.riovs[i]
+		b.rhdrs[i].hdr.SetIovlen(1)
+		b.rhdrs[i].hdr.Name = (*byte)(unsafe.Pointer(&b.rnames[i]))
+	}
+	b.sendFn = b.sendmmsg
+	b.readFn = b.recvmmsg
 	go b.flush()
 	return b
 }
@@ -99,17 +159,10 @@ func (b *batchConn) WriteToAddrPort(p []byte, to netip.AddrPort) (int, error) {
 		b.mu.Unlock()
 		return 0, net.ErrClosed
 	}
-	s := &b.slots[b.tail%uint64(len(b.slots))]
-	s.n = copy(s.buf[:], p)
-	a := to.Addr()
-	if a.Is4() {
-		s.ip4(a.As4())
-	} else {
-		s.ip = a.As16()
-		s.addr.IP = s.ip[:]
-	}
-	s.addr.Port = int(to.Port())
-	s.addr.Zone = a.Zone()
+	i := b.tail % uint64(len(b.slots))
+	s := &b.slots[i]
+	b.iovs[i].SetLen(copy(s.buf[:], p))
+	b.hdrs[i].hdr.Namelen = s.setAddr(to)
 	b.tail++
 	// During a hold the last Release sends; while someone sends, they take this datagram too.
 	wake := b.idle && b.holds == 0 && !b.sending
@@ -175,25 +228,75 @@ func (b *batchConn) sendQueued() {
 
 // send writes the slots [first, first+n), which belong to the holder of the sending token.
 func (b *batchConn) send(first uint64, n int) {
-	for i := range n {
-		s := &b.slots[(first+uint64(i))%uint64(len(b.slots))]
-		b.msgs[i].Buffers[0] = s.buf[:s.n]
-		b.msgs[i].Addr = &s.addr
-	}
-	for off := 0; off < n; {
-		k, err := b.pc.WriteBatch(b.msgs[off:n], 0)
-		off += max(k, 0) // -1 when the first datagram failed
-		if err != nil {
-			// The datagram at off failed (an unreachable destination, a deadline set by the
-			// ICE mux while it aborts writes, a closed socket): drop it as the network would.
-			off++
+	for n > 0 {
+		at := int(first % uint64(len(b.slots)))
+		k := min(n, len(b.slots)-at) // a run of slots that does not wrap around the ring
+		for off := 0; off < k; {
+			b.sendAt, b.sendN = at+off, k-off
+			err := b.raw.Write(b.sendFn)
+			off += b.sendDone
+			if err != nil || b.sendErr != 0 {
+				// The datagram at off failed (an unreachable destination, a deadline set by the
+				// ICE mux while it aborts writes, a closed socket): drop it as the network would.
+				off++
+			}
 		}
+		first += uint64(k)
+		n -= k
 	}
 }
 
-func (s *batchSlot) ip4(a [4]byte) {
-	copy(s.ip[:4], a[:])
-	s.addr.IP = s.ip[:4]
+// sendmmsg sends hdrs[sendAt : sendAt+sendN]; false (the socket buffer is full) makes the RawConn
+// wait until it can write, or until its write deadline.
+func (b *batchConn) sendmmsg(fd uintptr) bool {
+	for {
+		k, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[b.sendAt])),
+			uintptr(b.sendN), unix.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		b.sendDone, b.sendErr = 0, e
+		if e == 0 {
+			b.sendDone = int(k)
+		}
+		return true
+	}
+}
+
+// setAddr stores to as a sockaddr and returns its length. IPv4 destinations go as sockaddr_in, which
+// a dual-stack socket takes too.
+func (s *batchSlot) setAddr(to netip.AddrPort) uint32 {
+	a := to.Addr()
+	if a.Is4() {
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&s.sa))
+		sa.Family = unix.AF_INET
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], to.Port())
+		sa.Addr = a.As4()
+		return unix.SizeofSockaddrInet4
+	}
+	s.sa.Family = unix.AF_INET6
+	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&s.sa.Port))[:], to.Port())
+	s.sa.Flowinfo = 0
+	s.sa.Addr = a.As16()
+	s.sa.Scope_id = 0
+	if z := a.Zone(); z != "" {
+		s.sa.Scope_id = zoneIndex(z)
+	}
+	return unix.SizeofSockaddrInet6
+}
+
+// zoneIndex is the interface index of an IPv6 zone (a link-local destination's), 0 if unknown.
+func zoneIndex(zone string) uint32 {
+	if n, err := strconv.Atoi(zone); err == nil {
+		return uint32(n)
+	}
+	if ifi, err := net.InterfaceByName(zone); err == nil {
+		return uint32(ifi.Index)
+	}
+	return 0
 }
 
 // WriteTo queues one datagram for a *net.UDPAddr.
@@ -225,13 +328,89 @@ func (b *batchConn) flush() {
 	}
 }
 
-// ReadFromAddrPort reads from the socket.
+// ReadFromAddrPort returns the next datagram, reading a batch when none is left.
 func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
-	return b.conn.ReadFromUDPAddrPort(p)
+	b.rmu.Lock()
+	defer b.rmu.Unlock()
+	for b.ri == b.rn {
+		b.rn, b.ri = 0, 0
+		if err := b.raw.Read(b.readFn); err != nil {
+			return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Addr: b.conn.LocalAddr(), Err: err}
+		}
+		if b.rerr != 0 {
+			return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Addr: b.conn.LocalAddr(),
+				Err: os.NewSyscallError("recvmmsg", b.rerr)}
+		}
+	}
+	i := b.ri
+	b.ri++
+	n := copy(p, b.rbufs[i][:min(int(b.rhdrs[i].n), readSlotLen)])
+	return n, b.from(&b.rnames[i]), nil
 }
 
-// ReadFrom reads from the socket.
-func (b *batchConn) ReadFrom(p []byte) (int, net.Addr, error) { return b.conn.ReadFrom(p) }
+// Pending says how many datagrams of the last batch read are still to be handed out.
+func (b *batchConn) Pending() int {
+	b.rmu.Lock()
+	defer b.rmu.Unlock()
+	return b.rn - b.ri
+}
+
+// recvmmsg reads a batch; false (nothing to read) makes the RawConn wait in the poller.
+func (b *batchConn) recvmmsg(fd uintptr) bool {
+	for i := range b.rhdrs {
+		b.rhdrs[i].hdr.Namelen = unix.SizeofSockaddrInet6
+		b.rhdrs[i].hdr.Flags = 0
+	}
+	for {
+		k, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rhdrs[0])),
+			readBatch, unix.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		b.rerr = e
+		if e == 0 {
+			b.rn = int(k)
+		}
+		return true
+	}
+}
+
+// from decodes a sender's address as net.UDPConn does: an IPv4 one on a dual-stack socket stays
+// IPv4-mapped, a link-local IPv6 one gets its zone.
+func (b *batchConn) from(sa *unix.RawSockaddrInet6) netip.AddrPort {
+	port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
+	if sa.Family == unix.AF_INET {
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), port)
+	}
+	a := netip.AddrFrom16(sa.Addr)
+	if sa.Scope_id != 0 {
+		z, ok := b.zones[sa.Scope_id]
+		if !ok {
+			z = strconv.Itoa(int(sa.Scope_id))
+			if ifi, err := net.InterfaceByIndex(int(sa.Scope_id)); err == nil {
+				z = ifi.Name
+			}
+			if len(b.zones) < 64 {
+				b.zones[sa.Scope_id] = z
+			}
+		}
+		a = a.WithZone(z)
+	}
+	return netip.AddrPortFrom(a, port)
+}
+
+// ReadFrom reads the next datagram.
+func (b *batchConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, from, err := b.ReadFromAddrPort(p)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(from), nil
+}
 
 // Close sends what is queued (waiting at most a second), then closes the socket. Writers waiting for
 // space and later writes get net.ErrClosed.

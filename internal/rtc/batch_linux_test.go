@@ -1,6 +1,7 @@
 package rtc
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -135,22 +136,100 @@ func TestBatchOrderAndNoLoss(t *testing.T) {
 	}
 }
 
-// TestBatchReadPassesThrough: reads see the socket's datagrams and source addresses.
-func TestBatchReadPassesThrough(t *testing.T) {
+// TestBatchRead: one recvmmsg takes what is waiting, and every datagram comes out in order, whole,
+// with the source address a plain socket reports (IPv4-mapped on a dual-stack socket).
+func TestBatchRead(t *testing.T) {
+	for _, tc := range []struct{ local, peer string }{
+		{"127.0.0.1:0", "127.0.0.1:0"},
+		{"[::]:0", "127.0.0.1:0"},
+		{"[::1]:0", "[::1]:0"},
+	} {
+		t.Run(tc.local, func(t *testing.T) {
+			bc := newBatchConn(listenUDP(t, tc.local)).(*batchConn)
+			defer bc.Close()
+			plain := listenUDP(t, tc.local) // what net.UDPConn says the sender is
+			defer plain.Close()
+			peer := listenUDP(t, tc.peer)
+			defer peer.Close()
+			port := func(c net.PacketConn) *net.UDPAddr {
+				return &net.UDPAddr{IP: peer.LocalAddr().(*net.UDPAddr).IP, Port: c.LocalAddr().(*net.UDPAddr).Port}
+			}
+			if _, err := peer.WriteTo([]byte("x"), port(plain)); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 2000)
+			_, want, err := plain.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 50 // more than one batch
+			for i := range n {
+				if _, err := peer.WriteTo(bytes.Repeat([]byte{byte(i)}, 1+i*20), port(bc)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range n {
+				k, from, err := bc.ReadFromAddrPort(buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(buf[:k], bytes.Repeat([]byte{byte(i)}, 1+i*20)) || from != want {
+					t.Fatalf("datagram %d: %d bytes from %v, want %d bytes from %v", i, k, from, 1+i*20, want)
+				}
+				if i == 0 && bc.Pending() != readBatch-1 {
+					t.Fatalf("%d datagrams pending after the first read, want %d: one system call per batch", bc.Pending(), readBatch-1)
+				}
+			}
+			if _, ok := bc.LocalAddr().(*net.UDPAddr); !ok {
+				t.Fatalf("LocalAddr is %T; pion's mux needs *net.UDPAddr", bc.LocalAddr())
+			}
+		})
+	}
+}
+
+// TestBatchReadEdges: a short buffer cuts a datagram as a socket does; a read deadline times out;
+// Close ends a blocked read with net.ErrClosed; reading allocates nothing.
+func TestBatchReadEdges(t *testing.T) {
 	bc := newBatchConn(listenUDP(t, "127.0.0.1:0")).(*batchConn)
-	defer bc.Close()
 	peer := listenUDP(t, "127.0.0.1:0")
 	defer peer.Close()
-	if _, err := peer.WriteTo([]byte("hello"), bc.LocalAddr()); err != nil {
+	if _, err := peer.WriteTo([]byte("hello, world"), bc.LocalAddr()); err != nil {
 		t.Fatal(err)
 	}
-	buf := make([]byte, 100)
-	n, from, err := bc.ReadFromAddrPort(buf)
-	if err != nil || string(buf[:n]) != "hello" || from != peer.LocalAddr().(*net.UDPAddr).AddrPort() {
-		t.Fatalf("read %q from %v: %v", buf[:n], from, err)
+	short := make([]byte, 5)
+	if n, _, err := bc.ReadFromAddrPort(short); err != nil || string(short[:n]) != "hello" {
+		t.Fatalf("short read: %q, %v", short[:n], err)
 	}
-	if _, ok := bc.LocalAddr().(*net.UDPAddr); !ok {
-		t.Fatalf("LocalAddr is %T; pion's mux needs *net.UDPAddr", bc.LocalAddr())
+
+	bc.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	var ne net.Error
+	if _, _, err := bc.ReadFromAddrPort(short); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("read past the deadline: %v, want a timeout", err)
+	}
+	bc.SetReadDeadline(time.Time{})
+
+	if !batchRace {
+		buf := make([]byte, 100)
+		to := bc.LocalAddr().(*net.UDPAddr).AddrPort()
+		if a := testing.AllocsPerRun(100, func() {
+			peer.WriteToUDPAddrPort(buf[:10], to)
+			bc.ReadFromAddrPort(buf)
+		}); a != 0 {
+			t.Fatalf("%.2f allocations per read", a)
+		}
+	}
+
+	done := make(chan error, 1)
+	go func() { _, _, err := bc.ReadFromAddrPort(short); done <- err }()
+	time.Sleep(20 * time.Millisecond)
+	bc.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("read on close: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Close did not end a blocked read")
 	}
 }
 

@@ -252,8 +252,8 @@ type Fast struct {
 	tx     *srtp.Context
 	txBuf  [fastBufLen]byte
 	txHdr  rtp.Header
-	pionTx seqIndex          // what pion sent
-	txN    map[uint32]uint16 // per SSRC sent: packets since the last one handed to pion (see pionEvery)
+	pionTx seqIndex             // what pion sent
+	txS    map[uint32]*txStream // the streams sent, by SSRC
 
 	rxMu   sync.Mutex // the decrypting context and buffer
 	rx     *srtp.Context
@@ -325,7 +325,7 @@ func (e *Engine) Fast(pc *webrtc.PeerConnection) *Fast {
 	}
 	dt := pc.SCTP().Transport()
 	f := &Fast{c: e.fast, pc: pc, ice: dt.ICETransport(), log: e.cfg.Logger, fns: map[uint32]func([]byte){},
-		pionTx: seqIndex{}, pionRx: seqIndex{}}
+		pionTx: seqIndex{}, pionRx: seqIndex{}, txS: map[uint32]*txStream{}}
 	dt.OnStateChange(func(s webrtc.DTLSTransportState) {
 		// Called with the DTLS transport's lock held: the work happens elsewhere.
 		switch s {
@@ -491,16 +491,20 @@ func (f *Fast) TryWriteRTP(h *rtp.Header, payload []byte) (n int, ok bool) {
 	if _, err := h.MarshalTo(f.txBuf[:]); err != nil {
 		return 0, false
 	}
-	if !f.share(h.SSRC) {
+	s, ok := f.share(h.SSRC)
+	if !ok {
 		return 0, false
 	}
-	f.pionTx.startFrom(f.tx, h.SSRC, h.SequenceNumber)
+	if !s.fast {
+		f.pionTx.startFrom(f.tx, h.SSRC, h.SequenceNumber)
+	}
 	copy(f.txBuf[hl:], payload)
 	// Encrypted in place: the buffer has room for the tag.
 	pkt, err := f.tx.EncryptRTP(f.txBuf[:], f.txBuf[:hl+len(payload)], &f.txHdr)
 	if err != nil {
 		return 0, false
 	}
+	s.fast = true
 	// Once encrypted, the packet is sent here or lost (as the network would lose it), never also
 	// by pion: its length says so to the caller, which must not take it for "DTLS not up". While
 	// held (no pair) it is encrypted all the same, so that the context follows the stream.
@@ -521,24 +525,31 @@ func (f *Fast) TryWriteRTP(h *rtp.Header, payload []byte) (n int, ok bool) {
 // encrypted exactly once, by one of the two contexts, and never under a stale counter.
 const pionEvery = 4096
 
+// txStream is the fast path's state of one stream it sends.
+type txStream struct {
+	n    uint16 // packets since the last one handed to pion (see pionEvery)
+	fast bool   // the fast context has encrypted the stream, so it follows its rollover counter
+}
+
 // share counts a packet of ssrc that the fast path is about to send, and says false when pion must
 // send it instead. Called with txMu held.
-func (f *Fast) share(ssrc uint32) bool {
-	if f.txN == nil {
-		f.txN = make(map[uint32]uint16)
-	}
-	n, ok := f.txN[ssrc]
-	if !ok && len(f.txN) >= txStreamsMax {
-		return false // stay bounded: pion carries the stream
-	}
-	if _, noted := f.pionTx[ssrc]; ok && !noted {
+func (f *Fast) share(ssrc uint32) (*txStream, bool) {
+	s := f.txS[ssrc]
+	if s == nil {
+		if len(f.txS) >= txStreamsMax {
+			return nil, false // stay bounded: pion carries the stream
+		}
+		s = &txStream{}
+		f.txS[ssrc] = s
+	} else if _, noted := f.pionTx[ssrc]; !s.fast && !noted {
 		// pion's packet of this stream was not seen on the socket (dropped inside pion, or too many
 		// streams followed): without it the fast context could start under another counter than
 		// pion's, so pion gets this one too.
-		n = 0
+		s.n = 0
 	}
-	f.txN[ssrc] = (n + 1) % pionEvery
-	return n != 0
+	n := s.n
+	s.n = (n + 1) % pionEvery
+	return s, n != 0
 }
 
 // Receive makes RTP packets with SSRC ssrc that arrive from this connection's remote address be

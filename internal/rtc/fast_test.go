@@ -30,7 +30,7 @@ func newFastPair(t testing.TB) *fastPair {
 	srv, peer := listenUDP(t, "127.0.0.1:0"), listenUDP(t, "127.0.0.1:0")
 	p := &fastPair{c: newFastConn(srv, slog.Default()), peer: peer,
 		srv: srv.LocalAddr().(*net.UDPAddr).AddrPort(), remoteAddr: peer.LocalAddr().(*net.UDPAddr).AddrPort()}
-	p.f = &Fast{c: p.c, log: slog.Default(), fns: map[uint32]func([]byte){}, pionTx: seqIndex{}, pionRx: seqIndex{}}
+	p.f = &Fast{c: p.c, log: slog.Default(), fns: map[uint32]func([]byte){}, pionTx: seqIndex{}, pionRx: seqIndex{}, txS: map[uint32]*txStream{}}
 	k1, s1, k2, s2 := bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 12), bytes.Repeat([]byte{3}, 16), bytes.Repeat([]byte{4}, 12)
 	gcm := srtp.ProtectionProfileAeadAes128Gcm
 	var err error
