@@ -25,19 +25,19 @@ const (
 	readSlotLen  = 4096
 )
 
-// batchConn wraps the media socket. WriteTo copies the datagram into a preallocated ring and
-// returns; one flusher goroutine sends what is queued with sendmmsg. The flusher sends as soon as it is woken and takes everything queued, up to
-// batchMax, so batches grow with the load and a lone packet waits only for a goroutine wake-up
-// (microseconds): there is no timer. Writes block only when the ring is full, as a full socket
-// buffer would block them. Reads pass through.
+// batchConn wraps the media socket. A write copies the datagram into a preallocated ring; whoever
+// holds the sending token sends what is queued, up to batchMax datagrams per sendmmsg, until the
+// queue is empty. A writer that finds nobody sending takes the token and sends at once, in its own
+// goroutine; writers that come meanwhile only queue, and their datagrams go out in the sender's
+// next batch. So batches grow with the load, a lone datagram waits for nothing, and no goroutine is
+// woken to send (an earlier version had a flusher goroutine: waking it for each of pion's RTCP and
+// STUN writes cost more than the system call). Writes block only when the ring is full, as a full
+// socket buffer would block them.
 //
 // Hold and Release let a goroutine that is about to write a burst (the SFU fanning one incoming
-// packet out to its subscribers) send it itself: while anyone holds, writes are queued without
-// waking the flusher, and Release sends what is queued with sendmmsg in the releasing goroutine. That saves a goroutine wake-up (a futex and a trip through the
-// scheduler) per burst. Whoever sends holds the sending token (sending), so the flusher and a
-// releasing goroutine never send at once; whoever holds it sends until the queue is empty, so a
-// datagram queued meanwhile is never stranded. A writer that finds the ring full wakes the
-// flusher even during a hold.
+// packet out to its subscribers) send it with one system call: while anyone holds, writes are only
+// queued, and Release sends what is queued in the releasing goroutine. A writer that finds the ring
+// full during a hold sends it.
 //
 // Reads take up to readBatch datagrams with one recvmmsg and hand them out one by one.
 //
@@ -59,18 +59,15 @@ type batchConn struct {
 	raw  syscall.RawConn
 
 	mu      sync.Mutex
-	space   *sync.Cond // signalled when the flusher frees slots
+	space   *sync.Cond // signalled when a sender frees slots, and when it gives the token back
 	waiting int        // writers waiting for space
 	slots   []batchSlot
-	head    uint64 // first queued slot (the flusher owns [head, head+sending))
+	head    uint64 // first queued slot
 	tail    uint64 // next free slot
-	idle    bool   // the flusher waits on wake
 	holds   int    // goroutines between Hold and Release
-	sending bool   // a goroutine (the flusher or a releaser) is sending [head, ...)
+	sending bool   // the sending token: its holder sends [head, tail) and owns the send state below
 	closed  bool
 
-	wake chan struct{}
-	done chan struct{}
 	// hdrs[i] describes slots[i] for sendmmsg: set up once, its lengths set when a datagram is
 	// queued. A batch is a run of consecutive slots, so it is a run of consecutive headers.
 	hdrs     []mmsghdr
@@ -115,8 +112,6 @@ func newBatchConn(c *net.UDPConn) net.PacketConn {
 		slots: make([]batchSlot, batchSlots),
 		hdrs:  make([]mmsghdr, batchSlots),
 		iovs:  make([]unix.Iovec, batchSlots),
-		wake:  make(chan struct{}, 1),
-		done:  make(chan struct{}),
 		rbufs: new([readBatch][readSlotLen]byte),
 		zones: map[uint32]string{},
 	}
@@ -136,20 +131,19 @@ func newBatchConn(c *net.UDPConn) net.PacketConn {
 	}
 	b.sendFn = b.sendmmsg
 	b.readFn = b.recvmmsg
-	go b.flush()
 	return b
 }
 
-// WriteToAddrPort queues one datagram.
+// WriteToAddrPort queues one datagram, and sends the queue unless someone holds it or sends it.
 func (b *batchConn) WriteToAddrPort(p []byte, to netip.AddrPort) (int, error) {
 	if len(p) > batchSlotLen {
 		return b.conn.WriteToUDPAddrPort(p, to)
 	}
 	b.mu.Lock()
 	for !b.closed && b.tail-b.head == uint64(len(b.slots)) {
-		if b.holds > 0 && b.idle && !b.sending { // full during a hold: nobody else would send
-			b.idle = false
-			b.kick()
+		if !b.sending { // full during a hold: send it here
+			b.sendQueued()
+			continue
 		}
 		b.waiting++
 		b.space.Wait()
@@ -164,23 +158,12 @@ func (b *batchConn) WriteToAddrPort(p []byte, to netip.AddrPort) (int, error) {
 	b.iovs[i].SetLen(copy(s.buf[:], p))
 	b.hdrs[i].hdr.Namelen = s.setAddr(to)
 	b.tail++
-	// During a hold the last Release sends; while someone sends, they take this datagram too.
-	wake := b.idle && b.holds == 0 && !b.sending
-	if wake {
-		b.idle = false
+	// During a hold a Release sends; while someone sends, they take this datagram too.
+	if b.holds == 0 && !b.sending {
+		b.sendQueued()
 	}
 	b.mu.Unlock()
-	if wake {
-		b.kick()
-	}
 	return len(p), nil
-}
-
-func (b *batchConn) kick() {
-	select {
-	case b.wake <- struct{}{}:
-	default:
-	}
 }
 
 // Hold defers sending until the matching Release: writes in between are only queued.
@@ -190,14 +173,14 @@ func (b *batchConn) Hold() {
 	b.mu.Unlock()
 }
 
-// Release ends a Hold and sends everything queued, in the calling goroutine, unless someone (the
-// flusher or another releaser) is sending already: they then send these datagrams too. It does not
+// Release ends a Hold and sends everything queued, in the calling goroutine, unless someone is
+// sending already: they then send these datagrams too. It does not
 // wait for other holders: under load holds overlap nearly all the time, and waiting for the last
 // one would turn steady fan-outs into rare large bursts.
 func (b *batchConn) Release() {
 	b.mu.Lock()
 	b.holds--
-	if b.sending || b.head == b.tail || b.closed { // closed: the flusher drains
+	if b.sending || b.head == b.tail || b.closed { // closed: Close drains
 		b.mu.Unlock()
 		return
 	}
@@ -221,8 +204,8 @@ func (b *batchConn) sendQueued() {
 		}
 	}
 	b.sending = false
-	if b.closed { // the flusher may be waiting for the token to drain and exit
-		b.kick()
+	if b.closed { // Close waits for the token to drain the queue
+		b.space.Broadcast()
 	}
 }
 
@@ -306,26 +289,6 @@ func (b *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		return 0, &net.OpError{Op: "write", Net: "udp", Addr: addr, Err: net.InvalidAddrError("not a UDP address")}
 	}
 	return b.WriteToAddrPort(p, ua.AddrPort())
-}
-
-// flush is the goroutine that sends when nobody holds the queue (or when the ring is full).
-func (b *batchConn) flush() {
-	defer close(b.done)
-	b.mu.Lock()
-	for {
-		for b.sending || (b.head == b.tail && !b.closed) ||
-			(b.holds > 0 && !b.closed && b.tail-b.head < uint64(len(b.slots))) {
-			b.idle = true
-			b.mu.Unlock()
-			<-b.wake
-			b.mu.Lock()
-		}
-		if b.head == b.tail { // closed and drained
-			b.mu.Unlock()
-			return
-		}
-		b.sendQueued()
-	}
 }
 
 // ReadFromAddrPort returns the next datagram, reading a batch when none is left.
@@ -412,8 +375,8 @@ func (b *batchConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	return n, net.UDPAddrFromAddrPort(from), nil
 }
 
-// Close sends what is queued (waiting at most a second), then closes the socket. Writers waiting for
-// space and later writes get net.ErrClosed.
+// Close sends what is queued (giving up on a socket that cannot send for a second), then closes the
+// socket. Writers waiting for space and later writes get net.ErrClosed.
 func (b *batchConn) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -422,18 +385,15 @@ func (b *batchConn) Close() error {
 	}
 	b.closed = true
 	b.space.Broadcast()
+	_ = b.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	for b.sending {
+		b.space.Wait()
+	}
+	if b.head != b.tail {
+		b.sendQueued()
+	}
 	b.mu.Unlock()
-	select {
-	case b.wake <- struct{}{}:
-	default:
-	}
-	select {
-	case <-b.done:
-	case <-time.After(time.Second):
-	}
-	err := b.conn.Close()
-	<-b.done
-	return err
+	return b.conn.Close()
 }
 
 func (b *batchConn) LocalAddr() net.Addr                { return b.conn.LocalAddr() }

@@ -233,12 +233,13 @@ func TestBatchReadEdges(t *testing.T) {
 	}
 }
 
-// TestBatchCloseFlushes: Close sends what is queued, ends the flusher, and later writes fail.
+// TestBatchCloseFlushes: Close sends what is queued, and later writes fail.
 func TestBatchCloseFlushes(t *testing.T) {
 	s := newSink(t, "127.0.0.1:0")
 	to := s.conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	bc := newBatchConn(listenUDP(t, "127.0.0.1:0")).(*batchConn)
 	buf := make([]byte, 100)
+	bc.Hold() // never released: only Close sends
 	for i := 0; i < 500; i++ {
 		binary.BigEndian.PutUint32(buf[4:], uint32(i))
 		if _, err := bc.WriteToAddrPort(buf, to); err != nil {
@@ -247,11 +248,6 @@ func TestBatchCloseFlushes(t *testing.T) {
 	}
 	if err := bc.Close(); err != nil {
 		t.Fatal(err)
-	}
-	select {
-	case <-bc.done:
-	default:
-		t.Fatal("the flusher is still running after Close")
 	}
 	s.waitFor(t, 500)
 	if _, err := bc.WriteToAddrPort(buf, to); !errors.Is(err, net.ErrClosed) {
@@ -265,21 +261,15 @@ func TestBatchCloseFlushes(t *testing.T) {
 	}
 }
 
-// TestBatchCloseUnblocksWriters: writers blocked on a full ring return when the conn closes.
+// TestBatchCloseUnblocksWriters: writers blocked on a full ring return when the conn closes, and
+// Close waits for the sender before it closes the socket.
 func TestBatchCloseUnblocksWriters(t *testing.T) {
 	bc := newBatchConn(listenUDP(t, "127.0.0.1:0")).(*batchConn)
-	// Make the ring look full while the flusher sleeps (nobody wakes it: only a write that
-	// queues does), as if the socket could not take anything.
-	for {
-		bc.mu.Lock()
-		if bc.idle {
-			bc.tail = bc.head + uint64(len(bc.slots))
-			bc.mu.Unlock()
-			break
-		}
-		bc.mu.Unlock()
-		time.Sleep(time.Millisecond)
-	}
+	// Make the ring look full while someone sends, as if the socket could not take anything.
+	bc.mu.Lock()
+	bc.tail = bc.head + uint64(len(bc.slots))
+	bc.sending = true
+	bc.mu.Unlock()
 	errc := make(chan error, 1)
 	go func() {
 		_, err := bc.WriteToAddrPort([]byte("x"), netip.MustParseAddrPort("127.0.0.1:9"))
@@ -290,7 +280,8 @@ func TestBatchCloseUnblocksWriters(t *testing.T) {
 		t.Fatalf("a write into a full ring returned at once: %v", err)
 	case <-time.After(50 * time.Millisecond):
 	}
-	bc.Close()
+	closed := make(chan error, 1)
+	go func() { closed <- bc.Close() }()
 	select {
 	case err := <-errc:
 		if !errors.Is(err, net.ErrClosed) {
@@ -298,6 +289,24 @@ func TestBatchCloseUnblocksWriters(t *testing.T) {
 		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("a writer stayed blocked after Close")
+	}
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a sender was still sending", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	bc.mu.Lock() // the sender is done
+	bc.head = bc.tail
+	bc.sending = false
+	bc.space.Broadcast()
+	bc.mu.Unlock()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Close did not return after the sender finished")
 	}
 }
 
@@ -369,7 +378,7 @@ func BenchmarkSend(b *testing.B) {
 		if bc, ok := w.(*batchConn); ok {
 			bc.drain()
 		}
-		// Wall time per op hides the flusher's CPU: report the process's CPU per datagram too.
+		// Wall time per op hides the sending goroutine's CPU: report the process's CPU per datagram too.
 		b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 	}
 	b.Run("sendto", func(b *testing.B) {
@@ -424,7 +433,7 @@ func TestBatchHoldRelease(t *testing.T) {
 	}
 	bc.Release()
 	s.waitFor(t, 11)
-	// Without a hold, writes go out through the flusher as before.
+	// Without a hold, a write goes out at once, in the writer's goroutine.
 	write(11)
 	s.waitFor(t, 12)
 }

@@ -252,8 +252,10 @@ type Fast struct {
 	tx     *srtp.Context
 	txBuf  [fastBufLen]byte
 	txHdr  rtp.Header
-	pionTx seqIndex             // what pion sent
-	txS    map[uint32]*txStream // the streams sent, by SSRC
+	pionTx seqIndex               // what pion sent
+	txHot  [txHotStreams]txStream // the first streams sent, found by a scan (see stream)
+	txHotN int
+	txS    map[uint32]*txStream // the streams sent after those, by SSRC
 
 	rxMu   sync.Mutex // the decrypting context and buffer
 	rx     *srtp.Context
@@ -325,7 +327,7 @@ func (e *Engine) Fast(pc *webrtc.PeerConnection) *Fast {
 	}
 	dt := pc.SCTP().Transport()
 	f := &Fast{c: e.fast, pc: pc, ice: dt.ICETransport(), log: e.cfg.Logger, fns: map[uint32]func([]byte){},
-		pionTx: seqIndex{}, pionRx: seqIndex{}, txS: map[uint32]*txStream{}}
+		pionTx: seqIndex{}, pionRx: seqIndex{}}
 	dt.OnStateChange(func(s webrtc.DTLSTransportState) {
 		// Called with the DTLS transport's lock held: the work happens elsewhere.
 		switch s {
@@ -527,25 +529,59 @@ const pionEvery = 4096
 
 // txStream is the fast path's state of one stream it sends.
 type txStream struct {
+	ssrc uint32
 	n    uint16 // packets since the last one handed to pion (see pionEvery)
 	fast bool   // the fast context has encrypted the stream, so it follows its rollover counter
+}
+
+// txHotStreams streams of a connection are found without a map: a subscriber in a room of nine
+// receives sixteen (camera and microphone of eight others). A forwarded packet touches a hundred
+// subscribers' state in turn, so each lookup is a cache miss, and a scan of one array inside Fast
+// costs fewer of them than a map.
+const txHotStreams = 16
+
+// stream returns the state of ssrc, added if new; nil when the connection follows too many.
+// Called with txMu held.
+func (f *Fast) stream(ssrc uint32) *txStream {
+	for i := range f.txHotN {
+		if f.txHot[i].ssrc == ssrc {
+			return &f.txHot[i]
+		}
+	}
+	if s := f.txS[ssrc]; s != nil {
+		return s
+	}
+	if f.txHotN < len(f.txHot) {
+		s := &f.txHot[f.txHotN]
+		f.txHotN++
+		*s = txStream{ssrc: ssrc}
+		return s
+	}
+	if f.txHotN+len(f.txS) >= txStreamsMax {
+		return nil
+	}
+	if f.txS == nil {
+		f.txS = map[uint32]*txStream{}
+	}
+	s := &txStream{ssrc: ssrc}
+	f.txS[ssrc] = s
+	return s
 }
 
 // share counts a packet of ssrc that the fast path is about to send, and says false when pion must
 // send it instead. Called with txMu held.
 func (f *Fast) share(ssrc uint32) (*txStream, bool) {
-	s := f.txS[ssrc]
+	s := f.stream(ssrc)
 	if s == nil {
-		if len(f.txS) >= txStreamsMax {
-			return nil, false // stay bounded: pion carries the stream
+		return nil, false // stay bounded: pion carries the stream
+	}
+	if !s.fast {
+		if _, noted := f.pionTx[ssrc]; !noted {
+			// pion's packet of this stream was not seen on the socket (dropped inside pion, or too
+			// many streams followed): without it the fast context could start under another
+			// counter than pion's, so pion gets this one too.
+			s.n = 0
 		}
-		s = &txStream{}
-		f.txS[ssrc] = s
-	} else if _, noted := f.pionTx[ssrc]; !s.fast && !noted {
-		// pion's packet of this stream was not seen on the socket (dropped inside pion, or too many
-		// streams followed): without it the fast context could start under another counter than
-		// pion's, so pion gets this one too.
-		s.n = 0
 	}
 	n := s.n
 	s.n = (n + 1) % pionEvery

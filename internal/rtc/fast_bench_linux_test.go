@@ -50,7 +50,7 @@ func newBenchCall(b *testing.B) (*fastCall, *benchConn) {
 
 // BenchmarkFastWrite compares sending one 1200-byte RTP packet on a connected PeerConnection with
 // TryWriteRTP and with pion's TrackLocalStaticRTP.WriteRTP. Both go out through the batched media
-// socket; cpu-ns/op is the process's CPU per packet (including the flusher's sendmmsg). The client
+// socket; cpu-ns/op is the process's CPU per packet (including the sendmmsg, which a lone write makes itself). The client
 // reads nothing meanwhile (STUN included: keep runs short of ICE's 5 s disconnect timeout).
 func BenchmarkFastWrite(b *testing.B) {
 	c, sock := newBenchCall(b)
@@ -87,7 +87,7 @@ func BenchmarkFastWrite(b *testing.B) {
 		}
 	}
 	// held: as the SFU fans a packet out, 16 writes between Hold and Release, sent with one sendmmsg
-	// by the writer instead of the flusher.
+	// by the releasing writer instead of one per write.
 	held := func(write func(*rtp.Header)) func(*rtp.Header) {
 		n := 0
 		return func(h *rtp.Header) {

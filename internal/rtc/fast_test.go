@@ -30,7 +30,7 @@ func newFastPair(t testing.TB) *fastPair {
 	srv, peer := listenUDP(t, "127.0.0.1:0"), listenUDP(t, "127.0.0.1:0")
 	p := &fastPair{c: newFastConn(srv, slog.Default()), peer: peer,
 		srv: srv.LocalAddr().(*net.UDPAddr).AddrPort(), remoteAddr: peer.LocalAddr().(*net.UDPAddr).AddrPort()}
-	p.f = &Fast{c: p.c, log: slog.Default(), fns: map[uint32]func([]byte){}, pionTx: seqIndex{}, pionRx: seqIndex{}, txS: map[uint32]*txStream{}}
+	p.f = &Fast{c: p.c, log: slog.Default(), fns: map[uint32]func([]byte){}, pionTx: seqIndex{}, pionRx: seqIndex{}}
 	k1, s1, k2, s2 := bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 12), bytes.Repeat([]byte{3}, 16), bytes.Repeat([]byte{4}, 12)
 	gcm := srtp.ProtectionProfileAeadAes128Gcm
 	var err error
@@ -621,4 +621,28 @@ func TestFastHeldWithoutPair(t *testing.T) {
 		t.Fatal("held: packets were sent")
 	}
 	send(100, false)
+}
+
+// TestTxStreams: a connection's sent streams keep their state whether they sit in the scanned array
+// or the map behind it, and past txStreamsMax new streams stay with pion.
+func TestTxStreams(t *testing.T) {
+	f := &Fast{pionTx: seqIndex{}}
+	for ssrc := uint32(1); ssrc <= txStreamsMax; ssrc++ {
+		f.pionTx[ssrc] = 0 // pion sent the stream's first packet
+		if _, fast := f.share(ssrc); fast {
+			t.Fatalf("stream %d: its first packet went by the fast path", ssrc)
+		}
+	}
+	for ssrc := uint32(1); ssrc <= txStreamsMax; ssrc++ {
+		s, fast := f.share(ssrc)
+		if !fast || s.ssrc != ssrc || s.n != 2 {
+			t.Fatalf("stream %d: second packet fast=%v, state %+v", ssrc, fast, s)
+		}
+	}
+	if s, fast := f.share(txStreamsMax + 1); s != nil || fast {
+		t.Fatalf("stream past the bound: %+v, fast=%v; want it left to pion", s, fast)
+	}
+	if f.txHotN != txHotStreams || len(f.txS) != txStreamsMax-txHotStreams {
+		t.Fatalf("%d streams in the array, %d in the map", f.txHotN, len(f.txS))
+	}
 }
