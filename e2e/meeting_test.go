@@ -60,9 +60,10 @@ func TestMeeting(t *testing.T) {
 		// packet failed to decrypt there.
 		in, out := metric(t, srv, "switchboard_fast_path_in_packets_total"), metric(t, srv, "switchboard_fast_path_out_packets_total")
 		fallback := metric(t, srv, "switchboard_fast_path_fallback_packets_total")
-		t.Logf("fast path: %.0f packets in, %.0f out, %.0f fell back to pion", in, out, fallback)
-		if in < 500 || out < 500 || fallback > 0 {
-			t.Errorf("the browsers' media did not take the fast path: %.0f packets in, %.0f out, %.0f fell back", in, out, fallback)
+		rtcpIn := metric(t, srv, "switchboard_fast_path_rtcp_in_packets_total")
+		t.Logf("fast path: %.0f packets in, %.0f out, %.0f fell back to pion, %.0f RTCP packets from subscribers", in, out, fallback, rtcpIn)
+		if in < 500 || out < 500 || fallback > 0 || rtcpIn == 0 {
+			t.Errorf("the browsers' media did not take the fast path: %.0f packets in, %.0f out, %.0f fell back, %.0f RTCP in", in, out, fallback, rtcpIn)
 		}
 		// The UI shows a camera tile per participant, playing, and lists everyone.
 		for _, b := range people {

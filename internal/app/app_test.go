@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"switchboard/internal/client"
@@ -63,18 +65,28 @@ func newAPI(t *testing.T) *webrtc.API {
 }
 
 // counter counts RTP packets received per kind.
-type counter struct{ audio, video atomic.Int64 }
+type counter struct {
+	audio, video atomic.Int64
+	videoSSRC    atomic.Uint32 // of the last video track received
+	videoSeq     atomic.Uint32 // the sequence number of its latest packet
+}
 
 func (c *counter) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	n := &c.audio
-	if t.Kind() == webrtc.RTPCodecTypeVideo {
+	video := t.Kind() == webrtc.RTPCodecTypeVideo
+	if video {
 		n = &c.video
+		c.videoSSRC.Store(uint32(t.SSRC()))
 	}
 	go func() {
 		buf := make([]byte, 1500)
 		for {
-			if _, _, err := t.Read(buf); err != nil {
+			k, _, err := t.Read(buf)
+			if err != nil {
 				return
+			}
+			if video && k >= 4 {
+				c.videoSeq.Store(uint32(binary.BigEndian.Uint16(buf[2:4])))
 			}
 			n.Add(1)
 		}
@@ -148,12 +160,35 @@ func testPublishSubscribe(t *testing.T, fast bool) {
 	waitFor(t, "Carol to receive media", func() bool { return carol.video.Load() > 30 && carol.audio.Load() > 10 })
 	// With the fast path, media took it both ways once the connections were up: what Bob and Carol
 	// received after the first few packets was decrypted and encrypted by it, none of it fell back.
+	// Sending takes the fast path once a subscriber's RTCP has proved the keys (pion clients send
+	// their first receiver report a second after media starts).
+	if fast {
+		waitFor(t, "media to take the fast path both ways", func() bool {
+			s := a.engine.FastStats()
+			return s.In >= 100 && s.Out >= 100
+		})
+	}
 	s := a.engine.FastStats()
 	if fast && (s.In < 100 || s.Out < 100 || s.Fallback != 0) {
 		t.Errorf("fast path: %d packets in, %d out, %d fell back to pion; want most of the media, no fallback", s.In, s.Out, s.Fallback)
 	}
 	if !fast && s != (rtc.FastStats{}) {
 		t.Errorf("fast path off, yet it counted %+v", s)
+	}
+	// Bob's RTCP reaches the SFU (by the fast path when it is on): a NACK he sends is answered from
+	// the packet cache, and a PLI becomes a keyframe request to Alice (throttled, so it is repeated).
+	rtcpIn, nacks, plis := s.RTCPIn, a.media.NACKsReceived.Load(), a.media.PLIsSent.Load()
+	ssrc := bob.videoSSRC.Load()
+	waitFor(t, "Bob's NACK and PLI to be acted on", func() bool {
+		_ = b.Sub.WriteRTCP([]rtcp.Packet{
+			&rtcp.TransportLayerNack{SenderSSRC: 1, MediaSSRC: ssrc, Nacks: []rtcp.NackPair{{PacketID: uint16(bob.videoSeq.Load())}}},
+			&rtcp.PictureLossIndication{SenderSSRC: 1, MediaSSRC: ssrc},
+		})
+		time.Sleep(100 * time.Millisecond)
+		return a.media.NACKsReceived.Load() > nacks && a.media.PLIsSent.Load() > plis
+	})
+	if got := a.engine.FastStats().RTCPIn; fast && got <= rtcpIn {
+		t.Errorf("fast path: RTCP packets decrypted there went from %d to %d; Bob's RTCP should take it", rtcpIn, got)
 	}
 	if _, err := alice.WaitEvent(context.Background(), func(m protocol.Message) bool {
 		j, ok := m.(*protocol.ParticipantJoined)

@@ -53,6 +53,7 @@ func (m *metrics) fastPath(stats func() rtc.FastStats) {
 		counter("switchboard_fast_path_in_packets_total", "RTP packets from publishers decrypted on the media socket's fast path.", func(s rtc.FastStats) uint64 { return s.In }),
 		counter("switchboard_fast_path_out_packets_total", "RTP packets to subscribers encrypted and sent on the fast path.", func(s rtc.FastStats) uint64 { return s.Out }),
 		counter("switchboard_fast_path_fallback_packets_total", "Packets for the fast path that failed to decrypt and were left to pion.", func(s rtc.FastStats) uint64 { return s.Fallback }),
+		counter("switchboard_fast_path_rtcp_in_packets_total", "RTCP packets from subscribers decrypted on the fast path.", func(s rtc.FastStats) uint64 { return s.RTCPIn }),
 		counter("switchboard_fast_path_dropped_packets_total", "Packets that failed to decrypt under proven keys (replays, forgeries), dropped.", func(s rtc.FastStats) uint64 { return s.Dropped }),
 	)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +34,10 @@ type fastPath struct {
 
 	mu     sync.Mutex
 	owners map[uint32]*fastLayer // incoming SSRC (media or RTX) -> the layer that has it now
+
+	// downTracks are the subscribe connection's DownTracks, which the subscriber's RTCP on the
+	// fast path goes to. Replaced (never changed in place) by the peer's loop.
+	downTracks atomic.Pointer[[]*sfu.DownTrack]
 }
 
 // rtxPoll bounds how long a retransmission from a publisher can wait in pion when it does not take
@@ -52,7 +57,26 @@ func newFastPath(e *rtc.Engine, pub, sub *webrtc.PeerConnection, log interface{ 
 		fpub.Close()
 		return nil, err
 	}
-	return &fastPath{pub: fpub, sub: e.Fast(sub), feedback: fb, log: log, owners: map[uint32]*fastLayer{}}, nil
+	f := &fastPath{pub: fpub, sub: e.Fast(sub), feedback: fb, log: log, owners: map[uint32]*fastLayer{}}
+	if f.sub != nil {
+		f.sub.ReceiveRTCP(f.subscriberRTCP)
+	}
+	return f, nil
+}
+
+// subscriberRTCP takes a compound RTCP packet from the subscriber (receiver reports, NACKs, PLIs,
+// REMB) on the fast path, in the media socket's reading goroutine, and gives it to the DownTracks it
+// concerns.
+func (f *fastPath) subscriberRTCP(raw []byte) {
+	pkts, err := rtcp.Unmarshal(raw)
+	if err != nil {
+		return
+	}
+	if dts := f.downTracks.Load(); dts != nil {
+		for _, d := range *dts {
+			d.TakeRTCP(pkts)
+		}
+	}
 }
 
 func (f *fastPath) close() {
@@ -63,11 +87,29 @@ func (f *fastPath) close() {
 	_ = f.feedback.Close()
 }
 
-// subscribe makes a DownTrack send through the fast path when it can.
+// subscribe makes a DownTrack send through the fast path when it can, and take its RTCP from it.
+// Called by the peer's loop.
 func (f *fastPath) subscribe(dt *sfu.DownTrack) {
-	if f.sub != nil {
-		dt.UseWriter(f.sub)
+	if f.sub == nil {
+		return
 	}
+	dt.UseWriter(f.sub)
+	var next []*sfu.DownTrack
+	if cur := f.downTracks.Load(); cur != nil {
+		next = append(next, *cur...)
+	}
+	next = append(next, dt)
+	f.downTracks.Store(&next)
+}
+
+// unsubscribe stops giving RTCP to a DownTrack. Called by the peer's loop.
+func (f *fastPath) unsubscribe(dt *sfu.DownTrack) {
+	cur := f.downTracks.Load()
+	if cur == nil {
+		return
+	}
+	next := slices.DeleteFunc(slices.Clone(*cur), func(d *sfu.DownTrack) bool { return d == dt })
+	f.downTracks.Store(&next)
 }
 
 // fastLayer is one published layer on the fast path.

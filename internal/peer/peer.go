@@ -576,6 +576,9 @@ func (p *Peer) subscribe(t *room.Track) {
 	sender, err := p.sub.AddTrack(dt)
 	if err != nil {
 		p.log.Warn("cannot add track", "track", t.ID(), "err", err)
+		if p.fast != nil {
+			p.fast.unsubscribe(dt)
+		}
 		dt.Close()
 		return
 	}
@@ -595,6 +598,9 @@ func (p *Peer) unsubscribe(id string) {
 	}
 	delete(p.subscriptions, id)
 	_ = p.sub.RemoveTrack(s.sender)
+	if p.fast != nil {
+		p.fast.unsubscribe(s.dt)
+	}
 	s.dt.Close()
 	p.subDirty = true
 }

@@ -126,7 +126,9 @@ func (e *Engine) settingEngine(logs *loggerFactory) webrtc.SettingEngine {
 	// thread). pion waits 1 s before nominating a peer-reflexive pair (500 ms for server-reflexive)
 	// in case a better pair turns up; that second was most of a joiner's wait for the first remote
 	// frame. Nominate the best pair that works as soon as one does. Publish connections are not
-	// affected: there the browser offers, so it is the controlling agent and nominates.
+	// affected: there the browser offers, so it is the controlling agent and nominates. (Making the
+	// subscribe side ICE lite, so that the browser nominates, was tried on 2026-12-07 and was not
+	// faster: docs/performance.md.)
 	se.SetPrflxAcceptanceMinWait(0)
 	se.SetSrflxAcceptanceMinWait(0)
 	// AES-GCM first: cheaper per packet than AES-CM with HMAC-SHA1, and browsers support it.

@@ -65,6 +65,7 @@ type fastConn struct {
 	_        [56]byte
 	fallback atomic.Uint64
 	dropped  atomic.Uint64
+	rtcpIn   atomic.Uint64
 }
 
 func newFastConn(c net.PacketConn, log *slog.Logger) *fastConn {
@@ -94,8 +95,12 @@ func (c *fastConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 				continue
 			}
 			if n >= 8 && isRTCP(b) {
-				if f := c.peer(from); f != nil && !f.verified.Load() {
-					f.verifyRTCP(b)
+				if f := c.peer(from); f != nil {
+					if !f.verified.Load() {
+						f.verifyRTCP(b)
+					} else if f.receiveRTCP(b) {
+						continue
+					}
 				}
 			}
 		} else if isDTLS(b) {
@@ -203,6 +208,7 @@ type FastStats struct {
 	Out      uint64 // encrypted and sent by TryWriteRTP
 	Fallback uint64 // taken for the fast path but failing to decrypt, so passed to pion
 	Dropped  uint64 // failing to decrypt once the keys are verified (replays, forgeries): dropped
+	RTCPIn   uint64 // RTCP packets decrypted and handed to a ReceiveRTCP function
 }
 
 // FastStats returns the fast path's counters (zero without it).
@@ -214,7 +220,8 @@ func (e *Engine) FastStats() FastStats {
 }
 
 func (c *fastConn) stats() FastStats {
-	return FastStats{In: c.in.Load(), Out: c.out.Load(), Fallback: c.fallback.Load(), Dropped: c.dropped.Load()}
+	return FastStats{In: c.in.Load(), Out: c.out.Load(), Fallback: c.fallback.Load(), Dropped: c.dropped.Load(),
+		RTCPIn: c.rtcpIn.Load()}
 }
 
 // Fast is the fast path of one PeerConnection: RTP encrypted and sent, or received and decrypted,
@@ -235,6 +242,8 @@ type Fast struct {
 	// ours could not; ours keeps following the stream's rollover counter.
 	held atomic.Bool
 	rxFn atomic.Pointer[map[uint32]func([]byte)]
+	// rtcpFn takes the remote's RTCP once the keys are verified (ReceiveRTCP); nil: pion does.
+	rtcpFn atomic.Pointer[func([]byte)]
 
 	mu     sync.Mutex // the state below, and changes of rxFn
 	keyed  bool       // tx and rx are set (they never change afterwards)
@@ -606,6 +615,40 @@ func (f *Fast) Receive(ssrc uint32, fn func(pkt []byte)) {
 	f.fns[ssrc] = fn
 	f.publishFns()
 	f.c.takeSSRC(ssrc, f, nil)
+}
+
+// ReceiveRTCP makes the RTCP packets that arrive from this connection's remote address be decrypted
+// here and handed to fn in the media socket's reading goroutine (pkt is the plain compound packet,
+// valid only during the call), once the keys are verified; until then they go to pion. A packet that
+// fails to decrypt after that is dropped, as RTP is (see Receive). pion's path costs a subscriber's
+// every receiver report, NACK and bandwidth estimate four goroutine hand-offs, and one more for each
+// track the packet concerns.
+//
+// fn runs in the media socket's reading goroutine, for every connection's packets: it must not block.
+func (f *Fast) ReceiveRTCP(fn func(pkt []byte)) {
+	f.rtcpFn.Store(&fn)
+}
+
+// receiveRTCP decrypts one RTCP packet of this connection, whose keys are verified, and hands it to
+// its function; false means pion gets it.
+func (f *Fast) receiveRTCP(b []byte) bool {
+	fn := f.rtcpFn.Load()
+	if fn == nil {
+		return false
+	}
+	f.rxMu.Lock()
+	defer f.rxMu.Unlock()
+	if f.rx == nil || len(b) > len(f.rxBuf) {
+		return false
+	}
+	pkt, err := f.rx.DecryptRTCP(f.rxBuf[:], b, nil)
+	if err != nil {
+		f.c.dropped.Add(1)
+		return true
+	}
+	f.c.rtcpIn.Add(1)
+	(*fn)(pkt)
+	return true
 }
 
 // takes says whether the connection decrypts packets with ssrc itself.

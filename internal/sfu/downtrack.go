@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +39,9 @@ type DownTrack struct {
 	unready     atomic.Bool // the last write was dropped by pion (transport not up)
 	rtcpRunning atomic.Bool
 	transport   atomic.Pointer[webrtc.DTLSTransport] // the subscriber's, from HandleRTCP
+	// rtcpMu serialises the handling of the subscriber's RTCP, which comes from HandleRTCP's loop
+	// (pion) and from TakeRTCP (the fast path): it owns the retransmission scratch.
+	rtcpMu sync.Mutex
 
 	// Lock-free pre-filter for the read loops: packets of layers that are
 	// neither current nor target are dropped without taking mu.
@@ -662,10 +666,38 @@ func (d *DownTrack) HandleRTCP(sender *webrtc.RTPSender) {
 		if err != nil {
 			continue
 		}
+		d.rtcpMu.Lock()
 		d.handleRTCP(pkts)
+		d.rtcpMu.Unlock()
 	}
 }
 
+// TakeRTCP handles a compound RTCP packet from the subscriber that arrived on the fast path, if it
+// concerns this DownTrack's stream: as pion's SRTCP session delivers a compound packet to every
+// sender that one of its packets is addressed to. Safe to call from any goroutine; it does not
+// block on the network.
+func (d *DownTrack) TakeRTCP(pkts []rtcp.Packet) {
+	b := d.bind.Load()
+	if b == nil || d.closed.Load() || !addressed(pkts, b.ssrc) {
+		return
+	}
+	d.rtcpMu.Lock()
+	d.handleRTCP(pkts)
+	d.rtcpMu.Unlock()
+}
+
+// addressed says whether one of pkts is addressed to ssrc (rtcp.Packet.DestinationSSRC).
+func addressed(pkts []rtcp.Packet, ssrc uint32) bool {
+	for _, p := range pkts {
+		if slices.Contains(p.DestinationSSRC(), ssrc) {
+			return true
+		}
+	}
+	return false
+}
+
+// handleRTCP acts on a compound RTCP packet from the subscriber. Called with rtcpMu held (or by a
+// test that is the only caller).
 func (d *DownTrack) handleRTCP(pkts []rtcp.Packet) {
 	b := d.bind.Load()
 	if b == nil {
