@@ -58,6 +58,12 @@ func readStamp(raw []byte) (sent int64, counter uint32, ok bool) {
 	return int64(binary.BigEndian.Uint64(p[stampOff:])), binary.BigEndian.Uint32(p[stampOff+8:]), true
 }
 
+// clientConfig is the synthetic clients' PeerConnection configuration. They decline RTP header
+// extension encryption (cryptex, RFC 9335), which pion offers by default and browsers do not:
+// Chromium negotiated none in the browser tests (2026-12-07). A server then encrypts and
+// authenticates what browsers get, as it would for them.
+var clientConfig = webrtc.Configuration{RTPHeaderEncryptionPolicy: webrtc.RTPHeaderEncryptionPolicyDisable}
+
 // newClientAPI is the pion API shared by every synthetic client of a run: VP8 and Opus only, no
 // interceptors (no NACK, reports or congestion control: the clients should cost as little CPU as
 // possible, and loss must show as loss rather than be repaired), loopback only, AES-GCM SRTP first.

@@ -66,7 +66,7 @@ func (t *sbTarget) name() string   { return "switchboard" }
 func (t *sbTarget) twoPhase() bool { return false }
 
 func (t *sbTarget) publish(ctx context.Context, p *participant, onTrack func(*webrtc.TrackRemote)) error {
-	cl, err := client.Dial(ctx, t.base, t.api, protocol.Join{Room: p.room, Name: p.name},
+	cl, err := client.DialConfig(ctx, t.base, t.api, clientConfig, protocol.Join{Room: p.room, Name: p.name},
 		func(r *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { onTrack(r) })
 	if err != nil {
 		return err
@@ -150,7 +150,7 @@ func (t *baselineTarget) publish(ctx context.Context, p *participant, _ func(*we
 	if len(p.tracks) == 0 {
 		return nil
 	}
-	pc, err := t.api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := t.api.NewPeerConnection(clientConfig)
 	if err != nil {
 		return err
 	}
@@ -173,7 +173,7 @@ func (t *baselineTarget) subscribe(ctx context.Context, p *participant, onTrack 
 	if p.expectAudio+p.expectVideo == 0 {
 		return nil
 	}
-	pc, err := t.api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := t.api.NewPeerConnection(clientConfig)
 	if err != nil {
 		return err
 	}

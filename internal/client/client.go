@@ -73,13 +73,18 @@ type Client struct {
 // Dial connects to the server at base (http://host:port) and joins. The OnTrack callback may be set
 // through opts before any media arrives.
 func Dial(ctx context.Context, base string, api *webrtc.API, join protocol.Join, onTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) (*Client, error) {
+	return DialConfig(ctx, base, api, webrtc.Configuration{}, join, onTrack)
+}
+
+// DialConfig is Dial with the configuration of both PeerConnections.
+func DialConfig(ctx context.Context, base string, api *webrtc.API, cfg webrtc.Configuration, join protocol.Join, onTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) (*Client, error) {
 	c := &Client{base: base, api: api, events: make(chan protocol.Message, 1024),
 		pending: map[string]chan protocol.Message{}, closed: make(chan struct{}), OnTrack: onTrack}
 	var err error
-	if c.Pub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	if c.Pub, err = api.NewPeerConnection(cfg); err != nil {
 		return nil, err
 	}
-	if c.Sub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	if c.Sub, err = api.NewPeerConnection(cfg); err != nil {
 		return nil, err
 	}
 	c.Sub.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {

@@ -259,6 +259,7 @@ type Fast struct {
 
 	txMu   sync.Mutex // the encrypting context and buffer: several goroutines write
 	tx     *srtp.Context
+	gcm    *gcmSealer // encrypts instead of tx with AES-GCM and no header encryption (the usual case)
 	txBuf  [fastBufLen]byte
 	txHdr  rtp.Header
 	pionTx seqIndex               // what pion sent
@@ -446,8 +447,16 @@ func (f *Fast) setKeys() bool {
 		f.log.Warn("fast path: SRTP context", "err", err)
 		return false
 	}
+	var gcm *gcmSealer
+	if keys.profile == srtp.ProtectionProfileAeadAes128Gcm && txMode == srtp.CryptexModeDisabled {
+		if gcm, err = newGCMSealer(keys.localKey, keys.localSalt); err != nil {
+			f.log.Warn("fast path: SRTP sealer", "err", err)
+			return false
+		}
+	}
 	f.txMu.Lock()
 	f.tx = tx
+	f.gcm = gcm
 	f.txMu.Unlock()
 	f.rxMu.Lock()
 	f.rx = rx
@@ -506,14 +515,19 @@ func (f *Fast) TryWriteRTP(h *rtp.Header, payload []byte) (n int, ok bool) {
 	if !ok {
 		return 0, false
 	}
-	if !s.fast {
-		f.pionTx.startFrom(f.tx, h.SSRC, h.SequenceNumber)
-	}
 	copy(f.txBuf[hl:], payload)
 	// Encrypted in place: the buffer has room for the tag.
-	pkt, err := f.tx.EncryptRTP(f.txBuf[:], f.txBuf[:hl+len(payload)], &f.txHdr)
-	if err != nil {
-		return 0, false
+	var pkt []byte
+	if f.gcm != nil {
+		pkt = f.gcm.seal(f.txBuf[:], hl, hl+len(payload), h.SSRC, s.roc(f.pionTx, h.SSRC, h.SequenceNumber), h.SequenceNumber)
+	} else {
+		if !s.fast {
+			f.pionTx.startFrom(f.tx, h.SSRC, h.SequenceNumber)
+		}
+		var err error
+		if pkt, err = f.tx.EncryptRTP(f.txBuf[:], f.txBuf[:hl+len(payload)], &f.txHdr); err != nil {
+			return 0, false
+		}
 	}
 	s.fast = true
 	// Once encrypted, the packet is sent here or lost (as the network would lose it), never also
@@ -540,7 +554,24 @@ const pionEvery = 4096
 type txStream struct {
 	ssrc uint32
 	n    uint16 // packets since the last one handed to pion (see pionEvery)
-	fast bool   // the fast context has encrypted the stream, so it follows its rollover counter
+	fast bool   // the fast path has encrypted the stream, so it follows its rollover counter
+	idx  uint64 // with gcmSealer: the highest packet index (rollover counter and sequence) sent
+}
+
+// roc returns the rollover counter of the stream's packet seq, and notes its index: on the stream's
+// first packet on the fast path it continues pion's index, as startFrom does for an srtp.Context.
+func (s *txStream) roc(pion seqIndex, ssrc uint32, seq uint16) uint32 {
+	if !s.fast {
+		s.idx = uint64(seq)
+		if idx, ok := pion[ssrc]; ok {
+			s.idx = uint64(rocFor(idx, seq))<<16 | uint64(seq)
+		}
+	}
+	roc := rocFor(s.idx, seq)
+	if i := uint64(roc)<<16 | uint64(seq); i > s.idx {
+		s.idx = i
+	}
+	return roc
 }
 
 // txHotStreams streams of a connection are found without a map: a subscriber in a room of nine
