@@ -22,7 +22,7 @@ const (
 	batchMax     = 64   // datagrams per sendmmsg
 	batchSlotLen = 1500
 	readBatch    = 32 // datagrams per recvmmsg
-	readSlotLen  = 4096
+	readSlotLen  = 8192 // pion's UDP mux reads with a buffer of this size
 )
 
 // batchConn wraps the media socket. A write copies the datagram into a preallocated ring; whoever
@@ -89,12 +89,9 @@ type batchConn struct {
 	zones  map[uint32]string // IPv6 scope ids seen, by name
 }
 
-// mmsghdr is struct mmsghdr of linux: a msghdr and the datagram length the kernel returns.
-type mmsghdr struct {
-	hdr unix.Msghdr
-	n   uint32
-	_   [unsafe.Sizeof(uintptr(0)) - 4]byte
-}
+// mmsghdr is struct mmsghdr of linux (x/sys lays it out for each architecture): a msghdr and the
+// datagram length the kernel returns.
+type mmsghdr = unix.Mmsghdr
 
 type batchSlot struct {
 	buf [batchSlotLen]byte
@@ -118,16 +115,16 @@ func newBatchConn(c *net.UDPConn) net.PacketConn {
 	b.space = sync.NewCond(&b.mu)
 	for i := range b.slots {
 		b.iovs[i].Base = &b.slots[i].buf[0]
-		b.hdrs[i].hdr.Iov = &b.iovs[i]
-		b.hdrs[i].hdr.SetIovlen(1)
-		b.hdrs[i].hdr.Name = (*byte)(unsafe.Pointer(&b.slots[i].sa))
+		b.hdrs[i].Hdr.Iov = &b.iovs[i]
+		b.hdrs[i].Hdr.SetIovlen(1)
+		b.hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&b.slots[i].sa))
 	}
 	for i := range b.rhdrs {
 		b.riovs[i].Base = &b.rbufs[i][0]
 		b.riovs[i].SetLen(readSlotLen)
-		b.rhdrs[i].hdr.Iov = &b.riovs[i]
-		b.rhdrs[i].hdr.SetIovlen(1)
-		b.rhdrs[i].hdr.Name = (*byte)(unsafe.Pointer(&b.rnames[i]))
+		b.rhdrs[i].Hdr.Iov = &b.riovs[i]
+		b.rhdrs[i].Hdr.SetIovlen(1)
+		b.rhdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&b.rnames[i]))
 	}
 	b.sendFn = b.sendmmsg
 	b.readFn = b.recvmmsg
@@ -156,7 +153,7 @@ func (b *batchConn) WriteToAddrPort(p []byte, to netip.AddrPort) (int, error) {
 	i := b.tail % uint64(len(b.slots))
 	s := &b.slots[i]
 	b.iovs[i].SetLen(copy(s.buf[:], p))
-	b.hdrs[i].hdr.Namelen = s.setAddr(to)
+	b.hdrs[i].Hdr.Namelen = s.setAddr(to)
 	b.tail++
 	// During a hold a Release sends; while someone sends, they take this datagram too.
 	if b.holds == 0 && !b.sending {
@@ -216,6 +213,7 @@ func (b *batchConn) send(first uint64, n int) {
 		k := min(n, len(b.slots)-at) // a run of slots that does not wrap around the ring
 		for off := 0; off < k; {
 			b.sendAt, b.sendN = at+off, k-off
+			b.sendDone, b.sendErr = 0, 0 // Write may fail (a deadline) without calling sendFn
 			err := b.raw.Write(b.sendFn)
 			off += b.sendDone
 			if err != nil || b.sendErr != 0 {
@@ -307,7 +305,7 @@ func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 	}
 	i := b.ri
 	b.ri++
-	n := copy(p, b.rbufs[i][:min(int(b.rhdrs[i].n), readSlotLen)])
+	n := copy(p, b.rbufs[i][:min(int(b.rhdrs[i].Len), readSlotLen)])
 	return n, b.from(&b.rnames[i]), nil
 }
 
@@ -321,8 +319,8 @@ func (b *batchConn) Pending() int {
 // recvmmsg reads a batch; false (nothing to read) makes the RawConn wait in the poller.
 func (b *batchConn) recvmmsg(fd uintptr) bool {
 	for i := range b.rhdrs {
-		b.rhdrs[i].hdr.Namelen = unix.SizeofSockaddrInet6
-		b.rhdrs[i].hdr.Flags = 0
+		b.rhdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
+		b.rhdrs[i].Hdr.Flags = 0
 	}
 	for {
 		k, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rhdrs[0])),

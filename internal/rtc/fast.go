@@ -441,8 +441,7 @@ func (f *Fast) setKeys() bool {
 		f.log.Warn("fast path: SRTP context", "err", err)
 		return false
 	}
-	rx, err := srtp.CreateContext(keys.remoteKey, keys.remoteSalt, keys.profile,
-		srtp.SRTPReplayProtection(64), srtp.Cryptex(srtp.CryptexModeEnabled))
+	rx, err := newRxContext(keys.remoteKey, keys.remoteSalt, keys.profile)
 	if err != nil {
 		f.log.Warn("fast path: SRTP context", "err", err)
 		return false
@@ -464,6 +463,13 @@ func (f *Fast) setKeys() bool {
 	f.keyed = true
 	f.log.Debug("fast path keys", "remotes", f.seen, "profile", keys.profile, "cryptex", txMode == srtp.CryptexModeEnabled)
 	return true
+}
+
+// newRxContext is the fast path's decrypting context: replay protection for RTP and RTCP (pion's
+// window, 64), and both forms of header extensions (cryptex or not) accepted.
+func newRxContext(key, salt []byte, profile srtp.ProtectionProfile) (*srtp.Context, error) {
+	return srtp.CreateContext(key, salt, profile, srtp.SRTPReplayProtection(64), srtp.SRTCPReplayProtection(64),
+		srtp.Cryptex(srtp.CryptexModeEnabled))
 }
 
 // verifiedBy notes that the keys decrypted a packet from the remote, which lets the fast path send.

@@ -41,7 +41,10 @@ func newFastPair(t testing.TB) *fastPair {
 		}
 		return c
 	}
-	p.f.tx, p.f.rx = ctx(k1, s1), ctx(k2, s2, srtp.SRTPReplayProtection(64))
+	p.f.tx = ctx(k1, s1)
+	if p.f.rx, err = newRxContext(k2, s2, gcm); err != nil {
+		t.Fatal(err)
+	}
 	p.peerRx, p.peerTx = ctx(k1, s1), ctx(k2, s2)
 	if err != nil {
 		t.Fatal(err)
@@ -644,5 +647,48 @@ func TestTxStreams(t *testing.T) {
 	}
 	if f.txHotN != txHotStreams || len(f.txS) != txStreamsMax-txHotStreams {
 		t.Fatalf("%d streams in the array, %d in the map", f.txHotN, len(f.txS))
+	}
+}
+
+// TestFastRTCP: once the keys are verified, a subscriber's RTCP is decrypted on the fast path and
+// handed over; a replay of it and a forgery are dropped, not passed to pion; before ReceiveRTCP,
+// pion gets it.
+func TestFastRTCP(t *testing.T) {
+	p := newFastPair(t)
+	buf := make([]byte, 1500)
+	marker := []byte{0, 1, 0, 0}
+	rr, err := (&rtcp.ReceiverReport{SSRC: 77, Reports: []rtcp.ReceptionReport{{SSRC: 1, FractionLost: 3}}}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seal := func() []byte {
+		b, err := p.peerTx.EncryptRTCP(nil, rr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	first := seal()
+	p.send(t, first) // nobody asked for RTCP yet: pion's
+	if got := p.read(t, buf); !bytes.Equal(got, first) {
+		t.Fatal("RTCP did not go to pion before ReceiveRTCP")
+	}
+	var got [][]byte
+	p.f.ReceiveRTCP(func(pkt []byte) { got = append(got, bytes.Clone(pkt)) })
+	second := seal()
+	p.send(t, second)
+	p.send(t, second) // a replay
+	forged := bytes.Clone(seal())
+	forged[len(forged)-5] ^= 1
+	p.send(t, forged)
+	p.send(t, marker)
+	if b := p.read(t, buf); !bytes.Equal(b, marker) {
+		t.Fatalf("pion got %x; the fast path should have taken or dropped every RTCP packet", b)
+	}
+	if len(got) != 1 || !bytes.Equal(got[0], rr) {
+		t.Fatalf("handed over %d packets (%x), want the one receiver report", len(got), got)
+	}
+	if s := p.c.stats(); s.RTCPIn != 1 || s.Dropped != 2 {
+		t.Fatalf("stats %+v: want 1 RTCP packet in, the replay and the forgery dropped", s)
 	}
 }

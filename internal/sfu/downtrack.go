@@ -67,6 +67,7 @@ type DownTrack struct {
 	ring          []seqEntry
 	ringMask      uint16
 	sr            srState
+	rtxCredit     int // retransmissions the subscriber may still ask for (see retransmit)
 
 	// out[l] is scratch for packets of source layer l, used only by that
 	// layer's read loop (one goroutine per layer), outside mu.
@@ -132,6 +133,10 @@ func (b *binding) withDTMF() *binding {
 // before the subscriber's connection is negotiated, so that every packet of
 // the stream after the first few goes one way.
 func (d *DownTrack) UseWriter(w Writer) { d.direct.Store(&writerBox{w}) }
+
+// rtxCreditMax bounds the retransmissions a subscriber may ask for at once: about half a second of
+// a high-quality video layer.
+const rtxCreditMax = 256
 
 // binding is the state from Bind: where and how to write.
 // mimeTelephoneEvent is RFC 4733's media type (pion has no constant for it).
@@ -382,6 +387,9 @@ func (d *DownTrack) forward(l int, p *packet, now int64) int {
 	}
 	d.sr.packets++
 	d.sr.octets += uint32(len(p.payload))
+	if d.rtxCredit < rtxCreditMax {
+		d.rtxCredit++
+	}
 	if r.seq == d.m.lastSeq && (r.ts != d.sr.ts || !d.sr.valid) { // in order, a new frame
 		d.sr.ts, d.sr.at, d.sr.valid = r.ts, now, true
 	}
@@ -711,11 +719,15 @@ func (d *DownTrack) handleRTCP(pkts []rtcp.Packet) {
 				continue
 			}
 			for i := range p.Nacks {
+				more := true
 				p.Nacks[i].Range(func(seq uint16) bool {
 					d.track.metrics.NACKsReceived.Add(1)
-					d.retransmit(b, seq)
-					return true
+					more = d.retransmit(b, seq)
+					return more
 				})
+				if !more {
+					break
+				}
 			}
 		case *rtcp.PictureLossIndication:
 			keyframe = keyframe || p.MediaSSRC == b.ssrc
@@ -767,31 +779,40 @@ func (d *DownTrack) onEstimate(p *rtcp.ReceiverEstimatedMaximumBitrate) {
 // number prefixed to the payload), else as a copy on the media SSRC.
 // Receivers drop a same-SSRC copy of a packet they already have as an SRTP
 // replay, which is harmless: they only NACK what they miss.
-func (d *DownTrack) retransmit(b *binding, seq uint16) {
+//
+// Each retransmission spends one unit of credit, and each packet forwarded earns one (up to
+// rtxCreditMax): a subscriber gets at most as many retransmissions as packets, however many
+// sequence numbers its NACKs list. false: the credit is spent.
+func (d *DownTrack) retransmit(b *binding, seq uint16) bool {
 	d.mu.Lock()
+	if d.rtxCredit == 0 {
+		d.mu.Unlock()
+		return false
+	}
+	d.rtxCredit--
 	e := d.ring[seq&d.ringMask]
 	d.mu.Unlock()
 	m := d.track.metrics
 	if !e.valid || e.out != seq {
 		m.CacheMisses.Add(1)
-		return
+		return true
 	}
 	c := d.track.layers[e.layer].cache.Load()
 	if c == nil {
 		m.CacheMisses.Add(1)
-		return
+		return true
 	}
 	s := &d.rtx
 	n := c.get(e.src, s.buf)
 	if n == 0 {
 		m.CacheMisses.Add(1)
-		return
+		return true
 	}
 	raw := s.buf[:n]
 	h := &d.rtxIn
 	hl, err := h.Unmarshal(raw)
 	if err != nil {
-		return
+		return true
 	}
 	end := len(raw)
 	if h.Padding {
@@ -826,7 +847,7 @@ func (d *DownTrack) retransmit(b *binding, seq uint16) {
 		// telephone-event payload type.
 		if dtmf := d.track.opts.DTMFPayloadType; dtmf != 0 && h.PayloadType == dtmf {
 			if b.dtmfPT == 0 {
-				return // never sent
+				return true // never sent
 			}
 			b = b.withDTMF()
 		}
@@ -842,6 +863,7 @@ func (d *DownTrack) retransmit(b *binding, seq uint16) {
 	if err == nil {
 		m.Retransmitted.Add(1)
 	}
+	return true
 }
 
 // SenderReport returns the RTCP sender report for the media this DownTrack

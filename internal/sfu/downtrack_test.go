@@ -359,6 +359,40 @@ func TestRetransmitOnRTXStream(t *testing.T) {
 	}
 }
 
+// TestNACKStormIsBounded: a subscriber's NACKs get it at most as many retransmissions as it was sent
+// packets, however many sequence numbers they list (each listed thousands of times here), and the
+// credit comes back as media flows.
+func TestNACKStormIsBounded(t *testing.T) {
+	r := newUnitRig(t, 1, 300)
+	r.round(-1)
+	d := r.tr.Subscribe("s")
+	w := &recordWriter{}
+	if _, err := d.Bind(&fakeContext{id: "c", ssrc: 10, codecs: subscriberCodecs(), w: w}); err != nil {
+		t.Fatal(err)
+	}
+	r.round(0)
+	r.round(-1)
+	sent := w.take()
+	if len(sent) != 2 {
+		t.Fatalf("sent %d", len(sent))
+	}
+	storm := make([]rtcp.NackPair, 0, 3000)
+	for i := range cap(storm) {
+		storm = append(storm, rtcp.NackPair{PacketID: sent[i%2].SequenceNumber})
+	}
+	nack := []rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: 10, Nacks: storm}}
+	d.handleRTCP(nack)
+	if re := w.take(); len(re) != len(sent) {
+		t.Fatalf("a NACK storm after %d packets got %d retransmissions, want %d", len(sent), len(re), len(sent))
+	}
+	r.round(-1) // one more packet sent: one more retransmission allowed
+	w.take()
+	d.handleRTCP(nack)
+	if re := w.take(); len(re) != 1 {
+		t.Fatalf("after one more packet the storm got %d retransmissions, want 1", len(re))
+	}
+}
+
 // gateWriter drops writes the way pion does before DTLS is up: (0, nil).
 type gateWriter struct {
 	open atomic.Bool
