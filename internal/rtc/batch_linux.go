@@ -21,7 +21,7 @@ const (
 	batchSlots   = 1024 // queued datagrams, about 1.5 MB
 	batchMax     = 64   // datagrams per sendmmsg
 	batchSlotLen = 1500
-	readBatch    = 32 // datagrams per recvmmsg
+	readBatch    = 32   // datagrams per recvmmsg
 	readSlotLen  = 8192 // pion's UDP mux reads with a buffer of this size
 )
 
