@@ -326,12 +326,14 @@ func TestBindCodecMatching(t *testing.T) {
 	}
 }
 
-func TestRetransmitOnRTXStream(t *testing.T) {
+// sentTwo binds a DownTrack on SSRC 10 (RTX SSRC rtx, 0 none) to a one-layer track and has it send
+// two packets, which it returns.
+func sentTwo(t *testing.T, rtx uint32) (*unitRig, *DownTrack, *recordWriter, []rtp.Packet) {
 	r := newUnitRig(t, 1, 300)
 	r.round(-1)
 	d := r.tr.Subscribe("s")
 	w := &recordWriter{}
-	if _, err := d.Bind(&fakeContext{id: "c", ssrc: 10, rtx: 11, codecs: subscriberCodecs(), w: w}); err != nil {
+	if _, err := d.Bind(&fakeContext{id: "c", ssrc: 10, rtx: rtx, codecs: subscriberCodecs(), w: w}); err != nil {
 		t.Fatal(err)
 	}
 	r.round(0)
@@ -340,6 +342,11 @@ func TestRetransmitOnRTXStream(t *testing.T) {
 	if len(sent) != 2 {
 		t.Fatalf("sent %d", len(sent))
 	}
+	return r, d, w, sent
+}
+
+func TestRetransmitOnRTXStream(t *testing.T) {
+	_, d, w, sent := sentTwo(t, 11)
 	for i := 0; i < 2; i++ {
 		d.handleRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: 10, Nacks: []rtcp.NackPair{{PacketID: sent[1].SequenceNumber}}}})
 	}
@@ -363,19 +370,7 @@ func TestRetransmitOnRTXStream(t *testing.T) {
 // packets, however many sequence numbers they list (each listed thousands of times here), and the
 // credit comes back as media flows.
 func TestNACKStormIsBounded(t *testing.T) {
-	r := newUnitRig(t, 1, 300)
-	r.round(-1)
-	d := r.tr.Subscribe("s")
-	w := &recordWriter{}
-	if _, err := d.Bind(&fakeContext{id: "c", ssrc: 10, codecs: subscriberCodecs(), w: w}); err != nil {
-		t.Fatal(err)
-	}
-	r.round(0)
-	r.round(-1)
-	sent := w.take()
-	if len(sent) != 2 {
-		t.Fatalf("sent %d", len(sent))
-	}
+	r, d, w, sent := sentTwo(t, 0)
 	storm := make([]rtcp.NackPair, 0, 3000)
 	for i := range cap(storm) {
 		storm = append(storm, rtcp.NackPair{PacketID: sent[i%2].SequenceNumber})
