@@ -73,8 +73,9 @@ func (f *fastPath) subscriberRTCP(raw []byte) {
 		return
 	}
 	if dts := f.downTracks.Load(); dts != nil {
+		dests := sfu.RTCPDestinations(pkts)
 		for _, d := range *dts {
-			d.TakeRTCP(pkts)
+			d.TakeRTCP(pkts, dests)
 		}
 	}
 }

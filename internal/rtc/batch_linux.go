@@ -309,13 +309,6 @@ func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 	return n, b.from(&b.rnames[i]), nil
 }
 
-// Pending says how many datagrams of the last batch read are still to be handed out.
-func (b *batchConn) Pending() int {
-	b.rmu.Lock()
-	defer b.rmu.Unlock()
-	return b.rn - b.ri
-}
-
 // recvmmsg reads a batch; false (nothing to read) makes the RawConn wait in the poller.
 func (b *batchConn) recvmmsg(fd uintptr) bool {
 	for i := range b.rhdrs {

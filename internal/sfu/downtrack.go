@@ -682,11 +682,11 @@ func (d *DownTrack) HandleRTCP(sender *webrtc.RTPSender) {
 
 // TakeRTCP handles a compound RTCP packet from the subscriber that arrived on the fast path, if it
 // concerns this DownTrack's stream: as pion's SRTCP session delivers a compound packet to every
-// sender that one of its packets is addressed to. Safe to call from any goroutine; it does not
-// block on the network.
-func (d *DownTrack) TakeRTCP(pkts []rtcp.Packet) {
+// sender that one of its packets is addressed to. dests is RTCPDestinations(pkts), worked out once
+// for all the subscriber's DownTracks. Safe to call from any goroutine.
+func (d *DownTrack) TakeRTCP(pkts []rtcp.Packet, dests []uint32) {
 	b := d.bind.Load()
-	if b == nil || d.closed.Load() || !addressed(pkts, b.ssrc) {
+	if b == nil || d.closed.Load() || !slices.Contains(dests, b.ssrc) {
 		return
 	}
 	d.rtcpMu.Lock()
@@ -694,14 +694,14 @@ func (d *DownTrack) TakeRTCP(pkts []rtcp.Packet) {
 	d.rtcpMu.Unlock()
 }
 
-// addressed says whether one of pkts is addressed to ssrc (rtcp.Packet.DestinationSSRC).
-func addressed(pkts []rtcp.Packet, ssrc uint32) bool {
+// RTCPDestinations lists the SSRCs a compound RTCP packet is addressed to (each packet's
+// DestinationSSRC), for TakeRTCP.
+func RTCPDestinations(pkts []rtcp.Packet) []uint32 {
+	var dests []uint32
 	for _, p := range pkts {
-		if slices.Contains(p.DestinationSSRC(), ssrc) {
-			return true
-		}
+		dests = append(dests, p.DestinationSSRC()...)
 	}
-	return false
+	return dests
 }
 
 // handleRTCP acts on a compound RTCP packet from the subscriber. Called with rtcpMu held (or by a
